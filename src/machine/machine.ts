@@ -1,0 +1,602 @@
+/**
+ * The simulated multi-CPU machine: memory, CPUs with local interrupt controllers, the watchdog
+ * NMI source, the event queue and the clock, and the interpreter that runs hypervisor code.
+ *
+ * Scheduling is deterministic discrete-event simulation. Events (timers, NMIs, guest exits,
+ * queued interrupts) fire in time order once every running CPU has reached their time; between
+ * events the CPU with the smallest local time runs for at most one quantum, ties to the lowest
+ * index. Sleeping CPUs (`hlt`, `pause`, guest mode) cost no host time until something wakes them.
+ *
+ * The machine knows nothing of hypervisors: code runs where the layer above put it, guests run
+ * through a GuestPort, and traps go to a TrapHandler.
+ */
+import { CpuMode, CpuState, NO_DEADLINE, hasUnblockedVector, highestVector } from './cpu.js';
+import { EventQueue, NMI_EVENT, type InterruptEvent } from './event-queue.js';
+import { FLAG_INTERRUPT_ENABLE, FLAG_LESS, FLAG_ZERO, Opcode } from './isa.js';
+import { Memory, PAGE_SHIFT, PERMISSION_EXECUTE, PERMISSION_READ, PERMISSION_WRITE, type Segment } from './memory.js';
+import type { AccessKind, ExceptionKind, Trap } from './trap.js';
+
+export interface MachineConfig {
+  readonly cpuCount: number;
+  readonly segments: readonly Segment[];
+  /** word 0: NMI handler address; word v (1..31): handler address of vector v */
+  readonly interruptTableBase: number;
+  /** vector the local timer raises */
+  readonly timerVector: number;
+  /** per CPU: the stack pointer loaded on every VM exit (the host stack) */
+  readonly hostStackTops: readonly number[];
+  /** program counter loaded on every VM exit */
+  readonly vmExitEntry: number;
+  /** watchdog NMI period; 100 ms as on the real systems */
+  readonly nmiPeriodNs?: number;
+  /** longest run of one CPU before the others catch up */
+  readonly quantumNs?: number;
+  readonly ipiLatencyNs?: number;
+}
+
+/** How guests run on a CPU in guest mode. Supplied by the layers above. */
+export interface GuestPort {
+  /**
+   * `vmenter`: run the guest context `context` on `cpu`. Returns how long the guest runs before it
+   * exits on its own, or undefined when the context is not valid (the entry fails).
+   */
+  enter(cpu: number, context: number, registers: Int32Array, nowNs: number): number | undefined;
+  /** The guest leaves the CPU, on its own or because of an interrupt; it writes the exit registers. */
+  exit(cpu: number, registers: Int32Array, nowNs: number, interrupted: boolean): void;
+}
+
+export type TrapHandler = (trap: Trap) => void;
+export type Tracer = (cpu: number, programCounter: number, word: number, timeNs: number) => void;
+
+export type RunOutcome =
+  | { readonly kind: 'timeReached'; readonly timeNs: number }
+  | { readonly kind: 'stopped'; readonly reason: string }
+  | { readonly kind: 'instructionReached'; readonly cpu: number };
+
+export interface MachineSnapshot {
+  readonly words: Int32Array;
+  readonly cpus: readonly CpuState[];
+  readonly queue: ReturnType<EventQueue['save']>;
+  readonly hypervisorInstructions: number;
+  readonly writeEpoch: number;
+  readonly lastWriteNs: number;
+  readonly nowNs: number;
+}
+
+export const NMI_PERIOD_NS = 100_000_000;
+const DEFAULT_QUANTUM_NS = 1_000;
+const DEFAULT_IPI_LATENCY_NS = 200;
+const NS_PER_US = 1_000;
+
+export class Machine {
+  readonly config: MachineConfig;
+  readonly memory: Memory;
+  readonly cpus: CpuState[];
+  readonly queue = new EventQueue();
+  guestPort: GuestPort = rejectingGuestPort;
+  trapHandler: TrapHandler;
+  tracer: Tracer | undefined;
+  nowNs = 0;
+  /** hypervisor instructions retired by all CPUs */
+  hypervisorInstructions = 0;
+  /** stop right after this many hypervisor instructions (the fault trigger and the budget) */
+  instructionStop = Number.POSITIVE_INFINITY;
+  /** counts stores to memory; a paused CPU wakes when it changes */
+  writeEpoch = 0;
+  lastWriteNs = 0;
+  private stopReason: string | undefined;
+  private readonly nmiPeriodNs: number;
+  private readonly quantumNs: number;
+  private readonly ipiLatencyNs: number;
+
+  constructor(config: MachineConfig) {
+    this.config = config;
+    this.memory = new Memory(config.segments);
+    this.cpus = Array.from({ length: config.cpuCount }, (_, index) => new CpuState(index));
+    this.nmiPeriodNs = config.nmiPeriodNs ?? NMI_PERIOD_NS;
+    this.quantumNs = config.quantumNs ?? DEFAULT_QUANTUM_NS;
+    this.ipiLatencyNs = config.ipiLatencyNs ?? DEFAULT_IPI_LATENCY_NS;
+    this.trapHandler = (trap) => this.stop(`trap: ${trap.kind}`);
+    for (const cpu of this.cpus) cpu.nextNmiNs = this.nmiPeriodNs;
+  }
+
+  /** Start `cpu` executing hypervisor code at `programCounter`, interrupts disabled. */
+  startCpu(index: number, programCounter: number, stackPointer: number): void {
+    const cpu = this.cpus[index];
+    cpu.mode = CpuMode.Running;
+    cpu.programCounter = programCounter;
+    cpu.stackPointer = stackPointer;
+    cpu.flags = 0;
+    cpu.timeNs = Math.max(cpu.timeNs, this.nowNs);
+  }
+
+  /** Ask the run loop to return at the next opportunity (from a trap handler, say). */
+  stop(reason: string): void {
+    this.stopReason ??= reason;
+  }
+
+  /** Queue a maskable interrupt (vector 1..31) or an NMI (NMI_EVENT) for `cpu` at `timeNs`. */
+  raiseInterrupt(timeNs: number, cpu: number, vector: number): void {
+    this.queue.push(Math.max(timeNs, this.nowNs), cpu, vector);
+  }
+
+  run(untilNs: number): RunOutcome {
+    this.stopReason = undefined;
+    for (;;) {
+      if (this.stopReason !== undefined) return { kind: 'stopped', reason: this.stopReason };
+      const eventNs = this.nextEventNs();
+      const cpu = this.nextCpu();
+      const cpuNs = cpu === undefined ? Number.POSITIVE_INFINITY : cpu.timeNs;
+      if (eventNs <= cpuNs) {
+        if (eventNs > untilNs) return this.reach(untilNs);
+        this.nowNs = eventNs;
+        this.fireEvents(eventNs);
+        continue;
+      }
+      if (cpu === undefined || cpuNs >= untilNs) return this.reach(untilNs);
+      this.nowNs = cpuNs;
+      const limitNs = Math.min(eventNs, untilNs, Math.max(this.secondCpuNs(cpu), cpuNs) + this.quantumNs);
+      if (this.execute(cpu, limitNs)) return { kind: 'instructionReached', cpu: cpu.index };
+    }
+  }
+
+  snapshot(): MachineSnapshot {
+    return {
+      words: this.memory.words.slice(),
+      cpus: this.cpus.map((cpu) => cpu.clone()),
+      queue: this.queue.save(),
+      hypervisorInstructions: this.hypervisorInstructions,
+      writeEpoch: this.writeEpoch,
+      lastWriteNs: this.lastWriteNs,
+      nowNs: this.nowNs,
+    };
+  }
+
+  restore(snapshot: MachineSnapshot): void {
+    this.memory.words.set(snapshot.words);
+    snapshot.cpus.forEach((saved, index) => this.cpus[index].copyFrom(saved));
+    this.queue.restore(snapshot.queue);
+    this.hypervisorInstructions = snapshot.hypervisorInstructions;
+    this.writeEpoch = snapshot.writeEpoch;
+    this.lastWriteNs = snapshot.lastWriteNs;
+    this.nowNs = snapshot.nowNs;
+    this.stopReason = undefined;
+  }
+
+  /** True when `cpu` would take an interrupt now if it were running. */
+  canTakeInterrupt(cpu: CpuState): boolean {
+    if (cpu.nmiPending && !cpu.nmiBlocked) return true;
+    return (cpu.flags & FLAG_INTERRUPT_ENABLE) !== 0 && hasUnblockedVector(cpu);
+  }
+
+  /** Force `cpu` out of guest mode now, as an interrupt would. */
+  leaveGuest(cpu: CpuState, nowNs: number): void {
+    const interrupted = nowNs < cpu.guestExitNs;
+    cpu.guestExitNs = NO_DEADLINE;
+    cpu.timeNs = Math.max(cpu.timeNs, nowNs);
+    this.guestPort.exit(cpu.index, cpu.registers, cpu.timeNs, interrupted);
+    cpu.mode = CpuMode.Running;
+    cpu.stackPointer = this.config.hostStackTops[cpu.index];
+    cpu.programCounter = this.config.vmExitEntry;
+    cpu.flags = 0;
+  }
+
+  private reach(untilNs: number): RunOutcome {
+    this.nowNs = untilNs;
+    return { kind: 'timeReached', timeNs: untilNs };
+  }
+
+  private nextEventNs(): number {
+    let earliest = this.queue.peekTimeNs();
+    for (const cpu of this.cpus) {
+      if (cpu.mode === CpuMode.Stopped) continue;
+      if (cpu.nextNmiNs < earliest) earliest = cpu.nextNmiNs;
+      if (cpu.timerDeadlineNs !== NO_DEADLINE && cpu.timerDeadlineNs < earliest) earliest = cpu.timerDeadlineNs;
+      if (cpu.guestExitNs !== NO_DEADLINE && cpu.guestExitNs < earliest) earliest = cpu.guestExitNs;
+    }
+    return earliest;
+  }
+
+  /** The running CPU with the smallest local time; wakes paused CPUs whose memory changed. */
+  private nextCpu(): CpuState | undefined {
+    let chosen: CpuState | undefined;
+    for (const cpu of this.cpus) {
+      if (cpu.mode === CpuMode.Paused && cpu.pausedWriteEpoch !== this.writeEpoch) {
+        cpu.mode = CpuMode.Running;
+        cpu.timeNs = Math.max(cpu.timeNs, this.lastWriteNs);
+      }
+      if (cpu.mode !== CpuMode.Running) continue;
+      if (chosen === undefined || cpu.timeNs < chosen.timeNs) chosen = cpu;
+    }
+    return chosen;
+  }
+
+  private secondCpuNs(chosen: CpuState): number {
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const cpu of this.cpus) {
+      if (cpu !== chosen && cpu.mode === CpuMode.Running && cpu.timeNs < earliest) earliest = cpu.timeNs;
+    }
+    return earliest === Number.POSITIVE_INFINITY ? chosen.timeNs : earliest;
+  }
+
+  private fireEvents(nowNs: number): void {
+    for (const cpu of this.cpus) {
+      if (cpu.mode === CpuMode.Stopped) continue;
+      if (cpu.guestExitNs !== NO_DEADLINE && cpu.guestExitNs <= nowNs) this.leaveGuest(cpu, nowNs);
+      if (cpu.nextNmiNs <= nowNs) {
+        cpu.nmiPending = true;
+        cpu.nextNmiNs += this.nmiPeriodNs;
+      }
+      if (cpu.timerDeadlineNs !== NO_DEADLINE && cpu.timerDeadlineNs <= nowNs) {
+        cpu.timerDeadlineNs = NO_DEADLINE;
+        cpu.pendingVectors |= 1 << this.config.timerVector;
+      }
+    }
+    while (this.queue.peekTimeNs() <= nowNs) this.deliverQueued(this.queue.shift() as InterruptEvent);
+    for (const cpu of this.cpus) this.wake(cpu, nowNs);
+  }
+
+  private deliverQueued(event: InterruptEvent): void {
+    const cpu = this.cpus[event.cpu];
+    if (cpu === undefined) return;
+    if (event.vector === NMI_EVENT) cpu.nmiPending = true;
+    else if (event.vector >= 1 && event.vector <= 31) cpu.pendingVectors |= 1 << event.vector;
+  }
+
+  private wake(cpu: CpuState, nowNs: number): void {
+    switch (cpu.mode) {
+      case CpuMode.Halted:
+      case CpuMode.Paused:
+        if (this.canTakeInterrupt(cpu)) {
+          cpu.mode = CpuMode.Running;
+          cpu.timeNs = Math.max(cpu.timeNs, nowNs);
+        }
+        return;
+      case CpuMode.Guest:
+        if (cpu.nmiPending || hasUnblockedVector(cpu)) this.leaveGuest(cpu, nowNs);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Deliver the best interrupt `cpu` can take now. Returns true if it was delivered or trapped. */
+  private deliverInterrupt(cpu: CpuState): boolean {
+    let slot: number;
+    if (cpu.nmiPending && !cpu.nmiBlocked) {
+      cpu.nmiPending = false;
+      cpu.nmiBlocked = true;
+      slot = 0;
+    } else if ((cpu.flags & FLAG_INTERRUPT_ENABLE) !== 0 && hasUnblockedVector(cpu)) {
+      slot = highestVector(cpu.pendingVectors);
+      cpu.pendingVectors &= ~(1 << slot);
+      cpu.inServiceVectors |= 1 << slot;
+    } else {
+      return false;
+    }
+    if (!this.push(cpu, cpu.flags) || !this.push(cpu, cpu.programCounter)) return true;
+    cpu.flags &= ~FLAG_INTERRUPT_ENABLE;
+    const entry = this.config.interruptTableBase + slot;
+    if ((this.memory.permissionAt(entry) & PERMISSION_READ) === 0) {
+      this.accessFault(cpu, entry, 'read');
+      return true;
+    }
+    cpu.programCounter = this.memory.words[entry];
+    return true;
+  }
+
+  private push(cpu: CpuState, value: number): boolean {
+    const address = cpu.stackPointer - 1;
+    if ((this.memory.permissionAt(address) & PERMISSION_WRITE) === 0) {
+      this.accessFault(cpu, address, 'write');
+      return false;
+    }
+    this.memory.words[address] = value;
+    cpu.stackPointer = address;
+    return true;
+  }
+
+  private pop(cpu: CpuState): number | undefined {
+    const address = cpu.stackPointer;
+    if ((this.memory.permissionAt(address) & PERMISSION_READ) === 0) {
+      this.accessFault(cpu, address, 'read');
+      return undefined;
+    }
+    cpu.stackPointer = address + 1;
+    return this.memory.words[address];
+  }
+
+  private accessFault(cpu: CpuState, address: number, access: AccessKind): void {
+    const exception: ExceptionKind = this.memory.permissionAt(address) === 0 ? 'pageFault' : 'protectionFault';
+    this.raise(cpu, { kind: 'exception', exception, cpu: cpu.index, programCounter: cpu.programCounter, address, access });
+  }
+
+  private exception(cpu: CpuState, exception: ExceptionKind): void {
+    this.raise(cpu, { kind: 'exception', exception, cpu: cpu.index, programCounter: cpu.programCounter, address: 0, access: 'none' });
+  }
+
+  private raise(cpu: CpuState, trap: Trap): void {
+    cpu.mode = CpuMode.Stopped;
+    this.trapHandler(trap);
+  }
+
+  private markWrite(cpu: CpuState): void {
+    this.writeEpoch++;
+    this.lastWriteNs = cpu.timeNs;
+  }
+
+  /**
+   * Run `cpu` until it sleeps, traps, or reaches `limitNs`. Returns true when the instruction
+   * stop was reached. One instruction takes one nanosecond.
+   */
+  private execute(cpu: CpuState, limitNs: number): boolean {
+    const words = this.memory.words;
+    const permissions = this.memory.pagePermissions;
+    const size = words.length;
+    const r = cpu.registers;
+    let shadow = false;
+    while (cpu.mode === CpuMode.Running && cpu.timeNs < limitNs) {
+      if (shadow) shadow = false;
+      else if ((cpu.pendingVectors !== 0 || cpu.nmiPending) && this.deliverInterrupt(cpu)) continue;
+      const pc = cpu.programCounter;
+      if (pc < 0 || pc >= size || (permissions[pc >>> PAGE_SHIFT] & PERMISSION_EXECUTE) === 0) {
+        this.accessFault(cpu, pc, 'fetch');
+        break;
+      }
+      const word = words[pc];
+      if (this.tracer !== undefined) this.tracer(cpu.index, pc, word, cpu.timeNs);
+      cpu.timeNs += 1;
+      cpu.instructionsRetired++;
+      this.hypervisorInstructions++;
+      const a = (word >>> 22) & 15;
+      const b = (word >>> 18) & 15;
+      const immediate = (word << 14) >> 14;
+      let next = pc + 1;
+      switch (word >>> 26) {
+        case Opcode.Nop:
+          break;
+        case Opcode.MoveImmediate:
+          r[a] = immediate;
+          break;
+        case Opcode.Move:
+          r[a] = r[b];
+          break;
+        case Opcode.Load: {
+          const address = r[b] + immediate;
+          if (address < 0 || address >= size || (permissions[address >>> PAGE_SHIFT] & PERMISSION_READ) === 0) {
+            this.accessFault(cpu, address, 'read');
+            continue;
+          }
+          r[a] = words[address];
+          break;
+        }
+        case Opcode.Store: {
+          const address = r[a] + immediate;
+          if (address < 0 || address >= size || (permissions[address >>> PAGE_SHIFT] & PERMISSION_WRITE) === 0) {
+            this.accessFault(cpu, address, 'write');
+            continue;
+          }
+          words[address] = r[b];
+          this.markWrite(cpu);
+          break;
+        }
+        case Opcode.Add:
+        case Opcode.Subtract:
+        case Opcode.And:
+        case Opcode.Or:
+        case Opcode.Xor:
+        case Opcode.ShiftLeft:
+        case Opcode.ShiftRight:
+        case Opcode.Multiply:
+          if ((word & 0x3fff0) !== 0) {
+            this.exception(cpu, 'invalidOpcode');
+            continue;
+          }
+          r[a] = arithmetic(word >>> 26, r[b], r[word & 15]);
+          break;
+        case Opcode.AddImmediate:
+          r[a] = (r[b] + immediate) | 0;
+          break;
+        case Opcode.AndImmediate:
+          r[a] = r[b] & immediate;
+          break;
+        case Opcode.Compare:
+          cpu.flags = compareFlags(cpu.flags, r[a], r[b]);
+          break;
+        case Opcode.CompareImmediate:
+          cpu.flags = compareFlags(cpu.flags, r[a], immediate);
+          break;
+        case Opcode.Jump:
+          next = immediate;
+          break;
+        case Opcode.BranchEqual:
+        case Opcode.BranchNotEqual:
+        case Opcode.BranchLess:
+        case Opcode.BranchGreaterEqual:
+        case Opcode.BranchGreater:
+        case Opcode.BranchLessEqual:
+          if (branchTaken(word >>> 26, cpu.flags)) next = immediate;
+          break;
+        case Opcode.JumpRegister:
+          next = r[a];
+          break;
+        case Opcode.Call:
+          if (!this.push(cpu, next)) continue;
+          next = immediate;
+          break;
+        case Opcode.CallRegister:
+          if (!this.push(cpu, next)) continue;
+          next = r[a];
+          break;
+        case Opcode.Return: {
+          const target = this.pop(cpu);
+          if (target === undefined) continue;
+          next = target;
+          break;
+        }
+        case Opcode.Push:
+          if (!this.push(cpu, r[a])) continue;
+          break;
+        case Opcode.Pop: {
+          const value = this.pop(cpu);
+          if (value === undefined) continue;
+          r[a] = value;
+          break;
+        }
+        case Opcode.CompareAndSwap: {
+          if ((word & 0x3fff0) !== 0) {
+            this.exception(cpu, 'invalidOpcode');
+            continue;
+          }
+          const address = r[b];
+          if ((this.memory.permissionAt(address) & PERMISSION_WRITE) === 0) {
+            this.accessFault(cpu, address, 'write');
+            continue;
+          }
+          if (words[address] === r[a]) {
+            words[address] = r[word & 15];
+            this.markWrite(cpu);
+            cpu.flags |= FLAG_ZERO;
+          } else {
+            r[a] = words[address];
+            cpu.flags &= ~FLAG_ZERO;
+          }
+          break;
+        }
+        case Opcode.Pause:
+          cpu.mode = CpuMode.Paused;
+          cpu.pausedWriteEpoch = this.writeEpoch;
+          break;
+        case Opcode.DisableInterrupts:
+          cpu.flags &= ~FLAG_INTERRUPT_ENABLE;
+          break;
+        case Opcode.EnableInterrupts:
+          // one-instruction interrupt shadow, so that `sti; hlt` cannot lose a wake-up
+          shadow = (cpu.flags & FLAG_INTERRUPT_ENABLE) === 0;
+          cpu.flags |= FLAG_INTERRUPT_ENABLE;
+          break;
+        case Opcode.InterruptReturn: {
+          const target = this.pop(cpu);
+          if (target === undefined) continue;
+          const flags = this.pop(cpu);
+          if (flags === undefined) continue;
+          next = target;
+          cpu.flags = flags;
+          cpu.nmiBlocked = false;
+          break;
+        }
+        case Opcode.Halt:
+          if (!this.canTakeInterrupt(cpu)) cpu.mode = CpuMode.Halted;
+          break;
+        case Opcode.BugOn:
+          if (r[a] !== 0) {
+            this.raise(cpu, { kind: 'assertion', cpu: cpu.index, programCounter: pc, code: immediate });
+            continue;
+          }
+          break;
+        case Opcode.Panic:
+          this.raise(cpu, { kind: 'panic', cpu: cpu.index, programCounter: pc, code: immediate });
+          continue;
+        case Opcode.SetTimer:
+          cpu.timerDeadlineNs = r[a] < 0 ? NO_DEADLINE : cpu.timeNs + r[a] * NS_PER_US;
+          break;
+        case Opcode.EndOfInterrupt:
+          if (cpu.inServiceVectors !== 0) cpu.inServiceVectors &= ~(1 << highestVector(cpu.inServiceVectors));
+          break;
+        case Opcode.SendIpi:
+          this.sendIpi(cpu, r[a], r[b]);
+          break;
+        case Opcode.ReadTime:
+          r[a] = Math.floor(cpu.timeNs / NS_PER_US) | 0;
+          break;
+        case Opcode.CpuIndex:
+          r[a] = cpu.index;
+          break;
+        case Opcode.VmEnter:
+          cpu.programCounter = next;
+          this.enterGuest(cpu, r[a]);
+          continue;
+        case Opcode.ReadStackPointer:
+          r[a] = cpu.stackPointer;
+          break;
+        case Opcode.WriteStackPointer:
+          cpu.stackPointer = r[a];
+          break;
+        default:
+          this.exception(cpu, 'invalidOpcode');
+          continue;
+      }
+      cpu.programCounter = next;
+      if (this.hypervisorInstructions === this.instructionStop) return true;
+    }
+    return cpu.mode !== CpuMode.Stopped && this.hypervisorInstructions === this.instructionStop;
+  }
+
+  private sendIpi(cpu: CpuState, target: number, vector: number): void {
+    if (target < 0 || target >= this.cpus.length) return;
+    if (vector !== 0 && (vector < 1 || vector > 31)) return;
+    this.queue.push(cpu.timeNs + this.ipiLatencyNs, target, vector === 0 ? NMI_EVENT : vector);
+  }
+
+  private enterGuest(cpu: CpuState, context: number): void {
+    const runNs = this.guestPort.enter(cpu.index, context, cpu.registers, cpu.timeNs);
+    if (runNs === undefined) {
+      cpu.programCounter -= 1;
+      this.exception(cpu, 'vmEntryFailure');
+      return;
+    }
+    cpu.mode = CpuMode.Guest;
+    cpu.guestExitNs = cpu.timeNs + Math.max(1, Math.round(runNs));
+    if (cpu.nmiPending || hasUnblockedVector(cpu)) this.leaveGuest(cpu, cpu.timeNs);
+  }
+}
+
+function arithmetic(opcode: number, left: number, right: number): number {
+  switch (opcode) {
+    case Opcode.Add:
+      return (left + right) | 0;
+    case Opcode.Subtract:
+      return (left - right) | 0;
+    case Opcode.And:
+      return left & right;
+    case Opcode.Or:
+      return left | right;
+    case Opcode.Xor:
+      return left ^ right;
+    case Opcode.ShiftLeft:
+      return left << (right & 31);
+    case Opcode.ShiftRight:
+      return (left >>> (right & 31)) | 0;
+    default:
+      return Math.imul(left, right);
+  }
+}
+
+function compareFlags(flags: number, left: number, right: number): number {
+  const cleared = flags & ~(FLAG_ZERO | FLAG_LESS);
+  return cleared | (left === right ? FLAG_ZERO : 0) | (left < right ? FLAG_LESS : 0);
+}
+
+function branchTaken(opcode: number, flags: number): boolean {
+  const zero = (flags & FLAG_ZERO) !== 0;
+  const less = (flags & FLAG_LESS) !== 0;
+  switch (opcode) {
+    case Opcode.BranchEqual:
+      return zero;
+    case Opcode.BranchNotEqual:
+      return !zero;
+    case Opcode.BranchLess:
+      return less;
+    case Opcode.BranchGreaterEqual:
+      return !less;
+    case Opcode.BranchGreater:
+      return !less && !zero;
+    default:
+      return less || zero;
+  }
+}
+
+const rejectingGuestPort: GuestPort = {
+  enter: () => undefined,
+  exit: () => undefined,
+};

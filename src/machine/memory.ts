@@ -1,0 +1,83 @@
+/**
+ * Word-addressed hypervisor memory: one flat Int32Array divided into segments with permissions.
+ *
+ * Permissions are kept per page so the interpreter checks an access with one array lookup.
+ * Addresses between segments are unmapped, and the first page is never mapped (a null guard),
+ * so a jump to 0 or a load through a null pointer faults at once, as on real hardware.
+ */
+
+export const PAGE_SHIFT = 6;
+export const PAGE_WORDS = 1 << PAGE_SHIFT;
+
+export const PERMISSION_READ = 1;
+export const PERMISSION_WRITE = 2;
+export const PERMISSION_EXECUTE = 4;
+
+export type SegmentKind = 'code' | 'static' | 'heap' | 'stack';
+
+export interface Segment {
+  readonly name: string;
+  readonly kind: SegmentKind;
+  /** first word address; a multiple of PAGE_WORDS */
+  readonly base: number;
+  /** length in words; a multiple of PAGE_WORDS */
+  readonly sizeWords: number;
+}
+
+export function segmentPermission(kind: SegmentKind): number {
+  switch (kind) {
+    case 'code':
+      return PERMISSION_READ | PERMISSION_EXECUTE;
+    case 'static':
+    case 'heap':
+    case 'stack':
+      return PERMISSION_READ | PERMISSION_WRITE;
+  }
+}
+
+export class Memory {
+  readonly words: Int32Array;
+  /** per page: PERMISSION_* bits; 0 means unmapped */
+  readonly pagePermissions: Uint8Array;
+  readonly segments: readonly Segment[];
+
+  constructor(segments: readonly Segment[]) {
+    const end = Math.max(PAGE_WORDS, ...segments.map((s) => s.base + s.sizeWords));
+    const sizeWords = Math.ceil(end / PAGE_WORDS) * PAGE_WORDS;
+    this.words = new Int32Array(sizeWords);
+    this.pagePermissions = new Uint8Array(sizeWords >>> PAGE_SHIFT);
+    this.segments = segments;
+    for (const segment of segments) this.map(segment);
+  }
+
+  get sizeWords(): number {
+    return this.words.length;
+  }
+
+  permissionAt(address: number): number {
+    if (address < 0 || address >= this.words.length) return 0;
+    return this.pagePermissions[address >>> PAGE_SHIFT];
+  }
+
+  segmentAt(address: number): Segment | undefined {
+    return this.segments.find((s) => address >= s.base && address < s.base + s.sizeWords);
+  }
+
+  segmentNamed(name: string): Segment {
+    const segment = this.segments.find((s) => s.name === name);
+    if (segment === undefined) throw new Error(`no segment named ${name}`);
+    return segment;
+  }
+
+  private map(segment: Segment): void {
+    if (segment.base % PAGE_WORDS !== 0 || segment.sizeWords % PAGE_WORDS !== 0) {
+      throw new Error(`segment ${segment.name} is not page aligned`);
+    }
+    if (segment.base < PAGE_WORDS) throw new Error(`segment ${segment.name} overlaps the null guard`);
+    const permission = segmentPermission(segment.kind);
+    for (let page = segment.base >>> PAGE_SHIFT; page < (segment.base + segment.sizeWords) >>> PAGE_SHIFT; page++) {
+      if (this.pagePermissions[page] !== 0) throw new Error(`segment ${segment.name} overlaps another`);
+      this.pagePermissions[page] = permission;
+    }
+  }
+}
