@@ -1,0 +1,141 @@
+/**
+ * The guest host: runs guest kernels on the machine's CPUs in guest mode (the machine's
+ * GuestPort). It keeps, per vCPU, the guest's resume token, the hypercall it is waiting on and
+ * the compute time left when an interrupt cut it short. A token that comes back changed, or one
+ * vCPU entered on two CPUs at once, crashes that guest: that is how corrupted hypervisor state
+ * becomes a VM failure.
+ */
+import type { GuestPort } from '../machine/machine.js';
+import { EXIT_HYPERCALL, EXIT_INTERRUPT, HYPERCALL_COUNT, Hypercall, SCHEDOP_BLOCK } from '../hypervisor/abi.js';
+import type { GuestAction, GuestKernel } from './kernel.js';
+
+/** A crashed guest does nothing useful: it blocks, again and again. */
+const CRASHED_ACTION: GuestAction = { computeNs: 1_000_000, hypercall: Hypercall.SchedOp, args: [SCHEDOP_BLOCK, 0, 0] };
+const NO_CPU = -1;
+
+interface VcpuState {
+  token: number;
+  started: boolean;
+  awaitingReturn: boolean;
+  crashed: boolean;
+  action: GuestAction;
+  computeEndNs: number;
+  remainingNs: number;
+  cpu: number;
+}
+
+export interface GuestHostState {
+  readonly vcpus: (VcpuState | null)[];
+  readonly runningOn: number[];
+  readonly hypercallCounts: number[];
+  readonly kernels: unknown[];
+}
+
+export class GuestHost implements GuestPort {
+  private readonly kernels: (GuestKernel | undefined)[] = [];
+  private vcpus: (VcpuState | null)[] = [];
+  private runningOn: number[];
+  /** hypercalls issued, by number (index HYPERCALL_COUNT counts unknown numbers) */
+  hypercallCounts: number[] = new Array<number>(HYPERCALL_COUNT + 1).fill(0);
+
+  constructor(cpuCount: number) {
+    this.runningOn = new Array<number>(cpuCount).fill(NO_CPU);
+  }
+
+  /** Run `kernel` whenever the hypervisor enters vCPU `vcpuId`. */
+  attach(vcpuId: number, kernel: GuestKernel): void {
+    this.kernels[vcpuId] = kernel;
+    this.vcpus[vcpuId] = {
+      token: 0, started: false, awaitingReturn: false, crashed: false,
+      action: CRASHED_ACTION, computeEndNs: 0, remainingNs: 0, cpu: NO_CPU,
+    };
+  }
+
+  kernel(vcpuId: number): GuestKernel | undefined {
+    return this.kernels[vcpuId];
+  }
+
+  attachedKernels(): GuestKernel[] {
+    return this.kernels.filter((kernel): kernel is GuestKernel => kernel !== undefined);
+  }
+
+  enter(cpu: number, context: number, registers: Int32Array, nowNs: number): number | undefined {
+    const vcpu = this.vcpus[context];
+    const kernel = this.kernels[context];
+    if (vcpu === undefined || vcpu === null || kernel === undefined) return undefined;
+    if (vcpu.cpu !== NO_CPU && vcpu.cpu !== cpu) this.crash(vcpu, kernel, `vCPU entered on cpu ${cpu} while running on cpu ${vcpu.cpu}`, nowNs);
+    if (registers[5] !== vcpu.token) this.crash(vcpu, kernel, 'resume token corrupted', nowNs);
+    vcpu.cpu = cpu;
+    this.runningOn[cpu] = context;
+    if (vcpu.crashed) return this.begin(vcpu, CRASHED_ACTION, nowNs);
+    if (!vcpu.started) {
+      vcpu.started = true;
+      return this.begin(vcpu, kernel.boot(nowNs), nowNs);
+    }
+    if (vcpu.awaitingReturn) {
+      vcpu.awaitingReturn = false;
+      return this.begin(vcpu, kernel.resume(registers[0], registers[2], nowNs), nowNs);
+    }
+    kernel.deliverEvents(registers[2], nowNs);
+    vcpu.computeEndNs = nowNs + vcpu.remainingNs;
+    return vcpu.remainingNs;
+  }
+
+  exit(cpu: number, registers: Int32Array, nowNs: number, interrupted: boolean): void {
+    const context = this.runningOn[cpu];
+    this.runningOn[cpu] = NO_CPU;
+    const vcpu = this.vcpus[context];
+    if (vcpu === undefined || vcpu === null) return;
+    vcpu.cpu = NO_CPU;
+    if (interrupted) {
+      vcpu.remainingNs = Math.max(1, vcpu.computeEndNs - nowNs);
+      registers[0] = EXIT_INTERRUPT;
+      registers[5] = vcpu.token;
+      return;
+    }
+    const { hypercall, args } = vcpu.action;
+    this.hypercallCounts[hypercall >= 0 && hypercall < HYPERCALL_COUNT ? hypercall : HYPERCALL_COUNT]++;
+    vcpu.awaitingReturn = true;
+    vcpu.token = nextToken(vcpu.token, context);
+    registers[0] = EXIT_HYPERCALL;
+    registers[1] = hypercall;
+    registers[2] = args[0];
+    registers[3] = args[1];
+    registers[4] = args[2];
+    registers[5] = vcpu.token;
+  }
+
+  saveState(): GuestHostState {
+    return {
+      vcpus: this.vcpus.map((vcpu) => (vcpu ? { ...vcpu } : null)),
+      runningOn: this.runningOn.slice(),
+      hypercallCounts: this.hypercallCounts.slice(),
+      kernels: this.kernels.map((kernel) => kernel?.saveState()),
+    };
+  }
+
+  loadState(state: GuestHostState): void {
+    this.vcpus = state.vcpus.map((vcpu) => (vcpu ? { ...vcpu } : null));
+    this.runningOn = state.runningOn.slice();
+    this.hypercallCounts = state.hypercallCounts.slice();
+    state.kernels.forEach((saved, index) => this.kernels[index]?.loadState(saved));
+  }
+
+  private begin(vcpu: VcpuState, action: GuestAction, nowNs: number): number {
+    vcpu.action = action;
+    vcpu.remainingNs = Math.max(1, Math.round(action.computeNs));
+    vcpu.computeEndNs = nowNs + vcpu.remainingNs;
+    return vcpu.remainingNs;
+  }
+
+  private crash(vcpu: VcpuState, kernel: GuestKernel, reason: string, nowNs: number): void {
+    if (vcpu.crashed) return;
+    vcpu.crashed = true;
+    kernel.crash(reason, nowNs);
+  }
+}
+
+/** Tokens change on every hypercall, so a stale or corrupted saved context is noticed. */
+function nextToken(token: number, vcpuId: number): number {
+  return (Math.imul(token ^ 0x5bd1e995, 0x2c1b3c6d) + 0x297a2d39 + vcpuId) | 0;
+}

@@ -1,0 +1,68 @@
+/**
+ * Small code-emitting idioms shared by the hypervisor's handlers, so each reads like C.
+ */
+import { ref, r14, type Assembler, type Register } from '../../machine/assembler.js';
+import { PER_CPU_BASE, PerCpu } from '../layout.js';
+
+/** destination = &per_cpu(this CPU) */
+export function thisCpuArea(asm: Assembler, destination: Register): void {
+  asm.cpuid(destination);
+  cpuAreaOf(asm, destination, destination);
+}
+
+/** destination = &per_cpu(cpu) */
+export function cpuAreaOf(asm: Assembler, destination: Register, cpu: Register): void {
+  asm.movi(r14, PerCpu.sizeWords);
+  asm.mul(destination, cpu, r14);
+  asm.addi(destination, destination, PER_CPU_BASE);
+}
+
+/** memory[base + offset] += delta, through `scratch` */
+export function addToField(asm: Assembler, base: Register, offset: number, delta: number, scratch: Register): void {
+  asm.ld(scratch, base, offset);
+  asm.addi(scratch, scratch, delta);
+  asm.st(base, offset, scratch);
+}
+
+/** memory[base + offset] = value, through `scratch` */
+export function storeImmediate(asm: Assembler, base: Register, offset: number, value: number, scratch: Register): void {
+  asm.movi(scratch, value);
+  asm.st(base, offset, scratch);
+}
+
+/**
+ * A function that saves the registers it uses and restores them on the way out.
+ * `body` receives the exit label: jump there instead of returning early.
+ */
+export function routine(asm: Assembler, name: string, saved: readonly Register[], body: (exit: string) => void): void {
+  const exit = `${name}.exit`;
+  asm.label(name);
+  for (const register of saved) asm.push(register);
+  body(exit);
+  asm.label(exit);
+  for (const register of [...saved].reverse()) asm.pop(register);
+  asm.ret();
+}
+
+/** Every general-purpose register, for interrupt handlers that may interrupt anything. */
+export const ALL_REGISTERS: readonly Register[] = Array.from({ length: 16 }, (_, index) => index as Register);
+
+export function saveAll(asm: Assembler): void {
+  for (const register of ALL_REGISTERS) asm.push(register);
+}
+
+export function restoreAll(asm: Assembler): void {
+  for (const register of [...ALL_REGISTERS].reverse()) asm.pop(register);
+}
+
+/** irq_count++ on interrupt entry; r7 must hold this CPU's area */
+export function irqEnter(asm: Assembler, cpuArea: Register, scratch: Register): void {
+  addToField(asm, cpuArea, PerCpu.offset.irqCount, 1, scratch);
+}
+
+/** irq_count-- on interrupt exit */
+export function irqExit(asm: Assembler, cpuArea: Register, scratch: Register): void {
+  addToField(asm, cpuArea, PerCpu.offset.irqCount, -1, scratch);
+}
+
+export { ref };

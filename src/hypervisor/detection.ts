@@ -1,0 +1,76 @@
+/**
+ * The panic path: every trap the machine raises in hypervisor code becomes a Detection, as
+ * Xen's own detectors would report it, and goes to the configured recovery hook.
+ */
+import type { ExceptionKind, Trap } from '../machine/trap.js';
+import { PANIC_WATCHDOG_HANG, assertionNames } from './layout.js';
+
+export type Detection =
+  | {
+      readonly detector: 'exception';
+      readonly exception: ExceptionKind;
+      readonly cpu: number;
+      readonly programCounter: number;
+      readonly address: number;
+      readonly timeNs: number;
+    }
+  | {
+      readonly detector: 'assertion';
+      readonly assertion: string;
+      readonly cpu: number;
+      readonly programCounter: number;
+      readonly timeNs: number;
+    }
+  | {
+      readonly detector: 'hang';
+      readonly cpu: number;
+      readonly programCounter: number;
+      readonly timeNs: number;
+    };
+
+export type DetectorKind = Detection['detector'];
+
+export function detectionFromTrap(trap: Trap, timeNs: number): Detection {
+  switch (trap.kind) {
+    case 'exception':
+      return {
+        detector: 'exception',
+        exception: trap.exception,
+        cpu: trap.cpu,
+        programCounter: trap.programCounter,
+        address: trap.address,
+        timeNs,
+      };
+    case 'assertion':
+      return {
+        detector: 'assertion',
+        assertion: assertionNames[trap.code] ?? `assertion ${trap.code}`,
+        cpu: trap.cpu,
+        programCounter: trap.programCounter,
+        timeNs,
+      };
+    case 'panic':
+      if (trap.code === PANIC_WATCHDOG_HANG) {
+        return { detector: 'hang', cpu: trap.cpu, programCounter: trap.programCounter, timeNs };
+      }
+      return {
+        detector: 'assertion',
+        assertion: `panic ${trap.code}`,
+        cpu: trap.cpu,
+        programCounter: trap.programCounter,
+        timeNs,
+      };
+  }
+}
+
+export function describeDetection(detection: Detection): string {
+  const where = `cpu ${detection.cpu} pc 0x${detection.programCounter.toString(16)}`;
+  switch (detection.detector) {
+    case 'exception':
+      return `${detection.exception} at ${where} (address 0x${(detection.address >>> 0).toString(16)})`;
+    case 'assertion':
+      return `assertion "${detection.assertion}" at ${where}`;
+    case 'hang':
+      return `watchdog hang on cpu ${detection.cpu}`;
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * Where the hypervisor lives in machine memory, and the shape of its structures.
+ *
+ * Word addresses. Unmapped gaps separate the segments and the per-CPU stacks, so that a
+ * corrupted pointer or a stack overflow usually faults instead of silently hitting a neighbour.
+ */
+import { struct } from '../machine/assembler.js';
+import type { Segment } from '../machine/memory.js';
+import { FRAME_COUNT, HYPERCALL_COUNT, MAX_DOMAINS, MULTICALL_ENTRY_WORDS, MULTICALL_MAX_ENTRIES, PAGE_TABLE_SLOTS, RING_WORDS } from './abi.js';
+
+export const MAX_CPUS = 8;
+
+export const CODE_BASE = 0x1000;
+export const CODE_WORDS = 0x1000;
+export const STATIC_BASE = 0x3000;
+export const STATIC_WORDS = 0x400;
+export const HEAP_BASE = 0x4000;
+export const HEAP_WORDS = 0x2000;
+export const STACK_REGION_BASE = 0x8000;
+/** each CPU's stack is followed by an unmapped guard of the same size */
+export const STACK_WORDS = 0x100;
+export const STACK_STRIDE = 0x200;
+
+export function stackBase(cpu: number): number {
+  return STACK_REGION_BASE + cpu * STACK_STRIDE;
+}
+export function stackTop(cpu: number): number {
+  return stackBase(cpu) + STACK_WORDS;
+}
+
+export function segmentsFor(cpuCount: number): Segment[] {
+  const segments: Segment[] = [
+    { name: 'code', kind: 'code', base: CODE_BASE, sizeWords: CODE_WORDS },
+    { name: 'static', kind: 'static', base: STATIC_BASE, sizeWords: STATIC_WORDS },
+    { name: 'heap', kind: 'heap', base: HEAP_BASE, sizeWords: HEAP_WORDS },
+  ];
+  for (let cpu = 0; cpu < cpuCount; cpu++) {
+    segments.push({ name: `stack${cpu}`, kind: 'stack', base: stackBase(cpu), sizeWords: STACK_WORDS });
+  }
+  return segments;
+}
+
+// --- interrupt vectors ------------------------------------------------------------------------
+
+export const VECTOR_TIMER = 20;
+export const VECTOR_EVENT_CHECK = 24;
+/** raised by the recovery mechanism to stop CPUs (used by later layers) */
+export const VECTOR_RECOVERY = 28;
+
+// --- structures ----------------------------------------------------------------------------------
+
+export const RUN_STATE_RUNNING = 0;
+export const RUN_STATE_RUNNABLE = 1;
+export const RUN_STATE_BLOCKED = 2;
+
+export const FRAME_TYPE_NONE = 0;
+export const FRAME_TYPE_WRITABLE = 1;
+
+export const SOFTIRQ_SCHEDULE = 1;
+
+export const Timer = struct('timer', {
+  expiresUs: 1,
+  next: 1,
+  previous: 1,
+  handler: 1,
+  data: 1,
+  cpu: 1,
+  active: 1,
+  inHandler: 1,
+  periodUs: 1,
+});
+
+export const Vcpu = struct('vcpu', {
+  id: 1,
+  domain: 1,
+  processor: 1,
+  runState: 1,
+  isRunning: 1,
+  runqueueNext: 1,
+  runqueuePrevious: 1,
+  resumeToken: 1,
+  returnValue: 1,
+  hypercallNumber: 1,
+  hypercallArguments: 3,
+  hypercallInProgress: 1,
+  multicallBuffer: 1,
+  runtimeUs: 1,
+  timer: Timer.sizeWords,
+});
+
+export const Domain = struct('domain', {
+  id: 1,
+  inUse: 1,
+  privileged: 1,
+  vcpu: 1,
+  lock: 1,
+  pendingEvents: 1,
+  ring: 1,
+  pageTable: PAGE_TABLE_SLOTS,
+});
+
+export const FrameDescriptor = struct('frame', {
+  owner: 1,
+  type: 1,
+  validated: 1,
+  useCount: 1,
+});
+
+export const PerCpu = struct('percpu', {
+  current: 1,
+  idleVcpu: 1,
+  runqueueHead: 1,
+  runqueueTail: 1,
+  timerHead: 1,
+  irqCount: 1,
+  softirqPending: 1,
+  watchdogCount: 1,
+  watchdogLastSeen: 1,
+  watchdogStrikes: 1,
+  contextSwitches: 1,
+  stackTop: 1,
+  schedulerTickTimer: 1,
+  watchdogTimer: 1,
+  reserved: 2,
+});
+
+// --- static data -----------------------------------------------------------------------------
+
+/** All static locks sit in one region, so that recovery can find and release them. */
+export const StaticLocks = struct('static-locks', {
+  domainList: 1,
+  time: 1,
+  schedule: MAX_CPUS,
+  timers: MAX_CPUS,
+});
+
+export const StaticData = struct('static', {
+  interruptTable: 32,
+  hypercallTable: HYPERCALL_COUNT,
+  locks: StaticLocks.sizeWords,
+  perCpu: PerCpu.sizeWords * MAX_CPUS,
+  domainTable: MAX_DOMAINS,
+  /** preallocated domain structures, one per domain id, in use or not */
+  domainPool: MAX_DOMAINS,
+  irqDomain: 32,
+  irqPort: 32,
+  frameTable: 1,
+  wallclockUs: 1,
+  timeSyncTimer: 1,
+  cpuCount: 1,
+});
+
+export function staticAddress(field: keyof typeof StaticData.offset): number {
+  return STATIC_BASE + StaticData.offset[field];
+}
+
+export const INTERRUPT_TABLE = staticAddress('interruptTable');
+export const HYPERCALL_TABLE = staticAddress('hypercallTable');
+export const LOCKS_BASE = staticAddress('locks');
+export const LOCKS_WORDS = StaticLocks.sizeWords;
+export const PER_CPU_BASE = staticAddress('perCpu');
+export const DOMAIN_TABLE = staticAddress('domainTable');
+export const DOMAIN_POOL = staticAddress('domainPool');
+export const IRQ_DOMAIN_TABLE = staticAddress('irqDomain');
+export const IRQ_PORT_TABLE = staticAddress('irqPort');
+export const FRAME_TABLE_POINTER = staticAddress('frameTable');
+export const WALLCLOCK = staticAddress('wallclockUs');
+export const TIME_SYNC_TIMER_POINTER = staticAddress('timeSyncTimer');
+export const SCHEDULE_LOCKS = LOCKS_BASE + StaticLocks.offset.schedule;
+export const TIMER_LOCKS = LOCKS_BASE + StaticLocks.offset.timers;
+export const DOMAIN_LIST_LOCK = LOCKS_BASE + StaticLocks.offset.domainList;
+export const TIME_LOCK = LOCKS_BASE + StaticLocks.offset.time;
+
+export function perCpuAddress(cpu: number): number {
+  return PER_CPU_BASE + cpu * PerCpu.sizeWords;
+}
+
+// --- heap ----------------------------------------------------------------------------------------
+
+export const MULTICALL_BUFFER_WORDS = MULTICALL_MAX_ENTRIES * MULTICALL_ENTRY_WORDS;
+export const FRAME_TABLE_WORDS = FRAME_COUNT * FrameDescriptor.sizeWords;
+export { RING_WORDS };
+
+/** Recurring hypervisor timers, in microseconds. */
+export const SCHEDULER_TICK_US = 10_000;
+export const WATCHDOG_TICK_US = 100_000;
+export const TIME_SYNC_US = 50_000;
+/** consecutive watchdog NMIs without the counter moving before a hang is declared */
+export const WATCHDOG_STRIKES = 3;
+/** when no timer is pending, the local timer is still programmed this far ahead */
+export const IDLE_TIMER_US = 10_000;
+
+/** Assertion codes (`bug_on`) and panic codes, so a detection names its cause. */
+export const BUG_IRQ_COUNT_AT_SCHEDULE = 1;
+export const BUG_CURRENT_NOT_RUNNING = 2;
+export const BUG_RUNQUEUE_CORRUPT = 3;
+export const BUG_TIMER_LIST_CORRUPT = 4;
+export const BUG_FRAME_COUNT_NEGATIVE = 5;
+export const PANIC_WATCHDOG_HANG = 100;
+
+export const assertionNames: Readonly<Record<number, string>> = {
+  [BUG_IRQ_COUNT_AT_SCHEDULE]: 'irq_count non-zero at context switch',
+  [BUG_CURRENT_NOT_RUNNING]: 'current vCPU not marked running',
+  [BUG_RUNQUEUE_CORRUPT]: 'runqueue entry not runnable',
+  [BUG_TIMER_LIST_CORRUPT]: 'timer list corrupt',
+  [BUG_FRAME_COUNT_NEGATIVE]: 'frame use count went negative',
+};
+
+/** Idle vCPUs have ids from here, outside the domain id space. */
+export const IDLE_VCPU_ID_BASE = 64;
