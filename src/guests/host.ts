@@ -76,9 +76,7 @@ export class GuestHost implements GuestPort {
       vcpu.awaitingReturn = false;
       return this.begin(vcpu, kernel.resume(registers[0], registers[2], nowNs), nowNs);
     }
-    kernel.deliverEvents(registers[2], nowNs);
-    vcpu.computeEndNs = nowNs + vcpu.remainingNs;
-    return vcpu.remainingNs;
+    return this.continueAfterInterrupt(vcpu, kernel, registers[2], nowNs);
   }
 
   exit(cpu: number, registers: Int32Array, nowNs: number, interrupted: boolean): void {
@@ -121,6 +119,18 @@ export class GuestHost implements GuestPort {
     state.kernels.forEach((saved, index) => this.kernels[index]?.loadState(saved));
   }
 
+  /**
+   * Back from an interrupt exit. Events it delivered are cleared in the hypervisor, so a guest
+   * about to block would sleep through them: as Xen's block returns at once when events are
+   * pending, the guest re-decides instead of blocking.
+   */
+  private continueAfterInterrupt(vcpu: VcpuState, kernel: GuestKernel, events: number, nowNs: number): number {
+    if (events !== 0 && isBlock(vcpu.action)) return this.begin(vcpu, kernel.resume(0, events, nowNs), nowNs);
+    kernel.deliverEvents(events, nowNs);
+    vcpu.computeEndNs = nowNs + vcpu.remainingNs;
+    return vcpu.remainingNs;
+  }
+
   private begin(vcpu: VcpuState, action: GuestAction, nowNs: number): number {
     vcpu.action = action;
     vcpu.remainingNs = Math.max(1, Math.round(action.computeNs));
@@ -133,6 +143,10 @@ export class GuestHost implements GuestPort {
     vcpu.crashed = true;
     kernel.crash(reason, nowNs);
   }
+}
+
+function isBlock(action: GuestAction): boolean {
+  return action.hypercall === Hypercall.SchedOp && action.args[0] === SCHEDOP_BLOCK;
 }
 
 /** Tokens change on every hypercall, so a stale or corrupted saved context is noticed. */

@@ -1,0 +1,76 @@
+/**
+ * Named guest configurations, as data: which domain runs which workload on which CPU, how long
+ * a run lasts, and where the VM created after recovery goes.
+ */
+import { PRIVILEGED_DOMAIN_ID } from '../hypervisor/abi.js';
+
+export type DomainKind = 'privvm' | 'unixbench' | 'blkbench' | 'netbench';
+
+export interface DomainPlan {
+  readonly domainId: number;
+  readonly kind: DomainKind;
+  readonly cpu: number;
+}
+
+export interface Configuration {
+  readonly name: string;
+  readonly description: string;
+  readonly cpuCount: number;
+  readonly domains: readonly DomainPlan[];
+  readonly runLengthNs: number;
+  /** the VM created to check the hypervisor after recovery: its CPU (free until then) and workload */
+  readonly newVm: { readonly cpu: number; readonly kind: DomainKind };
+  /** whether the trial creates that VM after a recovery (the paper does so in 3AppVM only) */
+  readonly createsVmAfterRecovery: boolean;
+}
+
+const privVm: DomainPlan = { domainId: PRIVILEGED_DOMAIN_ID, kind: 'privvm', cpu: 0 };
+
+const configurations: readonly Configuration[] = [
+  {
+    name: '1AppVM',
+    description: 'PrivVM on CPU 0 and one UnixBench AppVM on CPU 1',
+    cpuCount: 4,
+    domains: [privVm, { domainId: 1, kind: 'unixbench', cpu: 1 }],
+    runLengthNs: 1_000_000_000,
+    newVm: { cpu: 2, kind: 'blkbench' },
+    createsVmAfterRecovery: false,
+  },
+  {
+    name: '1AppVM-blk',
+    description: 'PrivVM on CPU 0 and one BlkBench AppVM on CPU 1',
+    cpuCount: 4,
+    domains: [privVm, { domainId: 1, kind: 'blkbench', cpu: 1 }],
+    runLengthNs: 1_000_000_000,
+    newVm: { cpu: 2, kind: 'blkbench' },
+    createsVmAfterRecovery: false,
+  },
+  {
+    name: '3AppVM',
+    description: 'PrivVM on CPU 0, UnixBench on CPU 1, NetBench on CPU 2; after recovery a new BlkBench VM on CPU 3',
+    cpuCount: 4,
+    domains: [privVm, { domainId: 1, kind: 'unixbench', cpu: 1 }, { domainId: 2, kind: 'netbench', cpu: 2 }],
+    runLengthNs: 2_400_000_000,
+    newVm: { cpu: 3, kind: 'blkbench' },
+    createsVmAfterRecovery: true,
+  },
+];
+
+export class UnknownConfigurationError extends Error {
+  readonly code = 'UNKNOWN_CONFIGURATION';
+
+  constructor(readonly requested: string) {
+    super(`unknown configuration "${requested}"; known configurations: ${configurationNames().join(', ')}`);
+    this.name = 'UnknownConfigurationError';
+  }
+}
+
+export function configurationNames(): string[] {
+  return configurations.map((configuration) => configuration.name);
+}
+
+export function getConfiguration(name: string): Configuration {
+  const found = configurations.find((configuration) => configuration.name === name);
+  if (found === undefined) throw new UnknownConfigurationError(name);
+  return found;
+}

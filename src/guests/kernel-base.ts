@@ -1,0 +1,152 @@
+/**
+ * Plumbing every guest kernel shares: event accumulation, the first recorded failure, halting,
+ * and snapshots. A kernel's whole mutable state lives in one plain-data object plus its random
+ * stream, so saveState is a deep copy and loadState(saveState()) continues identically.
+ */
+import { hypercallNames } from '../hypervisor/abi.js';
+import type { GuestAction, GuestKernel, GuestVerdict } from './kernel.js';
+import { blockAction } from './protocol.js';
+import { SeededRandom, type RandomState } from './random.js';
+
+export interface Failure {
+  readonly reason: string;
+  readonly atNs: number;
+}
+
+/** State fields common to every kernel. */
+export interface CommonState {
+  /** event ports (bitmask) delivered by the hypervisor and not yet handled */
+  pendingEvents: number;
+  failure: Failure | null;
+  /** a halted kernel does no more work: it blocks whenever it runs */
+  halted: boolean;
+  /** the hypercall in flight, as text, to name it in failures */
+  lastCall: string;
+}
+
+export function initialCommonState(): CommonState {
+  return { pendingEvents: 0, failure: null, halted: false, lastCall: 'none' };
+}
+
+export function describeCall(action: GuestAction): string {
+  const name = hypercallNames[action.hypercall] ?? `hypercall ${action.hypercall}`;
+  return `${name}(${action.args.join(', ')})`;
+}
+
+interface SavedKernel<S> {
+  readonly kernel: string;
+  readonly domainId: number;
+  readonly state: S;
+  readonly random: RandomState;
+}
+
+/** No PORT_TIMER by the end of the run, this long after its deadline, means the timer was lost. */
+export const TIMER_GRACE_NS = 50_000_000;
+
+/**
+ * Compute time before a sched_op(block): as short as possible. Events that reach the guest
+ * through an interrupt exit after it decided to block are known to the guest but no longer
+ * pending in the hypervisor, so the block would sleep through them (a lost wake-up). Real
+ * kernels close this window by blocking with events masked; here it is kept to 1 us.
+ */
+export const BLOCK_COMPUTE_NS = 1_000;
+
+export abstract class KernelBase<S extends CommonState> implements GuestKernel {
+  protected state: S;
+  protected random: SeededRandom;
+
+  protected constructor(
+    readonly name: string,
+    readonly domainId: number,
+    seed: number,
+    initialState: (random: SeededRandom) => S,
+  ) {
+    this.random = SeededRandom.fromSeed(seed, `${name}/${domainId}`);
+    this.state = initialState(this.random);
+  }
+
+  abstract boot(nowNs: number): GuestAction;
+  abstract resume(returnValue: number, events: number, nowNs: number): GuestAction;
+  abstract summary(): Readonly<Record<string, number>>;
+
+  deliverEvents(events: number, _nowNs: number): void {
+    this.state.pendingEvents |= events;
+  }
+
+  crash(reason: string, nowNs: number): void {
+    this.fail(`crashed: ${reason}`, nowNs);
+    this.state.halted = true;
+  }
+
+  verdict(nowNs: number): GuestVerdict {
+    const candidates = [this.state.failure, ...this.failuresAtEnd(nowNs)].filter((failure): failure is Failure => failure !== null);
+    if (candidates.length === 0) return { kind: 'correct' };
+    const first = candidates.reduce((earliest, failure) => (failure.atNs < earliest.atNs ? failure : earliest));
+    return { kind: 'failed', reason: first.reason, atNs: first.atNs };
+  }
+
+  saveState(): unknown {
+    const saved: SavedKernel<S> = { kernel: this.name, domainId: this.domainId, state: this.state, random: this.random.state() };
+    return structuredClone(saved);
+  }
+
+  loadState(saved: unknown): void {
+    const candidate = saved as Partial<SavedKernel<S>> | null;
+    if (candidate === null || typeof candidate !== 'object' || candidate.state === undefined || candidate.random === undefined) {
+      throw new Error(`${this.name}: not a saved kernel state`);
+    }
+    if (candidate.kernel !== this.name || candidate.domainId !== this.domainId) {
+      throw new Error(`${this.name} of domain ${this.domainId}: cannot load the state of ${candidate.kernel} of domain ${candidate.domainId}`);
+    }
+    this.state = structuredClone(candidate.state);
+    this.random = SeededRandom.fromState(candidate.random);
+  }
+
+  /** Failures that only the end of the run reveals (work not finished, a timer that never fired). */
+  protected failuresAtEnd(_nowNs: number): Failure[] {
+    return [];
+  }
+
+  /** Records the first failure only: later ones are consequences. */
+  protected fail(reason: string, atNs: number): void {
+    if (this.state.failure === null) this.state.failure = { reason, atNs };
+  }
+
+  /** An AppVM benchmark stops at its first error, as a real benchmark would abort. */
+  protected failAndHalt(reason: string, atNs: number): void {
+    this.fail(reason, atNs);
+    this.state.halted = true;
+  }
+
+  protected acceptEvents(events: number): void {
+    this.state.pendingEvents |= events;
+  }
+
+  /** True if any of `mask` was pending; clears those bits. */
+  protected takeEvents(mask: number): boolean {
+    const taken = (this.state.pendingEvents & mask) !== 0;
+    this.state.pendingEvents &= ~mask;
+    return taken;
+  }
+
+  protected idleAction(): GuestAction {
+    return this.issue(blockAction(BLOCK_COMPUTE_NS));
+  }
+
+  /** Remembers the hypercall about to be made, so that a failure can name it. */
+  protected issue(action: GuestAction): GuestAction {
+    this.state.lastCall = describeCall(action);
+    return action;
+  }
+
+  /** For hypercalls whose only possible answers are success or an error code. */
+  protected checkNoError(returnValue: number, nowNs: number): void {
+    if (returnValue < 0 && !this.state.halted) this.failAndHalt(`${this.state.lastCall} returned error ${returnValue}`, nowNs);
+  }
+}
+
+/** The failure of a one-shot timer that never fired, if it is overdue at `nowNs`. */
+export function overdueTimer(what: string, deadlineNs: number | null, nowNs: number): Failure | null {
+  if (deadlineNs === null || nowNs <= deadlineNs + TIMER_GRACE_NS) return null;
+  return { reason: `${what} never fired: no PORT_TIMER within ${TIMER_GRACE_NS / 1_000_000} ms of its deadline at ${deadlineNs} ns`, atNs: deadlineNs + TIMER_GRACE_NS };
+}

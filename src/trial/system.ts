@@ -1,0 +1,196 @@
+/**
+ * A whole simulated system for one configuration and seed: the machine with the booted
+ * hypervisor, the guest host with every kernel attached, and the platform's devices.
+ * This is the one place that wires the layers together.
+ */
+import { CpuMode } from '../machine/cpu.js';
+import { Fingerprint, addCpuState } from '../machine/digest.js';
+import type { MachineSnapshot } from '../machine/machine.js';
+import { MAX_DOMAINS, PRIVILEGED_DOMAIN_ID } from '../hypervisor/abi.js';
+import { Hypervisor } from '../hypervisor/hypervisor.js';
+import { MULTICALL_BUFFER_WORDS, RING_WORDS } from '../hypervisor/layout.js';
+import { getConfiguration, type Configuration, type DomainKind, type DomainPlan } from '../guests/configurations.js';
+import { Disk, Nic, type DevicePlatform, type DiskState, type NicState } from '../guests/devices.js';
+import { createKernel } from '../guests/factory.js';
+import { GuestHost, type GuestHostState } from '../guests/host.js';
+import type { GuestKernel, SharedRegion } from '../guests/kernel.js';
+import type { NetBench } from '../guests/netbench.js';
+import type { PrivVm } from '../guests/privvm.js';
+
+export interface SystemOptions {
+  readonly configuration: string;
+  readonly seed: number;
+  /** simulated run length; the configuration's default when absent */
+  readonly runLengthNs?: number;
+  /** NetBench counts losses inside service interruptions too */
+  readonly strictNetBench?: boolean;
+}
+
+export interface SystemSnapshot {
+  readonly machine: MachineSnapshot;
+  readonly host: GuestHostState;
+  readonly disk: DiskState;
+  readonly nic: NicState;
+  readonly createdDomains: readonly number[];
+}
+
+/** A guest's view of one shared page in hypervisor memory. */
+class MemoryRegion implements SharedRegion {
+  constructor(
+    private readonly words: Int32Array,
+    private readonly base: number,
+    readonly sizeWords: number,
+  ) {}
+
+  read(offset: number): number {
+    this.check(offset);
+    return this.words[this.base + offset];
+  }
+
+  write(offset: number, value: number): void {
+    this.check(offset);
+    this.words[this.base + offset] = value;
+  }
+
+  private check(offset: number): void {
+    if (!Number.isInteger(offset) || offset < 0 || offset >= this.sizeWords) {
+      throw new RangeError(`shared page offset ${offset} outside 0..${this.sizeWords - 1}`);
+    }
+  }
+}
+
+export class System {
+  readonly configuration: Configuration;
+  readonly seed: number;
+  readonly runLengthNs: number;
+  readonly hypervisor: Hypervisor;
+  readonly host: GuestHost;
+  readonly disk: Disk;
+  readonly nic: Nic;
+  private createdDomains: number[] = [];
+
+  constructor(options: SystemOptions) {
+    this.configuration = getConfiguration(options.configuration);
+    this.seed = options.seed;
+    this.runLengthNs = options.runLengthNs ?? this.configuration.runLengthNs;
+    const { cpuCount, domains } = this.configuration;
+    this.host = new GuestHost(cpuCount);
+    this.hypervisor = new Hypervisor({ cpuCount, domains }, this.host);
+    const machine = this.hypervisor.machine;
+    const platform: DevicePlatform = { raiseInterrupt: (timeNs, cpu, vector) => machine.raiseInterrupt(timeNs, cpu, vector) };
+    const privCpu = domains.find((domain) => domain.domainId === PRIVILEGED_DOMAIN_ID)?.cpu ?? 0;
+    this.disk = new Disk({ seed: this.seed, platform, cpu: privCpu });
+    this.nic = new Nic({ seed: this.seed, platform, cpu: privCpu, runLengthNs: this.runLengthNs });
+    for (const domain of domains) this.host.attach(domain.domainId, this.buildKernel(domain.kind, domain.domainId, options));
+  }
+
+  get machine(): Hypervisor['machine'] {
+    return this.hypervisor.machine;
+  }
+
+  /** Release the CPUs and the devices. */
+  start(): void {
+    this.hypervisor.start();
+    if (this.netBenchPlan() !== undefined) this.nic.start();
+  }
+
+  kernels(): GuestKernel[] {
+    return this.host.attachedKernels();
+  }
+
+  privVm(): PrivVm {
+    return this.host.kernel(PRIVILEGED_DOMAIN_ID) as PrivVm;
+  }
+
+  netBench(): NetBench | undefined {
+    const plan = this.netBenchPlan();
+    return plan === undefined ? undefined : (this.host.kernel(plan.domainId) as NetBench);
+  }
+
+  /** Ask the PrivVM's toolstack to create the configuration's new VM. */
+  requestNewVm(): void {
+    this.privVm().requestCreateDomain(this.configuration.newVm.cpu);
+  }
+
+  /** True when every CPU is in a guest or asleep: no hypervisor thread is in flight. */
+  isQuiescent(): boolean {
+    return this.machine.cpus.every((cpu) => cpu.mode === CpuMode.Guest || cpu.mode === CpuMode.Halted);
+  }
+
+  snapshot(): SystemSnapshot {
+    return {
+      machine: this.machine.snapshot(),
+      host: this.host.saveState(),
+      disk: this.disk.saveState(),
+      nic: this.nic.saveState(),
+      createdDomains: this.createdDomains.slice(),
+    };
+  }
+
+  restore(snapshot: SystemSnapshot): void {
+    if (snapshot.createdDomains.length !== this.createdDomains.length) {
+      throw new Error('cannot restore a snapshot taken with a different set of created domains');
+    }
+    this.machine.restore(snapshot.machine);
+    this.host.loadState(snapshot.host);
+    this.disk.loadState(snapshot.disk);
+    this.nic.loadState(snapshot.nic);
+  }
+
+  /** A fingerprint of the whole system: hypervisor memory, CPU state, guest and device state. */
+  digest(): string {
+    const fingerprint = new Fingerprint().addWords(this.machine.memory.words);
+    for (const cpu of this.machine.cpus) addCpuState(fingerprint, cpu);
+    fingerprint.addString(JSON.stringify(this.host.saveState()));
+    fingerprint.addString(JSON.stringify(this.disk.saveState()));
+    fingerprint.addString(JSON.stringify(this.nic.saveState()));
+    return fingerprint.hex();
+  }
+
+  private buildKernel(kind: DomainKind, domainId: number, options: SystemOptions): GuestKernel {
+    const layout = this.hypervisor.layout;
+    const words = this.machine.memory.words;
+    const ring = new MemoryRegion(words, layout.rings[domainId], RING_WORDS);
+    const kernelSeed = this.seed;
+    switch (kind) {
+      case 'privvm':
+        return createKernel('privvm', {
+          domainId,
+          seed: kernelSeed,
+          rings: this.appVmRings(),
+          netDomainId: this.netBenchPlan()?.domainId,
+          disk: this.disk,
+          nic: this.netBenchPlan() === undefined ? undefined : this.nic,
+          onDomainCreated: (created) => this.attachNewVm(created, options),
+        });
+      case 'unixbench':
+        return createKernel('unixbench', {
+          domainId,
+          seed: kernelSeed,
+          multicallRegion: new MemoryRegion(words, layout.multicallBuffers[domainId], MULTICALL_BUFFER_WORDS),
+        });
+      case 'blkbench':
+        return createKernel('blkbench', { domainId, seed: kernelSeed, ringRegion: ring });
+      case 'netbench':
+        return createKernel('netbench', { domainId, seed: kernelSeed, ringRegion: ring, nic: this.nic, strict: options.strictNetBench });
+    }
+  }
+
+  private netBenchPlan(): DomainPlan | undefined {
+    return this.configuration.domains.find((domain) => domain.kind === 'netbench');
+  }
+
+  private appVmRings(): Map<number, SharedRegion> {
+    const rings = new Map<number, SharedRegion>();
+    for (let domainId = 1; domainId < MAX_DOMAINS; domainId++) {
+      rings.set(domainId, new MemoryRegion(this.machine.memory.words, this.hypervisor.layout.rings[domainId], RING_WORDS));
+    }
+    return rings;
+  }
+
+  private attachNewVm(domainId: number, options: SystemOptions): void {
+    if (domainId <= 0 || domainId >= MAX_DOMAINS || this.host.kernel(domainId) !== undefined) return;
+    this.createdDomains.push(domainId);
+    this.host.attach(domainId, this.buildKernel(this.configuration.newVm.kind, domainId, options));
+  }
+}
