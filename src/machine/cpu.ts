@@ -35,6 +35,8 @@ export class CpuState {
   nmiPending = false;
   /** set on NMI entry, cleared by the next `iret` */
   nmiBlocked = false;
+  /** the instruction after an `sti` that enabled interrupts runs before any delivery */
+  interruptShadow = false;
   /** local one-shot timer, absolute simulated time, or NO_DEADLINE */
   timerDeadlineNs = NO_DEADLINE;
   /** next watchdog NMI from the performance counter */
@@ -61,6 +63,7 @@ export class CpuState {
     this.inServiceVectors = other.inServiceVectors;
     this.nmiPending = other.nmiPending;
     this.nmiBlocked = other.nmiBlocked;
+    this.interruptShadow = other.interruptShadow;
     this.timerDeadlineNs = other.timerDeadlineNs;
     this.nextNmiNs = other.nextNmiNs;
     this.guestExitNs = other.guestExitNs;

@@ -18,8 +18,10 @@ export function assembleLine(text: string): number {
     return Number(found[1]);
   };
   const number = (index: number): number => {
-    const value = Number((operands[index] ?? '').split(' ')[0]);
-    if (!Number.isInteger(value)) throw new SyntaxError(`expected a number in "${text}"`);
+    const token = (operands[index] ?? '').split(' ')[0];
+    const value = Number(token);
+    // Number('') is 0: an absent operand must not read as zero
+    if (token === '' || !Number.isInteger(value)) throw new SyntaxError(`expected a number in "${text}"`);
     return value;
   };
   switch (info.shape) {

@@ -58,9 +58,20 @@ export interface MachineSnapshot {
   readonly cpus: readonly CpuState[];
   readonly queue: ReturnType<EventQueue['save']>;
   readonly hypervisorInstructions: number;
+  readonly interruptsDelivered: number;
   readonly writeEpoch: number;
   readonly lastWriteNs: number;
   readonly nowNs: number;
+  readonly slice: Slice | undefined;
+}
+
+/**
+ * The quantum in progress: which CPU runs, and until when. It outlives a run that stops inside
+ * it, so that where a run stops (a time, an instruction stop) never changes what happens next.
+ */
+export interface Slice {
+  readonly cpu: number;
+  limitNs: number;
 }
 
 export const NMI_PERIOD_NS = 100_000_000;
@@ -79,12 +90,15 @@ export class Machine {
   nowNs = 0;
   /** hypervisor instructions retired by all CPUs */
   hypervisorInstructions = 0;
+  /** interrupts and NMIs delivered to hypervisor code, all CPUs */
+  interruptsDelivered = 0;
   /** stop right after this many hypervisor instructions (the fault trigger and the budget) */
   instructionStop = Number.POSITIVE_INFINITY;
   /** counts stores to memory; a paused CPU wakes when it changes */
   writeEpoch = 0;
   lastWriteNs = 0;
   private stopReason: string | undefined;
+  private slice: Slice | undefined;
   private readonly nmiPeriodNs: number;
   private readonly quantumNs: number;
   private readonly ipiLatencyNs: number;
@@ -107,7 +121,9 @@ export class Machine {
     cpu.programCounter = programCounter;
     cpu.stackPointer = stackPointer;
     cpu.flags = 0;
+    cpu.interruptShadow = false;
     cpu.timeNs = Math.max(cpu.timeNs, this.nowNs);
+    this.slice = undefined;
   }
 
   /** Ask the run loop to return at the next opportunity (from a trap handler, say). */
@@ -117,26 +133,37 @@ export class Machine {
 
   /** Queue a maskable interrupt (vector 1..31) or an NMI (NMI_EVENT) for `cpu` at `timeNs`. */
   raiseInterrupt(timeNs: number, cpu: number, vector: number): void {
-    this.queue.push(Math.max(timeNs, this.nowNs), cpu, vector);
+    const atNs = Math.max(timeNs, this.nowNs);
+    this.queue.push(atNs, cpu, vector);
+    if (this.slice !== undefined && atNs < this.slice.limitNs) this.slice.limitNs = atNs;
   }
 
   run(untilNs: number): RunOutcome {
     this.stopReason = undefined;
     for (;;) {
       if (this.stopReason !== undefined) return { kind: 'stopped', reason: this.stopReason };
-      const eventNs = this.nextEventNs();
-      const cpu = this.nextCpu();
-      const cpuNs = cpu === undefined ? Number.POSITIVE_INFINITY : cpu.timeNs;
-      if (eventNs <= cpuNs) {
-        if (eventNs > untilNs) return this.reach(untilNs);
-        this.nowNs = eventNs;
-        this.fireEvents(eventNs);
-        continue;
+      if (this.slice !== undefined && this.cpus[this.slice.cpu].mode !== CpuMode.Running) this.slice = undefined;
+      if (this.slice === undefined) {
+        const eventNs = this.nextEventNs();
+        const cpu = this.nextCpu();
+        const cpuNs = cpu === undefined ? Number.POSITIVE_INFINITY : cpu.timeNs;
+        if (eventNs <= cpuNs) {
+          if (eventNs > untilNs) return this.reach(untilNs);
+          this.nowNs = eventNs;
+          this.fireEvents(eventNs);
+          continue;
+        }
+        if (cpu === undefined || cpuNs >= untilNs) return this.reach(untilNs);
+        this.nowNs = cpuNs;
+        const limitNs = Math.min(eventNs, Math.max(this.secondCpuNs(cpu), cpuNs) + this.quantumNs);
+        this.slice = { cpu: cpu.index, limitNs };
       }
-      if (cpu === undefined || cpuNs >= untilNs) return this.reach(untilNs);
-      this.nowNs = cpuNs;
-      const limitNs = Math.min(eventNs, untilNs, Math.max(this.secondCpuNs(cpu), cpuNs) + this.quantumNs);
-      if (this.execute(cpu, limitNs)) return { kind: 'instructionReached', cpu: cpu.index };
+      const slice = this.slice;
+      const cpu = this.cpus[slice.cpu];
+      if (cpu.timeNs >= untilNs) return this.reach(untilNs);
+      const reached = this.execute(cpu, slice, untilNs);
+      if (cpu.mode !== CpuMode.Running || cpu.timeNs >= slice.limitNs) this.slice = undefined;
+      if (reached) return { kind: 'instructionReached', cpu: cpu.index };
     }
   }
 
@@ -146,9 +173,11 @@ export class Machine {
       cpus: this.cpus.map((cpu) => cpu.clone()),
       queue: this.queue.save(),
       hypervisorInstructions: this.hypervisorInstructions,
+      interruptsDelivered: this.interruptsDelivered,
       writeEpoch: this.writeEpoch,
       lastWriteNs: this.lastWriteNs,
       nowNs: this.nowNs,
+      slice: this.slice === undefined ? undefined : { ...this.slice },
     };
   }
 
@@ -157,9 +186,11 @@ export class Machine {
     snapshot.cpus.forEach((saved, index) => this.cpus[index].copyFrom(saved));
     this.queue.restore(snapshot.queue);
     this.hypervisorInstructions = snapshot.hypervisorInstructions;
+    this.interruptsDelivered = snapshot.interruptsDelivered;
     this.writeEpoch = snapshot.writeEpoch;
     this.lastWriteNs = snapshot.lastWriteNs;
     this.nowNs = snapshot.nowNs;
+    this.slice = snapshot.slice === undefined ? undefined : { ...snapshot.slice };
     this.stopReason = undefined;
   }
 
@@ -179,6 +210,7 @@ export class Machine {
     cpu.stackPointer = this.config.hostStackTops[cpu.index];
     cpu.programCounter = this.config.vmExitEntry;
     cpu.flags = 0;
+    cpu.interruptShadow = false;
   }
 
   private reach(untilNs: number): RunOutcome {
@@ -274,6 +306,7 @@ export class Machine {
     } else {
       return false;
     }
+    this.interruptsDelivered++;
     if (!this.push(cpu, cpu.flags) || !this.push(cpu, cpu.programCounter)) return true;
     cpu.flags &= ~FLAG_INTERRUPT_ENABLE;
     const entry = this.config.interruptTableBase + slot;
@@ -326,17 +359,21 @@ export class Machine {
   }
 
   /**
-   * Run `cpu` until it sleeps, traps, or reaches `limitNs`. Returns true when the instruction
-   * stop was reached. One instruction takes one nanosecond.
+   * Run `cpu` until it sleeps, traps, or reaches the end of its slice or `untilNs`. Returns true
+   * when the instruction stop was reached. One instruction takes one nanosecond. An event the
+   * CPU schedules itself (timer, IPI) ends the slice at its time, so it is not delivered late.
    */
-  private execute(cpu: CpuState, limitNs: number): boolean {
+  private execute(cpu: CpuState, slice: Slice, untilNs: number): boolean {
+    let limitNs = Math.min(slice.limitNs, untilNs);
     const words = this.memory.words;
     const permissions = this.memory.pagePermissions;
     const size = words.length;
     const r = cpu.registers;
-    let shadow = false;
     while (cpu.mode === CpuMode.Running && cpu.timeNs < limitNs) {
-      if (shadow) shadow = false;
+      // an instruction that left through `continue` (vmenter, say) may have reached the stop
+      if (this.hypervisorInstructions >= this.instructionStop) return true;
+      // the shadow lives in the CPU state so that it survives the end of a quantum or a run
+      if (cpu.interruptShadow) cpu.interruptShadow = false;
       else if ((cpu.pendingVectors !== 0 || cpu.nmiPending) && this.deliverInterrupt(cpu)) continue;
       const pc = cpu.programCounter;
       if (pc < 0 || pc >= size || (permissions[pc >>> PAGE_SHIFT] & PERMISSION_EXECUTE) === 0) {
@@ -472,7 +509,7 @@ export class Machine {
           break;
         case Opcode.EnableInterrupts:
           // one-instruction interrupt shadow, so that `sti; hlt` cannot lose a wake-up
-          shadow = (cpu.flags & FLAG_INTERRUPT_ENABLE) === 0;
+          cpu.interruptShadow = (cpu.flags & FLAG_INTERRUPT_ENABLE) === 0;
           cpu.flags |= FLAG_INTERRUPT_ENABLE;
           break;
         case Opcode.InterruptReturn: {
@@ -499,12 +536,13 @@ export class Machine {
           continue;
         case Opcode.SetTimer:
           cpu.timerDeadlineNs = r[a] < 0 ? NO_DEADLINE : cpu.timeNs + r[a] * NS_PER_US;
+          if (cpu.timerDeadlineNs !== NO_DEADLINE) limitNs = shortenSlice(slice, cpu.timerDeadlineNs, untilNs);
           break;
         case Opcode.EndOfInterrupt:
           if (cpu.inServiceVectors !== 0) cpu.inServiceVectors &= ~(1 << highestVector(cpu.inServiceVectors));
           break;
         case Opcode.SendIpi:
-          this.sendIpi(cpu, r[a], r[b]);
+          if (this.sendIpi(cpu, r[a], r[b])) limitNs = shortenSlice(slice, cpu.timeNs + this.ipiLatencyNs, untilNs);
           break;
         case Opcode.ReadTime:
           r[a] = Math.floor(cpu.timeNs / NS_PER_US) | 0;
@@ -532,10 +570,12 @@ export class Machine {
     return cpu.mode !== CpuMode.Stopped && this.hypervisorInstructions === this.instructionStop;
   }
 
-  private sendIpi(cpu: CpuState, target: number, vector: number): void {
-    if (target < 0 || target >= this.cpus.length) return;
-    if (vector !== 0 && (vector < 1 || vector > 31)) return;
+  /** Returns true when the IPI was queued. */
+  private sendIpi(cpu: CpuState, target: number, vector: number): boolean {
+    if (target < 0 || target >= this.cpus.length) return false;
+    if (vector !== 0 && (vector < 1 || vector > 31)) return false;
     this.queue.push(cpu.timeNs + this.ipiLatencyNs, target, vector === 0 ? NMI_EVENT : vector);
+    return true;
   }
 
   private enterGuest(cpu: CpuState, context: number): void {
@@ -549,6 +589,12 @@ export class Machine {
     cpu.guestExitNs = cpu.timeNs + Math.max(1, Math.round(runNs));
     if (cpu.nmiPending || hasUnblockedVector(cpu)) this.leaveGuest(cpu, cpu.timeNs);
   }
+}
+
+/** End `slice` no later than `eventNs`; returns the new limit for this run. */
+function shortenSlice(slice: Slice, eventNs: number, untilNs: number): number {
+  if (eventNs < slice.limitNs) slice.limitNs = eventNs;
+  return Math.min(slice.limitNs, untilNs);
 }
 
 function arithmetic(opcode: number, left: number, right: number): number {

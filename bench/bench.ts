@@ -1,0 +1,173 @@
+/**
+ * Interpreter benchmark. Prints one JSON object to stdout and appends a row to bench/results.md.
+ *
+ * Each measurement is a named function returning figures; add one to `measurements` to extend
+ * the report. Wall-clock time is read here, at the edge, never in the core.
+ */
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { cpus as hostCpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { Assembler, ref } from '../src/machine/assembler.js';
+import { Machine } from '../src/machine/machine.js';
+import { findPackageRoot } from '../src/cli/package-info.js';
+
+const CODE_BASE = 0x100;
+const DATA_BASE = 0x1000;
+const STACK_BASE = 0x2000;
+const STACK_WORDS = 0x100;
+const TABLE_BASE = DATA_BASE;
+
+type Figures = Record<string, number>;
+
+interface Measurement {
+  readonly name: string;
+  readonly description: string;
+  run(): Figures;
+}
+
+/** A machine with `cpuCount` CPUs all running `build`'s code from its start; NMIs just return. */
+function benchMachine(cpuCount: number, build: (asm: Assembler) => void): Machine {
+  const asm = new Assembler(CODE_BASE);
+  asm.label('main');
+  build(asm);
+  asm.label('nmi').iret();
+  const program = asm.link();
+  const machine = new Machine({
+    cpuCount,
+    segments: [
+      { name: 'code', kind: 'code', base: CODE_BASE, sizeWords: 0x400 },
+      { name: 'static', kind: 'static', base: DATA_BASE, sizeWords: 0x400 },
+      { name: 'stack', kind: 'stack', base: STACK_BASE, sizeWords: STACK_WORDS * cpuCount },
+    ],
+    interruptTableBase: TABLE_BASE,
+    timerVector: 1,
+    hostStackTops: Array.from({ length: cpuCount }, (_, cpu) => STACK_BASE + STACK_WORDS * (cpu + 1)),
+    vmExitEntry: CODE_BASE,
+  });
+  machine.memory.words.set(program.words, program.base);
+  machine.memory.words[TABLE_BASE] = program.labels.get('nmi') ?? 0;
+  machine.trapHandler = (trap) => {
+    throw new Error(`benchmark program trapped: ${JSON.stringify(trap)}`);
+  };
+  for (let cpu = 0; cpu < cpuCount; cpu++) machine.startCpu(cpu, CODE_BASE, STACK_BASE + STACK_WORDS * (cpu + 1));
+  return machine;
+}
+
+/** Load, arithmetic, store, compare and branch: 7 instructions per iteration, `iterations` = 2^log2. */
+function loopProgram(iterationsLog2: number): (asm: Assembler) => void {
+  return (asm) => {
+    asm.movi(1, 0).movi(2, 1).movi(3, iterationsLog2).shl(2, 2, 3).movi(13, DATA_BASE + 0x100);
+    asm.cpuid(5).add(13, 13, 5);
+    asm.label('top');
+    asm.ld(4, 13, 0).addi(1, 1, 1).add(4, 4, 1).xor(6, 6, 4).st(13, 0, 4).cmp(1, 2).blt(ref('top'));
+    asm.hlt();
+  };
+}
+
+function timed(machine: Machine, untilNs: number): Figures {
+  const started = performance.now();
+  machine.run(untilNs);
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    instructions: machine.hypervisorInstructions,
+    seconds: round(seconds, 3),
+    instructionsPerSecond: Math.round(machine.hypervisorInstructions / seconds),
+    simulatedNs: machine.nowNs,
+  };
+}
+
+function loopMeasurement(name: string, cpuCount: number, iterationsLog2: number): Measurement {
+  return {
+    name,
+    description: `${cpuCount} CPU(s) each running 2^${iterationsLog2} iterations of a 7-instruction load/add/store/branch loop`,
+    run() {
+      benchMachine(cpuCount, loopProgram(16)).run(10_000_000); // warm up the interpreter
+      const iterations = 2 ** iterationsLog2;
+      return timed(benchMachine(cpuCount, loopProgram(iterationsLog2)), iterations * 8 + 1_000_000);
+    },
+  };
+}
+
+const idleMeasurement: Measurement = {
+  name: 'idle',
+  description: '4 halted CPUs for 100 simulated seconds (watchdog NMIs only)',
+  run() {
+    const machine = benchMachine(4, (asm) => asm.label('idle').hlt().jmp(ref('idle')));
+    const figures = timed(machine, 100_000_000_000);
+    return { instructions: figures.instructions, seconds: figures.seconds, simulatedNs: figures.simulatedNs };
+  },
+};
+
+const measurements: readonly Measurement[] = [
+  loopMeasurement('loop', 1, 24),
+  loopMeasurement('loop4cpu', 4, 22),
+  idleMeasurement,
+];
+
+function round(value: number, digits: number): number {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}
+
+function machineInfo() {
+  const host = hostCpus();
+  return {
+    cpus: host.length,
+    cpuModel: host[0]?.model.trim() ?? 'unknown',
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+  };
+}
+
+function command(): string {
+  const script = process.env.npm_lifecycle_event;
+  return script === undefined ? `node ${process.argv.slice(1).join(' ')}` : `npm run ${script}`;
+}
+
+const RESULTS_HEADER = [
+  '# Benchmark results',
+  '',
+  'One row per `npm run bench`. `instructions/s` is the single-CPU loop; other figures are',
+  '`measurement.field=value` pairs, so new measurements add pairs without changing the columns.',
+  '',
+  '| Date | Command | Node | Host | instructions/s | Figures |',
+  '| --- | --- | --- | --- | ---: | --- |',
+  '',
+].join('\n');
+
+function appendResultRow(path: string, report: Report): void {
+  if (!existsSync(path)) writeFileSync(path, RESULTS_HEADER);
+  const figures = Object.entries(report.measurements)
+    .flatMap(([name, values]) => Object.entries(values).map(([field, value]) => `${name}.${field}=${value}`))
+    .join(' ');
+  const host = `${report.machine.cpus} × ${report.machine.cpuModel}`;
+  const row = [report.date, `\`${report.command}\``, report.machine.node, host, report.instructionsPerSecond, figures];
+  appendFileSync(path, `| ${row.join(' | ')} |\n`);
+}
+
+interface Report {
+  readonly date: string;
+  readonly command: string;
+  readonly machine: ReturnType<typeof machineInfo>;
+  readonly instructionsPerSecond: number;
+  readonly measurements: Record<string, Figures>;
+}
+
+function main(): void {
+  const results: Record<string, Figures> = {};
+  for (const measurement of measurements) results[measurement.name] = measurement.run();
+  const report: Report = {
+    date: new Date().toISOString(),
+    command: command(),
+    machine: machineInfo(),
+    instructionsPerSecond: results.loop.instructionsPerSecond,
+    measurements: results,
+  };
+  const root = findPackageRoot(dirname(fileURLToPath(import.meta.url)));
+  appendResultRow(join(root, 'bench', 'results.md'), report);
+  process.stdout.write(JSON.stringify(report) + '\n');
+}
+
+main();

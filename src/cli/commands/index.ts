@@ -1,0 +1,13 @@
+/**
+ * The command registry. Each command lives in its own file under src/cli/commands/ and exports
+ * a registrar that adds it to the program with `program.command(...)` (so that it inherits the
+ * program's error handling and output). Register it by adding it to the list below.
+ */
+import type { Command } from 'commander';
+import type { CliIo } from '../io.js';
+
+export type CommandRegistrar = (program: Command, io: CliIo) => void;
+
+export const commandRegistrars: readonly CommandRegistrar[] = [
+  // registerGoldenCommand, from './golden.js': `ninelives golden --config <name> --seed <n>`
+];

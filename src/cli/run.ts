@@ -1,0 +1,62 @@
+/**
+ * The CLI as a function: parse `argv`, run the command, report errors, return the exit code.
+ * Nothing here calls process.exit, so tests run it in-process.
+ */
+import { Command, CommanderError } from 'commander';
+import { commandRegistrars, type CommandRegistrar } from './commands/index.js';
+import { CliError, EXIT_SUCCESS, EXIT_USAGE, InternalError, PROGRAM_NAME, UsageError, errorLine, usageCodeFromCommander } from './errors.js';
+import type { CliIo } from './io.js';
+import { packageVersion } from './package-info.js';
+
+const DESCRIPTION =
+  'A fault-injection testbed for hypervisor recovery: microreset (NiLiHype) against microreboot (ReHype) on a simulated machine.';
+
+/** commander exits that are not errors */
+const NORMAL_EXITS = new Set(['commander.helpDisplayed', 'commander.version']);
+
+export function createProgram(io: CliIo, registrars: readonly CommandRegistrar[] = commandRegistrars): Command {
+  const program = new Command(PROGRAM_NAME)
+    .description(DESCRIPTION)
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'print help')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+      // reported by runCli as one line; commander must not print it too
+      outputError: () => undefined,
+    });
+  // settings above are inherited by commands created afterwards with program.command()
+  for (const register of registrars) register(program, io);
+  return program;
+}
+
+/** Run the CLI on user arguments (without `node` and the script path) and return the exit code. */
+export async function runCli(argv: readonly string[], io: CliIo, registrars?: readonly CommandRegistrar[]): Promise<number> {
+  try {
+    const program = createProgram(io, registrars);
+    if (argv.length === 0) {
+      program.outputHelp({ error: true });
+      return EXIT_USAGE;
+    }
+    await program.parseAsync([...argv], { from: 'user' });
+    return EXIT_SUCCESS;
+  } catch (error) {
+    return report(error, io);
+  }
+}
+
+function report(error: unknown, io: CliIo): number {
+  if (error instanceof CommanderError && NORMAL_EXITS.has(error.code)) return EXIT_SUCCESS;
+  // no command given: commander has already written the help to stderr
+  if (error instanceof CommanderError && error.code === 'commander.help') return EXIT_USAGE;
+  const cliError = toCliError(error);
+  io.stderr.write(errorLine(cliError.message));
+  return cliError.exitCode;
+}
+
+function toCliError(error: unknown): CliError {
+  if (error instanceof CliError) return error;
+  if (error instanceof CommanderError) return new UsageError(usageCodeFromCommander(error.code), error.message);
+  return new InternalError(error);
+}

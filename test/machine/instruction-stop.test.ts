@@ -1,0 +1,64 @@
+/**
+ * `instructionStop`: the run returns right after that many hypervisor instructions.
+ */
+import { describe, expect, it } from 'vitest';
+import { ref, type Assembler } from '../../src/machine/assembler.js';
+import { CODE_BASE, DATA_BASE, rig } from './rig.js';
+import { machineState } from './state.js';
+
+function counting(asm: Assembler): void {
+  asm.label('main').movi(1, 0).movi(2, DATA_BASE);
+  asm.label('top').addi(1, 1, 1).st(2, 0, 1).jmp(ref('top'));
+}
+
+describe('instructionStop', () => {
+  it('stops right after that many instructions', () => {
+    const built = rig(counting);
+    built.machine.instructionStop = 50;
+    const outcome = built.machine.run(1_000_000);
+    expect(outcome).toEqual({ kind: 'instructionReached', cpu: 0 });
+    expect(built.machine.hypervisorInstructions).toBe(50);
+    const cpu = built.machine.cpus[0];
+    expect(cpu.instructionsRetired).toBe(50);
+    expect(cpu.timeNs).toBe(50);
+    // 2 set-up instructions, then exactly 16 loops of 3: the next instruction is the 17th addi
+    expect(cpu.registers[1]).toBe(16);
+    expect(built.machine.memory.words[DATA_BASE]).toBe(16);
+    expect(cpu.programCounter).toBe(CODE_BASE + 2);
+  });
+
+  it('counts instructions of all CPUs and names the CPU that reached it', () => {
+    const built = rig(counting, { cpuCount: 3, entries: { 0: 'main', 1: 'main', 2: 'main' } });
+    built.machine.instructionStop = 10_001;
+    const outcome = built.machine.run(1_000_000);
+    expect(outcome.kind).toBe('instructionReached');
+    expect(built.machine.hypervisorInstructions).toBe(10_001);
+    const retired = built.machine.cpus.map((cpu) => cpu.instructionsRetired);
+    expect(retired.reduce((sum, count) => sum + count, 0)).toBe(10_001);
+    if (outcome.kind === 'instructionReached') expect([0, 1, 2]).toContain(outcome.cpu);
+  });
+
+  it('continuing after the stop gives the same state as never stopping', () => {
+    const straight = rig(counting, { cpuCount: 2, entries: { 0: 'main', 1: 'main' } });
+    straight.machine.run(100_000);
+    const stopped = rig(counting, { cpuCount: 2, entries: { 0: 'main', 1: 'main' } });
+    stopped.machine.instructionStop = 12_345;
+    expect(stopped.machine.run(100_000).kind).toBe('instructionReached');
+    stopped.machine.instructionStop = Number.POSITIVE_INFINITY;
+    expect(stopped.machine.run(100_000).kind).toBe('timeReached');
+    expect(machineState(stopped.machine)).toEqual(machineState(straight.machine));
+  });
+
+  it('a stop already passed never fires', () => {
+    const built = rig(counting);
+    built.machine.run(100);
+    built.machine.instructionStop = 50;
+    expect(built.machine.run(1_000).kind).toBe('timeReached');
+  });
+
+  it('a stop on a halting instruction still stops', () => {
+    const built = rig((asm) => asm.nop().hlt().nop());
+    built.machine.instructionStop = 2;
+    expect(built.machine.run(1_000)).toEqual({ kind: 'instructionReached', cpu: 0 });
+  });
+});
