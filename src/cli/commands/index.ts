@@ -5,9 +5,12 @@
  */
 import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
+import { registerGoldenCommand } from './golden.js';
+import { registerInjectCommand } from './inject.js';
 
 export type CommandRegistrar = (program: Command, io: CliIo) => void;
 
 export const commandRegistrars: readonly CommandRegistrar[] = [
-  // registerGoldenCommand, from './golden.js': `ninelives golden --config <name> --seed <n>`
+  registerGoldenCommand,
+  registerInjectCommand,
 ];

@@ -322,10 +322,11 @@ function resetDomain(asm: Assembler, domain: Register, cpu: Register): void {
   asm.ld(r12, domain, Domain.offset.vcpu);
   asm.st(r12, Vcpu.offset.processor, cpu);
   asm.st(r12, Vcpu.offset.timer + Timer.offset.cpu, cpu);
-  storeImmediate(asm, r12, Vcpu.offset.runState, RUN_STATE_BLOCKED, r1);
+  asm.movi(r1, 0);
   for (const field of ['isRunning', 'resumeToken', 'returnValue', 'hypercallInProgress', 'runtimeUs'] as const) {
     asm.st(r12, Vcpu.offset[field], r1);
   }
+  storeImmediate(asm, r12, Vcpu.offset.runState, RUN_STATE_BLOCKED, r1);
 }
 
 /**

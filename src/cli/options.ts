@@ -1,0 +1,34 @@
+/**
+ * Parsers for command-line values: each returns the typed value or throws a UsageError that
+ * names the option and what was expected.
+ */
+import { configurationNames } from '../guests/configurations.js';
+import { faultTypes, isFaultType, type FaultType } from '../faults/fault.js';
+import { UsageError } from './errors.js';
+
+export function parseInteger(option: string, minimum = 0, maximum = Number.MAX_SAFE_INTEGER): (text: string) => number {
+  return (text) => {
+    const value = Number(text);
+    if (!/^-?\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < minimum || value > maximum) {
+      throw new UsageError('usage.invalidNumber', `${option} expects an integer from ${minimum} to ${maximum}, got "${text}"`);
+    }
+    return value;
+  };
+}
+
+export function parseConfiguration(text: string): string {
+  if (!configurationNames().includes(text)) {
+    throw new UsageError('usage.invalidConfig', `--config expects one of ${configurationNames().join(', ')}, got "${text}"`);
+  }
+  return text;
+}
+
+export function parseFaultType(text: string): FaultType {
+  if (!isFaultType(text)) throw new UsageError('usage.invalidFault', `--fault expects one of ${faultTypes.join(', ')}, got "${text}"`);
+  return text;
+}
+
+/** Milliseconds of simulated time, as nanoseconds. */
+export function parseRunLengthMs(text: string): number {
+  return parseInteger('--run-length-ms', 1, 60_000)(text) * 1_000_000;
+}

@@ -1,0 +1,68 @@
+/**
+ * Golden runs with checkpoints, cached per (configuration, workload seed, run length, NetBench
+ * rule). A checkpoint holds a snapshot of the whole system and its digest at a simulated time:
+ * trials fast-forward by restoring the latest checkpoint before their trigger, and a trial whose
+ * state equals the golden digest at a later checkpoint can stop early as non-manifested.
+ */
+import { System, type SystemOptions, type SystemSnapshot } from './system.js';
+import { reportOf, settle, type GoldenReport } from './golden.js';
+
+export interface Checkpoint {
+  readonly timeNs: number;
+  readonly snapshot: SystemSnapshot;
+  readonly digest: string;
+}
+
+export interface GoldenRun {
+  readonly options: SystemOptions;
+  readonly runLengthNs: number;
+  /** in time order; the first is at time 0 (boot), the last at the end of the run */
+  readonly checkpoints: readonly Checkpoint[];
+  readonly report: GoldenReport;
+}
+
+export const CHECKPOINT_INTERVAL_NS = 50_000_000;
+const cache = new Map<string, GoldenRun>();
+const CACHE_LIMIT = 8;
+
+function keyOf(options: SystemOptions, runLengthNs: number): string {
+  return JSON.stringify([options.configuration, options.seed, runLengthNs, options.strictNetBench ?? false]);
+}
+
+export function goldenRun(options: SystemOptions): GoldenRun {
+  const system = new System(options);
+  const key = keyOf(options, system.runLengthNs);
+  const cached = cache.get(key);
+  if (cached !== undefined) return cached;
+  const run = recordGoldenRun(system, options);
+  if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
+  cache.set(key, run);
+  return run;
+}
+
+function recordGoldenRun(system: System, options: SystemOptions): GoldenRun {
+  system.start();
+  const checkpoints: Checkpoint[] = [checkpointOf(system, 0)];
+  for (let timeNs = CHECKPOINT_INTERVAL_NS; ; timeNs = Math.min(timeNs + CHECKPOINT_INTERVAL_NS, system.runLengthNs)) {
+    const outcome = system.machine.run(timeNs);
+    if (outcome.kind !== 'timeReached') throw new Error(`golden run of ${options.configuration} seed ${options.seed} did not run clean: ${outcome.kind}`);
+    checkpoints.push(checkpointOf(system, timeNs));
+    if (timeNs >= system.runLengthNs) break;
+  }
+  settle(system);
+  return { options, runLengthNs: system.runLengthNs, checkpoints, report: reportOf(system) };
+}
+
+function checkpointOf(system: System, timeNs: number): Checkpoint {
+  return { timeNs, snapshot: system.snapshot(), digest: system.digest() };
+}
+
+/** The latest checkpoint at or before `timeNs`. */
+export function checkpointBefore(run: GoldenRun, timeNs: number): Checkpoint {
+  let best = run.checkpoints[0];
+  for (const checkpoint of run.checkpoints) {
+    if (checkpoint.timeNs > timeNs) break;
+    best = checkpoint;
+  }
+  return best;
+}

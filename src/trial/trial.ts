@@ -1,0 +1,164 @@
+/**
+ * One trial: fast-forward from the golden run's latest checkpoint before the trigger, inject the
+ * fault where the trigger lands, run until detection or the end of the run, and classify.
+ * Every outcome follows from running the model; nothing here looks at the fault to decide.
+ */
+import { CpuMode, type CpuState } from '../machine/cpu.js';
+import { injectFault, type InjectionContext } from '../faults/injector.js';
+import { planFault } from '../faults/plan.js';
+import { trialSeed } from '../faults/random.js';
+import type { FaultPlan, Injection } from '../faults/fault.js';
+import { audit } from '../hypervisor/audit.js';
+import { CODE_BASE, CODE_WORDS, STATIC_BASE, StaticData } from '../hypervisor/layout.js';
+import { AddressNamer } from '../hypervisor/symbols.js';
+import { checkpointBefore, goldenRun, type GoldenRun } from './golden-cache.js';
+import { settle } from './golden.js';
+import { replayCommand, type TrialRecord, type TrialSpec } from './record.js';
+import { System, type SystemOptions } from './system.js';
+import { TraceRecorder, type TrialTrace } from './trace.js';
+
+export interface TrialOptions {
+  /** run from boot instead of fast-forwarding from a golden checkpoint (for checking equivalence) */
+  readonly fromBoot?: boolean;
+  readonly trace?: boolean;
+}
+
+export interface TrialResult {
+  readonly record: TrialRecord;
+  readonly trace?: TrialTrace;
+}
+
+/** A runaway trial ends after this many times the golden run's hypervisor instructions. */
+const BUDGET_FACTOR = 3;
+const BUDGET_MINIMUM = 2_000_000;
+
+type Ending =
+  | { readonly kind: 'detected' }
+  | { readonly kind: 'runaway' }
+  | { readonly kind: 'matchedGolden'; readonly timeNs: number }
+  | { readonly kind: 'endOfRun' };
+
+export function runTrial(spec: TrialSpec, options: TrialOptions = {}): TrialResult {
+  const systemOptions: SystemOptions = {
+    configuration: spec.configuration,
+    seed: spec.seed,
+    runLengthNs: spec.runLengthNs,
+    strictNetBench: spec.strictNetBench,
+  };
+  const golden = goldenRun(systemOptions);
+  const seedOfTrial = trialSeed(spec.seed, spec.trialIndex);
+  const plan = planFault(seedOfTrial, spec.faultType, golden.runLengthNs);
+  const common = {
+    configuration: spec.configuration,
+    faultType: spec.faultType,
+    mechanism: 'none' as const,
+    seed: spec.seed,
+    trialIndex: spec.trialIndex,
+    trialSeed: seedOfTrial,
+    plan,
+    replay: replayCommand(spec, new System(systemOptions).configuration.runLengthNs),
+  };
+  const system = new System(systemOptions);
+  const namer = new AddressNamer(system.hypervisor.program, system.hypervisor.layout);
+  const recorder = options.trace ? new TraceRecorder(system.machine, (address) => namer.name(address)) : undefined;
+  startFrom(system, golden, plan, options.fromBoot ?? false);
+  const cpu = runToTrigger(system, plan);
+  if (cpu === undefined) return { record: { ...common, outcome: 'notInjected' }, trace: recorder?.finish(undefined) };
+  recorder?.markInjection(cpu.index);
+  const applied = injectFault(plan, cpu, injectionContext(system, namer));
+  system.hypervisor.recoveryHook = (_detection, hypervisor) => {
+    applied.restore?.();
+    hypervisor.machine.stop('detected');
+  };
+  const ending = runAfterInjection(system, golden, applied.injection);
+  const record = classify(system, ending, applied.injection, common);
+  return { record, trace: recorder?.finish(system.hypervisor.detections[0]?.cpu) };
+}
+
+function startFrom(system: System, golden: GoldenRun, plan: FaultPlan, fromBoot: boolean): void {
+  if (fromBoot) system.start();
+  else system.restore(checkpointBefore(golden, plan.trigger.timeNs).snapshot);
+}
+
+/**
+ * Run to the trigger time, then until `instructionsAfter` more hypervisor instructions have
+ * retired. Returns the CPU that retired the last one (the fault's CPU), or undefined when the
+ * run ends first. A CPU that just left hypervisor execution (into a guest, or asleep) is not
+ * hypervisor execution: the fault moves on to the next hypervisor instruction.
+ */
+function runToTrigger(system: System, plan: FaultPlan): CpuState | undefined {
+  const machine = system.machine;
+  if (machine.nowNs < plan.trigger.timeNs) machine.run(plan.trigger.timeNs);
+  machine.instructionStop = machine.hypervisorInstructions + plan.trigger.instructionsAfter + 1;
+  for (;;) {
+    const outcome = machine.run(system.runLengthNs);
+    if (outcome.kind !== 'instructionReached') return undefined;
+    const cpu = machine.cpus[outcome.cpu];
+    if (cpu.mode === CpuMode.Running) return cpu;
+    machine.instructionStop = machine.hypervisorInstructions + 1;
+  }
+}
+
+function injectionContext(system: System, namer: AddressNamer): InjectionContext {
+  return {
+    machine: system.machine,
+    nameAddress: (address) => namer.name(address),
+    memorySpans: [
+      { base: STATIC_BASE, sizeWords: StaticData.sizeWords },
+      { base: system.hypervisor.layout.frameTable, sizeWords: system.hypervisor.layout.heapEnd - system.hypervisor.layout.frameTable },
+    ],
+    code: { base: CODE_BASE, sizeWords: Math.min(CODE_WORDS, system.hypervisor.program.words.length) },
+  };
+}
+
+/** Run on, checkpoint by checkpoint, until detection, a runaway, a golden match, or the end. */
+function runAfterInjection(system: System, golden: GoldenRun, injection: Injection): Ending {
+  const machine = system.machine;
+  const budget = Math.max(BUDGET_MINIMUM, BUDGET_FACTOR * golden.report.hypervisorInstructions);
+  machine.instructionStop = injection.instructionCount + budget;
+  for (const checkpoint of golden.checkpoints) {
+    if (checkpoint.timeNs <= machine.nowNs) continue;
+    const outcome = machine.run(checkpoint.timeNs);
+    if (system.hypervisor.detections.length > 0) return { kind: 'detected' };
+    if (outcome.kind === 'instructionReached') return { kind: 'runaway' };
+    if (system.digest() === checkpoint.digest) return { kind: 'matchedGolden', timeNs: checkpoint.timeNs };
+  }
+  settle(system);
+  if (system.hypervisor.detections.length > 0) return { kind: 'detected' };
+  return { kind: 'endOfRun' };
+}
+
+type Common = Omit<Extract<TrialRecord, { outcome: 'notInjected' }>, 'outcome'>;
+
+function classify(system: System, ending: Ending, injection: Injection, common: Common): TrialRecord {
+  switch (ending.kind) {
+    case 'detected': {
+      const detection = system.hypervisor.detections[0];
+      return { ...common, outcome: 'detected', injection, detection, detectionLatencyNs: detection.timeNs - injection.timeNs };
+    }
+    case 'runaway':
+      return { ...common, outcome: 'sdc', injection, cause: 'runaway: instruction budget exhausted without detection' };
+    case 'matchedGolden':
+      return { ...common, outcome: 'nonManifested', injection, matchedGoldenAtNs: ending.timeNs };
+    case 'endOfRun': {
+      const cause = firstSymptom(system);
+      if (cause === undefined) return { ...common, outcome: 'nonManifested', injection, matchedGoldenAtNs: null };
+      return { ...common, outcome: 'sdc', injection, cause };
+    }
+  }
+}
+
+/** A guest's failure (the earliest), else a broken hypervisor; undefined when all is well. */
+function firstSymptom(system: System): string | undefined {
+  const nowNs = system.machine.nowNs;
+  const failures = system
+    .kernels()
+    .map((kernel) => ({ kernel, verdict: kernel.verdict(nowNs) }))
+    .flatMap(({ kernel, verdict }) => (verdict.kind === 'failed' ? [{ text: `${kernel.name} (domain ${kernel.domainId}) failed: ${verdict.reason}`, atNs: verdict.atNs }] : []))
+    .sort((x, y) => x.atNs - y.atNs);
+  if (failures.length > 0) return failures[0].text;
+  if (!system.isQuiescent()) return 'hypervisor still busy at the end of the run';
+  const result = audit(system.machine, system.hypervisor.layout);
+  if (!result.clean) return `audit: ${result.findings[0].invariant}: ${result.findings[0].detail}`;
+  return undefined;
+}
