@@ -12,6 +12,8 @@ import type { GuestAction, GuestKernel } from './kernel.js';
 /** A crashed guest does nothing useful: it blocks, again and again. */
 const CRASHED_ACTION: GuestAction = { computeNs: 1_000_000, hypercall: Hypercall.SchedOp, args: [SCHEDOP_BLOCK, 0, 0] };
 const NO_CPU = -1;
+/** A rewound hypercall instruction executes again at once. */
+const RESTART_COMPUTE_NS = 10;
 
 interface VcpuState {
   token: number;
@@ -37,6 +39,11 @@ export class GuestHost implements GuestPort {
   private runningOn: number[];
   /** hypercalls issued, by number (index HYPERCALL_COUNT counts unknown numbers) */
   hypercallCounts: number[] = new Array<number>(HYPERCALL_COUNT + 1).fill(0);
+  /**
+   * Loads a guest into a vCPU entered for the first time without one: the toolstack puts the
+   * new VM's kernel in place as part of creating it, before its vCPU can first run.
+   */
+  provisioner: ((vcpuId: number) => GuestKernel | undefined) | undefined;
 
   constructor(cpuCount: number) {
     this.runningOn = new Array<number>(cpuCount).fill(NO_CPU);
@@ -60,6 +67,7 @@ export class GuestHost implements GuestPort {
   }
 
   enter(cpu: number, context: number, registers: Int32Array, nowNs: number): number | undefined {
+    if (this.kernels[context] === undefined) this.provision(context);
     const vcpu = this.vcpus[context];
     const kernel = this.kernels[context];
     if (vcpu === undefined || vcpu === null || kernel === undefined) return undefined;
@@ -72,6 +80,7 @@ export class GuestHost implements GuestPort {
       vcpu.started = true;
       return this.begin(vcpu, kernel.boot(nowNs), nowNs);
     }
+    if (vcpu.awaitingReturn && registers[3] === 1) return this.begin(vcpu, vcpu.action, nowNs, RESTART_COMPUTE_NS);
     if (vcpu.awaitingReturn) {
       vcpu.awaitingReturn = false;
       return this.begin(vcpu, kernel.resume(registers[0], registers[2], nowNs), nowNs);
@@ -103,6 +112,12 @@ export class GuestHost implements GuestPort {
     registers[5] = vcpu.token;
   }
 
+  private provision(vcpuId: number): void {
+    if (!Number.isInteger(vcpuId) || vcpuId < 0) return;
+    const kernel = this.provisioner?.(vcpuId);
+    if (kernel !== undefined) this.attach(vcpuId, kernel);
+  }
+
   saveState(): GuestHostState {
     return {
       vcpus: this.vcpus.map((vcpu) => (vcpu ? { ...vcpu } : null)),
@@ -131,9 +146,10 @@ export class GuestHost implements GuestPort {
     return vcpu.remainingNs;
   }
 
-  private begin(vcpu: VcpuState, action: GuestAction, nowNs: number): number {
+  private begin(vcpu: VcpuState, action: GuestAction, nowNs: number, computeNs = action.computeNs): number {
     vcpu.action = action;
-    vcpu.remainingNs = Math.max(1, Math.round(action.computeNs));
+    vcpu.awaitingReturn = false;
+    vcpu.remainingNs = Math.max(1, Math.round(computeNs));
     vcpu.computeEndNs = nowNs + vcpu.remainingNs;
     return vcpu.remainingNs;
   }

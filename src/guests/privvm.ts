@@ -140,6 +140,11 @@ export class PrivVm extends KernelBase<PrivVmState> {
     this.state.queue.push({ kind: 'createDomain', cpu });
   }
 
+  /** True while a domctl(create) is issued and has not returned: the toolstack is building a VM. */
+  isCreatingDomain(): boolean {
+    return this.state.issued.kind === 'createDomain';
+  }
+
   boot(nowNs: number): GuestAction {
     this.queueOnce({ kind: 'setTimer' });
     return this.issue(this.work(nowNs));

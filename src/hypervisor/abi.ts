@@ -8,7 +8,11 @@
  * VM entry (hypervisor -> guest), registers the guest reads:
  *   r0 = return value of the pending hypercall, r1 = vCPU id (the `vmenter` context),
  *   r2 = event ports that became pending (bitmask, cleared in the hypervisor when delivered),
+ *   r3 = 1 when the pending hypercall was rewound and must be executed again (as Xen rewinds
+ *        the guest's instruction pointer onto the hypercall instruction), else 0,
  *   r5 = the resume token saved at exit; a token that does not match means a corrupted context.
+ * As in Xen's saved guest frame, the return register holds the hypercall number until the
+ * hypercall completes: a guest resumed after an abandoned hypercall sees that number.
  */
 
 export const EXIT_HYPERCALL = 1;

@@ -44,8 +44,10 @@ import {
   StaticData,
   TIME_SYNC_TIMER_POINTER,
   TIME_SYNC_US,
+  WALLCLOCK,
   Timer,
   VECTOR_EVENT_CHECK,
+  VECTOR_RECOVERY,
   VECTOR_TIMER,
   Vcpu,
   WATCHDOG_TICK_US,
@@ -106,7 +108,7 @@ export function bootHypervisor(memory: Memory, program: Program, config: BootCon
   writeFrameTable(words, layout);
   writeDomainPool(words, layout, program);
   writeIrqRouting(words);
-  writePerCpuAreas(words, layout, program, config);
+  writePerCpuAreas(words, layout, program, config.cpuCount, 0);
   for (const domain of config.domains) startDomain(words, layout, domain);
   scheduleBootVcpus(words, layout, config);
   return layout;
@@ -118,6 +120,7 @@ function writeInterruptTable(words: Int32Array, program: Program): void {
   words[INTERRUPT_TABLE] = entryPoint(program, 'nmi_handler');
   words[INTERRUPT_TABLE + VECTOR_TIMER] = entryPoint(program, 'timer_interrupt');
   words[INTERRUPT_TABLE + VECTOR_EVENT_CHECK] = entryPoint(program, 'event_check_interrupt');
+  words[INTERRUPT_TABLE + VECTOR_RECOVERY] = entryPoint(program, 'recovery_interrupt');
   for (const vector of [VECTOR_DISK, VECTOR_NIC]) {
     words[INTERRUPT_TABLE + vector] = entryPoint(program, `device_interrupt_${vector}`);
   }
@@ -161,6 +164,28 @@ function writeFrameTable(words: Int32Array, layout: HeapLayout): void {
   if (firstFrameOf(MAX_DOMAINS) !== FRAME_COUNT) throw new Error('frame numbering out of step with FRAME_COUNT');
 }
 
+/**
+ * The static part of a fresh boot over a preserved heap (ReHype's microreboot): every static
+ * table, per-CPU area and static lock is initialised anew, and the idle vCPUs and recurring
+ * timers are recreated, armed from `nowUs`. The domain table and the wall clock are preserved
+ * static data: the new instance takes them over as they are.
+ */
+export function rebootStaticData(words: Int32Array, program: Program, layout: HeapLayout, cpuCount: number, nowUs: number): void {
+  const domainTable = words.slice(DOMAIN_TABLE, DOMAIN_TABLE + MAX_DOMAINS);
+  const wallclock = words[WALLCLOCK];
+  words.fill(0, STATIC_BASE, STATIC_BASE + StaticData.sizeWords);
+  writeInterruptTable(words, program);
+  writeHypercallTable(words, program);
+  words[FRAME_TABLE_POINTER] = layout.frameTable;
+  for (let domainId = 0; domainId < MAX_DOMAINS; domainId++) words[DOMAIN_POOL + domainId] = layout.domains[domainId];
+  writeIrqRouting(words);
+  for (const timer of [...layout.schedulerTickTimers, ...layout.watchdogTimers, layout.timeSyncTimer]) words.fill(0, timer, timer + Timer.sizeWords);
+  for (const idle of layout.idleVcpus) words.fill(0, idle, idle + Vcpu.sizeWords);
+  writePerCpuAreas(words, layout, program, cpuCount, nowUs);
+  words.set(domainTable, DOMAIN_TABLE);
+  words[WALLCLOCK] = wallclock;
+}
+
 /** Every domain id gets a domain and vCPU structure at boot; domctl create takes one from the pool. */
 function writeDomainPool(words: Int32Array, layout: HeapLayout, program: Program): void {
   for (let domainId = 0; domainId < MAX_DOMAINS; domainId++) {
@@ -188,10 +213,10 @@ function writeIrqRouting(words: Int32Array): void {
   words[IRQ_PORT_TABLE + VECTOR_NIC] = PORT_NIC;
 }
 
-function writePerCpuAreas(words: Int32Array, layout: HeapLayout, program: Program, config: BootConfig): void {
-  words[STATIC_BASE + StaticData.offset.cpuCount] = config.cpuCount;
+function writePerCpuAreas(words: Int32Array, layout: HeapLayout, program: Program, cpuCount: number, startUs: number): void {
+  words[STATIC_BASE + StaticData.offset.cpuCount] = cpuCount;
   words[TIME_SYNC_TIMER_POINTER] = layout.timeSyncTimer;
-  for (let cpu = 0; cpu < config.cpuCount; cpu++) {
+  for (let cpu = 0; cpu < cpuCount; cpu++) {
     const area = perCpuAddress(cpu);
     const idle = layout.idleVcpus[cpu];
     words[idle + Vcpu.offset.id] = IDLE_VCPU_ID_BASE + cpu;
@@ -203,18 +228,18 @@ function writePerCpuAreas(words: Int32Array, layout: HeapLayout, program: Progra
     words[area + PerCpu.offset.stackTop] = stackTop(cpu);
     words[area + PerCpu.offset.schedulerTickTimer] = layout.schedulerTickTimers[cpu];
     words[area + PerCpu.offset.watchdogTimer] = layout.watchdogTimers[cpu];
-    armRecurring(words, layout.schedulerTickTimers[cpu], cpu, SCHEDULER_TICK_US, entryPoint(program, 'scheduler_tick_fn'));
-    armRecurring(words, layout.watchdogTimers[cpu], cpu, WATCHDOG_TICK_US, entryPoint(program, 'watchdog_fn'));
+    armRecurring(words, layout.schedulerTickTimers[cpu], cpu, SCHEDULER_TICK_US, entryPoint(program, 'scheduler_tick_fn'), startUs);
+    armRecurring(words, layout.watchdogTimers[cpu], cpu, WATCHDOG_TICK_US, entryPoint(program, 'watchdog_fn'), startUs);
   }
-  armRecurring(words, layout.timeSyncTimer, 0, TIME_SYNC_US, entryPoint(program, 'time_sync_fn'));
+  armRecurring(words, layout.timeSyncTimer, 0, TIME_SYNC_US, entryPoint(program, 'time_sync_fn'), startUs);
 }
 
-function armRecurring(words: Int32Array, timer: number, cpu: number, periodUs: number, handler: number): void {
+function armRecurring(words: Int32Array, timer: number, cpu: number, periodUs: number, handler: number, startUs: number): void {
   words[timer + Timer.offset.cpu] = cpu;
   words[timer + Timer.offset.periodUs] = periodUs;
   words[timer + Timer.offset.handler] = handler;
   words[timer + Timer.offset.data] = timer;
-  words[timer + Timer.offset.expiresUs] = periodUs;
+  words[timer + Timer.offset.expiresUs] = startUs + periodUs;
   insertTimer(words, perCpuAddress(cpu), timer);
 }
 

@@ -58,6 +58,12 @@ export const FRAME_TYPE_WRITABLE = 1;
 
 export const SOFTIRQ_SCHEDULE = 1;
 
+/** mmu_update's undo log stages */
+export const MMU_LOG_IDLE = 0;
+export const MMU_LOG_GOT_NEW = 1;
+export const MMU_LOG_WROTE_ENTRY = 2;
+export const MMU_LOG_PUT_OLD = 3;
+
 export const Timer = struct('timer', {
   expiresUs: 1,
   next: 1,
@@ -83,6 +89,13 @@ export const Vcpu = struct('vcpu', {
   hypercallNumber: 1,
   hypercallArguments: 3,
   hypercallInProgress: 1,
+  /** set by recovery: the abandoned hypercall is to be re-executed by the guest */
+  restartHypercall: 1,
+  /** undo log of mmu_update's steps: 0 none, 1 new page got, 2 entry written, 3 old page put */
+  mmuLogStage: 1,
+  mmuLogSlot: 1,
+  mmuLogOld: 1,
+  mmuLogNew: 1,
   multicallBuffer: 1,
   runtimeUs: 1,
   timer: Timer.sizeWords,
@@ -148,6 +161,8 @@ export const StaticData = struct('static', {
   wallclockUs: 1,
   timeSyncTimer: 1,
   cpuCount: 1,
+  /** set while a recovery is stopping the CPUs: the NMI handler parks instead of checking */
+  recoveryInProgress: 1,
 });
 
 export function staticAddress(field: keyof typeof StaticData.offset): number {
@@ -166,6 +181,7 @@ export const IRQ_PORT_TABLE = staticAddress('irqPort');
 export const FRAME_TABLE_POINTER = staticAddress('frameTable');
 export const WALLCLOCK = staticAddress('wallclockUs');
 export const TIME_SYNC_TIMER_POINTER = staticAddress('timeSyncTimer');
+export const RECOVERY_IN_PROGRESS = staticAddress('recoveryInProgress');
 export const SCHEDULE_LOCKS = LOCKS_BASE + StaticLocks.offset.schedule;
 export const TIMER_LOCKS = LOCKS_BASE + StaticLocks.offset.timers;
 export const DOMAIN_LIST_LOCK = LOCKS_BASE + StaticLocks.offset.domainList;

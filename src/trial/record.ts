@@ -4,6 +4,9 @@
  */
 import type { FaultPlan, FaultType, Injection } from '../faults/fault.js';
 import type { Detection } from '../hypervisor/detection.js';
+import type { NominalHost } from '../recovery/cost-model.js';
+import type { MechanismName } from '../recovery/mechanisms.js';
+import type { StepWork } from '../recovery/step.js';
 
 export interface TrialSpec {
   readonly configuration: string;
@@ -14,12 +17,50 @@ export interface TrialSpec {
   /** simulated run length; the configuration's default when absent */
   readonly runLengthNs?: number;
   readonly strictNetBench?: boolean;
+  /** what to do on detection; 'none' ends the trial there */
+  readonly mechanism?: MechanismName;
+  /** repair steps switched off, by name */
+  readonly disabledSteps?: readonly string[];
+  /** the host the recovery cost model prices (default 8 CPUs, 8 GiB) */
+  readonly host?: NominalHost;
+}
+
+export type RecoveryFailureCause =
+  | 'recoveryCrashed'
+  | 'recoveryHung'
+  | 'secondFailure'
+  | 'hypervisorRunaway'
+  | 'privVmFailed'
+  | 'appVmFailed'
+  | 'multipleVmFailures'
+  | 'newVmFailed'
+  | 'hypervisorInconsistent';
+
+export interface FailedVm {
+  readonly domainId: number;
+  readonly workload: string;
+  readonly reason: string;
+}
+
+export interface RecoveryRecord {
+  readonly result: 'recovered' | 'recoveryFailed';
+  /** recovered with no AppVM failed */
+  readonly noVmFailure: boolean;
+  readonly failedVms: readonly FailedVm[];
+  /** the first cause of a failed recovery */
+  readonly cause: RecoveryFailureCause | null;
+  readonly detail: string | null;
+  readonly steps: readonly { readonly step: string; readonly work: StepWork; readonly ms: number }[];
+  readonly recoveryLatencyMs: number;
+  /** detection latency (simulated) + recovery latency (cost model) */
+  readonly serviceInterruptionMs: number;
 }
 
 interface TrialCommon {
   readonly configuration: string;
   readonly faultType: FaultType;
-  readonly mechanism: 'none';
+  readonly mechanism: MechanismName;
+  readonly disabledSteps: readonly string[];
   readonly seed: number;
   readonly trialIndex: number;
   readonly trialSeed: number;
@@ -46,6 +87,8 @@ export type TrialRecord =
       readonly injection: Injection;
       readonly detection: Detection;
       readonly detectionLatencyNs: number;
+      /** absent when the mechanism is 'none' */
+      readonly recovery?: RecoveryRecord;
     });
 
 export type TrialOutcome = TrialRecord['outcome'];
@@ -55,5 +98,8 @@ export function replayCommand(spec: TrialSpec, defaultRunLengthNs: number): stri
   const parts = ['ninelives inject', `--config ${spec.configuration}`, `--fault ${spec.faultType}`, `--seed ${spec.seed}`, `--trial ${spec.trialIndex}`];
   if (spec.runLengthNs !== undefined && spec.runLengthNs !== defaultRunLengthNs) parts.push(`--run-length-ms ${spec.runLengthNs / 1_000_000}`);
   if (spec.strictNetBench === true) parts.push('--strict-netbench');
+  if (spec.mechanism !== undefined && spec.mechanism !== 'none') parts.push(`--mechanism ${spec.mechanism}`);
+  if (spec.disabledSteps !== undefined && spec.disabledSteps.length > 0) parts.push(`--disable ${spec.disabledSteps.join(',')}`);
+  if (spec.host !== undefined) parts.push(`--cpus ${spec.host.cpus} --memory-gib ${spec.host.memoryGiB}`);
   return parts.join(' ');
 }

@@ -82,6 +82,7 @@ export class System {
     this.disk = new Disk({ seed: this.seed, platform, cpu: privCpu });
     this.nic = new Nic({ seed: this.seed, platform, cpu: privCpu, runLengthNs: this.runLengthNs });
     for (const domain of domains) this.host.attach(domain.domainId, this.buildKernel(domain.kind, domain.domainId, options));
+    this.host.provisioner = (vcpuId) => this.provisionNewVm(vcpuId, options);
   }
 
   get machine(): Hypervisor['machine'] {
@@ -105,6 +106,11 @@ export class System {
   netBench(): NetBench | undefined {
     const plan = this.netBenchPlan();
     return plan === undefined ? undefined : (this.host.kernel(plan.domainId) as NetBench);
+  }
+
+  /** Domains created since boot (by the PrivVM's toolstack), in order. */
+  createdDomainIds(): readonly number[] {
+    return this.createdDomains;
   }
 
   /** Ask the PrivVM's toolstack to create the configuration's new VM. */
@@ -188,9 +194,19 @@ export class System {
     return rings;
   }
 
+  /** The toolstack's domctl(create) returned: make sure the new domain has its guest. */
   private attachNewVm(domainId: number, options: SystemOptions): void {
-    if (domainId <= 0 || domainId >= MAX_DOMAINS || this.host.kernel(domainId) !== undefined) return;
+    if (this.host.kernel(domainId) !== undefined) return;
+    const kernel = this.provisionNewVm(domainId, options);
+    if (kernel !== undefined) this.host.attach(domainId, kernel);
+  }
+
+  /** The new VM's guest, for a domain the toolstack is creating; undefined for anything else. */
+  private provisionNewVm(domainId: number, options: SystemOptions): GuestKernel | undefined {
+    const configured = this.configuration.domains.some((domain) => domain.domainId === domainId);
+    if (!this.privVm().isCreatingDomain() || configured || domainId <= 0 || domainId >= MAX_DOMAINS) return undefined;
+    if (this.createdDomains.includes(domainId)) return undefined;
     this.createdDomains.push(domainId);
-    this.host.attach(domainId, this.buildKernel(this.configuration.newVm.kind, domainId, options));
+    return this.buildKernel(this.configuration.newVm.kind, domainId, options);
   }
 }

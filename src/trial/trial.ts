@@ -13,7 +13,9 @@ import { CODE_BASE, CODE_WORDS, STATIC_BASE, StaticData } from '../hypervisor/la
 import { AddressNamer } from '../hypervisor/symbols.js';
 import { checkpointBefore, goldenRun, type GoldenRun } from './golden-cache.js';
 import { settle } from './golden.js';
-import { replayCommand, type TrialRecord, type TrialSpec } from './record.js';
+import { NOMINAL_HOST } from '../recovery/cost-model.js';
+import { replayCommand, type RecoveryRecord, type TrialRecord, type TrialSpec } from './record.js';
+import { recoverAndRun } from './recovery-phase.js';
 import { System, type SystemOptions } from './system.js';
 import { TraceRecorder, type TrialTrace } from './trace.js';
 
@@ -21,6 +23,8 @@ export interface TrialOptions {
   /** run from boot instead of fast-forwarding from a golden checkpoint (for checking equivalence) */
   readonly fromBoot?: boolean;
   readonly trace?: boolean;
+  /** called with the system as the trial leaves it, so tests can inspect the final machine state */
+  readonly onFinished?: (system: System) => void;
 }
 
 export interface TrialResult {
@@ -51,7 +55,8 @@ export function runTrial(spec: TrialSpec, options: TrialOptions = {}): TrialResu
   const common = {
     configuration: spec.configuration,
     faultType: spec.faultType,
-    mechanism: 'none' as const,
+    mechanism: spec.mechanism ?? 'none',
+    disabledSteps: spec.disabledSteps ?? [],
     seed: spec.seed,
     trialIndex: spec.trialIndex,
     trialSeed: seedOfTrial,
@@ -63,7 +68,10 @@ export function runTrial(spec: TrialSpec, options: TrialOptions = {}): TrialResu
   const recorder = options.trace ? new TraceRecorder(system.machine, (address) => namer.name(address)) : undefined;
   startFrom(system, golden, plan, options.fromBoot ?? false);
   const cpu = runToTrigger(system, plan);
-  if (cpu === undefined) return { record: { ...common, outcome: 'notInjected' }, trace: recorder?.finish(undefined) };
+  if (cpu === undefined) {
+    options.onFinished?.(system);
+    return { record: { ...common, outcome: 'notInjected' }, trace: recorder?.finish(undefined) };
+  }
   recorder?.markInjection(cpu.index);
   const applied = injectFault(plan, cpu, injectionContext(system, namer));
   system.hypervisor.recoveryHook = (_detection, hypervisor) => {
@@ -71,7 +79,9 @@ export function runTrial(spec: TrialSpec, options: TrialOptions = {}): TrialResu
     hypervisor.machine.stop('detected');
   };
   const ending = runAfterInjection(system, golden, applied.injection);
-  const record = classify(system, ending, applied.injection, common);
+  const recovery = ending.kind === 'detected' ? recoveryOf(system, spec, applied.injection, golden) : undefined;
+  const record = classify(system, ending, applied.injection, common, recovery);
+  options.onFinished?.(system);
   return { record, trace: recorder?.finish(system.hypervisor.detections[0]?.cpu) };
 }
 
@@ -111,11 +121,22 @@ function injectionContext(system: System, namer: AddressNamer): InjectionContext
   };
 }
 
+function instructionBudget(golden: GoldenRun): number {
+  return Math.max(BUDGET_MINIMUM, BUDGET_FACTOR * golden.report.hypervisorInstructions);
+}
+
+/** With a mechanism, recover from the detection and judge the recovery; without, nothing. */
+function recoveryOf(system: System, spec: TrialSpec, injection: Injection, golden: GoldenRun): RecoveryRecord | undefined {
+  const mechanism = spec.mechanism ?? 'none';
+  if (mechanism === 'none') return undefined;
+  const request = { mechanism, disabledSteps: spec.disabledSteps ?? [], host: spec.host ?? NOMINAL_HOST };
+  return recoverAndRun(system, injection, request, instructionBudget(golden));
+}
+
 /** Run on, checkpoint by checkpoint, until detection, a runaway, a golden match, or the end. */
 function runAfterInjection(system: System, golden: GoldenRun, injection: Injection): Ending {
   const machine = system.machine;
-  const budget = Math.max(BUDGET_MINIMUM, BUDGET_FACTOR * golden.report.hypervisorInstructions);
-  machine.instructionStop = injection.instructionCount + budget;
+  machine.instructionStop = injection.instructionCount + instructionBudget(golden);
   for (const checkpoint of golden.checkpoints) {
     if (checkpoint.timeNs <= machine.nowNs) continue;
     const outcome = machine.run(checkpoint.timeNs);
@@ -130,11 +151,12 @@ function runAfterInjection(system: System, golden: GoldenRun, injection: Injecti
 
 type Common = Omit<Extract<TrialRecord, { outcome: 'notInjected' }>, 'outcome'>;
 
-function classify(system: System, ending: Ending, injection: Injection, common: Common): TrialRecord {
+function classify(system: System, ending: Ending, injection: Injection, common: Common, recovery: RecoveryRecord | undefined): TrialRecord {
   switch (ending.kind) {
     case 'detected': {
       const detection = system.hypervisor.detections[0];
-      return { ...common, outcome: 'detected', injection, detection, detectionLatencyNs: detection.timeNs - injection.timeNs };
+      const detected = { ...common, outcome: 'detected' as const, injection, detection, detectionLatencyNs: detection.timeNs - injection.timeNs };
+      return recovery === undefined ? detected : { ...detected, recovery };
     }
     case 'runaway':
       return { ...common, outcome: 'sdc', injection, cause: 'runaway: instruction budget exhausted without detection' };

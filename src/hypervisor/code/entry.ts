@@ -28,6 +28,29 @@ export function emitEntryPaths(asm: Assembler): void {
   emitSchedule(asm);
   emitRunqueue(asm);
   emitRaiseSoftirq(asm);
+  emitRecoveryPaths(asm);
+}
+
+/**
+ * Recovery support. A CPU told to stop (recovery IPI, or NMI while recovery is in progress)
+ * parks with interrupts disabled; the recovery mechanism, outside the machine, later releases
+ * every CPU at `recovery_resume`, on a fresh stack, to reschedule.
+ */
+function emitRecoveryPaths(asm: Assembler): void {
+  asm.label('recovery_interrupt');
+  asm.eoi();
+  thisCpuArea(asm, r7);
+  addToField(asm, r7, PerCpu.offset.irqCount, 1, r1);
+  asm.label('recovery_park');
+  asm.cli();
+  asm.hlt();
+  asm.jmp(ref('recovery_park'));
+
+  asm.label('recovery_resume');
+  asm.cpuid(r1);
+  asm.movi(r2, SOFTIRQ_SCHEDULE);
+  asm.call(ref('raise_softirq'));
+  asm.jmp(ref('return_to_guest'));
 }
 
 /** Where each CPU starts: its stack, its local timer, then whatever `current` is. */
@@ -57,6 +80,8 @@ function emitVmExit(asm: Assembler): void {
   asm.st(r8, Vcpu.offset.hypercallArguments, r2);
   asm.st(r8, Vcpu.offset.hypercallArguments + 1, r3);
   asm.st(r8, Vcpu.offset.hypercallArguments + 2, r4);
+  // the guest frame's return register holds the hypercall number until the call completes
+  asm.st(r8, Vcpu.offset.returnValue, r1);
   storeImmediate(asm, r8, Vcpu.offset.hypercallInProgress, 1, r9);
   asm.movi(r0, ERROR_NO_SYSTEM_CALL);
   asm.cmpi(r1, 0);
@@ -110,6 +135,8 @@ function emitReturnToGuest(asm: Assembler): void {
     storeImmediate(asm, r9, Domain.offset.pendingEvents, 0, r1);
   });
   asm.ld(r0, r8, Vcpu.offset.returnValue);
+  asm.ld(r3, r8, Vcpu.offset.restartHypercall);
+  storeImmediate(asm, r8, Vcpu.offset.restartHypercall, 0, r1);
   asm.ld(r5, r8, Vcpu.offset.resumeToken);
   asm.ld(r1, r8, Vcpu.offset.id);
   asm.vmenter(r1);

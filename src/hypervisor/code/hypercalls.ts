@@ -33,6 +33,10 @@ import {
   FRAME_TYPE_NONE,
   FRAME_TYPE_WRITABLE,
   FrameDescriptor,
+  MMU_LOG_GOT_NEW,
+  MMU_LOG_IDLE,
+  MMU_LOG_PUT_OLD,
+  MMU_LOG_WROTE_ENTRY,
   RUN_STATE_BLOCKED,
   SCHEDULE_LOCKS,
   SOFTIRQ_SCHEDULE,
@@ -104,6 +108,10 @@ function emitMmuUpdate(asm: Assembler): void {
     asm.withLock(r10, () => {
       asm.add(r12, r9, r2);
       asm.ld(r6, r12, Domain.offset.pageTable);
+      // log each step, so that recovery can undo a half-done update before a retry
+      asm.st(r8, Vcpu.offset.mmuLogSlot, r2);
+      asm.st(r8, Vcpu.offset.mmuLogOld, r6);
+      asm.st(r8, Vcpu.offset.mmuLogNew, r3);
       asm.ifNotZero(r3, () => {
         asm.ld(r1, r11, FrameDescriptor.offset.useCount);
         asm.addi(r1, r1, 1);
@@ -111,7 +119,9 @@ function emitMmuUpdate(asm: Assembler): void {
         storeImmediate(asm, r11, FrameDescriptor.offset.type, FRAME_TYPE_WRITABLE, r1);
         storeImmediate(asm, r11, FrameDescriptor.offset.validated, 1, r1);
       });
+      storeImmediate(asm, r8, Vcpu.offset.mmuLogStage, MMU_LOG_GOT_NEW, r1);
       asm.st(r12, Domain.offset.pageTable, r3);
+      storeImmediate(asm, r8, Vcpu.offset.mmuLogStage, MMU_LOG_WROTE_ENTRY, r1);
       asm.ifNotZero(r6, () => {
         frameDescriptor(asm, r12, r6);
         asm.ld(r1, r12, FrameDescriptor.offset.useCount);
@@ -124,8 +134,10 @@ function emitMmuUpdate(asm: Assembler): void {
         storeImmediate(asm, r12, FrameDescriptor.offset.validated, 0, r1);
         asm.label('do_mmu_update.put_done');
       });
+      storeImmediate(asm, r8, Vcpu.offset.mmuLogStage, MMU_LOG_PUT_OLD, r1);
       asm.movi(r0, 0);
       asm.ifNotZero(r3, () => asm.ld(r0, r11, FrameDescriptor.offset.useCount));
+      storeImmediate(asm, r8, Vcpu.offset.mmuLogStage, MMU_LOG_IDLE, r1);
     });
     asm.sti();
     asm.jmp(ref(exit));

@@ -10,6 +10,7 @@ import {
   IRQ_PORT_TABLE,
   PANIC_WATCHDOG_HANG,
   PerCpu,
+  RECOVERY_IN_PROGRESS,
   RUN_STATE_BLOCKED,
   RUN_STATE_RUNNABLE,
   SCHEDULE_LOCKS,
@@ -154,6 +155,9 @@ function emitSpuriousInterrupt(asm: Assembler): void {
 function emitNmi(asm: Assembler): void {
   asm.label('nmi_handler');
   asm.push(r1);
+  asm.movi(r1, RECOVERY_IN_PROGRESS);
+  asm.ld(r1, r1, 0);
+  asm.ifNotZero(r1, () => asm.jmp(ref('recovery_park')));
   asm.push(r2);
   asm.push(r7);
   thisCpuArea(asm, r7);

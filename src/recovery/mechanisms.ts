@@ -1,0 +1,36 @@
+/**
+ * The recovery mechanisms by name, and the names of their steps.
+ */
+import { microreboot } from './microreboot.js';
+import { microreset } from './microreset.js';
+import type { Mechanism } from './step.js';
+
+export const mechanismNames = ['none', 'microreset', 'microreboot'] as const;
+export type MechanismName = (typeof mechanismNames)[number];
+
+export const mechanisms: readonly Mechanism[] = [microreset, microreboot];
+
+export function isMechanismName(value: string): value is MechanismName {
+  return (mechanismNames as readonly string[]).includes(value);
+}
+
+export function mechanismNamed(name: Exclude<MechanismName, 'none'>): Mechanism {
+  return name === 'microreset' ? microreset : microreboot;
+}
+
+/** Names in `disabled` that are not steps of `mechanism`. */
+export function unknownSteps(mechanism: Mechanism, disabled: readonly string[]): string[] {
+  const names = new Set(mechanism.steps.map(({ step }) => step.name));
+  return disabled.filter((name) => !names.has(name));
+}
+
+/**
+ * The cumulative ablation stages: stage 0 has every repair off, stage k the first k repairs on.
+ * Each stage is named after the repair it adds, and lists the steps switched off.
+ */
+export function ablationStages(mechanism: Mechanism): { readonly stage: string; readonly disabledSteps: readonly string[] }[] {
+  return [0, ...mechanism.repairOrder.map((_, index) => index + 1)].map((enabled) => ({
+    stage: enabled === 0 ? 'no repairs' : `+ ${mechanism.repairOrder[enabled - 1]}`,
+    disabledSteps: mechanism.repairOrder.slice(enabled),
+  }));
+}

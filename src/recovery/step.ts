@@ -1,0 +1,32 @@
+/**
+ * A repair step: one function over the stopped machine, and what it fixes. Mechanisms are
+ * ordered lists of steps; every step can be switched off by name.
+ */
+import type { CalibratedCost } from './cost-model.js';
+import type { RecoveryContext } from './context.js';
+
+/** What a step did in the simulated machine: counts by kind (locks released, frames fixed, ...). */
+export type StepWork = Readonly<Record<string, number>>;
+
+export interface RecoveryStep {
+  readonly name: string;
+  /** one sentence: the inconsistency this step fixes, or the job it does */
+  readonly fixes: string;
+  run(context: RecoveryContext): StepWork;
+}
+
+/** A step's place in a mechanism: part of the mechanism itself, or a repair (ablation stage). */
+export interface MechanismStep {
+  readonly step: RecoveryStep;
+  readonly role: 'mechanism' | 'repair';
+  readonly costs: readonly CalibratedCost[];
+}
+
+export interface Mechanism {
+  readonly name: 'microreset' | 'microreboot';
+  readonly description: string;
+  /** in execution order */
+  readonly steps: readonly MechanismStep[];
+  /** repair step names in the order they were added to the real system: the ablation stages */
+  readonly repairOrder: readonly string[];
+}

@@ -1,0 +1,72 @@
+/**
+ * Scheduler metadata consistency: the running vCPU is recorded in three places (per-CPU
+ * `current`, the vCPU's run state and `is_running`, runqueue membership) that an abandoned
+ * scheduler leaves disagreeing. Per-CPU `current` is the most reliable copy: keep it where it is
+ * valid (else idle), and rebuild run states and runqueues to match.
+ */
+import { RUN_STATE_BLOCKED, RUN_STATE_RUNNABLE, RUN_STATE_RUNNING, Vcpu } from '../../hypervisor/layout.js';
+import type { RecoveryContext } from '../context.js';
+import type { RecoveryStep } from '../step.js';
+import { cpuCount, liveDomains, perCpuField, type LiveDomain } from './walk.js';
+
+export const schedulerConsistency: RecoveryStep = {
+  name: 'scheduler-consistency',
+  fixes: 'makes runqueues, run states and is_running agree with each CPU\'s current vCPU',
+  run(context) {
+    const domains = liveDomains(context);
+    const currents = validCurrents(context, domains);
+    for (let cpu = 0; cpu < cpuCount(context); cpu++) {
+      context.write(perCpuField(cpu, 'runqueueHead'), 0);
+      context.write(perCpuField(cpu, 'runqueueTail'), 0);
+      const idle = context.hypervisor.layout.idleVcpus[cpu];
+      context.write(idle + Vcpu.offset.isRunning, currents[cpu] === idle ? 1 : 0);
+    }
+    let requeued = 0;
+    for (const { vcpu } of domains) requeued += placeVcpu(context, vcpu, currents);
+    return { currentsReset: currents.filter((current, cpu) => current === context.hypervisor.layout.idleVcpus[cpu]).length, vcpusQueued: requeued };
+  },
+};
+
+/** Each CPU's `current` if it is its idle vCPU or a live vCPU placed on it; otherwise idle. */
+function validCurrents(context: RecoveryContext, domains: readonly LiveDomain[]): number[] {
+  const currents: number[] = [];
+  for (let cpu = 0; cpu < cpuCount(context); cpu++) {
+    const idle = context.hypervisor.layout.idleVcpus[cpu];
+    const current = context.read(perCpuField(cpu, 'current'));
+    const live = domains.some(({ vcpu }) => vcpu === current) && context.read(current + Vcpu.offset.processor) === cpu;
+    const chosen = current === idle || (live && !currents.includes(current)) ? current : idle;
+    context.write(perCpuField(cpu, 'current'), chosen);
+    currents.push(chosen);
+  }
+  return currents;
+}
+
+/** Running where current, runnable and queued if it was running or runnable, else blocked. */
+function placeVcpu(context: RecoveryContext, vcpu: number, currents: readonly number[]): number {
+  const processor = context.read(vcpu + Vcpu.offset.processor);
+  const state = context.read(vcpu + Vcpu.offset.runState);
+  context.write(vcpu + Vcpu.offset.runqueueNext, 0);
+  context.write(vcpu + Vcpu.offset.runqueuePrevious, 0);
+  if (currents.includes(vcpu)) {
+    context.write(vcpu + Vcpu.offset.runState, RUN_STATE_RUNNING);
+    context.write(vcpu + Vcpu.offset.isRunning, 1);
+    return 0;
+  }
+  context.write(vcpu + Vcpu.offset.isRunning, 0);
+  const wantsCpu = state === RUN_STATE_RUNNING || state === RUN_STATE_RUNNABLE;
+  if (!wantsCpu || processor < 0 || processor >= currents.length) {
+    context.write(vcpu + Vcpu.offset.runState, RUN_STATE_BLOCKED);
+    return 0;
+  }
+  context.write(vcpu + Vcpu.offset.runState, RUN_STATE_RUNNABLE);
+  appendRunqueue(context, processor, vcpu);
+  return 1;
+}
+
+export function appendRunqueue(context: RecoveryContext, cpu: number, vcpu: number): void {
+  const tail = context.read(perCpuField(cpu, 'runqueueTail'));
+  context.write(vcpu + Vcpu.offset.runqueuePrevious, tail);
+  context.write(vcpu + Vcpu.offset.runqueueNext, 0);
+  context.write(tail === 0 ? perCpuField(cpu, 'runqueueHead') : tail + Vcpu.offset.runqueueNext, vcpu);
+  context.write(perCpuField(cpu, 'runqueueTail'), vcpu);
+}
