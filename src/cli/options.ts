@@ -4,6 +4,7 @@
  */
 import { configurationNames } from '../guests/configurations.js';
 import { faultTypes, isFaultType, type FaultType } from '../faults/fault.js';
+import { isMechanismName, mechanismNamed, mechanismNames, unknownSteps, type MechanismName } from '../recovery/mechanisms.js';
 import { UsageError } from './errors.js';
 
 export function parseInteger(option: string, minimum = 0, maximum = Number.MAX_SAFE_INTEGER): (text: string) => number {
@@ -31,4 +32,21 @@ export function parseFaultType(text: string): FaultType {
 /** Milliseconds of simulated time, as nanoseconds. */
 export function parseRunLengthMs(text: string): number {
   return parseInteger('--run-length-ms', 1, 60_000)(text) * 1_000_000;
+}
+
+export function parseMechanism(text: string): MechanismName {
+  if (!isMechanismName(text)) throw new UsageError('usage.invalidMechanism', `--mechanism expects one of ${mechanismNames.join(', ')}, got "${text}"`);
+  return text;
+}
+
+export function parseStepList(text: string): string[] {
+  return text.split(',').map((name) => name.trim()).filter((name) => name !== '');
+}
+
+/** Every switched-off step must belong to the mechanism. */
+export function checkSteps(mechanism: MechanismName, disabled: readonly string[]): void {
+  if (disabled.length === 0) return;
+  if (mechanism === 'none') throw new UsageError('usage.invalidStep', '--disable needs --mechanism microreset or microreboot');
+  const unknown = unknownSteps(mechanismNamed(mechanism), disabled);
+  if (unknown.length > 0) throw new UsageError('usage.invalidStep', `${mechanism} has no step named ${unknown.map((name) => `"${name}"`).join(', ')} (see \`ninelives mechanisms\`)`);
 }

@@ -80,7 +80,7 @@ export class GuestHost implements GuestPort {
       vcpu.started = true;
       return this.begin(vcpu, kernel.boot(nowNs), nowNs);
     }
-    if (vcpu.awaitingReturn && registers[3] === 1) return this.begin(vcpu, vcpu.action, nowNs, RESTART_COMPUTE_NS);
+    if (vcpu.awaitingReturn && registers[3] === 1) return this.restart(vcpu, kernel, registers[2], nowNs);
     if (vcpu.awaitingReturn) {
       vcpu.awaitingReturn = false;
       return this.begin(vcpu, kernel.resume(registers[0], registers[2], nowNs), nowNs);
@@ -110,6 +110,16 @@ export class GuestHost implements GuestPort {
     registers[3] = args[1];
     registers[4] = args[2];
     registers[5] = vcpu.token;
+  }
+
+  /**
+   * The hypervisor rewound the pending hypercall: the guest executes it again. Events delivered
+   * with the entry still reach the guest; a rewound block with events pending returns at once.
+   */
+  private restart(vcpu: VcpuState, kernel: GuestKernel, events: number, nowNs: number): number {
+    if (events !== 0 && isBlock(vcpu.action)) return this.begin(vcpu, kernel.resume(0, events, nowNs), nowNs);
+    kernel.deliverEvents(events, nowNs);
+    return this.begin(vcpu, vcpu.action, nowNs, RESTART_COMPUTE_NS);
   }
 
   private provision(vcpuId: number): void {

@@ -93,10 +93,13 @@ interface PrivVmState extends CommonState {
     pingsDiscarded: number;
     notifyErrors: number;
     domainsCreated: number;
+    timersRearmed: number;
   };
 }
 
 export const PRIVVM_TIMER_PERIOD_US = 5_000;
+/** A periodic timer this late is taken as lost and programmed again. */
+const TIMER_REARM_SLACK_NS = 2 * PRIVVM_TIMER_PERIOD_US * 1_000;
 /** pings waiting for room on NetBench's ring; more are dropped (they would be late anyway) */
 export const NET_BACKLOG_LIMIT = 64;
 const BASE_COMPUTE_NS = 5_000;
@@ -118,7 +121,7 @@ export class PrivVm extends KernelBase<PrivVmState> {
       queue: [],
       issued: { kind: 'none' },
       timerDeadlineNs: null,
-      counts: { blockRequests: 0, blockResponses: 0, pingsForwarded: 0, repliesTransmitted: 0, pingsDiscarded: 0, notifyErrors: 0, domainsCreated: 0 },
+      counts: { blockRequests: 0, blockResponses: 0, pingsForwarded: 0, repliesTransmitted: 0, pingsDiscarded: 0, notifyErrors: 0, domainsCreated: 0, timersRearmed: 0 },
     }));
     if (options.domainId !== PRIVILEGED_DOMAIN_ID) throw new Error(`privvm: domain id must be ${PRIVILEGED_DOMAIN_ID}, got ${options.domainId}`);
     for (const [domainId, region] of [...options.rings].sort(([a], [b]) => a - b)) this.attachRing(domainId, region);
@@ -211,7 +214,7 @@ export class PrivVm extends KernelBase<PrivVmState> {
   /** Polls everything (cheap, and robust to lost events), then issues the next queued hypercall. */
   private work(nowNs: number): GuestAction {
     if (this.state.halted) return this.idleAction();
-    this.handleTimer();
+    this.handleTimer(nowNs);
     this.state.pendingEvents = 0;
     const handled = this.serviceDisk(nowNs) + this.serviceBlockRings(nowNs) + this.serviceNet(nowNs);
     const computeNs = BASE_COMPUTE_NS + handled * COMPUTE_PER_ITEM_NS + this.random.integer(0, MAXIMUM_JITTER_NS);
@@ -238,10 +241,20 @@ export class PrivVm extends KernelBase<PrivVmState> {
   }
 
   /** Re-arms the periodic timer when it fires; one still missing at the end of the run is a failure. */
-  private handleTimer(): void {
-    if (!this.takeEvents(portBit(PORT_TIMER))) return;
-    this.state.timerDeadlineNs = null;
-    this.queueOnce({ kind: 'setTimer' });
+  private handleTimer(nowNs: number): void {
+    if (this.takeEvents(portBit(PORT_TIMER))) {
+      this.state.timerDeadlineNs = null;
+      this.queueOnce({ kind: 'setTimer' });
+      return;
+    }
+    // Like a tickless kernel, which programs its next timer event whenever it goes idle, a
+    // timer long overdue is programmed again: its event was lost.
+    const deadline = this.state.timerDeadlineNs;
+    if (deadline !== null && nowNs > deadline + TIMER_REARM_SLACK_NS) {
+      this.state.counts.timersRearmed++;
+      this.state.timerDeadlineNs = null;
+      this.queueOnce({ kind: 'setTimer' });
+    }
   }
 
   // --- block back end -----------------------------------------------------------------------------

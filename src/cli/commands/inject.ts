@@ -7,7 +7,9 @@ import type { FaultType } from '../../faults/fault.js';
 import { formatTrace } from '../../trial/trace.js';
 import { runTrial } from '../../trial/trial.js';
 import type { CliIo } from '../io.js';
-import { parseConfiguration, parseFaultType, parseInteger, parseRunLengthMs } from '../options.js';
+import { NOMINAL_HOST } from '../../recovery/cost-model.js';
+import type { MechanismName } from '../../recovery/mechanisms.js';
+import { checkSteps, parseConfiguration, parseFaultType, parseInteger, parseMechanism, parseRunLengthMs, parseStepList } from '../options.js';
 
 interface InjectOptions {
   readonly config: string;
@@ -18,6 +20,10 @@ interface InjectOptions {
   readonly strictNetbench?: boolean;
   readonly trace?: boolean;
   readonly fromBoot?: boolean;
+  readonly mechanism: MechanismName;
+  readonly disable: readonly string[];
+  readonly cpus?: number;
+  readonly memoryGib?: number;
 }
 
 export function registerInjectCommand(program: Command, io: CliIo): void {
@@ -32,7 +38,12 @@ export function registerInjectCommand(program: Command, io: CliIo): void {
     .option('--strict-netbench', 'count NetBench losses inside service interruptions too')
     .option('--trace', 'also print the instructions around the injection and the path to detection')
     .option('--from-boot', 'run from boot instead of fast-forwarding from a golden-run checkpoint')
+    .option('--mechanism <name>', 'recovery on detection: none, microreset or microreboot', parseMechanism, 'none')
+    .option('--disable <steps>', 'comma-separated repair steps to switch off (see `ninelives mechanisms`)', parseStepList, [])
+    .option('--cpus <n>', 'CPUs of the nominal host the recovery cost model prices', parseInteger('--cpus', 1, 1024))
+    .option('--memory-gib <n>', 'memory of the nominal host, GiB', parseInteger('--memory-gib', 1, 65536))
     .action((options: InjectOptions) => {
+      checkSteps(options.mechanism, options.disable);
       const { record, trace } = runTrial(
         {
           configuration: options.config,
@@ -41,6 +52,9 @@ export function registerInjectCommand(program: Command, io: CliIo): void {
           faultType: options.fault,
           runLengthNs: options.runLengthMs,
           strictNetBench: options.strictNetbench,
+          mechanism: options.mechanism,
+          disabledSteps: options.disable,
+          host: options.cpus === undefined && options.memoryGib === undefined ? undefined : { cpus: options.cpus ?? NOMINAL_HOST.cpus, memoryGiB: options.memoryGib ?? NOMINAL_HOST.memoryGiB },
         },
         { trace: options.trace, fromBoot: options.fromBoot },
       );
