@@ -20,5 +20,10 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
+  // a closed pipe (`ninelives ... | head`) ends the output, not the program with a stack trace
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
   process.exitCode = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr });
 }

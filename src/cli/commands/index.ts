@@ -5,12 +5,18 @@
  */
 import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
+import { registerAblateCommand } from './ablate.js';
 import { registerGoldenCommand } from './golden.js';
 import { registerInjectCommand } from './inject.js';
+import { registerLatencyCommand } from './latency.js';
+import { registerMechanismsCommand } from './mechanisms.js';
 
 export type CommandRegistrar = (program: Command, io: CliIo) => void;
 
 export const commandRegistrars: readonly CommandRegistrar[] = [
   registerGoldenCommand,
   registerInjectCommand,
+  registerMechanismsCommand,
+  registerLatencyCommand,
+  registerAblateCommand,
 ];

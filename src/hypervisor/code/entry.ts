@@ -6,7 +6,9 @@
 import { ref, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, type Assembler } from '../../machine/assembler.js';
 import { EXIT_HYPERCALL, ERROR_NO_SYSTEM_CALL, HYPERCALL_COUNT } from '../abi.js';
 import {
+  BUG_CURRENT_NOT_RUNNING,
   BUG_IRQ_COUNT_AT_SCHEDULE,
+  BUG_RUNQUEUE_CORRUPT,
   Domain,
   HYPERCALL_TABLE,
   PerCpu,
@@ -197,6 +199,10 @@ function emitSchedule(asm: Assembler): void {
   asm.add(r10, r10, r6);
   asm.spinLock(r10);
   asm.ld(r8, r7, PerCpu.offset.current);
+  // BUG_ON(!prev->is_running): the CPU's current vCPU must know it is running
+  asm.ld(r1, r8, Vcpu.offset.isRunning);
+  asm.addi(r1, r1, -1);
+  asm.bugOn(r1, BUG_CURRENT_NOT_RUNNING);
   asm.ld(r9, r7, PerCpu.offset.idleVcpu);
   asm.cmp(r8, r9);
   asm.beq(ref('schedule.pick'));
@@ -246,6 +252,10 @@ function emitRunqueue(asm: Assembler): void {
     asm.ld(r0, r7, PerCpu.offset.runqueueHead);
     asm.cmpi(r0, 0);
     asm.beq(ref(exit));
+    // BUG_ON(!vcpu_runnable(next)): only runnable vCPUs are queued
+    asm.ld(r1, r0, Vcpu.offset.runState);
+    asm.addi(r1, r1, -RUN_STATE_RUNNABLE);
+    asm.bugOn(r1, BUG_RUNQUEUE_CORRUPT);
     asm.ld(r1, r0, Vcpu.offset.runqueueNext);
     asm.st(r7, PerCpu.offset.runqueueHead, r1);
     asm.movi(r2, 0);

@@ -9,6 +9,7 @@
 import { ref, r0, r1, r2, r3, r4, r6, r7, r10, type Assembler } from '../../machine/assembler.js';
 import { PORT_TIMER } from '../abi.js';
 import {
+  BUG_TIMER_LIST_CORRUPT,
   IDLE_TIMER_US,
   PerCpu,
   SOFTIRQ_SCHEDULE,
@@ -60,6 +61,10 @@ function emitTimerListInsert(asm: Assembler): void {
 /** timer_list_remove(r0 = timer, r7 = CPU area) */
 function emitTimerListRemove(asm: Assembler): void {
   routine(asm, 'timer_list_remove', [r1, r2, r3], () => {
+    // BUG_ON(!timer->active): only a timer on a list can be taken off it
+    asm.ld(r1, r0, Timer.offset.active);
+    asm.addi(r1, r1, -1);
+    asm.bugOn(r1, BUG_TIMER_LIST_CORRUPT);
     asm.ld(r1, r0, Timer.offset.previous);
     asm.ld(r2, r0, Timer.offset.next);
     asm.ifZero(
