@@ -371,7 +371,7 @@ export class Machine {
     const r = cpu.registers;
     while (cpu.mode === CpuMode.Running && cpu.timeNs < limitNs) {
       // an instruction that left through `continue` (vmenter, say) may have reached the stop
-      if (this.hypervisorInstructions >= this.instructionStop) return true;
+      if (this.hypervisorInstructions === this.instructionStop) return true;
       // the shadow lives in the CPU state so that it survives the end of a quantum or a run
       if (cpu.interruptShadow) cpu.interruptShadow = false;
       else if ((cpu.pendingVectors !== 0 || cpu.nmiPending) && this.deliverInterrupt(cpu)) continue;
