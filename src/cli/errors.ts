@@ -29,6 +29,19 @@ export class UsageError extends CliError {
   }
 }
 
+/** An input file was wrong: one line per problem, each naming the file and the key. Exit 2. */
+export class InputError extends CliError {
+  readonly exitCode = EXIT_USAGE;
+
+  constructor(
+    readonly code: string,
+    readonly problems: readonly string[],
+  ) {
+    super(problems.join('\n'));
+    this.name = 'InputError';
+  }
+}
+
 /** The command line was fine but the command failed (a replay diverged, a campaign had errors). */
 export class CommandFailure extends CliError {
   readonly code: string;

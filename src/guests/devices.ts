@@ -200,6 +200,8 @@ export interface NicState {
   scheduledInterruptNs: number | null;
   droppedPingIds: number[];
   transmissions: Transmission[];
+  /** a running hash of the log (drops and transmissions), so a state fingerprint need not walk it */
+  logHash: number;
 }
 
 export class Nic {
@@ -208,7 +210,7 @@ export class Nic {
 
   constructor(private readonly options: NicOptions) {
     this.bufferPackets = options.bufferPackets ?? NIC_BUFFER_PACKETS;
-    this.state = { nextPingId: 0, buffer: [], scheduledInterruptNs: null, droppedPingIds: [], transmissions: [] };
+    this.state = { nextPingId: 0, buffer: [], scheduledInterruptNs: null, droppedPingIds: [], transmissions: [], logHash: 0 };
   }
 
   get seed(): number {
@@ -248,6 +250,7 @@ export class Nic {
 
   transmit(pingId: number, data: number, nowNs: number): void {
     this.state.transmissions.push({ pingId, data: data | 0, timeNs: nowNs });
+    this.state.logHash = mixHash(mixHash(mixHash(this.state.logHash, pingId), data), nowNs % 0x1_0000_0000);
   }
 
   transmissions(): readonly Transmission[] {
@@ -262,6 +265,12 @@ export class Nic {
     return structuredClone(this.state);
   }
 
+  /** Everything that distinguishes one NIC state from another, compactly: the log by its hash. */
+  fingerprint(): string {
+    const { nextPingId, buffer, scheduledInterruptNs, droppedPingIds, transmissions, logHash } = this.state;
+    return JSON.stringify([nextPingId, buffer, scheduledInterruptNs, droppedPingIds.length, transmissions.length, logHash]);
+  }
+
   loadState(saved: NicState): void {
     this.state = structuredClone(saved);
   }
@@ -273,6 +282,7 @@ export class Nic {
         this.state.buffer.push({ pingId, payload: this.payload(pingId), arrivalNs: this.arrivalNs(pingId) });
       } else {
         this.state.droppedPingIds.push(pingId);
+        this.state.logHash = mixHash(this.state.logHash, ~pingId);
       }
     }
   }
@@ -441,4 +451,8 @@ export function evaluateNetBench(nic: Nic, options: NetEvaluationOptions): NetRe
     downtimeLosses: reports.reduce((sum, window) => sum + window.downtimeLosses, 0),
     wrongReplies,
   };
+}
+
+function mixHash(hash: number, value: number): number {
+  return Math.imul(hash ^ (value | 0), 0x01000193) ^ (hash >>> 15);
 }

@@ -30,7 +30,7 @@ export function unknownSteps(mechanism: Mechanism, disabled: readonly string[]):
  */
 export function ablationStages(mechanism: Mechanism): { readonly stage: string; readonly disabledSteps: readonly string[] }[] {
   return [0, ...mechanism.repairOrder.map((_, index) => index + 1)].map((enabled) => ({
-    stage: enabled === 0 ? 'no repairs' : `+ ${mechanism.repairOrder[enabled - 1]}`,
+    stage: enabled === 0 ? '0 no repairs' : `${enabled} + ${mechanism.repairOrder[enabled - 1]}`,
     disabledSteps: mechanism.repairOrder.slice(enabled),
   }));
 }

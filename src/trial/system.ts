@@ -149,7 +149,7 @@ export class System {
     for (const cpu of this.machine.cpus) addCpuState(fingerprint, cpu);
     fingerprint.addString(JSON.stringify(this.host.saveState()));
     fingerprint.addString(JSON.stringify(this.disk.saveState()));
-    fingerprint.addString(JSON.stringify(this.nic.saveState()));
+    fingerprint.addString(this.nic.fingerprint());
     return fingerprint.hex();
   }
 

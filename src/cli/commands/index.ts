@@ -10,10 +10,16 @@ import { registerGoldenCommand } from './golden.js';
 import { registerInjectCommand } from './inject.js';
 import { registerLatencyCommand } from './latency.js';
 import { registerMechanismsCommand } from './mechanisms.js';
+import { registerPlanCommands } from './plan.js';
+import { registerResultsCommands } from './results.js';
+import { registerRunCommand } from './run.js';
 
 export type CommandRegistrar = (program: Command, io: CliIo) => void;
 
 export const commandRegistrars: readonly CommandRegistrar[] = [
+  registerRunCommand,
+  registerResultsCommands,
+  registerPlanCommands,
   registerGoldenCommand,
   registerInjectCommand,
   registerMechanismsCommand,

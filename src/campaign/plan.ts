@@ -1,0 +1,55 @@
+/**
+ * Campaign -> trial jobs, in a fixed order. Every mechanism variant of a (configuration, fault
+ * type) cell gets the same trial indexes, hence the same faults: comparisons are paired.
+ */
+import type { FaultType } from '../faults/fault.js';
+import type { TrialSpec } from '../trial/record.js';
+import type { Campaign } from './spec.js';
+
+export interface TrialJob {
+  readonly campaign: string;
+  readonly id: string;
+  readonly stage: string;
+  readonly spec: TrialSpec;
+}
+
+export interface Shard {
+  /** 1-based */
+  readonly index: number;
+  readonly count: number;
+}
+
+export function planTrials(campaign: Campaign, trialsOverride?: number): TrialJob[] {
+  const jobs: TrialJob[] = [];
+  for (const configuration of campaign.configurations) {
+    for (const [faultType, trials] of Object.entries(campaign.faults) as [FaultType, number][]) {
+      const count = trialsOverride ?? trials;
+      for (let trialIndex = 0; trialIndex < count; trialIndex++) {
+        for (const variant of campaign.variants) {
+          jobs.push({
+            campaign: campaign.name,
+            id: `${configuration}/${faultType}/${variant.mechanism}/${variant.stage}/${trialIndex}`,
+            stage: variant.stage,
+            spec: {
+              configuration,
+              seed: campaign.seed,
+              trialIndex,
+              faultType,
+              runLengthNs: campaign.runLengthMs === undefined ? undefined : campaign.runLengthMs * 1_000_000,
+              strictNetBench: campaign.strictNetBench,
+              mechanism: variant.mechanism,
+              disabledSteps: variant.disabledSteps,
+              host: campaign.host,
+            },
+          });
+        }
+      }
+    }
+  }
+  return jobs;
+}
+
+/** Shard I of N takes every N-th trial index, so shards balance and merge back in plan order. */
+export function inShard(job: TrialJob, shard: Shard | undefined): boolean {
+  return shard === undefined || job.spec.trialIndex % shard.count === shard.index - 1;
+}

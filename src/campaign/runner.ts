@@ -1,0 +1,151 @@
+/**
+ * Runs a campaign: plans its trials, skips those already in trials.jsonl (resume), runs the
+ * rest in worker threads (piscina) or in this thread, streams each record to trials.jsonl as it
+ * completes, and at the end rewrites the results in canonical order and writes the summary and
+ * the reports. Memory stays flat: records go to disk, not into a list.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { inShard, planTrials, type Shard, type TrialJob } from './plan.js';
+import type { Campaign } from './spec.js';
+import { ResultsStore, recordsText, writeAtomically } from './store.js';
+import { compareRecords, summarize, type CampaignRecord, type Summary } from './summary.js';
+import runJob from './worker.js';
+import { writeReports } from '../report/write.js';
+
+export const TRIALS_FILE = 'trials.jsonl';
+export const SUMMARY_FILE = 'summary.json';
+
+export interface RunOptions {
+  readonly outDirectory: string;
+  readonly workers: number;
+  readonly trials?: number;
+  readonly resume: boolean;
+  readonly shard?: Shard;
+  /** the command line, for the reports */
+  readonly command: string;
+  readonly onProgress?: (progress: RunProgress) => void;
+  /** aborting stops new trials; those in flight finish and are kept */
+  readonly signal?: AbortSignal;
+}
+
+export interface RunProgress {
+  readonly done: number;
+  readonly total: number;
+  /** running recovery counts per mechanism */
+  readonly recovery: Readonly<Record<string, { readonly recovered: number; readonly attempted: number }>>;
+}
+
+export type RunResult =
+  | { readonly kind: 'completed'; readonly total: number; readonly ran: number; readonly summary: Summary }
+  | { readonly kind: 'interrupted'; readonly total: number; readonly done: number };
+
+export class ResultsExistError extends Error {}
+
+export async function runCampaign(campaign: Campaign, options: RunOptions): Promise<RunResult> {
+  mkdirSync(options.outDirectory, { recursive: true });
+  const store = new ResultsStore(join(options.outDirectory, TRIALS_FILE));
+  if (!options.resume && existsSync(store.path)) {
+    throw new ResultsExistError(`${store.path} already exists: resume it with --resume, or choose another --out`);
+  }
+  const jobs = planTrials(campaign, options.trials).filter((job) => inShard(job, options.shard));
+  const planned = new Set(jobs.map((job) => job.id));
+  const done = new Set(store.readExisting().map((record) => record.id));
+  const foreign = [...done].filter((id) => !planned.has(id));
+  if (foreign.length > 0) {
+    throw new ResultsExistError(`${store.path} holds ${foreign.length} trials this campaign does not plan (e.g. ${foreign[0]}): it is another campaign's or another setting's; choose another --out`);
+  }
+  const missing = jobs.filter((job) => !done.has(job.id));
+  const tally = new Tally(jobs.length, done.size, options.onProgress);
+  try {
+    await execute(missing, options, (record) => {
+      store.append(record);
+      tally.add(record);
+    });
+  } finally {
+    store.close();
+  }
+  if (tally.done < jobs.length) return { kind: 'interrupted', total: jobs.length, done: tally.done };
+  const summary = await finish(options.outDirectory, campaign.name, campaign.seed, options.command);
+  return { kind: 'completed', total: jobs.length, ran: missing.length, summary };
+}
+
+/** Rewrite trials.jsonl in canonical order, then write summary.json and the reports. */
+export async function finish(directory: string, campaign: string, seed: number, command: string): Promise<Summary> {
+  const path = join(directory, TRIALS_FILE);
+  const records = new ResultsStore(path).readExisting().sort(compareRecords);
+  writeAtomically(path, recordsText(records));
+  const summary = summarize(campaign, seed, records);
+  writeAtomically(join(directory, SUMMARY_FILE), JSON.stringify(summary, null, 2) + '\n');
+  await writeReports(directory, summary, records, { title: campaign, generatedBy: command });
+  return summary;
+}
+
+async function execute(jobs: readonly TrialJob[], options: RunOptions, onRecord: (record: CampaignRecord) => void): Promise<void> {
+  if (options.workers <= 1) return executeHere(jobs, options.signal, onRecord);
+  return executeInWorkers(jobs, options.workers, options.signal, onRecord);
+}
+
+async function executeHere(jobs: readonly TrialJob[], signal: AbortSignal | undefined, onRecord: (record: CampaignRecord) => void): Promise<void> {
+  for (const job of jobs) {
+    if (signal?.aborted) return;
+    onRecord(runJob(job));
+    // let signals and progress output through between trials
+    await new Promise((resolveTick) => setImmediate(resolveTick));
+  }
+}
+
+async function executeInWorkers(jobs: readonly TrialJob[], workers: number, signal: AbortSignal | undefined, onRecord: (record: CampaignRecord) => void): Promise<void> {
+  const pool = new Piscina<TrialJob, CampaignRecord>({ filename: workerFile(), minThreads: workers, maxThreads: workers });
+  const inFlightLimit = workers * 4;
+  let next = 0;
+  const running = new Set<Promise<void>>();
+  try {
+    while (next < jobs.length && !signal?.aborted) {
+      const job = jobs[next++];
+      const task = pool.run(job).then(onRecord);
+      const tracked: Promise<void> = task.finally(() => running.delete(tracked));
+      running.add(tracked);
+      if (running.size >= inFlightLimit) await Promise.race(running);
+    }
+    await Promise.all(running);
+  } finally {
+    await pool.destroy();
+  }
+}
+
+/** The compiled worker next to this module; from TypeScript sources (tests), the built one. */
+function workerFile(): string {
+  const here = fileURLToPath(import.meta.url);
+  const sibling = join(dirname(here), 'worker.js');
+  if (here.endsWith('.js') && existsSync(sibling)) return sibling;
+  const built = resolve(dirname(here), '../../dist/src/campaign/worker.js');
+  if (!existsSync(built)) throw new Error(`worker threads need the compiled worker: run \`npm run build\` (looked for ${built})`);
+  return built;
+}
+
+class Tally {
+  done: number;
+  private readonly recovery: Record<string, { recovered: number; attempted: number }> = {};
+
+  constructor(
+    private readonly total: number,
+    alreadyDone: number,
+    private readonly onProgress: RunOptions['onProgress'],
+  ) {
+    this.done = alreadyDone;
+    onProgress?.({ done: this.done, total, recovery: this.recovery });
+  }
+
+  add({ record }: CampaignRecord): void {
+    this.done++;
+    if (record.outcome === 'detected' && record.recovery !== undefined) {
+      const counts = (this.recovery[record.mechanism] ??= { recovered: 0, attempted: 0 });
+      counts.attempted++;
+      if (record.recovery.result === 'recovered') counts.recovered++;
+    }
+    this.onProgress?.({ done: this.done, total: this.total, recovery: this.recovery });
+  }
+}
