@@ -1,0 +1,174 @@
+/**
+ * The repairs for per-CPU and static state that a microreset keeps and a microreboot's boot
+ * re-initialises: irq_count, interrupts left in service, scheduler metadata, the local timer,
+ * static locks and recurring timers. Each test stops a CPU at the point where an abandoned thread
+ * leaves the inconsistency, lands a failstop there, and recovers with and without the step; the
+ * microreset-only repairs are also shown to be unnecessary after a microreboot's boot.
+ */
+import { describe, expect, it } from 'vitest';
+import { FLAG_INTERRUPT_ENABLE } from '../../src/machine/isa.js';
+import { NO_DEADLINE } from '../../src/machine/cpu.js';
+import { microreboot } from '../../src/recovery/microreboot.js';
+import { RUN_STATE_RUNNABLE, SCHEDULE_LOCKS, TIMER_LOCKS, Timer, VECTOR_TIMER, Vcpu } from '../../src/hypervisor/layout.js';
+import {
+  IDLE_CPU,
+  MS,
+  ONE_APP_VM,
+  UNIXBENCH_CPU,
+  auditInvariants,
+  expectRecovered,
+  expectRecoveryFailed,
+  failstopAt,
+  findPoint,
+  guestVcpus,
+  perCpuWord,
+  recoverFrom,
+  workOf,
+  type Point,
+} from './scenario.js';
+
+function expectMicrorebootNeedsNoSuchStep(step: string, at: Point): void {
+  expect(microreboot.steps.map(({ step: each }) => each.name)).not.toContain(step);
+  expectRecovered(recoverFrom(failstopAt(at), 'microreboot'));
+}
+
+/** A timer interrupt handler on `cpu` has entered (irq_count raised), before it takes the timer lock. */
+function inTimerInterrupt(cpu: number): Point {
+  return findPoint({
+    options: ONE_APP_VM,
+    afterNs: 100 * MS,
+    cpu,
+    routines: ['timer_interrupt'],
+    at: ({ cpu: state, words }) =>
+      (state.inServiceVectors & (1 << VECTOR_TIMER)) !== 0 &&
+      state.timerDeadlineNs === NO_DEADLINE &&
+      perCpuWord(words, cpu, 'irqCount') === 1 &&
+      words[TIMER_LOCKS + cpu] === 0,
+  });
+}
+
+describe('clear-irq-count', () => {
+  it('without it the irq_count the recovery IPI raised on every other CPU trips the scheduler\'s assertion', () => {
+    // UnixBench's CPU fails in a hypercall: its own irq_count is 0, the others take the IPI.
+    const at = findPoint({
+      options: ONE_APP_VM,
+      afterNs: 100 * MS,
+      cpu: UNIXBENCH_CPU,
+      routines: ['do_sched_op'],
+      at: ({ words }) => perCpuWord(words, UNIXBENCH_CPU, 'irqCount') === 0,
+    });
+    expectRecoveryFailed(recoverFrom(failstopAt(at), 'microreset', ['clear-irq-count']), 'secondFailure', /^assertion "irq_count non-zero at context switch" at cpu [023] /);
+    const withIt = recoverFrom(failstopAt(at), 'microreset');
+    expectRecovered(withIt);
+    expect(workOf(withIt, 'stop-cpus')).toEqual({ cpusSignalled: 3, cpusStillRunning: 0 });
+    expect(workOf(withIt, 'clear-irq-count')).toEqual({ countsCleared: 3 });
+    expectMicrorebootNeedsNoSuchStep('clear-irq-count', at);
+  });
+});
+
+describe('acknowledge-interrupts', () => {
+  it.each(['microreset', 'microreboot'] as const)('%s: without it the abandoned timer interrupt stays in service, the CPU takes no more timer interrupts and hangs', (mechanism) => {
+    const at = inTimerInterrupt(UNIXBENCH_CPU);
+    const without = failstopAt(at);
+    expectRecoveryFailed(recoverFrom(without, mechanism, ['acknowledge-interrupts']), 'secondFailure', /^watchdog hang on cpu 1$/);
+    expect(without.system.machine.cpus[UNIXBENCH_CPU].inServiceVectors & (1 << VECTOR_TIMER)).not.toBe(0);
+    const withIt = recoverFrom(failstopAt(at), mechanism);
+    expectRecovered(withIt);
+    expect(workOf(withIt, 'acknowledge-interrupts')).toEqual({ vectorsAcknowledged: 1, nmisUnblocked: 0 });
+  });
+});
+
+describe('scheduler-consistency', () => {
+  it('without it a half-done context switch leaves current pointing at a vCPU not marked running, and schedule\'s assertion fails', () => {
+    // schedule() is switching UnixBench's vCPU out: is_running cleared, current not yet updated.
+    const at = findPoint({
+      options: ONE_APP_VM,
+      afterNs: 100 * MS,
+      cpu: UNIXBENCH_CPU,
+      routines: ['schedule'],
+      at: ({ system, words }) => {
+        const current = perCpuWord(words, UNIXBENCH_CPU, 'current');
+        return guestVcpus(system).includes(current) && words[current + Vcpu.offset.isRunning] === 0;
+      },
+    });
+    expectRecoveryFailed(recoverFrom(failstopAt(at), 'microreset', ['scheduler-consistency']), 'secondFailure', /^assertion "current vCPU not marked running" at cpu 1 /);
+    expectRecovered(recoverFrom(failstopAt(at), 'microreset'));
+    expectMicrorebootNeedsNoSuchStep('scheduler-consistency', at);
+  });
+
+  it('without it a vCPU taken off the runqueue but never made current is lost: UnixBench never runs again', () => {
+    // runqueue_pop has just returned UnixBench's vCPU, still marked runnable, on no runqueue.
+    const at = findPoint({
+      options: ONE_APP_VM,
+      afterNs: 100 * MS,
+      cpu: UNIXBENCH_CPU,
+      routines: ['schedule'],
+      at: ({ system, cpu, words }) =>
+        cpu.programCounter > system.hypervisor.label('schedule.pick') &&
+        guestVcpus(system).includes(cpu.registers[0]) &&
+        words[cpu.registers[0] + Vcpu.offset.runState] === RUN_STATE_RUNNABLE,
+    });
+    const without = failstopAt(at);
+    expectRecoveryFailed(recoverFrom(without, 'microreset', ['scheduler-consistency']), 'appVmFailed', /^unixbench: set_timer_op never fired/);
+    expect(auditInvariants(without.system)).toEqual(['schedulerViewsDisagree']);
+    const withIt = recoverFrom(failstopAt(at), 'microreset');
+    expectRecovered(withIt);
+    expect(workOf(withIt, 'scheduler-consistency')).toMatchObject({ vcpusQueued: 1 });
+    expectMicrorebootNeedsNoSuchStep('scheduler-consistency', at);
+  });
+});
+
+describe('reprogram-timers', () => {
+  it('without it an idle CPU whose local timer fired before its handler was abandoned never takes a timer interrupt again', () => {
+    // An idle CPU: no guest there calls set_timer_op, which would re-arm the local timer.
+    const at = inTimerInterrupt(IDLE_CPU);
+    expectRecoveryFailed(recoverFrom(failstopAt(at), 'microreset', ['reprogram-timers']), 'secondFailure', /^watchdog hang on cpu 3$/);
+    const withIt = recoverFrom(failstopAt(at), 'microreset');
+    expectRecovered(withIt);
+    // CPUs parked by the recovery IPI while their own timer interrupt was still pending are
+    // disarmed too, but that pending interrupt runs (and reprograms) once they are released.
+    expect(workOf(withIt, 'reprogram-timers')).toMatchObject({ timersReprogrammed: 4 });
+    expect(workOf(withIt, 'reprogram-timers')?.wereDisarmed).toBeGreaterThanOrEqual(1);
+    expectMicrorebootNeedsNoSuchStep('reprogram-timers', at);
+  });
+});
+
+describe('release-static-locks', () => {
+  it('without it the schedule lock held by the abandoned scheduler hangs that CPU when it next schedules', () => {
+    const at = findPoint({
+      options: ONE_APP_VM,
+      afterNs: 100 * MS,
+      cpu: UNIXBENCH_CPU,
+      routines: ['schedule'],
+      at: ({ words }) => words[SCHEDULE_LOCKS + UNIXBENCH_CPU] === UNIXBENCH_CPU + 1,
+    });
+    const without = failstopAt(at);
+    expectRecoveryFailed(recoverFrom(without, 'microreset', ['release-static-locks']), 'secondFailure', /^watchdog hang on cpu 1$/);
+    // it hung spinning for the lock with interrupts masked
+    const spinning = without.system.machine.cpus[UNIXBENCH_CPU];
+    expect(spinning.registers[10]).toBe(SCHEDULE_LOCKS + UNIXBENCH_CPU);
+    expect(without.system.machine.memory.words[spinning.stackPointer + 4] & FLAG_INTERRUPT_ENABLE).toBe(0);
+    const withIt = recoverFrom(failstopAt(at), 'microreset');
+    expectRecovered(withIt);
+    expect(workOf(withIt, 'release-static-locks')).toEqual({ locksReleased: 1 });
+    expectMicrorebootNeedsNoSuchStep('release-static-locks', at);
+  });
+});
+
+describe('reactivate-recurring-timers', () => {
+  it('without it the watchdog timer whose handler was abandoned is gone, the watchdog counter stops and the NMI watchdog declares a hang', () => {
+    // watchdog_fn has set in_handler; timer_interrupt took the timer off its list before calling it.
+    const at = findPoint({
+      options: ONE_APP_VM,
+      afterNs: 100 * MS,
+      cpu: UNIXBENCH_CPU,
+      routines: ['watchdog_fn'],
+      at: ({ cpu, words }) => words[cpu.registers[0] + Timer.offset.inHandler] === 1 && words[cpu.registers[0] + Timer.offset.active] === 0,
+    });
+    expectRecoveryFailed(recoverFrom(failstopAt(at), 'microreset', ['reactivate-recurring-timers']), 'secondFailure', /^watchdog hang on cpu 1$/);
+    const withIt = recoverFrom(failstopAt(at), 'microreset');
+    expectRecovered(withIt);
+    expect(workOf(withIt, 'reactivate-recurring-timers')).toEqual({ timersReactivated: 1 });
+    expectMicrorebootNeedsNoSuchStep('reactivate-recurring-timers', at);
+  });
+});

@@ -1,0 +1,165 @@
+/**
+ * The repairs for hypercalls and the state they change, in both mechanisms (ReHype needed them
+ * and NiLiHype kept them): hypercall retry, undo of logged partial updates, the frame-table pass,
+ * and the release of heap locks. Each test stops UnixBench's CPU inside mmu_update at the point
+ * where the inconsistency exists, lands a failstop there, and recovers with and without the step.
+ */
+import { describe, expect, it } from 'vitest';
+import { Hypercall, PAGE_TABLE_SLOTS } from '../../src/hypervisor/abi.js';
+import { Domain, FRAME_TABLE_POINTER, FrameDescriptor, MMU_LOG_GOT_NEW, MMU_LOG_IDLE, Vcpu } from '../../src/hypervisor/layout.js';
+import {
+  MS,
+  ONE_APP_VM,
+  UNIXBENCH_CPU,
+  expectRecovered,
+  expectRecoveryFailed,
+  failstopAt,
+  findPoint,
+  recoverFrom,
+  workOf,
+  type MechanismChoice,
+  type PointView,
+} from './scenario.js';
+
+const mechanisms: readonly MechanismChoice[] = ['microreset', 'microreboot'];
+
+/** The calling vCPU's domain, in do_mmu_update (r8 holds the vCPU). */
+function domainOf({ cpu, words }: PointView): number {
+  return words[cpu.registers[8] + Vcpu.offset.domain];
+}
+
+function useCountOf({ words }: PointView, frame: number): number {
+  return words[words[FRAME_TABLE_POINTER] + frame * FrameDescriptor.sizeWords + FrameDescriptor.offset.useCount];
+}
+
+function referencesTo(view: PointView, frame: number): number {
+  const table = domainOf(view) + Domain.offset.pageTable;
+  let count = 0;
+  for (let slot = 0; slot < PAGE_TABLE_SLOTS; slot++) if (view.words[table + slot] === frame) count++;
+  return count;
+}
+
+/** "result 6, expected 5" or "use count 6, expected 5": the count the guest got and the one it expected. */
+function countsIn(detail: string | null): [number, number] {
+  const match = /(\d+), expected (\d+)/.exec(detail ?? '');
+  if (match === null) throw new Error(`no counts in ${detail}`);
+  return [Number(match[1]), Number(match[2])];
+}
+
+describe('retry-hypercalls', () => {
+  // mmu_update (hypercall 0) mapping a frame has entered its handler and changed nothing yet.
+  const point = () =>
+    findPoint({
+      options: ONE_APP_VM,
+      afterNs: 100 * MS,
+      cpu: UNIXBENCH_CPU,
+      routines: ['do_mmu_update'],
+      at: (view) =>
+        view.words[view.cpu.registers[8] + Vcpu.offset.hypercallNumber] === Hypercall.MmuUpdate &&
+        view.cpu.registers[3] !== 0 &&
+        view.words[domainOf(view) + Domain.offset.lock] === 0,
+    });
+
+  it.each(mechanisms)('%s: without it the guest sees the hypercall number (0) as mmu_update\'s use count and fails', (mechanism) => {
+    const at = point();
+    const without = recoverFrom(failstopAt(at), mechanism, ['retry-hypercalls']);
+    expectRecoveryFailed(without, 'appVmFailed', /^unixbench: mmu_update\(slot \d+, frame \d+\) returned use count 0, expected [1-9]/);
+    expect(without.failedVms.map((vm) => vm.domainId)).toEqual([1]);
+
+    const withIt = recoverFrom(failstopAt(at), mechanism);
+    expectRecovered(withIt);
+    expect(workOf(withIt, 'retry-hypercalls')).toEqual({ hypercallsRewound: 1 });
+  });
+});
+
+describe('undo-partial-updates', () => {
+  // mmu_update has taken its reference to the new frame and logged it (stage GOT_NEW).
+  const point = () =>
+    findPoint({
+      options: ONE_APP_VM,
+      afterNs: 100 * MS,
+      cpu: UNIXBENCH_CPU,
+      routines: ['do_mmu_update'],
+      at: ({ cpu, words }) => cpu.registers[3] !== 0 && words[cpu.registers[8] + Vcpu.offset.mmuLogStage] === MMU_LOG_GOT_NEW,
+    });
+
+  it.each(mechanisms)('%s: without it (and without the frame-table pass) the retried update counts the new frame twice', (mechanism) => {
+    const at = point();
+    const without = recoverFrom(failstopAt(at), mechanism, ['frame-table-pass', 'undo-partial-updates']);
+    expectRecoveryFailed(without, 'appVmFailed', /^unixbench: .*mmu_update\(slot \d+, frame \d+\) (result|returned use count) \d+, expected \d+$/);
+    const [got, expected] = countsIn(without.detail);
+    expect(got).toBe(expected + 1);
+
+    const withIt = recoverFrom(failstopAt(at), mechanism, ['frame-table-pass']);
+    expectRecovered(withIt);
+    expect(workOf(withIt, 'undo-partial-updates')).toEqual({ updatesUndone: 1 });
+  });
+
+  it.each(mechanisms)('%s: buys nothing once the frame-table pass runs: the pass recounts the frame from the page tables before the retry', (mechanism) => {
+    const at = point();
+    const record = recoverFrom(failstopAt(at), mechanism, ['undo-partial-updates']);
+    expectRecovered(record);
+    expect(workOf(record, 'frame-table-pass')).toMatchObject({ framesFixed: 1 });
+  });
+});
+
+describe('frame-table-pass', () => {
+  // mmu_update has incremented the new frame's use count but not yet logged it: the undo log
+  // does not cover this window, so only the frame-table pass can put the count right.
+  const point = () =>
+    findPoint({
+      options: ONE_APP_VM,
+      afterNs: 100 * MS,
+      cpu: UNIXBENCH_CPU,
+      routines: ['do_mmu_update'],
+      at: (view) => {
+        const frame = view.cpu.registers[3];
+        if (frame === 0 || view.words[view.cpu.registers[8] + Vcpu.offset.mmuLogStage] !== MMU_LOG_IDLE) return false;
+        return useCountOf(view, frame) === referencesTo(view, frame) + 1;
+      },
+    });
+
+  it.each(mechanisms)('%s: without it the unlogged increment stays and the retried update returns a count one too high', (mechanism) => {
+    const at = point();
+    const without = recoverFrom(failstopAt(at), mechanism, ['frame-table-pass']);
+    expectRecoveryFailed(without, 'appVmFailed', /^unixbench: .*mmu_update\(slot \d+, frame \d+\) (result|returned use count) \d+, expected \d+$/);
+    const [got, expected] = countsIn(without.detail);
+    expect(got).toBe(expected + 1);
+    expect(workOf(without, 'undo-partial-updates')).toEqual({ updatesUndone: 0 });
+
+    const withIt = recoverFrom(failstopAt(at), mechanism);
+    expectRecovered(withIt);
+    expect(workOf(withIt, 'frame-table-pass')).toMatchObject({ framesFixed: 1 });
+  });
+});
+
+describe('release-heap-locks', () => {
+  // mmu_update holds its domain's lock (owner = CPU index + 1).
+  const point = () =>
+    findPoint({
+      options: ONE_APP_VM,
+      afterNs: 100 * MS,
+      cpu: UNIXBENCH_CPU,
+      routines: ['do_mmu_update'],
+      at: (view) => view.words[domainOf(view) + Domain.offset.lock] === UNIXBENCH_CPU + 1,
+    });
+
+  it('microreset: without it UnixBench\'s CPU spins on the lock on its way back to the guest, and the watchdog declares a hang', () => {
+    const at = point();
+    expectRecoveryFailed(recoverFrom(failstopAt(at), 'microreset', ['release-heap-locks']), 'secondFailure', /^watchdog hang on cpu 1$/);
+    const withIt = recoverFrom(failstopAt(at), 'microreset');
+    expectRecovered(withIt);
+    expect(workOf(withIt, 'release-heap-locks')).toEqual({ locksReleased: 1 });
+  });
+
+  it('microreboot: the boot keeps heap structures as they are, so the lock stays held without it', () => {
+    const at = point();
+    // The same spin; the liveness phase ends before the watchdog's third strike (the boot's
+    // late recurring timers ran at once on release and moved the watchdog counter), so it is
+    // the audit that finds the lock still held.
+    expectRecoveryFailed(recoverFrom(failstopAt(at), 'microreboot', ['release-heap-locks']), 'hypervisorInconsistent', /^lockHeld: lock of domain 1 held by 2/);
+    const withIt = recoverFrom(failstopAt(at), 'microreboot');
+    expectRecovered(withIt);
+    expect(workOf(withIt, 'release-heap-locks')).toEqual({ locksReleased: 1 });
+  });
+});
