@@ -83,6 +83,11 @@ function perConfiguration(summary: Summary, top: Record<string, unknown>, inner:
   return { ...top, facet, spec: inner } as unknown as TopLevelSpec;
 }
 
+/** Wide when alone; narrower side by side, one panel per configuration. */
+function panelWidth(summary: Summary): number {
+  return configurations(summary).length > 1 ? 480 : 760;
+}
+
 function mainGroups(summary: Summary): { group: SummaryGroup; mechanism: string }[] {
   return mainRows(summary).map(({ group }) => ({ group, mechanism: group.mechanism }));
 }
@@ -105,12 +110,12 @@ export function recoveryRateChart(summary: Summary): TopLevelSpec {
   const faults = faultTypesOf(summary);
   const mechanisms = mechanismsOf(summary).filter((name) => values.some((value) => value.mechanism === name));
   return perConfiguration(summary, { $schema: SCHEMA, config, data: { values } }, {
-      width: Math.max(220, faults.length * (mechanisms.length * 34 + 40)),
+      width: Math.min(panelWidth(summary), Math.max(360, faults.length * (mechanisms.length * 40 + 60))),
       height: 240,
       encoding: {
         x: { field: 'faultType', type: 'nominal', title: 'fault type', sort: faults, axis: { labelAngle: 0, labelFontSize: 12 } },
         xOffset: { field: 'mechanism', type: 'nominal', sort: mechanisms },
-        color: { field: 'mechanism', type: 'nominal', title: 'mechanism', scale: mechanismScale(mechanisms), legend: { orient: 'top', direction: 'horizontal' } },
+        color: { field: 'mechanism', type: 'nominal', title: 'mechanism', scale: mechanismScale(mechanisms), legend: { orient: 'top', direction: 'horizontal', symbolOpacity: 1 } },
       },
       layer: [
         {
@@ -176,7 +181,7 @@ export function outcomeSharesChart(summary: Summary): TopLevelSpec {
       ...columnFacet(summary),
     },
     spec: {
-      width: 560,
+      width: panelWidth(summary),
       height: { step: 24 },
       encoding: { y: { field: 'mechanism', type: 'nominal', title: null, sort: mechanisms } },
       layer: [
@@ -242,7 +247,7 @@ export function serviceInterruptionChart(summary: Summary): TopLevelSpec {
   const domain = [ticks[0], ticks[ticks.length - 1]];
   const x = { type: 'quantitative' as const, scale: { type: 'log' as const, domain }, axis: { title: 'service interruption (ms, log scale)', values: ticks, format: ',~g', grid: true } };
   return perConfiguration(summary, { $schema: SCHEMA, config, data: { values }, resolve: { scale: { shape: 'shared', color: 'shared' } } }, {
-      width: 560,
+      width: panelWidth(summary),
       height: { step: 22 },
       encoding: {
         y: { field: 'faultType', type: 'nominal', sort: faults, title: 'fault type' },
@@ -312,7 +317,7 @@ export function ablationChart(summary: Summary): TopLevelSpec | null {
   const drawn = [...panels].filter(([, rows]) => rows.length > 0);
   if (drawn.length === 0) return emptyChart('No detected faults with a recovery attempt in the ablation stages.');
   const faults = faultTypesOf(summary).filter((type) => drawn.some(([, rows]) => rows.some((row) => row.faultType === type)));
-  const colour = { field: 'faultType', type: 'nominal', title: 'fault type', sort: faults, scale: { domain: faults, range: faultColours.slice(0, faults.length) }, legend: { orient: 'top', direction: 'horizontal' } };
+  const colour = { field: 'faultType', type: 'nominal', title: 'fault type', sort: faults, scale: { domain: faults, range: faultColours.slice(0, faults.length) }, legend: { orient: 'top', direction: 'horizontal', symbolOpacity: 1 } };
   const panel = (title: string, rows: readonly { stage: string }[]) => ({
     title: { text: title, anchor: 'start', fontSize: 12, fontWeight: 600, color: '#30343b', font: CHART_FONT },
     data: { values: rows },

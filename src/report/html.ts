@@ -152,6 +152,7 @@ tbody tr:nth-child(even) td { background: var(--band); }
 th.left, td.left { text-align: left; }
 th.right, td.right { text-align: right; }
 table.failures td:nth-last-child(-n+2) { white-space: normal; min-width: 220px; }
+table.results td.left, table.comparisons td.left { white-space: normal; }
 figure.chart { margin: 26px 0 8px; padding: 14px 16px 10px; border: 1px solid var(--hairline); border-radius: 6px; break-inside: avoid; }
 .chart-body { overflow-x: auto; }
 .chart-body svg { display: block; max-width: 100%; height: auto; }

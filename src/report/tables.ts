@@ -5,7 +5,7 @@
  */
 import type { Comparison, Summary, SummaryGroup } from '../campaign/summary.js';
 import { formatCount, formatInterval, formatMs, formatPValue, formatPercent, formatPointDifference, formatShare, MISSING } from './format.js';
-import { ablationCells, attempted, configurations, FULL_STAGE, injected, mainRows, type Cell } from './groups.js';
+import { ablationCells, attempted, configurations, faultTypesOf, FULL_STAGE, injected, mainRows, mechanismsOf, type Cell } from './groups.js';
 
 export interface ReportContext {
   /** the report's heading */
@@ -91,8 +91,8 @@ function overview(summary: Summary): OverviewItem[] {
     { label: 'Injected', value: `${formatCount(injectedTotal)} (${formatShare(injectedTotal, summary.trials)})` },
     { label: 'Detected', value: `${formatCount(detected)} (${formatShare(detected, injectedTotal)} of injected)` },
     { label: 'Configurations', value: configurations(summary).join(', ') || MISSING },
-    { label: 'Fault types', value: [...new Set(groups.map((group) => group.faultType))].join(', ') || MISSING },
-    { label: 'Mechanisms', value: [...new Set(groups.map((group) => group.mechanism))].join(', ') || MISSING },
+    { label: 'Fault types', value: faultTypesOf(summary).join(', ') || MISSING },
+    { label: 'Mechanisms', value: mechanismsOf(summary).join(', ') || MISSING },
   ];
   if (stages.some((stage) => stage !== FULL_STAGE)) items.push({ label: 'Stages', value: formatCount(stages.length) });
   return items;
