@@ -12,6 +12,13 @@ import { fileURLToPath } from 'node:url';
 import { Assembler, ref } from '../src/machine/assembler.js';
 import { Machine } from '../src/machine/machine.js';
 import { findPackageRoot } from '../src/cli/package-info.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { runCampaign } from '../src/campaign/runner.js';
+import { parseCampaign } from '../src/campaign/spec.js';
+import { configurationNames } from '../src/guests/configurations.js';
+import { runGolden } from '../src/trial/golden.js';
+import { runTrial } from '../src/trial/trial.js';
 
 const CODE_BASE = 0x100;
 const DATA_BASE = 0x1000;
@@ -24,7 +31,7 @@ type Figures = Record<string, number>;
 interface Measurement {
   readonly name: string;
   readonly description: string;
-  run(): Figures;
+  run(): Figures | Promise<Figures>;
 }
 
 /** A machine with `cpuCount` CPUs all running `build`'s code from its start; NMIs just return. */
@@ -100,10 +107,81 @@ const idleMeasurement: Measurement = {
   },
 };
 
+function seconds(work: () => unknown): number {
+  const started = performance.now();
+  work();
+  return (performance.now() - started) / 1000;
+}
+
+const goldenMeasurement: Measurement = {
+  name: 'golden',
+  description: 'host time of one fault-free run of each configuration (no cache)',
+  run() {
+    const figures: Figures = {};
+    for (const configuration of configurationNames()) {
+      let instructions = 0;
+      figures[`${configuration}.seconds`] = round(seconds(() => (instructions = runGolden({ configuration, seed: 42 }).hypervisorInstructions)), 3);
+      figures[`${configuration}.instructions`] = instructions;
+    }
+    return figures;
+  },
+};
+
+const FAST_FORWARD_TRIALS = 24;
+
+const fastForwardMeasurement: Measurement = {
+  name: 'fastForward',
+  description: `${FAST_FORWARD_TRIALS} 3AppVM register trials started from golden checkpoints against the same trials run from boot`,
+  run() {
+    const spec = (trialIndex: number) => ({ configuration: '3AppVM', seed: 1, trialIndex, faultType: 'register' as const });
+    runTrial(spec(0)); // the golden run and its checkpoints, paid once
+    const trials = Array.from({ length: FAST_FORWARD_TRIALS }, (_, index) => index);
+    const fromCheckpoint = seconds(() => trials.forEach((index) => runTrial(spec(index))));
+    const fromBoot = seconds(() => trials.forEach((index) => runTrial(spec(index), { fromBoot: true })));
+    return { fromCheckpointSeconds: round(fromCheckpoint, 3), fromBootSeconds: round(fromBoot, 3), speedUp: round(fromBoot / fromCheckpoint, 2) };
+  },
+};
+
+const CAMPAIGN_TRIALS = 200;
+
+async function campaignSeconds(workers: number): Promise<number> {
+  const campaign = parseCampaign(
+    `name: bench\nseed: 3\nconfigurations: [3AppVM]\nfaults: { register: ${CAMPAIGN_TRIALS} }\nmechanisms: [microreset]\n`,
+    'bench',
+  );
+  const outDirectory = mkdtempSync(join(tmpdir(), 'ninelives-bench-'));
+  try {
+    const started = performance.now();
+    await runCampaign(campaign, { outDirectory, workers, resume: false, command: 'bench' });
+    return (performance.now() - started) / 1000;
+  } finally {
+    rmSync(outDirectory, { recursive: true, force: true });
+  }
+}
+
+const campaignMeasurement: Measurement = {
+  name: 'campaign',
+  description: `a ${CAMPAIGN_TRIALS}-trial 3AppVM register campaign with microreset, 1 worker and one per core (golden runs and reports included)`,
+  async run() {
+    const cores = availableParallelism();
+    const single = await campaignSeconds(1);
+    const all = await campaignSeconds(cores);
+    return {
+      oneWorkerTrialsPerSecond: round(CAMPAIGN_TRIALS / single, 1),
+      allCoresTrialsPerSecond: round(CAMPAIGN_TRIALS / all, 1),
+      workers: cores,
+      scaling: round(single / all, 2),
+    };
+  },
+};
+
 const measurements: readonly Measurement[] = [
   loopMeasurement('loop', 1, 24),
   loopMeasurement('loop4cpu', 4, 22),
   idleMeasurement,
+  goldenMeasurement,
+  fastForwardMeasurement,
+  campaignMeasurement,
 ];
 
 function round(value: number, digits: number): number {
@@ -155,9 +233,10 @@ interface Report {
   readonly measurements: Record<string, Figures>;
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const results: Record<string, Figures> = {};
-  for (const measurement of measurements) results[measurement.name] = measurement.run();
+  for (const measurement of measurements) results[measurement.name] = await measurement.run();
+  results.memory = { peakResidentMegabytes: round(process.resourceUsage().maxRSS / 1024, 1) };
   const report: Report = {
     date: new Date().toISOString(),
     command: command(),
@@ -170,4 +249,4 @@ function main(): void {
   process.stdout.write(JSON.stringify(report) + '\n');
 }
 
-main();
+await main();
