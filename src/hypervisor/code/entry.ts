@@ -15,12 +15,11 @@ import {
   RECOVERY_IN_PROGRESS,
   RUN_STATE_RUNNABLE,
   RUN_STATE_RUNNING,
-  SCHEDULE_LOCKS,
   SOFTIRQ_SCHEDULE,
   VECTOR_EVENT_CHECK,
   Vcpu,
 } from '../layout.js';
-import { addToField, cpuAreaOf, routine, storeImmediate, thisCpuArea } from './helpers.js';
+import { addToField, cpuAreaOf, routine, scheduleLockOf, storeImmediate, thisCpuArea } from './helpers.js';
 
 export function emitEntryPaths(asm: Assembler): void {
   emitStartCpu(asm);
@@ -205,8 +204,7 @@ function emitSchedule(asm: Assembler): void {
   asm.ld(r1, r7, PerCpu.offset.irqCount);
   asm.bugOn(r1, BUG_IRQ_COUNT_AT_SCHEDULE);
   asm.cpuid(r6);
-  asm.movi(r10, SCHEDULE_LOCKS);
-  asm.add(r10, r10, r6);
+  scheduleLockOf(asm, r10, r6);
   asm.spinLock(r10);
   asm.ld(r8, r7, PerCpu.offset.current);
   // BUG_ON(!prev->is_running): the CPU's current vCPU must know it is running

@@ -2,7 +2,7 @@
  * Small code-emitting idioms shared by the hypervisor's handlers, so each reads like C.
  */
 import { ref, r14, type Assembler, type Register } from '../../machine/assembler.js';
-import { PER_CPU_BASE, PerCpu } from '../layout.js';
+import { PER_CPU_BASE, PerCpu, SCHEDULE_LOCKS, TIMER_LOCKS } from '../layout.js';
 
 /** destination = &per_cpu(this CPU) */
 export function thisCpuArea(asm: Assembler, destination: Register): void {
@@ -15,6 +15,18 @@ export function cpuAreaOf(asm: Assembler, destination: Register, cpu: Register):
   asm.movi(r14, PerCpu.sizeWords);
   asm.mul(destination, cpu, r14);
   asm.addi(destination, destination, PER_CPU_BASE);
+}
+
+/** destination = &schedule_lock(cpu), one of the static locks */
+export function scheduleLockOf(asm: Assembler, destination: Register, cpu: Register): void {
+  asm.movi(destination, SCHEDULE_LOCKS);
+  asm.add(destination, destination, cpu);
+}
+
+/** destination = &timer_lock(cpu), one of the static locks */
+export function timerLockOf(asm: Assembler, destination: Register, cpu: Register): void {
+  asm.movi(destination, TIMER_LOCKS);
+  asm.add(destination, destination, cpu);
 }
 
 /** memory[base + offset] += delta, through `scratch` */

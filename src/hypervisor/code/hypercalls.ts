@@ -38,12 +38,11 @@ import {
   MMU_LOG_PUT_OLD,
   MMU_LOG_WROTE_ENTRY,
   RUN_STATE_BLOCKED,
-  SCHEDULE_LOCKS,
   SOFTIRQ_SCHEDULE,
   Timer,
   Vcpu,
 } from '../layout.js';
-import { routine, storeImmediate } from './helpers.js';
+import { routine, scheduleLockOf, storeImmediate } from './helpers.js';
 
 export const hypercallHandlers: Readonly<Record<Hypercall, string>> = {
   [Hypercall.MmuUpdate]: 'do_mmu_update',
@@ -207,8 +206,7 @@ function emitSchedOp(asm: Assembler): void {
     asm.bne(ref('do_sched_op.invalid'));
     asm.cli();
     asm.cpuid(r6);
-    asm.movi(r10, SCHEDULE_LOCKS);
-    asm.add(r10, r10, r6);
+    scheduleLockOf(asm, r10, r6);
     asm.ld(r9, r8, Vcpu.offset.domain);
     asm.addi(r11, r9, Domain.offset.lock);
     asm.withLock(r10, () => {

@@ -13,14 +13,12 @@ import {
   RECOVERY_IN_PROGRESS,
   RUN_STATE_BLOCKED,
   RUN_STATE_RUNNABLE,
-  SCHEDULE_LOCKS,
   SOFTIRQ_SCHEDULE,
-  TIMER_LOCKS,
   Timer,
   Vcpu,
   WATCHDOG_STRIKES,
 } from '../layout.js';
-import { cpuAreaOf, irqEnter, irqExit, restoreAll, routine, saveAll, storeImmediate, thisCpuArea } from './helpers.js';
+import { cpuAreaOf, irqEnter, irqExit, restoreAll, routine, saveAll, scheduleLockOf, storeImmediate, thisCpuArea, timerLockOf } from './helpers.js';
 
 export function emitInterrupts(asm: Assembler, deviceVectors: readonly number[]): void {
   emitEventSend(asm);
@@ -53,8 +51,7 @@ function emitVcpuWake(asm: Assembler): void {
   routine(asm, 'vcpu_wake', [r1, r2, r6, r7, r10], () => {
     asm.ld(r6, r0, Vcpu.offset.processor);
     cpuAreaOf(asm, r7, r6);
-    asm.movi(r10, SCHEDULE_LOCKS);
-    asm.add(r10, r10, r6);
+    scheduleLockOf(asm, r10, r6);
     asm.withLock(r10, () => {
       asm.ld(r1, r0, Vcpu.offset.runState);
       asm.ifEqualImmediate(r1, RUN_STATE_BLOCKED, () => {
@@ -75,8 +72,7 @@ function emitTimerInterrupt(asm: Assembler): void {
   thisCpuArea(asm, r7);
   irqEnter(asm, r7, r1);
   asm.cpuid(r6);
-  asm.movi(r10, TIMER_LOCKS);
-  asm.add(r10, r10, r6);
+  timerLockOf(asm, r10, r6);
   asm.spinLock(r10);
   asm.loop((exit) => {
     asm.ld(r8, r7, PerCpu.offset.timerHead);

@@ -14,12 +14,11 @@ import {
   PerCpu,
   SOFTIRQ_SCHEDULE,
   TIME_LOCK,
-  TIMER_LOCKS,
   Timer,
   Vcpu,
   WALLCLOCK,
 } from '../layout.js';
-import { addToField, cpuAreaOf, routine, storeImmediate, thisCpuArea } from './helpers.js';
+import { addToField, cpuAreaOf, routine, storeImmediate, thisCpuArea, timerLockOf } from './helpers.js';
 
 export function emitTimers(asm: Assembler): void {
   emitTimerListInsert(asm);
@@ -88,8 +87,7 @@ function emitSetTimer(asm: Assembler): void {
   routine(asm, 'set_timer', [r2, r3, r6, r7, r10], () => {
     asm.ld(r6, r0, Timer.offset.cpu);
     cpuAreaOf(asm, r7, r6);
-    asm.movi(r10, TIMER_LOCKS);
-    asm.add(r10, r10, r6);
+    timerLockOf(asm, r10, r6);
     asm.withLock(r10, () => {
       asm.ld(r2, r0, Timer.offset.active);
       asm.ifNotZero(r2, () => asm.call(ref('timer_list_remove')));
@@ -109,8 +107,7 @@ function emitKillTimer(asm: Assembler): void {
   routine(asm, 'kill_timer', [r2, r6, r7, r10], () => {
     asm.ld(r6, r0, Timer.offset.cpu);
     cpuAreaOf(asm, r7, r6);
-    asm.movi(r10, TIMER_LOCKS);
-    asm.add(r10, r10, r6);
+    timerLockOf(asm, r10, r6);
     asm.withLock(r10, () => {
       asm.ld(r2, r0, Timer.offset.active);
       asm.ifNotZero(r2, () => asm.call(ref('timer_list_remove')));
