@@ -51,9 +51,11 @@ export async function runCampaign(campaign: Campaign, options: RunOptions): Prom
     throw new ResultsExistError(`${store.path} already exists: resume it with --resume, or choose another --out`);
   }
   const jobs = planTrials(campaign, options.trials).filter((job) => inShard(job, options.shard));
-  const planned = new Set(jobs.map((job) => job.id));
-  const done = new Set(store.readExisting().map((record) => record.id));
-  const foreign = [...done].filter((id) => !planned.has(id));
+  const planned = new Map(jobs.map((job) => [job.id, job]));
+  const existing = store.readExisting();
+  const done = new Set(existing.map((record) => record.id));
+  // ids do not hold the seed, run length or host: a stored trial is this campaign's only if its spec is
+  const foreign = existing.filter((record) => !isPlannedAs(record, planned.get(record.id))).map((record) => record.id);
   if (foreign.length > 0) {
     throw new ResultsExistError(`${store.path} holds ${foreign.length} trials this campaign does not plan (e.g. ${foreign[0]}): it is another campaign's or another setting's; choose another --out`);
   }
@@ -70,6 +72,10 @@ export async function runCampaign(campaign: Campaign, options: RunOptions): Prom
   if (tally.done < jobs.length) return { kind: 'interrupted', total: jobs.length, done: tally.done };
   const summary = await finish(options.outDirectory, campaign.name, campaign.seed, options.command);
   return { kind: 'completed', total: jobs.length, ran: missing.length, summary };
+}
+
+function isPlannedAs(record: CampaignRecord, job: TrialJob | undefined): boolean {
+  return job !== undefined && record.campaign === job.campaign && JSON.stringify(record.spec) === JSON.stringify(job.spec);
 }
 
 /** Rewrite trials.jsonl in canonical order, then write summary.json and the reports. */

@@ -3,7 +3,7 @@
  * Every problem is reported with the file, the key and what was expected.
  */
 import { readFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { configurationNames } from '../guests/configurations.js';
 import { faultTypes } from '../faults/fault.js';
@@ -12,10 +12,19 @@ import { ablationStages, mechanismNamed, unknownSteps } from '../recovery/mechan
 
 const positiveInteger = z.number().int().positive();
 
-const mechanismEntry = z.union([
-  z.enum(['none', 'microreset', 'microreboot']),
-  z
-    .object({
+/** An unknown key's problem names the keys that were expected there. */
+function unknownKeyError(known: readonly string[]): z.core.$ZodErrorMap {
+  return (issue) => (issue.code === 'unrecognized_keys' ? `unknown key (expected one of ${known.join(', ')})` : undefined);
+}
+
+function strictObject<Shape extends z.core.$ZodLooseShape>(shape: Shape) {
+  return z.strictObject(shape, { error: unknownKeyError(Object.keys(shape)) });
+}
+
+const mechanismEntry = z.union(
+  [
+    z.enum(['none', 'microreset', 'microreboot']),
+    strictObject({
       name: z.enum(['none', 'microreset', 'microreboot']),
       /** repair steps switched off */
       disable: z.array(z.string()).optional(),
@@ -23,26 +32,25 @@ const mechanismEntry = z.union([
       ablation: z.boolean().optional(),
       /** the group's stage name in reports (default: "all", or derived from `disable`) */
       label: z.string().min(1).optional(),
-    })
-    .strict(),
-]);
+    }),
+  ],
+  { error: 'expected a mechanism name (none, microreset, microreboot) or an object with name, disable, ablation, label' },
+);
 
-export const campaignSchema = z
-  .object({
-    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a name of letters, digits, ".", "_" or "-"'),
-    description: z.string().optional(),
-    seed: z.number().int().min(0).max(2 ** 32 - 1),
-    configurations: z.array(z.enum(configurationNames() as [string, ...string[]])).min(1),
-    /** trials per fault type; each mechanism gets the same faults */
-    faults: z.partialRecord(z.enum(faultTypes), positiveInteger).refine((faults) => Object.keys(faults).length > 0, 'at least one fault type'),
-    mechanisms: z.array(mechanismEntry).min(1),
-    /** simulated run length (default: each configuration's own) */
-    runLengthMs: z.number().int().min(10).max(60_000).optional(),
-    /** the host the recovery cost model prices */
-    host: z.object({ cpus: positiveInteger.max(1024), memoryGiB: positiveInteger.max(65_536) }).strict().default(NOMINAL_HOST),
-    strictNetBench: z.boolean().default(false),
-  })
-  .strict();
+export const campaignSchema = strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a name of letters, digits, ".", "_" or "-"'),
+  description: z.string().optional(),
+  seed: z.number().int().min(0).max(2 ** 32 - 1),
+  configurations: z.array(z.enum(configurationNames() as [string, ...string[]])).min(1),
+  /** trials per fault type; each mechanism gets the same faults */
+  faults: z.partialRecord(z.enum(faultTypes), positiveInteger, { error: unknownKeyError(faultTypes) }).refine((faults) => Object.keys(faults).length > 0, 'at least one fault type'),
+  mechanisms: z.array(mechanismEntry).min(1),
+  /** simulated run length (default: each configuration's own) */
+  runLengthMs: z.number().int().min(10).max(60_000).optional(),
+  /** the host the recovery cost model prices */
+  host: strictObject({ cpus: positiveInteger.max(1024), memoryGiB: positiveInteger.max(65_536) }).default(NOMINAL_HOST),
+  strictNetBench: z.boolean().default(false),
+});
 
 export type CampaignFile = z.infer<typeof campaignSchema>;
 
@@ -75,10 +83,19 @@ export function loadCampaign(path: string): Campaign {
 }
 
 export function parseCampaign(text: string, path: string): Campaign {
-  const document = parseDocument(text, { prettyErrors: false });
-  if (document.errors.length > 0) throw new CampaignError(document.errors.map((error) => `${path}: YAML: ${error.message.split('\n')[0]}`));
-  const parsed = campaignSchema.safeParse(document.toJS());
-  if (!parsed.success) throw new CampaignError(parsed.error.issues.map((issue) => `${path}: ${keyOf(issue.path)}: ${describeIssue(issue)}`));
+  const lineCounter = new LineCounter();
+  const document = parseDocument(text, { prettyErrors: false, lineCounter });
+  if (document.errors.length > 0) {
+    throw new CampaignError(
+      document.errors.map((error) => {
+        const { line, col } = lineCounter.linePos(error.pos[0]);
+        return `${path}: line ${line}, column ${col}: YAML: ${error.message.split('\n')[0]}`;
+      }),
+    );
+  }
+  const input: unknown = document.toJS();
+  const parsed = campaignSchema.safeParse(input);
+  if (!parsed.success) throw new CampaignError(parsed.error.issues.flatMap((issue) => problemsOf(issue, input)).map((issue) => `${path}: ${keyOf(issue.path)}: ${issue.message}`));
   const variants = expandVariants(parsed.data, path);
   return { ...parsed.data, variants };
 }
@@ -87,9 +104,27 @@ function keyOf(path: readonly PropertyKey[]): string {
   return path.length === 0 ? '(top level)' : path.map(String).join('.');
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => `"${key}"`).join(', ')}`;
-  return issue.message;
+/**
+ * One problem per line: each unknown key on its own, and for a mechanism entry (a name or an
+ * object) the problems of the form that was given rather than the union's "expected one or the other".
+ */
+function problemsOf(issue: z.core.$ZodIssue, input: unknown): { path: readonly PropertyKey[]; message: string }[] {
+  if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => ({ path: [...issue.path, key], message: issue.message }));
+  if (issue.code === 'invalid_union' && issue.errors.length === 2) {
+    const value = valueAt(input, issue.path);
+    // the alternatives of mechanismEntry, in order: a name, then an object
+    const given = typeof value === 'string' ? issue.errors[0] : isRecord(value) ? issue.errors[1] : undefined;
+    if (given !== undefined) return given.flatMap((inner) => problemsOf({ ...inner, path: [...issue.path, ...inner.path] }, input));
+  }
+  return [{ path: issue.path, message: issue.message }];
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  return path.reduce<unknown>((value, key) => (isRecord(value) || Array.isArray(value) ? (value as Record<PropertyKey, unknown>)[key] : undefined), input);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function expandVariants(file: CampaignFile, path: string): Variant[] {
@@ -103,7 +138,10 @@ function expandVariants(file: CampaignFile, path: string): Variant[] {
     }
     const mechanism = mechanismNamed(spec.name);
     const unknown = unknownSteps(mechanism, spec.disable ?? []);
-    if (unknown.length > 0) problems.push(`${where}.disable: ${spec.name} has no step ${unknown.map((name) => `"${name}"`).join(', ')}`);
+    if (unknown.length > 0) {
+      const steps = mechanism.steps.map(({ step }) => step.name).join(', ');
+      problems.push(`${where}.disable: ${spec.name} has no step ${unknown.map((name) => `"${name}"`).join(', ')} (expected one of ${steps})`);
+    }
     if (spec.ablation === true) return ablationVariants(spec.name);
     const disabledSteps = spec.disable ?? [];
     const stage = spec.label ?? (disabledSteps.length === 0 ? 'all' : `without ${disabledSteps.join(', ')}`);

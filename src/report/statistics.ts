@@ -127,7 +127,9 @@ function logChoose(n: number, k: number): number {
 /** Nearest-rank percentile of already sorted values; NaN for none. */
 export function percentile(sorted: readonly number[], fraction: number): number {
   if (sorted.length === 0) return Number.NaN;
-  const rank = Math.min(sorted.length, Math.max(1, Math.ceil(fraction * sorted.length)));
+  // fraction * n can land a hair above an integer (0.07 * 100 = 7.000000000000001): undo that
+  const exact = fraction * sorted.length;
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil(exact - exact * 1e-12)));
   return sorted[rank - 1];
 }
 

@@ -4,11 +4,11 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { ResultsExistError, runCampaign, type RunProgress } from '../../campaign/runner.js';
+import { ResultsExistError, runCampaign, type RunProgress, type RunResult } from '../../campaign/runner.js';
 import { CampaignError, loadCampaign, type Campaign } from '../../campaign/spec.js';
 import type { Shard } from '../../campaign/plan.js';
 import type { Summary } from '../../campaign/summary.js';
-import { InputError, UsageError } from '../errors.js';
+import { CliError, InputError, UsageError } from '../errors.js';
 import type { CliIo } from '../io.js';
 import { parseInteger } from '../options.js';
 import { createProgress } from '../progress.js';
@@ -23,6 +23,12 @@ interface RunCommandOptions {
 
 export const EXIT_INTERRUPTED = 130;
 
+/** SIGINT or SIGTERM stopped the run: the finished trials are kept and the message says how to resume. */
+class RunInterrupted extends CliError {
+  readonly code = 'run.interrupted';
+  readonly exitCode = EXIT_INTERRUPTED;
+}
+
 export function registerRunCommand(program: Command, io: CliIo): void {
   program
     .command('run')
@@ -33,11 +39,13 @@ export function registerRunCommand(program: Command, io: CliIo): void {
     .option('--trials <n>', 'trials per fault type, overriding the campaign file', parseInteger('--trials', 1, 10_000_000))
     .option('--resume', 'run only the trials missing from an interrupted run in the output directory')
     .option('--shard <i/n>', 'run shard i of n (1-based); combine shards with `ninelives merge`', parseShard)
-    .action(async (path: string, options: RunCommandOptions) => {
+    .action(async (path: string, options: RunCommandOptions, command: Command) => {
       const campaign = loadOrExplain(path);
       const outDirectory = options.out ?? defaultOut(campaign, options.shard);
-      const command = ['ninelives run', path, ...process.argv.slice(3).filter((argument) => argument !== path)].join(' ');
-      await runWithProgress(campaign, { ...options, outDirectory, command }, io);
+      // the arguments runCli was given (the program has no options of its own, so its args are all
+      // of them), not process.argv: the CLI may run inside another program, such as a test
+      const commandLine = ['ninelives', ...(command.parent?.args ?? ['run', path])].join(' ');
+      await runWithProgress(campaign, { ...options, outDirectory, command: commandLine }, io);
     });
 }
 
@@ -71,8 +79,9 @@ async function runWithProgress(campaign: Campaign, options: RunCommandOptions & 
   const interrupt = (): void => controller.abort();
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
+  let result: RunResult;
   try {
-    const result = await runCampaign(campaign, {
+    result = await runCampaign(campaign, {
       outDirectory: options.outDirectory,
       workers: options.workers,
       trials: options.trials,
@@ -82,21 +91,17 @@ async function runWithProgress(campaign: Campaign, options: RunCommandOptions & 
       signal: controller.signal,
       onProgress: (state) => progress.update(state.done, state.total, describeRates(state)),
     });
-    progress.stop();
-    if (result.kind === 'interrupted') {
-      io.stderr.write(`ninelives: interrupted after ${result.done}/${result.total} trials; continue with: ${resumeCommand(options.command)}\n`);
-      process.exitCode = EXIT_INTERRUPTED;
-      return;
-    }
-    io.stdout.write(describeCompletion(result.summary, options.outDirectory, result.ran));
   } catch (error) {
-    progress.stop();
     if (error instanceof ResultsExistError) throw new UsageError('usage.resultsExist', error.message);
     throw error;
   } finally {
+    progress.stop();
     process.removeListener('SIGINT', interrupt);
     process.removeListener('SIGTERM', interrupt);
   }
+  // thrown, not process.exitCode: runCli returns the exit code, and main.ts sets it from that
+  if (result.kind === 'interrupted') throw new RunInterrupted(`interrupted after ${result.done}/${result.total} trials; continue with: ${resumeCommand(options.command)}`);
+  io.stdout.write(describeCompletion(result.summary, options.outDirectory, result.ran));
 }
 
 function resumeCommand(command: string): string {

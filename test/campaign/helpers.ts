@@ -1,0 +1,155 @@
+/**
+ * Shared by the campaign tests: the CLI run in-process with captured output, the built CLI run
+ * as a child process, temporary directories, and a small campaign that runs in about a second.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runCli } from '../../src/cli/run.js';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const BUILT_CLI = join(ROOT, 'dist/src/cli/main.js');
+
+export interface Captured {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export async function cli(argv: readonly string[]): Promise<Captured> {
+  let stdout = '';
+  let stderr = '';
+  const io = { stdout: { write: (text: string) => (stdout += text) }, stderr: { write: (text: string) => (stderr += text) } };
+  const exitCode = await runCli(argv, io);
+  return { exitCode, stdout, stderr };
+}
+
+export function lines(text: string): string[] {
+  return text.split('\n').filter((line) => line !== '');
+}
+
+/** Lines of stderr that are not progress lines (`<campaign>: 12/36 trials, ...`). */
+export function messages(stderr: string): string[] {
+  return lines(stderr).filter((line) => !/^\S+: \d+\/\d+ trials, /.test(line));
+}
+
+/** A fresh temporary directory; `removeTemporaryDirectories` deletes every one made. */
+const made: string[] = [];
+export function temporaryDirectory(prefix = 'ninelives-test-'): string {
+  const directory = mkdtempSync(join(tmpdir(), prefix));
+  made.push(directory);
+  return directory;
+}
+
+export function removeTemporaryDirectories(): void {
+  // a test that failed half-way may have left a run going
+  for (const child of spawned.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const directory of made.splice(0)) rmSync(directory, { recursive: true, force: true });
+}
+
+export interface SmallCampaign {
+  readonly name?: string;
+  readonly seed?: number;
+  readonly register?: number;
+  readonly failstop?: number;
+}
+
+/** 1AppVM, 300 ms runs, microreset and microreboot on the same register and fail-stop faults. */
+export function smallCampaignText({ name = 'small', seed = 5, register = 12, failstop = 6 }: SmallCampaign = {}): string {
+  return [
+    `name: ${name}`,
+    `seed: ${seed}`,
+    'configurations: [1AppVM]',
+    'runLengthMs: 300',
+    'faults:',
+    `  register: ${register}`,
+    `  failstop: ${failstop}`,
+    'mechanisms: [microreset, microreboot]',
+    '',
+  ].join('\n');
+}
+
+export function writeCampaign(directory: string, text: string, file = 'campaign.yaml'): string {
+  const path = join(directory, file);
+  writeFileSync(path, text);
+  return path;
+}
+
+export function read(path: string): string {
+  return readFileSync(path, 'utf8');
+}
+
+/**
+ * Worker threads and child processes run the compiled CLI: it must exist and be no older than
+ * the sources it is built from (those the CLI and the worker import), or the comparisons would
+ * compare old code with new.
+ */
+export function requireFreshBuild(): void {
+  if (!existsSync(BUILT_CLI)) throw new Error(`${BUILT_CLI} is missing: run \`npm run build\` before these tests`);
+  const sources = importedSources([join(ROOT, 'src/cli/main.ts'), join(ROOT, 'src/campaign/worker.ts')]);
+  const stale = sources.filter((source) => {
+    const built = join(ROOT, 'dist', relative(ROOT, source)).replace(/\.ts$/, '.js');
+    return !existsSync(built) || statSync(built).mtimeMs < statSync(source).mtimeMs;
+  });
+  if (stale.length > 0) throw new Error(`dist/ is older than ${relative(ROOT, stale[0])} (and ${stale.length - 1} more): run \`npm run build\` before these tests`);
+}
+
+/** The entry files and every source file they import, following relative imports. */
+function importedSources(entries: readonly string[]): string[] {
+  const seen = new Set<string>();
+  const pending = [...entries];
+  while (pending.length > 0) {
+    const file = pending.pop() as string;
+    if (seen.has(file) || !existsSync(file)) continue;
+    seen.add(file);
+    for (const match of read(file).matchAll(/\bfrom '(\.{1,2}\/[^']+)\.js'/g)) pending.push(join(dirname(file), `${match[1]}.ts`));
+  }
+  return [...seen];
+}
+
+const spawned: ChildProcess[] = [];
+
+export interface Child {
+  readonly process: ChildProcess;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+}
+
+/** `node dist/src/cli/main.js <args>` in `cwd`, output collected. */
+export function spawnCli(args: readonly string[], cwd: string): Child {
+  const child = spawn(process.execPath, [BUILT_CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  spawned.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  return { process: child, exited };
+}
+
+/** Complete lines in a file that may be being appended to (0 if it does not exist yet). */
+export function completeLines(path: string): number {
+  if (!existsSync(path)) return 0;
+  return read(path).split('\n').length - 1;
+}
+
+/** Waits until the child's results file has `count` complete lines; fails if the child ends first. */
+export async function waitForLines(child: Child, path: string, count: number): Promise<void> {
+  const endedEarly = child.exited.then(({ code, signal, stderr }) => {
+    throw new Error(`the run ended (code ${code}, signal ${signal}) before ${path} had ${count} lines: ${stderr}`);
+  });
+  await Promise.race([waitUntil(() => completeLines(path) >= count, `${path} has ${count} lines`), endedEarly]);
+}
+
+/** Polls until `condition` holds, or fails after `timeoutMs`. */
+export async function waitUntil(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
