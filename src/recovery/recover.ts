@@ -15,6 +15,8 @@ export interface RecoveryPlan {
   readonly mechanism: Mechanism;
   readonly disabledSteps: readonly string[];
   readonly host: NominalHost;
+  /** called before each enabled step runs, with its name (observation only: property checks) */
+  readonly beforeStep?: (step: string) => void;
 }
 
 export interface StepReport {
@@ -42,6 +44,7 @@ export function recover(hypervisor: Hypervisor, detection: Detection, plan: Reco
     if (plan.disabledSteps.includes(step.name)) continue;
     const priced = costs.map((cost) => price(cost, plan.host));
     if (step === resumeCpus) holdCpusFor(hypervisor, startNs, totalMs([...reports.flatMap((report) => report.costs), ...priced]));
+    plan.beforeStep?.(step.name);
     try {
       reports.push({ step: step.name, work: step.run(context), costs: priced, ms: totalMs(priced) });
     } catch (error) {

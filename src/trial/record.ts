@@ -23,6 +23,13 @@ export interface TrialSpec {
   readonly disabledSteps?: readonly string[];
   /** the host the recovery cost model prices (default 8 CPUs, 8 GiB) */
   readonly host?: NominalHost;
+  /**
+   * Explicit faults, in trigger order, instead of the one drawn from (seed, trialIndex): property
+   * tests generate and shrink these. The first one's type must be `faultType`. Each later fault
+   * lands `instructionsAfter` hypervisor instructions after its trigger time, or after the
+   * previous fault if that is later; faults whose turn comes after a detection are not injected.
+   */
+  readonly faults?: readonly FaultPlan[];
 }
 
 export type RecoveryFailureCause =
@@ -56,6 +63,12 @@ export interface RecoveryRecord {
   readonly serviceInterruptionMs: number;
 }
 
+/** A fault after the first one of a trial with explicit faults; null injection: not injected. */
+export interface LaterFault {
+  readonly plan: FaultPlan;
+  readonly injection: Injection | null;
+}
+
 interface TrialCommon {
   readonly configuration: string;
   readonly faultType: FaultType;
@@ -65,6 +78,8 @@ interface TrialCommon {
   readonly trialIndex: number;
   readonly trialSeed: number;
   readonly plan: FaultPlan;
+  /** present only when the spec gave more than one fault */
+  readonly laterFaults?: readonly LaterFault[];
   readonly replay: string;
 }
 
@@ -95,6 +110,7 @@ export type TrialOutcome = TrialRecord['outcome'];
 export const trialOutcomes: readonly TrialOutcome[] = ['notInjected', 'nonManifested', 'sdc', 'detected'];
 
 export function replayCommand(spec: TrialSpec, defaultRunLengthNs: number): string {
+  if (spec.faults !== undefined) return scenarioReplayCommand(spec, defaultRunLengthNs);
   const parts = ['ninelives inject', `--config ${spec.configuration}`, `--fault ${spec.faultType}`, `--seed ${spec.seed}`, `--trial ${spec.trialIndex}`];
   if (spec.runLengthNs !== undefined && spec.runLengthNs !== defaultRunLengthNs) parts.push(`--run-length-ms ${spec.runLengthNs / 1_000_000}`);
   if (spec.strictNetBench === true) parts.push('--strict-netbench');
@@ -102,4 +118,22 @@ export function replayCommand(spec: TrialSpec, defaultRunLengthNs: number): stri
   if (spec.disabledSteps !== undefined && spec.disabledSteps.length > 0) parts.push(`--disable ${spec.disabledSteps.join(',')}`);
   if (spec.host !== undefined) parts.push(`--cpus ${spec.host.cpus} --memory-gib ${spec.host.memoryGiB}`);
   return parts.join(' ');
+}
+
+/**
+ * A trial with explicit faults is a property-test scenario: `ninelives check --scenario` runs
+ * exactly it again (and checks the invariants on it).
+ */
+function scenarioReplayCommand(spec: TrialSpec, defaultRunLengthNs: number): string {
+  const scenario = {
+    configuration: spec.configuration,
+    seed: spec.seed,
+    runLengthNs: spec.runLengthNs ?? defaultRunLengthNs,
+    mechanism: spec.mechanism ?? 'none',
+    disabledSteps: spec.disabledSteps ?? [],
+    faults: spec.faults,
+    ...(spec.strictNetBench === true ? { strictNetBench: true } : {}),
+    ...(spec.host === undefined ? {} : { host: spec.host }),
+  };
+  return `ninelives check --scenario '${JSON.stringify(scenario)}'`;
 }

@@ -25,10 +25,25 @@ export interface RecoveryRequest {
   readonly host: NominalHost;
 }
 
-export function recoverAndRun(system: System, injection: Injection, request: RecoveryRequest, instructionBudget: number): RecoveryRecord {
+/** Observation points of a recovery, for property checks; neither may change the system. */
+export interface RecoveryObserver {
+  /** before each enabled step of the mechanism runs */
+  readonly beforeStep?: (step: string, system: System) => void;
+  /** the mechanism reported success: every CPU released at its resume point, nothing run yet */
+  readonly onRecovered?: (system: System) => void;
+}
+
+export function recoverAndRun(
+  system: System,
+  injection: Injection,
+  request: RecoveryRequest,
+  instructionBudget: number,
+  observer: RecoveryObserver = {},
+): RecoveryRecord {
   const hypervisor = system.hypervisor;
   const detection = hypervisor.detections[0];
-  const run = recover(hypervisor, detection, { mechanism: mechanismNamed(request.mechanism), disabledSteps: request.disabledSteps, host: request.host });
+  const beforeStep = observer.beforeStep === undefined ? undefined : (step: string) => observer.beforeStep?.(step, system);
+  const run = recover(hypervisor, detection, { mechanism: mechanismNamed(request.mechanism), disabledSteps: request.disabledSteps, host: request.host, beforeStep });
   const steps = run.steps.map((report) => ({ step: report.step, work: report.work, ms: report.ms }));
   const timing = {
     recoveryLatencyMs: run.latencyMs,
@@ -38,6 +53,7 @@ export function recoverAndRun(system: System, injection: Injection, request: Rec
     const cause = run.kind === 'crashed' ? 'recoveryCrashed' : 'recoveryHung';
     return failedRecord(cause, `${run.step}: ${run.message}`, [], steps, timing);
   }
+  observer.onRecovered?.(system);
   system.netBench()?.setServiceInterruptions([{ startNs: injection.timeNs, endNs: run.resumeNs }]);
   if (system.configuration.createsVmAfterRecovery) system.requestNewVm();
   const ending = runLiveness(system, run.resumeNs, instructionBudget);

@@ -4,7 +4,7 @@
  * Every outcome follows from running the model; nothing here looks at the fault to decide.
  */
 import { CpuMode, type CpuState } from '../machine/cpu.js';
-import { injectFault, type InjectionContext } from '../faults/injector.js';
+import { injectFault, type AppliedFault, type InjectionContext } from '../faults/injector.js';
 import { planFault } from '../faults/plan.js';
 import { trialSeed } from '../faults/random.js';
 import type { FaultPlan, Injection } from '../faults/fault.js';
@@ -14,8 +14,8 @@ import { AddressNamer } from '../hypervisor/symbols.js';
 import { checkpointBefore, goldenRun, type GoldenRun } from './golden-cache.js';
 import { settle } from './golden.js';
 import { NOMINAL_HOST } from '../recovery/cost-model.js';
-import { replayCommand, type RecoveryRecord, type TrialRecord, type TrialSpec } from './record.js';
-import { recoverAndRun } from './recovery-phase.js';
+import { replayCommand, type LaterFault, type RecoveryRecord, type TrialRecord, type TrialSpec } from './record.js';
+import { recoverAndRun, type RecoveryObserver } from './recovery-phase.js';
 import { System, type SystemOptions } from './system.js';
 import { TraceRecorder, type TrialTrace } from './trace.js';
 
@@ -25,6 +25,15 @@ export interface TrialOptions {
   readonly trace?: boolean;
   /** called with the system as the trial leaves it, so tests can inspect the final machine state */
   readonly onFinished?: (system: System) => void;
+  /** called at the first detection, before recovery touches anything (observation only) */
+  readonly onDetected?: (system: System) => void;
+  /** called before each enabled recovery step runs, with its name (observation only) */
+  readonly onRecoveryStep?: (step: string, system: System) => void;
+  /**
+   * called when the mechanism reports success: every CPU released at its resume point, nothing
+   * run yet (observation only)
+   */
+  readonly onRecovered?: (system: System) => void;
 }
 
 export interface TrialResult {
@@ -51,7 +60,8 @@ export function runTrial(spec: TrialSpec, options: TrialOptions = {}): TrialResu
   };
   const golden = goldenRun(systemOptions);
   const seedOfTrial = trialSeed(spec.seed, spec.trialIndex);
-  const plan = planFault(seedOfTrial, spec.faultType, golden.runLengthNs);
+  const plans = faultPlansOf(spec, seedOfTrial, golden.runLengthNs);
+  const plan = plans[0];
   const common = {
     configuration: spec.configuration,
     faultType: spec.faultType,
@@ -70,19 +80,66 @@ export function runTrial(spec: TrialSpec, options: TrialOptions = {}): TrialResu
   const cpu = runToTrigger(system, plan);
   if (cpu === undefined) {
     options.onFinished?.(system);
-    return { record: { ...common, outcome: 'notInjected' }, trace: recorder?.finish(undefined) };
+    const laterFaults = plans.slice(1).map((later) => ({ plan: later, injection: null }));
+    const record = { ...common, ...(plans.length > 1 ? { laterFaults } : {}), outcome: 'notInjected' as const };
+    return { record, trace: recorder?.finish(undefined) };
   }
   recorder?.markInjection(cpu.index);
-  const applied = injectFault(plan, cpu, injectionContext(system, namer));
-  system.hypervisor.recoveryHook = (_detection, hypervisor) => {
-    applied.restore?.();
-    hypervisor.machine.stop('detected');
-  };
-  const ending = runAfterInjection(system, golden, applied.injection);
-  const recovery = ending.kind === 'detected' ? recoveryOf(system, spec, applied.injection, golden) : undefined;
-  const record = classify(system, ending, applied.injection, common, recovery);
+  const { first, last, laterFaults } = injectFaults(system, plans, cpu, injectionContext(system, namer));
+  const withLater = plans.length > 1 ? { ...common, laterFaults } : common;
+  const ending = system.hypervisor.detections.length > 0 ? { kind: 'detected' as const } : runAfterInjection(system, golden, last);
+  if (ending.kind === 'detected') options.onDetected?.(system);
+  const observer = { beforeStep: options.onRecoveryStep, onRecovered: options.onRecovered };
+  const recovery = ending.kind === 'detected' ? recoveryOf(system, spec, first, golden, observer) : undefined;
+  const record = classify(system, ending, first, withLater, recovery);
   options.onFinished?.(system);
   return { record, trace: recorder?.finish(system.hypervisor.detections[0]?.cpu) };
+}
+
+/**
+ * Lands the first fault on `cpu`, arms the detection hook (which puts transient faults back),
+ * then lands each later fault in turn. Returns the first and the last injection.
+ */
+function injectFaults(
+  system: System,
+  plans: readonly FaultPlan[],
+  cpu: CpuState,
+  context: InjectionContext,
+): { first: Injection; last: Injection; laterFaults: LaterFault[] } {
+  const applied = [injectFault(plans[0], cpu, context)];
+  system.hypervisor.recoveryHook = (_detection, hypervisor) => {
+    for (const fault of applied) fault.restore?.();
+    hypervisor.machine.stop('detected');
+  };
+  const laterFaults = plans.slice(1).map((later) => ({ plan: later, injection: injectLaterFault(system, later, context, applied) }));
+  return { first: applied[0].injection, last: applied[applied.length - 1].injection, laterFaults };
+}
+
+/** The spec's explicit faults (checked), or the one fault drawn from the trial seed. */
+function faultPlansOf(spec: TrialSpec, seedOfTrial: number, runLengthNs: number): readonly FaultPlan[] {
+  if (spec.faults === undefined) return [planFault(seedOfTrial, spec.faultType, runLengthNs)];
+  if (spec.faults.length === 0) throw new RangeError('a trial with explicit faults needs at least one');
+  if (spec.faults[0].target.type !== spec.faultType) {
+    throw new RangeError(`the first explicit fault is a ${spec.faults[0].target.type} fault, the spec says ${spec.faultType}`);
+  }
+  spec.faults.forEach((fault, index) => {
+    const previous = spec.faults?.[index - 1];
+    if (previous !== undefined && fault.trigger.timeNs < previous.trigger.timeNs) throw new RangeError('explicit faults must be in trigger-time order');
+  });
+  return spec.faults;
+}
+
+/**
+ * Lands a later fault: runs to its trigger (or on from the previous fault, if that came later),
+ * unless a detection comes first or the run ends. Returns its injection, or null.
+ */
+function injectLaterFault(system: System, plan: FaultPlan, context: InjectionContext, applied: AppliedFault[]): Injection | null {
+  if (system.hypervisor.detections.length > 0) return null;
+  const cpu = runToTrigger(system, plan);
+  if (cpu === undefined || system.hypervisor.detections.length > 0) return null;
+  const fault = injectFault(plan, cpu, context);
+  applied.push(fault);
+  return fault.injection;
 }
 
 function startFrom(system: System, golden: GoldenRun, plan: FaultPlan, fromBoot: boolean): void {
@@ -93,12 +150,15 @@ function startFrom(system: System, golden: GoldenRun, plan: FaultPlan, fromBoot:
 /**
  * Run to the trigger time, then until `instructionsAfter` more hypervisor instructions have
  * retired. Returns the CPU that retired the last one (the fault's CPU), or undefined when the
- * run ends first. A CPU that just left hypervisor execution (into a guest, or asleep) is not
- * hypervisor execution: the fault moves on to the next hypervisor instruction.
+ * run ends (or an earlier fault's detection stops it) first. A CPU that just left hypervisor
+ * execution (into a guest, or asleep) is not hypervisor execution: the fault moves on to the next
+ * hypervisor instruction.
  */
 function runToTrigger(system: System, plan: FaultPlan): CpuState | undefined {
   const machine = system.machine;
-  if (machine.nowNs < plan.trigger.timeNs) machine.run(plan.trigger.timeNs);
+  // no instruction stop on the way to the trigger time (an earlier fault's has been reached)
+  machine.instructionStop = Number.POSITIVE_INFINITY;
+  if (machine.nowNs < plan.trigger.timeNs && machine.run(plan.trigger.timeNs).kind === 'stopped') return undefined;
   machine.instructionStop = machine.hypervisorInstructions + plan.trigger.instructionsAfter + 1;
   for (;;) {
     const outcome = machine.run(system.runLengthNs);
@@ -126,11 +186,17 @@ function instructionBudget(golden: GoldenRun): number {
 }
 
 /** With a mechanism, recover from the detection and judge the recovery; without, nothing. */
-function recoveryOf(system: System, spec: TrialSpec, injection: Injection, golden: GoldenRun): RecoveryRecord | undefined {
+function recoveryOf(
+  system: System,
+  spec: TrialSpec,
+  injection: Injection,
+  golden: GoldenRun,
+  observer: RecoveryObserver,
+): RecoveryRecord | undefined {
   const mechanism = spec.mechanism ?? 'none';
   if (mechanism === 'none') return undefined;
   const request = { mechanism, disabledSteps: spec.disabledSteps ?? [], host: spec.host ?? NOMINAL_HOST };
-  return recoverAndRun(system, injection, request, instructionBudget(golden));
+  return recoverAndRun(system, injection, request, instructionBudget(golden), observer);
 }
 
 /** Run on, checkpoint by checkpoint, until detection, a runaway, a golden match, or the end. */

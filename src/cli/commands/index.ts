@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
 import { registerAblateCommand } from './ablate.js';
+import { registerCheckCommand } from './check.js';
 import { registerGoldenCommand } from './golden.js';
 import { registerInjectCommand } from './inject.js';
 import { registerLatencyCommand } from './latency.js';
@@ -25,4 +26,5 @@ export const commandRegistrars: readonly CommandRegistrar[] = [
   registerMechanismsCommand,
   registerLatencyCommand,
   registerAblateCommand,
+  registerCheckCommand,
 ];

@@ -1,0 +1,134 @@
+/**
+ * The named invariants: each fails for a real reason, found by running the model and kept here as
+ * a fixed scenario (that they hold on honest scenarios is properties.test.ts).
+ */
+import { describe, expect, it } from 'vitest';
+import { defineInvariant } from '../../src/check/invariant.js';
+import {
+  deterministic,
+  goldenResults,
+  invariantNamed,
+  invariants,
+  preservedVmState,
+  recoveredAuditClean,
+  retrySameEffect,
+  UnknownInvariantError,
+} from '../../src/check/invariants.js';
+import { runScenario, type Scenario, type ScenarioRun } from '../../src/check/scenario.js';
+
+const MS = 1_000_000;
+const oneAppVm = { configuration: '1AppVM', runLengthNs: 300 * MS } as const;
+
+function recoveryResult(run: ScenarioRun): string | undefined {
+  return run.record.outcome === 'detected' ? run.record.recovery?.result : undefined;
+}
+
+describe('each invariant fails for a real reason', () => {
+  it('recovered-audit-clean: without scheduler-consistency, a recovery the trial calls successful hands back disagreeing scheduler views', () => {
+    const scenario: Scenario = {
+      ...oneAppVm,
+      seed: 0,
+      mechanism: 'microreset',
+      disabledSteps: ['scheduler-consistency'],
+      faults: [{ trigger: { timeNs: 25_724_685, instructionsAfter: 10_347 }, target: { type: 'failstop' } }],
+    };
+    const broken = runScenario(scenario);
+    expect(recoveryResult(broken)).toBe('recovered');
+    expect(recoveredAuditClean.check(broken)).toMatch(/when the mechanism released the CPUs the audit found: schedulerViewsDisagree/);
+    const repaired = runScenario({ ...scenario, disabledSteps: [] });
+    expect(recoveryResult(repaired)).toBe('recovered');
+    expect(recoveredAuditClean.check(repaired)).toBeUndefined();
+  });
+
+  it('golden-results: a code fault makes multicall return a short count that UnixBench lets through, so the trial says non-manifested while its results differ', () => {
+    // UnixBench checks every entry's result and done flag, but only that the returned count is
+    // at most the batch size: a count one short passes its check, yet is a wrong answer.
+    const run = runScenario({
+      ...oneAppVm,
+      seed: 1,
+      mechanism: 'microreboot',
+      disabledSteps: [],
+      faults: [{ trigger: { timeNs: 44_290_471, instructionsAfter: 19_997 }, target: { type: 'code', wordOffset: 2, bit: 0 } }],
+    });
+    expect(run.record.outcome).toBe('nonManifested');
+    expect(run.record.outcome !== 'notInjected' && run.record.injection.instruction).toMatch(/do_multicall/);
+    expect(goldenResults.check(run)).toMatch(/^unixbench \(domain 1\) is not declared failed, but after \d+ operations its results checksum is -?\d+, the golden run's -?\d+$/);
+  });
+
+  it('preserved-vm-state: microreset trusts a corrupted frame-table pointer and its frame-table pass overwrites a VM\'s multicall page; microreboot rebuilds the pointer', () => {
+    const scenario: Scenario = {
+      ...oneAppVm,
+      seed: 1,
+      mechanism: 'microreset',
+      disabledSteps: [],
+      faults: [{ trigger: { timeNs: 150_299_644, instructionsAfter: 2_248 }, target: { type: 'memory', fraction: 0.11631486367634125, bit: 10 } }],
+    };
+    const reset = runScenario(scenario);
+    expect(reset.record.outcome !== 'notInjected' && reset.record.injection.location).toMatchObject({ type: 'memory', symbol: 'static.frameTable', bit: 10 });
+    expect(preservedVmState.check(reset)).toBe('recovery changed unixbench (domain 1): multicallBuffer');
+    const reboot = runScenario({ ...scenario, mechanism: 'microreboot' });
+    expect(recoveryResult(reboot)).toBe('recovered');
+    expect(preservedVmState.check(reboot)).toBeUndefined();
+  });
+
+  it('retry-same-effect: a half-done mmu_update retried without undo-partial-updates and frame-table-pass is applied twice', () => {
+    const scenario: Scenario = {
+      ...oneAppVm,
+      seed: 1,
+      mechanism: 'microreset',
+      disabledSteps: [],
+      faults: [{ trigger: { timeNs: 86_944_845, instructionsAfter: 15_132 }, target: { type: 'failstop' } }],
+    };
+    const repaired = runScenario(scenario);
+    expect(repaired.atRecovery?.rewound.map((call) => call.hypercall)).toEqual([0]);
+    expect(repaired.record.outcome === 'detected' && repaired.record.recovery?.steps.find((step) => step.step === 'undo-partial-updates')?.work).toEqual({ updatesUndone: 1 });
+    expect(retrySameEffect.appliesTo?.(repaired)).toBe(true);
+    expect(retrySameEffect.check(repaired)).toBeUndefined();
+    // either repair alone is enough: the frame-table pass recounts what the undo would restore
+    expect(retrySameEffect.check(runScenario({ ...scenario, disabledSteps: ['undo-partial-updates'] }))).toBeUndefined();
+    const broken = runScenario({ ...scenario, disabledSteps: ['undo-partial-updates', 'frame-table-pass'] });
+    expect(retrySameEffect.check(broken)).toMatch(/^unixbench \(domain 1\), which re-issued mmu_update\(3, 27, 0\): after \d+ operations its results checksum is/);
+  });
+
+  it('retry-same-effect judges only rewinds after fail-stop faults (a bit flip can corrupt what the retry then finishes)', () => {
+    const run = runScenario({
+      ...oneAppVm,
+      seed: 0,
+      mechanism: 'microreset',
+      disabledSteps: [],
+      faults: [
+        { trigger: { timeNs: 103_521_310, instructionsAfter: 13_911 }, target: { type: 'code', wordOffset: 3, bit: 2 } },
+        { trigger: { timeNs: 103_521_310, instructionsAfter: 53 }, target: { type: 'failstop' } },
+      ],
+    });
+    expect(run.atRecovery?.rewound).toHaveLength(1);
+    expect(retrySameEffect.appliesTo?.(run)).toBe(false);
+    expect(retrySameEffect.check(run)).toBeUndefined();
+  });
+
+  it('deterministic: holds for a real run, and reports where a second record differs', () => {
+    const run = runScenario({ ...oneAppVm, seed: 3, mechanism: 'microreboot', disabledSteps: [], faults: [{ trigger: { timeNs: 90 * MS, instructionsAfter: 77 }, target: { type: 'failstop' } }] });
+    expect(deterministic.check(run)).toBeUndefined();
+    const record = run.record;
+    const drifted: ScenarioRun = { ...run, rerun: () => ({ ...record, trialSeed: record.trialSeed + 1 }) };
+    expect(deterministic.check(drifted)).toBe(`run again, the same scenario gave a different record (first run vs again from boot) at .trialSeed: ${record.trialSeed} vs ${record.trialSeed + 1}`);
+  });
+});
+
+describe('the invariant set', () => {
+  it('has five named invariants, each described in one sentence', () => {
+    expect(invariants.map((invariant) => invariant.name)).toEqual(['recovered-audit-clean', 'golden-results', 'preserved-vm-state', 'retry-same-effect', 'deterministic']);
+    for (const invariant of invariants) expect(invariant.description).toMatch(/^[A-Z][^.]*(\.[^ .][^.]*)*\.$/);
+  });
+
+  it('finds invariants by name, and says which exist when one does not', () => {
+    expect(invariantNamed('golden-results')).toBe(goldenResults);
+    expect(() => invariantNamed('no-such')).toThrow(UnknownInvariantError);
+    expect(() => invariantNamed('no-such')).toThrow(/known invariants: recovered-audit-clean, golden-results/);
+  });
+
+  it('checks the shape of a user\'s invariant', () => {
+    expect(() => defineInvariant({ name: 'Bad Name', description: 'x.', check: () => undefined })).toThrow(/lower-case words/);
+    expect(() => defineInvariant({ name: 'fine', description: ' ', check: () => undefined })).toThrow(/one-sentence description/);
+  });
+});
