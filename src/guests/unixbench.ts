@@ -212,12 +212,12 @@ export class UnixBench extends KernelBase<UnixBenchState> {
     }
   }
 
-  /** Every entry must be done with the predicted result; the return value is the count done. */
+  /** Every entry must be done with the predicted result, and the return value is the count done: all of them. */
   private checkMulticall(updates: readonly PageUpdate[], returnValue: number, nowNs: number): void {
     this.state.counts.multicalls++;
     this.state.counts.multicallEntries += updates.length;
     this.record(returnValue);
-    if (returnValue < 0 || returnValue > updates.length) {
+    if (returnValue !== updates.length) {
       return this.failAndHalt(`multicall(${updates.length} mmu_update) returned ${returnValue}`, nowNs);
     }
     updates.forEach((update, index) => {

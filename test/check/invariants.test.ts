@@ -40,9 +40,10 @@ describe('each invariant fails for a real reason', () => {
     expect(recoveredAuditClean.check(repaired)).toBeUndefined();
   });
 
-  it('golden-results: a code fault makes multicall return a short count that UnixBench lets through, so the trial says non-manifested while its results differ', () => {
-    // UnixBench checks every entry's result and done flag, but only that the returned count is
-    // at most the batch size: a count one short passes its check, yet is a wrong answer.
+  it('golden-results: found a fault that made multicall return a short count UnixBench let through; UnixBench now checks the count', () => {
+    // The invariant first found this: a code fault in do_multicall returned a count one short, and
+    // UnixBench, which then only checked that the count did not exceed the batch, finished with
+    // results differing from the golden run's while the trial said non-manifested.
     const run = runScenario({
       ...oneAppVm,
       seed: 1,
@@ -50,8 +51,27 @@ describe('each invariant fails for a real reason', () => {
       disabledSteps: [],
       faults: [{ trigger: { timeNs: 44_290_471, instructionsAfter: 19_997 }, target: { type: 'code', wordOffset: 2, bit: 0 } }],
     });
-    expect(run.record.outcome).toBe('nonManifested');
     expect(run.record.outcome !== 'notInjected' && run.record.injection.instruction).toMatch(/do_multicall/);
+    expect(run.record.outcome === 'sdc' && run.record.cause).toMatch(/^unixbench \(domain 1\) failed: multicall\(\d mmu_update\) returned \d+$/);
+    expect(goldenResults.check(run)).toBeUndefined();
+  });
+
+  it('golden-results: a guest that lets a wrong result through is caught by comparison with the golden run', () => {
+    // A FLAGS bit the ISA does not use is always masked: a non-manifested trial.
+    const run = runScenario({
+      ...oneAppVm,
+      seed: 1,
+      mechanism: 'none',
+      disabledSteps: [],
+      faults: [{ trigger: { timeNs: 100 * MS, instructionsAfter: 5 }, target: { type: 'register', register: 'flags', bit: 20 } }],
+    });
+    expect(run.record.outcome).toBe('nonManifested');
+    expect(goldenResults.check(run)).toBeUndefined();
+    // one result folded in that the guest's own checks did not see
+    const unixBench = run.system.host.kernel(1);
+    const saved = unixBench?.saveState() as { state: { checksum: number } };
+    saved.state.checksum = (saved.state.checksum + 1) | 0;
+    unixBench?.loadState(saved);
     expect(goldenResults.check(run)).toMatch(/^unixbench \(domain 1\) is not declared failed, but after \d+ operations its results checksum is -?\d+, the golden run's -?\d+$/);
   });
 
