@@ -11,6 +11,7 @@ import type { FaultPlan, Injection } from '../faults/fault.js';
 import { audit } from '../hypervisor/audit.js';
 import { CODE_BASE, CODE_WORDS, STATIC_BASE, StaticData } from '../hypervisor/layout.js';
 import { AddressNamer } from '../hypervisor/symbols.js';
+import { getConfiguration } from '../guests/configurations.js';
 import { checkpointBefore, goldenRun, type GoldenRun } from './golden-cache.js';
 import { settle } from './golden.js';
 import { NOMINAL_HOST } from '../recovery/cost-model.js';
@@ -71,7 +72,7 @@ export function runTrial(spec: TrialSpec, options: TrialOptions = {}): TrialResu
     trialIndex: spec.trialIndex,
     trialSeed: seedOfTrial,
     plan,
-    replay: replayCommand(spec, new System(systemOptions).configuration.runLengthNs),
+    replay: replayCommand(spec, getConfiguration(spec.configuration).runLengthNs),
   };
   const system = new System(systemOptions);
   const namer = new AddressNamer(system.hypervisor.program, system.hypervisor.layout);
