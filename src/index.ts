@@ -72,7 +72,7 @@ export { describeSpace, formatFailure, formatInvariantList } from './check/repor
 export { firstDifference } from './check/difference.js';
 
 // trials and the model underneath
-export { runTrial, type TrialOptions, type TrialResult } from './trial/trial.js';
+export { runTrial, runTrialVariants, type TrialOptions, type TrialResult } from './trial/trial.js';
 export type { FailedVm, LaterFault, RecoveryFailureCause, RecoveryRecord, TrialOutcome, TrialRecord, TrialSpec } from './trial/record.js';
 export { runGolden, type GoldenReport, type GuestReport } from './trial/golden.js';
 export { System, type SystemOptions } from './trial/system.js';

@@ -12,7 +12,7 @@ import { inShard, planTrials, type Shard, type TrialJob } from './plan.js';
 import type { Campaign } from './spec.js';
 import { ResultsStore, recordsText, writeAtomically } from './store.js';
 import { compareRecords, summarize, type CampaignRecord, type Summary } from './summary.js';
-import runJob from './worker.js';
+import runJobs from './worker.js';
 import { writeReports } from '../report/write.js';
 
 export const TRIALS_FILE = 'trials.jsonl';
@@ -90,28 +90,41 @@ export async function finish(directory: string, campaign: string, seed: number, 
 }
 
 async function execute(jobs: readonly TrialJob[], options: RunOptions, onRecord: (record: CampaignRecord) => void): Promise<void> {
-  if (options.workers <= 1) return executeHere(jobs, options.signal, onRecord);
-  return executeInWorkers(jobs, options.workers, options.signal, onRecord);
+  const groups = groupByFault(jobs);
+  if (options.workers <= 1) return executeHere(groups, options.signal, onRecord);
+  return executeInWorkers(groups, options.workers, options.signal, onRecord);
 }
 
-async function executeHere(jobs: readonly TrialJob[], signal: AbortSignal | undefined, onRecord: (record: CampaignRecord) => void): Promise<void> {
+/** Jobs of the same fault (configuration, fault type, trial index), in plan order: run together. */
+export function groupByFault(jobs: readonly TrialJob[]): TrialJob[][] {
+  const groups = new Map<string, TrialJob[]>();
   for (const job of jobs) {
+    const key = JSON.stringify([job.spec.configuration, job.spec.faultType, job.spec.trialIndex]);
+    const group = groups.get(key);
+    if (group === undefined) groups.set(key, [job]);
+    else group.push(job);
+  }
+  return [...groups.values()];
+}
+
+async function executeHere(groups: readonly TrialJob[][], signal: AbortSignal | undefined, onRecord: (record: CampaignRecord) => void): Promise<void> {
+  for (const group of groups) {
     if (signal?.aborted) return;
-    onRecord(runJob(job));
-    // let signals and progress output through between trials
+    runJobs(group).forEach(onRecord);
+    // let signals and progress output through between faults
     await new Promise((resolveTick) => setImmediate(resolveTick));
   }
 }
 
-async function executeInWorkers(jobs: readonly TrialJob[], workers: number, signal: AbortSignal | undefined, onRecord: (record: CampaignRecord) => void): Promise<void> {
-  const pool = new Piscina<TrialJob, CampaignRecord>({ filename: workerFile(), minThreads: workers, maxThreads: workers });
+async function executeInWorkers(groups: readonly TrialJob[][], workers: number, signal: AbortSignal | undefined, onRecord: (record: CampaignRecord) => void): Promise<void> {
+  const pool = new Piscina<readonly TrialJob[], CampaignRecord[]>({ filename: workerFile(), minThreads: workers, maxThreads: workers });
   const inFlightLimit = workers * 4;
   let next = 0;
   const running = new Set<Promise<void>>();
   try {
-    while (next < jobs.length && !signal?.aborted) {
-      const job = jobs[next++];
-      const task = pool.run(job).then(onRecord);
+    while (next < groups.length && !signal?.aborted) {
+      const group = groups[next++];
+      const task = pool.run(group).then((records) => records.forEach(onRecord));
       const tracked: Promise<void> = task.finally(() => running.delete(tracked));
       running.add(tracked);
       if (running.size >= inFlightLimit) await Promise.race(running);

@@ -1,11 +1,13 @@
 /**
- * The worker-thread entry (piscina): runs one trial job and returns its campaign record.
- * Each worker keeps its own golden-run cache, so a worker pays for a golden run once.
+ * The worker-thread entry (piscina): runs one fault under all its mechanism variants (the jobs of
+ * one trial index) and returns their campaign records. Each worker keeps its own golden-run
+ * cache, so a worker pays for a golden run once.
  */
-import { runTrial } from '../trial/trial.js';
+import { runTrialVariants } from '../trial/trial.js';
 import type { TrialJob } from './plan.js';
 import type { CampaignRecord } from './summary.js';
 
-export default function runJob(job: TrialJob): CampaignRecord {
-  return { campaign: job.campaign, id: job.id, stage: job.stage, spec: job.spec, record: runTrial(job.spec).record };
+export default function runJobs(jobs: readonly TrialJob[]): CampaignRecord[] {
+  const records = runTrialVariants(jobs.map((job) => job.spec));
+  return jobs.map((job, index) => ({ campaign: job.campaign, id: job.id, stage: job.stage, spec: job.spec, record: records[index] }));
 }

@@ -17,7 +17,8 @@ import { settle } from './golden.js';
 import { NOMINAL_HOST } from '../recovery/cost-model.js';
 import { replayCommand, type LaterFault, type RecoveryRecord, type TrialRecord, type TrialSpec } from './record.js';
 import { recoverAndRun, type RecoveryObserver } from './recovery-phase.js';
-import { System, type SystemOptions } from './system.js';
+import { System, type SystemOptions, type SystemSnapshot } from './system.js';
+import type { Detection } from '../hypervisor/detection.js';
 import { TraceRecorder, type TrialTrace } from './trace.js';
 
 export interface TrialOptions {
@@ -141,6 +142,68 @@ function injectLaterFault(system: System, plan: FaultPlan, context: InjectionCon
   const fault = injectFault(plan, cpu, context);
   applied.push(fault);
   return fault.injection;
+}
+
+/**
+ * The same fault under several mechanism variants (the specs differ only in mechanism and
+ * switched-off steps), as a campaign pairs them. Up to the detection every variant runs the same
+ * model, so the run is shared: undetected faults give every variant the same classification, and
+ * detected ones recover each variant from the state at detection. The records equal those of
+ * runTrial(spec) for each spec, byte for byte (a test checks it).
+ */
+export function runTrialVariants(specs: readonly TrialSpec[]): TrialRecord[] {
+  const [base] = specs;
+  const shareable = specs.length > 1 && specs.every((spec) => spec.faults === undefined && sameFault(spec, base));
+  if (!shareable) return specs.map((spec) => runTrial(spec).record);
+  const systemOptions: SystemOptions = { configuration: base.configuration, seed: base.seed, runLengthNs: base.runLengthNs, strictNetBench: base.strictNetBench };
+  const golden = goldenRun(systemOptions);
+  const seedOfTrial = trialSeed(base.seed, base.trialIndex);
+  const plan = planFault(seedOfTrial, base.faultType, golden.runLengthNs);
+  const commonOf = (spec: TrialSpec): Common => ({
+    configuration: spec.configuration,
+    faultType: spec.faultType,
+    mechanism: spec.mechanism ?? 'none',
+    disabledSteps: spec.disabledSteps ?? [],
+    seed: spec.seed,
+    trialIndex: spec.trialIndex,
+    trialSeed: seedOfTrial,
+    plan,
+    replay: replayCommand(spec, getConfiguration(spec.configuration).runLengthNs),
+  });
+  const system = new System(systemOptions);
+  startFrom(system, golden, plan, false);
+  const cpu = runToTrigger(system, plan);
+  if (cpu === undefined) return specs.map((spec) => ({ ...commonOf(spec), outcome: 'notInjected' }));
+  const namer = new AddressNamer(system.hypervisor.program, system.hypervisor.layout);
+  const { first } = injectFaults(system, [plan], cpu, injectionContext(system, namer));
+  const ending = system.hypervisor.detections.length > 0 ? { kind: 'detected' as const } : runAfterInjection(system, golden, first);
+  if (ending.kind !== 'detected') return specs.map((spec) => classify(system, ending, first, commonOf(spec), undefined));
+  const atDetection = system.snapshot();
+  const detections = system.hypervisor.detections.slice();
+  return specs.map((spec, index) => {
+    const variant = index === 0 ? system : restoredAt(systemOptions, atDetection, detections);
+    return classify(variant, ending, first, commonOf(spec), recoveryOf(variant, spec, first, golden, {}));
+  });
+}
+
+/** Same configuration, workload, run, NetBench rule and fault: only the recovery may differ. */
+function sameFault(spec: TrialSpec, base: TrialSpec): boolean {
+  return (
+    spec.configuration === base.configuration &&
+    spec.seed === base.seed &&
+    spec.trialIndex === base.trialIndex &&
+    spec.faultType === base.faultType &&
+    spec.runLengthNs === base.runLengthNs &&
+    spec.strictNetBench === base.strictNetBench
+  );
+}
+
+/** A fresh system put in the state a trial had at its detection. */
+function restoredAt(options: SystemOptions, snapshot: SystemSnapshot, detections: readonly Detection[]): System {
+  const system = new System(options);
+  system.restore(snapshot);
+  system.hypervisor.detections.push(...detections);
+  return system;
 }
 
 function startFrom(system: System, golden: GoldenRun, plan: FaultPlan, fromBoot: boolean): void {

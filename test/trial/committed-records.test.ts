@@ -30,4 +30,19 @@ describe('committed trial records', () => {
     const differing = pinned.filter(({ spec, record }) => JSON.stringify(runTrial(spec).record) !== JSON.stringify(record));
     expect(differing.map(({ spec }) => `${spec.configuration}/${spec.faultType}/${spec.mechanism}/${spec.trialIndex}`)).toEqual([]);
   });
+
+  it('are reproduced when the variants of each fault share their run up to detection, as campaigns run them', async () => {
+    const { runTrialVariants } = await builtApi();
+    const byFault = new Map<string, Pinned[]>();
+    for (const entry of pinned) {
+      const { configuration, faultType, trialIndex, runLengthNs } = entry.spec;
+      const key = JSON.stringify([configuration, faultType, trialIndex, runLengthNs]);
+      byFault.set(key, [...(byFault.get(key) ?? []), entry]);
+    }
+    expect([...byFault.values()].some((group) => group.length >= 3)).toBe(true);
+    for (const group of byFault.values()) {
+      const records = runTrialVariants(group.map(({ spec }) => spec));
+      expect(records.map((record) => JSON.stringify(record))).toEqual(group.map(({ record }) => JSON.stringify(record)));
+    }
+  });
 });
