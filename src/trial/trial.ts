@@ -64,17 +64,7 @@ export function runTrial(spec: TrialSpec, options: TrialOptions = {}): TrialResu
   const seedOfTrial = trialSeed(spec.seed, spec.trialIndex);
   const plans = faultPlansOf(spec, seedOfTrial, golden.runLengthNs);
   const plan = plans[0];
-  const common = {
-    configuration: spec.configuration,
-    faultType: spec.faultType,
-    mechanism: spec.mechanism ?? 'none',
-    disabledSteps: spec.disabledSteps ?? [],
-    seed: spec.seed,
-    trialIndex: spec.trialIndex,
-    trialSeed: seedOfTrial,
-    plan,
-    replay: replayCommand(spec, getConfiguration(spec.configuration).runLengthNs),
-  };
+  const common = commonFields(spec, seedOfTrial, plan);
   const system = new System(systemOptions);
   const namer = new AddressNamer(system.hypervisor.program, system.hypervisor.layout);
   const recorder = options.trace ? new TraceRecorder(system.machine, (address) => namer.name(address)) : undefined;
@@ -159,17 +149,7 @@ export function runTrialVariants(specs: readonly TrialSpec[]): TrialRecord[] {
   const golden = goldenRun(systemOptions);
   const seedOfTrial = trialSeed(base.seed, base.trialIndex);
   const plan = planFault(seedOfTrial, base.faultType, golden.runLengthNs);
-  const commonOf = (spec: TrialSpec): Common => ({
-    configuration: spec.configuration,
-    faultType: spec.faultType,
-    mechanism: spec.mechanism ?? 'none',
-    disabledSteps: spec.disabledSteps ?? [],
-    seed: spec.seed,
-    trialIndex: spec.trialIndex,
-    trialSeed: seedOfTrial,
-    plan,
-    replay: replayCommand(spec, getConfiguration(spec.configuration).runLengthNs),
-  });
+  const commonOf = (spec: TrialSpec): Common => commonFields(spec, seedOfTrial, plan);
   const system = new System(systemOptions);
   startFrom(system, golden, plan, false);
   const cpu = runToTrigger(system, plan);
@@ -184,6 +164,21 @@ export function runTrialVariants(specs: readonly TrialSpec[]): TrialRecord[] {
     const variant = index === 0 ? system : restoredAt(systemOptions, atDetection, detections);
     return classify(variant, ending, first, commonOf(spec), recoveryOf(variant, spec, first, golden, {}));
   });
+}
+
+/** The fields every record of `spec` has, whatever its outcome. */
+function commonFields(spec: TrialSpec, seedOfTrial: number, plan: FaultPlan): Common {
+  return {
+    configuration: spec.configuration,
+    faultType: spec.faultType,
+    mechanism: spec.mechanism ?? 'none',
+    disabledSteps: spec.disabledSteps ?? [],
+    seed: spec.seed,
+    trialIndex: spec.trialIndex,
+    trialSeed: seedOfTrial,
+    plan,
+    replay: replayCommand(spec, getConfiguration(spec.configuration).runLengthNs),
+  };
 }
 
 /** Same configuration, workload, run, NetBench rule and fault: only the recovery may differ. */
