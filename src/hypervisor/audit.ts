@@ -11,8 +11,7 @@ import {
   DOMAIN_TABLE,
   Domain,
   FrameDescriptor,
-  FRAME_TYPE_NONE,
-  FRAME_TYPE_WRITABLE,
+  frameStateFor,
   LOCKS_BASE,
   LOCKS_WORDS,
   PerCpu,
@@ -245,8 +244,8 @@ function checkFrames(words: Int32Array, layout: HeapLayout, domains: readonly nu
     if (useCount !== references[frame]) {
       findings.add('frameCountMismatch', `frame ${frame} use count ${useCount}, referenced ${references[frame]} times`);
     }
-    const expectedType = references[frame] > 0 ? FRAME_TYPE_WRITABLE : FRAME_TYPE_NONE;
-    if (words[descriptor + FrameDescriptor.offset.type] !== expectedType || words[descriptor + FrameDescriptor.offset.validated] !== (references[frame] > 0 ? 1 : 0)) {
+    const expected = frameStateFor(references[frame]);
+    if (words[descriptor + FrameDescriptor.offset.type] !== expected.type || words[descriptor + FrameDescriptor.offset.validated] !== expected.validated) {
       findings.add('frameCountMismatch', `frame ${frame} type/validated do not match its ${references[frame]} references`);
     }
   }

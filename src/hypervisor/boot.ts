@@ -18,6 +18,7 @@ import {
   firstFrameOf,
 } from './abi.js';
 import { entryPoint } from './code/program.js';
+import { appendRunqueue, insertTimer, rawWords } from './lists.js';
 import { hypercallHandlers } from './code/hypercalls.js';
 import {
   DOMAIN_POOL,
@@ -240,24 +241,7 @@ function armRecurring(words: Int32Array, timer: number, cpu: number, periodUs: n
   words[timer + Timer.offset.handler] = handler;
   words[timer + Timer.offset.data] = timer;
   words[timer + Timer.offset.expiresUs] = startUs + periodUs;
-  insertTimer(words, perCpuAddress(cpu), timer);
-}
-
-/** The same sorted insertion as timer_list_insert, done by boot before any CPU runs. */
-export function insertTimer(words: Int32Array, cpuArea: number, timer: number): void {
-  const expires = words[timer + Timer.offset.expiresUs];
-  let previous = 0;
-  let current = words[cpuArea + PerCpu.offset.timerHead];
-  while (current !== 0 && words[current + Timer.offset.expiresUs] <= expires) {
-    previous = current;
-    current = words[current + Timer.offset.next];
-  }
-  words[timer + Timer.offset.previous] = previous;
-  words[timer + Timer.offset.next] = current;
-  if (previous === 0) words[cpuArea + PerCpu.offset.timerHead] = timer;
-  else words[previous + Timer.offset.next] = timer;
-  if (current !== 0) words[current + Timer.offset.previous] = timer;
-  words[timer + Timer.offset.active] = 1;
+  insertTimer(rawWords(words), perCpuAddress(cpu), timer);
 }
 
 function startDomain(words: Int32Array, layout: HeapLayout, domain: BootDomain): void {
@@ -281,17 +265,8 @@ function scheduleBootVcpus(words: Int32Array, layout: HeapLayout, config: BootCo
       words[vcpu + Vcpu.offset.isRunning] = 1;
       words[vcpu + Vcpu.offset.runState] = RUN_STATE_RUNNING;
     } else {
-      appendRunqueue(words, area, vcpu);
+      words[vcpu + Vcpu.offset.runState] = RUN_STATE_RUNNABLE;
+      appendRunqueue(rawWords(words), area, vcpu);
     }
   }
-}
-
-function appendRunqueue(words: Int32Array, cpuArea: number, vcpu: number): void {
-  const tail = words[cpuArea + PerCpu.offset.runqueueTail];
-  words[vcpu + Vcpu.offset.runState] = RUN_STATE_RUNNABLE;
-  words[vcpu + Vcpu.offset.runqueuePrevious] = tail;
-  words[vcpu + Vcpu.offset.runqueueNext] = 0;
-  if (tail === 0) words[cpuArea + PerCpu.offset.runqueueHead] = vcpu;
-  else words[tail + Vcpu.offset.runqueueNext] = vcpu;
-  words[cpuArea + PerCpu.offset.runqueueTail] = vcpu;
 }

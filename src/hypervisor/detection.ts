@@ -28,8 +28,6 @@ export type Detection =
       readonly timeNs: number;
     };
 
-export type DetectorKind = Detection['detector'];
-
 export function detectionFromTrap(trap: Trap, timeNs: number): Detection {
   switch (trap.kind) {
     case 'exception':

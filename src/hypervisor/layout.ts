@@ -56,6 +56,11 @@ export const RUN_STATE_BLOCKED = 2;
 export const FRAME_TYPE_NONE = 0;
 export const FRAME_TYPE_WRITABLE = 1;
 
+/** A frame's type and validated bit follow from its use count: referenced frames are writable. */
+export function frameStateFor(useCount: number): { readonly type: number; readonly validated: number } {
+  return useCount > 0 ? { type: FRAME_TYPE_WRITABLE, validated: 1 } : { type: FRAME_TYPE_NONE, validated: 0 };
+}
+
 export const SOFTIRQ_SCHEDULE = 1;
 
 /** mmu_update's undo log stages */

@@ -43,10 +43,6 @@ export class EventQueue {
     return this.events.shift();
   }
 
-  clear(): void {
-    this.events = [];
-  }
-
   toArray(): readonly InterruptEvent[] {
     return this.events;
   }

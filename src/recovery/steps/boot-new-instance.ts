@@ -11,8 +11,7 @@ import { rebootStaticData } from '../../hypervisor/boot.js';
 import { RUN_STATE_BLOCKED, RUN_STATE_RUNNABLE, RUN_STATE_RUNNING, Timer, Vcpu } from '../../hypervisor/layout.js';
 import type { RecoveryContext } from '../context.js';
 import type { RecoveryStep } from '../step.js';
-import { appendRunqueue } from './scheduler-consistency.js';
-import { insertTimer, liveDomains, perCpuField } from './walk.js';
+import { appendRunqueue, insertTimer, liveDomains, perCpuField } from './walk.js';
 
 export const bootNewInstance: RecoveryStep = {
   name: 'boot-new-instance',

@@ -4,7 +4,7 @@
  * left wrong by an abandoned update make later updates fail or hang.
  */
 import { FRAME_COUNT, PAGE_TABLE_SLOTS } from '../../hypervisor/abi.js';
-import { Domain, FRAME_TABLE_POINTER, FRAME_TYPE_NONE, FRAME_TYPE_WRITABLE, FrameDescriptor } from '../../hypervisor/layout.js';
+import { Domain, FRAME_TABLE_POINTER, FrameDescriptor, frameStateFor } from '../../hypervisor/layout.js';
 import type { RecoveryStep } from '../step.js';
 import { liveDomains } from './walk.js';
 
@@ -23,7 +23,8 @@ export const frameTablePass: RecoveryStep = {
     let fixed = 0;
     for (let frame = 1; frame < FRAME_COUNT; frame++) {
       const descriptor = table + frame * FrameDescriptor.sizeWords;
-      const expected = [references[frame], references[frame] > 0 ? FRAME_TYPE_WRITABLE : FRAME_TYPE_NONE, references[frame] > 0 ? 1 : 0];
+      const { type, validated } = frameStateFor(references[frame]);
+      const expected = [references[frame], type, validated];
       const fields = [FrameDescriptor.offset.useCount, FrameDescriptor.offset.type, FrameDescriptor.offset.validated];
       if (fields.some((field, index) => context.read(descriptor + field) !== expected[index])) fixed++;
       fields.forEach((field, index) => context.write(descriptor + field, expected[index]));

@@ -7,7 +7,7 @@
 import { RUN_STATE_BLOCKED, RUN_STATE_RUNNABLE, RUN_STATE_RUNNING, Vcpu } from '../../hypervisor/layout.js';
 import type { RecoveryContext } from '../context.js';
 import type { RecoveryStep } from '../step.js';
-import { cpuCount, liveDomains, perCpuField, type LiveDomain } from './walk.js';
+import { appendRunqueue, cpuCount, liveDomains, perCpuField, type LiveDomain } from './walk.js';
 
 export const schedulerConsistency: RecoveryStep = {
   name: 'scheduler-consistency',
@@ -61,12 +61,4 @@ function placeVcpu(context: RecoveryContext, vcpu: number, currents: readonly nu
   context.write(vcpu + Vcpu.offset.runState, RUN_STATE_RUNNABLE);
   appendRunqueue(context, processor, vcpu);
   return 1;
-}
-
-export function appendRunqueue(context: RecoveryContext, cpu: number, vcpu: number): void {
-  const tail = context.read(perCpuField(cpu, 'runqueueTail'));
-  context.write(vcpu + Vcpu.offset.runqueuePrevious, tail);
-  context.write(vcpu + Vcpu.offset.runqueueNext, 0);
-  context.write(tail === 0 ? perCpuField(cpu, 'runqueueHead') : tail + Vcpu.offset.runqueueNext, vcpu);
-  context.write(perCpuField(cpu, 'runqueueTail'), vcpu);
 }

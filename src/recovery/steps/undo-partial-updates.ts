@@ -7,8 +7,7 @@ import { FRAME_COUNT } from '../../hypervisor/abi.js';
 import {
   Domain,
   FRAME_TABLE_POINTER,
-  FRAME_TYPE_NONE,
-  FRAME_TYPE_WRITABLE,
+  frameStateFor,
   FrameDescriptor,
   MMU_LOG_GOT_NEW,
   MMU_LOG_IDLE,
@@ -52,6 +51,7 @@ function adjustUseCount(context: RecoveryContext, frame: number, delta: number):
   const descriptor = context.read(FRAME_TABLE_POINTER) + frame * FrameDescriptor.sizeWords;
   const count = context.read(descriptor + FrameDescriptor.offset.useCount) + delta;
   context.write(descriptor + FrameDescriptor.offset.useCount, count);
-  context.write(descriptor + FrameDescriptor.offset.type, count > 0 ? FRAME_TYPE_WRITABLE : FRAME_TYPE_NONE);
-  context.write(descriptor + FrameDescriptor.offset.validated, count > 0 ? 1 : 0);
+  const { type, validated } = frameStateFor(count);
+  context.write(descriptor + FrameDescriptor.offset.type, type);
+  context.write(descriptor + FrameDescriptor.offset.validated, validated);
 }

@@ -3,7 +3,8 @@
  * context so that corrupted pointers crash or hang the recovery as they would the real routine.
  */
 import { MAX_DOMAINS } from '../../hypervisor/abi.js';
-import { DOMAIN_TABLE, Domain, PerCpu, Timer, perCpuAddress } from '../../hypervisor/layout.js';
+import { appendRunqueue as appendToRunqueue, insertTimer as insertIntoTimerList, type WordAccess } from '../../hypervisor/lists.js';
+import { DOMAIN_TABLE, Domain, PerCpu, perCpuAddress } from '../../hypervisor/layout.js';
 import type { RecoveryContext } from '../context.js';
 
 export interface LiveDomain {
@@ -31,21 +32,21 @@ export function perCpuField(cpu: number, field: keyof typeof PerCpu.offset): num
   return perCpuAddress(cpu) + PerCpu.offset[field];
 }
 
+/** The context as a word accessor whose list walks give up (a hang) after `limit` steps. */
+export function boundedWalk(context: RecoveryContext, limit: number, what: string): WordAccess {
+  return {
+    read: (address) => context.read(address),
+    write: (address, value) => context.write(address, value),
+    step: (steps) => context.bound(steps, limit, what),
+  };
+}
+
 /** Sorted insertion into a CPU's timer list, as timer_list_insert does, bounded. */
 export function insertTimer(context: RecoveryContext, cpu: number, timer: number): void {
-  const head = perCpuField(cpu, 'timerHead');
-  const expires = context.read(timer + Timer.offset.expiresUs);
-  let previous = 0;
-  let current = context.read(head);
-  for (let steps = 0; current !== 0; steps++) {
-    context.bound(steps, 64, `cpu ${cpu}'s timer list`);
-    if (context.read(current + Timer.offset.expiresUs) > expires) break;
-    previous = current;
-    current = context.read(current + Timer.offset.next);
-  }
-  context.write(timer + Timer.offset.previous, previous);
-  context.write(timer + Timer.offset.next, current);
-  context.write(previous === 0 ? head : previous + Timer.offset.next, timer);
-  if (current !== 0) context.write(current + Timer.offset.previous, timer);
-  context.write(timer + Timer.offset.active, 1);
+  insertIntoTimerList(boundedWalk(context, 64, `cpu ${cpu}'s timer list`), perCpuAddress(cpu), timer);
+}
+
+/** Append to a CPU's runqueue, as runqueue_append does. */
+export function appendRunqueue(context: RecoveryContext, cpu: number, vcpu: number): void {
+  appendToRunqueue(boundedWalk(context, 64, `cpu ${cpu}'s runqueue`), perCpuAddress(cpu), vcpu);
 }
