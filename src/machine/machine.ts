@@ -15,6 +15,7 @@ import { EventQueue, NMI_EVENT, type InterruptEvent } from './event-queue.js';
 import { FLAG_INTERRUPT_ENABLE, FLAG_LESS, FLAG_ZERO, Opcode } from './isa.js';
 import { Memory, PAGE_SHIFT, PERMISSION_EXECUTE, PERMISSION_READ, PERMISSION_WRITE, type Segment } from './memory.js';
 import type { AccessKind, ExceptionKind, Trap } from './trap.js';
+import { translationFor, type BlockHost, type Translation } from './translator.js';
 
 export interface MachineConfig {
   readonly cpuCount: number;
@@ -32,6 +33,8 @@ export interface MachineConfig {
   /** longest run of one CPU before the others catch up */
   readonly quantumNs?: number;
   readonly ipiLatencyNs?: number;
+  /** run straight code as translated blocks (the default); false interprets every instruction */
+  readonly translate?: boolean;
 }
 
 /** How guests run on a CPU in guest mode. Supplied by the layers above. */
@@ -79,7 +82,7 @@ const DEFAULT_QUANTUM_NS = 1_000;
 const DEFAULT_IPI_LATENCY_NS = 200;
 const NS_PER_US = 1_000;
 
-export class Machine {
+export class Machine implements BlockHost {
   readonly config: MachineConfig;
   readonly memory: Memory;
   readonly cpus: CpuState[];
@@ -102,6 +105,7 @@ export class Machine {
   private readonly nmiPeriodNs: number;
   private readonly quantumNs: number;
   private readonly ipiLatencyNs: number;
+  private readonly translation: Translation | undefined;
 
   constructor(config: MachineConfig) {
     this.config = config;
@@ -110,6 +114,7 @@ export class Machine {
     this.nmiPeriodNs = config.nmiPeriodNs ?? NMI_PERIOD_NS;
     this.quantumNs = config.quantumNs ?? DEFAULT_QUANTUM_NS;
     this.ipiLatencyNs = config.ipiLatencyNs ?? DEFAULT_IPI_LATENCY_NS;
+    this.translation = config.translate === false ? undefined : translationFor(this.memory);
     this.trapHandler = (trap) => this.stop(`trap: ${trap.kind}`);
     for (const cpu of this.cpus) cpu.nextNmiNs = this.nmiPeriodNs;
   }
@@ -211,6 +216,25 @@ export class Machine {
     cpu.programCounter = this.config.vmExitEntry;
     cpu.flags = 0;
     cpu.interruptShadow = false;
+  }
+
+  /** For translated blocks: `retired` instructions ran, the last at `programCounter` faulted on `address`. */
+  blockAccessFault(cpu: CpuState, programCounter: number, retired: number, address: number, access: 'read' | 'write'): void {
+    this.retire(cpu, programCounter, retired);
+    this.accessFault(cpu, address, access);
+  }
+
+  /** For translated blocks: `retired` instructions ran, the last a `bug_on` at `programCounter` that fired. */
+  blockAssertion(cpu: CpuState, programCounter: number, retired: number, code: number): void {
+    this.retire(cpu, programCounter, retired);
+    this.raise(cpu, { kind: 'assertion', cpu: cpu.index, programCounter, code });
+  }
+
+  private retire(cpu: CpuState, programCounter: number, retired: number): void {
+    cpu.programCounter = programCounter;
+    cpu.timeNs += retired;
+    cpu.instructionsRetired += retired;
+    this.hypervisorInstructions += retired;
   }
 
   private reach(untilNs: number): RunOutcome {
@@ -369,12 +393,16 @@ export class Machine {
     const permissions = this.memory.pagePermissions;
     const size = words.length;
     const r = cpu.registers;
+    const translation = this.tracer === undefined ? this.translation : undefined;
     while (cpu.mode === CpuMode.Running && cpu.timeNs < limitNs) {
       // an instruction that left through `continue` (vmenter, say) may have reached the stop
       if (this.hypervisorInstructions === this.instructionStop) return true;
       // the shadow lives in the CPU state so that it survives the end of a quantum or a run
       if (cpu.interruptShadow) cpu.interruptShadow = false;
-      else if ((cpu.pendingVectors !== 0 || cpu.nmiPending) && this.deliverInterrupt(cpu)) continue;
+      else {
+        if ((cpu.pendingVectors !== 0 || cpu.nmiPending) && this.deliverInterrupt(cpu)) continue;
+        if (translation !== undefined && translation.run(this, cpu, words, limitNs)) continue;
+      }
       const pc = cpu.programCounter;
       if (pc < 0 || pc >= size || (permissions[pc >>> PAGE_SHIFT] & PERMISSION_EXECUTE) === 0) {
         this.accessFault(cpu, pc, 'fetch');

@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { Assembler, ref } from '../../src/machine/assembler.js';
-import type { Machine, RunOutcome } from '../../src/machine/machine.js';
+import type { Machine, MachineConfig, RunOutcome } from '../../src/machine/machine.js';
 import { DATA_BASE, TIMER_VECTOR, emitLog, rig, type Rig } from './rig.js';
 
 export const IPI_VECTOR = 7;
@@ -165,7 +165,7 @@ function emitHandlers(asm: Assembler): void {
   asm.iret();
 }
 
-export function buildRandomProgram(program: RandomProgram): Rig {
+export function buildRandomProgram(program: RandomProgram, config: Partial<MachineConfig> = {}): Rig {
   const entries: Record<number, string> = {};
   return rig(
     (asm) => {
@@ -182,7 +182,7 @@ export function buildRandomProgram(program: RandomProgram): Rig {
       cpuCount: program.cpuCount,
       entries,
       handlers: { 0: 'nmi', [TIMER_VECTOR]: 'timer', [IPI_VECTOR]: 'ipi' },
-      config: { nmiPeriodNs: 37_000 },
+      config: { nmiPeriodNs: 37_000, ...config },
     },
   );
 }

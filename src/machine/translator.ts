@@ -1,0 +1,314 @@
+/**
+ * Block translation: basic blocks of hypervisor code compiled to JavaScript functions, so the
+ * interpreter's per-instruction work (the instruction-stop and interrupt checks, the fetch
+ * permission check, decoding, the dispatch, three counters) is paid once per block instead, and
+ * blocks run one after another without going back to the machine's loop.
+ *
+ * A block is a straight run of instructions that cannot end the CPU's slice early or leave
+ * hypervisor code (moves, arithmetic, compares, loads, stores, the stack, `cas`, `bug_on`, `cli`)
+ * ended by at most one control transfer. `sti`, `eoi` and `iret` may make an interrupt
+ * deliverable, so a block may end with one of them but then hands control back to the machine,
+ * which checks for interrupts. Everything else (`hlt`, `pause`, `vmenter`, `settimer`, `ipi`,
+ * invalid words...) is left to the interpreter, as is any block that would cross the end of the
+ * slice or the instruction stop. The interpreter checks for an interrupt before every
+ * instruction; between two such hand-backs that check cannot succeed, so skipping it is the same.
+ * Traps stay precise: a faulting instruction leaves the program counter on itself with the time
+ * and counts the interpreter would have.
+ *
+ * Code pages are never writable by the CPU, but the layers above write code words (a code fault,
+ * its repair, a microreboot reloading the image, a snapshot restore). So every block checks, on
+ * entry, that memory still holds the words it was compiled from; a stale block gives way to
+ * another translation. Only code the interpreter has run a few times is translated (a new
+ * function runs slowly until V8 optimizes it), and translations are shared by every machine with
+ * the same memory layout, so a trial's new machine starts with the code its worker has compiled.
+ */
+import { FLAG_INTERRUPT_ENABLE, FLAG_LESS, FLAG_ZERO, Opcode } from './isa.js';
+import { PAGE_SHIFT, PERMISSION_EXECUTE, PERMISSION_READ, PERMISSION_WRITE, type Memory } from './memory.js';
+import type { CpuState } from './cpu.js';
+
+/** What a block did. */
+export const enum BlockResult {
+  /** ran; the next block may follow at once */
+  Ran = 0,
+  /** ran, and the machine must look at the CPU before anything else runs (an interrupt, a trap) */
+  RanAndLeft = 1,
+  /** memory no longer holds the block's words; nothing ran */
+  Stale = 2,
+  /** the block does not fit in the room left, or the instruction is the interpreter's; nothing ran */
+  Interpret = 3,
+}
+
+/** The machine as a block sees it: the counters it updates and the traps it raises. */
+export interface BlockHost {
+  hypervisorInstructions: number;
+  writeEpoch: number;
+  lastWriteNs: number;
+  /** retire `retired` instructions of the block, the last at `programCounter`, which faults on `address` */
+  blockAccessFault(cpu: CpuState, programCounter: number, retired: number, address: number, access: 'read' | 'write'): void;
+  /** as blockAccessFault, for a `bug_on` whose operand is not zero */
+  blockAssertion(cpu: CpuState, programCounter: number, retired: number, code: number): void;
+}
+
+/** Runs the block if memory holds its words and `room` instructions cover it. */
+export type BlockFunction = (host: BlockHost, cpu: CpuState, words: Int32Array, room: number) => BlockResult;
+
+/** Translations kept per address (a code fault and its repair alternate between two). */
+const VARIANTS_PER_ADDRESS = 4;
+/** An address is translated once the interpreter has run it this many times. */
+export const HOT_THRESHOLD = 50;
+
+export class Translation {
+  /** per address: the translation that last matched memory */
+  private readonly current: (BlockFunction | undefined)[];
+  /** per address: every translation kept, oldest first */
+  private readonly variants: (BlockFunction[] | undefined)[];
+  /** per address: times reached with no translation of the words there */
+  private readonly heat: Uint16Array;
+  /** translations made, for tests and the benchmark */
+  compiled = 0;
+
+  constructor(private readonly permissions: Uint8Array, private readonly sizeWords: number) {
+    this.current = new Array<BlockFunction | undefined>(sizeWords).fill(undefined);
+    this.variants = new Array<BlockFunction[] | undefined>(sizeWords).fill(undefined);
+    this.heat = new Uint16Array(sizeWords);
+  }
+
+  /**
+   * Run blocks from the CPU's program counter while they fit before `limitNs` and the machine's
+   * instruction stop. False when none ran: the interpreter must take the instruction there.
+   */
+  run(host: BlockHost & { readonly instructionStop: number }, cpu: CpuState, words: Int32Array, limitNs: number): boolean {
+    for (let ran = false; ; ran = true) {
+      const room = Math.min(limitNs - cpu.timeNs, host.instructionStop - host.hypervisorInstructions - 1);
+      const block = this.current[cpu.programCounter];
+      let result = block === undefined ? BlockResult.Stale : block(host, cpu, words, room);
+      if (result === BlockResult.Stale) result = this.runChanged(host, cpu, words, room);
+      if (result !== BlockResult.Ran) return ran || result === BlockResult.RanAndLeft;
+    }
+  }
+
+  /** The words at the program counter changed (or were never translated): an older or a new translation. */
+  private runChanged(host: BlockHost, cpu: CpuState, words: Int32Array, room: number): BlockResult {
+    const programCounter = cpu.programCounter;
+    if (programCounter < 0 || programCounter >= this.sizeWords) return BlockResult.Interpret;
+    const kept = (this.variants[programCounter] ??= []);
+    for (const block of kept) {
+      if (block === this.current[programCounter]) continue;
+      const result = block(host, cpu, words, room);
+      if (result === BlockResult.Stale) continue;
+      this.current[programCounter] = block;
+      return result;
+    }
+    if (++this.heat[programCounter] < HOT_THRESHOLD) return BlockResult.Interpret;
+    this.heat[programCounter] = 0;
+    const block = this.compile(programCounter, words);
+    if (kept.length >= VARIANTS_PER_ADDRESS) kept.shift();
+    kept.push(block);
+    this.current[programCounter] = block;
+    return block(host, cpu, words, room);
+  }
+
+  private compile(start: number, words: Int32Array): BlockFunction {
+    this.compiled++;
+    const source = blockSource(start, words, this.permissions, this.sizeWords);
+    return new Function('permissions', source)(this.permissions) as BlockFunction;
+  }
+}
+
+const translations = new Map<string, Translation>();
+
+/** The translation shared by every memory with this layout. */
+export function translationFor(memory: Memory): Translation {
+  const key = JSON.stringify([memory.sizeWords, memory.segments]);
+  let translation = translations.get(key);
+  if (translation === undefined) {
+    translation = new Translation(memory.pagePermissions.slice(), memory.sizeWords);
+    translations.set(key, translation);
+  }
+  return translation;
+}
+
+/** One translated instruction: its statements, and whether it ends the block. */
+interface Emitted {
+  readonly code: string;
+  readonly ends: boolean;
+  /** it may make an interrupt deliverable (`sti`, `eoi`, `iret`): control returns to the machine after it */
+  readonly leaves?: boolean;
+}
+
+/** A basic block: a straight run of translatable instructions from `start`. */
+interface BasicBlock {
+  readonly start: number;
+  readonly words: readonly number[];
+  readonly code: readonly string[];
+  readonly leaves: boolean;
+}
+
+/**
+ * The source of the block at `start`: the body of a function of `permissions` returning the
+ * BlockFunction. The words are constants in the source, checked against memory on entry.
+ */
+export function blockSource(start: number, words: Int32Array, permissions: Uint8Array, sizeWords: number): string {
+  const block = basicBlock(start, words, permissions, sizeWords);
+  if (block === undefined) return `return function block_${start}(host, cpu, words) { return words[${start}] !== ${words[start]} ? ${BlockResult.Stale} : ${BlockResult.Interpret}; };`;
+  const length = block.words.length;
+  return [
+    `return function block_${start}(host, cpu, words, room) {`,
+    `  if (${block.words.map((word, index) => `words[${start + index}] !== ${word}`).join(' || ')}) return ${BlockResult.Stale};`,
+    `  if (room < ${length}) return ${BlockResult.Interpret};`,
+    `  const r = cpu.registers;`,
+    `  const t = cpu.timeNs;`,
+    `  let next = ${start + length};`,
+    ...block.code.map((code) => `  ${code}`),
+    `  cpu.programCounter = next;`,
+    `  cpu.timeNs = t + ${length};`,
+    `  cpu.instructionsRetired += ${length};`,
+    `  host.hypervisorInstructions += ${length};`,
+    `  return ${block.leaves ? BlockResult.RanAndLeft : BlockResult.Ran};`,
+    `};`,
+  ].join('\n');
+}
+
+/** Longest straight run in one basic block. */
+export const MAX_BLOCK_INSTRUCTIONS = 64;
+function basicBlock(start: number, words: Int32Array, permissions: Uint8Array, sizeWords: number): BasicBlock | undefined {
+  const executable = (address: number): boolean => address >= 0 && address < sizeWords && (permissions[address >>> PAGE_SHIFT] & PERMISSION_EXECUTE) !== 0;
+  const blockWords: number[] = [];
+  const code: string[] = [];
+  let leaves = false;
+  for (let address = start; blockWords.length < MAX_BLOCK_INSTRUCTIONS && executable(address); address++) {
+    const emitted = emit(words[address], address, blockWords.length, sizeWords);
+    if (emitted === undefined) break;
+    blockWords.push(words[address]);
+    code.push(emitted.code);
+    if (emitted.ends) {
+      leaves = emitted.leaves === true;
+      break;
+    }
+  }
+  if (blockWords.length === 0) return undefined;
+  return { start, words: blockWords, code, leaves };
+}
+
+const ZERO = FLAG_ZERO;
+const LESS = FLAG_LESS;
+
+/** The statements for `word` at `address`, the block's instruction `index`; undefined when the interpreter must run it. */
+function emit(word: number, address: number, index: number, sizeWords: number): Emitted | undefined {
+  const a = (word >>> 22) & 15;
+  const b = (word >>> 18) & 15;
+  const c = word & 15;
+  const immediate = (word << 14) >> 14;
+  const retired = index + 1;
+  const now = `t + ${retired}`;
+  const fault = (access: 'read' | 'write'): string => `{ host.blockAccessFault(cpu, ${address}, ${retired}, address, '${access}'); return ${BlockResult.RanAndLeft}; }`;
+  const denied = (permission: number): string => `address < 0 || address >= ${sizeWords} || (permissions[address >>> ${PAGE_SHIFT}] & ${permission}) === 0`;
+  const push = (value: string): string =>
+    `{ const address = cpu.stackPointer - 1; if (${denied(PERMISSION_WRITE)}) ${fault('write')} words[address] = ${value}; cpu.stackPointer = address; }`;
+  const pop = (target: string): string =>
+    `{ const address = cpu.stackPointer; if (${denied(PERMISSION_READ)}) ${fault('read')} cpu.stackPointer = address + 1; ${target} = words[address]; }`;
+  const straight = (code: string): Emitted => ({ code, ends: false });
+  const ending = (code: string): Emitted => ({ code, ends: true });
+  const leaving = (code: string): Emitted => ({ code, ends: true, leaves: true });
+  const threeRegister = (word & 0x3fff0) === 0;
+  const branch = (condition: string): Emitted => ending(`if (${condition}) next = ${immediate};`);
+  switch (word >>> 26) {
+    case Opcode.Nop:
+      return straight('');
+    case Opcode.MoveImmediate:
+      return straight(`r[${a}] = ${immediate};`);
+    case Opcode.Move:
+      return straight(`r[${a}] = r[${b}];`);
+    case Opcode.Load:
+      return straight(`{ const address = r[${b}] + ${immediate}; if (${denied(PERMISSION_READ)}) ${fault('read')} r[${a}] = words[address]; }`);
+    case Opcode.Store:
+      return straight(
+        `{ const address = r[${a}] + ${immediate}; if (${denied(PERMISSION_WRITE)}) ${fault('write')} words[address] = r[${b}]; host.writeEpoch++; host.lastWriteNs = ${now}; }`,
+      );
+    case Opcode.Add:
+      return threeRegister ? straight(`r[${a}] = (r[${b}] + r[${c}]) | 0;`) : undefined;
+    case Opcode.Subtract:
+      return threeRegister ? straight(`r[${a}] = (r[${b}] - r[${c}]) | 0;`) : undefined;
+    case Opcode.And:
+      return threeRegister ? straight(`r[${a}] = r[${b}] & r[${c}];`) : undefined;
+    case Opcode.Or:
+      return threeRegister ? straight(`r[${a}] = r[${b}] | r[${c}];`) : undefined;
+    case Opcode.Xor:
+      return threeRegister ? straight(`r[${a}] = r[${b}] ^ r[${c}];`) : undefined;
+    case Opcode.ShiftLeft:
+      return threeRegister ? straight(`r[${a}] = r[${b}] << (r[${c}] & 31);`) : undefined;
+    case Opcode.ShiftRight:
+      return threeRegister ? straight(`r[${a}] = (r[${b}] >>> (r[${c}] & 31)) | 0;`) : undefined;
+    case Opcode.Multiply:
+      return threeRegister ? straight(`r[${a}] = Math.imul(r[${b}], r[${c}]);`) : undefined;
+    case Opcode.AddImmediate:
+      return straight(`r[${a}] = (r[${b}] + ${immediate}) | 0;`);
+    case Opcode.AndImmediate:
+      return straight(`r[${a}] = r[${b}] & ${immediate};`);
+    case Opcode.Compare:
+      return straight(compare(`r[${a}]`, `r[${b}]`));
+    case Opcode.CompareImmediate:
+      return straight(compare(`r[${a}]`, `${immediate}`));
+    case Opcode.Jump:
+      return ending(`next = ${immediate};`);
+    case Opcode.BranchEqual:
+      return branch(`(cpu.flags & ${ZERO}) !== 0`);
+    case Opcode.BranchNotEqual:
+      return branch(`(cpu.flags & ${ZERO}) === 0`);
+    case Opcode.BranchLess:
+      return branch(`(cpu.flags & ${LESS}) !== 0`);
+    case Opcode.BranchGreaterEqual:
+      return branch(`(cpu.flags & ${LESS}) === 0`);
+    case Opcode.BranchGreater:
+      return branch(`(cpu.flags & ${LESS | ZERO}) === 0`);
+    case Opcode.BranchLessEqual:
+      return branch(`(cpu.flags & ${LESS | ZERO}) !== 0`);
+    case Opcode.JumpRegister:
+      return ending(`next = r[${a}];`);
+    case Opcode.Call:
+      return ending(`${push(`${address + 1}`)} next = ${immediate};`);
+    case Opcode.CallRegister:
+      return ending(`${push(`${address + 1}`)} next = r[${a}];`);
+    case Opcode.Return:
+      return ending(pop('next'));
+    case Opcode.Push:
+      return straight(push(`r[${a}]`));
+    case Opcode.Pop:
+      return straight(pop(`r[${a}]`));
+    case Opcode.CompareAndSwap:
+      return threeRegister ? straight(compareAndSwap(a, b, c, denied(PERMISSION_WRITE), fault('write'), now)) : undefined;
+    case Opcode.BugOn:
+      return straight(`if (r[${a}] !== 0) { host.blockAssertion(cpu, ${address}, ${retired}, ${immediate}); return ${BlockResult.RanAndLeft}; }`);
+    case Opcode.ReadTime:
+      return straight(`r[${a}] = Math.floor((${now}) / 1000) | 0;`);
+    case Opcode.CpuIndex:
+      return straight(`r[${a}] = cpu.index;`);
+    case Opcode.ReadStackPointer:
+      return straight(`r[${a}] = cpu.stackPointer;`);
+    case Opcode.WriteStackPointer:
+      return straight(`cpu.stackPointer = r[${a}];`);
+    case Opcode.DisableInterrupts:
+      return straight(`cpu.flags &= ${~FLAG_INTERRUPT_ENABLE};`);
+    case Opcode.EnableInterrupts:
+      // the interrupt shadow: the machine runs the next instruction before any delivery
+      return leaving(`cpu.interruptShadow = (cpu.flags & ${FLAG_INTERRUPT_ENABLE}) === 0; cpu.flags |= ${FLAG_INTERRUPT_ENABLE};`);
+    case Opcode.EndOfInterrupt:
+      return leaving(`if (cpu.inServiceVectors !== 0) cpu.inServiceVectors &= ~(1 << (31 - Math.clz32(cpu.inServiceVectors)));`);
+    case Opcode.InterruptReturn:
+      return leaving(`let returnTo = 0, savedFlags = 0; ${pop('returnTo')} ${pop('savedFlags')} next = returnTo; cpu.flags = savedFlags; cpu.nmiBlocked = false;`);
+    default:
+      return undefined;
+  }
+}
+
+function compare(left: string, right: string): string {
+  return `{ const left = ${left}, right = ${right}; cpu.flags = (cpu.flags & ${~(ZERO | LESS)}) | (left === right ? ${ZERO} : 0) | (left < right ? ${LESS} : 0); }`;
+}
+
+function compareAndSwap(a: number, b: number, c: number, denied: string, fault: string, now: string): string {
+  return [
+    `{ const address = r[${b}]; if (${denied}) ${fault}`,
+    `if (words[address] === r[${a}]) { words[address] = r[${c}]; host.writeEpoch++; host.lastWriteNs = ${now}; cpu.flags |= ${ZERO}; }`,
+    `else { r[${a}] = words[address]; cpu.flags &= ${~ZERO}; } }`,
+  ].join(' ');
+}
