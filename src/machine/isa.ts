@@ -186,3 +186,26 @@ export function isValidWord(word: number): boolean {
   if (info === undefined) return false;
   return info.shape !== 'a,b,c' || (word & 0x3fff0) === 0;
 }
+
+/** Per operand shape, the bits of the word an instruction of that shape never reads. */
+const IGNORED_BITS: Readonly<Record<OperandShape, number>> = {
+  none: 0x03ff_ffff,
+  a: 0x003f_ffff,
+  'a,imm': 0x003c_0000,
+  imm: 0x03fc_0000,
+  'a,b': 0x0003_ffff,
+  'a,b,imm': 0,
+  // bits 17..4 are reserved: setting one makes the word invalid
+  'a,b,c': 0,
+};
+
+/**
+ * True when two words are the same valid instruction, differing at most in operand fields it
+ * does not read, so executing either does the same thing from every state.
+ */
+export function sameInstruction(x: number, y: number): boolean {
+  if (x === y) return true;
+  const info = byOpcode[x >>> 26];
+  if (info === undefined || x >>> 26 !== y >>> 26 || !isValidWord(x) || !isValidWord(y)) return false;
+  return ((x ^ y) & ~IGNORED_BITS[info.shape]) === 0;
+}

@@ -62,6 +62,7 @@ export interface MachineSnapshot {
   readonly queue: ReturnType<EventQueue['save']>;
   readonly hypervisorInstructions: number;
   readonly interruptsDelivered: number;
+  readonly codeReads: number;
   readonly writeEpoch: number;
   readonly lastWriteNs: number;
   readonly nowNs: number;
@@ -97,6 +98,12 @@ export class Machine implements BlockHost {
   interruptsDelivered = 0;
   /** stop right after this many hypervisor instructions (the fault trigger and the budget) */
   instructionStop = Number.POSITIVE_INFINITY;
+  /**
+   * data reads (loads, pops) from executable pages. A golden run that makes none from some point
+   * on never looks at its code except to run it: a trial that differs from it only in code words
+   * that are the same instructions behaves as it does.
+   */
+  codeReads = 0;
   /** counts stores to memory; a paused CPU wakes when it changes */
   writeEpoch = 0;
   lastWriteNs = 0;
@@ -179,6 +186,7 @@ export class Machine implements BlockHost {
       queue: this.queue.save(),
       hypervisorInstructions: this.hypervisorInstructions,
       interruptsDelivered: this.interruptsDelivered,
+      codeReads: this.codeReads,
       writeEpoch: this.writeEpoch,
       lastWriteNs: this.lastWriteNs,
       nowNs: this.nowNs,
@@ -192,6 +200,7 @@ export class Machine implements BlockHost {
     this.queue.restore(snapshot.queue);
     this.hypervisorInstructions = snapshot.hypervisorInstructions;
     this.interruptsDelivered = snapshot.interruptsDelivered;
+    this.codeReads = snapshot.codeReads;
     this.writeEpoch = snapshot.writeEpoch;
     this.lastWriteNs = snapshot.lastWriteNs;
     this.nowNs = snapshot.nowNs;
@@ -355,10 +364,12 @@ export class Machine implements BlockHost {
 
   private pop(cpu: CpuState): number | undefined {
     const address = cpu.stackPointer;
-    if ((this.memory.permissionAt(address) & PERMISSION_READ) === 0) {
+    const permission = this.memory.permissionAt(address);
+    if ((permission & PERMISSION_READ) === 0) {
       this.accessFault(cpu, address, 'read');
       return undefined;
     }
+    if ((permission & PERMISSION_EXECUTE) !== 0) this.codeReads++;
     cpu.stackPointer = address + 1;
     return this.memory.words[address];
   }
@@ -428,10 +439,12 @@ export class Machine implements BlockHost {
           break;
         case Opcode.Load: {
           const address = r[b] + immediate;
-          if (address < 0 || address >= size || (permissions[address >>> PAGE_SHIFT] & PERMISSION_READ) === 0) {
+          const permission = address < 0 || address >= size ? 0 : permissions[address >>> PAGE_SHIFT];
+          if ((permission & PERMISSION_READ) === 0) {
             this.accessFault(cpu, address, 'read');
             continue;
           }
+          if ((permission & PERMISSION_EXECUTE) !== 0) this.codeReads++;
           r[a] = words[address];
           break;
         }

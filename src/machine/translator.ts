@@ -41,6 +41,7 @@ export const enum BlockResult {
 /** The machine as a block sees it: the counters it updates and the traps it raises. */
 export interface BlockHost {
   hypervisorInstructions: number;
+  codeReads: number;
   writeEpoch: number;
   lastWriteNs: number;
   /** retire `retired` instructions of the block, the last at `programCounter`, which faults on `address` */
@@ -205,8 +206,9 @@ function emit(word: number, address: number, index: number, sizeWords: number): 
   const denied = (permission: number): string => `address < 0 || address >= ${sizeWords} || (permissions[address >>> ${PAGE_SHIFT}] & ${permission}) === 0`;
   const push = (value: string): string =>
     `{ const address = cpu.stackPointer - 1; if (${denied(PERMISSION_WRITE)}) ${fault('write')} words[address] = ${value}; cpu.stackPointer = address; }`;
-  const pop = (target: string): string =>
-    `{ const address = cpu.stackPointer; if (${denied(PERMISSION_READ)}) ${fault('read')} cpu.stackPointer = address + 1; ${target} = words[address]; }`;
+  const readable = (target: string): string =>
+    `const permission = address < 0 || address >= ${sizeWords} ? 0 : permissions[address >>> ${PAGE_SHIFT}]; if ((permission & ${PERMISSION_READ}) === 0) ${fault('read')} if ((permission & ${PERMISSION_EXECUTE}) !== 0) host.codeReads++; ${target}`;
+  const pop = (target: string): string => `{ const address = cpu.stackPointer; ${readable(`cpu.stackPointer = address + 1; ${target} = words[address];`)} }`;
   const straight = (code: string): Emitted => ({ code, ends: false });
   const ending = (code: string): Emitted => ({ code, ends: true });
   const leaving = (code: string): Emitted => ({ code, ends: true, leaves: true });
@@ -220,7 +222,7 @@ function emit(word: number, address: number, index: number, sizeWords: number): 
     case Opcode.Move:
       return straight(`r[${a}] = r[${b}];`);
     case Opcode.Load:
-      return straight(`{ const address = r[${b}] + ${immediate}; if (${denied(PERMISSION_READ)}) ${fault('read')} r[${a}] = words[address]; }`);
+      return straight(`{ const address = r[${b}] + ${immediate}; ${readable(`r[${a}] = words[address];`)} }`);
     case Opcode.Store:
       return straight(
         `{ const address = r[${a}] + ${immediate}; if (${denied(PERMISSION_WRITE)}) ${fault('write')} words[address] = r[${b}]; host.writeEpoch++; host.lastWriteNs = ${now}; }`,

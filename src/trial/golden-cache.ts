@@ -18,6 +18,8 @@ export interface GoldenRun {
   readonly runLengthNs: number;
   /** in time order; the first is at time 0 (boot), the last at the end of the run */
   readonly checkpoints: readonly Checkpoint[];
+  /** the state at the end, after settling */
+  readonly final: SystemSnapshot;
   readonly report: GoldenReport;
 }
 
@@ -50,7 +52,7 @@ function recordGoldenRun(system: System, options: SystemOptions): GoldenRun {
     if (timeNs >= system.runLengthNs) break;
   }
   settle(system);
-  return { options, runLengthNs: system.runLengthNs, checkpoints, report: reportOf(system) };
+  return { options, runLengthNs: system.runLengthNs, checkpoints, final: system.snapshot(), report: reportOf(system) };
 }
 
 function checkpointOf(system: System, timeNs: number): Checkpoint {

@@ -13,6 +13,7 @@ import { CODE_BASE, CODE_WORDS, STATIC_BASE, StaticData } from '../hypervisor/la
 import { AddressNamer } from '../hypervisor/symbols.js';
 import { getConfiguration } from '../guests/configurations.js';
 import { checkpointBefore, goldenRun, type GoldenRun } from './golden-cache.js';
+import { finalStateIfFollowing } from './follow.js';
 import { settle } from './golden.js';
 import { NOMINAL_HOST } from '../recovery/cost-model.js';
 import { replayCommand, type LaterFault, type RecoveryRecord, type TrialRecord, type TrialSpec } from './record.js';
@@ -25,6 +26,11 @@ export interface TrialOptions {
   /** run from boot instead of fast-forwarding from a golden checkpoint (for checking equivalence) */
   readonly fromBoot?: boolean;
   readonly trace?: boolean;
+  /**
+   * stop a trial found to be following the golden run and derive its end state (the default; off
+   * when tracing). False runs it to the end, to check the shortcut.
+   */
+  readonly followGolden?: boolean;
   /** called with the system as the trial leaves it, so tests can inspect the final machine state */
   readonly onFinished?: (system: System) => void;
   /** called at the first detection, before recovery touches anything (observation only) */
@@ -41,6 +47,8 @@ export interface TrialOptions {
 export interface TrialResult {
   readonly record: TrialRecord;
   readonly trace?: TrialTrace;
+  /** the checkpoint from which the trial was found to follow the golden run, if it was */
+  readonly followedGoldenFromNs?: number;
 }
 
 /** A runaway trial ends after this many times the golden run's hypervisor instructions. */
@@ -51,7 +59,8 @@ type Ending =
   | { readonly kind: 'detected' }
   | { readonly kind: 'runaway' }
   | { readonly kind: 'matchedGolden'; readonly timeNs: number }
-  | { readonly kind: 'endOfRun' };
+  /** ran to the end; `final` is the state there when it was derived by following the golden run */
+  | { readonly kind: 'endOfRun'; readonly final?: System; readonly fromNs?: number };
 
 export function runTrial(spec: TrialSpec, options: TrialOptions = {}): TrialResult {
   const systemOptions: SystemOptions = {
@@ -79,13 +88,15 @@ export function runTrial(spec: TrialSpec, options: TrialOptions = {}): TrialResu
   recorder?.markInjection(cpu.index);
   const { first, last, laterFaults } = injectFaults(system, plans, cpu, injectionContext(system, namer));
   const withLater = plans.length > 1 ? { ...common, laterFaults } : common;
-  const ending = system.hypervisor.detections.length > 0 ? { kind: 'detected' as const } : runAfterInjection(system, golden, last);
+  const follow = options.trace !== true && options.followGolden !== false;
+  const ending = system.hypervisor.detections.length > 0 ? { kind: 'detected' as const } : runAfterInjection(system, golden, last, follow);
   if (ending.kind === 'detected') options.onDetected?.(system);
   const observer = { beforeStep: options.onRecoveryStep, onRecovered: options.onRecovered };
   const recovery = ending.kind === 'detected' ? recoveryOf(system, spec, first, golden, observer) : undefined;
   const record = classify(system, ending, first, withLater, recovery);
-  options.onFinished?.(system);
-  return { record, trace: recorder?.finish(system.hypervisor.detections[0]?.cpu) };
+  options.onFinished?.(finalSystem(system, ending));
+  const followed = ending.kind === 'endOfRun' && ending.final !== undefined ? { followedGoldenFromNs: ending.fromNs } : {};
+  return { record, trace: recorder?.finish(system.hypervisor.detections[0]?.cpu), ...followed };
 }
 
 /**
@@ -156,7 +167,7 @@ export function runTrialVariants(specs: readonly TrialSpec[]): TrialRecord[] {
   if (cpu === undefined) return specs.map((spec) => ({ ...commonOf(spec), outcome: 'notInjected' }));
   const namer = new AddressNamer(system.hypervisor.program, system.hypervisor.layout);
   const { first } = injectFaults(system, [plan], cpu, injectionContext(system, namer));
-  const ending = system.hypervisor.detections.length > 0 ? { kind: 'detected' as const } : runAfterInjection(system, golden, first);
+  const ending = system.hypervisor.detections.length > 0 ? { kind: 'detected' as const } : runAfterInjection(system, golden, first, true);
   if (ending.kind !== 'detected') return specs.map((spec) => classify(system, ending, first, commonOf(spec), undefined));
   const atDetection = system.snapshot();
   const detections = system.hypervisor.detections.slice();
@@ -258,8 +269,12 @@ function recoveryOf(
   return recoverAndRun(system, injection, request, instructionBudget(golden), observer);
 }
 
-/** Run on, checkpoint by checkpoint, until detection, a runaway, a golden match, or the end. */
-function runAfterInjection(system: System, golden: GoldenRun, injection: Injection): Ending {
+/**
+ * Run on, checkpoint by checkpoint, until detection, a runaway, a golden match, or the end. With
+ * `follow`, a trial found to be following the golden run (see follow.ts) ends there, with the
+ * state it would have reached at the end.
+ */
+function runAfterInjection(system: System, golden: GoldenRun, injection: Injection, follow: boolean): Ending {
   const machine = system.machine;
   machine.instructionStop = injection.instructionCount + instructionBudget(golden);
   for (const checkpoint of golden.checkpoints) {
@@ -268,6 +283,8 @@ function runAfterInjection(system: System, golden: GoldenRun, injection: Injecti
     if (system.hypervisor.detections.length > 0) return { kind: 'detected' };
     if (outcome.kind === 'instructionReached') return { kind: 'runaway' };
     if (system.digest() === checkpoint.digest) return { kind: 'matchedGolden', timeNs: checkpoint.timeNs };
+    const final = follow ? finalStateIfFollowing(system, golden, checkpoint) : undefined;
+    if (final !== undefined) return { kind: 'endOfRun', final, fromNs: checkpoint.timeNs };
   }
   settle(system);
   if (system.hypervisor.detections.length > 0) return { kind: 'detected' };
@@ -288,11 +305,15 @@ function classify(system: System, ending: Ending, injection: Injection, common: 
     case 'matchedGolden':
       return { ...common, outcome: 'nonManifested', injection, matchedGoldenAtNs: ending.timeNs };
     case 'endOfRun': {
-      const cause = firstSymptom(system);
+      const cause = firstSymptom(finalSystem(system, ending));
       if (cause === undefined) return { ...common, outcome: 'nonManifested', injection, matchedGoldenAtNs: null };
       return { ...common, outcome: 'sdc', injection, cause };
     }
   }
+}
+
+function finalSystem(system: System, ending: Ending): System {
+  return ending.kind === 'endOfRun' ? (ending.final ?? system) : system;
 }
 
 /** A guest's failure (the earliest), else a broken hypervisor; undefined when all is well. */

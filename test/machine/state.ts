@@ -18,6 +18,7 @@ export interface MachineState {
   readonly cpus: CpuRecord[];
   readonly queue: readonly unknown[];
   readonly hypervisorInstructions: number;
+  readonly codeReads: number;
   readonly writeEpoch: number;
   readonly nowNs: number;
 }
@@ -28,6 +29,7 @@ export function machineState(machine: Machine): MachineState {
     cpus: machine.cpus.map(cpuRecord),
     queue: machine.queue.toArray().map((event) => ({ ...event })),
     hypervisorInstructions: machine.hypervisorInstructions,
+    codeReads: machine.codeReads,
     writeEpoch: machine.writeEpoch,
     nowNs: machine.nowNs,
   };

@@ -1,0 +1,79 @@
+/**
+ * Following the golden run. A code fault whose flipped bit lies in an operand field the
+ * instruction never reads leaves a state that differs from the golden run's in that one word and
+ * nowhere else, and from then on the trial does exactly what the golden run does: it cannot stop
+ * early at a golden checkpoint (the word is still flipped), so it used to run to the end.
+ *
+ * The proof that it need not: at a checkpoint every part of the trial's state equals the golden
+ * run's, except code words that decode to the same instruction (`sameInstruction`), and the golden
+ * run never reads an executable page as data from that checkpoint to its end. Then, step by step,
+ * the trial executes the same instructions on the same state as the golden run (a fetch of a
+ * changed word runs the same instruction; no load ever sees one), so it reaches the golden run's
+ * final state with the same changed code words. That state is built directly and classified as
+ * running to the end would have classified it. Nothing here looks at the fault: it compares states.
+ */
+import type { CpuState } from '../machine/cpu.js';
+import { sameInstruction } from '../machine/isa.js';
+import type { MachineSnapshot } from '../machine/machine.js';
+import { PAGE_SHIFT, PERMISSION_EXECUTE } from '../machine/memory.js';
+import type { Checkpoint, GoldenRun } from './golden-cache.js';
+import { System, type SystemSnapshot } from './system.js';
+
+/**
+ * The trial's state at the end of the run, when from `checkpoint` on it follows the golden run
+ * (see above); undefined when it may not.
+ */
+export function finalStateIfFollowing(system: System, golden: GoldenRun, checkpoint: Checkpoint): System | undefined {
+  const machine = system.machine;
+  const saved = checkpoint.snapshot;
+  if (golden.final.machine.codeReads !== saved.machine.codeReads) return undefined;
+  // the trial's instruction budget must not end it before the golden run ends
+  if (golden.final.machine.hypervisorInstructions >= machine.instructionStop) return undefined;
+  if (!sameMachineRegisters(system, saved.machine)) return undefined;
+  const changedCode = changedCodeWords(machine.memory.words, saved.machine.words, machine.memory.pagePermissions);
+  if (changedCode === undefined || !sameDevicesAndGuests(system.snapshot(), saved)) return undefined;
+  const final = new System(golden.options);
+  final.restore(golden.final);
+  for (const address of changedCode) final.machine.memory.words[address] = machine.memory.words[address];
+  return final;
+}
+
+/** Everything in the machine but memory: the clock, counters, CPUs, queued interrupts, the slice. */
+function sameMachineRegisters(system: System, saved: MachineSnapshot): boolean {
+  const live = system.machine.snapshot();
+  return (
+    live.nowNs === saved.nowNs &&
+    live.hypervisorInstructions === saved.hypervisorInstructions &&
+    live.interruptsDelivered === saved.interruptsDelivered &&
+    live.codeReads === saved.codeReads &&
+    live.writeEpoch === saved.writeEpoch &&
+    live.lastWriteNs === saved.lastWriteNs &&
+    JSON.stringify(live.slice) === JSON.stringify(saved.slice) &&
+    JSON.stringify(live.queue) === JSON.stringify(saved.queue) &&
+    live.cpus.every((cpu, index) => sameCpu(cpu, saved.cpus[index]))
+  );
+}
+
+function sameCpu(x: CpuState, y: CpuState): boolean {
+  return JSON.stringify({ ...x, registers: Array.from(x.registers) }) === JSON.stringify({ ...y, registers: Array.from(y.registers) });
+}
+
+/**
+ * The addresses where memory differs from the golden run's, if each is a code word holding the
+ * same instruction; undefined if any other word differs.
+ */
+function changedCodeWords(words: Int32Array, golden: Int32Array, permissions: Uint8Array): number[] | undefined {
+  const changed: number[] = [];
+  for (let address = 0; address < words.length; address++) {
+    if (words[address] === golden[address]) continue;
+    const executable = (permissions[address >>> PAGE_SHIFT] & PERMISSION_EXECUTE) !== 0;
+    if (!executable || !sameInstruction(words[address], golden[address])) return undefined;
+    changed.push(address);
+  }
+  return changed;
+}
+
+function sameDevicesAndGuests(live: SystemSnapshot, saved: SystemSnapshot): boolean {
+  const outsideMachine = (snapshot: SystemSnapshot): string => JSON.stringify([snapshot.host, snapshot.disk, snapshot.nic, snapshot.createdDomains]);
+  return outsideMachine(live) === outsideMachine(saved);
+}
