@@ -12,10 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { Assembler, ref } from '../src/machine/assembler.js';
 import { Machine } from '../src/machine/machine.js';
 import { findPackageRoot } from '../src/cli/package-info.js';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
-import { runCampaign } from '../src/campaign/runner.js';
-import { parseCampaign } from '../src/campaign/spec.js';
+import { spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { configurationNames } from '../src/guests/configurations.js';
 import { runGolden } from '../src/trial/golden.js';
 import { runTrial } from '../src/trial/trial.js';
@@ -35,7 +33,7 @@ interface Measurement {
 }
 
 /** A machine with `cpuCount` CPUs all running `build`'s code from its start; NMIs just return. */
-function benchMachine(cpuCount: number, build: (asm: Assembler) => void): Machine {
+function benchMachine(cpuCount: number, build: (asm: Assembler) => void, translate = true): Machine {
   const asm = new Assembler(CODE_BASE);
   asm.label('main');
   build(asm);
@@ -52,6 +50,7 @@ function benchMachine(cpuCount: number, build: (asm: Assembler) => void): Machin
     timerVector: 1,
     hostStackTops: Array.from({ length: cpuCount }, (_, cpu) => STACK_BASE + STACK_WORDS * (cpu + 1)),
     vmExitEntry: CODE_BASE,
+    translate,
   });
   machine.memory.words.set(program.words, program.base);
   machine.memory.words[TABLE_BASE] = program.labels.get('nmi') ?? 0;
@@ -88,11 +87,20 @@ function timed(machine: Machine, untilNs: number): Figures {
 function loopMeasurement(name: string, cpuCount: number, iterationsLog2: number): Measurement {
   return {
     name,
-    description: `${cpuCount} CPU(s) each running 2^${iterationsLog2} iterations of a 7-instruction load/add/store/branch loop`,
+    description: `${cpuCount} CPU(s) each running 2^${iterationsLog2} iterations of a 7-instruction load/add/store/branch loop, translated (the default) and interpreted`,
     run() {
-      benchMachine(cpuCount, loopProgram(16)).run(10_000_000); // warm up the interpreter
       const iterations = 2 ** iterationsLog2;
-      return timed(benchMachine(cpuCount, loopProgram(iterationsLog2)), iterations * 8 + 1_000_000);
+      const loop = (translate: boolean): Figures => {
+        benchMachine(cpuCount, loopProgram(16), translate).run(10_000_000); // warm up
+        return timed(benchMachine(cpuCount, loopProgram(iterationsLog2), translate), iterations * 8 + 1_000_000);
+      };
+      const translated = loop(true);
+      const interpreted = loop(false);
+      return {
+        ...translated,
+        interpretedInstructionsPerSecond: interpreted.instructionsPerSecond,
+        translationSpeedUp: round(translated.instructionsPerSecond / interpreted.instructionsPerSecond, 2),
+      };
     },
   };
 }
@@ -115,12 +123,14 @@ function seconds(work: () => unknown): number {
 
 const goldenMeasurement: Measurement = {
   name: 'golden',
-  description: 'host time of one fault-free run of each configuration (no cache)',
+  description: 'host time of a fault-free run of each configuration (no cache): the first (translating its code) and the second',
   run() {
     const figures: Figures = {};
     for (const configuration of configurationNames()) {
       let instructions = 0;
-      figures[`${configuration}.seconds`] = round(seconds(() => (instructions = runGolden({ configuration, seed: 42 }).hypervisorInstructions)), 3);
+      const golden = (): number => (instructions = runGolden({ configuration, seed: 42 }).hypervisorInstructions);
+      figures[`${configuration}.firstSeconds`] = round(seconds(golden), 3);
+      figures[`${configuration}.seconds`] = round(seconds(golden), 3);
       figures[`${configuration}.instructions`] = instructions;
     }
     return figures;
@@ -131,46 +141,57 @@ const FAST_FORWARD_TRIALS = 24;
 
 const fastForwardMeasurement: Measurement = {
   name: 'fastForward',
-  description: `${FAST_FORWARD_TRIALS} 3AppVM register trials started from golden checkpoints against the same trials run from boot`,
+  description: `${FAST_FORWARD_TRIALS} 3AppVM register trials started from golden checkpoints against the same trials run from boot (after one untimed pass of each, which pays for the golden run and translating the code)`,
   run() {
     const spec = (trialIndex: number) => ({ configuration: '3AppVM', seed: 1, trialIndex, faultType: 'register' as const });
-    runTrial(spec(0)); // the golden run and its checkpoints, paid once
     const trials = Array.from({ length: FAST_FORWARD_TRIALS }, (_, index) => index);
-    const fromCheckpoint = seconds(() => trials.forEach((index) => runTrial(spec(index))));
-    const fromBoot = seconds(() => trials.forEach((index) => runTrial(spec(index), { fromBoot: true })));
+    const fastForwarded = (): void => trials.forEach((index) => runTrial(spec(index)));
+    const fromBootTrials = (): void => trials.forEach((index) => runTrial(spec(index), { fromBoot: true }));
+    fastForwarded();
+    fromBootTrials();
+    const fromCheckpoint = seconds(fastForwarded);
+    const fromBoot = seconds(fromBootTrials);
     return { fromCheckpointSeconds: round(fromCheckpoint, 3), fromBootSeconds: round(fromBoot, 3), speedUp: round(fromBoot / fromCheckpoint, 2) };
   },
 };
 
-const CAMPAIGN_TRIALS = 200;
+/** The default campaign (`npm start`); its register faults are the benchmark campaign. */
+const DEFAULT_CAMPAIGN = 'campaigns/quick.yaml';
+const CAMPAIGN_FAULTS = 200;
+/** a quarter as many faults, to show peak memory does not grow with the number of trials */
+const SMALL_CAMPAIGN_FAULTS = 50;
 
-async function campaignSeconds(workers: number): Promise<number> {
-  const campaign = parseCampaign(
-    `name: bench\nseed: 3\nconfigurations: [3AppVM]\nfaults: { register: ${CAMPAIGN_TRIALS} }\nmechanisms: [microreset]\n`,
-    'bench',
-  );
-  const outDirectory = mkdtempSync(join(tmpdir(), 'ninelives-bench-'));
-  try {
-    const started = performance.now();
-    await runCampaign(campaign, { outDirectory, workers, resume: false, command: 'bench' });
-    return (performance.now() - started) / 1000;
-  } finally {
-    rmSync(outDirectory, { recursive: true, force: true });
-  }
+interface CampaignRun {
+  readonly trials: number;
+  readonly seconds: number;
+  readonly peakResidentMegabytes: number;
+}
+
+/** The default campaign's register faults, run cold in a process of its own (bench/campaign-run.ts). */
+function campaignRun(faults: number, workers: number): CampaignRun {
+  const root = findPackageRoot(dirname(fileURLToPath(import.meta.url)));
+  const child = spawnSync(process.execPath, [join(root, 'dist/bench/campaign-run.js'), join(root, DEFAULT_CAMPAIGN), String(faults), String(workers)], { encoding: 'utf8' });
+  if (child.status !== 0) throw new Error(`benchmark campaign failed: ${child.stderr}`);
+  return JSON.parse(child.stdout) as CampaignRun;
 }
 
 const campaignMeasurement: Measurement = {
   name: 'campaign',
-  description: `a ${CAMPAIGN_TRIALS}-trial 3AppVM register campaign with microreset, 1 worker and one per core (golden runs and reports included)`,
-  async run() {
+  description: `the register faults of ${DEFAULT_CAMPAIGN} (${CAMPAIGN_FAULTS}, both mechanisms), each run in a fresh process with 1 worker and with one per core (golden runs, translation and reports included); peak memory also at ${SMALL_CAMPAIGN_FAULTS} faults`,
+  run() {
     const cores = availableParallelism();
-    const single = await campaignSeconds(1);
-    const all = await campaignSeconds(cores);
+    const single = campaignRun(CAMPAIGN_FAULTS, 1);
+    const all = campaignRun(CAMPAIGN_FAULTS, cores);
+    const small = campaignRun(SMALL_CAMPAIGN_FAULTS, cores);
     return {
-      oneWorkerTrialsPerSecond: round(CAMPAIGN_TRIALS / single, 1),
-      allCoresTrialsPerSecond: round(CAMPAIGN_TRIALS / all, 1),
+      trials: all.trials,
+      oneWorkerTrialsPerSecond: round(single.trials / single.seconds, 1),
+      allCoresTrialsPerSecond: round(all.trials / all.seconds, 1),
       workers: cores,
-      scaling: round(single / all, 2),
+      scaling: round(single.seconds / all.seconds, 2),
+      peakResidentMegabytes: round(Math.max(single.peakResidentMegabytes, all.peakResidentMegabytes), 1),
+      smallCampaignTrials: small.trials,
+      smallCampaignPeakResidentMegabytes: round(small.peakResidentMegabytes, 1),
     };
   },
 };
