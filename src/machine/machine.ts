@@ -113,6 +113,8 @@ export class Machine implements BlockHost {
   private readonly quantumNs: number;
   private readonly ipiLatencyNs: number;
   private readonly translation: Translation | undefined;
+  /** set by nextCpu */
+  private secondRunningNs = 0;
 
   constructor(config: MachineConfig) {
     this.config = config;
@@ -167,8 +169,7 @@ export class Machine implements BlockHost {
         }
         if (cpu === undefined || cpuNs >= untilNs) return this.reach(untilNs);
         this.nowNs = cpuNs;
-        const limitNs = Math.min(eventNs, Math.max(this.secondCpuNs(cpu), cpuNs) + this.quantumNs);
-        this.slice = { cpu: cpu.index, limitNs };
+        this.slice = { cpu: cpu.index, limitNs: Math.min(eventNs, Math.max(this.secondRunningNs, cpuNs) + this.quantumNs) };
       }
       const slice = this.slice;
       const cpu = this.cpus[slice.cpu];
@@ -262,26 +263,29 @@ export class Machine implements BlockHost {
     return earliest;
   }
 
-  /** The running CPU with the smallest local time; wakes paused CPUs whose memory changed. */
+  /**
+   * The running CPU with the smallest local time (the lowest index on a tie); wakes paused CPUs
+   * whose memory changed. Leaves the smallest local time of the other running CPUs (the chosen
+   * one's own when it runs alone) in `secondRunningNs`, for the length of its slice.
+   */
   private nextCpu(): CpuState | undefined {
     let chosen: CpuState | undefined;
+    let secondNs = Number.POSITIVE_INFINITY;
     for (const cpu of this.cpus) {
       if (cpu.mode === CpuMode.Paused && cpu.pausedWriteEpoch !== this.writeEpoch) {
         cpu.mode = CpuMode.Running;
         cpu.timeNs = Math.max(cpu.timeNs, this.lastWriteNs);
       }
       if (cpu.mode !== CpuMode.Running) continue;
-      if (chosen === undefined || cpu.timeNs < chosen.timeNs) chosen = cpu;
+      if (chosen === undefined || cpu.timeNs < chosen.timeNs) {
+        if (chosen !== undefined) secondNs = Math.min(secondNs, chosen.timeNs);
+        chosen = cpu;
+      } else {
+        secondNs = Math.min(secondNs, cpu.timeNs);
+      }
     }
+    this.secondRunningNs = chosen === undefined || secondNs === Number.POSITIVE_INFINITY ? (chosen?.timeNs ?? 0) : secondNs;
     return chosen;
-  }
-
-  private secondCpuNs(chosen: CpuState): number {
-    let earliest = Number.POSITIVE_INFINITY;
-    for (const cpu of this.cpus) {
-      if (cpu !== chosen && cpu.mode === CpuMode.Running && cpu.timeNs < earliest) earliest = cpu.timeNs;
-    }
-    return earliest === Number.POSITIVE_INFINITY ? chosen.timeNs : earliest;
   }
 
   private fireEvents(nowNs: number): void {
