@@ -5,6 +5,7 @@
  */
 import { ERROR_INVALID, MAX_DOMAINS, VECTOR_DISK, VECTOR_NIC } from '../hypervisor/abi.js';
 import type { GuestVerdict } from './kernel.js';
+import { copyPlainData } from './plain-data.js';
 import { BLOCKS_PER_DOMAIN, formatMs } from './protocol.js';
 import { SeededRandom, type RandomState } from './random.js';
 
@@ -114,11 +115,11 @@ export class Disk {
   }
 
   saveState(): DiskState {
-    return structuredClone({ ...this.state, random: this.random.state() });
+    return copyPlainData({ ...this.state, random: this.random.state() });
   }
 
   loadState(saved: DiskState): void {
-    const { random, ...rest } = structuredClone(saved);
+    const { random, ...rest } = copyPlainData(saved);
     if (rest.blocks.length !== this.blockCount) throw new Error(`disk state has ${rest.blocks.length} blocks, expected ${this.blockCount}`);
     this.state = rest;
     this.random = SeededRandom.fromState(random);
@@ -192,6 +193,11 @@ export interface NicOptions {
   readonly bufferPackets?: number;
 }
 
+/**
+ * The packets and transmissions in a NIC state are frozen: they never change once made, so copies
+ * of the state share them and copy only the arrays. The log grows with the run (a thousand
+ * transmissions a second), and copying every entry at each snapshot and restore cost every trial.
+ */
 export interface NicState {
   /** the first ping not yet moved into the receive buffer */
   nextPingId: number;
@@ -249,7 +255,7 @@ export class Nic {
   }
 
   transmit(pingId: number, data: number, nowNs: number): void {
-    this.state.transmissions.push({ pingId, data: data | 0, timeNs: nowNs });
+    this.state.transmissions.push(Object.freeze({ pingId, data: data | 0, timeNs: nowNs }));
     this.state.logHash = mixHash(mixHash(mixHash(this.state.logHash, pingId), data), nowNs % 0x1_0000_0000);
   }
 
@@ -262,7 +268,7 @@ export class Nic {
   }
 
   saveState(): NicState {
-    return structuredClone(this.state);
+    return copyNicState(this.state);
   }
 
   /** Everything that distinguishes one NIC state from another, compactly: the log by its hash. */
@@ -271,15 +277,16 @@ export class Nic {
     return JSON.stringify([nextPingId, buffer, scheduledInterruptNs, droppedPingIds.length, transmissions.length, logHash]);
   }
 
+  /** Entries not frozen (a state that went through JSON, say) are copied, so none is shared unfrozen. */
   loadState(saved: NicState): void {
-    this.state = structuredClone(saved);
+    this.state = { ...saved, buffer: frozenEntries(saved.buffer), droppedPingIds: saved.droppedPingIds.slice(), transmissions: frozenEntries(saved.transmissions) };
   }
 
   private admitArrivals(nowNs: number): void {
     while (this.state.nextPingId < this.pingCount && this.arrivalNs(this.state.nextPingId) <= nowNs) {
       const pingId = this.state.nextPingId++;
       if (this.state.buffer.length < this.bufferPackets) {
-        this.state.buffer.push({ pingId, payload: this.payload(pingId), arrivalNs: this.arrivalNs(pingId) });
+        this.state.buffer.push(Object.freeze({ pingId, payload: this.payload(pingId), arrivalNs: this.arrivalNs(pingId) }));
       } else {
         this.state.droppedPingIds.push(pingId);
         this.state.logHash = mixHash(this.state.logHash, ~pingId);
@@ -297,6 +304,16 @@ export class Nic {
     this.state.scheduledInterruptNs = timeNs;
     this.options.platform.raiseInterrupt(timeNs, this.options.cpu, VECTOR_NIC);
   }
+}
+
+/** A copy of `state` that shares only its frozen entries with it. */
+function copyNicState(state: NicState): NicState {
+  return { ...state, buffer: state.buffer.slice(), droppedPingIds: state.droppedPingIds.slice(), transmissions: state.transmissions.slice() };
+}
+
+/** A copy of `entries` whose entries are all frozen: the same ones where they already are. */
+function frozenEntries<T extends object>(entries: readonly T[]): T[] {
+  return entries.every((entry) => Object.isFrozen(entry)) ? entries.slice() : entries.map((entry) => Object.freeze({ ...entry }));
 }
 
 // ---------------------------------------------------------------------------------------------

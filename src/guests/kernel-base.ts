@@ -5,6 +5,7 @@
  */
 import { hypercallNames } from '../hypervisor/abi.js';
 import type { GuestAction, GuestKernel, GuestVerdict } from './kernel.js';
+import { copyPlainData } from './plain-data.js';
 import { blockAction } from './protocol.js';
 import { SeededRandom, type RandomState } from './random.js';
 
@@ -97,7 +98,7 @@ export abstract class KernelBase<S extends CommonState> implements GuestKernel {
 
   saveState(): unknown {
     const saved: SavedKernel<S> = { kernel: this.name, domainId: this.domainId, state: this.state, random: this.random.state() };
-    return structuredClone(saved);
+    return copyPlainData(saved);
   }
 
   loadState(saved: unknown): void {
@@ -108,7 +109,7 @@ export abstract class KernelBase<S extends CommonState> implements GuestKernel {
     if (candidate.kernel !== this.name || candidate.domainId !== this.domainId) {
       throw new Error(`${this.name} of domain ${this.domainId}: cannot load the state of ${candidate.kernel} of domain ${candidate.domainId}`);
     }
-    this.state = structuredClone(candidate.state);
+    this.state = copyPlainData(candidate.state);
     this.random = SeededRandom.fromState(candidate.random);
   }
 
