@@ -145,12 +145,26 @@ export class System {
 
   /** A fingerprint of the whole system: hypervisor memory, CPU state, guest and device state. */
   digest(): string {
-    const fingerprint = new Fingerprint().addWords(this.machine.memory.words);
-    for (const cpu of this.machine.cpus) addCpuState(fingerprint, cpu);
-    fingerprint.addString(JSON.stringify(this.host.saveState()));
-    fingerprint.addString(JSON.stringify(this.disk.saveState()));
-    fingerprint.addString(this.nic.fingerprint());
-    return fingerprint.hex();
+    return new Fingerprint().addWords(this.machine.memory.words).addString(this.stateBesidesMemory()).hex();
+  }
+
+  /**
+   * Everything digest() covers except hypervisor memory, as text that is compared as it is: the
+   * CPUs by fingerprint, guest and device state as JSON (hashing it cost more than making it).
+   */
+  stateBesidesMemory(): string {
+    const cpus = new Fingerprint();
+    for (const cpu of this.machine.cpus) addCpuState(cpus, cpu);
+    return `${cpus.hex()} ${JSON.stringify(this.host.saveState())} ${JSON.stringify(this.disk.saveState())} ${this.nic.fingerprint()}`;
+  }
+
+  /**
+   * True when the system is in the state `snapshot` was taken in, given stateBesidesMemory() of
+   * that state: what comparing digests tells, but memory is compared word for word, which costs
+   * far less than hashing it and stops at the first difference.
+   */
+  isInStateOf(snapshot: SystemSnapshot, stateBesidesMemory: string): boolean {
+    return this.stateBesidesMemory() === stateBesidesMemory && sameWords(this.machine.memory.words, snapshot.machine.words);
   }
 
   private buildKernel(kind: DomainKind, domainId: number, options: SystemOptions): GuestKernel {
@@ -209,4 +223,12 @@ export class System {
     this.createdDomains.push(domainId);
     return this.buildKernel(this.configuration.newVm.kind, domainId, options);
   }
+}
+
+function sameWords(words: Int32Array, others: Int32Array): boolean {
+  if (words.length !== others.length) return false;
+  for (let index = 0; index < words.length; index++) {
+    if (words[index] !== others[index]) return false;
+  }
+  return true;
 }
