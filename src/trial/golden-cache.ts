@@ -5,7 +5,7 @@
  * trigger, and a trial whose state equals the golden run's at a later checkpoint can stop early as
  * non-manifested.
  */
-import { System, type SystemOptions, type SystemSnapshot } from './system.js';
+import { System, runLengthOf, type SystemOptions, type SystemSnapshot } from './system.js';
 import { reportOf, settle, type GoldenReport } from './golden.js';
 
 export interface Checkpoint {
@@ -32,11 +32,10 @@ function keyOf(options: SystemOptions, runLengthNs: number): string {
 }
 
 export function goldenRun(options: SystemOptions): GoldenRun {
-  const system = new System(options);
-  const key = keyOf(options, system.runLengthNs);
+  const key = keyOf(options, runLengthOf(options));
   const cached = cache.get(key);
   if (cached !== undefined) return cached;
-  const run = recordGoldenRun(system, options);
+  const run = recordGoldenRun(new System(options), options);
   if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
   cache.set(key, run);
   return run;

@@ -34,6 +34,11 @@ export interface SystemSnapshot {
   readonly createdDomains: readonly number[];
 }
 
+/** The simulated run length of a system built with `options`. */
+export function runLengthOf(options: SystemOptions): number {
+  return options.runLengthNs ?? getConfiguration(options.configuration).runLengthNs;
+}
+
 /** A guest's view of one shared page in hypervisor memory. */
 class MemoryRegion implements SharedRegion {
   constructor(
@@ -72,7 +77,7 @@ export class System {
   constructor(options: SystemOptions) {
     this.configuration = getConfiguration(options.configuration);
     this.seed = options.seed;
-    this.runLengthNs = options.runLengthNs ?? this.configuration.runLengthNs;
+    this.runLengthNs = runLengthOf(options);
     const { cpuCount, domains } = this.configuration;
     this.host = new GuestHost(cpuCount);
     this.hypervisor = new Hypervisor({ cpuCount, domains }, this.host);
