@@ -56,6 +56,8 @@ export interface DiskState {
   random: RandomState;
 }
 
+const NO_COMPLETIONS: readonly DiskCompletion[] = Object.freeze([]);
+
 /** Every AppVM gets its own partition of BLOCKS_PER_DOMAIN blocks. */
 export const DISK_BLOCK_COUNT = MAX_DOMAINS * BLOCKS_PER_DOMAIN;
 
@@ -92,7 +94,9 @@ export class Disk {
   }
 
   /** Removes and returns the requests completed by `nowNs`, applying them to the blocks. */
-  completed(nowNs: number): DiskCompletion[] {
+  completed(nowNs: number): readonly DiskCompletion[] {
+    // The PrivVM polls at every hypercall it makes and usually finds nothing: no array then.
+    if (this.state.queue.length === 0 || this.state.queue[0].completionNs > nowNs) return NO_COMPLETIONS;
     const done: DiskCompletion[] = [];
     while (this.state.queue.length > 0 && this.state.queue[0].completionNs <= nowNs) {
       const { request } = this.state.queue.shift()!;
@@ -210,22 +214,22 @@ export interface NicState {
   logHash: number;
 }
 
+const NO_PACKETS: readonly Packet[] = Object.freeze([]);
+
 export class Nic {
   private readonly bufferPackets: number;
+  /** Number of pings the external host sends during the run. */
+  readonly pingCount: number;
   private state: NicState;
 
   constructor(private readonly options: NicOptions) {
     this.bufferPackets = options.bufferPackets ?? NIC_BUFFER_PACKETS;
+    this.pingCount = Math.max(0, Math.ceil(options.runLengthNs / PING_INTERVAL_NS) - 1);
     this.state = { nextPingId: 0, buffer: [], scheduledInterruptNs: null, droppedPingIds: [], transmissions: [], logHash: 0 };
   }
 
   get seed(): number {
     return this.options.seed;
-  }
-
-  /** Number of pings the external host sends during the run. */
-  get pingCount(): number {
-    return Math.max(0, Math.ceil(this.options.runLengthNs / PING_INTERVAL_NS) - 1);
   }
 
   arrivalNs(pingId: number): number {
@@ -246,12 +250,13 @@ export class Nic {
    * full), returns and empties the buffer, and keeps one interrupt scheduled for the next arrival.
    * Arrivals are computed lazily here, which is equivalent because only receive drains the buffer.
    */
-  receive(nowNs: number): Packet[] {
+  receive(nowNs: number): readonly Packet[] {
     this.admitArrivals(nowNs);
     const packets = this.state.buffer;
-    this.state.buffer = [];
+    // Most polls find nothing: the empty buffer stays, and no new array is made.
+    if (packets.length > 0) this.state.buffer = [];
     this.scheduleNextInterrupt(nowNs);
-    return packets;
+    return packets.length > 0 ? packets : NO_PACKETS;
   }
 
   transmit(pingId: number, data: number, nowNs: number): void {
