@@ -381,9 +381,9 @@ interface MutableWindow {
 
 type PingOutcome = 'answered' | 'lost' | 'undecided';
 
-/** Earliest time each ping got a correct reply. */
-function correctReplyTimes(nic: Nic): { times: Map<number, number>; wrongReplies: number } {
-  const times = new Map<number, number>();
+/** Earliest time each ping got a correct reply, by ping id (an array: every id is looked up). */
+function correctReplyTimes(nic: Nic): { times: (number | undefined)[]; wrongReplies: number } {
+  const times = new Array<number | undefined>(nic.pingCount).fill(undefined);
   let wrongReplies = 0;
   for (const transmission of nic.transmissions()) {
     const { pingId } = transmission;
@@ -392,8 +392,8 @@ function correctReplyTimes(nic: Nic): { times: Map<number, number>; wrongReplies
       wrongReplies++;
       continue;
     }
-    const previous = times.get(pingId);
-    if (previous === undefined || transmission.timeNs < previous) times.set(pingId, transmission.timeNs);
+    const previous = times[pingId];
+    if (previous === undefined || transmission.timeNs < previous) times[pingId] = transmission.timeNs;
   }
   return { times, wrongReplies };
 }
@@ -449,7 +449,7 @@ export function evaluateNetBench(nic: Nic, options: NetEvaluationOptions): NetRe
     const arrivalNs = nic.arrivalNs(pingId);
     if (arrivalNs >= options.atNs) break;
     const window = windows[Math.floor(arrivalNs / NET_WINDOW_NS)];
-    const outcome = pingOutcome(arrivalNs, times.get(pingId), options.atNs);
+    const outcome = pingOutcome(arrivalNs, times[pingId], options.atNs);
     if (outcome === 'answered') answered++;
     if (outcome === 'undecided') {
       window.undecided++;
