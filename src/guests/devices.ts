@@ -5,6 +5,7 @@
  */
 import { ERROR_INVALID, MAX_DOMAINS, VECTOR_DISK, VECTOR_NIC } from '../hypervisor/abi.js';
 import type { GuestVerdict } from './kernel.js';
+import { copyPlainData } from './plain-data.js';
 import { BLOCKS_PER_DOMAIN, formatMs } from './protocol.js';
 import { SeededRandom, type RandomState } from './random.js';
 
@@ -55,6 +56,8 @@ export interface DiskState {
   random: RandomState;
 }
 
+const NO_COMPLETIONS: readonly DiskCompletion[] = Object.freeze([]);
+
 /** Every AppVM gets its own partition of BLOCKS_PER_DOMAIN blocks. */
 export const DISK_BLOCK_COUNT = MAX_DOMAINS * BLOCKS_PER_DOMAIN;
 
@@ -91,7 +94,9 @@ export class Disk {
   }
 
   /** Removes and returns the requests completed by `nowNs`, applying them to the blocks. */
-  completed(nowNs: number): DiskCompletion[] {
+  completed(nowNs: number): readonly DiskCompletion[] {
+    // The PrivVM polls at every hypercall it makes and usually finds nothing: no array then.
+    if (this.state.queue.length === 0 || this.state.queue[0].completionNs > nowNs) return NO_COMPLETIONS;
     const done: DiskCompletion[] = [];
     while (this.state.queue.length > 0 && this.state.queue[0].completionNs <= nowNs) {
       const { request } = this.state.queue.shift()!;
@@ -114,11 +119,11 @@ export class Disk {
   }
 
   saveState(): DiskState {
-    return structuredClone({ ...this.state, random: this.random.state() });
+    return copyPlainData({ ...this.state, random: this.random.state() });
   }
 
   loadState(saved: DiskState): void {
-    const { random, ...rest } = structuredClone(saved);
+    const { random, ...rest } = copyPlainData(saved);
     if (rest.blocks.length !== this.blockCount) throw new Error(`disk state has ${rest.blocks.length} blocks, expected ${this.blockCount}`);
     this.state = rest;
     this.random = SeededRandom.fromState(random);
@@ -192,6 +197,11 @@ export interface NicOptions {
   readonly bufferPackets?: number;
 }
 
+/**
+ * The packets and transmissions in a NIC state are frozen: they never change once made, so copies
+ * of the state share them and copy only the arrays. The log grows with the run (a thousand
+ * transmissions a second), and copying every entry at each snapshot and restore cost every trial.
+ */
 export interface NicState {
   /** the first ping not yet moved into the receive buffer */
   nextPingId: number;
@@ -204,22 +214,22 @@ export interface NicState {
   logHash: number;
 }
 
+const NO_PACKETS: readonly Packet[] = Object.freeze([]);
+
 export class Nic {
   private readonly bufferPackets: number;
+  /** Number of pings the external host sends during the run. */
+  readonly pingCount: number;
   private state: NicState;
 
   constructor(private readonly options: NicOptions) {
     this.bufferPackets = options.bufferPackets ?? NIC_BUFFER_PACKETS;
+    this.pingCount = Math.max(0, Math.ceil(options.runLengthNs / PING_INTERVAL_NS) - 1);
     this.state = { nextPingId: 0, buffer: [], scheduledInterruptNs: null, droppedPingIds: [], transmissions: [], logHash: 0 };
   }
 
   get seed(): number {
     return this.options.seed;
-  }
-
-  /** Number of pings the external host sends during the run. */
-  get pingCount(): number {
-    return Math.max(0, Math.ceil(this.options.runLengthNs / PING_INTERVAL_NS) - 1);
   }
 
   arrivalNs(pingId: number): number {
@@ -240,16 +250,17 @@ export class Nic {
    * full), returns and empties the buffer, and keeps one interrupt scheduled for the next arrival.
    * Arrivals are computed lazily here, which is equivalent because only receive drains the buffer.
    */
-  receive(nowNs: number): Packet[] {
+  receive(nowNs: number): readonly Packet[] {
     this.admitArrivals(nowNs);
     const packets = this.state.buffer;
-    this.state.buffer = [];
+    // Most polls find nothing: the empty buffer stays, and no new array is made.
+    if (packets.length > 0) this.state.buffer = [];
     this.scheduleNextInterrupt(nowNs);
-    return packets;
+    return packets.length > 0 ? packets : NO_PACKETS;
   }
 
   transmit(pingId: number, data: number, nowNs: number): void {
-    this.state.transmissions.push({ pingId, data: data | 0, timeNs: nowNs });
+    this.state.transmissions.push(Object.freeze({ pingId, data: data | 0, timeNs: nowNs }));
     this.state.logHash = mixHash(mixHash(mixHash(this.state.logHash, pingId), data), nowNs % 0x1_0000_0000);
   }
 
@@ -262,7 +273,7 @@ export class Nic {
   }
 
   saveState(): NicState {
-    return structuredClone(this.state);
+    return copyNicState(this.state);
   }
 
   /** Everything that distinguishes one NIC state from another, compactly: the log by its hash. */
@@ -271,15 +282,16 @@ export class Nic {
     return JSON.stringify([nextPingId, buffer, scheduledInterruptNs, droppedPingIds.length, transmissions.length, logHash]);
   }
 
+  /** Entries not frozen (a state that went through JSON, say) are copied, so none is shared unfrozen. */
   loadState(saved: NicState): void {
-    this.state = structuredClone(saved);
+    this.state = { ...saved, buffer: frozenEntries(saved.buffer), droppedPingIds: saved.droppedPingIds.slice(), transmissions: frozenEntries(saved.transmissions) };
   }
 
   private admitArrivals(nowNs: number): void {
     while (this.state.nextPingId < this.pingCount && this.arrivalNs(this.state.nextPingId) <= nowNs) {
       const pingId = this.state.nextPingId++;
       if (this.state.buffer.length < this.bufferPackets) {
-        this.state.buffer.push({ pingId, payload: this.payload(pingId), arrivalNs: this.arrivalNs(pingId) });
+        this.state.buffer.push(Object.freeze({ pingId, payload: this.payload(pingId), arrivalNs: this.arrivalNs(pingId) }));
       } else {
         this.state.droppedPingIds.push(pingId);
         this.state.logHash = mixHash(this.state.logHash, ~pingId);
@@ -297,6 +309,16 @@ export class Nic {
     this.state.scheduledInterruptNs = timeNs;
     this.options.platform.raiseInterrupt(timeNs, this.options.cpu, VECTOR_NIC);
   }
+}
+
+/** A copy of `state` that shares only its frozen entries with it. */
+function copyNicState(state: NicState): NicState {
+  return { ...state, buffer: state.buffer.slice(), droppedPingIds: state.droppedPingIds.slice(), transmissions: state.transmissions.slice() };
+}
+
+/** A copy of `entries` whose entries are all frozen: the same ones where they already are. */
+function frozenEntries<T extends object>(entries: readonly T[]): T[] {
+  return entries.every((entry) => Object.isFrozen(entry)) ? entries.slice() : entries.map((entry) => Object.freeze({ ...entry }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -359,9 +381,9 @@ interface MutableWindow {
 
 type PingOutcome = 'answered' | 'lost' | 'undecided';
 
-/** Earliest time each ping got a correct reply. */
-function correctReplyTimes(nic: Nic): { times: Map<number, number>; wrongReplies: number } {
-  const times = new Map<number, number>();
+/** Earliest time each ping got a correct reply, by ping id (an array: every id is looked up). */
+function correctReplyTimes(nic: Nic): { times: (number | undefined)[]; wrongReplies: number } {
+  const times = new Array<number | undefined>(nic.pingCount).fill(undefined);
   let wrongReplies = 0;
   for (const transmission of nic.transmissions()) {
     const { pingId } = transmission;
@@ -370,8 +392,8 @@ function correctReplyTimes(nic: Nic): { times: Map<number, number>; wrongReplies
       wrongReplies++;
       continue;
     }
-    const previous = times.get(pingId);
-    if (previous === undefined || transmission.timeNs < previous) times.set(pingId, transmission.timeNs);
+    const previous = times[pingId];
+    if (previous === undefined || transmission.timeNs < previous) times[pingId] = transmission.timeNs;
   }
   return { times, wrongReplies };
 }
@@ -427,7 +449,7 @@ export function evaluateNetBench(nic: Nic, options: NetEvaluationOptions): NetRe
     const arrivalNs = nic.arrivalNs(pingId);
     if (arrivalNs >= options.atNs) break;
     const window = windows[Math.floor(arrivalNs / NET_WINDOW_NS)];
-    const outcome = pingOutcome(arrivalNs, times.get(pingId), options.atNs);
+    const outcome = pingOutcome(arrivalNs, times[pingId], options.atNs);
     if (outcome === 'answered') answered++;
     if (outcome === 'undecided') {
       window.undecided++;

@@ -5,6 +5,7 @@
  */
 import { hypercallNames } from '../hypervisor/abi.js';
 import type { GuestAction, GuestKernel, GuestVerdict } from './kernel.js';
+import { copyPlainData } from './plain-data.js';
 import { blockAction } from './protocol.js';
 import { SeededRandom, type RandomState } from './random.js';
 
@@ -20,17 +21,27 @@ export interface CommonState {
   failure: Failure | null;
   /** a halted kernel does no more work: it blocks whenever it runs */
   halted: boolean;
-  /** the hypercall in flight, as text, to name it in failures */
-  lastCall: string;
+  /**
+   * the hypercall in flight, to name it in failures (null before the first); kept as numbers and
+   * put into words only when a failure quotes it, since nearly every call succeeds
+   */
+  lastCall: IssuedCall | null;
+}
+
+/** What names a hypercall in a failure: its number and arguments. */
+export interface IssuedCall {
+  readonly hypercall: number;
+  readonly args: readonly [number, number, number];
 }
 
 export function initialCommonState(): CommonState {
-  return { pendingEvents: 0, failure: null, halted: false, lastCall: 'none' };
+  return { pendingEvents: 0, failure: null, halted: false, lastCall: null };
 }
 
-export function describeCall(action: GuestAction): string {
-  const name = hypercallNames[action.hypercall] ?? `hypercall ${action.hypercall}`;
-  return `${name}(${action.args.join(', ')})`;
+export function describeCall(call: IssuedCall | null): string {
+  if (call === null) return 'none';
+  const name = hypercallNames[call.hypercall] ?? `hypercall ${call.hypercall}`;
+  return `${name}(${call.args.join(', ')})`;
 }
 
 interface SavedKernel<S> {
@@ -87,7 +98,7 @@ export abstract class KernelBase<S extends CommonState> implements GuestKernel {
 
   saveState(): unknown {
     const saved: SavedKernel<S> = { kernel: this.name, domainId: this.domainId, state: this.state, random: this.random.state() };
-    return structuredClone(saved);
+    return copyPlainData(saved);
   }
 
   loadState(saved: unknown): void {
@@ -98,7 +109,7 @@ export abstract class KernelBase<S extends CommonState> implements GuestKernel {
     if (candidate.kernel !== this.name || candidate.domainId !== this.domainId) {
       throw new Error(`${this.name} of domain ${this.domainId}: cannot load the state of ${candidate.kernel} of domain ${candidate.domainId}`);
     }
-    this.state = structuredClone(candidate.state);
+    this.state = copyPlainData(candidate.state);
     this.random = SeededRandom.fromState(candidate.random);
   }
 
@@ -135,13 +146,14 @@ export abstract class KernelBase<S extends CommonState> implements GuestKernel {
 
   /** Remembers the hypercall about to be made, so that a failure can name it. */
   protected issue(action: GuestAction): GuestAction {
-    this.state.lastCall = describeCall(action);
+    // The action's args are never changed after it is built, so they can be kept without a copy.
+    this.state.lastCall = { hypercall: action.hypercall, args: action.args };
     return action;
   }
 
   /** For hypercalls whose only possible answers are success or an error code. */
   protected checkNoError(returnValue: number, nowNs: number): void {
-    if (returnValue < 0 && !this.state.halted) this.failAndHalt(`${this.state.lastCall} returned error ${returnValue}`, nowNs);
+    if (returnValue < 0 && !this.state.halted) this.failAndHalt(`${describeCall(this.state.lastCall)} returned error ${returnValue}`, nowNs);
   }
 }
 

@@ -109,7 +109,8 @@ const MAXIMUM_JITTER_NS = 2_000;
 const DISK_OPERATIONS: Readonly<Record<number, DiskOperation>> = { [BLOCK_READ]: 'read', [BLOCK_WRITE]: 'write', [BLOCK_TRIM]: 'trim' };
 
 export class PrivVm extends KernelBase<PrivVmState> {
-  private readonly rings = new Map<number, RingView>();
+  /** by domain id: an array, as a ring is looked up several times in every poll */
+  private readonly rings: (RingView | undefined)[] = [];
 
   constructor(private readonly options: PrivVmOptions) {
     super('privvm', options.domainId, options.seed, () => ({
@@ -129,8 +130,8 @@ export class PrivVm extends KernelBase<PrivVmState> {
 
   /** Serves the ring of a domain created after boot (the post-recovery BlkBench VM). */
   attachRing(domainId: number, region: SharedRegion): void {
-    if (this.rings.has(domainId)) throw new Error(`privvm: ring of domain ${domainId} already attached`);
-    this.rings.set(domainId, new RingView(region));
+    if (this.rings[domainId] !== undefined) throw new Error(`privvm: ring of domain ${domainId} already attached`);
+    this.rings[domainId] = new RingView(region);
     if (domainId === this.options.netDomainId) {
       this.state.net = { domainId, requestProducer: 0, responseConsumer: 0, backlog: [] };
     } else {
@@ -162,7 +163,7 @@ export class PrivVm extends KernelBase<PrivVmState> {
   override loadState(saved: unknown): void {
     super.loadState(saved);
     const served = [...this.state.blockBackends.map((backend) => backend.domainId), ...(this.state.net === null ? [] : [this.state.net.domainId])];
-    const missing = served.filter((domainId) => !this.rings.has(domainId));
+    const missing = served.filter((domainId) => this.rings[domainId] === undefined);
     if (missing.length > 0) throw new Error(`privvm: saved state serves domains ${missing.join(', ')} whose rings are not attached`);
   }
 
@@ -206,9 +207,8 @@ export class PrivVm extends KernelBase<PrivVmState> {
   }
 
   private queueOnce(call: QueuedCall): void {
-    const same = (queued: QueuedCall): boolean =>
-      queued.kind === call.kind && (call.kind !== 'notify' || (queued.kind === 'notify' && queued.domainId === call.domainId));
-    if (!this.state.queue.some(same)) this.state.queue.push(call);
+    for (const queued of this.state.queue) if (sameCall(queued, call)) return;
+    this.state.queue.push(call);
   }
 
   /** Polls everything (cheap, and robust to lost events), then issues the next queued hypercall. */
@@ -378,8 +378,12 @@ export class PrivVm extends KernelBase<PrivVmState> {
   }
 
   private ringOf(domainId: number): RingView {
-    const ring = this.rings.get(domainId);
+    const ring = this.rings[domainId];
     if (ring === undefined) throw new Error(`privvm: no ring attached for domain ${domainId}`);
     return ring;
   }
+}
+
+function sameCall(queued: QueuedCall, call: QueuedCall): boolean {
+  return queued.kind === call.kind && (call.kind !== 'notify' || (queued.kind === 'notify' && queued.domainId === call.domainId));
 }

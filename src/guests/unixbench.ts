@@ -130,13 +130,13 @@ export class UnixBench extends KernelBase<UnixBenchState> {
     const unmap = this.random.fraction() < UNMAP_PROBABILITY;
     const frame = unmap ? 0 : firstFrameOf(this.domainId) + this.random.integer(0, FRAMES_PER_DOMAIN - 1);
     this.state.pageTable[slot] = frame;
-    const expectedCount = frame === 0 ? 0 : this.state.pageTable.filter((mapped) => mapped === frame).length;
+    const expectedCount = frame === 0 ? 0 : countOf(this.state.pageTable, frame);
     return { slot, frame, expectedCount };
   }
 
   private startMmuUpdate(): GuestAction {
-    const update = this.planUpdate();
-    return this.begin({ kind: 'mmuUpdate', ...update }, hypercallAction(this.computeNs(), Hypercall.MmuUpdate, update.slot, update.frame));
+    const { slot, frame, expectedCount } = this.planUpdate();
+    return this.begin({ kind: 'mmuUpdate', slot, frame, expectedCount }, hypercallAction(this.computeNs(), Hypercall.MmuUpdate, slot, frame));
   }
 
   /** Fills a fresh batch: every entry starts with result 0 and done 0, as the ABI requires. */
@@ -205,10 +205,9 @@ export class UnixBench extends KernelBase<UnixBenchState> {
   private checkMmuUpdate(update: PageUpdate, returnValue: number, nowNs: number): void {
     this.state.counts.mmuUpdates++;
     this.record(returnValue);
-    const what = `mmu_update(slot ${update.slot}, frame ${update.frame})`;
-    if (returnValue < 0) return this.failAndHalt(`${what} returned error ${returnValue}`, nowNs);
+    if (returnValue < 0) return this.failAndHalt(`${describeUpdate(update)} returned error ${returnValue}`, nowNs);
     if (returnValue !== update.expectedCount) {
-      this.failAndHalt(`${what} returned use count ${returnValue}, expected ${update.expectedCount}`, nowNs);
+      this.failAndHalt(`${describeUpdate(update)} returned use count ${returnValue}, expected ${update.expectedCount}`, nowNs);
     }
   }
 
@@ -220,18 +219,30 @@ export class UnixBench extends KernelBase<UnixBenchState> {
     if (returnValue !== updates.length) {
       return this.failAndHalt(`multicall(${updates.length} mmu_update) returned ${returnValue}`, nowNs);
     }
-    updates.forEach((update, index) => {
-      const base = index * MULTICALL_ENTRY_WORDS;
-      const done = this.multicallRegion.read(base + MulticallEntry.done);
-      const result = this.multicallRegion.read(base + MulticallEntry.result);
-      this.record(result);
-      const what = `multicall entry ${index} mmu_update(slot ${update.slot}, frame ${update.frame})`;
-      if (done !== 1) this.failAndHalt(`${what} not done (done flag ${done})`, nowNs);
-      else if (result !== update.expectedCount) this.failAndHalt(`${what} result ${result}, expected ${update.expectedCount}`, nowNs);
-    });
+    for (let index = 0; index < updates.length; index++) this.checkMulticallEntry(index, updates[index], nowNs);
+  }
+
+  private checkMulticallEntry(index: number, update: PageUpdate, nowNs: number): void {
+    const base = index * MULTICALL_ENTRY_WORDS;
+    const done = this.multicallRegion.read(base + MulticallEntry.done);
+    const result = this.multicallRegion.read(base + MulticallEntry.result);
+    this.record(result);
+    if (done !== 1) this.failAndHalt(`multicall entry ${index} ${describeUpdate(update)} not done (done flag ${done})`, nowNs);
+    else if (result !== update.expectedCount) this.failAndHalt(`multicall entry ${index} ${describeUpdate(update)} result ${result}, expected ${update.expectedCount}`, nowNs);
   }
 
   private record(value: number): void {
     this.state.checksum = (Math.imul(this.state.checksum, 31) + value) | 0;
   }
+}
+
+/** An update as failures name it; built only when one does, as nearly every update succeeds. */
+function describeUpdate(update: PageUpdate): string {
+  return `mmu_update(slot ${update.slot}, frame ${update.frame})`;
+}
+
+function countOf(values: readonly number[], value: number): number {
+  let count = 0;
+  for (const candidate of values) if (candidate === value) count++;
+  return count;
 }

@@ -1,16 +1,18 @@
 /**
  * Golden runs with checkpoints, cached per (configuration, workload seed, run length, NetBench
- * rule). A checkpoint holds a snapshot of the whole system and its digest at a simulated time:
- * trials fast-forward by restoring the latest checkpoint before their trigger, and a trial whose
- * state equals the golden digest at a later checkpoint can stop early as non-manifested.
+ * rule). A checkpoint holds a snapshot of the whole system at a simulated time and the text of
+ * its state besides memory: trials fast-forward by restoring the latest checkpoint before their
+ * trigger, and a trial whose state equals the golden run's at a later checkpoint can stop early as
+ * non-manifested.
  */
-import { System, type SystemOptions, type SystemSnapshot } from './system.js';
+import { System, runLengthOf, type SystemOptions, type SystemSnapshot } from './system.js';
 import { reportOf, settle, type GoldenReport } from './golden.js';
 
 export interface Checkpoint {
   readonly timeNs: number;
   readonly snapshot: SystemSnapshot;
-  readonly digest: string;
+  /** System.stateBesidesMemory() at the checkpoint: with the snapshot's memory, its whole state */
+  readonly stateBesidesMemory: string;
 }
 
 export interface GoldenRun {
@@ -32,11 +34,10 @@ function keyOf(options: SystemOptions, runLengthNs: number): string {
 }
 
 export function goldenRun(options: SystemOptions): GoldenRun {
-  const system = new System(options);
-  const key = keyOf(options, system.runLengthNs);
+  const key = keyOf(options, runLengthOf(options));
   const cached = cache.get(key);
   if (cached !== undefined) return cached;
-  const run = recordGoldenRun(system, options);
+  const run = recordGoldenRun(new System(options), options);
   if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
   cache.set(key, run);
   return run;
@@ -56,7 +57,7 @@ function recordGoldenRun(system: System, options: SystemOptions): GoldenRun {
 }
 
 function checkpointOf(system: System, timeNs: number): Checkpoint {
-  return { timeNs, snapshot: system.snapshot(), digest: system.digest() };
+  return { timeNs, snapshot: system.snapshot(), stateBesidesMemory: system.stateBesidesMemory() };
 }
 
 /** The latest checkpoint at or before `timeNs`. */

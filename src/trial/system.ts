@@ -34,6 +34,11 @@ export interface SystemSnapshot {
   readonly createdDomains: readonly number[];
 }
 
+/** The simulated run length of a system built with `options`. */
+export function runLengthOf(options: SystemOptions): number {
+  return options.runLengthNs ?? getConfiguration(options.configuration).runLengthNs;
+}
+
 /** A guest's view of one shared page in hypervisor memory. */
 class MemoryRegion implements SharedRegion {
   constructor(
@@ -72,7 +77,7 @@ export class System {
   constructor(options: SystemOptions) {
     this.configuration = getConfiguration(options.configuration);
     this.seed = options.seed;
-    this.runLengthNs = options.runLengthNs ?? this.configuration.runLengthNs;
+    this.runLengthNs = runLengthOf(options);
     const { cpuCount, domains } = this.configuration;
     this.host = new GuestHost(cpuCount);
     this.hypervisor = new Hypervisor({ cpuCount, domains }, this.host);
@@ -145,11 +150,34 @@ export class System {
 
   /** A fingerprint of the whole system: hypervisor memory, CPU state, guest and device state. */
   digest(): string {
-    const fingerprint = new Fingerprint().addWords(this.machine.memory.words);
+    return new Fingerprint().addWords(this.machine.memory.words).addString(this.stateBesidesMemory()).hex();
+  }
+
+  /**
+   * Everything digest() covers except hypervisor memory, as text that is compared as it is: the
+   * CPUs by fingerprint, guest and device state as JSON (hashing it cost more than making it).
+   */
+  stateBesidesMemory(): string {
+    return `${this.cpusDigest()} ${JSON.stringify(this.host.saveState())} ${JSON.stringify(this.disk.saveState())} ${this.nic.fingerprint()}`;
+  }
+
+  /**
+   * True when the system is in the state `snapshot` was taken in, given stateBesidesMemory() of
+   * that state: what comparing digests tells, but memory is compared word for word, which costs
+   * far less than hashing it and stops at the first difference. The CPUs, first in the text,
+   * nearly always tell a different state apart, so they are checked before the rest is written.
+   */
+  isInStateOf(snapshot: SystemSnapshot, stateBesidesMemory: string): boolean {
+    return (
+      stateBesidesMemory.startsWith(`${this.cpusDigest()} `) &&
+      this.stateBesidesMemory() === stateBesidesMemory &&
+      sameWords(this.machine.memory.words, snapshot.machine.words)
+    );
+  }
+
+  private cpusDigest(): string {
+    const fingerprint = new Fingerprint();
     for (const cpu of this.machine.cpus) addCpuState(fingerprint, cpu);
-    fingerprint.addString(JSON.stringify(this.host.saveState()));
-    fingerprint.addString(JSON.stringify(this.disk.saveState()));
-    fingerprint.addString(this.nic.fingerprint());
     return fingerprint.hex();
   }
 
@@ -209,4 +237,12 @@ export class System {
     this.createdDomains.push(domainId);
     return this.buildKernel(this.configuration.newVm.kind, domainId, options);
   }
+}
+
+function sameWords(words: Int32Array, others: Int32Array): boolean {
+  if (words.length !== others.length) return false;
+  for (let index = 0; index < words.length; index++) {
+    if (words[index] !== others[index]) return false;
+  }
+  return true;
 }

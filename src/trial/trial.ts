@@ -282,7 +282,7 @@ function runAfterInjection(system: System, golden: GoldenRun, injection: Injecti
     const outcome = machine.run(checkpoint.timeNs);
     if (system.hypervisor.detections.length > 0) return { kind: 'detected' };
     if (outcome.kind === 'instructionReached') return { kind: 'runaway' };
-    if (system.digest() === checkpoint.digest) return { kind: 'matchedGolden', timeNs: checkpoint.timeNs };
+    if (system.isInStateOf(checkpoint.snapshot, checkpoint.stateBesidesMemory)) return { kind: 'matchedGolden', timeNs: checkpoint.timeNs };
     const final = follow ? finalStateIfFollowing(system, golden, checkpoint) : undefined;
     if (final !== undefined) return { kind: 'endOfRun', final, fromNs: checkpoint.timeNs };
   }

@@ -10,6 +10,7 @@ import {
   pingPayload,
   pingReply,
   type DevicePlatform,
+  type NicState,
 } from '../../src/guests/devices.js';
 
 function recordingPlatform(): DevicePlatform & { interrupts: { timeNs: number; cpu: number; vector: number }[] } {
@@ -102,6 +103,35 @@ describe('Nic', () => {
     expect(nic.pingCount).toBe(4);
     expect(nic.receive(100 * MS).map((packet) => packet.pingId)).toEqual([0, 1, 2, 3]);
     expect(platform.interrupts).toHaveLength(1);
+  });
+
+  it('snapshots share no mutable part with the card, and continue identically after loading, from JSON too', () => {
+    const run = (reload: ((nic: Nic) => void) | undefined): unknown[] => {
+      const nic = new Nic({ seed: 7, platform: recordingPlatform(), cpu: 0, runLengthNs: 100 * MS });
+      nic.start();
+      const results: unknown[] = [];
+      for (let step = 1; step <= 30; step++) {
+        if (step === 15) reload?.(nic);
+        const packets = nic.receive(step * 3 * MS);
+        for (const packet of packets) nic.transmit(packet.pingId, pingReply(packet.payload), step * 3 * MS);
+        results.push(packets, nic.fingerprint());
+      }
+      return [...results, nic.saveState()];
+    };
+    const reference = run(undefined);
+    expect(run((nic) => nic.loadState(nic.saveState()))).toEqual(reference);
+    expect(run((nic) => nic.loadState(JSON.parse(JSON.stringify(nic.saveState())) as NicState))).toEqual(reference);
+    const nic = new Nic({ seed: 7, platform: recordingPlatform(), cpu: 0, runLengthNs: 100 * MS });
+    nic.start();
+    nic.transmit(0, 1, 2 * MS);
+    const saved = nic.saveState();
+    saved.transmissions.push({ pingId: 1, data: 2, timeNs: 3 * MS });
+    expect(() => Object.assign(saved.transmissions[0], { data: 5 })).toThrow(TypeError);
+    expect(nic.transmissions()).toEqual([{ pingId: 0, data: 1, timeNs: 2 * MS }]);
+    const fromJson = JSON.parse(JSON.stringify(nic.saveState())) as NicState;
+    nic.loadState(fromJson);
+    Object.assign(fromJson.transmissions[0], { data: 9 });
+    expect(nic.transmissions()).toEqual([{ pingId: 0, data: 1, timeNs: 2 * MS }]);
   });
 
   it('payloads depend on the seed and the ping; replies are an involution', () => {

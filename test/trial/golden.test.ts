@@ -7,6 +7,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hypercallNames } from '../../src/hypervisor/abi.js';
 import { runGolden, type GoldenReport } from '../../src/trial/golden.js';
+import { goldenRun } from '../../src/trial/golden-cache.js';
+import { System } from '../../src/trial/system.js';
 
 const MS = 1_000_000;
 const seeds = fc.integer({ min: 0, max: 0x7fffffff });
@@ -123,5 +125,26 @@ describe('golden runs are deterministic', () => {
       }),
       { numRuns: 3 },
     );
+  });
+});
+
+describe('golden checkpoints', () => {
+  it('a system run on from one checkpoint is in the state of the next; one memory word, register or guest counter changed, it is not', () => {
+    const run = goldenRun({ configuration: '1AppVM', seed: 11, runLengthNs: 200 * MS });
+    const [, earlier, later] = run.checkpoints;
+    const system = new System(run.options);
+    system.restore(earlier.snapshot);
+    expect(system.isInStateOf(later.snapshot, later.stateBesidesMemory)).toBe(false);
+    system.machine.run(later.timeNs);
+    const atLater = (): boolean => system.isInStateOf(later.snapshot, later.stateBesidesMemory);
+    expect(atLater()).toBe(true);
+    const words = system.machine.memory.words;
+    const registers = system.machine.cpus[1].registers;
+    for (const [array, index] of [[words, words.length - 1], [registers, 3], [system.host.hypercallCounts, 0]] as const) {
+      array[index] ^= 1;
+      expect(atLater()).toBe(false);
+      array[index] ^= 1;
+      expect(atLater()).toBe(true);
+    }
   });
 });
