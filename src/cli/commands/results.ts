@@ -5,9 +5,10 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { MergeConflictError, MixedCampaignsError, planMerge, writeMerged, type MergePlan, type ShardResults } from '../../campaign/merge.js';
 import { TRIALS_FILE, finish } from '../../campaign/runner.js';
-import { ResultsFileError, firstRecord, readRecords, writeAtomically } from '../../campaign/store.js';
-import { compareRecords, type CampaignRecord } from '../../campaign/summary.js';
+import { ResultsFileError, firstRecord, readRecords } from '../../campaign/store.js';
+import type { CampaignRecord } from '../../campaign/summary.js';
 import { formatTrace } from '../../trial/trace.js';
 import { runTrial } from '../../trial/trial.js';
 import { CommandFailure, InputError, UsageError } from '../errors.js';
@@ -55,12 +56,12 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
     .argument('<shards...>', 'shard result directories')
     .action((out: string, shards: string[]) =>
       explainResultsFile(async () => {
-        const merged = mergeRecords(shards.map((directory) => ({ directory, records: [...readRecords(resultsFile(directory))] })));
-        if (merged.length === 0) throw noTrials(join(shards[0], TRIALS_FILE));
+        const plan = mergePlan(shards.map((directory) => ({ directory, path: resultsFile(directory) })));
+        if (plan.campaign === undefined) throw noTrials(plan.shards[0].path);
         mkdirSync(out, { recursive: true });
-        writeAtomically(join(out, TRIALS_FILE), merged.map((record) => JSON.stringify(record) + '\n').join(''));
-        await finish(out, merged[0].campaign, merged[0].record.seed, `ninelives merge ${out} ${shards.join(' ')}`);
-        io.stdout.write(`merged ${merged.length} trials from ${shards.length} shards; report: ${join(out, 'report.md')}\n`);
+        writeMerged(plan, join(out, TRIALS_FILE));
+        await finish(out, plan.campaign.name, plan.campaign.seed, `ninelives merge ${out} ${shards.join(' ')}`);
+        io.stdout.write(`merged ${plan.trials} trials from ${shards.length} shards; report: ${join(out, 'report.md')}\n`);
       }),
     );
 
@@ -91,20 +92,13 @@ function findRecord(path: string, id: string): CampaignRecord | undefined {
   return undefined;
 }
 
-/** Union of the shards' records in canonical order; the same id twice must be the same record. */
-export function mergeRecords(shards: readonly { directory: string; records: readonly CampaignRecord[] }[]): CampaignRecord[] {
-  const byId = new Map<string, CampaignRecord>();
-  const campaigns = new Set<string>();
-  for (const { directory, records } of shards) {
-    for (const record of records) {
-      campaigns.add(`${record.campaign} (seed ${record.record.seed})`);
-      const existing = byId.get(record.id);
-      if (existing !== undefined && JSON.stringify(existing) !== JSON.stringify(record)) {
-        throw new CommandFailure('merge.conflict', `trial ${record.id} differs between shards (${directory})`);
-      }
-      byId.set(record.id, record);
-    }
+/** The shards checked against each other, their failures as the CLI's errors. */
+function mergePlan(shards: readonly ShardResults[]): MergePlan {
+  try {
+    return planMerge(shards);
+  } catch (error) {
+    if (error instanceof MergeConflictError) throw new CommandFailure('merge.conflict', error.message);
+    if (error instanceof MixedCampaignsError) throw new UsageError('usage.mixedCampaigns', error.message);
+    throw error;
   }
-  if (campaigns.size > 1) throw new UsageError('usage.mixedCampaigns', `the shards come from different campaigns: ${[...campaigns].join(', ')}`);
-  return [...byId.values()].sort(compareRecords);
 }
