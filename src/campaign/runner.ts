@@ -10,8 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { inShard, planTrials, type Shard, type TrialJob } from './plan.js';
 import type { Campaign } from './spec.js';
-import { ResultsStore, recordsText, writeAtomically } from './store.js';
-import { compareRecords, summarize, type CampaignRecord, type Summary } from './summary.js';
+import { sortResultsFile } from './canonical.js';
+import { ResultsStore, readRecords, writeAtomically } from './store.js';
+import { summarize, type CampaignRecord, type Summary } from './summary.js';
 import runJobs from './worker.js';
 import { writeReports } from '../report/write.js';
 
@@ -51,15 +52,11 @@ export async function runCampaign(campaign: Campaign, options: RunOptions): Prom
     throw new ResultsExistError(`${store.path} already exists: resume it with --resume, or choose another --out`);
   }
   const jobs = planTrials(campaign, options.trials).filter((job) => inShard(job, options.shard));
-  const planned = new Map(jobs.map((job) => [job.id, job]));
-  const existing = store.readExisting();
-  const done = new Set(existing.map((record) => record.id));
-  // ids do not hold the seed, run length or host: a stored trial is this campaign's only if its spec is
-  const foreign = existing.filter((record) => !isPlannedAs(record, planned.get(record.id))).map((record) => record.id);
-  if (foreign.length > 0) {
-    throw new ResultsExistError(`${store.path} holds ${foreign.length} trials this campaign does not plan (e.g. ${foreign[0]}): it is another campaign's or another setting's; choose another --out`);
+  const { done, foreign, firstForeign } = storedTrials(store.path, new Map(jobs.map((job) => [job.id, job])));
+  if (foreign > 0) {
+    throw new ResultsExistError(`${store.path} holds ${foreign} trials this campaign does not plan (e.g. ${firstForeign}): it is another campaign's or another setting's; choose another --out`);
   }
-  const missing = jobs.filter((job) => !done.has(job.id));
+  const missing = jobs.filter((job) => !done.has(job));
   const tally = new Tally(jobs.length, done.size, options.onProgress);
   try {
     await execute(missing, options, (record) => {
@@ -74,18 +71,46 @@ export async function runCampaign(campaign: Campaign, options: RunOptions): Prom
   return { kind: 'completed', total: jobs.length, ran: missing.length, summary };
 }
 
-function isPlannedAs(record: CampaignRecord, job: TrialJob | undefined): boolean {
-  return job !== undefined && record.campaign === job.campaign && JSON.stringify(record.spec) === JSON.stringify(job.spec);
+interface StoredTrials {
+  /** planned trials the results file already holds */
+  readonly done: Set<TrialJob>;
+  /** stored trials this campaign does not plan, and the id of the first */
+  foreign: number;
+  firstForeign?: string;
 }
 
-/** Rewrite trials.jsonl in canonical order, then write summary.json and the reports. */
+/**
+ * What the results file holds, read a record at a time. Ids do not hold the seed, run length or
+ * host: a stored trial is this campaign's only if its spec is.
+ */
+function storedTrials(path: string, planned: ReadonlyMap<string, TrialJob>): StoredTrials {
+  const stored: StoredTrials = { done: new Set(), foreign: 0 };
+  for (const record of readRecords(path)) {
+    const job = planned.get(record.id);
+    if (job !== undefined && isPlannedAs(record, job)) stored.done.add(job);
+    else {
+      stored.foreign++;
+      stored.firstForeign ??= record.id;
+    }
+  }
+  return stored;
+}
+
+function isPlannedAs(record: CampaignRecord, job: TrialJob): boolean {
+  return record.campaign === job.campaign && JSON.stringify(record.spec) === JSON.stringify(job.spec);
+}
+
+/**
+ * Rewrite trials.jsonl in canonical order, then write summary.json and the reports. The records
+ * pass through one at a time (sorted by a small key per line, then read again for the summary and
+ * again for trials.csv), so memory does not grow with the number of trials.
+ */
 export async function finish(directory: string, campaign: string, seed: number, command: string): Promise<Summary> {
   const path = join(directory, TRIALS_FILE);
-  const records = new ResultsStore(path).readExisting().sort(compareRecords);
-  writeAtomically(path, recordsText(records));
-  const summary = summarize(campaign, seed, records);
+  sortResultsFile(path);
+  const summary = summarize(campaign, seed, readRecords(path));
   writeAtomically(join(directory, SUMMARY_FILE), JSON.stringify(summary, null, 2) + '\n');
-  await writeReports(directory, summary, records, { title: campaign, generatedBy: command });
+  await writeReports(directory, summary, readRecords(path), { title: campaign, generatedBy: command });
   return summary;
 }
 

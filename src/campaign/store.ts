@@ -1,32 +1,18 @@
 /**
  * The results store: trials.jsonl, one CampaignRecord per line, appended and flushed as each
  * trial completes, so an interruption (even kill -9) loses at most the line being written.
- * Reading tolerates a torn last line; the final file is rewritten in plan order, atomically.
+ * Reading goes a record at a time (never the whole file at once) and tolerates a torn last line;
+ * the final file is rewritten in canonical order, atomically (canonical.ts).
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { readLines, type Line } from './lines.js';
+import { writeFileAtomically } from './staged-file.js';
 import type { CampaignRecord } from './summary.js';
 
 export class ResultsStore {
   private descriptor: number | undefined;
 
   constructor(readonly path: string) {}
-
-  /** Records already in the file, dropping a torn last line (an interrupted write). */
-  readExisting(): CampaignRecord[] {
-    if (!existsSync(this.path)) return [];
-    const text = readFileSync(this.path, 'utf8');
-    const lines = text.split('\n');
-    // the last element is '' after a final newline, or a torn line without one: drop it either way
-    const complete = lines.slice(0, -1);
-    const records: CampaignRecord[] = [];
-    for (const line of complete) {
-      if (line.trim() === '') continue;
-      records.push(JSON.parse(line) as CampaignRecord);
-    }
-    const kept = complete.join('\n') + (complete.length > 0 ? '\n' : '');
-    if (kept !== text) writeFileSync(this.path, kept);
-    return records;
-  }
 
   append(record: CampaignRecord): void {
     this.descriptor ??= openSync(this.path, 'a');
@@ -41,17 +27,52 @@ export class ResultsStore {
   }
 }
 
-export function readRecords(path: string): CampaignRecord[] {
-  return new ResultsStore(path).readExisting();
+/** A line of a results file that is not a trial record: the user's file, so one line to say so. */
+export class ResultsFileError extends Error {}
+
+/**
+ * The records in a results file, one at a time, in file order; a torn last line (an interrupted
+ * write) is dropped from the file.
+ */
+export function* readRecords(path: string): Generator<CampaignRecord> {
+  for (const line of readLines(path)) yield parseRecord(line, path);
+}
+
+/** The first record of a results file, or undefined when it holds none. */
+export function firstRecord(path: string): CampaignRecord | undefined {
+  for (const record of readRecords(path)) return record;
+  return undefined;
+}
+
+/**
+ * A line as a record. Only what ordering records needs is checked (their identity and sort
+ * key): a line without it is no trial of a campaign.
+ */
+export function parseRecord(line: Line, path: string): CampaignRecord {
+  let value: unknown;
+  try {
+    value = JSON.parse(line.text);
+  } catch {
+    throw new ResultsFileError(`${path} line ${line.number}: not JSON`);
+  }
+  if (!isRecordShaped(value)) throw new ResultsFileError(`${path} line ${line.number}: not a trial record (it needs id, stage and record.configuration, faultType, mechanism, trialIndex)`);
+  return value;
+}
+
+function isRecordShaped(value: unknown): value is CampaignRecord {
+  const entry = (typeof value === 'object' ? value : null) as Partial<CampaignRecord> | null;
+  const record = (typeof entry?.record === 'object' ? entry.record : null) as Partial<CampaignRecord['record']> | null;
+  return (
+    typeof entry?.id === 'string' &&
+    typeof entry.stage === 'string' &&
+    typeof record?.configuration === 'string' &&
+    typeof record.faultType === 'string' &&
+    typeof record.mechanism === 'string' &&
+    typeof record.trialIndex === 'number'
+  );
 }
 
 /** Write a file whole or not at all: a temporary file in the same directory, then a rename. */
 export function writeAtomically(path: string, content: string): void {
-  const temporary = `${path}.partial`;
-  writeFileSync(temporary, content);
-  renameSync(temporary, path);
-}
-
-export function recordsText(records: readonly CampaignRecord[]): string {
-  return records.map((record) => JSON.stringify(record) + '\n').join('');
+  writeFileAtomically(path, content, `${path}.partial`);
 }

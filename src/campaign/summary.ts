@@ -73,60 +73,93 @@ function groupKey(entry: CampaignRecord): string {
   return JSON.stringify([record.configuration, record.faultType, record.mechanism, entry.stage]);
 }
 
-export function summarize(campaign: string, seed: number, entries: readonly CampaignRecord[]): Summary {
-  const groups = new Map<string, CampaignRecord[]>();
-  for (const entry of entries) {
+/** The summary of records given in any iterable (an array, or a file read a record at a time). */
+export function summarize(campaign: string, seed: number, entries: Iterable<CampaignRecord>): Summary {
+  const accumulator = new SummaryAccumulator();
+  for (const entry of entries) accumulator.add(entry);
+  return accumulator.summary(campaign, seed);
+}
+
+/**
+ * A summary built a record at a time: per group it keeps counts, and one number per recovery
+ * attempt (for the service interruption percentiles); per paired cell, one flag per detected
+ * trial. Records are not kept, so a campaign's summary does not need its records in memory.
+ * The summary depends on the order of the records (groups and comparisons appear in the order
+ * they are first met, before sorting): give them in canonical order.
+ */
+export class SummaryAccumulator {
+  private trials = 0;
+  private readonly groups = new Map<string, GroupTally>();
+  private readonly pairs = new MechanismPairs();
+
+  add(entry: CampaignRecord): void {
+    this.trials++;
     const key = groupKey(entry);
-    const list = groups.get(key) ?? [];
-    list.push(entry);
-    groups.set(key, list);
+    let group = this.groups.get(key);
+    if (group === undefined) {
+      group = new GroupTally(entry);
+      this.groups.set(key, group);
+    }
+    group.add(entry);
+    this.pairs.add(entry);
   }
-  const summaries = [...groups.values()].map(summarizeGroup).sort(compareGroups);
-  return { campaign, seed, trials: entries.length, groups: summaries, comparisons: compareMechanisms(entries) };
+
+  summary(campaign: string, seed: number): Summary {
+    const groups = [...this.groups.values()].map((group) => group.summary()).sort(compareGroups);
+    return { campaign, seed, trials: this.trials, groups, comparisons: this.pairs.comparisons() };
+  }
 }
 
 function compareGroups(x: SummaryGroup, y: SummaryGroup): number {
   return x.config.localeCompare(y.config) || x.faultType.localeCompare(y.faultType) || x.mechanism.localeCompare(y.mechanism) || 0;
 }
 
-function summarizeGroup(entries: readonly CampaignRecord[]): SummaryGroup {
-  const first = entries[0].record;
-  const outcomes = { notInjected: 0, nonManifested: 0, sdc: 0, detected: 0 };
-  const recovery = { success: 0, noVmFailure: 0, failure: 0 };
-  const failureCauses: Record<string, number> = {};
-  const detectors: Record<string, number> = {};
-  const interruptions: number[] = [];
-  for (const { record } of entries) {
-    outcomes[record.outcome]++;
-    if (record.outcome !== 'detected') continue;
+/** One (configuration, fault type, mechanism, stage) group's counts. */
+class GroupTally {
+  private readonly identity: Pick<SummaryGroup, 'mechanism' | 'faultType' | 'config' | 'stage'>;
+  private trials = 0;
+  private readonly outcomes = { notInjected: 0, nonManifested: 0, sdc: 0, detected: 0 };
+  private readonly recovery = { success: 0, noVmFailure: 0, failure: 0 };
+  private readonly failureCauses: Record<string, number> = {};
+  private readonly detectors: Record<string, number> = {};
+  private readonly interruptions: number[] = [];
+
+  constructor({ record, stage }: CampaignRecord) {
+    this.identity = { mechanism: record.mechanism, faultType: record.faultType, config: record.configuration, stage };
+  }
+
+  add({ record }: CampaignRecord): void {
+    this.trials++;
+    this.outcomes[record.outcome]++;
+    if (record.outcome !== 'detected') return;
     const detector = record.detection.detector === 'exception' ? `exception:${record.detection.exception}` : record.detection.detector;
-    detectors[detector] = (detectors[detector] ?? 0) + 1;
-    if (record.recovery === undefined) continue;
-    interruptions.push(record.recovery.serviceInterruptionMs);
+    this.detectors[detector] = (this.detectors[detector] ?? 0) + 1;
+    if (record.recovery === undefined) return;
+    this.interruptions.push(record.recovery.serviceInterruptionMs);
     if (record.recovery.result === 'recovered') {
-      recovery.success++;
-      if (record.recovery.noVmFailure) recovery.noVmFailure++;
+      this.recovery.success++;
+      if (record.recovery.noVmFailure) this.recovery.noVmFailure++;
     } else {
-      recovery.failure++;
+      this.recovery.failure++;
       const cause = record.recovery.cause ?? 'unknown';
-      failureCauses[cause] = (failureCauses[cause] ?? 0) + 1;
+      this.failureCauses[cause] = (this.failureCauses[cause] ?? 0) + 1;
     }
   }
-  const attempted = recovery.success + recovery.failure;
-  return {
-    mechanism: first.mechanism,
-    faultType: first.faultType,
-    config: first.configuration,
-    stage: entries[0].stage,
-    trials: entries.length,
-    outcomes,
-    recovery,
-    recoveryRate: wilson(recovery.success, attempted),
-    noVmFailureRate: wilson(recovery.noVmFailure, attempted),
-    serviceInterruptionMs: distribution(interruptions),
-    failureCauses,
-    detectors,
-  };
+
+  summary(): SummaryGroup {
+    const attempted = this.recovery.success + this.recovery.failure;
+    return {
+      ...this.identity,
+      trials: this.trials,
+      outcomes: { ...this.outcomes },
+      recovery: { ...this.recovery },
+      recoveryRate: wilson(this.recovery.success, attempted),
+      noVmFailureRate: wilson(this.recovery.noVmFailure, attempted),
+      serviceInterruptionMs: distribution(this.interruptions),
+      failureCauses: { ...this.failureCauses },
+      detectors: { ...this.detectors },
+    };
+  }
 }
 
 function distribution(values: number[]): SummaryGroup['serviceInterruptionMs'] {
@@ -135,27 +168,34 @@ function distribution(values: number[]): SummaryGroup['serviceInterruptionMs'] {
   return { mean, p50: percentile(sorted, 0.5), p90: percentile(sorted, 0.9), p99: percentile(sorted, 0.99), max: sorted.length === 0 ? Number.NaN : sorted[sorted.length - 1] };
 }
 
-/** Paired: the same trial (configuration, fault, index) under two mechanisms at stage 'all'. */
-function compareMechanisms(entries: readonly CampaignRecord[]): Comparison[] {
-  const byCell = new Map<string, Map<string, Map<number, boolean>>>();
-  for (const { record, stage } of entries) {
-    if (stage !== 'all' || record.mechanism === 'none' || record.outcome !== 'detected' || record.recovery === undefined) continue;
+/**
+ * Paired: the same trial (configuration, fault, index) under two mechanisms at stage 'all'.
+ * Whether each detected trial was recovered, per cell and mechanism, by trial index.
+ */
+class MechanismPairs {
+  private readonly byCell = new Map<string, Map<string, Map<number, boolean>>>();
+
+  add({ record, stage }: CampaignRecord): void {
+    if (stage !== 'all' || record.mechanism === 'none' || record.outcome !== 'detected' || record.recovery === undefined) return;
     const cell = JSON.stringify([record.configuration, record.faultType]);
-    const mechanisms = byCell.get(cell) ?? new Map<string, Map<number, boolean>>();
+    const mechanisms = this.byCell.get(cell) ?? new Map<string, Map<number, boolean>>();
     const results = mechanisms.get(record.mechanism) ?? new Map<number, boolean>();
     results.set(record.trialIndex, record.recovery.result === 'recovered');
     mechanisms.set(record.mechanism, results);
-    byCell.set(cell, mechanisms);
+    this.byCell.set(cell, mechanisms);
   }
-  const comparisons: Comparison[] = [];
-  for (const [cell, mechanisms] of byCell) {
-    const [config, faultType] = JSON.parse(cell) as [string, FaultType];
-    const names = [...mechanisms.keys()].sort();
-    for (let i = 0; i < names.length; i++) {
-      for (let j = i + 1; j < names.length; j++) comparisons.push(pairUp(config, faultType, names[i], names[j], mechanisms));
+
+  comparisons(): Comparison[] {
+    const comparisons: Comparison[] = [];
+    for (const [cell, mechanisms] of this.byCell) {
+      const [config, faultType] = JSON.parse(cell) as [string, FaultType];
+      const names = [...mechanisms.keys()].sort();
+      for (let i = 0; i < names.length; i++) {
+        for (let j = i + 1; j < names.length; j++) comparisons.push(pairUp(config, faultType, names[i], names[j], mechanisms));
+      }
     }
+    return comparisons;
   }
-  return comparisons;
 }
 
 function pairUp(config: string, faultType: FaultType, first: string, second: string, mechanisms: Map<string, Map<number, boolean>>): Comparison {

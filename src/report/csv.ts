@@ -38,13 +38,21 @@ export type CsvColumn = (typeof csvColumns)[number];
 
 type Field = string | number | boolean | null | undefined;
 
-export function renderCsv(entries: readonly CampaignRecord[]): string {
-  const lines = [csvColumns.join(',')];
-  for (const entry of entries) {
-    const row = csvRow(entry);
-    lines.push(csvColumns.map((column) => csvField(row[column])).join(','));
-  }
-  return `${lines.join('\n')}\n`;
+export function renderCsv(entries: Iterable<CampaignRecord>): string {
+  let text = csvHeader();
+  for (const entry of entries) text += csvLine(entry);
+  return text;
+}
+
+/** The header line, with its newline: the file starts with it, then has one csvLine per trial. */
+export function csvHeader(): string {
+  return `${csvColumns.join(',')}\n`;
+}
+
+/** One trial's line, with its newline. */
+export function csvLine(entry: CampaignRecord): string {
+  const row = csvRow(entry);
+  return `${csvColumns.map((column) => csvField(row[column])).join(',')}\n`;
 }
 
 /** The row's values by column, before quoting. */

@@ -84,6 +84,32 @@ describe('on a finished run of a small campaign', () => {
       expect(unnamed(read(join(copy, 'report.html')))).toBe(unnamed(before['report.html']));
     });
 
+    it('from trials.jsonl shuffled, with a blank line and a torn last line: the same files', async () => {
+      const copy = copyOfResults();
+      const before = Object.fromEntries(['trials.jsonl', ...REPORTS].map((file) => [file, read(join(copy, file))]));
+      const shuffled = lines(before['trials.jsonl']).map((line, index) => ({ line, key: (index * 7919) % 37 })).sort((x, y) => x.key - y.key);
+      writeFileSync(join(copy, 'trials.jsonl'), shuffled.map(({ line }) => line).join('\n') + '\n\n' + shuffled[0].line.slice(0, 30));
+      const result = await cli(['report', copy]);
+      expect(result.exitCode, result.stderr).toBe(0);
+      expect(read(join(copy, 'trials.jsonl'))).toBe(before['trials.jsonl']);
+      expect(read(join(copy, 'summary.json'))).toBe(before['summary.json']);
+      expect(read(join(copy, 'trials.csv'))).toBe(before['trials.csv']);
+      const unnamed = (text: string): string => text.replace(/ninelives (run|report) [^`<]*/g, 'ninelives ...');
+      expect(unnamed(read(join(copy, 'report.html')))).toBe(unnamed(before['report.html']));
+    });
+
+    it('a line that is not a trial record: exit 2, one line naming it', async () => {
+      const copy = copyOfResults();
+      const path = join(copy, 'trials.jsonl');
+      writeFileSync(path, read(path).replace('\n', '\n{"campaign": oops\n'));
+      const result = await cli(['report', copy]);
+      expect(result.exitCode).toBe(2);
+      expect(messages(result.stderr)).toEqual([`ninelives: ${path} line 2: not JSON`]);
+      const resumed = await cli(['run', campaign, '--out', copy, '--workers', '1', '--resume']);
+      expect(resumed.exitCode).toBe(2);
+      expectOneLine(resumed.stderr, /line 2: not JSON$/);
+    });
+
     it('a directory without trials.jsonl: exit 2, one line', async () => {
       const result = await cli(['report', directory]);
       expect(result.exitCode).toBe(2);

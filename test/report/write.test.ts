@@ -9,7 +9,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { summarize } from '../../src/campaign/summary.js';
 import { renderCsv } from '../../src/report/csv.js';
 import { renderMarkdown } from '../../src/report/markdown.js';
-import { writeFileAtomic, writeReports } from '../../src/report/write.js';
+import { writeReports } from '../../src/report/write.js';
+import { writeFileAtomically } from '../../src/campaign/staged-file.js';
 import { pairedCampaign } from './samples.js';
 
 const context = { title: 'Written', generatedBy: 'ninelives report reports/x' };
@@ -35,6 +36,26 @@ describe('writeReports', () => {
     expect(await readFile(join(directory, 'report.html'), 'utf8')).toMatch(/^<!DOCTYPE html>[\s\S]*<\/html>\n$/);
   });
 
+  it('writes trials.csv from records given one at a time', async () => {
+    const entries = pairedCampaign();
+    function* oneAtATime(): Generator<(typeof entries)[number]> {
+      yield* entries;
+    }
+    await writeReports(directory, summarize('paired', 42, entries), oneAtATime(), context);
+    expect(await readFile(join(directory, 'trials.csv'), 'utf8')).toBe(renderCsv(entries));
+  });
+
+  it('records that fail to read write nothing, and leave no temporary file', async () => {
+    await writeFile(join(directory, 'report.md'), 'old');
+    function* failing(): Generator<ReturnType<typeof pairedCampaign>[number]> {
+      yield pairedCampaign()[0];
+      throw new Error('unreadable');
+    }
+    await expect(writeReports(directory, summarize('paired', 42, pairedCampaign()), failing(), context)).rejects.toThrow('unreadable');
+    expect(await readdir(directory)).toEqual(['report.md']);
+    expect(await readFile(join(directory, 'report.md'), 'utf8')).toBe('old');
+  });
+
   it('creates the directory when needed', async () => {
     const nested = join(directory, 'a', 'b');
     await writeReports(nested, summarize('empty', 1, []), [], context);
@@ -47,7 +68,7 @@ describe('writeReports', () => {
     // renaming a file over a non-empty directory fails after the temporary file was written
     const blocked = join(directory, 'blocked');
     await mkdir(join(blocked, 'inside'), { recursive: true });
-    await expect(writeFileAtomic(blocked, 'new')).rejects.toThrow();
+    expect(() => writeFileAtomically(blocked, 'new')).toThrow();
     expect(await readFile(target, 'utf8')).toBe('old');
     expect((await readdir(directory)).sort()).toEqual(['blocked', 'report.md']);
   });

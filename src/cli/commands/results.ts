@@ -5,23 +5,33 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { MergeConflictError, MixedCampaignsError, planMerge, writeMerged, type MergePlan, type ShardResults } from '../../campaign/merge.js';
 import { TRIALS_FILE, finish } from '../../campaign/runner.js';
-import { readRecords, recordsText, writeAtomically } from '../../campaign/store.js';
-import { compareRecords, type CampaignRecord } from '../../campaign/summary.js';
+import { ResultsFileError, firstRecord, readRecords } from '../../campaign/store.js';
+import type { CampaignRecord } from '../../campaign/summary.js';
 import { formatTrace } from '../../trial/trace.js';
 import { runTrial } from '../../trial/trial.js';
-import { CommandFailure, UsageError } from '../errors.js';
+import { CommandFailure, InputError, UsageError } from '../errors.js';
 import type { CliIo } from '../io.js';
 
-function recordsIn(directory: string): CampaignRecord[] {
+function resultsFile(directory: string): string {
   const path = join(directory, TRIALS_FILE);
   if (!existsSync(path)) throw new UsageError('usage.noResults', `no ${TRIALS_FILE} in ${directory}`);
-  return readRecords(path);
+  return path;
 }
 
-function campaignOf(records: readonly CampaignRecord[], directory: string): { name: string; seed: number } {
-  if (records.length === 0) throw new UsageError('usage.noResults', `${join(directory, TRIALS_FILE)} holds no trials`);
-  return { name: records[0].campaign, seed: records[0].record.seed };
+function noTrials(path: string): UsageError {
+  return new UsageError('usage.noResults', `${path} holds no trials`);
+}
+
+/** A results file with a line that is not a trial record is the user's input: say which line. */
+async function explainResultsFile<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof ResultsFileError) throw new InputError('input.results', [error.message]);
+    throw error;
+  }
 }
 
 export function registerResultsCommands(program: Command, io: CliIo): void {
@@ -29,25 +39,31 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
     .command('report')
     .description('regenerate summary.json, report.md, report.html and trials.csv from a directory\'s trials.jsonl')
     .argument('<dir>', 'results directory')
-    .action(async (directory: string) => {
-      const { name, seed } = campaignOf(recordsIn(directory), directory);
-      await finish(directory, name, seed, `ninelives report ${directory}`);
-      io.stdout.write(`report: ${join(directory, 'report.md')} (also report.html, summary.json, trials.csv)\n`);
-    });
+    .action((directory: string) =>
+      explainResultsFile(async () => {
+        const path = resultsFile(directory);
+        const first = firstRecord(path);
+        if (first === undefined) throw noTrials(path);
+        await finish(directory, first.campaign, first.record.seed, `ninelives report ${directory}`);
+        io.stdout.write(`report: ${join(directory, 'report.md')} (also report.html, summary.json, trials.csv)\n`);
+      }),
+    );
 
   program
     .command('merge')
     .description('combine the results of shards into one results directory, as if run at once')
     .argument('<out>', 'output directory')
     .argument('<shards...>', 'shard result directories')
-    .action(async (out: string, shards: string[]) => {
-      const merged = mergeRecords(shards.map((directory) => ({ directory, records: recordsIn(directory) })));
-      const { name, seed } = campaignOf(merged, shards[0]);
-      mkdirSync(out, { recursive: true });
-      writeAtomically(join(out, TRIALS_FILE), recordsText(merged));
-      await finish(out, name, seed, `ninelives merge ${out} ${shards.join(' ')}`);
-      io.stdout.write(`merged ${merged.length} trials from ${shards.length} shards; report: ${join(out, 'report.md')}\n`);
-    });
+    .action((out: string, shards: string[]) =>
+      explainResultsFile(async () => {
+        const plan = mergePlan(shards.map((directory) => ({ directory, path: resultsFile(directory) })));
+        if (plan.campaign === undefined) throw noTrials(plan.shards[0].path);
+        mkdirSync(out, { recursive: true });
+        writeMerged(plan, join(out, TRIALS_FILE));
+        await finish(out, plan.campaign.name, plan.campaign.seed, `ninelives merge ${out} ${shards.join(' ')}`);
+        io.stdout.write(`merged ${plan.trials} trials from ${shards.length} shards; report: ${join(out, 'report.md')}\n`);
+      }),
+    );
 
   program
     .command('replay')
@@ -55,33 +71,34 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
     .argument('<dir>', 'results directory')
     .argument('<trial-id>', 'the trial\'s id, e.g. 3AppVM/register/microreset/all/12')
     .option('--trace', 'print the instructions around the injection and the path to detection')
-    .action((directory: string, id: string, options: { trace?: boolean }) => {
-      const stored = recordsIn(directory).find((record) => record.id === id);
-      if (stored === undefined) throw new UsageError('usage.noTrial', `no trial "${id}" in ${join(directory, TRIALS_FILE)}`);
-      const { record, trace } = runTrial(stored.spec, { trace: options.trace });
-      io.stdout.write(JSON.stringify(record, null, 2) + '\n');
-      if (trace !== undefined) io.stdout.write(formatTrace(trace) + '\n');
-      if (JSON.stringify(record) !== JSON.stringify(stored.record)) {
-        throw new CommandFailure('replay.diverged', `trial ${id} did not reproduce its stored record`);
-      }
-      io.stdout.write(`reproduced: the record equals the stored one\n`);
-    });
+    .action((directory: string, id: string, options: { trace?: boolean }) =>
+      explainResultsFile(async () => {
+        const path = resultsFile(directory);
+        const stored = findRecord(path, id);
+        if (stored === undefined) throw new UsageError('usage.noTrial', `no trial "${id}" in ${path}`);
+        const { record, trace } = runTrial(stored.spec, { trace: options.trace });
+        io.stdout.write(JSON.stringify(record, null, 2) + '\n');
+        if (trace !== undefined) io.stdout.write(formatTrace(trace) + '\n');
+        if (JSON.stringify(record) !== JSON.stringify(stored.record)) {
+          throw new CommandFailure('replay.diverged', `trial ${id} did not reproduce its stored record`);
+        }
+        io.stdout.write(`reproduced: the record equals the stored one\n`);
+      }),
+    );
 }
 
-/** Union of the shards' records in canonical order; the same id twice must be the same record. */
-export function mergeRecords(shards: readonly { directory: string; records: readonly CampaignRecord[] }[]): CampaignRecord[] {
-  const byId = new Map<string, CampaignRecord>();
-  const campaigns = new Set<string>();
-  for (const { directory, records } of shards) {
-    for (const record of records) {
-      campaigns.add(`${record.campaign} (seed ${record.record.seed})`);
-      const existing = byId.get(record.id);
-      if (existing !== undefined && JSON.stringify(existing) !== JSON.stringify(record)) {
-        throw new CommandFailure('merge.conflict', `trial ${record.id} differs between shards (${directory})`);
-      }
-      byId.set(record.id, record);
-    }
+function findRecord(path: string, id: string): CampaignRecord | undefined {
+  for (const record of readRecords(path)) if (record.id === id) return record;
+  return undefined;
+}
+
+/** The shards checked against each other, their failures as the CLI's errors. */
+function mergePlan(shards: readonly ShardResults[]): MergePlan {
+  try {
+    return planMerge(shards);
+  } catch (error) {
+    if (error instanceof MergeConflictError) throw new CommandFailure('merge.conflict', error.message);
+    if (error instanceof MixedCampaignsError) throw new UsageError('usage.mixedCampaigns', error.message);
+    throw error;
   }
-  if (campaigns.size > 1) throw new UsageError('usage.mixedCampaigns', `the shards come from different campaigns: ${[...campaigns].join(', ')}`);
-  return [...byId.values()].sort(compareRecords);
 }

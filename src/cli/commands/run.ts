@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { ResultsExistError, runCampaign, type RunProgress, type RunResult } from '../../campaign/runner.js';
 import { CampaignError, loadCampaign, type Campaign } from '../../campaign/spec.js';
 import type { Shard } from '../../campaign/plan.js';
+import { ResultsFileError } from '../../campaign/store.js';
 import type { Summary } from '../../campaign/summary.js';
 import { CliError, InputError, UsageError } from '../errors.js';
 import type { CliIo } from '../io.js';
@@ -93,6 +94,7 @@ async function runWithProgress(campaign: Campaign, options: RunCommandOptions & 
     });
   } catch (error) {
     if (error instanceof ResultsExistError) throw new UsageError('usage.resultsExist', error.message);
+    if (error instanceof ResultsFileError) throw new InputError('input.results', [error.message]);
     throw error;
   } finally {
     progress.stop();

@@ -1,0 +1,159 @@
+/**
+ * trials.jsonl rewritten in canonical order (compareRecords) without holding its records. A
+ * first pass keeps, per line, where the line is and its sort key as a few numbers (about 25
+ * bytes a trial); sorting those gives the order; a second pass copies each line's bytes, in that
+ * order, into a staged file that then replaces trials.jsonl atomically.
+ *
+ * The result is byte for byte what sorting the parsed records and writing each as
+ * JSON.stringify(record) + '\n' gives: a line is copied only if it is exactly that text, and
+ * written anew from its record otherwise (a hand-edited line, say).
+ */
+import { closeSync, openSync } from 'node:fs';
+import { float64Column, uint32Column, uint8Column } from './columns.js';
+import { readBytes, readLines, type Line } from './lines.js';
+import { StagedFile } from './staged-file.js';
+import { parseRecord } from './store.js';
+import type { CampaignRecord } from './summary.js';
+
+/** Rewrite the results file at `path` in canonical order; a missing file becomes an empty one. */
+export function sortResultsFile(path: string): void {
+  const index = new LineIndex();
+  for (const line of readLines(path)) index.add(line, parseRecord(line, path));
+  copyInOrder(path, index, index.canonicalOrder());
+}
+
+/** The parts of the sort key that are names: few distinct values, however many trials. */
+interface Cell {
+  readonly configuration: string;
+  readonly faultType: string;
+  readonly mechanism: string;
+  readonly stage: string;
+}
+
+/** Per line, in file order: where it is, whether it can be copied as it is, and its sort key. */
+class LineIndex {
+  readonly offsets = float64Column();
+  readonly lengths = uint32Column();
+  /** 1: the line is exactly JSON.stringify of its record */
+  readonly copyable = uint8Column();
+  readonly trialIndexes = float64Column();
+  /** an id into `cells`: the sort key's names */
+  readonly cellIds = uint32Column();
+  readonly cells: Cell[] = [];
+  private readonly cellIdsByKey = new Map<string, number>();
+
+  get length(): number {
+    return this.offsets.length;
+  }
+
+  add(line: Line, entry: CampaignRecord): void {
+    this.offsets.push(line.offset);
+    this.lengths.push(line.length);
+    this.copyable.push(isAsWritten(line.text, entry) ? 1 : 0);
+    this.trialIndexes.push(entry.record.trialIndex);
+    this.cellIds.push(this.cellId({ configuration: entry.record.configuration, faultType: entry.record.faultType, mechanism: entry.record.mechanism, stage: entry.stage }));
+  }
+
+  /**
+   * Line numbers (0-based, in file order) in canonical order. The comparison gives the sign
+   * compareRecords gives, and the sort is the one compareRecords was used with (Array's, stable),
+   * so ties keep file order as they did.
+   */
+  canonicalOrder(): number[] {
+    const ranks = cellRanks(this.cells);
+    const { cellIds, trialIndexes } = this;
+    const compare = (x: number, y: number): number => {
+      const a = ranks[cellIds.get(x)];
+      const b = ranks[cellIds.get(y)];
+      return (
+        a.configuration - b.configuration ||
+        a.faultType - b.faultType ||
+        trialIndexes.get(x) - trialIndexes.get(y) ||
+        a.mechanism - b.mechanism ||
+        a.stage - b.stage
+      );
+    };
+    return Array.from({ length: this.length }, (_, line) => line).sort(compare);
+  }
+
+  private cellId(cell: Cell): number {
+    const key = JSON.stringify([cell.configuration, cell.faultType, cell.mechanism, cell.stage]);
+    let id = this.cellIdsByKey.get(key);
+    if (id === undefined) {
+      id = this.cells.push(cell) - 1;
+      this.cellIdsByKey.set(key, id);
+    }
+    return id;
+  }
+}
+
+/**
+ * Whether the line's bytes are what JSON.stringify writes for its record. A replacement
+ * character may stand for bytes that were not UTF-8, which decoding lost: write that line anew.
+ */
+function isAsWritten(text: string, entry: CampaignRecord): boolean {
+  return !text.includes('\uFFFD') && JSON.stringify(entry) === text;
+}
+
+type CellRanks = Record<keyof Cell, number>;
+
+/** Each cell's names as ranks: a rank difference has the sign of compareRecords' comparison. */
+function cellRanks(cells: readonly Cell[]): CellRanks[] {
+  const byName = (a: string, b: string): number => a.localeCompare(b);
+  const byStage = (a: string, b: string): number => a.localeCompare(b, undefined, { numeric: true });
+  const configuration = ranksOf(cells.map((cell) => cell.configuration), byName);
+  const faultType = ranksOf(cells.map((cell) => cell.faultType), byName);
+  const mechanism = ranksOf(cells.map((cell) => cell.mechanism), byName);
+  const stage = ranksOf(cells.map((cell) => cell.stage), byStage);
+  return cells.map((cell) => ({
+    configuration: configuration.get(cell.configuration) as number,
+    faultType: faultType.get(cell.faultType) as number,
+    mechanism: mechanism.get(cell.mechanism) as number,
+    stage: stage.get(cell.stage) as number,
+  }));
+}
+
+/** Distinct values numbered in sorted order; values that compare equal share a number. */
+function ranksOf(values: readonly string[], compare: (a: string, b: string) => number): Map<string, number> {
+  const sorted = [...new Set(values)].sort(compare);
+  const ranks = new Map<string, number>();
+  let rank = 0;
+  sorted.forEach((value, position) => {
+    if (position > 0 && compare(sorted[position - 1], value) !== 0) rank++;
+    ranks.set(value, rank);
+  });
+  return ranks;
+}
+
+/** The lines in `order`, into a staged file that replaces `path` once complete. */
+function copyInOrder(path: string, index: LineIndex, order: readonly number[]): void {
+  const output = new StagedFile(path, `${path}.partial`);
+  try {
+    copyLines(path, index, order, output);
+  } catch (error) {
+    output.discard();
+    throw error;
+  }
+  output.commit();
+}
+
+function copyLines(path: string, index: LineIndex, order: readonly number[], output: StagedFile): void {
+  if (order.length === 0) return;
+  const descriptor = openSync(path, 'r');
+  const scratch = Buffer.allocUnsafe(1 << 16);
+  try {
+    for (const line of order) output.write(lineAsWritten(descriptor, index, line, scratch));
+  } finally {
+    closeSync(descriptor);
+  }
+}
+
+/** The line and its newline as JSON.stringify(record) + '\n' writes them: copied when they are. */
+function lineAsWritten(descriptor: number, index: LineIndex, line: number, scratch: Buffer): Uint8Array | string {
+  const offset = index.offsets.get(line);
+  const length = index.lengths.get(line);
+  // a complete line's newline is the byte after it
+  if (index.copyable.get(line) === 1) return readBytes(descriptor, offset, length + 1, scratch);
+  const text = readBytes(descriptor, offset, length, scratch).toString('utf8');
+  return JSON.stringify(JSON.parse(text)) + '\n';
+}

@@ -1,0 +1,71 @@
+/**
+ * A JSON-lines file read a chunk at a time, so that reading it takes the same memory however
+ * long it is. Each complete line comes with its byte offset and length, so a caller can keep
+ * where a line is rather than the line, and read it again later (readBytes).
+ *
+ * A torn last line (an interrupted append: bytes after the last newline) is not a line. When a
+ * read reaches it, it is cut off the file, so that the next append starts a line of its own.
+ */
+import { closeSync, existsSync, openSync, readSync, truncateSync } from 'node:fs';
+
+const CHUNK_BYTES = 1 << 20;
+const NEWLINE = 0x0a;
+
+export interface Line {
+  readonly text: string;
+  /** where the line starts in the file, in bytes */
+  readonly offset: number;
+  /** in bytes, without the newline that ends it */
+  readonly length: number;
+  /** 1-based, blank lines counted, for messages */
+  readonly number: number;
+}
+
+/** The file's complete lines that are not blank, in order; none if the file does not exist. */
+export function* readLines(path: string): Generator<Line> {
+  if (!existsSync(path)) return;
+  const descriptor = openSync(path, 'r');
+  let tornAt: number | undefined;
+  try {
+    tornAt = yield* linesOf(descriptor);
+  } finally {
+    closeSync(descriptor);
+  }
+  if (tornAt !== undefined) truncateSync(path, tornAt);
+}
+
+/** Yields the lines; returns where a torn last line starts, if there is one. */
+function* linesOf(descriptor: number): Generator<Line, number | undefined> {
+  const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+  // the start of a line that runs past the chunk it began in
+  let carried = Buffer.alloc(0);
+  let position = 0;
+  let number = 0;
+  for (let read = readSync(descriptor, chunk, 0, CHUNK_BYTES, position); read > 0; read = readSync(descriptor, chunk, 0, CHUNK_BYTES, position)) {
+    const data = carried.length === 0 ? chunk.subarray(0, read) : Buffer.concat([carried, chunk.subarray(0, read)]);
+    const dataOffset = position - carried.length;
+    position += read;
+    let start = 0;
+    // a newline byte is never part of a multi-byte UTF-8 character, so splitting bytes is safe
+    for (let end = data.indexOf(NEWLINE, start); end !== -1; end = data.indexOf(NEWLINE, start)) {
+      number++;
+      const text = data.toString('utf8', start, end);
+      if (text.trim() !== '') yield { text, offset: dataOffset + start, length: end - start, number };
+      start = end + 1;
+    }
+    // copied: the chunk is read into again
+    carried = Buffer.from(data.subarray(start));
+  }
+  return carried.length > 0 ? position - carried.length : undefined;
+}
+
+/** `length` bytes at `offset`, read into `into` when it is big enough. */
+export function readBytes(descriptor: number, offset: number, length: number, into: Buffer): Buffer {
+  const target = into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
+  for (let done = 0; done < length; ) {
+    const read = readSync(descriptor, target, done, length - done, offset + done);
+    if (read === 0) throw new Error(`the file ended ${length - done} bytes early, at byte ${offset + done}: it changed while being read`);
+    done += read;
+  }
+  return target;
+}

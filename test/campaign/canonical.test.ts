@@ -1,0 +1,99 @@
+/**
+ * trials.jsonl rewritten in canonical order a line at a time gives the bytes that sorting the
+ * parsed records in memory and writing each with JSON.stringify gave, whatever the file's order,
+ * formatting, blank lines or torn last line.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { sortResultsFile } from '../../src/campaign/canonical.js';
+import { ResultsFileError } from '../../src/campaign/store.js';
+import { compareRecords, type CampaignRecord } from '../../src/campaign/summary.js';
+import { recordArbitrary, stored } from './arbitraries.js';
+
+const directory = mkdtempSync(join(tmpdir(), 'ninelives-canonical-'));
+afterAll(() => rmSync(directory, { recursive: true, force: true }));
+
+let files = 0;
+function resultsFile(text: string | Buffer): string {
+  const path = join(directory, `trials-${files++}.jsonl`);
+  writeFileSync(path, text);
+  return path;
+}
+
+/** What finish wrote before it streamed: the parsed records sorted, each as JSON.stringify writes it. */
+function sortedInMemory(records: readonly CampaignRecord[]): string {
+  return records
+    .map(stored)
+    .sort(compareRecords)
+    .map((record) => JSON.stringify(record) + '\n')
+    .join('');
+}
+
+/** Ways a line can hold a record other than exactly as JSON.stringify writes it. */
+const formats: readonly ((json: string, record: CampaignRecord) => string)[] = [
+  (json) => json,
+  (_, record) => JSON.stringify(record, null, 1).replace(/\n */g, ' '),
+  (json) => `${json}\r`,
+  (json) => ` ${json}`,
+];
+
+describe('sortResultsFile', () => {
+  it('gives the bytes of sorting in memory, for any order, formatting and blank lines', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(recordArbitrary, fc.nat({ max: formats.length - 1 }), fc.boolean()), { maxLength: 40 }), (lines) => {
+        const text = lines.map(([record, format, blankAfter]) => `${formats[format](JSON.stringify(record), record)}\n${blankAfter ? '  \n' : ''}`).join('');
+        const path = resultsFile(text);
+        sortResultsFile(path);
+        expect(readFileSync(path, 'utf8')).toBe(sortedInMemory(lines.map(([record]) => record)));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('keeps records that sort as equal in file order, as the stable sort did', () => {
+    const [first, second] = fc.sample(recordArbitrary, { numRuns: 2, seed: 7 });
+    const twin = { ...second, record: { ...first.record }, stage: first.stage, id: 'twin' };
+    const path = resultsFile(`${JSON.stringify(twin)}\n${JSON.stringify(first)}\n`);
+    sortResultsFile(path);
+    expect(readFileSync(path, 'utf8')).toBe(`${JSON.stringify(twin)}\n${JSON.stringify(first)}\n`);
+  });
+
+  it('drops a torn last line', () => {
+    const records = fc.sample(recordArbitrary, { numRuns: 5, seed: 3 });
+    const complete = records.map((record) => JSON.stringify(record) + '\n').join('');
+    const path = resultsFile(complete + JSON.stringify(records[0]).slice(0, 40));
+    sortResultsFile(path);
+    expect(readFileSync(path, 'utf8')).toBe(sortedInMemory(records));
+  });
+
+  it('writes a line whose bytes are not UTF-8 as the record read from it', () => {
+    const [record] = fc.sample(recordArbitrary, { numRuns: 1, seed: 11 });
+    const json = JSON.stringify({ ...record, campaign: 'X' });
+    const [before, after] = json.split('X');
+    // 0xff is never part of UTF-8: read as U+FFFD, as reading the whole file as text did
+    const path = resultsFile(Buffer.concat([Buffer.from(before), Buffer.from([0xff]), Buffer.from(after + '\n')]));
+    sortResultsFile(path);
+    expect(readFileSync(path, 'utf8')).toBe(JSON.stringify({ ...record, campaign: '\uFFFD' }) + '\n');
+  });
+
+  it('makes an empty file of a missing one, and leaves no temporary file', () => {
+    const alone = mkdtempSync(join(directory, 'alone-'));
+    const path = join(alone, 'trials.jsonl');
+    sortResultsFile(path);
+    expect(readFileSync(path, 'utf8')).toBe('');
+    expect(readdirSync(alone)).toEqual(['trials.jsonl']);
+  });
+
+  it('a line that is not a record: an error naming the line, and the file as it was', () => {
+    const [record] = fc.sample(recordArbitrary, { numRuns: 1, seed: 5 });
+    const text = `${JSON.stringify(record)}\n\n{"campaign": oops\n`;
+    const path = resultsFile(text);
+    expect(() => sortResultsFile(path)).toThrow(new ResultsFileError(`${path} line 3: not JSON`));
+    const notRecord = resultsFile(`${JSON.stringify(record)}\n{"id": "x"}\n`);
+    expect(() => sortResultsFile(notRecord)).toThrow(/line 2: not a trial record/);
+    expect(readFileSync(path, 'utf8')).toBe(text);
+  });
+});

@@ -1,0 +1,154 @@
+/**
+ * The summary built a record at a time equals the one built from all the records in memory, as
+ * summarize did before it streamed (kept below, verbatim but for names, as the reference).
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { SummaryAccumulator, summarize, type CampaignRecord, type Comparison, type Summary, type SummaryGroup } from '../../src/campaign/summary.js';
+import type { FaultType } from '../../src/faults/fault.js';
+import { mcNemarExact, percentile, wilson } from '../../src/report/statistics.js';
+import { ablationCampaign, pairedCampaign, undetectedCampaign } from '../report/samples.js';
+import { pairedRecordArbitrary, recordArbitrary, stored } from './arbitraries.js';
+
+describe('SummaryAccumulator', () => {
+  it('equals the in-memory summary on any records, in any order', () => {
+    fc.assert(
+      fc.property(fc.array(recordArbitrary, { maxLength: 80 }), (generated) => {
+        const records = generated.map(stored);
+        const summary = summarize('property', 9, records);
+        expect(JSON.stringify(summary)).toBe(JSON.stringify(summarizeInMemory('property', 9, records)));
+        expect(summary).toEqual(summarizeInMemory('property', 9, records));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('equals it on paired records with repeated trials', () => {
+    fc.assert(
+      fc.property(fc.array(pairedRecordArbitrary, { maxLength: 40 }), (generated) => {
+        const records = generated.map(stored);
+        expect(JSON.stringify(summarize('paired', 9, records))).toBe(JSON.stringify(summarizeInMemory('paired', 9, records)));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('equals it on the report samples', () => {
+    for (const records of [pairedCampaign(), ablationCampaign(), undetectedCampaign(), [...ablationCampaign(), ...pairedCampaign()], []]) {
+      expect(JSON.stringify(summarize('sample', 1, records))).toBe(JSON.stringify(summarizeInMemory('sample', 1, records)));
+    }
+  });
+
+  it('can be asked for a summary part-way and go on', () => {
+    const records = [...pairedCampaign(), ...ablationCampaign()];
+    const accumulator = new SummaryAccumulator();
+    records.slice(0, 7).forEach((record) => accumulator.add(record));
+    expect(accumulator.summary('sample', 1)).toEqual(summarizeInMemory('sample', 1, records.slice(0, 7)));
+    records.slice(7).forEach((record) => accumulator.add(record));
+    expect(accumulator.summary('sample', 1)).toEqual(summarizeInMemory('sample', 1, records));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The reference: summarize as it was when it took every record at once.
+
+function summarizeInMemory(campaign: string, seed: number, entries: readonly CampaignRecord[]): Summary {
+  const groups = new Map<string, CampaignRecord[]>();
+  for (const entry of entries) {
+    const { record } = entry;
+    const key = JSON.stringify([record.configuration, record.faultType, record.mechanism, entry.stage]);
+    const list = groups.get(key) ?? [];
+    list.push(entry);
+    groups.set(key, list);
+  }
+  const summaries = [...groups.values()].map(summarizeGroup).sort(compareGroups);
+  return { campaign, seed, trials: entries.length, groups: summaries, comparisons: compareMechanisms(entries) };
+}
+
+function compareGroups(x: SummaryGroup, y: SummaryGroup): number {
+  return x.config.localeCompare(y.config) || x.faultType.localeCompare(y.faultType) || x.mechanism.localeCompare(y.mechanism) || 0;
+}
+
+function summarizeGroup(entries: readonly CampaignRecord[]): SummaryGroup {
+  const first = entries[0].record;
+  const outcomes = { notInjected: 0, nonManifested: 0, sdc: 0, detected: 0 };
+  const recovery = { success: 0, noVmFailure: 0, failure: 0 };
+  const failureCauses: Record<string, number> = {};
+  const detectors: Record<string, number> = {};
+  const interruptions: number[] = [];
+  for (const { record } of entries) {
+    outcomes[record.outcome]++;
+    if (record.outcome !== 'detected') continue;
+    const detector = record.detection.detector === 'exception' ? `exception:${record.detection.exception}` : record.detection.detector;
+    detectors[detector] = (detectors[detector] ?? 0) + 1;
+    if (record.recovery === undefined) continue;
+    interruptions.push(record.recovery.serviceInterruptionMs);
+    if (record.recovery.result === 'recovered') {
+      recovery.success++;
+      if (record.recovery.noVmFailure) recovery.noVmFailure++;
+    } else {
+      recovery.failure++;
+      const cause = record.recovery.cause ?? 'unknown';
+      failureCauses[cause] = (failureCauses[cause] ?? 0) + 1;
+    }
+  }
+  const attempted = recovery.success + recovery.failure;
+  return {
+    mechanism: first.mechanism,
+    faultType: first.faultType,
+    config: first.configuration,
+    stage: entries[0].stage,
+    trials: entries.length,
+    outcomes,
+    recovery,
+    recoveryRate: wilson(recovery.success, attempted),
+    noVmFailureRate: wilson(recovery.noVmFailure, attempted),
+    serviceInterruptionMs: distribution(interruptions),
+    failureCauses,
+    detectors,
+  };
+}
+
+function distribution(values: number[]): SummaryGroup['serviceInterruptionMs'] {
+  const sorted = values.slice().sort((x, y) => x - y);
+  const mean = sorted.length === 0 ? Number.NaN : sorted.reduce((sum, value) => sum + value, 0) / sorted.length;
+  return { mean, p50: percentile(sorted, 0.5), p90: percentile(sorted, 0.9), p99: percentile(sorted, 0.99), max: sorted.length === 0 ? Number.NaN : sorted[sorted.length - 1] };
+}
+
+function compareMechanisms(entries: readonly CampaignRecord[]): Comparison[] {
+  const byCell = new Map<string, Map<string, Map<number, boolean>>>();
+  for (const { record, stage } of entries) {
+    if (stage !== 'all' || record.mechanism === 'none' || record.outcome !== 'detected' || record.recovery === undefined) continue;
+    const cell = JSON.stringify([record.configuration, record.faultType]);
+    const mechanisms = byCell.get(cell) ?? new Map<string, Map<number, boolean>>();
+    const results = mechanisms.get(record.mechanism) ?? new Map<number, boolean>();
+    results.set(record.trialIndex, record.recovery.result === 'recovered');
+    mechanisms.set(record.mechanism, results);
+    byCell.set(cell, mechanisms);
+  }
+  const comparisons: Comparison[] = [];
+  for (const [cell, mechanisms] of byCell) {
+    const [config, faultType] = JSON.parse(cell) as [string, FaultType];
+    const names = [...mechanisms.keys()].sort();
+    for (let i = 0; i < names.length; i++) {
+      for (let j = i + 1; j < names.length; j++) comparisons.push(pairUp(config, faultType, names[i], names[j], mechanisms));
+    }
+  }
+  return comparisons;
+}
+
+function pairUp(config: string, faultType: FaultType, first: string, second: string, mechanisms: Map<string, Map<number, boolean>>): Comparison {
+  const a = mechanisms.get(first) as Map<number, boolean>;
+  const b = mechanisms.get(second) as Map<number, boolean>;
+  let both = 0, neither = 0, onlyFirst = 0, onlySecond = 0;
+  for (const [index, recovered] of a) {
+    const other = b.get(index);
+    if (other === undefined) continue;
+    if (recovered && other) both++;
+    else if (!recovered && !other) neither++;
+    else if (recovered) onlyFirst++;
+    else onlySecond++;
+  }
+  const test = mcNemarExact(onlyFirst, onlySecond);
+  return { config, faultType, first, second, pairs: both + neither + onlyFirst + onlySecond, bothRecovered: both, neitherRecovered: neither, onlyFirst, onlySecond, pValue: test.pValue, test: 'mcnemar-exact' };
+}
