@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { TrialSpec } from '../../src/trial/record.js';
-import { builtApi } from '../check/built.js';
+import { builtApi, runBuiltCli } from '../check/built.js';
 
 const SEARCHED = 80;
 const CHECKED = 4;
@@ -27,5 +27,15 @@ describe('following the golden run', () => {
       };
       expect(finalDigest(true)).toEqual(finalDigest(false));
     }
+  });
+
+  it('is reported by `ninelives inject`, and --run-to-end simulates instead with the same record', () => {
+    // 1AppVM seed 11 code trial 15: a flip in an operand field its instruction does not read
+    const args = ['inject', '--config', '1AppVM', '--fault', 'code', '--seed', '11', '--trial', '15'];
+    const derived = runBuiltCli(args);
+    const simulated = runBuiltCli([...args, '--run-to-end']);
+    expect(derived.exitCode).toBe(0);
+    expect(derived.stderr).toMatch(/^from \d+ ms the trial followed the golden run .*--run-to-end simulates it\n$/);
+    expect(simulated).toEqual({ ...derived, stderr: '' });
   });
 });

@@ -19,6 +19,7 @@ interface InjectOptions {
   readonly runLengthMs?: number;
   readonly strictNetbench?: boolean;
   readonly trace?: boolean;
+  readonly runToEnd?: boolean;
   readonly fromBoot?: boolean;
   readonly mechanism: MechanismName;
   readonly disable: readonly string[];
@@ -38,13 +39,14 @@ export function registerInjectCommand(program: Command, io: CliIo): void {
     .option('--strict-netbench', 'count NetBench losses inside service interruptions too')
     .option('--trace', 'also print the instructions around the injection and the path to detection')
     .option('--from-boot', 'run from boot instead of fast-forwarding from a golden-run checkpoint')
+    .option('--run-to-end', 'simulate to the end a trial found to follow the golden run, instead of deriving its end state')
     .option('--mechanism <name>', 'recovery on detection: none, microreset or microreboot', parseMechanism, 'none')
     .option('--disable <steps>', 'comma-separated repair steps to switch off (see `ninelives mechanisms`)', parseStepList, [])
     .option('--cpus <n>', 'CPUs of the nominal host the recovery cost model prices', parseInteger('--cpus', 1, 1024))
     .option('--memory-gib <n>', 'memory of the nominal host, GiB', parseInteger('--memory-gib', 1, 65536))
     .action((options: InjectOptions) => {
       checkSteps(options.mechanism, options.disable);
-      const { record, trace } = runTrial(
+      const { record, trace, followedGoldenFromNs } = runTrial(
         {
           configuration: options.config,
           seed: options.seed,
@@ -56,9 +58,13 @@ export function registerInjectCommand(program: Command, io: CliIo): void {
           disabledSteps: options.disable,
           host: options.cpus === undefined && options.memoryGib === undefined ? undefined : { cpus: options.cpus ?? NOMINAL_HOST.cpus, memoryGiB: options.memoryGib ?? NOMINAL_HOST.memoryGiB },
         },
-        { trace: options.trace, fromBoot: options.fromBoot },
+        { trace: options.trace, fromBoot: options.fromBoot, followGolden: options.runToEnd !== true },
       );
       io.stdout.write(JSON.stringify(record, null, 2) + '\n');
+      if (followedGoldenFromNs !== undefined) {
+        const atMs = followedGoldenFromNs / 1_000_000;
+        io.stderr.write(`from ${atMs} ms the trial followed the golden run (changed code words hold the same instructions): its end state was derived, not simulated; --run-to-end simulates it\n`);
+      }
       if (trace !== undefined) io.stdout.write(formatTrace(trace) + '\n');
     });
 }
