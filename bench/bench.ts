@@ -164,6 +164,7 @@ const SMALL_CAMPAIGN_FAULTS = 50;
 interface CampaignRun {
   readonly trials: number;
   readonly seconds: number;
+  readonly warmTrialsPerSecond: number;
   readonly peakResidentMegabytes: number;
 }
 
@@ -177,7 +178,7 @@ function campaignRun(faults: number, workers: number): CampaignRun {
 
 const campaignMeasurement: Measurement = {
   name: 'campaign',
-  description: `the register faults of ${DEFAULT_CAMPAIGN} (${CAMPAIGN_FAULTS}, both mechanisms), each run in a fresh process with 1 worker and with one per core (golden runs, translation and reports included); peak memory also at ${SMALL_CAMPAIGN_FAULTS} faults`,
+  description: `the register faults of ${DEFAULT_CAMPAIGN} (${CAMPAIGN_FAULTS}, both mechanisms), each run in a fresh process with 1 worker and with one per core: end to end (golden runs, translation and reports included) and once warm (from a quarter of the trials to the last); peak memory also at ${SMALL_CAMPAIGN_FAULTS} faults`,
   run() {
     const cores = availableParallelism();
     const single = campaignRun(CAMPAIGN_FAULTS, 1);
@@ -189,6 +190,9 @@ const campaignMeasurement: Measurement = {
       allCoresTrialsPerSecond: round(all.trials / all.seconds, 1),
       workers: cores,
       scaling: round(single.seconds / all.seconds, 2),
+      oneWorkerWarmTrialsPerSecond: round(single.warmTrialsPerSecond, 1),
+      allCoresWarmTrialsPerSecond: round(all.warmTrialsPerSecond, 1),
+      warmScaling: round(all.warmTrialsPerSecond / single.warmTrialsPerSecond, 2),
       peakResidentMegabytes: round(Math.max(single.peakResidentMegabytes, all.peakResidentMegabytes), 1),
       smallCampaignTrials: small.trials,
       smallCampaignPeakResidentMegabytes: round(small.peakResidentMegabytes, 1),
