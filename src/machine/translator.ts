@@ -65,8 +65,6 @@ export class Translation {
   private readonly variants: (BlockFunction[] | undefined)[];
   /** per address: times reached with no translation of the words there */
   private readonly heat: Uint16Array;
-  /** translations made, for tests and the benchmark */
-  compiled = 0;
 
   constructor(private readonly permissions: Uint8Array, private readonly sizeWords: number) {
     this.current = new Array<BlockFunction | undefined>(sizeWords).fill(undefined);
@@ -110,7 +108,6 @@ export class Translation {
   }
 
   private compile(start: number, words: Int32Array): BlockFunction {
-    this.compiled++;
     const source = blockSource(start, words, this.permissions, this.sizeWords);
     return new Function('permissions', source)(this.permissions) as BlockFunction;
   }
