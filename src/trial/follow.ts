@@ -14,7 +14,7 @@
  */
 import type { CpuState } from '../machine/cpu.js';
 import { sameInstruction } from '../machine/isa.js';
-import type { MachineSnapshot } from '../machine/machine.js';
+import type { Machine, MachineSnapshot } from '../machine/machine.js';
 import { PAGE_SHIFT, PERMISSION_EXECUTE } from '../machine/memory.js';
 import type { Checkpoint, GoldenRun } from './golden-cache.js';
 import { System, type SystemSnapshot } from './system.js';
@@ -29,29 +29,31 @@ export function finalStateIfFollowing(system: System, golden: GoldenRun, checkpo
   if (golden.final.machine.codeReads !== saved.machine.codeReads) return undefined;
   // the trial's instruction budget must not end it before the golden run ends
   if (golden.final.machine.hypervisorInstructions >= machine.instructionStop) return undefined;
-  if (!sameMachineRegisters(system, saved.machine)) return undefined;
+  if (!sameMachineBesidesMemory(machine, saved.machine)) return undefined;
   const changedCode = changedCodeWords(machine.memory.words, saved.machine.words, machine.memory.pagePermissions);
-  if (changedCode === undefined || !sameDevicesAndGuests(system.snapshot(), saved)) return undefined;
+  if (changedCode === undefined || !sameDevicesAndGuests(system, saved)) return undefined;
   const final = new System(golden.options);
   final.restore(golden.final);
   for (const address of changedCode) final.machine.memory.words[address] = machine.memory.words[address];
   return final;
 }
 
-/** Everything in the machine but memory: the clock, counters, CPUs, queued interrupts, the slice. */
-function sameMachineRegisters(system: System, saved: MachineSnapshot): boolean {
-  const live = system.machine.snapshot();
-  return (
-    live.nowNs === saved.nowNs &&
-    live.hypervisorInstructions === saved.hypervisorInstructions &&
-    live.interruptsDelivered === saved.interruptsDelivered &&
-    live.codeReads === saved.codeReads &&
-    live.writeEpoch === saved.writeEpoch &&
-    live.lastWriteNs === saved.lastWriteNs &&
-    JSON.stringify(live.slice) === JSON.stringify(saved.slice) &&
-    JSON.stringify(live.queue) === JSON.stringify(saved.queue) &&
-    live.cpus.every((cpu, index) => sameCpu(cpu, saved.cpus[index]))
-  );
+/**
+ * Everything in the machine but memory: the CPUs (compared first: they nearly always tell a
+ * diverged trial apart), the clock, the counters, the queued interrupts and the slice.
+ */
+function sameMachineBesidesMemory(machine: Machine, saved: MachineSnapshot): boolean {
+  if (!machine.cpus.every((cpu, index) => sameCpu(cpu, saved.cpus[index]))) return false;
+  const sameCounters =
+    machine.nowNs === saved.nowNs &&
+    machine.hypervisorInstructions === saved.hypervisorInstructions &&
+    machine.interruptsDelivered === saved.interruptsDelivered &&
+    machine.codeReads === saved.codeReads &&
+    machine.writeEpoch === saved.writeEpoch &&
+    machine.lastWriteNs === saved.lastWriteNs;
+  if (!sameCounters) return false;
+  const live = machine.snapshot();
+  return JSON.stringify(live.slice) === JSON.stringify(saved.slice) && JSON.stringify(live.queue) === JSON.stringify(saved.queue);
 }
 
 function sameCpu(x: CpuState, y: CpuState): boolean {
@@ -73,7 +75,7 @@ function changedCodeWords(words: Int32Array, golden: Int32Array, permissions: Ui
   return changed;
 }
 
-function sameDevicesAndGuests(live: SystemSnapshot, saved: SystemSnapshot): boolean {
-  const outsideMachine = (snapshot: SystemSnapshot): string => JSON.stringify([snapshot.host, snapshot.disk, snapshot.nic, snapshot.createdDomains]);
-  return outsideMachine(live) === outsideMachine(saved);
+function sameDevicesAndGuests(system: System, saved: SystemSnapshot): boolean {
+  const live = [system.host.saveState(), system.disk.saveState(), system.nic.saveState(), system.createdDomainIds()];
+  return JSON.stringify(live) === JSON.stringify([saved.host, saved.disk, saved.nic, saved.createdDomains]);
 }
