@@ -3,13 +3,13 @@
  * as a child process, temporary directories, and a small campaign that runs in about a second.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { runCli } from '../../src/cli/run.js';
+import { ROOT } from '../check/built.js';
 
-export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export { ROOT, requireFreshBuild } from '../check/built.js';
 export const BUILT_CLI = join(ROOT, 'dist/src/cli/main.js');
 
 export interface Captured {
@@ -81,33 +81,6 @@ export function read(path: string): string {
   return readFileSync(path, 'utf8');
 }
 
-/**
- * Worker threads and child processes run the compiled CLI: it must exist and be no older than
- * the sources it is built from (those the CLI and the worker import), or the comparisons would
- * compare old code with new.
- */
-export function requireFreshBuild(): void {
-  if (!existsSync(BUILT_CLI)) throw new Error(`${BUILT_CLI} is missing: run \`npm run build\` before these tests`);
-  const sources = importedSources([join(ROOT, 'src/cli/main.ts'), join(ROOT, 'src/campaign/worker.ts')]);
-  const stale = sources.filter((source) => {
-    const built = join(ROOT, 'dist', relative(ROOT, source)).replace(/\.ts$/, '.js');
-    return !existsSync(built) || statSync(built).mtimeMs < statSync(source).mtimeMs;
-  });
-  if (stale.length > 0) throw new Error(`dist/ is older than ${relative(ROOT, stale[0])} (and ${stale.length - 1} more): run \`npm run build\` before these tests`);
-}
-
-/** The entry files and every source file they import, following relative imports. */
-function importedSources(entries: readonly string[]): string[] {
-  const seen = new Set<string>();
-  const pending = [...entries];
-  while (pending.length > 0) {
-    const file = pending.pop() as string;
-    if (seen.has(file) || !existsSync(file)) continue;
-    seen.add(file);
-    for (const match of read(file).matchAll(/\bfrom '(\.{1,2}\/[^']+)\.js'/g)) pending.push(join(dirname(file), `${match[1]}.ts`));
-  }
-  return [...seen];
-}
 
 const spawned: ChildProcess[] = [];
 

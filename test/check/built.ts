@@ -10,7 +10,8 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const ENTRIES = ['src/index.ts', 'src/cli/main.ts'];
+/** What the built package is entered by: the library, the CLI, and the campaign worker threads. */
+const ENTRIES = ['src/index.ts', 'src/cli/main.ts', 'src/campaign/worker.ts'];
 
 type Api = typeof import('../../src/index.js');
 
@@ -27,12 +28,19 @@ function importedSources(entries: readonly string[]): string[] {
   return [...seen];
 }
 
-function requireFreshBuild(): void {
+/**
+ * Tests that run compiled code (the package, the CLI as a child process, worker threads) need
+ * dist/ to exist and be no older than the sources it is built from, or they would compare old
+ * code with new.
+ */
+export function requireFreshBuild(): void {
   const stale = importedSources(ENTRIES.map((entry) => join(ROOT, entry))).filter((source) => {
     const built = join(ROOT, 'dist', relative(ROOT, source)).replace(/\.ts$/, '.js');
     return !existsSync(built) || statSync(built).mtimeMs < statSync(source).mtimeMs;
   });
-  if (stale.length > 0) throw new Error(`dist/ is missing or older than ${relative(ROOT, stale[0])}: run \`npm run build\` before these tests`);
+  if (stale.length > 0) {
+    throw new Error(`dist/ is missing or older than ${relative(ROOT, stale[0])} (and ${stale.length - 1} more): run \`npm run build\` before these tests`);
+  }
 }
 
 /** The package's entry point (dist/src/index.js), as a user imports it. */
