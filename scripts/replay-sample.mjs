@@ -29,15 +29,28 @@ const { runTrialVariants } = await import(api.href);
 /** The sampled faults' stored entries, grouped by fault, in file order. */
 async function sampledFaults() {
   const faults = new Map();
+  let lineNumber = 0;
   for await (const line of createInterface({ input: createReadStream(trialsFile), crlfDelay: Infinity })) {
+    lineNumber++;
     if (line.trim() === '') continue;
-    const entry = JSON.parse(line);
+    const entry = parsedEntry(line, lineNumber);
     const { configuration, faultType, trialIndex } = entry.spec;
     if (trialIndex % every !== 0) continue;
     const key = `${configuration}/${faultType}/${trialIndex}`;
     faults.set(key, [...(faults.get(key) ?? []), entry]);
   }
   return faults;
+}
+
+function parsedEntry(line, lineNumber) {
+  try {
+    const entry = JSON.parse(line);
+    if (typeof entry?.spec?.trialIndex === 'number' && entry.record !== undefined) return entry;
+  } catch {
+    // reported below
+  }
+  process.stderr.write(`replay-sample: ${trialsFile} line ${lineNumber}: not a trial record\n`);
+  process.exit(2);
 }
 
 function outcomeOf(record) {
