@@ -4,6 +4,7 @@
  * state as plain data, and raise interrupts through the injected platform at simulated times.
  */
 import { ERROR_INVALID, MAX_DOMAINS, VECTOR_DISK, VECTOR_NIC } from '../hypervisor/abi.js';
+import { DOUBLE_FIELD } from '../machine/double-field.js';
 import type { GuestVerdict } from './kernel.js';
 import { copyPlainData } from './plain-data.js';
 import { BLOCKS_PER_DOMAIN, formatMs } from './protocol.js';
@@ -76,9 +77,10 @@ export class Disk {
     this.state = {
       blocks: new Array<number>(this.blockCount).fill(0),
       queue: [],
-      lastCompletionNs: 0,
+      lastCompletionNs: DOUBLE_FIELD,
       counts: { reads: 0, writes: 0, trims: 0, invalid: 0 },
     };
+    this.state.lastCompletionNs = 0;
   }
 
   /**

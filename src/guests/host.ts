@@ -5,6 +5,7 @@
  * vCPU entered on two CPUs at once, crashes that guest: that is how corrupted hypervisor state
  * becomes a VM failure.
  */
+import { DOUBLE_FIELD } from '../machine/double-field.js';
 import type { GuestPort } from '../machine/machine.js';
 import { EXIT_HYPERCALL, EXIT_INTERRUPT, HYPERCALL_COUNT, Hypercall, SCHEDOP_BLOCK } from '../hypervisor/abi.js';
 import type { GuestAction, GuestKernel } from './kernel.js';
@@ -52,10 +53,12 @@ export class GuestHost implements GuestPort {
   /** Run `kernel` whenever the hypervisor enters vCPU `vcpuId`. */
   attach(vcpuId: number, kernel: GuestKernel): void {
     this.kernels[vcpuId] = kernel;
-    this.vcpus[vcpuId] = {
+    const vcpu: VcpuState = {
       token: 0, started: false, awaitingReturn: false, crashed: false,
-      action: CRASHED_ACTION, computeEndNs: 0, remainingNs: 0, cpu: NO_CPU,
+      action: CRASHED_ACTION, computeEndNs: DOUBLE_FIELD, remainingNs: 0, cpu: NO_CPU,
     };
+    vcpu.computeEndNs = 0;
+    this.vcpus[vcpuId] = vcpu;
   }
 
   kernel(vcpuId: number): GuestKernel | undefined {

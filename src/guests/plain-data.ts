@@ -12,15 +12,21 @@ export function copyPlainData<T>(value: T): T {
   if (prototype !== Object.prototype && prototype !== null) {
     throw new TypeError(`not plain data: an instance of ${(value as object).constructor?.name ?? 'an unknown class'}`);
   }
-  const copy: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) copy[key] = copyPlainData((value as Record<string, unknown>)[key]);
+  // a spread copy has the original's hidden class, so code reading restored state stays monomorphic
+  const copy: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+  for (const key in copy) {
+    const field = copy[key];
+    if (typeof field === 'object' && field !== null) copy[key] = copyPlainData(field);
+  }
   return copy as T;
 }
 
+/** slice keeps the elements kind (a packed array stays packed, a hole stays a hole) */
 function copyArray(values: readonly unknown[]): unknown[] {
-  const copy = new Array<unknown>(values.length);
-  for (let index = 0; index < values.length; index++) {
-    if (index in values) copy[index] = copyPlainData(values[index]);
+  const copy = values.slice();
+  for (let index = 0; index < copy.length; index++) {
+    const element = copy[index];
+    if (typeof element === 'object' && element !== null) copy[index] = copyPlainData(element);
   }
   return copy;
 }

@@ -2,6 +2,7 @@
  * The architectural state of one simulated CPU and its local interrupt controller.
  * Plain fields, copied whole by snapshots.
  */
+import { DOUBLE_FIELD } from './double-field.js';
 import { REGISTER_COUNT } from './isa.js';
 
 export const enum CpuMode {
@@ -27,7 +28,7 @@ export class CpuState {
   programCounter = 0;
   mode: CpuMode = CpuMode.Stopped;
   /** local simulated time; stale while the CPU sleeps */
-  timeNs = 0;
+  timeNs = DOUBLE_FIELD;
 
   /** interrupt controller: bit v set = vector v pending / in service; higher vector = higher priority */
   pendingVectors = 0;
@@ -38,11 +39,11 @@ export class CpuState {
   /** the instruction after an `sti` that enabled interrupts runs before any delivery */
   interruptShadow = false;
   /** local one-shot timer, absolute simulated time, or NO_DEADLINE */
-  timerDeadlineNs = NO_DEADLINE;
+  timerDeadlineNs = DOUBLE_FIELD;
   /** next watchdog NMI from the performance counter */
-  nextNmiNs = 0;
+  nextNmiNs = DOUBLE_FIELD;
   /** when the running guest will exit on its own, or NO_DEADLINE */
-  guestExitNs = NO_DEADLINE;
+  guestExitNs = DOUBLE_FIELD;
   /** the write epoch seen when the CPU paused */
   pausedWriteEpoch = 0;
   /** hypervisor instructions this CPU has retired */
@@ -50,6 +51,10 @@ export class CpuState {
 
   constructor(index: number) {
     this.index = index;
+    this.timeNs = 0;
+    this.timerDeadlineNs = NO_DEADLINE;
+    this.nextNmiNs = 0;
+    this.guestExitNs = NO_DEADLINE;
   }
 
   copyFrom(other: CpuState): void {

@@ -4,6 +4,8 @@
  * Per-CPU singletons (local timer, watchdog NMI, guest exit) live in the CPU state instead.
  */
 
+import { DOUBLE_FIELD } from './double-field.js';
+
 export interface InterruptEvent {
   readonly timeNs: number;
   readonly cpu: number;
@@ -29,7 +31,8 @@ export class EventQueue {
   }
 
   push(timeNs: number, cpu: number, vector: number): void {
-    const event: InterruptEvent = { timeNs, cpu, vector, sequence: this.nextSequence++ };
+    const event = { timeNs: DOUBLE_FIELD, cpu, vector, sequence: this.nextSequence++ };
+    event.timeNs = timeNs;
     let index = this.events.length;
     while (index > 0 && before(event, this.events[index - 1])) index--;
     this.events.splice(index, 0, event);

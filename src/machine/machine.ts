@@ -11,6 +11,7 @@
  * through a GuestPort, and traps go to a TrapHandler.
  */
 import { CpuMode, CpuState, NO_DEADLINE, hasUnblockedVector, highestVector } from './cpu.js';
+import { DOUBLE_FIELD } from './double-field.js';
 import { EventQueue, NMI_EVENT, type InterruptEvent } from './event-queue.js';
 import { FLAG_INTERRUPT_ENABLE, FLAG_LESS, FLAG_ZERO, Opcode } from './isa.js';
 import { Memory, PAGE_SHIFT, PERMISSION_EXECUTE, PERMISSION_READ, PERMISSION_WRITE, type Segment } from './memory.js';
@@ -91,7 +92,7 @@ export class Machine implements BlockHost {
   guestPort: GuestPort = rejectingGuestPort;
   trapHandler: TrapHandler;
   tracer: Tracer | undefined;
-  nowNs = 0;
+  nowNs = DOUBLE_FIELD;
   /** hypervisor instructions retired by all CPUs */
   hypervisorInstructions = 0;
   /** interrupts and NMIs delivered to hypervisor code, all CPUs */
@@ -106,7 +107,7 @@ export class Machine implements BlockHost {
   codeReads = 0;
   /** counts stores to memory; a paused CPU wakes when it changes */
   writeEpoch = 0;
-  lastWriteNs = 0;
+  lastWriteNs = DOUBLE_FIELD;
   private stopReason: string | undefined;
   private slice: Slice | undefined;
   private readonly nmiPeriodNs: number;
@@ -114,10 +115,13 @@ export class Machine implements BlockHost {
   private readonly ipiLatencyNs: number;
   private readonly translation: Translation | undefined;
   /** set by nextCpu */
-  private secondRunningNs = 0;
+  private secondRunningNs = DOUBLE_FIELD;
 
   constructor(config: MachineConfig) {
     this.config = config;
+    this.nowNs = 0;
+    this.lastWriteNs = 0;
+    this.secondRunningNs = 0;
     this.memory = new Memory(config.segments);
     this.cpus = Array.from({ length: config.cpuCount }, (_, index) => new CpuState(index));
     this.nmiPeriodNs = config.nmiPeriodNs ?? NMI_PERIOD_NS;
@@ -169,7 +173,7 @@ export class Machine implements BlockHost {
         }
         if (cpu === undefined || cpuNs >= untilNs) return this.reach(untilNs);
         this.nowNs = cpuNs;
-        this.slice = { cpu: cpu.index, limitNs: Math.min(eventNs, Math.max(this.secondRunningNs, cpuNs) + this.quantumNs) };
+        this.slice = newSlice(cpu.index, Math.min(eventNs, Math.max(this.secondRunningNs, cpuNs) + this.quantumNs));
       }
       const slice = this.slice;
       const cpu = this.cpus[slice.cpu];
@@ -191,7 +195,7 @@ export class Machine implements BlockHost {
       writeEpoch: this.writeEpoch,
       lastWriteNs: this.lastWriteNs,
       nowNs: this.nowNs,
-      slice: this.slice === undefined ? undefined : { ...this.slice },
+      slice: this.slice === undefined ? undefined : newSlice(this.slice.cpu, this.slice.limitNs),
     };
   }
 
@@ -205,7 +209,7 @@ export class Machine implements BlockHost {
     this.writeEpoch = snapshot.writeEpoch;
     this.lastWriteNs = snapshot.lastWriteNs;
     this.nowNs = snapshot.nowNs;
-    this.slice = snapshot.slice === undefined ? undefined : { ...snapshot.slice };
+    this.slice = snapshot.slice === undefined ? undefined : newSlice(snapshot.slice.cpu, snapshot.slice.limitNs);
     this.stopReason = undefined;
   }
 
@@ -634,6 +638,12 @@ export class Machine implements BlockHost {
     cpu.guestExitNs = cpu.timeNs + Math.max(1, Math.round(runNs));
     if (cpu.nmiPending || hasUnblockedVector(cpu)) this.leaveGuest(cpu, cpu.timeNs);
   }
+}
+
+function newSlice(cpu: number, limitNs: number): Slice {
+  const slice = { cpu, limitNs: DOUBLE_FIELD };
+  slice.limitNs = limitNs;
+  return slice;
 }
 
 /** End `slice` no later than `eventNs`; returns the new limit for this run. */
