@@ -18,10 +18,16 @@ import {
   recoverFrom,
   workOf,
   type MechanismChoice,
+  type Point,
   type PointView,
 } from './scenario.js';
 
 const mechanisms: readonly MechanismChoice[] = ['microreset', 'microreboot'];
+
+/** The first point, 100 ms into a 1AppVM run, where UnixBench's CPU is in do_mmu_update and `at` holds. */
+function insideMmuUpdate(at: (view: PointView) => boolean): Point {
+  return findPoint({ options: ONE_APP_VM, afterNs: 100 * MS, cpu: UNIXBENCH_CPU, routines: ['do_mmu_update'], at });
+}
 
 /** The calling vCPU's domain, in do_mmu_update (r8 holds the vCPU). */
 function domainOf({ cpu, words }: PointView): number {
@@ -49,16 +55,10 @@ function countsIn(detail: string | null): [number, number] {
 describe('retry-hypercalls', () => {
   // mmu_update (hypercall 0) mapping a frame has entered its handler and changed nothing yet.
   const point = () =>
-    findPoint({
-      options: ONE_APP_VM,
-      afterNs: 100 * MS,
-      cpu: UNIXBENCH_CPU,
-      routines: ['do_mmu_update'],
-      at: (view) =>
-        view.words[view.cpu.registers[8] + Vcpu.offset.hypercallNumber] === Hypercall.MmuUpdate &&
-        view.cpu.registers[3] !== 0 &&
-        view.words[domainOf(view) + Domain.offset.lock] === 0,
-    });
+    insideMmuUpdate((view) =>
+      view.words[view.cpu.registers[8] + Vcpu.offset.hypercallNumber] === Hypercall.MmuUpdate &&
+      view.cpu.registers[3] !== 0 &&
+      view.words[domainOf(view) + Domain.offset.lock] === 0);
 
   it.each(mechanisms)('%s: without it the guest sees the hypercall number (0) as mmu_update\'s use count and fails', (mechanism) => {
     const at = point();
@@ -75,13 +75,7 @@ describe('retry-hypercalls', () => {
 describe('undo-partial-updates', () => {
   // mmu_update has taken its reference to the new frame and logged it (stage GOT_NEW).
   const point = () =>
-    findPoint({
-      options: ONE_APP_VM,
-      afterNs: 100 * MS,
-      cpu: UNIXBENCH_CPU,
-      routines: ['do_mmu_update'],
-      at: ({ cpu, words }) => cpu.registers[3] !== 0 && words[cpu.registers[8] + Vcpu.offset.mmuLogStage] === MMU_LOG_GOT_NEW,
-    });
+    insideMmuUpdate(({ cpu, words }) => cpu.registers[3] !== 0 && words[cpu.registers[8] + Vcpu.offset.mmuLogStage] === MMU_LOG_GOT_NEW);
 
   it.each(mechanisms)('%s: without it (and without the frame-table pass) the retried update counts the new frame twice', (mechanism) => {
     const at = point();
@@ -107,16 +101,10 @@ describe('frame-table-pass', () => {
   // mmu_update has incremented the new frame's use count but not yet logged it: the undo log
   // does not cover this window, so only the frame-table pass can put the count right.
   const point = () =>
-    findPoint({
-      options: ONE_APP_VM,
-      afterNs: 100 * MS,
-      cpu: UNIXBENCH_CPU,
-      routines: ['do_mmu_update'],
-      at: (view) => {
-        const frame = view.cpu.registers[3];
-        if (frame === 0 || view.words[view.cpu.registers[8] + Vcpu.offset.mmuLogStage] !== MMU_LOG_IDLE) return false;
-        return useCountOf(view, frame) === referencesTo(view, frame) + 1;
-      },
+    insideMmuUpdate((view) => {
+      const frame = view.cpu.registers[3];
+      if (frame === 0 || view.words[view.cpu.registers[8] + Vcpu.offset.mmuLogStage] !== MMU_LOG_IDLE) return false;
+      return useCountOf(view, frame) === referencesTo(view, frame) + 1;
     });
 
   it.each(mechanisms)('%s: without it the unlogged increment stays and the retried update returns a count one too high', (mechanism) => {
@@ -136,13 +124,7 @@ describe('frame-table-pass', () => {
 describe('release-heap-locks', () => {
   // mmu_update holds its domain's lock (owner = CPU index + 1).
   const point = () =>
-    findPoint({
-      options: ONE_APP_VM,
-      afterNs: 100 * MS,
-      cpu: UNIXBENCH_CPU,
-      routines: ['do_mmu_update'],
-      at: (view) => view.words[domainOf(view) + Domain.offset.lock] === UNIXBENCH_CPU + 1,
-    });
+    insideMmuUpdate((view) => view.words[domainOf(view) + Domain.offset.lock] === UNIXBENCH_CPU + 1);
 
   it('microreset: without it UnixBench\'s CPU spins on the lock on its way back to the guest, and the watchdog declares a hang', () => {
     const at = point();
