@@ -195,8 +195,13 @@ export class Machine implements BlockHost {
       writeEpoch: this.writeEpoch,
       lastWriteNs: this.lastWriteNs,
       nowNs: this.nowNs,
-      slice: this.slice === undefined ? undefined : newSlice(this.slice.cpu, this.slice.limitNs),
+      slice: this.sliceInProgress(),
     };
+  }
+
+  /** A copy of the slice in progress, if there is one. */
+  sliceInProgress(): Slice | undefined {
+    return this.slice === undefined ? undefined : newSlice(this.slice.cpu, this.slice.limitNs);
   }
 
   restore(snapshot: MachineSnapshot): void {

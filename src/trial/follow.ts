@@ -52,8 +52,7 @@ function sameMachineBesidesMemory(machine: Machine, saved: MachineSnapshot): boo
     machine.writeEpoch === saved.writeEpoch &&
     machine.lastWriteNs === saved.lastWriteNs;
   if (!sameCounters) return false;
-  const live = machine.snapshot();
-  return JSON.stringify(live.slice) === JSON.stringify(saved.slice) && JSON.stringify(live.queue) === JSON.stringify(saved.queue);
+  return JSON.stringify(machine.sliceInProgress()) === JSON.stringify(saved.slice) && JSON.stringify(machine.queue.save()) === JSON.stringify(saved.queue);
 }
 
 function sameCpu(x: CpuState, y: CpuState): boolean {
