@@ -63,12 +63,7 @@ type Ending =
   | { readonly kind: 'endOfRun'; readonly final?: System; readonly fromNs?: number };
 
 export function runTrial(spec: TrialSpec, options: TrialOptions = {}): TrialResult {
-  const systemOptions: SystemOptions = {
-    configuration: spec.configuration,
-    seed: spec.seed,
-    runLengthNs: spec.runLengthNs,
-    strictNetBench: spec.strictNetBench,
-  };
+  const systemOptions = systemOptionsOf(spec);
   const golden = goldenRun(systemOptions);
   const seedOfTrial = trialSeed(spec.seed, spec.trialIndex);
   const plans = faultPlansOf(spec, seedOfTrial, golden.runLengthNs);
@@ -156,7 +151,7 @@ export function runTrialVariants(specs: readonly TrialSpec[]): TrialRecord[] {
   const [base] = specs;
   const shareable = specs.length > 1 && specs.every((spec) => spec.faults === undefined && sameFault(spec, base));
   if (!shareable) return specs.map((spec) => runTrial(spec).record);
-  const systemOptions: SystemOptions = { configuration: base.configuration, seed: base.seed, runLengthNs: base.runLengthNs, strictNetBench: base.strictNetBench };
+  const systemOptions = systemOptionsOf(base);
   const golden = goldenRun(systemOptions);
   const seedOfTrial = trialSeed(base.seed, base.trialIndex);
   const plan = planFault(seedOfTrial, base.faultType, golden.runLengthNs);
@@ -175,6 +170,11 @@ export function runTrialVariants(specs: readonly TrialSpec[]): TrialRecord[] {
     const variant = index === 0 ? system : restoredAt(systemOptions, atDetection, detections);
     return classify(variant, ending, first, commonOf(spec), recoveryOf(variant, spec, first, golden, {}));
   });
+}
+
+/** The system a trial of `spec` runs: the configuration, its workload seed, run length and NetBench rule. */
+function systemOptionsOf(spec: TrialSpec): SystemOptions {
+  return { configuration: spec.configuration, seed: spec.seed, runLengthNs: spec.runLengthNs, strictNetBench: spec.strictNetBench };
 }
 
 /** The fields every record of `spec` has, whatever its outcome. */
