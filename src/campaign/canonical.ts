@@ -11,7 +11,7 @@
 import { closeSync, openSync } from 'node:fs';
 import { float64Column, uint32Column, uint8Column } from './columns.js';
 import { readBytes, readLines, type Line } from './lines.js';
-import { StagedFile } from './staged-file.js';
+import { stageFile, type StagedFile } from './staged-file.js';
 import { parseRecord } from './store.js';
 import type { CampaignRecord } from './summary.js';
 
@@ -127,14 +127,7 @@ function ranksOf(values: readonly string[], compare: (a: string, b: string) => n
 
 /** The lines in `order`, into a staged file that replaces `path` once complete. */
 function copyInOrder(path: string, index: LineIndex, order: readonly number[]): void {
-  const output = new StagedFile(path, `${path}.partial`);
-  try {
-    copyLines(path, index, order, output);
-  } catch (error) {
-    output.discard();
-    throw error;
-  }
-  output.commit();
+  stageFile(path, (output) => copyLines(path, index, order, output), `${path}.partial`).commit();
 }
 
 function copyLines(path: string, index: LineIndex, order: readonly number[], output: StagedFile): void {

@@ -8,7 +8,7 @@
 import { closeSync, openSync } from 'node:fs';
 import { Column, float64Column, uint32Column, uint8Column } from './columns.js';
 import { readBytes, readLines, type Line } from './lines.js';
-import { StagedFile } from './staged-file.js';
+import { stageFile, type StagedFile } from './staged-file.js';
 import { parseRecord } from './store.js';
 import type { CampaignRecord } from './summary.js';
 
@@ -55,17 +55,13 @@ export function planMerge(shards: readonly ShardResults[]): MergePlan {
 
 /** Write the first copy of every trial to `path`, whole or not at all. */
 export function writeMerged(plan: MergePlan, path: string): void {
-  const output = new StagedFile(path, `${path}.partial`);
-  try {
+  const write = (output: StagedFile): void => {
     let number = 0;
     for (const shard of plan.shards) {
       for (const line of readLines(shard.path)) if (plan.firstCopies.get(number++) === 1) output.write(`${line.text}\n`);
     }
-  } catch (error) {
-    output.discard();
-    throw error;
-  }
-  output.commit();
+  };
+  stageFile(path, write, `${path}.partial`).commit();
 }
 
 /**

@@ -80,16 +80,24 @@ export class StagedFile {
   }
 }
 
-/** Write a whole file atomically (see StagedFile). */
-export function writeFileAtomically(path: string, content: string, temporaryPath?: string): void {
+/**
+ * A staged file that `write` has filled, ready to commit; if `write` throws, the temporary file is
+ * removed and the target left as it was.
+ */
+export function stageFile(path: string, write: (file: StagedFile) => void, temporaryPath?: string): StagedFile {
   const file = new StagedFile(path, temporaryPath);
   try {
-    file.write(content);
+    write(file);
   } catch (error) {
     file.discard();
     throw error;
   }
-  file.commit();
+  return file;
+}
+
+/** Write a whole file atomically (see StagedFile). */
+export function writeFileAtomically(path: string, content: string, temporaryPath?: string): void {
+  stageFile(path, (file) => file.write(content), temporaryPath).commit();
 }
 
 /** writeSync may write less than asked: keep going until it is all out. */

@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CampaignRecord, Summary } from '../campaign/summary.js';
-import { StagedFile, writeFileAtomically } from '../campaign/staged-file.js';
+import { stageFile, writeFileAtomically, type StagedFile } from '../campaign/staged-file.js';
 import { csvHeader, csvLine } from './csv.js';
 import { renderHtml } from './html.js';
 import { renderMarkdown } from './markdown.js';
@@ -37,13 +37,8 @@ export async function writeReports(directory: string, summary: Summary, entries:
 }
 
 function stageCsv(path: string, entries: Iterable<CampaignRecord>): StagedFile {
-  const file = new StagedFile(path);
-  try {
+  return stageFile(path, (file) => {
     file.write(csvHeader());
     for (const entry of entries) file.write(csvLine(entry));
-  } catch (error) {
-    file.discard();
-    throw error;
-  }
-  return file;
+  });
 }
