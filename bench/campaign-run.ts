@@ -27,7 +27,7 @@ try {
     if (marks.quarter.done === 0 && done >= total / 4) marks.quarter = { done, atMs: performance.now() };
     marks.last = { done, atMs: performance.now() };
   };
-  const result = await runCampaign(registerOnly, { outDirectory, workers: Number(workers), resume: false, command: 'bench', onProgress });
+  const result = await runCampaign(registerOnly, { outDirectory, workers: Number(workers), resume: false, onProgress });
   const seconds = (performance.now() - started) / 1000;
   const trials = result.kind === 'completed' ? result.total : 0;
   const warmTrialsPerSecond = (marks.last.done - marks.quarter.done) / ((marks.last.atMs - marks.quarter.atMs) / 1000);

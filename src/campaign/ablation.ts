@@ -5,7 +5,7 @@
 import type { FaultType } from '../faults/fault.js';
 import type { NominalHost } from '../recovery/cost-model.js';
 import { ablationStages, mechanismNamed } from '../recovery/mechanisms.js';
-import { wilson, type Interval } from '../report/statistics.js';
+import { wilson, type Interval } from '../results/statistics.js';
 import { runTrial } from '../trial/trial.js';
 
 export interface AblationSpec {

@@ -1,8 +1,9 @@
 /**
  * Runs a campaign: plans its trials, skips those already in trials.jsonl (resume), runs the
  * rest in worker threads (piscina) or in this thread, streams each record to trials.jsonl as it
- * completes, and at the end rewrites the results in canonical order and writes the summary and
- * the reports. Memory stays flat: records go to disk, not into a list.
+ * completes, and at the end rewrites the results in canonical order and writes the summary. The
+ * reports are its caller's to render (the report layer sits above this one). Memory stays flat:
+ * records go to disk, not into a list.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -10,14 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { inShard, planTrials, type Shard, type TrialJob } from './plan.js';
 import type { Campaign } from './spec.js';
-import { sortResultsFile } from './canonical.js';
-import { ResultsStore, readRecords, writeAtomically } from './store.js';
-import { summarize, type CampaignRecord, type Summary } from './summary.js';
+import { finishResults, trialsPath } from '../results/directory.js';
+import { ResultsStore, readRecords } from '../results/store.js';
+import type { CampaignRecord, Summary } from '../results/summary.js';
 import runJobs from './worker.js';
-import { writeReports } from '../report/write.js';
-
-export const TRIALS_FILE = 'trials.jsonl';
-export const SUMMARY_FILE = 'summary.json';
 
 export interface RunOptions {
   readonly outDirectory: string;
@@ -25,8 +22,6 @@ export interface RunOptions {
   readonly trials?: number;
   readonly resume: boolean;
   readonly shard?: Shard;
-  /** the command line, for the reports */
-  readonly command: string;
   readonly onProgress?: (progress: RunProgress) => void;
   /** aborting stops new trials; those in flight finish and are kept */
   readonly signal?: AbortSignal;
@@ -47,7 +42,7 @@ export class ResultsExistError extends Error {}
 
 export async function runCampaign(campaign: Campaign, options: RunOptions): Promise<RunResult> {
   mkdirSync(options.outDirectory, { recursive: true });
-  const store = new ResultsStore(join(options.outDirectory, TRIALS_FILE));
+  const store = new ResultsStore(trialsPath(options.outDirectory));
   if (!options.resume && existsSync(store.path)) {
     throw new ResultsExistError(`${store.path} already exists: resume it with --resume, or choose another --out`);
   }
@@ -67,7 +62,7 @@ export async function runCampaign(campaign: Campaign, options: RunOptions): Prom
     store.close();
   }
   if (tally.done < jobs.length) return { kind: 'interrupted', total: jobs.length, done: tally.done };
-  const summary = await finish(options.outDirectory, campaign.name, campaign.seed, options.command);
+  const summary = finishResults(options.outDirectory, campaign.name, campaign.seed);
   return { kind: 'completed', total: jobs.length, ran: missing.length, summary };
 }
 
@@ -98,20 +93,6 @@ function storedTrials(path: string, planned: ReadonlyMap<string, TrialJob>): Sto
 
 function isPlannedAs(record: CampaignRecord, job: TrialJob): boolean {
   return record.campaign === job.campaign && JSON.stringify(record.spec) === JSON.stringify(job.spec);
-}
-
-/**
- * Rewrite trials.jsonl in canonical order, then write summary.json and the reports. The records
- * pass through one at a time (sorted by a small key per line, then read again for the summary and
- * again for trials.csv), so memory does not grow with the number of trials.
- */
-export async function finish(directory: string, campaign: string, seed: number, command: string): Promise<Summary> {
-  const path = join(directory, TRIALS_FILE);
-  sortResultsFile(path);
-  const summary = summarize(campaign, seed, readRecords(path));
-  writeAtomically(join(directory, SUMMARY_FILE), JSON.stringify(summary, null, 2) + '\n');
-  await writeReports(directory, summary, readRecords(path), { title: campaign, generatedBy: command });
-  return summary;
 }
 
 async function execute(jobs: readonly TrialJob[], options: RunOptions, onRecord: (record: CampaignRecord) => void): Promise<void> {

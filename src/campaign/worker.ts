@@ -5,7 +5,7 @@
  */
 import { runTrialVariants } from '../trial/trial.js';
 import type { TrialJob } from './plan.js';
-import type { CampaignRecord } from './summary.js';
+import type { CampaignRecord } from '../results/summary.js';
 
 export default function runJobs(jobs: readonly TrialJob[]): CampaignRecord[] {
   const records = runTrialVariants(jobs.map((job) => job.spec));

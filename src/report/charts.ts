@@ -8,7 +8,7 @@
  */
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import type { Summary, SummaryGroup } from '../campaign/summary.js';
+import type { Summary, SummaryGroup } from '../results/summary.js';
 import { formatMs, formatPercent } from './format.js';
 import { ablationCells, attempted, configurations, faultTypesOf, injected, mainRows, mechanismsOf } from './groups.js';
 

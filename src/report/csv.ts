@@ -4,7 +4,7 @@
  * follows RFC 4180: a field with a comma, a double quote, a line break or surrounding spaces is
  * quoted, and its quotes doubled. Lines end with "\n".
  */
-import type { CampaignRecord } from '../campaign/summary.js';
+import type { CampaignRecord } from '../results/summary.js';
 import type { Injection } from '../faults/fault.js';
 import type { Detection } from '../hypervisor/detection.js';
 

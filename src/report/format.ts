@@ -3,7 +3,7 @@
  * magnitude, p-values, and counts with thousands separators. A missing value (NaN) is a dash,
  * never "NaN%".
  */
-import type { Interval } from './statistics.js';
+import type { Interval } from '../results/statistics.js';
 
 export const MISSING = '—';
 

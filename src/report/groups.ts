@@ -8,7 +8,7 @@
  * - Ablation shows every (configuration, fault type, mechanism) cell that has any stage other
  *   than 'all', with its stages in their order of appearance (the campaign's order).
  */
-import type { Summary, SummaryGroup } from '../campaign/summary.js';
+import type { Summary, SummaryGroup } from '../results/summary.js';
 import { faultTypes } from '../faults/fault.js';
 
 export const FULL_STAGE = 'all';

@@ -2,7 +2,7 @@
  * The campaign report as ONE self-contained HTML file: inline CSS, charts as inline SVG, no
  * scripts, fonts, images or links to fetch. It opens offline, prints, and can be mailed.
  */
-import type { Summary } from '../campaign/summary.js';
+import type { Summary } from '../results/summary.js';
 import { CHART_FONT, renderSvg, reportCharts, type ReportChart } from './charts.js';
 import { buildTables, notes, type ReportContext, type Table } from './tables.js';
 

@@ -3,7 +3,7 @@
  * configuration, ablation stages, paired comparisons, failure causes. A pure function of the
  * summary: the same summary gives the same text, byte for byte.
  */
-import type { Summary } from '../campaign/summary.js';
+import type { Summary } from '../results/summary.js';
 import { buildTables, notes, type ReportContext, type Table } from './tables.js';
 
 export type { ReportContext } from './tables.js';

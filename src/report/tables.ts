@@ -3,7 +3,7 @@
  * and rendered by both the Markdown and the HTML writers, so the two always show the same
  * numbers.
  */
-import type { Comparison, Summary, SummaryGroup } from '../campaign/summary.js';
+import type { Comparison, Summary, SummaryGroup } from '../results/summary.js';
 import { formatCount, formatInterval, formatMs, formatPValue, formatPercent, formatPointDifference, formatShare, MISSING } from './format.js';
 import { ablationCells, attempted, configurations, faultTypesOf, FULL_STAGE, injected, mainRows, mechanismsOf, type Cell } from './groups.js';
 

@@ -5,8 +5,10 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CampaignRecord, Summary } from '../campaign/summary.js';
-import { stageFile, writeFileAtomically, type StagedFile } from '../campaign/staged-file.js';
+import { trialsPath } from '../results/directory.js';
+import { readRecords } from '../results/store.js';
+import type { CampaignRecord, Summary } from '../results/summary.js';
+import { stageFile, writeFileAtomically, type StagedFile } from '../results/staged-file.js';
 import { csvHeader, csvLine } from './csv.js';
 import { renderHtml } from './html.js';
 import { renderMarkdown } from './markdown.js';
@@ -34,6 +36,11 @@ export async function writeReports(directory: string, summary: Summary, entries:
   }
   csv.commit();
   return [paths.markdown, paths.html, paths.csv];
+}
+
+/** The reports of a results directory, from its summary and its trials.jsonl read a record at a time. */
+export function writeDirectoryReports(directory: string, summary: Summary, context: ReportContext): Promise<string[]> {
+  return writeReports(directory, summary, readRecords(trialsPath(directory)), context);
 }
 
 function stageCsv(path: string, entries: Iterable<CampaignRecord>): StagedFile {

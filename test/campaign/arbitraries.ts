@@ -5,7 +5,7 @@
  * the same trial may appear twice.
  */
 import fc from 'fast-check';
-import type { CampaignRecord } from '../../src/campaign/summary.js';
+import type { CampaignRecord } from '../../src/results/summary.js';
 import type { FaultType } from '../../src/faults/fault.js';
 import type { MechanismName } from '../../src/recovery/mechanisms.js';
 import { detected, nonManifested, notInjected, sdc, type RecoveryShape, type TrialShape } from '../report/fixtures.js';

@@ -10,7 +10,7 @@
 import { appendFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CampaignRecord } from '../../src/campaign/summary.js';
+import type { CampaignRecord } from '../../src/results/summary.js';
 import { cli, completeLines, messages, read, removeTemporaryDirectories, requireFreshBuild, smallCampaignText, spawnCli, temporaryDirectory, waitForLines, writeCampaign } from './helpers.js';
 
 /** Big enough that a run takes a few seconds, so that it can be stopped half-way. */

@@ -11,7 +11,7 @@ import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } 
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import type { CampaignRecord } from '../../src/campaign/summary.js';
+import type { CampaignRecord } from '../../src/results/summary.js';
 import { ROOT, cli, lines, messages, read, removeTemporaryDirectories, requireFreshBuild, smallCampaignText, temporaryDirectory, writeCampaign } from '../campaign/helpers.js';
 
 const TOTAL = (12 + 6) * 2;

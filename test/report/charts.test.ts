@@ -3,7 +3,7 @@
  * with nothing to show renders a message instead of throwing.
  */
 import { describe, expect, it } from 'vitest';
-import { summarize } from '../../src/campaign/summary.js';
+import { summarize } from '../../src/results/summary.js';
 import { ablationChart, logTicks, outcomeSharesChart, recoveryRateChart, renderSvg, reportCharts, serviceInterruptionChart } from '../../src/report/charts.js';
 import { detected } from './fixtures.js';
 import { ablationCampaign, pairedCampaign, undetectedCampaign } from './samples.js';

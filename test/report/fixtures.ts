@@ -2,7 +2,7 @@
  * Hand-made trial records for report tests: small enough to count by hand, shaped exactly as
  * src/trial/record.ts declares them.
  */
-import type { CampaignRecord } from '../../src/campaign/summary.js';
+import type { CampaignRecord } from '../../src/results/summary.js';
 import type { FaultType, Injection } from '../../src/faults/fault.js';
 import type { RecoveryFailureCause, RecoveryRecord, TrialRecord } from '../../src/trial/record.js';
 

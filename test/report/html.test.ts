@@ -3,7 +3,7 @@
  * per chart, and the main tables.
  */
 import { describe, expect, it } from 'vitest';
-import { summarize } from '../../src/campaign/summary.js';
+import { summarize } from '../../src/results/summary.js';
 import { reportCharts } from '../../src/report/charts.js';
 import { escapeHtml, inlineSvg, renderHtml } from '../../src/report/html.js';
 import { ablationCampaign, pairedCampaign, undetectedCampaign } from './samples.js';

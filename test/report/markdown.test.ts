@@ -2,7 +2,7 @@
  * The Markdown report shows, for a campaign counted by hand, the numbers the counting gives.
  */
 import { describe, expect, it } from 'vitest';
-import { summarize } from '../../src/campaign/summary.js';
+import { summarize } from '../../src/results/summary.js';
 import { renderMarkdown } from '../../src/report/markdown.js';
 import { ablationCampaign, pairedCampaign, undetectedCampaign } from './samples.js';
 

@@ -1,7 +1,7 @@
 /**
  * Small campaigns whose every number can be checked by hand.
  */
-import type { CampaignRecord } from '../../src/campaign/summary.js';
+import type { CampaignRecord } from '../../src/results/summary.js';
 import { detected, nonManifested, notInjected, sdc, type TrialShape } from './fixtures.js';
 
 /**

@@ -6,11 +6,11 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { summarize } from '../../src/campaign/summary.js';
+import { summarize } from '../../src/results/summary.js';
 import { renderCsv } from '../../src/report/csv.js';
 import { renderMarkdown } from '../../src/report/markdown.js';
 import { writeReports } from '../../src/report/write.js';
-import { writeFileAtomically } from '../../src/campaign/staged-file.js';
+import { writeFileAtomically } from '../../src/results/staged-file.js';
 import { pairedCampaign } from './samples.js';
 
 const context = { title: 'Written', generatedBy: 'ninelives report reports/x' };

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { campaignJsonSchema } from '../../campaign/spec.js';
-import { sampleSize } from '../../report/statistics.js';
+import { sampleSize } from '../../results/statistics.js';
 import { UsageError } from '../errors.js';
 import type { CliIo } from '../io.js';
 import { parseInteger } from '../options.js';

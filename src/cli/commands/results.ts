@@ -5,10 +5,11 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { MergeConflictError, MixedCampaignsError, planMerge, writeMerged, type MergePlan, type ShardResults } from '../../campaign/merge.js';
-import { TRIALS_FILE, finish } from '../../campaign/runner.js';
-import { ResultsFileError, firstRecord, readRecords } from '../../campaign/store.js';
-import type { CampaignRecord } from '../../campaign/summary.js';
+import { MergeConflictError, MixedCampaignsError, planMerge, writeMerged, type MergePlan, type ShardResults } from '../../results/merge.js';
+import { TRIALS_FILE, finishResults } from '../../results/directory.js';
+import { writeDirectoryReports } from '../../report/write.js';
+import { ResultsFileError, firstRecord, readRecords } from '../../results/store.js';
+import type { CampaignRecord } from '../../results/summary.js';
 import { formatTrace } from '../../trial/trace.js';
 import { runTrial } from '../../trial/trial.js';
 import { CommandFailure, InputError, UsageError } from '../errors.js';
@@ -44,7 +45,8 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
         const path = resultsFile(directory);
         const first = firstRecord(path);
         if (first === undefined) throw noTrials(path);
-        await finish(directory, first.campaign, first.record.seed, `ninelives report ${directory}`);
+        const summary = finishResults(directory, first.campaign, first.record.seed);
+        await writeDirectoryReports(directory, summary, { title: first.campaign, generatedBy: `ninelives report ${directory}` });
         io.stdout.write(`report: ${join(directory, 'report.md')} (also report.html, summary.json, trials.csv)\n`);
       }),
     );
@@ -60,7 +62,8 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
         if (plan.campaign === undefined) throw noTrials(plan.shards[0].path);
         mkdirSync(out, { recursive: true });
         writeMerged(plan, join(out, TRIALS_FILE));
-        await finish(out, plan.campaign.name, plan.campaign.seed, `ninelives merge ${out} ${shards.join(' ')}`);
+        const summary = finishResults(out, plan.campaign.name, plan.campaign.seed);
+        await writeDirectoryReports(out, summary, { title: plan.campaign.name, generatedBy: `ninelives merge ${out} ${shards.join(' ')}` });
         io.stdout.write(`merged ${plan.trials} trials from ${shards.length} shards; report: ${join(out, 'report.md')}\n`);
       }),
     );

@@ -7,12 +7,13 @@ import type { Command } from 'commander';
 import { ResultsExistError, runCampaign, type RunProgress, type RunResult } from '../../campaign/runner.js';
 import { CampaignError, loadCampaign, type Campaign } from '../../campaign/spec.js';
 import type { Shard } from '../../campaign/plan.js';
-import { ResultsFileError } from '../../campaign/store.js';
-import type { Summary } from '../../campaign/summary.js';
+import { ResultsFileError } from '../../results/store.js';
+import type { Summary } from '../../results/summary.js';
 import { CliError, InputError, UsageError } from '../errors.js';
 import type { CliIo } from '../io.js';
 import { parseInteger } from '../options.js';
 import { createProgress } from '../progress.js';
+import { writeDirectoryReports } from '../../report/write.js';
 
 interface RunCommandOptions {
   readonly out?: string;
@@ -88,7 +89,6 @@ async function runWithProgress(campaign: Campaign, options: RunCommandOptions & 
       trials: options.trials,
       resume: options.resume ?? false,
       shard: options.shard,
-      command: options.command,
       signal: controller.signal,
       onProgress: (state) => progress.update(state.done, state.total, describeRates(state)),
     });
@@ -103,6 +103,7 @@ async function runWithProgress(campaign: Campaign, options: RunCommandOptions & 
   }
   // thrown, not process.exitCode: runCli returns the exit code, and main.ts sets it from that
   if (result.kind === 'interrupted') throw new RunInterrupted(`interrupted after ${result.done}/${result.total} trials; continue with: ${resumeCommand(options.command)}`);
+  await writeDirectoryReports(options.outDirectory, result.summary, { title: campaign.name, generatedBy: options.command });
   io.stdout.write(describeCompletion(result.summary, options.outDirectory, result.ran));
 }
 

@@ -4,11 +4,11 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SummaryAccumulator, summarize, type CampaignRecord, type Comparison, type Summary, type SummaryGroup } from '../../src/campaign/summary.js';
+import { SummaryAccumulator, summarize, type CampaignRecord, type Comparison, type Summary, type SummaryGroup } from '../../src/results/summary.js';
 import type { FaultType } from '../../src/faults/fault.js';
-import { mcNemarExact, percentile, wilson } from '../../src/report/statistics.js';
+import { mcNemarExact, percentile, wilson } from '../../src/results/statistics.js';
 import { ablationCampaign, pairedCampaign, undetectedCampaign } from '../report/samples.js';
-import { pairedRecordArbitrary, recordArbitrary, stored } from './arbitraries.js';
+import { pairedRecordArbitrary, recordArbitrary, stored } from '../campaign/arbitraries.js';
 
 describe('SummaryAccumulator', () => {
   it('equals the in-memory summary on any records, in any order', () => {

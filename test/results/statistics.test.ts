@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { clopperPearson, incompleteBeta, mcNemarExact, normalQuantile, percentile, sampleSize, wilson } from '../../src/report/statistics.js';
+import { clopperPearson, incompleteBeta, mcNemarExact, normalQuantile, percentile, sampleSize, wilson } from '../../src/results/statistics.js';
 
 /** |actual - expected| <= tolerance, with both numbers in the failure message. */
 function expectNear(actual: number, expected: number, tolerance = 5e-5): void {

@@ -7,7 +7,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readBytes, readLines } from '../../src/campaign/lines.js';
+import { readBytes, readLines } from '../../src/results/lines.js';
 
 const directory = mkdtempSync(join(tmpdir(), 'ninelives-lines-'));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));

@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { sortResultsFile } from '../../src/campaign/canonical.js';
-import { ResultsFileError } from '../../src/campaign/store.js';
-import { compareRecords, type CampaignRecord } from '../../src/campaign/summary.js';
-import { recordArbitrary, stored } from './arbitraries.js';
+import { sortResultsFile } from '../../src/results/canonical.js';
+import { ResultsFileError } from '../../src/results/store.js';
+import { compareRecords, type CampaignRecord } from '../../src/results/summary.js';
+import { recordArbitrary, stored } from '../campaign/arbitraries.js';
 
 const directory = mkdtempSync(join(tmpdir(), 'ninelives-canonical-'));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));

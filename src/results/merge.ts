@@ -3,7 +3,7 @@
  * holding the records. A first pass checks that the shards agree (a trial in two shards must be
  * the same record in both) and come from one campaign, keeping a few numbers per trial; a second
  * pass copies the first copy of each trial into the output. Putting the result in canonical
- * order is finish's job, as for any run.
+ * order is finishResults's job (directory.ts), as for any run.
  */
 import { closeSync, openSync } from 'node:fs';
 import { Column, float64Column, uint32Column, uint8Column } from './columns.js';

@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { sortResultsFile } from '../../src/campaign/canonical.js';
-import { MergeConflictError, MixedCampaignsError, idHash, planMerge, writeMerged, type ShardResults } from '../../src/campaign/merge.js';
-import { compareRecords, type CampaignRecord } from '../../src/campaign/summary.js';
+import { sortResultsFile } from '../../src/results/canonical.js';
+import { MergeConflictError, MixedCampaignsError, idHash, planMerge, writeMerged, type ShardResults } from '../../src/results/merge.js';
+import { compareRecords, type CampaignRecord } from '../../src/results/summary.js';
 import { detected, notInjected } from '../report/fixtures.js';
-import { recordArbitrary, stored } from './arbitraries.js';
+import { recordArbitrary, stored } from '../campaign/arbitraries.js';
 
 const directory = mkdtempSync(join(tmpdir(), 'ninelives-merge-'));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));

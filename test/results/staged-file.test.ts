@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { StagedFile } from '../../src/campaign/staged-file.js';
+import { StagedFile } from '../../src/results/staged-file.js';
 
 let directory = '';
 beforeEach(() => {

@@ -4,7 +4,7 @@
  * and failure causes; plus paired McNemar comparisons between mechanisms on the same faults.
  */
 import type { FaultType } from '../faults/fault.js';
-import { mcNemarExact, percentile, wilson, type Interval } from '../report/statistics.js';
+import { mcNemarExact, percentile, wilson, type Interval } from './statistics.js';
 import type { TrialRecord, TrialSpec } from '../trial/record.js';
 
 export interface CampaignRecord {

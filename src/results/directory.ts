@@ -1,0 +1,29 @@
+/**
+ * A results directory: trials.jsonl (the records) and summary.json (what they add up to). The
+ * reports rendered from them are the report layer's; this layer only puts the records in
+ * canonical order and writes the summary.
+ */
+import { join } from 'node:path';
+import { sortResultsFile } from './canonical.js';
+import { readRecords, writeAtomically } from './store.js';
+import { summarize, type Summary } from './summary.js';
+
+export const TRIALS_FILE = 'trials.jsonl';
+export const SUMMARY_FILE = 'summary.json';
+
+export function trialsPath(directory: string): string {
+  return join(directory, TRIALS_FILE);
+}
+
+/**
+ * Rewrite trials.jsonl in canonical order, then write summary.json. The records pass through one
+ * at a time (sorted by a small key per line, then read again for the summary), so memory does not
+ * grow with the number of trials.
+ */
+export function finishResults(directory: string, campaign: string, seed: number): Summary {
+  const path = trialsPath(directory);
+  sortResultsFile(path);
+  const summary = summarize(campaign, seed, readRecords(path));
+  writeAtomically(join(directory, SUMMARY_FILE), JSON.stringify(summary, null, 2) + '\n');
+  return summary;
+}
