@@ -10,7 +10,7 @@
  */
 import type { GuestAction, GuestKernel, GuestVerdict } from '../guests/kernel.js';
 import { settle } from '../trial/golden.js';
-import { LIVENESS_NS } from '../trial/recovery-phase.js';
+import { LIVENESS_NS } from '../trial/recover-and-run.js';
 import { System, type SystemOptions } from '../trial/system.js';
 import { domainPages, resultsOf, type DomainPages, type Results } from './observe.js';
 

@@ -18,7 +18,7 @@ import { NOMINAL_HOST, type NominalHost } from '../../src/recovery/cost-model.js
 import type { StepWork } from '../../src/recovery/step.js';
 import type { RecoveryFailureCause, RecoveryRecord } from '../../src/trial/record.js';
 import { goldenRun } from '../../src/trial/golden-cache.js';
-import { recoverAndRun } from '../../src/trial/recovery-phase.js';
+import { recoverAndRun } from '../../src/trial/recover-and-run.js';
 import { System, type SystemOptions, type SystemSnapshot } from '../../src/trial/system.js';
 
 export const MS = 1_000_000;

@@ -1,5 +1,5 @@
 /**
- * After a detection, with a recovery mechanism: recover, run on (the liveness phase), create a
+ * Phase 4 of a trial: recover and run on. After a detection, with a recovery mechanism: recover, run on (the liveness phase), create a
  * new VM where the configuration asks for it, and decide whether recovery succeeded as the real
  * experiments define it: at most one AppVM affected (none in 1AppVM) and the hypervisor still
  * working (3AppVM: a new VM is created and completes BlkBench).
@@ -7,13 +7,15 @@
 import { audit } from '../hypervisor/audit.js';
 import { describeDetection } from '../hypervisor/detection.js';
 import { PRIVILEGED_DOMAIN_ID } from '../hypervisor/abi.js';
-import type { NominalHost } from '../recovery/cost-model.js';
+import { NOMINAL_HOST, type NominalHost } from '../recovery/cost-model.js';
 import type { MechanismName } from '../recovery/mechanisms.js';
 import { mechanismNamed } from '../recovery/mechanisms.js';
 import { recover } from '../recovery/recover.js';
 import type { Injection } from '../faults/fault.js';
 import { settle } from './golden.js';
-import type { FailedVm, RecoveryFailureCause, RecoveryRecord } from './record.js';
+import type { GoldenRun } from './golden-cache.js';
+import type { FailedVm, RecoveryFailureCause, RecoveryRecord, TrialSpec } from './record.js';
+import { instructionBudget } from './run-to-detection.js';
 import type { System } from './system.js';
 
 /** The liveness phase lasts at least this long after the CPUs are released. */
@@ -31,6 +33,14 @@ export interface RecoveryObserver {
   readonly beforeStep?: (step: string, system: System) => void;
   /** the mechanism reported success: every CPU released at its resume point, nothing run yet */
   readonly onRecovered?: (system: System) => void;
+}
+
+/** With a mechanism, recover from the detection and judge the recovery; without, nothing. */
+export function recoveryOf(system: System, spec: TrialSpec, injection: Injection, golden: GoldenRun, observer: RecoveryObserver): RecoveryRecord | undefined {
+  const mechanism = spec.mechanism ?? 'none';
+  if (mechanism === 'none') return undefined;
+  const request = { mechanism, disabledSteps: spec.disabledSteps ?? [], host: spec.host ?? NOMINAL_HOST };
+  return recoverAndRun(system, injection, request, instructionBudget(golden), observer);
 }
 
 export function recoverAndRun(

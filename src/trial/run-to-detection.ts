@@ -1,0 +1,53 @@
+/**
+ * Phase 3 of a trial: run to detection. After the injection the trial runs on, checkpoint by
+ * checkpoint of the golden run, until a detection, a runaway, a state equal to the golden run's,
+ * or the end of the run.
+ */
+import { finalStateIfFollowing } from './follow.js';
+import { settle } from './golden.js';
+import type { GoldenRun } from './golden-cache.js';
+import type { System } from './system.js';
+
+/** A runaway trial ends after this many times the golden run's hypervisor instructions. */
+const BUDGET_FACTOR = 3;
+const BUDGET_MINIMUM = 2_000_000;
+
+export type Ending =
+  | { readonly kind: 'detected' }
+  | { readonly kind: 'runaway' }
+  | { readonly kind: 'matchedGolden'; readonly timeNs: number }
+  /** ran to the end; `final` is the state there when it was derived by following the golden run */
+  | { readonly kind: 'endOfRun'; readonly final?: System; readonly fromNs?: number };
+
+/** The hypervisor instructions a trial may retire after its injection, and after its recovery. */
+export function instructionBudget(golden: GoldenRun): number {
+  return Math.max(BUDGET_MINIMUM, BUDGET_FACTOR * golden.report.hypervisorInstructions);
+}
+
+/**
+ * Run on from the injection at `instructionCount` until detection, a runaway, a golden match, or
+ * the end. With `follow`, a trial found to be following the golden run (see follow.ts) ends
+ * there, with the state it would have reached at the end.
+ */
+export function runToDetection(system: System, golden: GoldenRun, instructionCount: number, follow: boolean): Ending {
+  if (system.hypervisor.detections.length > 0) return { kind: 'detected' };
+  const machine = system.machine;
+  machine.instructionStop = instructionCount + instructionBudget(golden);
+  for (const checkpoint of golden.checkpoints) {
+    if (checkpoint.timeNs <= machine.nowNs) continue;
+    const outcome = machine.run(checkpoint.timeNs);
+    if (system.hypervisor.detections.length > 0) return { kind: 'detected' };
+    if (outcome.kind === 'instructionReached') return { kind: 'runaway' };
+    if (system.isInStateOf(checkpoint.snapshot, checkpoint.stateBesidesMemory)) return { kind: 'matchedGolden', timeNs: checkpoint.timeNs };
+    const final = follow ? finalStateIfFollowing(system, golden, checkpoint) : undefined;
+    if (final !== undefined) return { kind: 'endOfRun', final, fromNs: checkpoint.timeNs };
+  }
+  settle(system);
+  if (system.hypervisor.detections.length > 0) return { kind: 'detected' };
+  return { kind: 'endOfRun' };
+}
+
+/** The system as the trial leaves it: the derived end state when it followed the golden run. */
+export function finalSystem(system: System, ending: Ending): System {
+  return ending.kind === 'endOfRun' ? (ending.final ?? system) : system;
+}
