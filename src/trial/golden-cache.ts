@@ -5,8 +5,10 @@
  * trigger, and a trial whose state equals the golden run's at a later checkpoint can stop early as
  * non-manifested.
  */
-import { System, runLengthOf, type SystemOptions, type SystemSnapshot } from './system.js';
-import { reportOf, settle, type GoldenReport } from './golden.js';
+import { runLengthOf, type System, type SystemOptions, type SystemSnapshot } from './system.js';
+import { CHECKPOINT_INTERVAL_NS, playGolden, type GoldenReport } from './golden.js';
+
+export { CHECKPOINT_INTERVAL_NS };
 
 export interface Checkpoint {
   readonly timeNs: number;
@@ -25,7 +27,6 @@ export interface GoldenRun {
   readonly report: GoldenReport;
 }
 
-export const CHECKPOINT_INTERVAL_NS = 50_000_000;
 const cache = new Map<string, GoldenRun>();
 const CACHE_LIMIT = 8;
 
@@ -37,23 +38,17 @@ export function goldenRun(options: SystemOptions): GoldenRun {
   const key = keyOf(options, runLengthOf(options));
   const cached = cache.get(key);
   if (cached !== undefined) return cached;
-  const run = recordGoldenRun(new System(options), options);
+  const run = recordGoldenRun(options);
   if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
   cache.set(key, run);
   return run;
 }
 
-function recordGoldenRun(system: System, options: SystemOptions): GoldenRun {
-  system.start();
-  const checkpoints: Checkpoint[] = [checkpointOf(system, 0)];
-  for (let timeNs = CHECKPOINT_INTERVAL_NS; ; timeNs = Math.min(timeNs + CHECKPOINT_INTERVAL_NS, system.runLengthNs)) {
-    const outcome = system.machine.run(timeNs);
-    if (outcome.kind !== 'timeReached') throw new Error(`golden run of ${options.configuration} seed ${options.seed} did not run clean: ${outcome.kind}`);
-    checkpoints.push(checkpointOf(system, timeNs));
-    if (timeNs >= system.runLengthNs) break;
-  }
-  settle(system);
-  return { options, runLengthNs: system.runLengthNs, checkpoints, final: system.snapshot(), report: reportOf(system) };
+function recordGoldenRun(options: SystemOptions): GoldenRun {
+  const checkpoints: Checkpoint[] = [];
+  const { system, clean, report } = playGolden(options, (running, timeNs) => checkpoints.push(checkpointOf(running, timeNs)));
+  if (!clean) throw new Error(`golden run of ${options.configuration} seed ${options.seed} did not run clean: ${report.detections.join('; ')}`);
+  return { options, runLengthNs: system.runLengthNs, checkpoints, final: system.snapshot(), report };
 }
 
 function checkpointOf(system: System, timeNs: number): Checkpoint {

@@ -43,12 +43,36 @@ export function settle(system: System): void {
   }
 }
 
+/** Golden runs step from checkpoint to checkpoint (golden-cache.ts keeps a snapshot at each). */
+export const CHECKPOINT_INTERVAL_NS = 50_000_000;
+
+export interface GoldenPlay {
+  readonly system: System;
+  /** false when the run stopped before its end (a detection) */
+  readonly clean: boolean;
+  readonly report: GoldenReport;
+}
+
 export function runGolden(options: SystemOptions): GoldenReport {
+  return playGolden(options).report;
+}
+
+/**
+ * The one way a golden run is run: from boot to the end of the run, a checkpoint interval at a
+ * time, calling `atCheckpoint` at boot and after each interval; then settled and reported.
+ */
+export function playGolden(options: SystemOptions, atCheckpoint: (system: System, timeNs: number) => void = () => undefined): GoldenPlay {
   const system = new System(options);
   system.start();
-  system.machine.run(system.runLengthNs);
+  atCheckpoint(system, 0);
+  let clean = true;
+  for (let timeNs = CHECKPOINT_INTERVAL_NS; clean; timeNs = Math.min(timeNs + CHECKPOINT_INTERVAL_NS, system.runLengthNs)) {
+    clean = system.machine.run(timeNs).kind === 'timeReached';
+    if (clean) atCheckpoint(system, timeNs);
+    if (timeNs >= system.runLengthNs) break;
+  }
   settle(system);
-  return reportOf(system);
+  return { system, clean, report: reportOf(system) };
 }
 
 export function reportOf(system: System): GoldenReport {
