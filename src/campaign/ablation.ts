@@ -1,20 +1,21 @@
 /**
  * Ablation: the same faults (the same trial seeds) recovered by a mechanism at each cumulative
- * stage of its repairs, from none to all, in the order the real system added them.
+ * stage of its repairs, from none to all, in the order the real system added them. An ablation
+ * is a one-cell campaign whose mechanism has `ablation: true`: the campaign runner runs it, with
+ * its workers, resumption and results directory, and its rows are read from the summary.
  */
 import type { FaultType } from '../faults/fault.js';
-import type { NominalHost } from '../recovery/cost-model.js';
-import { ablationStages, mechanismNamed } from '../recovery/mechanisms.js';
-import { wilson, type Interval } from '../results/statistics.js';
-import { runTrial } from '../trial/trial.js';
+import type { Interval } from '../results/statistics.js';
+import type { Summary } from '../results/summary.js';
+import { campaignOf, type Campaign } from './spec.js';
 
 export interface AblationSpec {
   readonly mechanism: 'microreset' | 'microreboot';
   readonly faultType: FaultType;
   readonly configuration: string;
+  /** trials per stage */
   readonly trials: number;
   readonly seed: number;
-  readonly host?: NominalHost;
 }
 
 export interface AblationRow {
@@ -26,23 +27,26 @@ export interface AblationRow {
   readonly recoveryRate: Interval;
 }
 
-export type TrialProgress = (done: number, total: number) => void;
+export function ablationCampaign(spec: AblationSpec): Campaign {
+  return campaignOf(
+    {
+      name: `ablate-${spec.mechanism}-${spec.faultType}-${spec.configuration}`,
+      description: `Ablation of ${spec.mechanism} on ${spec.faultType} faults, ${spec.configuration}`,
+      seed: spec.seed,
+      configurations: [spec.configuration],
+      faults: { [spec.faultType]: spec.trials },
+      mechanisms: [{ name: spec.mechanism, ablation: true }],
+    },
+    'ablation',
+  );
+}
 
-export function runAblation(spec: AblationSpec, onProgress: TrialProgress = () => undefined): AblationRow[] {
-  const stages = ablationStages(mechanismNamed(spec.mechanism));
-  const total = stages.length * spec.trials;
-  let done = 0;
-  return stages.map(({ stage, disabledSteps }) => {
-    let detected = 0;
-    let recovered = 0;
-    for (let trialIndex = 0; trialIndex < spec.trials; trialIndex++) {
-      const { record } = runTrial({ ...spec, trialIndex, disabledSteps });
-      if (record.outcome === 'detected') {
-        detected++;
-        if (record.recovery?.result === 'recovered') recovered++;
-      }
-      onProgress(++done, total);
-    }
-    return { stage, disabledSteps, trials: spec.trials, detected, recovered, recoveryRate: wilson(recovered, detected) };
+/** The rows of an ablation campaign's summary, one per stage, in stage order. */
+export function ablationRows(campaign: Campaign, summary: Summary): AblationRow[] {
+  return campaign.variants.flatMap((variant) => {
+    const group = summary.groups.find((candidate) => candidate.mechanism === variant.mechanism && candidate.stage === variant.stage);
+    if (group === undefined) return [];
+    const { trials, recoveryRate } = group;
+    return [{ stage: variant.stage, disabledSteps: variant.disabledSteps, trials, detected: group.outcomes.detected, recovered: group.recovery.success, recoveryRate }];
   });
 }

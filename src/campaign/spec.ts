@@ -93,7 +93,11 @@ export function parseCampaign(text: string, path: string): Campaign {
       }),
     );
   }
-  const input: unknown = document.toJS();
+  return campaignOf(document.toJS(), path);
+}
+
+/** A campaign from its file's contents as a value, checked as a file is; `path` names it in problems. */
+export function campaignOf(input: unknown, path: string): Campaign {
   const parsed = campaignSchema.safeParse(input);
   if (!parsed.success) throw new CampaignError(parsed.error.issues.flatMap((issue) => problemsOf(issue, input)).map((issue) => `${path}: ${keyOf(issue.path)}: ${issue.message}`));
   const variants = expandVariants(parsed.data, path);

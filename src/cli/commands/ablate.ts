@@ -1,13 +1,16 @@
 /**
- * `ninelives ablate`: recovery rate at each cumulative stage of a mechanism's repairs.
+ * `ninelives ablate`: recovery rate at each cumulative stage of a mechanism's repairs. It runs a
+ * one-cell ablation campaign through the campaign runner, so it has workers, an output directory
+ * with the results and reports, and resumption, as `run` does.
  */
+import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
-import { runAblation, type AblationRow } from '../../campaign/ablation.js';
+import { ablationCampaign, ablationRows, type AblationRow } from '../../campaign/ablation.js';
 import type { FaultType } from '../../faults/fault.js';
 import type { CliIo } from '../io.js';
 import { UsageError } from '../errors.js';
 import { parseConfiguration, parseFaultType, parseInteger, parseMechanism } from '../options.js';
-import { createProgress } from '../progress.js';
+import { defaultOut, runCampaignAndReport } from './run.js';
 
 interface AblateOptions {
   readonly mechanism: string;
@@ -16,26 +19,32 @@ interface AblateOptions {
   readonly trials: number;
   readonly seed: number;
   readonly json?: boolean;
+  readonly out?: string;
+  readonly workers: number;
+  readonly resume?: boolean;
 }
 
 export function registerAblateCommand(program: Command, io: CliIo): void {
   program
     .command('ablate')
-    .description('run the same faults through each cumulative stage of a mechanism\'s repairs (first row: no repairs)')
+    .description('run the same faults through each cumulative stage of a mechanism\'s repairs (first row: no repairs), as a one-cell campaign')
     .requiredOption('--mechanism <name>', 'microreset or microreboot', parseMechanism)
     .option('--fault <type>', 'fault type', parseFaultType, 'failstop')
     .option('--config <name>', 'configuration', parseConfiguration, '1AppVM')
     .option('--trials <n>', 'trials per stage', parseInteger('--trials', 1, 1_000_000), 1000)
     .option('--seed <n>', 'campaign seed', parseInteger('--seed'), 42)
+    .option('--out <dir>', 'output directory (default: reports/<ablation campaign name>/)')
+    .option('--workers <n>', 'worker threads (default: one per core)', parseInteger('--workers', 1, 256), availableParallelism())
+    .option('--resume', 'run only the trials missing from an interrupted run in the output directory')
     .option('--json', 'print the rows as a JSON array')
-    .action((options: AblateOptions) => {
+    .action(async (options: AblateOptions, command: Command) => {
       if (options.mechanism === 'none') throw new UsageError('usage.invalidMechanism', '--mechanism must be microreset or microreboot');
-      const progress = createProgress(io, `ablate ${options.mechanism}`);
-      const rows = runAblation(
-        { mechanism: options.mechanism as 'microreset' | 'microreboot', faultType: options.fault, configuration: options.config, trials: options.trials, seed: options.seed },
-        (done, total) => progress.update(done, total),
-      );
-      progress.stop();
+      const mechanism = options.mechanism as 'microreset' | 'microreboot';
+      const campaign = ablationCampaign({ mechanism, faultType: options.fault, configuration: options.config, trials: options.trials, seed: options.seed });
+      const outDirectory = options.out ?? defaultOut(campaign, undefined);
+      const commandLine = ['ninelives', ...(command.parent?.args ?? ['ablate'])].join(' ');
+      const { summary } = await runCampaignAndReport(campaign, { outDirectory, workers: options.workers, resume: options.resume, command: commandLine }, io);
+      const rows = ablationRows(campaign, summary);
       io.stdout.write(options.json ? JSON.stringify(rows.map(jsonRow)) + '\n' : formatAblation(rows));
     });
 }

@@ -60,7 +60,7 @@ export function loadOrExplain(path: string): Campaign {
   }
 }
 
-function defaultOut(campaign: Campaign, shard: Shard | undefined): string {
+export function defaultOut(campaign: Campaign, shard: Shard | undefined): string {
   const base = join('reports', campaign.name);
   return shard === undefined ? base : join(base, `shard-${shard.index}-of-${shard.count}`);
 }
@@ -75,15 +75,41 @@ export function parseShard(text: string): Shard {
   return { index, count };
 }
 
-async function runWithProgress(campaign: Campaign, options: RunCommandOptions & { outDirectory: string; command: string }, io: CliIo): Promise<void> {
+export interface CampaignRunOptions {
+  readonly outDirectory: string;
+  readonly workers: number;
+  readonly trials?: number;
+  readonly resume?: boolean;
+  readonly shard?: Shard;
+  /** the command line, for the reports and the message on interruption */
+  readonly command: string;
+}
+
+async function runWithProgress(campaign: Campaign, options: CampaignRunOptions, io: CliIo): Promise<void> {
+  const { summary, ran } = await runCampaignAndReport(campaign, options, io);
+  io.stdout.write(describeCompletion(summary, options.outDirectory, ran));
+}
+
+/**
+ * Runs a campaign with progress on stderr, stopping cleanly on SIGINT or SIGTERM, then writes its
+ * reports. Returns the summary and the number of trials this run ran.
+ */
+export async function runCampaignAndReport(campaign: Campaign, options: CampaignRunOptions, io: CliIo): Promise<{ summary: Summary; ran: number }> {
+  const result = await runInterruptibly(campaign, options, io);
+  // thrown, not process.exitCode: runCli returns the exit code, and main.ts sets it from that
+  if (result.kind === 'interrupted') throw new RunInterrupted(`interrupted after ${result.done}/${result.total} trials; continue with: ${resumeCommand(options.command)}`);
+  await writeDirectoryReports(options.outDirectory, result.summary, { title: campaign.name, generatedBy: options.command });
+  return { summary: result.summary, ran: result.ran };
+}
+
+async function runInterruptibly(campaign: Campaign, options: CampaignRunOptions, io: CliIo): Promise<RunResult> {
   const progress = createProgress(io, campaign.name);
   const controller = new AbortController();
   const interrupt = (): void => controller.abort();
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
-  let result: RunResult;
   try {
-    result = await runCampaign(campaign, {
+    return await runCampaign(campaign, {
       outDirectory: options.outDirectory,
       workers: options.workers,
       trials: options.trials,
@@ -101,10 +127,6 @@ async function runWithProgress(campaign: Campaign, options: RunCommandOptions & 
     process.removeListener('SIGINT', interrupt);
     process.removeListener('SIGTERM', interrupt);
   }
-  // thrown, not process.exitCode: runCli returns the exit code, and main.ts sets it from that
-  if (result.kind === 'interrupted') throw new RunInterrupted(`interrupted after ${result.done}/${result.total} trials; continue with: ${resumeCommand(options.command)}`);
-  await writeDirectoryReports(options.outDirectory, result.summary, { title: campaign.name, generatedBy: options.command });
-  io.stdout.write(describeCompletion(result.summary, options.outDirectory, result.ran));
 }
 
 function resumeCommand(command: string): string {
