@@ -1,6 +1,6 @@
 /**
  * The panic path: every trap the machine raises in hypervisor code becomes a Detection, as
- * Xen's own detectors would report it, and goes to the configured recovery hook.
+ * Xen's own detectors would report it, and stops the hypervisor there (hypervisor.ts).
  */
 import type { ExceptionKind, Trap } from '../machine/trap.js';
 import { PANIC_WATCHDOG_HANG, assertionNames } from './layout.js';

@@ -52,10 +52,21 @@ export interface GuestPort {
 export type TrapHandler = (trap: Trap) => void;
 export type Tracer = (cpu: number, programCounter: number, word: number, timeNs: number) => void;
 
+/**
+ * How far a run may go: until simulated time `untilNs`, and, with `instructionLimit`, no further
+ * than the moment the machine's count of hypervisor instructions reaches it. Each run states its
+ * own bounds; nothing carries over from one run to the next.
+ */
+export interface RunBounds {
+  readonly untilNs: number;
+  readonly instructionLimit?: number;
+}
+
+/** Why a run returned. */
 export type RunOutcome =
   | { readonly kind: 'timeReached'; readonly timeNs: number }
   | { readonly kind: 'stopped'; readonly reason: string }
-  | { readonly kind: 'instructionReached'; readonly cpu: number };
+  | { readonly kind: 'instructionLimit'; readonly cpu: number };
 
 export interface MachineSnapshot {
   readonly words: Int32Array;
@@ -72,7 +83,7 @@ export interface MachineSnapshot {
 
 /**
  * The quantum in progress: which CPU runs, and until when. It outlives a run that stops inside
- * it, so that where a run stops (a time, an instruction stop) never changes what happens next.
+ * it, so that where a run stops (a time, an instruction limit) never changes what happens next.
  */
 export interface Slice {
   readonly cpu: number;
@@ -97,8 +108,8 @@ export class Machine implements BlockHost {
   hypervisorInstructions = 0;
   /** interrupts and NMIs delivered to hypervisor code, all CPUs */
   interruptsDelivered = 0;
-  /** stop right after this many hypervisor instructions (the fault trigger and the budget) */
-  instructionStop = Number.POSITIVE_INFINITY;
+  /** the run in progress stops right after this many hypervisor instructions (its bounds') */
+  private limit = Number.POSITIVE_INFINITY;
   /**
    * data reads (loads, pops) from executable pages. A golden run that makes none from some point
    * on never looks at its code except to run it: a trial that differs from it only in code words
@@ -149,6 +160,15 @@ export class Machine implements BlockHost {
     this.stopReason ??= reason;
   }
 
+  /**
+   * End the run in progress right after the hypervisor instruction count reaches
+   * `instructionCount`, if that is sooner than its bounds say: how a tracer stops a run at an
+   * instruction it sees. The next run has only its own bounds.
+   */
+  endRunAt(instructionCount: number): void {
+    this.limit = Math.min(this.limit, instructionCount);
+  }
+
   /** Queue a maskable interrupt (vector 1..31) or an NMI (NMI_EVENT) for `cpu` at `timeNs`. */
   raiseInterrupt(timeNs: number, cpu: number, vector: number): void {
     const atNs = Math.max(timeNs, this.nowNs);
@@ -156,7 +176,10 @@ export class Machine implements BlockHost {
     if (this.slice !== undefined && atNs < this.slice.limitNs) this.slice.limitNs = atNs;
   }
 
-  run(untilNs: number): RunOutcome {
+  /** Runs within `bounds` (a time alone: no instruction limit) and says why it returned. */
+  run(bounds: RunBounds | number): RunOutcome {
+    const { untilNs, instructionLimit } = typeof bounds === 'number' ? { untilNs: bounds, instructionLimit: undefined } : bounds;
+    this.limit = instructionLimit ?? Number.POSITIVE_INFINITY;
     this.stopReason = undefined;
     for (;;) {
       if (this.stopReason !== undefined) return { kind: 'stopped', reason: this.stopReason };
@@ -180,7 +203,7 @@ export class Machine implements BlockHost {
       if (cpu.timeNs >= untilNs) return this.reach(untilNs);
       const reached = this.execute(cpu, slice, untilNs);
       if (cpu.mode !== CpuMode.Running || cpu.timeNs >= slice.limitNs) this.slice = undefined;
-      if (reached) return { kind: 'instructionReached', cpu: cpu.index };
+      if (reached) return { kind: 'instructionLimit', cpu: cpu.index };
     }
   }
 
@@ -408,7 +431,7 @@ export class Machine implements BlockHost {
 
   /**
    * Run `cpu` until it sleeps, traps, or reaches the end of its slice or `untilNs`. Returns true
-   * when the instruction stop was reached. One instruction takes one nanosecond. An event the
+   * when the run's instruction limit was reached. One instruction takes one nanosecond. An event the
    * CPU schedules itself (timer, IPI) ends the slice at its time, so it is not delivered late.
    */
   private execute(cpu: CpuState, slice: Slice, untilNs: number): boolean {
@@ -420,12 +443,12 @@ export class Machine implements BlockHost {
     const translation = this.tracer === undefined ? this.translation : undefined;
     while (cpu.mode === CpuMode.Running && cpu.timeNs < limitNs) {
       // an instruction that left through `continue` (vmenter, say) may have reached the stop
-      if (this.hypervisorInstructions === this.instructionStop) return true;
+      if (this.hypervisorInstructions === this.limit) return true;
       // the shadow lives in the CPU state so that it survives the end of a quantum or a run
       if (cpu.interruptShadow) cpu.interruptShadow = false;
       else {
         if ((cpu.pendingVectors !== 0 || cpu.nmiPending) && this.deliverInterrupt(cpu)) continue;
-        if (translation !== undefined && translation.run(this, cpu, words, limitNs)) continue;
+        if (translation !== undefined && translation.run(this, cpu, words, limitNs, this.limit)) continue;
       }
       const pc = cpu.programCounter;
       if (pc < 0 || pc >= size || (permissions[pc >>> PAGE_SHIFT] & PERMISSION_EXECUTE) === 0) {
@@ -619,9 +642,9 @@ export class Machine implements BlockHost {
           continue;
       }
       cpu.programCounter = next;
-      if (this.hypervisorInstructions === this.instructionStop) return true;
+      if (this.hypervisorInstructions === this.limit) return true;
     }
-    return cpu.mode !== CpuMode.Stopped && this.hypervisorInstructions === this.instructionStop;
+    return cpu.mode !== CpuMode.Stopped && this.hypervisorInstructions === this.limit;
   }
 
   /** Returns true when the IPI was queued. */

@@ -10,7 +10,7 @@
  * deliverable, so a block may end with one of them but then hands control back to the machine,
  * which checks for interrupts. Everything else (`hlt`, `pause`, `vmenter`, `settimer`, `ipi`,
  * invalid words...) is left to the interpreter, as is any block that would cross the end of the
- * slice or the instruction stop. The interpreter checks for an interrupt before every
+ * slice or the instruction limit. The interpreter checks for an interrupt before every
  * instruction; between two such hand-backs that check cannot succeed, so skipping it is the same.
  * Traps stay precise: a faulting instruction leaves the program counter on itself with the time
  * and counts the interpreter would have.
@@ -74,11 +74,11 @@ export class Translation {
 
   /**
    * Run blocks from the CPU's program counter while they fit before `limitNs` and the machine's
-   * instruction stop. False when none ran: the interpreter must take the instruction there.
+   * run's `instructionLimit`. False when none ran: the interpreter must take the instruction there.
    */
-  run(host: BlockHost & { readonly instructionStop: number }, cpu: CpuState, words: Int32Array, limitNs: number): boolean {
+  run(host: BlockHost, cpu: CpuState, words: Int32Array, limitNs: number, instructionLimit: number): boolean {
     for (let ran = false; ; ran = true) {
-      const room = Math.min(limitNs - cpu.timeNs, host.instructionStop - host.hypervisorInstructions - 1);
+      const room = Math.min(limitNs - cpu.timeNs, instructionLimit - host.hypervisorInstructions - 1);
       const block = this.current[cpu.programCounter];
       let result = block === undefined ? BlockResult.Stale : block(host, cpu, words, room);
       if (result === BlockResult.Stale) result = this.runChanged(host, cpu, words, room);

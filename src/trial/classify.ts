@@ -30,7 +30,7 @@ export function commonFields(spec: TrialSpec, seedOfTrial: number, plan: FaultPl
 export function classify(system: System, ending: Ending, injection: Injection, common: Common, recovery: RecoveryRecord | undefined): TrialRecord {
   switch (ending.kind) {
     case 'detected': {
-      const detection = system.hypervisor.detections[0];
+      const detection = ending.detection;
       const detected = { ...common, outcome: 'detected' as const, injection, detection, detectionLatencyNs: detection.timeNs - injection.timeNs };
       return recovery === undefined ? detected : { ...detected, recovery };
     }

@@ -5,8 +5,15 @@
  */
 import { CpuMode, type CpuState } from '../machine/cpu.js';
 import type { FaultPlan } from '../faults/fault.js';
+import type { Detection } from '../hypervisor/detection.js';
 import { checkpointBefore, type GoldenRun } from './golden-cache.js';
 import type { System } from './system.js';
+
+/** Where running to a trigger ended: on the fault's CPU, at a detection, or at the end of the run. */
+export type TriggerStop =
+  | { readonly kind: 'landed'; readonly cpu: CpuState }
+  | { readonly kind: 'detected'; readonly detection: Detection }
+  | { readonly kind: 'ended' };
 
 export function startFrom(system: System, golden: GoldenRun, plan: FaultPlan, fromBoot: boolean): void {
   if (fromBoot) system.start();
@@ -15,22 +22,23 @@ export function startFrom(system: System, golden: GoldenRun, plan: FaultPlan, fr
 
 /**
  * Run to the trigger time, then until `instructionsAfter` more hypervisor instructions have
- * retired. Returns the CPU that retired the last one (the fault's CPU), or undefined when the
- * run ends (or an earlier fault's detection stops it) first. A CPU that just left hypervisor
- * execution (into a guest, or asleep) is not hypervisor execution: the fault moves on to the next
- * hypervisor instruction.
+ * retired: the CPU that retired the last one is the fault's. A detection (an earlier fault's)
+ * or the end of the run may come first. A CPU that just left hypervisor execution (into a guest,
+ * or asleep) is not hypervisor execution: the fault moves on to the next hypervisor instruction.
  */
-export function runToTrigger(system: System, plan: FaultPlan): CpuState | undefined {
-  const machine = system.machine;
-  // no instruction stop on the way to the trigger time (an earlier fault's has been reached)
-  machine.instructionStop = Number.POSITIVE_INFINITY;
-  if (machine.nowNs < plan.trigger.timeNs && machine.run(plan.trigger.timeNs).kind === 'stopped') return undefined;
-  machine.instructionStop = machine.hypervisorInstructions + plan.trigger.instructionsAfter + 1;
+export function runToTrigger(system: System, plan: FaultPlan): TriggerStop {
+  const { hypervisor, machine } = system;
+  if (machine.nowNs < plan.trigger.timeNs) {
+    const stop = hypervisor.run({ untilNs: plan.trigger.timeNs });
+    if (stop.kind === 'detected') return stop;
+  }
+  let instructionLimit = machine.hypervisorInstructions + plan.trigger.instructionsAfter + 1;
   for (;;) {
-    const outcome = machine.run(system.runLengthNs);
-    if (outcome.kind !== 'instructionReached') return undefined;
-    const cpu = machine.cpus[outcome.cpu];
-    if (cpu.mode === CpuMode.Running) return cpu;
-    machine.instructionStop = machine.hypervisorInstructions + 1;
+    const stop = hypervisor.run({ untilNs: system.runLengthNs, instructionLimit });
+    if (stop.kind === 'detected') return stop;
+    if (stop.kind !== 'instructionLimit') return { kind: 'ended' };
+    const cpu = machine.cpus[stop.cpu];
+    if (cpu.mode === CpuMode.Running) return { kind: 'landed', cpu };
+    instructionLimit = machine.hypervisorInstructions + 1;
   }
 }

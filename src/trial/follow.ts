@@ -12,23 +12,20 @@
  * final state with the same changed code words. That state is built directly and classified as
  * running to the end would have classified it. Nothing here looks at the fault: it compares states.
  */
-import type { CpuState } from '../machine/cpu.js';
-import { sameInstruction } from '../machine/isa.js';
-import type { Machine, MachineSnapshot } from '../machine/machine.js';
-import { PAGE_SHIFT, PERMISSION_EXECUTE } from '../machine/memory.js';
+import { changedCodeWords, sameMachineBesidesMemory } from '../machine/state-equality.js';
 import type { Checkpoint, GoldenRun } from './golden-cache.js';
 import { System, type SystemSnapshot } from './system.js';
 
 /**
  * The trial's state at the end of the run, when from `checkpoint` on it follows the golden run
- * (see above); undefined when it may not.
+ * (see above), given the trial's instruction limit; undefined when it may not.
  */
-export function finalStateIfFollowing(system: System, golden: GoldenRun, checkpoint: Checkpoint): System | undefined {
+export function finalStateIfFollowing(system: System, golden: GoldenRun, checkpoint: Checkpoint, instructionLimit: number): System | undefined {
   const machine = system.machine;
   const saved = checkpoint.snapshot;
   if (golden.final.machine.codeReads !== saved.machine.codeReads) return undefined;
   // the trial's instruction budget must not end it before the golden run ends
-  if (golden.final.machine.hypervisorInstructions >= machine.instructionStop) return undefined;
+  if (golden.final.machine.hypervisorInstructions >= instructionLimit) return undefined;
   if (!sameMachineBesidesMemory(machine, saved.machine)) return undefined;
   const changedCode = changedCodeWords(machine.memory.words, saved.machine.words, machine.memory.pagePermissions);
   if (changedCode === undefined || !sameDevicesAndGuests(system, saved)) return undefined;
@@ -36,42 +33,6 @@ export function finalStateIfFollowing(system: System, golden: GoldenRun, checkpo
   final.restore(golden.final);
   for (const address of changedCode) final.machine.memory.words[address] = machine.memory.words[address];
   return final;
-}
-
-/**
- * Everything in the machine but memory: the CPUs (compared first: they nearly always tell a
- * diverged trial apart), the clock, the counters, the queued interrupts and the slice.
- */
-function sameMachineBesidesMemory(machine: Machine, saved: MachineSnapshot): boolean {
-  if (!machine.cpus.every((cpu, index) => sameCpu(cpu, saved.cpus[index]))) return false;
-  const sameCounters =
-    machine.nowNs === saved.nowNs &&
-    machine.hypervisorInstructions === saved.hypervisorInstructions &&
-    machine.interruptsDelivered === saved.interruptsDelivered &&
-    machine.codeReads === saved.codeReads &&
-    machine.writeEpoch === saved.writeEpoch &&
-    machine.lastWriteNs === saved.lastWriteNs;
-  if (!sameCounters) return false;
-  return JSON.stringify(machine.sliceInProgress()) === JSON.stringify(saved.slice) && JSON.stringify(machine.queue.save()) === JSON.stringify(saved.queue);
-}
-
-function sameCpu(x: CpuState, y: CpuState): boolean {
-  return JSON.stringify({ ...x, registers: Array.from(x.registers) }) === JSON.stringify({ ...y, registers: Array.from(y.registers) });
-}
-
-/**
- * The addresses where memory differs from the golden run's, if each is a code word holding the
- * same instruction; undefined if any other word differs.
- */
-function changedCodeWords(words: Int32Array, golden: Int32Array, permissions: Uint8Array): number[] | undefined {
-  const changed: number[] = [];
-  for (let address = 0; address < words.length; address++) {
-    if (words[address] === golden[address]) continue;
-    const executable = (permissions[address >>> PAGE_SHIFT] & PERMISSION_EXECUTE) !== 0;
-    if (!executable || !sameInstruction(words[address], golden[address])) return undefined;
-    changed.push(address);
-  }
-  return changed;
 }
 
 function sameDevicesAndGuests(system: System, saved: SystemSnapshot): boolean {

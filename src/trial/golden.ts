@@ -4,7 +4,7 @@
  */
 import { hypercallNames } from '../hypervisor/abi.js';
 import { audit, type AuditResult } from '../hypervisor/audit.js';
-import { describeDetection } from '../hypervisor/detection.js';
+import { describeDetection, type Detection } from '../hypervisor/detection.js';
 import { PerCpu, perCpuAddress } from '../hypervisor/layout.js';
 import type { GuestVerdict } from '../guests/kernel.js';
 import { System, type SystemOptions } from './system.js';
@@ -34,13 +34,19 @@ export interface GoldenReport {
 const SETTLE_LIMIT_NS = 1_000_000;
 const SETTLE_STEP_NS = 1_000;
 
-/** Run on in small steps until no hypervisor thread is in flight, so the audit sees a quiescent state. */
-export function settle(system: System): void {
+/**
+ * Run on in small steps until no hypervisor thread is in flight, so the audit sees a quiescent
+ * state, within the caller's instruction limit if it has one. Returns the detection that stopped
+ * it, if one did.
+ */
+export function settle(system: System, instructionLimit?: number): Detection | undefined {
   const limitNs = system.machine.nowNs + SETTLE_LIMIT_NS;
   while (!system.isQuiescent() && system.machine.nowNs < limitNs) {
-    const outcome = system.machine.run(system.machine.nowNs + SETTLE_STEP_NS);
-    if (outcome.kind !== 'timeReached') return;
+    const stop = system.hypervisor.run({ untilNs: system.machine.nowNs + SETTLE_STEP_NS, instructionLimit });
+    if (stop.kind === 'detected') return stop.detection;
+    if (stop.kind !== 'timeReached') return undefined;
   }
+  return undefined;
 }
 
 /** Golden runs step from checkpoint to checkpoint (golden-cache.ts keeps a snapshot at each). */
@@ -67,7 +73,7 @@ export function playGolden(options: SystemOptions, atCheckpoint: (system: System
   atCheckpoint(system, 0);
   let clean = true;
   for (let timeNs = CHECKPOINT_INTERVAL_NS; clean; timeNs = Math.min(timeNs + CHECKPOINT_INTERVAL_NS, system.runLengthNs)) {
-    clean = system.machine.run(timeNs).kind === 'timeReached';
+    clean = system.hypervisor.run({ untilNs: timeNs }).kind === 'timeReached';
     if (clean) atCheckpoint(system, timeNs);
     if (timeNs >= system.runLengthNs) break;
   }

@@ -1,11 +1,12 @@
 /**
- * Phase 2 of a trial: inject. Land the first fault on the CPU the trigger found, arm the
- * detection hook that puts transient faults back, then land each later fault in turn.
+ * Phase 2 of a trial: inject. Land the first fault on the CPU the trigger found, then each later
+ * fault in turn; at the detection, the trial puts transient faults back.
  */
 import type { CpuState } from '../machine/cpu.js';
-import { injectFault, type AppliedFault, type InjectionContext } from '../faults/injector.js';
+import { injectFault, type InjectionContext } from '../faults/injector.js';
 import { planFault } from '../faults/plan.js';
 import type { FaultPlan, Injection } from '../faults/fault.js';
+import type { Detection } from '../hypervisor/detection.js';
 import { CODE_BASE, CODE_WORDS, STATIC_BASE, StaticData } from '../hypervisor/layout.js';
 import type { AddressNamer } from '../hypervisor/symbols.js';
 import { runToTrigger } from './fast-forward.js';
@@ -16,6 +17,10 @@ export interface Injected {
   readonly first: Injection;
   readonly last: Injection;
   readonly laterFaults: LaterFault[];
+  /** a detection that came before every fault had landed */
+  readonly detection?: Detection;
+  /** put transient faults back (at the detection: the hardware error has passed); call once */
+  readonly restoreTransient: () => void;
 }
 
 /** The spec's explicit faults (checked), or the one fault drawn from the trial seed. */
@@ -33,31 +38,23 @@ export function faultPlansOf(spec: TrialSpec, seedOfTrial: number, runLengthNs: 
 }
 
 /**
- * Lands the first fault on `cpu`, arms the detection hook (which puts transient faults back),
- * then lands each later fault in turn. Returns the first and the last injection.
+ * Lands the first fault on `cpu`, then each later fault in turn, each at its trigger (or on from
+ * the previous fault, if that came later), until a detection comes or the run ends.
  */
 export function injectFaults(system: System, plans: readonly FaultPlan[], cpu: CpuState, namer: AddressNamer): Injected {
   const context = injectionContext(system, namer);
   const applied = [injectFault(plans[0], cpu, context)];
-  system.hypervisor.recoveryHook = (_detection, hypervisor) => {
-    for (const fault of applied) fault.restore?.();
-    hypervisor.machine.stop('detected');
-  };
-  const laterFaults = plans.slice(1).map((later) => ({ plan: later, injection: injectLaterFault(system, later, context, applied) }));
-  return { first: applied[0].injection, last: applied[applied.length - 1].injection, laterFaults };
-}
-
-/**
- * Lands a later fault: runs to its trigger (or on from the previous fault, if that came later),
- * unless a detection comes first or the run ends. Returns its injection, or null.
- */
-function injectLaterFault(system: System, plan: FaultPlan, context: InjectionContext, applied: AppliedFault[]): Injection | null {
-  if (system.hypervisor.detections.length > 0) return null;
-  const cpu = runToTrigger(system, plan);
-  if (cpu === undefined || system.hypervisor.detections.length > 0) return null;
-  const fault = injectFault(plan, cpu, context);
-  applied.push(fault);
-  return fault.injection;
+  let detection: Detection | undefined;
+  const laterFaults = plans.slice(1).map((plan): LaterFault => {
+    if (detection !== undefined) return { plan, injection: null };
+    const stop = runToTrigger(system, plan);
+    if (stop.kind === 'detected') detection = stop.detection;
+    if (stop.kind !== 'landed') return { plan, injection: null };
+    applied.push(injectFault(plan, stop.cpu, context));
+    return { plan, injection: applied[applied.length - 1].injection };
+  });
+  const restoreTransient = (): void => applied.forEach((fault) => fault.restore?.());
+  return { first: applied[0].injection, last: applied[applied.length - 1].injection, laterFaults, detection, restoreTransient };
 }
 
 function injectionContext(system: System, namer: AddressNamer): InjectionContext {

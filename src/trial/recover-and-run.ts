@@ -5,7 +5,7 @@
  * working (3AppVM: a new VM is created and completes BlkBench).
  */
 import { audit } from '../hypervisor/audit.js';
-import { describeDetection } from '../hypervisor/detection.js';
+import { describeDetection, type Detection } from '../hypervisor/detection.js';
 import { PRIVILEGED_DOMAIN_ID } from '../hypervisor/abi.js';
 import { NOMINAL_HOST, type NominalHost } from '../recovery/cost-model.js';
 import type { MechanismName } from '../recovery/mechanisms.js';
@@ -36,22 +36,25 @@ export interface RecoveryObserver {
 }
 
 /** With a mechanism, recover from the detection and judge the recovery; without, nothing. */
-export function recoveryOf(system: System, spec: TrialSpec, injection: Injection, golden: GoldenRun, observer: RecoveryObserver): RecoveryRecord | undefined {
+export function recoveryOf(system: System, spec: TrialSpec, injection: Injection, detection: Detection, golden: GoldenRun, observer: RecoveryObserver): RecoveryRecord | undefined {
   const mechanism = spec.mechanism ?? 'none';
   if (mechanism === 'none') return undefined;
   const request = { mechanism, disabledSteps: spec.disabledSteps ?? [], host: spec.host ?? NOMINAL_HOST };
-  return recoverAndRun(system, injection, request, instructionBudget(golden), observer);
+  return recoverAndRun(system, { injection, detection }, request, instructionBudget(golden), observer);
 }
 
+/**
+ * Recover from `detection` (the hypervisor stopped there), resume the hypervisor and run on for
+ * at least the liveness phase, within `instructionBudget` more hypervisor instructions.
+ */
 export function recoverAndRun(
   system: System,
-  injection: Injection,
+  { injection, detection }: { readonly injection: Injection; readonly detection: Detection },
   request: RecoveryRequest,
   instructionBudget: number,
   observer: RecoveryObserver = {},
 ): RecoveryRecord {
   const hypervisor = system.hypervisor;
-  const detection = hypervisor.detections[0];
   const beforeStep = observer.beforeStep === undefined ? undefined : (step: string) => observer.beforeStep?.(step, system);
   const run = recover(hypervisor, detection, { mechanism: mechanismNamed(request.mechanism), disabledSteps: request.disabledSteps, host: request.host, beforeStep });
   const steps = run.steps.map((report) => ({ step: report.step, work: report.work, ms: report.ms }));
@@ -73,18 +76,16 @@ export function recoverAndRun(
   return { result: 'recovered', noVmFailure: failedVms.length === 0, failedVms, cause: null, detail: null, steps, ...timing };
 }
 
-type LivenessEnding = 'ran' | 'secondFailure' | 'runaway';
+type LivenessEnding = { readonly kind: 'ran' | 'runaway' } | { readonly kind: 'secondFailure'; readonly detection: Detection };
 
 function runLiveness(system: System, resumeNs: number, instructionBudget: number): LivenessEnding {
-  const machine = system.machine;
-  const detectionsBefore = system.hypervisor.detections.length;
-  system.hypervisor.recoveryHook = (_detection, hypervisor) => hypervisor.machine.stop('second failure');
-  machine.instructionStop = machine.hypervisorInstructions + instructionBudget;
-  const outcome = machine.run(Math.max(system.runLengthNs, resumeNs + LIVENESS_NS));
-  if (system.hypervisor.detections.length > detectionsBefore) return 'secondFailure';
-  if (outcome.kind === 'instructionReached') return 'runaway';
-  settle(system);
-  return system.hypervisor.detections.length > detectionsBefore ? 'secondFailure' : 'ran';
+  system.hypervisor.resume();
+  const instructionLimit = system.machine.hypervisorInstructions + instructionBudget;
+  const stop = system.hypervisor.run({ untilNs: Math.max(system.runLengthNs, resumeNs + LIVENESS_NS), instructionLimit });
+  if (stop.kind === 'detected') return { kind: 'secondFailure', detection: stop.detection };
+  if (stop.kind === 'instructionLimit') return { kind: 'runaway' };
+  const detection = settle(system, instructionLimit);
+  return detection === undefined ? { kind: 'ran' } : { kind: 'secondFailure', detection };
 }
 
 function failedAppVms(system: System): FailedVm[] {
@@ -102,9 +103,8 @@ function failedAppVms(system: System): FailedVm[] {
 /** The first reason recovery did not succeed, in order of precedence; undefined if it did. */
 function firstCause(system: System, ending: LivenessEnding, failedVms: readonly FailedVm[]): { cause: RecoveryFailureCause; detail: string } | undefined {
   const nowNs = system.machine.nowNs;
-  const detections = system.hypervisor.detections;
-  if (ending === 'secondFailure') return { cause: 'secondFailure', detail: describeDetection(detections[detections.length - 1]) };
-  if (ending === 'runaway') return { cause: 'hypervisorRunaway', detail: 'instruction budget exhausted after recovery' };
+  if (ending.kind === 'secondFailure') return { cause: 'secondFailure', detail: describeDetection(ending.detection) };
+  if (ending.kind === 'runaway') return { cause: 'hypervisorRunaway', detail: 'instruction budget exhausted after recovery' };
   const privVm = system.privVm().verdict(nowNs);
   if (privVm.kind === 'failed') return { cause: 'privVmFailed', detail: privVm.reason };
   const allowed = system.configuration.createsVmAfterRecovery ? 1 : 0;

@@ -3,6 +3,7 @@
  * checkpoint of the golden run, until a detection, a runaway, a state equal to the golden run's,
  * or the end of the run.
  */
+import type { Detection } from '../hypervisor/detection.js';
 import { finalStateIfFollowing } from './follow.js';
 import { settle } from './golden.js';
 import type { GoldenRun } from './golden-cache.js';
@@ -13,7 +14,7 @@ const BUDGET_FACTOR = 3;
 const BUDGET_MINIMUM = 2_000_000;
 
 export type Ending =
-  | { readonly kind: 'detected' }
+  | { readonly kind: 'detected'; readonly detection: Detection }
   | { readonly kind: 'runaway' }
   | { readonly kind: 'matchedGolden'; readonly timeNs: number }
   /** ran to the end; `final` is the state there when it was derived by following the golden run */
@@ -25,26 +26,25 @@ export function instructionBudget(golden: GoldenRun): number {
 }
 
 /**
- * Run on from the injection at `instructionCount` until detection, a runaway, a golden match, or
- * the end. With `follow`, a trial found to be following the golden run (see follow.ts) ends
- * there, with the state it would have reached at the end.
+ * Run on from the injection (`instructionCount` hypervisor instructions, and a detection that
+ * came already, if one did) until detection, a runaway, a golden match, or the end. With
+ * `follow`, a trial found to be following the golden run (see follow.ts) ends there, with the
+ * state it would have reached at the end.
  */
-export function runToDetection(system: System, golden: GoldenRun, instructionCount: number, follow: boolean): Ending {
-  if (system.hypervisor.detections.length > 0) return { kind: 'detected' };
-  const machine = system.machine;
-  machine.instructionStop = instructionCount + instructionBudget(golden);
+export function runToDetection(system: System, golden: GoldenRun, injected: { instructionCount: number; detection?: Detection }, follow: boolean): Ending {
+  if (injected.detection !== undefined) return { kind: 'detected', detection: injected.detection };
+  const instructionLimit = injected.instructionCount + instructionBudget(golden);
   for (const checkpoint of golden.checkpoints) {
-    if (checkpoint.timeNs <= machine.nowNs) continue;
-    const outcome = machine.run(checkpoint.timeNs);
-    if (system.hypervisor.detections.length > 0) return { kind: 'detected' };
-    if (outcome.kind === 'instructionReached') return { kind: 'runaway' };
+    if (checkpoint.timeNs <= system.machine.nowNs) continue;
+    const stop = system.hypervisor.run({ untilNs: checkpoint.timeNs, instructionLimit });
+    if (stop.kind === 'detected') return { kind: 'detected', detection: stop.detection };
+    if (stop.kind === 'instructionLimit') return { kind: 'runaway' };
     if (system.isInStateOf(checkpoint.snapshot, checkpoint.stateBesidesMemory)) return { kind: 'matchedGolden', timeNs: checkpoint.timeNs };
-    const final = follow ? finalStateIfFollowing(system, golden, checkpoint) : undefined;
+    const final = follow ? finalStateIfFollowing(system, golden, checkpoint, instructionLimit) : undefined;
     if (final !== undefined) return { kind: 'endOfRun', final, fromNs: checkpoint.timeNs };
   }
-  settle(system);
-  if (system.hypervisor.detections.length > 0) return { kind: 'detected' };
-  return { kind: 'endOfRun' };
+  const detection = settle(system, instructionLimit);
+  return detection === undefined ? { kind: 'endOfRun' } : { kind: 'detected', detection };
 }
 
 /** The system as the trial leaves it: the derived end state when it followed the golden run. */

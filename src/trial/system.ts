@@ -6,6 +6,7 @@
 import { CpuMode } from '../machine/cpu.js';
 import { Fingerprint, addCpuState } from '../machine/digest.js';
 import type { MachineSnapshot } from '../machine/machine.js';
+import { sameWords } from '../machine/state-equality.js';
 import { MAX_DOMAINS, PRIVILEGED_DOMAIN_ID } from '../hypervisor/abi.js';
 import { Hypervisor } from '../hypervisor/hypervisor.js';
 import { MULTICALL_BUFFER_WORDS, RING_WORDS } from '../hypervisor/layout.js';
@@ -242,12 +243,4 @@ export class System {
     this.createdDomains.push(domainId);
     return this.buildKernel(this.configuration.newVm.kind, domainId, options);
   }
-}
-
-function sameWords(words: Int32Array, others: Int32Array): boolean {
-  if (words.length !== others.length) return false;
-  for (let index = 0; index < words.length; index++) {
-    if (words[index] !== others[index]) return false;
-  }
-  return true;
 }

@@ -79,23 +79,25 @@ function runVariants(specs: readonly TrialSpec[], options: TrialOptions): TrialR
   if (base === undefined) return [];
   if (!specs.every((spec) => sameFault(spec, base))) return specs.map((spec) => runTrial(spec, options));
   const run = prepare(base, options);
-  const cpu = runToTrigger(run.system, run.plans[0]);
-  if (cpu === undefined) {
+  const trigger = runToTrigger(run.system, run.plans[0]);
+  if (trigger.kind !== 'landed') {
     options.onFinished?.(run.system);
     const trace = run.recorder?.finish(undefined);
     return specs.map((spec) => ({ record: { ...commonOf(run, spec, run.plans.slice(1).map((plan) => ({ plan, injection: null }))), outcome: 'notInjected' }, trace }));
   }
-  run.recorder?.markInjection(cpu.index);
+  run.recorder?.markInjection(trigger.cpu.index);
   const namer = new AddressNamer(run.system.hypervisor.program, run.system.hypervisor.layout);
-  const { first, last, laterFaults } = injectFaults(run.system, run.plans, cpu, namer);
+  const injected = injectFaults(run.system, run.plans, trigger.cpu, namer);
+  const { first, laterFaults } = injected;
   const follow = options.trace !== true && options.followGolden !== false;
-  const ending = runToDetection(run.system, run.golden, last.instructionCount, follow);
+  const ending = runToDetection(run.system, run.golden, { instructionCount: injected.last.instructionCount, detection: injected.detection }, follow);
   const commonFor = (spec: TrialSpec): Common => commonOf(run, spec, laterFaults);
   if (ending.kind !== 'detected') return specs.map((spec) => finishUndetected(run, ending, first, commonFor(spec), options));
+  injected.restoreTransient();
   options.onDetected?.(run.system);
-  return recoverEach(run, specs, first, options).map((variant, index) => ({
+  return recoverEach(run, specs, first, ending.detection, options).map((variant, index) => ({
     record: classify(variant.system, ending, first, commonFor(specs[index]), variant.recovery),
-    trace: index === 0 ? run.recorder?.finish(run.system.hypervisor.detections[0]?.cpu) : undefined,
+    trace: index === 0 ? run.recorder?.finish(ending.detection.cpu) : undefined,
   }));
 }
 
@@ -128,13 +130,12 @@ function finishUndetected(run: SharedRun, ending: Ending, injection: Injection, 
  * Each variant recovers from the state at detection: the first on the trial's own system, the
  * others on a fresh system restored to that state.
  */
-function recoverEach(run: SharedRun, specs: readonly TrialSpec[], injection: Injection, options: TrialOptions): { system: System; recovery: RecoveryRecord | undefined }[] {
+function recoverEach(run: SharedRun, specs: readonly TrialSpec[], injection: Injection, detection: Detection, options: TrialOptions): { system: System; recovery: RecoveryRecord | undefined }[] {
   const observer: RecoveryObserver = { beforeStep: options.onRecoveryStep, onRecovered: options.onRecovered };
   const atDetection = specs.length > 1 ? run.system.snapshot() : undefined;
-  const detections = run.system.hypervisor.detections.slice();
   return specs.map((spec, index) => {
-    const system = index === 0 || atDetection === undefined ? run.system : restoredAt(systemOptionsOf(spec), atDetection, detections);
-    const recovery = recoveryOf(system, spec, injection, run.golden, observer);
+    const system = index === 0 || atDetection === undefined ? run.system : restoredAt(systemOptionsOf(spec), atDetection);
+    const recovery = recoveryOf(system, spec, injection, detection, run.golden, observer);
     options.onFinished?.(system);
     return { system, recovery };
   });
@@ -159,9 +160,8 @@ function sameFault(spec: TrialSpec, base: TrialSpec): boolean {
 }
 
 /** A fresh system put in the state a trial had at its detection. */
-function restoredAt(options: SystemOptions, snapshot: SystemSnapshot, detections: readonly Detection[]): System {
+function restoredAt(options: SystemOptions, snapshot: SystemSnapshot): System {
   const system = new System(options);
   system.restore(snapshot);
-  system.hypervisor.detections.push(...detections);
   return system;
 }

@@ -59,9 +59,8 @@ export function landingOf(spec: TrialSpec, record: InjectedRecord): Landing {
   const target = record.injection.instructionCount;
   expect(target).toBeGreaterThanOrEqual(first);
   for (let stop = first; ; stop++) {
-    machine.instructionStop = stop;
-    const outcome = machine.run(system.runLengthNs);
-    if (outcome.kind !== 'instructionReached') throw new Error(`instruction ${stop} was never reached (${outcome.kind})`);
+    const outcome = machine.run({ untilNs: system.runLengthNs, instructionLimit: stop });
+    if (outcome.kind !== 'instructionLimit') throw new Error(`instruction ${stop} was never reached (${outcome.kind})`);
     expect(machine.hypervisorInstructions).toBe(stop);
     const cpu = machine.cpus[outcome.cpu];
     if (stop === target) {

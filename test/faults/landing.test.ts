@@ -141,10 +141,8 @@ describe('each fault lands exactly where its record says', () => {
     for (const { trialIndex, plan } of plans) {
       machine.run(plan.trigger.timeNs);
       const saved = system.snapshot();
-      machine.instructionStop = machine.hypervisorInstructions + plan.trigger.instructionsAfter + 1;
-      const outcome = machine.run(system.runLengthNs);
-      if (outcome.kind === 'instructionReached' && machine.cpus[outcome.cpu].mode !== CpuMode.Running) moved.push(trialIndex);
-      machine.instructionStop = Number.POSITIVE_INFINITY;
+      const outcome = machine.run({ untilNs: system.runLengthNs, instructionLimit: machine.hypervisorInstructions + plan.trigger.instructionsAfter + 1 });
+      if (outcome.kind === 'instructionLimit' && machine.cpus[outcome.cpu].mode !== CpuMode.Running) moved.push(trialIndex);
       system.restore(saved);
       if (moved.length === 2) break;
     }

@@ -39,7 +39,7 @@ const SCHEDULE_LOCK_TAKERS = ['schedule', 'do_sched_op', 'vcpu_wake'];
 
 /** Only record detections: the machine runs on with the detecting CPU stopped. */
 function recordOnly(system: System): void {
-  system.hypervisor.recoveryHook = () => undefined;
+  system.hypervisor.recordDetectionsOnly();
 }
 
 function onlyDetection(system: System): Detection {

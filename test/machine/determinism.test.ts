@@ -88,8 +88,7 @@ describe('cut independence', () => {
         const straight = buildRandomProgram(program);
         runThrough(straight.machine, RUN_NS);
         const cut = buildRandomProgram(program);
-        cut.machine.instructionStop = stop;
-        runThrough(cut.machine, RUN_NS);
+        runThrough(cut.machine, RUN_NS, { instructionLimit: stop });
         expect(machineState(cut.machine)).toEqual(machineState(straight.machine));
       }),
       { numRuns: 100 },

@@ -187,14 +187,17 @@ export function buildRandomProgram(program: RandomProgram, config: Partial<Machi
   );
 }
 
-/** Run until `untilNs`, carrying on past traps and instruction stops. */
-export function runThrough(machine: Machine, untilNs: number): RunOutcome[] {
+/**
+ * Run until `untilNs`, carrying on past traps and the instruction limit `bound` holds (which,
+ * once reached, is gone: later runs go on without it).
+ */
+export function runThrough(machine: Machine, untilNs: number, bound: { instructionLimit?: number } = {}): RunOutcome[] {
   const outcomes: RunOutcome[] = [];
   for (let guard = 0; guard < 100; guard++) {
-    const outcome = machine.run(untilNs);
+    const outcome = machine.run({ untilNs, instructionLimit: bound.instructionLimit });
     outcomes.push(outcome);
     if (outcome.kind === 'timeReached') return outcomes;
-    if (outcome.kind === 'instructionReached') machine.instructionStop = Number.POSITIVE_INFINITY;
+    if (outcome.kind === 'instructionLimit') bound.instructionLimit = undefined;
   }
   throw new Error('too many stops');
 }

@@ -24,17 +24,17 @@ const codeFlips = fc.array(
 );
 
 /** Run `program` to RUN_NS, flipping code bits at their times; the stops, traps and final state. */
-function runWithFlips(program: RandomProgram, flips: readonly CodeFlip[], translate: boolean, instructionStop: number): unknown {
+function runWithFlips(program: RandomProgram, flips: readonly CodeFlip[], translate: boolean, instructionLimit: number): unknown {
   const built = buildRandomProgram(program, { translate });
   const { machine } = built;
-  machine.instructionStop = instructionStop;
+  const bound = { instructionLimit };
   const outcomes = [];
   for (const flip of [...flips].sort((x, y) => x.atNs - y.atNs)) {
-    outcomes.push(...runThrough(machine, flip.atNs));
+    outcomes.push(...runThrough(machine, flip.atNs, bound));
     const address = CODE_BASE + (flip.wordOffset % built.program.words.length);
     machine.memory.words[address] ^= 1 << flip.bit;
   }
-  outcomes.push(...runThrough(machine, RUN_NS));
+  outcomes.push(...runThrough(machine, RUN_NS, bound));
   return { outcomes, traps: built.traps, state: machineState(machine) };
 }
 

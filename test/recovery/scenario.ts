@@ -86,12 +86,11 @@ export function findPoint(spec: PointSpec): Point {
   spec.prepare?.(system);
   const addresses = new Set(spec.routines.flatMap((routine) => [...routineAddresses(system, routine)]));
   machine.tracer = (cpu, programCounter) => {
-    if (cpu === spec.cpu && addresses.has(programCounter)) machine.instructionStop = machine.hypervisorInstructions + 1;
+    if (cpu === spec.cpu && addresses.has(programCounter)) machine.endRunAt(machine.hypervisorInstructions + 1);
   };
   for (;;) {
     const outcome = machine.run(system.runLengthNs);
-    if (outcome.kind !== 'instructionReached') throw new Error(`point in ${spec.routines.join('/')} on cpu ${spec.cpu} not reached (${outcome.kind})`);
-    machine.instructionStop = Number.POSITIVE_INFINITY;
+    if (outcome.kind !== 'instructionLimit') throw new Error(`point in ${spec.routines.join('/')} on cpu ${spec.cpu} not reached (${outcome.kind})`);
     const cpu = machine.cpus[spec.cpu];
     if (cpu.mode === CpuMode.Running && spec.at({ system, cpu, words: machine.memory.words })) break;
   }
@@ -167,7 +166,7 @@ export function recoverFrom(
   host: NominalHost = NOMINAL_HOST,
 ): RecoveryRecord {
   const options = { configuration: detected.system.configuration.name, seed: detected.system.seed, runLengthNs: detected.system.runLengthNs };
-  return recoverAndRun(detected.system, detected.injection, { mechanism, disabledSteps, host }, instructionBudget(options));
+  return recoverAndRun(detected.system, { injection: detected.injection, detection: detected.detection }, { mechanism, disabledSteps, host }, instructionBudget(options));
 }
 
 export function auditInvariants(system: System): AuditInvariant[] {

@@ -1,5 +1,6 @@
 /**
- * `instructionStop`: the run returns right after that many hypervisor instructions.
+ * A run's `instructionLimit`: the run returns right after the machine's count of hypervisor
+ * instructions reaches it; the limit is the run's own, so the next run goes on without it.
  */
 import { describe, expect, it } from 'vitest';
 import { ref, type Assembler } from '../../src/machine/assembler.js';
@@ -11,12 +12,11 @@ function counting(asm: Assembler): void {
   asm.label('top').addi(1, 1, 1).st(2, 0, 1).jmp(ref('top'));
 }
 
-describe('instructionStop', () => {
+describe('instructionLimit', () => {
   it('stops right after that many instructions', () => {
     const built = rig(counting);
-    built.machine.instructionStop = 50;
-    const outcome = built.machine.run(1_000_000);
-    expect(outcome).toEqual({ kind: 'instructionReached', cpu: 0 });
+    const outcome = built.machine.run({ untilNs: 1_000_000, instructionLimit: 50 });
+    expect(outcome).toEqual({ kind: 'instructionLimit', cpu: 0 });
     expect(built.machine.hypervisorInstructions).toBe(50);
     const cpu = built.machine.cpus[0];
     expect(cpu.instructionsRetired).toBe(50);
@@ -29,36 +29,42 @@ describe('instructionStop', () => {
 
   it('counts instructions of all CPUs and names the CPU that reached it', () => {
     const built = rig(counting, { cpuCount: 3, entries: { 0: 'main', 1: 'main', 2: 'main' } });
-    built.machine.instructionStop = 10_001;
-    const outcome = built.machine.run(1_000_000);
-    expect(outcome.kind).toBe('instructionReached');
+    const outcome = built.machine.run({ untilNs: 1_000_000, instructionLimit: 10_001 });
+    expect(outcome.kind).toBe('instructionLimit');
     expect(built.machine.hypervisorInstructions).toBe(10_001);
     const retired = built.machine.cpus.map((cpu) => cpu.instructionsRetired);
     expect(retired.reduce((sum, count) => sum + count, 0)).toBe(10_001);
-    if (outcome.kind === 'instructionReached') expect([0, 1, 2]).toContain(outcome.cpu);
+    if (outcome.kind === 'instructionLimit') expect([0, 1, 2]).toContain(outcome.cpu);
   });
 
-  it('continuing after the stop gives the same state as never stopping', () => {
+  it('continuing after the limit gives the same state as never stopping, and the limit does not carry over', () => {
     const straight = rig(counting, { cpuCount: 2, entries: { 0: 'main', 1: 'main' } });
     straight.machine.run(100_000);
     const stopped = rig(counting, { cpuCount: 2, entries: { 0: 'main', 1: 'main' } });
-    stopped.machine.instructionStop = 12_345;
-    expect(stopped.machine.run(100_000).kind).toBe('instructionReached');
-    stopped.machine.instructionStop = Number.POSITIVE_INFINITY;
+    expect(stopped.machine.run({ untilNs: 100_000, instructionLimit: 12_345 }).kind).toBe('instructionLimit');
     expect(stopped.machine.run(100_000).kind).toBe('timeReached');
     expect(machineState(stopped.machine)).toEqual(machineState(straight.machine));
   });
 
-  it('a stop already passed never fires', () => {
+  it('a limit already passed never fires', () => {
     const built = rig(counting);
     built.machine.run(100);
-    built.machine.instructionStop = 50;
-    expect(built.machine.run(1_000).kind).toBe('timeReached');
+    expect(built.machine.run({ untilNs: 1_000, instructionLimit: 50 }).kind).toBe('timeReached');
   });
 
-  it('a stop on a halting instruction still stops', () => {
+  it('a limit on a halting instruction still stops', () => {
     const built = rig((asm) => asm.nop().hlt().nop());
-    built.machine.instructionStop = 2;
-    expect(built.machine.run(1_000)).toEqual({ kind: 'instructionReached', cpu: 0 });
+    expect(built.machine.run({ untilNs: 1_000, instructionLimit: 2 })).toEqual({ kind: 'instructionLimit', cpu: 0 });
+  });
+
+  it('a tracer ends the run in progress at an instruction it sees', () => {
+    const built = rig(counting);
+    built.machine.tracer = (_cpu, _programCounter) => {
+      if (built.machine.hypervisorInstructions === 30) built.machine.endRunAt(31);
+    };
+    expect(built.machine.run(1_000_000)).toEqual({ kind: 'instructionLimit', cpu: 0 });
+    expect(built.machine.hypervisorInstructions).toBe(31);
+    built.machine.tracer = undefined;
+    expect(built.machine.run(1_000_000).kind).toBe('timeReached');
   });
 });
