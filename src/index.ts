@@ -71,6 +71,9 @@ export { parseScenario, replayArguments, ScenarioFormatError } from './check/rep
 export { describeSpace, formatFailure, formatInvariantList } from './check/report.js';
 export { firstDifference } from './check/difference.js';
 
+// errors: one list of stable codes, shared with the CLI
+export { errorCodes, NinelivesError, type ErrorCode } from './errors.js';
+
 // trials and the model underneath
 export { runTrial, runTrialVariants, type TrialOptions, type TrialResult } from './trial/trial.js';
 export type { FailedVm, LaterFault, RecoveryFailureCause, RecoveryRecord, TrialOutcome, TrialRecord, TrialSpec } from './trial/record.js';
@@ -80,6 +83,7 @@ export { audit, describeAudit, type AuditFinding, type AuditInvariant, type Audi
 export type { Detection } from './hypervisor/detection.js';
 export { faultTypes, registerNames, type FaultPlan, type FaultTarget, type FaultType, type Injection, type Trigger } from './faults/fault.js';
 export { planFault } from './faults/plan.js';
-export { mechanismNames, mechanisms, type MechanismName } from './recovery/mechanisms.js';
+export { mechanismNames, mechanisms, UnknownStepError, type MechanismName } from './recovery/mechanisms.js';
+export { isStepName, stepNames, type StepName } from './recovery/steps/index.js';
 export type { Mechanism, MechanismStep, RecoveryStep } from './recovery/step.js';
 export { configurationNames, getConfiguration, type Configuration } from './guests/configurations.js';

@@ -15,6 +15,7 @@ import { finishResults, trialsPath } from '../results/directory.js';
 import { ResultsStore, readRecords } from '../results/store.js';
 import type { CampaignRecord, Summary } from '../results/summary.js';
 import runJobs from './worker.js';
+import { NinelivesError } from '../errors.js';
 
 export interface RunOptions {
   readonly outDirectory: string;
@@ -38,7 +39,11 @@ export type RunResult =
   | { readonly kind: 'completed'; readonly total: number; readonly ran: number; readonly summary: Summary }
   | { readonly kind: 'interrupted'; readonly total: number; readonly done: number };
 
-export class ResultsExistError extends Error {}
+export class ResultsExistError extends NinelivesError {
+  constructor(message: string) {
+    super('usage.resultsExist', message);
+  }
+}
 
 export async function runCampaign(campaign: Campaign, options: RunOptions): Promise<RunResult> {
   mkdirSync(options.outDirectory, { recursive: true });

@@ -9,6 +9,7 @@ import { configurationNames } from '../guests/configurations.js';
 import { faultTypes } from '../faults/fault.js';
 import { NOMINAL_HOST } from '../recovery/cost-model.js';
 import { ablationStages, mechanismNamed, unknownSteps } from '../recovery/mechanisms.js';
+import { NinelivesError } from '../errors.js';
 
 const positiveInteger = z.number().int().positive();
 
@@ -65,10 +66,9 @@ export interface Campaign extends CampaignFile {
   readonly variants: readonly Variant[];
 }
 
-export class CampaignError extends Error {
+export class CampaignError extends NinelivesError {
   constructor(readonly problems: readonly string[]) {
-    super(problems.join('\n'));
-    this.name = 'CampaignError';
+    super('input.campaign', problems.join('\n'));
   }
 }
 

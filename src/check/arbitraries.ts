@@ -17,6 +17,7 @@ import {
 import { configurationNames } from '../guests/configurations.js';
 import { mechanismNamed, unknownSteps, type MechanismName } from '../recovery/mechanisms.js';
 import type { Scenario } from './scenario.js';
+import { NinelivesError } from '../errors.js';
 
 /** Which scenarios to draw from. */
 export interface ScenarioSpace {
@@ -42,12 +43,9 @@ export const defaultScenarioSpace: ScenarioSpace = {
   maxFaults: 2,
 };
 
-export class ScenarioSpaceError extends Error {
-  readonly code = 'INVALID_SCENARIO_SPACE';
-
+export class ScenarioSpaceError extends NinelivesError {
   constructor(message: string) {
-    super(message);
-    this.name = 'ScenarioSpaceError';
+    super('usage.invalidScenarioSpace', message);
   }
 }
 

@@ -10,6 +10,7 @@ import { defineInvariant, type Invariant } from './invariant.js';
 import { changedParts, domainPages, resultsOf, type RewoundHypercall } from './observe.js';
 import type { ScenarioRun } from './scenario.js';
 import { firstDifference } from './difference.js';
+import { NinelivesError } from '../errors.js';
 
 function recoveryOf(record: TrialRecord): RecoveryRecord | undefined {
   return record.outcome === 'detected' ? record.recovery : undefined;
@@ -153,15 +154,12 @@ export function invariantNames(known: readonly Invariant[] = invariants): string
   return known.map((invariant) => invariant.name);
 }
 
-export class UnknownInvariantError extends Error {
-  readonly code = 'UNKNOWN_INVARIANT';
-
+export class UnknownInvariantError extends NinelivesError {
   constructor(
     readonly requested: string,
     known: readonly string[],
   ) {
-    super(`unknown invariant "${requested}"; known invariants: ${known.join(', ')}`);
-    this.name = 'UnknownInvariantError';
+    super('usage.unknownInvariant', `unknown invariant "${requested}"; known invariants: ${known.join(', ')}`);
   }
 }
 

@@ -6,6 +6,7 @@ import { isFaultType, registerNames, type FaultPlan, type FaultTarget, type Regi
 import { isMechanismName } from '../recovery/mechanisms.js';
 import { defaultScenarioSpace, scenarioSpace, type ScenarioSpace } from './arbitraries.js';
 import type { Scenario } from './scenario.js';
+import { NinelivesError } from '../errors.js';
 
 function sameList(first: readonly unknown[], second: readonly unknown[]): boolean {
   return first.length === second.length && first.every((item, index) => item === second[index]);
@@ -26,12 +27,9 @@ export function replayArguments(space: ScenarioSpace): string[] {
   return words;
 }
 
-export class ScenarioFormatError extends Error {
-  readonly code = 'INVALID_SCENARIO';
-
+export class ScenarioFormatError extends NinelivesError {
   constructor(message: string) {
-    super(`not a scenario: ${message}`);
-    this.name = 'ScenarioFormatError';
+    super('usage.invalidScenario', `not a scenario: ${message}`);
   }
 }
 

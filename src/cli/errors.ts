@@ -1,7 +1,9 @@
 /**
- * Errors the CLI reports to its user, as typed values with stable codes. The top level turns
- * each into one stderr line, `ninelives: <message>`, and its exit code; nothing prints a stack.
+ * Errors the CLI reports to its user, as typed values with stable codes (the one list in
+ * src/errors.ts, shared with the library's errors). The top level turns each into one stderr
+ * line, `ninelives: <message>`, and its exit code; nothing prints a stack.
  */
+import { isErrorCode, NinelivesError, type ErrorCode } from '../errors.js';
 
 export const EXIT_SUCCESS = 0;
 /** the command ran and failed, or something unexpected broke */
@@ -11,21 +13,17 @@ export const EXIT_USAGE = 2;
 
 export const PROGRAM_NAME = 'ninelives';
 
-/** Base of every error meant for the user. `code` is stable: scripts and tests may match it. */
-export abstract class CliError extends Error {
-  abstract readonly code: string;
+/** Base of every error the CLI reports: a NinelivesError with an exit code. */
+export abstract class CliError extends NinelivesError {
   abstract readonly exitCode: number;
 }
 
 /** The command line was wrong. Codes look like `usage.unknownOption` or `usage.invalidConfig`. */
 export class UsageError extends CliError {
-  readonly code: string;
   readonly exitCode = EXIT_USAGE;
 
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'UsageError';
-    this.code = code;
+  constructor(code: ErrorCode, message: string) {
+    super(code, message);
   }
 }
 
@@ -34,40 +32,48 @@ export class InputError extends CliError {
   readonly exitCode = EXIT_USAGE;
 
   constructor(
-    readonly code: string,
+    code: ErrorCode,
     readonly problems: readonly string[],
   ) {
-    super(problems.join('\n'));
-    this.name = 'InputError';
+    super(code, problems.join('\n'));
   }
 }
 
 /** The command line was fine but the command failed (a replay diverged, a campaign had errors). */
 export class CommandFailure extends CliError {
-  readonly code: string;
   readonly exitCode = EXIT_FAILURE;
 
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'CommandFailure';
-    this.code = code;
+  constructor(code: ErrorCode, message: string) {
+    super(code, message);
   }
 }
 
 /** Something the CLI did not expect (a bug): reported on one line too, with exit code 1. */
 export class InternalError extends CliError {
-  readonly code = 'internal';
   readonly exitCode = EXIT_FAILURE;
 
   constructor(cause: unknown) {
-    super(`internal error: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-    this.name = 'InternalError';
+    super('internal', `internal error: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+/**
+ * A library error the command did not translate: its code says what it is, and so its exit
+ * code (a usage or input error exits 2).
+ */
+export class DomainError extends CliError {
+  readonly exitCode: number;
+
+  constructor(error: NinelivesError) {
+    super(error.code, error.message, { cause: error });
+    this.exitCode = /^(usage|input)\./.test(error.code) ? EXIT_USAGE : EXIT_FAILURE;
   }
 }
 
 /** commander's own error codes (`commander.unknownOption`) as usage codes (`usage.unknownOption`). */
-export function usageCodeFromCommander(commanderCode: string): string {
-  return commanderCode.replace(/^commander\./, 'usage.');
+export function usageCodeFromCommander(commanderCode: string): ErrorCode {
+  const code = commanderCode.replace(/^commander\./, 'usage.');
+  return isErrorCode(code) && code.startsWith('usage.') ? code : 'usage.commandLine';
 }
 
 /** `ninelives: <message>` on one line, without commander's `error: ` prefix. */

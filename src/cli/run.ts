@@ -4,7 +4,8 @@
  */
 import { Command, CommanderError } from 'commander';
 import { commandRegistrars, type CommandRegistrar } from './commands/index.js';
-import { CliError, EXIT_SUCCESS, EXIT_USAGE, InputError, InternalError, PROGRAM_NAME, UsageError, errorLine, usageCodeFromCommander } from './errors.js';
+import { NinelivesError } from '../errors.js';
+import { CliError, DomainError, EXIT_SUCCESS, EXIT_USAGE, InputError, InternalError, PROGRAM_NAME, UsageError, errorLine, usageCodeFromCommander } from './errors.js';
 import type { CliIo } from './io.js';
 import { packageVersion } from './package-info.js';
 
@@ -58,6 +59,7 @@ function report(error: unknown, io: CliIo): number {
 
 function toCliError(error: unknown): CliError {
   if (error instanceof CliError) return error;
+  if (error instanceof NinelivesError) return new DomainError(error);
   if (error instanceof CommanderError) return new UsageError(usageCodeFromCommander(error.code), error.message);
   return new InternalError(error);
 }

@@ -3,6 +3,7 @@
  * a run lasts, and where the VM created after recovery goes.
  */
 import { PRIVILEGED_DOMAIN_ID } from '../hypervisor/abi.js';
+import { NinelivesError } from '../errors.js';
 
 export type DomainKind = 'privvm' | 'unixbench' | 'blkbench' | 'netbench';
 
@@ -56,12 +57,9 @@ const configurations: readonly Configuration[] = [
   },
 ];
 
-export class UnknownConfigurationError extends Error {
-  readonly code = 'UNKNOWN_CONFIGURATION';
-
+export class UnknownConfigurationError extends NinelivesError {
   constructor(readonly requested: string) {
-    super(`unknown configuration "${requested}"; known configurations: ${configurationNames().join(', ')}`);
-    this.name = 'UnknownConfigurationError';
+    super('usage.invalidConfig', `unknown configuration "${requested}"; known configurations: ${configurationNames().join(', ')}`);
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * The recovery mechanisms by name, and the names of their steps.
  */
+import { NinelivesError } from '../errors.js';
 import { microreboot } from './microreboot.js';
 import { microreset } from './microreset.js';
 import type { Mechanism } from './step.js';
@@ -22,6 +23,22 @@ export function mechanismNamed(name: Exclude<MechanismName, 'none'>): Mechanism 
 export function unknownSteps(mechanism: Mechanism, disabled: readonly string[]): string[] {
   const names = new Set(mechanism.steps.map(({ step }) => step.name));
   return disabled.filter((name) => !names.has(name));
+}
+
+/** A step switched off by a name the mechanism has no step of (a misspelling, say). */
+export class UnknownStepError extends NinelivesError {
+  constructor(
+    readonly mechanism: MechanismName,
+    readonly unknown: readonly string[],
+  ) {
+    super('usage.invalidStep', `${mechanism} has no step named ${unknown.map((name) => `"${name}"`).join(', ')}`);
+  }
+}
+
+/** Throws UnknownStepError unless every name in `disabled` is a step of `mechanism` ('none' has none). */
+export function rejectUnknownSteps(mechanism: MechanismName, disabled: readonly string[]): void {
+  const unknown = mechanism === 'none' ? disabled : unknownSteps(mechanismNamed(mechanism), disabled);
+  if (unknown.length > 0) throw new UnknownStepError(mechanism, unknown);
 }
 
 /**

@@ -8,6 +8,7 @@ import type { Detection } from '../hypervisor/detection.js';
 import type { Hypervisor } from '../hypervisor/hypervisor.js';
 import { RecoveryContext, RecoveryCrash, RecoveryHang } from './context.js';
 import { price, totalMs, type CostItem, type NominalHost } from './cost-model.js';
+import { rejectUnknownSteps } from './mechanisms.js';
 import type { Mechanism, StepWork } from './step.js';
 import { resumeCpus } from './steps/resume-cpus.js';
 
@@ -36,7 +37,9 @@ export type RecoveryRun =
       readonly latencyMs: number;
     };
 
+/** Recover per `plan`; a switched-off step the mechanism does not have is an UnknownStepError. */
 export function recover(hypervisor: Hypervisor, detection: Detection, plan: RecoveryPlan): RecoveryRun {
+  rejectUnknownSteps(plan.mechanism.name, plan.disabledSteps);
   const context = new RecoveryContext(hypervisor, detection);
   const startNs = hypervisor.machine.nowNs;
   const reports: StepReport[] = [];

@@ -4,15 +4,21 @@
  */
 import type { CalibratedCost } from './cost-model.js';
 import type { RecoveryContext } from './context.js';
+import type { StepName } from './steps/index.js';
 
 /** What a step did in the simulated machine: counts by kind (locks released, frames fixed, ...). */
 export type StepWork = Readonly<Record<string, number>>;
 
-export interface RecoveryStep {
-  readonly name: string;
+export interface RecoveryStep<Name extends string = string> {
+  readonly name: Name;
   /** one sentence: the inconsistency this step fixes, or the job it does */
   readonly fixes: string;
   run(context: RecoveryContext): StepWork;
+}
+
+/** A step definition, its name kept as a literal type (StepName is derived from the names). */
+export function defineStep<const Name extends string>(step: RecoveryStep<Name>): RecoveryStep<Name> {
+  return step;
 }
 
 /** A step's place in a mechanism: part of the mechanism itself, or a repair (ablation stage). */
@@ -28,5 +34,5 @@ export interface Mechanism {
   /** in execution order */
   readonly steps: readonly MechanismStep[];
   /** repair step names in the order they were added to the real system: the ablation stages */
-  readonly repairOrder: readonly string[];
+  readonly repairOrder: readonly StepName[];
 }

@@ -11,12 +11,21 @@ import { readBytes, readLines, type Line } from './lines.js';
 import { stageFile, type StagedFile } from './staged-file.js';
 import { parseRecord } from './store.js';
 import type { CampaignRecord } from './summary.js';
+import { NinelivesError } from '../errors.js';
 
 /** The same trial id with different records in two shards. */
-export class MergeConflictError extends Error {}
+export class MergeConflictError extends NinelivesError {
+  constructor(message: string) {
+    super('merge.conflict', message);
+  }
+}
 
 /** Shards of different campaigns, or of the same campaign with different seeds. */
-export class MixedCampaignsError extends Error {}
+export class MixedCampaignsError extends NinelivesError {
+  constructor(message: string) {
+    super('usage.mixedCampaigns', message);
+  }
+}
 
 export interface ShardResults {
   readonly directory: string;

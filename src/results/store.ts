@@ -8,6 +8,7 @@ import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { readLines, type Line } from './lines.js';
 import { writeFileAtomically } from './staged-file.js';
 import type { CampaignRecord } from './summary.js';
+import { NinelivesError } from '../errors.js';
 
 export class ResultsStore {
   private descriptor: number | undefined;
@@ -28,7 +29,11 @@ export class ResultsStore {
 }
 
 /** A line of a results file that is not a trial record: the user's file, so one line to say so. */
-export class ResultsFileError extends Error {}
+export class ResultsFileError extends NinelivesError {
+  constructor(message: string) {
+    super('input.results', message);
+  }
+}
 
 /**
  * The records in a results file, one at a time, in file order; a torn last line (an interrupted

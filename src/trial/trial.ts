@@ -8,6 +8,7 @@
  */
 import type { FaultPlan, Injection } from '../faults/fault.js';
 import { trialSeed } from '../faults/random.js';
+import { rejectUnknownSteps } from '../recovery/mechanisms.js';
 import type { Detection } from '../hypervisor/detection.js';
 import { AddressNamer } from '../hypervisor/symbols.js';
 import { classify, commonFields, type Common } from './classify.js';
@@ -49,7 +50,7 @@ export interface TrialResult {
   readonly followedGoldenFromNs?: number;
 }
 
-/** One trial: the engine with a single variant. */
+/** One trial: the engine with a single variant. A switched-off step the mechanism lacks is an UnknownStepError. */
 export function runTrial(spec: TrialSpec, options: TrialOptions = {}): TrialResult {
   return runVariants([spec], options)[0];
 }
@@ -75,6 +76,7 @@ interface SharedRun {
 }
 
 function runVariants(specs: readonly TrialSpec[], options: TrialOptions): TrialResult[] {
+  for (const spec of specs) rejectUnknownSteps(spec.mechanism ?? 'none', spec.disabledSteps ?? []);
   const [base] = specs;
   if (base === undefined) return [];
   if (!specs.every((spec) => sameFault(spec, base))) return specs.map((spec) => runTrial(spec, options));

@@ -37,11 +37,11 @@ const fakeCommands: CommandRegistrar = (program: Command, io) => {
     .option('--times <count>', 'how many times', '1')
     .action((word: string, options: { times: string }) => {
       const times = Number(options.times);
-      if (!Number.isInteger(times) || times < 1) throw new UsageError('usage.invalidTimes', `--times must be a positive integer, got '${options.times}'`);
+      if (!Number.isInteger(times) || times < 1) throw new UsageError('usage.invalidNumber', `--times must be a positive integer, got '${options.times}'`);
       io.stdout.write(`${Array(times).fill(word).join(' ')}\n`);
     });
   program.command('fail').action(() => {
-    throw new CommandFailure('test.failed', 'the command failed\non purpose');
+    throw new CommandFailure('check.violated', 'the command failed\non purpose');
   });
   program.command('crash').action(async () => {
     throw new TypeError('undefined is not a function');
@@ -151,8 +151,8 @@ describe('other errors', () => {
   });
 
   it('UsageError carries a stable code', () => {
-    const error = new UsageError('usage.invalidSeed', 'bad seed');
+    const error = new UsageError('usage.invalidNumber', 'bad seed');
     expect(error).toBeInstanceOf(Error);
-    expect([error.code, error.message, error.exitCode, error.name]).toEqual(['usage.invalidSeed', 'bad seed', EXIT_USAGE, 'UsageError']);
+    expect([error.code, error.message, error.exitCode, error.name]).toEqual(['usage.invalidNumber', 'bad seed', EXIT_USAGE, 'UsageError']);
   });
 });

@@ -34,7 +34,7 @@ describe('configurations', () => {
     try {
       getConfiguration('2AppVM');
     } catch (error) {
-      expect((error as UnknownConfigurationError).code).toBe('UNKNOWN_CONFIGURATION');
+      expect((error as UnknownConfigurationError).code).toBe('usage.invalidConfig');
       expect((error as Error).message).toContain('1AppVM, 1AppVM-blk, 3AppVM');
     }
   });

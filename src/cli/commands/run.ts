@@ -27,8 +27,11 @@ export const EXIT_INTERRUPTED = 130;
 
 /** SIGINT or SIGTERM stopped the run: the finished trials are kept and the message says how to resume. */
 class RunInterrupted extends CliError {
-  readonly code = 'run.interrupted';
   readonly exitCode = EXIT_INTERRUPTED;
+
+  constructor(message: string) {
+    super('run.interrupted', message);
+  }
 }
 
 export function registerRunCommand(program: Command, io: CliIo): void {

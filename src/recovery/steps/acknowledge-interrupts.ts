@@ -3,9 +3,9 @@
  * service and blocks every interrupt at or below its priority; an abandoned NMI handler leaves
  * NMIs blocked (no iret), silencing the watchdog.
  */
-import type { RecoveryStep } from '../step.js';
+import { defineStep } from '../step.js';
 
-export const acknowledgeInterrupts: RecoveryStep = {
+export const acknowledgeInterrupts = defineStep({
   name: 'acknowledge-interrupts',
   fixes: 'sends end-of-interrupt for every vector left in service and unblocks NMIs',
   run(context) {
@@ -19,4 +19,4 @@ export const acknowledgeInterrupts: RecoveryStep = {
     }
     return { vectorsAcknowledged: acknowledged, nmisUnblocked: unblocked };
   },
-};
+});

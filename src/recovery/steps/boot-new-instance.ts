@@ -10,10 +10,10 @@ import { NO_DEADLINE } from '../../machine/cpu.js';
 import { rebootStaticData } from '../../hypervisor/boot.js';
 import { RUN_STATE_BLOCKED, RUN_STATE_RUNNABLE, RUN_STATE_RUNNING, Timer, Vcpu } from '../../hypervisor/layout.js';
 import type { RecoveryContext } from '../context.js';
-import type { RecoveryStep } from '../step.js';
+import { defineStep } from '../step.js';
 import { appendRunqueue, insertTimer, liveDomains, perCpuField } from './walk.js';
 
-export const bootNewInstance: RecoveryStep = {
+export const bootNewInstance = defineStep({
   name: 'boot-new-instance',
   fixes: 'discards code, static tables, per-CPU and hardware state by booting a fresh instance over the preserved heap',
   run(context) {
@@ -28,7 +28,7 @@ export const bootNewInstance: RecoveryStep = {
     programLocalTimers(context);
     return { codeWordsRestored: hypervisor.program.words.length, domainsPreserved: domains.length, vcpusQueued: queued };
   },
-};
+});
 
 /** Registers and the interrupt controller's pending state and timer are re-initialised by the boot. */
 function resetHardware(context: RecoveryContext): void {

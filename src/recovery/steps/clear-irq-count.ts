@@ -2,10 +2,10 @@
  * Clear IRQ counts: the recovery IPI incremented every CPU's irq_count and the abandoned threads
  * never decrement theirs, so the scheduler's assertion would fail after recovery.
  */
-import type { RecoveryStep } from '../step.js';
+import { defineStep } from '../step.js';
 import { cpuCount, perCpuField } from './walk.js';
 
-export const clearIrqCount: RecoveryStep = {
+export const clearIrqCount = defineStep({
   name: 'clear-irq-count',
   fixes: 'resets each CPU\'s irq_count, left non-zero by the recovery IPI and abandoned handlers',
   run(context) {
@@ -17,4 +17,4 @@ export const clearIrqCount: RecoveryStep = {
     }
     return { countsCleared: cleared };
   },
-};
+});

@@ -6,10 +6,10 @@
 import { CpuMode } from '../../machine/cpu.js';
 import { stackTop } from '../../hypervisor/layout.js';
 import { RecoveryHang } from '../context.js';
-import type { RecoveryStep } from '../step.js';
+import { defineStep } from '../step.js';
 import { isParked, unstoppedCpus } from './stop-cpus.js';
 
-export const discardThreads: RecoveryStep = {
+export const discardThreads = defineStep({
   name: 'discard-threads',
   fixes: 'abandons every in-flight hypervisor thread by resetting each CPU\'s stack pointer',
   run(context) {
@@ -25,7 +25,7 @@ export const discardThreads: RecoveryStep = {
     }
     return { threadsDiscarded: abandoned };
   },
-};
+});
 
 /** True when the CPU was parked straight from guest mode or idle, with nothing in flight. */
 function isParkedIdle(context: Parameters<typeof isParked>[0], cpu: number): boolean {

@@ -5,10 +5,10 @@
  */
 import { FRAME_COUNT, PAGE_TABLE_SLOTS } from '../../hypervisor/abi.js';
 import { Domain, FRAME_TABLE_POINTER, FrameDescriptor, frameStateFor } from '../../hypervisor/layout.js';
-import type { RecoveryStep } from '../step.js';
+import { defineStep } from '../step.js';
 import { liveDomains } from './walk.js';
 
-export const frameTablePass: RecoveryStep = {
+export const frameTablePass = defineStep({
   name: 'frame-table-pass',
   fixes: 'recomputes each page frame\'s use count, type and validated bit from the page tables',
   run(context) {
@@ -31,4 +31,4 @@ export const frameTablePass: RecoveryStep = {
     }
     return { framesChecked: FRAME_COUNT - 1, framesFixed: fixed };
   },
-};
+});

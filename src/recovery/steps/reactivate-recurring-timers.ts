@@ -6,10 +6,10 @@
  */
 import { TIME_SYNC_TIMER_POINTER, Timer } from '../../hypervisor/layout.js';
 import type { RecoveryContext } from '../context.js';
-import type { RecoveryStep } from '../step.js';
+import { defineStep } from '../step.js';
 import { cpuCount, insertTimer, perCpuField } from './walk.js';
 
-export const reactivateRecurringTimers: RecoveryStep = {
+export const reactivateRecurringTimers = defineStep({
   name: 'reactivate-recurring-timers',
   fixes: 're-arms recurring timers whose handler was abandoned (in-handler flag still set)',
   run(context) {
@@ -26,7 +26,7 @@ export const reactivateRecurringTimers: RecoveryStep = {
     }
     return { timersReactivated: reactivated };
   },
-};
+});
 
 /** Found through the hypervisor's own pointers: per-CPU tick and watchdog timers, time sync. */
 function recurringTimers(context: RecoveryContext): number[] {

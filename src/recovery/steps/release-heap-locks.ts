@@ -3,10 +3,10 @@
  * held would hang the hypervisor on their next use.
  */
 import { Domain } from '../../hypervisor/layout.js';
-import type { RecoveryStep } from '../step.js';
+import { defineStep } from '../step.js';
 import { liveDomains } from './walk.js';
 
-export const releaseHeapLocks: RecoveryStep = {
+export const releaseHeapLocks = defineStep({
   name: 'release-heap-locks',
   fixes: 'releases locks in heap structures (per-domain locks) that abandoned threads held',
   run(context) {
@@ -18,4 +18,4 @@ export const releaseHeapLocks: RecoveryStep = {
     }
     return { locksReleased: released };
   },
-};
+});

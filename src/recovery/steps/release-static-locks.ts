@@ -4,9 +4,9 @@
  * must be found and released. They all sit in one region for this purpose.
  */
 import { LOCKS_BASE, LOCKS_WORDS } from '../../hypervisor/layout.js';
-import type { RecoveryStep } from '../step.js';
+import { defineStep } from '../step.js';
 
-export const releaseStaticLocks: RecoveryStep = {
+export const releaseStaticLocks = defineStep({
   name: 'release-static-locks',
   fixes: 'releases the static locks (scheduler, timer, domain list) that abandoned threads held',
   run(context) {
@@ -17,4 +17,4 @@ export const releaseStaticLocks: RecoveryStep = {
     }
     return { locksReleased: released };
   },
-};
+});

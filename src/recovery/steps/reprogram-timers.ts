@@ -4,10 +4,10 @@
  */
 import { NO_DEADLINE } from '../../machine/cpu.js';
 import { IDLE_TIMER_US, Timer } from '../../hypervisor/layout.js';
-import type { RecoveryStep } from '../step.js';
+import { defineStep } from '../step.js';
 import { perCpuField } from './walk.js';
 
-export const reprogramTimers: RecoveryStep = {
+export const reprogramTimers = defineStep({
   name: 'reprogram-timers',
   fixes: 'programs every CPU\'s local timer for its earliest pending timer',
   run(context) {
@@ -21,4 +21,4 @@ export const reprogramTimers: RecoveryStep = {
     }
     return { timersReprogrammed: context.machine.cpus.length, wereDisarmed: disarmed };
   },
-};
+});

@@ -4,9 +4,9 @@
  */
 import { NMI_PERIOD_NS } from '../../machine/machine.js';
 import { RECOVERY_IN_PROGRESS, stackTop } from '../../hypervisor/layout.js';
-import type { RecoveryStep } from '../step.js';
+import { defineStep } from '../step.js';
 
-export const resumeCpus: RecoveryStep = {
+export const resumeCpus = defineStep({
   name: 'resume-cpus',
   fixes: 'releases every CPU into the scheduler on a fresh stack',
   run(context) {
@@ -19,4 +19,4 @@ export const resumeCpus: RecoveryStep = {
     }
     return { cpusReleased: machine.cpus.length };
   },
-};
+});

@@ -4,10 +4,10 @@
  * guest executes it again (completed multicall sub-calls are skipped by their done flags).
  */
 import { Vcpu } from '../../hypervisor/layout.js';
-import type { RecoveryStep } from '../step.js';
+import { defineStep } from '../step.js';
 import { liveDomains } from './walk.js';
 
-export const retryHypercalls: RecoveryStep = {
+export const retryHypercalls = defineStep({
   name: 'retry-hypercalls',
   fixes: 'rewinds every abandoned guest hypercall so that the guest issues it again',
   run(context) {
@@ -20,4 +20,4 @@ export const retryHypercalls: RecoveryStep = {
     }
     return { hypercallsRewound: rewound };
   },
-};
+});

@@ -6,10 +6,10 @@
  */
 import { RUN_STATE_BLOCKED, RUN_STATE_RUNNABLE, RUN_STATE_RUNNING, Vcpu } from '../../hypervisor/layout.js';
 import type { RecoveryContext } from '../context.js';
-import type { RecoveryStep } from '../step.js';
+import { defineStep } from '../step.js';
 import { appendRunqueue, cpuCount, liveDomains, perCpuField, type LiveDomain } from './walk.js';
 
-export const schedulerConsistency: RecoveryStep = {
+export const schedulerConsistency = defineStep({
   name: 'scheduler-consistency',
   fixes: 'makes runqueues, run states and is_running agree with each CPU\'s current vCPU',
   run(context) {
@@ -25,7 +25,7 @@ export const schedulerConsistency: RecoveryStep = {
     for (const { vcpu } of domains) requeued += placeVcpu(context, vcpu, currents);
     return { currentsReset: currents.filter((current, cpu) => current === context.hypervisor.layout.idleVcpus[cpu]).length, vcpusQueued: requeued };
   },
-};
+});
 
 /** Each CPU's `current` if it is its idle vCPU or a live vCPU placed on it; otherwise idle. */
 function validCurrents(context: RecoveryContext, domains: readonly LiveDomain[]): number[] {

@@ -8,7 +8,7 @@ import { CpuMode, type CpuState } from '../../machine/cpu.js';
 import { NMI_EVENT } from '../../machine/event-queue.js';
 import { RECOVERY_IN_PROGRESS, VECTOR_RECOVERY } from '../../hypervisor/layout.js';
 import type { RecoveryContext } from '../context.js';
-import type { RecoveryStep } from '../step.js';
+import { defineStep } from '../step.js';
 
 /** How long the recovery CPU waits for the others to arrive, in simulated time. */
 export const STOP_WINDOW_NS = 50_000;
@@ -37,7 +37,7 @@ export function signalAndWait(context: RecoveryContext, vector: number): number 
   return targets.length;
 }
 
-export const stopCpus: RecoveryStep = {
+export const stopCpus = defineStep({
   name: 'stop-cpus',
   fixes: 'brings every CPU out of hypervisor and guest execution with the recovery IPI, so that repairs run alone',
   run(context) {
@@ -45,13 +45,13 @@ export const stopCpus: RecoveryStep = {
     const signalled = signalAndWait(context, VECTOR_RECOVERY);
     return { cpusSignalled: signalled, cpusStillRunning: unstoppedCpus(context).length };
   },
-};
+});
 
-export const nmiIpi: RecoveryStep = {
+export const nmiIpi = defineStep({
   name: 'nmi-ipi',
   fixes: 'reaches CPUs that had interrupts masked, and so never took the recovery IPI, with an NMI',
   run(context) {
     const signalled = unstoppedCpus(context).length === 0 ? 0 : signalAndWait(context, NMI_EVENT);
     return { cpusSignalled: signalled, cpusStillRunning: unstoppedCpus(context).length };
   },
-};
+});

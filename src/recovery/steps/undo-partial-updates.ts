@@ -16,10 +16,10 @@ import {
   Vcpu,
 } from '../../hypervisor/layout.js';
 import type { RecoveryContext } from '../context.js';
-import type { RecoveryStep } from '../step.js';
+import { defineStep } from '../step.js';
 import { liveDomains } from './walk.js';
 
-export const undoPartialUpdates: RecoveryStep = {
+export const undoPartialUpdates = defineStep({
   name: 'undo-partial-updates',
   fixes: 'undoes the logged steps of a half-done mmu_update so that its retry is not applied twice',
   run(context) {
@@ -35,7 +35,7 @@ export const undoPartialUpdates: RecoveryStep = {
     }
     return { updatesUndone: undone };
   },
-};
+});
 
 function undo(context: RecoveryContext, domain: number, vcpu: number, stage: number): void {
   const slot = context.read(vcpu + Vcpu.offset.mmuLogSlot);

@@ -1,0 +1,64 @@
+/**
+ * The errors ninelives reports, library and CLI alike, each with a stable code from one list:
+ * scripts and tests may match the codes. `usage.*` is a wrong command line or argument, `input.*`
+ * a wrong input file (both exit 2 at the CLI); the others are failures of a command that was
+ * asked properly (exit 1). This module is the lowest layer: every folder may import it.
+ */
+export const errorCodes = [
+  // a command-line value or an argument of the library API
+  'usage.invalidConfig',
+  'usage.invalidFault',
+  'usage.invalidMechanism',
+  'usage.invalidNumber',
+  'usage.invalidStep',
+  'usage.invalidShard',
+  'usage.invalidList',
+  'usage.invalidModule',
+  'usage.invalidPath',
+  'usage.invalidEnvironment',
+  'usage.invalidScenario',
+  'usage.invalidScenarioSpace',
+  'usage.unknownInvariant',
+  'usage.mixedCampaigns',
+  'usage.noResults',
+  'usage.noTrial',
+  'usage.resultsExist',
+  // commander's own, as usage codes
+  'usage.unknownCommand',
+  'usage.unknownOption',
+  'usage.missingArgument',
+  'usage.optionMissingArgument',
+  'usage.missingMandatoryOptionValue',
+  'usage.invalidArgument',
+  'usage.excessArguments',
+  'usage.conflictingOption',
+  'usage.commandLine',
+  // input files
+  'input.campaign',
+  'input.results',
+  // failures
+  'check.violated',
+  'golden.unhealthy',
+  'merge.conflict',
+  'replay.diverged',
+  'run.interrupted',
+  'internal',
+] as const;
+
+export type ErrorCode = (typeof errorCodes)[number];
+
+/** Base of every error meant for a user of ninelives, with its stable code. */
+export class NinelivesError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export function isErrorCode(text: string): text is ErrorCode {
+  return (errorCodes as readonly string[]).includes(text);
+}

@@ -1,0 +1,46 @@
+/**
+ * One list of error codes for the library and the CLI: library errors carry codes from it, and a
+ * library error a command does not translate still reaches the user as one line with the exit
+ * code its code implies (usage and input: 2; the rest: 1).
+ */
+import type { Command } from 'commander';
+import { describe, expect, it } from 'vitest';
+import { CampaignError } from '../../src/campaign/spec.js';
+import { ResultsExistError } from '../../src/campaign/runner.js';
+import { EXIT_FAILURE, EXIT_USAGE } from '../../src/cli/errors.js';
+import { runCli } from '../../src/cli/run.js';
+import { errorCodes, NinelivesError } from '../../src/errors.js';
+import { UnknownConfigurationError } from '../../src/guests/configurations.js';
+import { UnknownStepError } from '../../src/recovery/mechanisms.js';
+import { MergeConflictError } from '../../src/results/merge.js';
+import { ResultsFileError } from '../../src/results/store.js';
+
+async function cliThrowing(error: Error): Promise<{ exitCode: number; stderr: string }> {
+  let stderr = '';
+  const io = { stdout: { write: () => undefined }, stderr: { write: (text: string) => (stderr += text) } };
+  const register = (program: Command) => {
+    program.command('go').action(() => {
+      throw error;
+    });
+  };
+  const exitCode = await runCli(['go'], io, [register]);
+  return { exitCode, stderr };
+}
+
+describe('error codes', () => {
+  it('library errors carry codes from the one list', () => {
+    const errors = [new CampaignError(['x']), new ResultsExistError('x'), new ResultsFileError('x'), new MergeConflictError('x'), new UnknownStepError('microreset', ['x']), new UnknownConfigurationError('x')];
+    for (const error of errors) {
+      expect(error).toBeInstanceOf(NinelivesError);
+      expect(errorCodes).toContain(error.code);
+    }
+    expect(new UnknownStepError('microreset', ['x']).name).toBe('UnknownStepError');
+  });
+
+  it('an untranslated library error is one line with the exit code of its code', async () => {
+    const usage = await cliThrowing(new UnknownStepError('microreboot', ['stop-cpu']));
+    expect(usage).toEqual({ exitCode: EXIT_USAGE, stderr: 'ninelives: microreboot has no step named "stop-cpu"\n' });
+    const failure = await cliThrowing(new MergeConflictError('shards disagree'));
+    expect(failure).toEqual({ exitCode: EXIT_FAILURE, stderr: 'ninelives: shards disagree\n' });
+  });
+});
