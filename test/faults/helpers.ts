@@ -40,8 +40,8 @@ export interface Landing {
 }
 
 /**
- * Boot a fresh system, run it to the record's trigger time, then step instruction stop by
- * instruction stop up to the record's instruction count, checking on the way that every stop
+ * Boot a fresh system, run it to the record's trigger time, then step instruction limit by
+ * instruction limit up to the record's instruction count, checking on the way that every stop
  * before it was skipped for the reason the injector gives (its CPU had left hypervisor
  * execution) and that the one at the count leaves a CPU running hypervisor code.
  */

@@ -129,7 +129,7 @@ describe('the panic path', () => {
         const corruptedNs = system.machine.nowNs;
         system.machine.memory.words[FRAME_TABLE_POINTER] = frameTable;
         const outcome = system.machine.run(system.runLengthNs);
-        // The default recovery hook stops the machine.
+        // The hypervisor stops the machine at a detection.
         expect(outcome).toEqual({ kind: 'stopped', reason: 'detected' });
 
         const detection = onlyDetection(system);
