@@ -1,9 +1,9 @@
 /**
  * Writes the rendered reports into a results directory, once the results layer has finished it
  * (records in canonical order, summary.json written): the CLI calls it after a run, a merge or
- * `report`. Each file is written to a
- * temporary file in the same directory, flushed to disk, then renamed over the old one: a crash
- * leaves either the previous report or the new one, never half of one.
+ * `report`. Each file is written to a temporary file in the same directory, flushed to disk,
+ * then renamed over the old one: a crash leaves either the previous report or the new one,
+ * never half of one.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
