@@ -1,7 +1,7 @@
 /**
- * Phase 4 of a trial: recover and run on. After a detection, with a recovery mechanism: recover, run on (the liveness phase), create a
- * new VM where the configuration asks for it, and decide whether recovery succeeded as the real
- * experiments define it: at most one AppVM affected (none in 1AppVM) and the hypervisor still
+ * Phase 4 of a trial: recover and run on. After a detection, with a recovery mechanism: recover,
+ * resume the hypervisor, run on (the liveness phase), create a new VM where the configuration
+ * asks for it, and decide whether recovery succeeded as the real experiments define it: at most one AppVM affected (none in 1AppVM) and the hypervisor still
  * working (3AppVM: a new VM is created and completes BlkBench).
  */
 import { audit } from '../hypervisor/audit.js';
@@ -45,13 +45,13 @@ export function recoveryOf(system: System, spec: TrialSpec, injection: Injection
 
 /**
  * Recover from `detection` (the hypervisor stopped there), resume the hypervisor and run on for
- * at least the liveness phase, within `instructionBudget` more hypervisor instructions.
+ * at least the liveness phase, within `budget` more hypervisor instructions.
  */
 export function recoverAndRun(
   system: System,
   { injection, detection }: { readonly injection: Injection; readonly detection: Detection },
   request: RecoveryRequest,
-  instructionBudget: number,
+  budget: number,
   observer: RecoveryObserver = {},
 ): RecoveryRecord {
   const hypervisor = system.hypervisor;
@@ -69,7 +69,7 @@ export function recoverAndRun(
   observer.onRecovered?.(system);
   system.netBench()?.setServiceInterruptions([{ startNs: injection.timeNs, endNs: run.resumeNs }]);
   if (system.configuration.createsVmAfterRecovery) system.requestNewVm();
-  const ending = runLiveness(system, run.resumeNs, instructionBudget);
+  const ending = runLiveness(system, run.resumeNs, budget);
   const failedVms = failedAppVms(system);
   const cause = firstCause(system, ending, failedVms);
   if (cause !== undefined) return failedRecord(cause.cause, cause.detail, failedVms, steps, timing);
@@ -78,9 +78,9 @@ export function recoverAndRun(
 
 type LivenessEnding = { readonly kind: 'ran' | 'runaway' } | { readonly kind: 'secondFailure'; readonly detection: Detection };
 
-function runLiveness(system: System, resumeNs: number, instructionBudget: number): LivenessEnding {
+function runLiveness(system: System, resumeNs: number, budget: number): LivenessEnding {
   system.hypervisor.resume();
-  const instructionLimit = system.machine.hypervisorInstructions + instructionBudget;
+  const instructionLimit = system.machine.hypervisorInstructions + budget;
   const stop = system.hypervisor.run({ untilNs: Math.max(system.runLengthNs, resumeNs + LIVENESS_NS), instructionLimit });
   if (stop.kind === 'detected') return { kind: 'secondFailure', detection: stop.detection };
   if (stop.kind === 'instructionLimit') return { kind: 'runaway' };
