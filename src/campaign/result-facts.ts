@@ -70,7 +70,7 @@ export function withFacts(summary: Summary, facts: RecordFacts, manifest: Manife
   const torn = tornLine ? ['trials.jsonl ended in a torn line (an interrupted write), which was dropped'] : [];
   const partial =
     planned !== undefined && facts.records < planned
-      ? { trials: facts.records, planned, reason: [...(manifest?.planned === undefined ? ['no manifest says how many were planned'] : [`${planned - facts.records} planned trials are missing`]), ...torn].join('; ') }
+      ? { trials: facts.records, planned, reason: [...(manifest?.planned === undefined ? ['no manifest says how many were planned'] : [`${planned - facts.records} planned trial${planned - facts.records === 1 ? ' is' : 's are'} missing`]), ...torn].join('; ') }
       : undefined;
   return {
     ...summary,
@@ -84,4 +84,9 @@ export function withFacts(summary: Summary, facts: RecordFacts, manifest: Manife
 /** "partial: 181 of 500 trials (319 planned trials are missing)" */
 export function describePartial(partial: NonNullable<Summary['partial']>): string {
   return `partial: ${partial.trials} of ${partial.planned} trials (${partial.reason})`;
+}
+
+/** "3 trials failed in the harness" */
+export function describeHarnessErrors(count: number): string {
+  return `${count} trial${count === 1 ? '' : 's'} failed in the harness`;
 }

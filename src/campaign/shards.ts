@@ -16,7 +16,7 @@ export class ShardMismatchError extends Error {}
 
 export interface ShardCheck {
   /** the split's shards (1-based) that were not given; empty when complete or not known */
-  readonly missingShards: readonly number[];
+  readonly missingShards: readonly (number | string)[];
   readonly shardCount?: number;
   /** for the merged directory */
   readonly manifest: Omit<Manifest, 'tool' | 'campaign' | 'seed'>;
@@ -89,6 +89,8 @@ function splitOf(identities: readonly ShardIdentity[]): ShardCheck {
   const count = splits[0]?.count ?? 0;
   const present = new Set(splits.map((split) => split?.index));
   const missingShards = Array.from({ length: count }, (_, index) => index + 1).filter((index) => !present.has(index));
+  // a split into thousands of shards would make a line of thousands of numbers
+  if (missingShards.length > 12) return { missingShards: [...missingShards.slice(0, 10), `and ${missingShards.length - 10} more`], shardCount: count, manifest };
   return { missingShards, shardCount: count, manifest };
 }
 

@@ -17,7 +17,7 @@ export function escapeMarkdown(text: string): string {
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
-    .replace(/^(\s*)([#+=-]|\d+[.)])/, '$1\\$2');
+    .replace(/^(\s*)([#+-]|\d+[.)])/, '$1\\$2');
 }
 
 /** The summary with the text that came from the campaign file escaped: the stage labels. */

@@ -61,7 +61,8 @@ export interface MainRow {
 export function mainRows(summary: Summary): MainRow[] {
   return cells(summary).flatMap((cell) => {
     const series = cell.groups.filter((group) => isAblationStage(group.stage));
-    const variants = cell.groups.filter((group) => !isAblationStage(group.stage));
+    // the mechanism with every repair on first, then the variants in campaign order
+    const variants = cell.groups.filter((group) => !isAblationStage(group.stage)).sort((x, y) => Number(y.stage === FULL_STAGE) - Number(x.stage === FULL_STAGE));
     const shown = series.length > 0 && !variants.some((group) => group.stage === FULL_STAGE) ? [...variants, series[series.length - 1]] : variants;
     return shown.map((group) => ({ group, label: group.stage === FULL_STAGE ? group.mechanism : `${group.mechanism} (${group.stage})` }));
   });

@@ -67,7 +67,7 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
         const check = explainShards(inputs, out);
         const plan = mergePlan(inputs);
         if (plan.campaign === undefined) throw noTrials(plan.shards[0].path);
-        claimOrExplain(out, { campaign: plan.campaign.name, force: options.force, named: 'the merge output directory' }, { ...check.manifest, campaign: plan.campaign.name, seed: plan.campaign.seed });
+        claimOrExplain(out, { campaign: plan.campaign.name, force: options.force, named: 'the merge output directory' }, { campaign: plan.campaign.name, seed: plan.campaign.seed, ...check.manifest });
         writeMerged(plan, join(out, TRIALS_FILE));
         const summary = await finish(out, plan.campaign.name, plan.campaign.seed, `ninelives merge ${out} ${shards.join(' ')}`);
         io.stdout.write(`merged ${plan.trials} trials from ${shards.length} shards; report: ${join(out, 'report.md')}\n`);
