@@ -22,6 +22,10 @@ export const MAX_WORKERS_PER_CORE = 2;
 /** the string values of a campaign file */
 export const MAX_LABEL_LENGTH = 80;
 export const MAX_DESCRIPTION_LENGTH = 2_000;
+/** mechanism entries, and steps switched off in one */
+export const MAX_LIST_LENGTH = 64;
+/** shards a campaign may be split into */
+export const MAX_SHARDS = 100_000;
 
 export interface PlanSize {
   readonly configurations: number;

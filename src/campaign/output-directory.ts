@@ -6,7 +6,7 @@
  * directories and the home directory are refused outright; anything else only with `force`.
  * Every check happens before any work, and the directory is proved writable by creating it.
  */
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { ForeignManifestError, MANIFEST_FILE, readManifest, writeManifest, type Manifest } from './manifest.js';
@@ -73,6 +73,9 @@ function checkExisting(directory: string, real: string, claim: Claim): Manifest 
     if (error instanceof ForeignManifestError) throw new OutputDirectoryError(`${error.message}: ${directory} is not a ninelives result; choose another directory, or --force`);
     throw error;
   }
+  const irregular = entries.find((name) => RESULT_FILES.has(name) && !lstatSync(join(real, name)).isFile());
+  // a link, a pipe or a device named like a result would be read, truncated or replaced
+  if (irregular !== undefined) throw new OutputDirectoryError(`${join(directory, irregular)} is not a regular file: ninelives reads and replaces its result files, so it refuses ${directory}`);
   if (manifest !== undefined) {
     if (manifest.campaign !== claim.campaign) throw new OutputDirectoryError(`${directory} holds the results of campaign "${manifest.campaign}", not "${claim.campaign}": choose another directory`);
     return manifest;

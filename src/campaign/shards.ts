@@ -88,10 +88,16 @@ function splitOf(identities: readonly ShardIdentity[]): ShardCheck {
   if (splits.some((split) => split === undefined)) return { missingShards: [], manifest };
   const count = splits[0]?.count ?? 0;
   const present = new Set(splits.map((split) => split?.index));
-  const missingShards = Array.from({ length: count }, (_, index) => index + 1).filter((index) => !present.has(index));
-  // a split into thousands of shards would make a line of thousands of numbers
-  if (missingShards.length > 12) return { missingShards: [...missingShards.slice(0, 10), `and ${missingShards.length - 10} more`], shardCount: count, manifest };
-  return { missingShards, shardCount: count, manifest };
+  return { missingShards: missingOf(count, present), shardCount: count, manifest };
+}
+
+/** The first ten shards of 1..count not present, then how many more: a line stays short. */
+function missingOf(count: number, present: ReadonlySet<number | undefined>): (number | string)[] {
+  const missing: (number | string)[] = [];
+  for (let index = 1; index <= count && missing.length < 10; index++) if (!present.has(index)) missing.push(index);
+  const total = count - [...present].filter((index) => index !== undefined && index >= 1 && index <= count).length;
+  if (total > missing.length) missing.push(`and ${total - missing.length} more`);
+  return missing;
 }
 
 function realOrResolved(path: string): string {

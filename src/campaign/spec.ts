@@ -9,7 +9,7 @@ import { configurationNames } from '../guests/configurations.js';
 import { faultTypes } from '../faults/fault.js';
 import { NOMINAL_HOST } from '../recovery/cost-model.js';
 import { ablationStages, mechanismNamed, unknownSteps } from '../recovery/mechanisms.js';
-import { MAX_CAMPAIGN_FILE_BYTES, MAX_DESCRIPTION_LENGTH, MAX_LABEL_LENGTH, MAX_NESTING_DEPTH, MAX_TRIALS, MAX_YAML_ALIAS_COUNT, plannedTrialCount } from './limits.js';
+import { MAX_CAMPAIGN_FILE_BYTES, MAX_DESCRIPTION_LENGTH, MAX_LABEL_LENGTH, MAX_LIST_LENGTH, MAX_NESTING_DEPTH, MAX_TRIALS, MAX_YAML_ALIAS_COUNT, plannedTrialCount } from './limits.js';
 
 const positiveInteger = z.number().int().positive();
 
@@ -35,7 +35,7 @@ const mechanismEntry = z.union(
     strictObject({
       name: z.enum(['none', 'microreset', 'microreboot']),
       /** repair steps switched off */
-      disable: z.array(z.string()).optional(),
+      disable: z.array(plainText(MAX_LABEL_LENGTH)).max(MAX_LIST_LENGTH).optional(),
       /** run every cumulative stage of the mechanism's repairs, from none to all */
       ablation: z.boolean().optional(),
       /** the group's stage name in reports (default: "all", or derived from `disable`) */
@@ -46,7 +46,7 @@ const mechanismEntry = z.union(
 );
 
 export const campaignSchema = strictObject({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a name of letters, digits, ".", "_" or "-"'),
+  name: z.string().max(MAX_LABEL_LENGTH).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a name of letters, digits, ".", "_" or "-"'),
   description: z.string().max(MAX_DESCRIPTION_LENGTH).optional(),
   seed: z.number().int().min(0).max(2 ** 32 - 1),
   configurations: z
@@ -55,7 +55,7 @@ export const campaignSchema = strictObject({
     .refine((names) => new Set(names).size === names.length, 'each configuration once'),
   /** trials per fault type; each mechanism gets the same faults */
   faults: z.partialRecord(z.enum(faultTypes), positiveInteger.max(MAX_TRIALS), { error: unknownKeyError(faultTypes) }).refine((faults) => Object.keys(faults).length > 0, 'at least one fault type'),
-  mechanisms: z.array(mechanismEntry).min(1),
+  mechanisms: z.array(mechanismEntry).min(1).max(MAX_LIST_LENGTH),
   /** simulated run length (default: each configuration's own) */
   runLengthMs: z.number().int().min(10).max(60_000).optional(),
   /** the host the recovery cost model prices */

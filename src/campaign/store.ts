@@ -5,7 +5,7 @@
  * the final file is rewritten in canonical order, atomically (canonical.ts).
  */
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
-import { readLines, type Line } from './lines.js';
+import { readLines, ResultsFileError, type Line } from './lines.js';
 import { writeFileAtomically } from './staged-file.js';
 import type { CampaignRecord } from './summary.js';
 
@@ -27,8 +27,7 @@ export class ResultsStore {
   }
 }
 
-/** A line of a results file that is not a trial record: the user's file, so one line to say so. */
-export class ResultsFileError extends Error {}
+export { ResultsFileError } from './lines.js';
 
 /**
  * The records in a results file, one at a time, in file order; a torn last line (an interrupted

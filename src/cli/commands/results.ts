@@ -2,7 +2,7 @@
  * Commands over a results directory: `merge` combines shards, `report` regenerates the summary
  * and reports from trials.jsonl alone, `replay` re-runs one trial and checks it reproduces.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { MergeConflictError, MixedCampaignsError, planMerge, writeMerged, type MergePlan, type ShardResults } from '../../campaign/merge.js';
@@ -12,6 +12,7 @@ import type { CampaignRecord } from '../../campaign/summary.js';
 import { formatTrace } from '../../trial/trace.js';
 import { runTrial } from '../../trial/trial.js';
 import { describePartial } from '../../campaign/result-facts.js';
+import { storedSpecProblem } from '../../campaign/stored-spec.js';
 import { checkShards, ShardMismatchError, type ShardCheck } from '../../campaign/shards.js';
 import { CommandFailure, errorLine, InputError, UsageError } from '../errors.js';
 import { claimOrExplain } from './run.js';
@@ -20,6 +21,8 @@ import type { CliIo } from '../io.js';
 function resultsFile(directory: string): string {
   const path = join(directory, TRIALS_FILE);
   if (!existsSync(path)) throw new UsageError('usage.noResults', `no ${TRIALS_FILE} in ${directory}`);
+  // a pipe would block the read, a device never end it, a link lead the rewrite elsewhere
+  if (!lstatSync(path).isFile()) throw new UsageError('usage.noResults', `${path} is not a regular file`);
   return path;
 }
 
@@ -88,6 +91,8 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
         const path = resultsFile(directory);
         const stored = findRecord(path, id);
         if (stored === undefined) throw new UsageError('usage.noTrial', `no trial "${id}" in ${path}`);
+        const problem = storedSpecProblem(stored.spec);
+        if (problem !== undefined) throw new InputError('input.results', [`${path}: trial ${id}: ${problem}`]);
         const { record, trace } = runTrial(stored.spec, { trace: options.trace });
         io.stdout.write(JSON.stringify(record, null, 2) + '\n');
         if (trace !== undefined) io.stdout.write(formatTrace(trace) + '\n');

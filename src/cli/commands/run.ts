@@ -9,7 +9,7 @@ import { CampaignError, loadCampaign, type Campaign } from '../../campaign/spec.
 import type { Shard } from '../../campaign/plan.js';
 import { ResultsFileError } from '../../campaign/store.js';
 import type { Summary } from '../../campaign/summary.js';
-import { chooseWorkers, MAX_TRIALS, MAX_WORKERS_PER_CORE, plannedFaultCount, plannedTrialCount, type PlanSize } from '../../campaign/limits.js';
+import { chooseWorkers, MAX_SHARDS, MAX_TRIALS, MAX_WORKERS_PER_CORE, plannedFaultCount, plannedTrialCount, type PlanSize } from '../../campaign/limits.js';
 import { campaignFingerprint, type Manifest } from '../../campaign/manifest.js';
 import { claimOutputDirectory, OutputDirectoryError, type Claim } from '../../campaign/output-directory.js';
 import { currentProvenance } from '../../campaign/provenance.js';
@@ -112,8 +112,8 @@ export function parseShard(text: string): Shard {
   const match = /^(\d+)\/(\d+)$/.exec(text.trim());
   const index = Number(match?.[1]);
   const count = Number(match?.[2]);
-  if (match === null || count < 1 || index < 1 || index > count) {
-    throw new UsageError('usage.invalidShard', `--shard expects i/n with 1 <= i <= n, got "${text}"`);
+  if (match === null || count < 1 || index < 1 || index > count || count > MAX_SHARDS) {
+    throw new UsageError('usage.invalidShard', `--shard expects i/n with 1 <= i <= n <= ${MAX_SHARDS}, got "${text}"`);
   }
   return { index, count };
 }
