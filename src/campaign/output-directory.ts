@@ -82,16 +82,33 @@ function checkExisting(directory: string, real: string, claim: Claim): Manifest 
   }
   if (entries.length === 0 || claim.force === true) return undefined;
   const strangers = entries.filter((name) => !isResultFile(name));
-  const legacy = strangers.length === 0 && entries.includes('trials.jsonl') && legacyCampaign(real) === claim.campaign;
-  if (!legacy) {
+  const shards = entries.filter((name) => SHARD_DIRECTORY.test(name));
+  // results made before manifests, or shards of this campaign in their default directories
+  const ours =
+    strangers.length === 0 &&
+    (entries.includes('trials.jsonl') ? legacyCampaign(real) === claim.campaign : shards.length === entries.length && shards.every((name) => shardCampaign(join(real, name)) === claim.campaign));
+  if (!ours) {
     const example = strangers[0] ?? entries[0];
     throw new OutputDirectoryError(`${directory} is not empty and holds no ninelives result of campaign "${claim.campaign}" (it has ${example}): choose a new or empty directory, or --force to write there anyway`);
   }
   return undefined;
 }
 
+const SHARD_DIRECTORY = /^shard-\d+-of-\d+$/;
+
+/** The campaign of a shard directory below a campaign's directory, by its manifest. */
+function shardCampaign(directory: string): string | undefined {
+  try {
+    return statSync(directory).isDirectory() ? readManifest(directory)?.campaign : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function isResultFile(name: string): boolean {
   if (RESULT_FILES.has(name)) return true;
+  // `run --shard` puts shards below the campaign's default directory, where merge then writes
+  if (SHARD_DIRECTORY.test(name)) return true;
   // staged files of a write that was interrupted: `<file>.partial` and `.<file>.<pid>.<n>.tmp`
   if (name.endsWith('.partial') && RESULT_FILES.has(name.slice(0, -'.partial'.length))) return true;
   const staged = /^\.(.+)\.\d+\.\d+\.tmp$/.exec(name);

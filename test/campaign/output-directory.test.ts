@@ -197,6 +197,30 @@ describe('what is accepted', () => {
   }, 60_000);
 });
 
+it('the default directories of shards, then their merge into the campaign\'s default directory', async () => {
+  const home = fresh();
+  mkdirSync(home);
+  const file = writeCampaign(home, smallCampaignText({ register: 3, failstop: 2 }));
+  for (const shard of ['1/2', '2/2']) {
+    const run = await cliIn(home, ['run', file, '--shard', shard, '--workers', '1']);
+    expect(run.exitCode, run.stderr).toBe(0);
+  }
+  const merged = await cliIn(home, ['merge', 'reports/small', 'reports/small/shard-1-of-2', 'reports/small/shard-2-of-2']);
+  expect(merged.exitCode, merged.stderr).toBe(0);
+  expect(read(join(home, 'reports/small/trials.jsonl'))).toBe(read(join(results, 'trials.jsonl')));
+}, 60_000);
+
+/** The CLI with `directory` as the working directory. */
+async function cliIn(directory: string, argv: readonly string[]): Promise<Awaited<ReturnType<typeof cli>>> {
+  const previous = process.cwd();
+  process.chdir(directory);
+  try {
+    return await cli(argv);
+  } finally {
+    process.chdir(previous);
+  }
+}
+
 describe('report and merge write only where run would', () => {
   it('report refuses a results directory with a file of the user\'s, unless --force', async () => {
     const out = fresh();

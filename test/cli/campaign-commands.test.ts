@@ -290,6 +290,9 @@ function validate(schema: JsonSchema, value: unknown, where = ''): string[] {
       case 'maximum':
         if (typeof value === 'number' && value > (setting as number)) problems.push(`${where}: above ${String(setting)}`);
         break;
+      case 'maxItems':
+        if (Array.isArray(value) && value.length > (setting as number)) problems.push(`${where}: more than ${String(setting)} items`);
+        break;
       case 'minItems':
         if (Array.isArray(value) && value.length < (setting as number)) problems.push(`${where}: fewer than ${String(setting)} items`);
         break;
