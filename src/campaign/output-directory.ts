@@ -18,8 +18,8 @@ export class OutputDirectoryError extends Error {}
 /** The files a results directory holds (and the staged files of an interrupted write). */
 const RESULT_FILES = new Set([MANIFEST_FILE, 'trials.jsonl', 'summary.json', 'report.md', 'report.html', 'trials.csv']);
 const SYSTEM_DIRECTORIES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/usr', '/var', '/tmp', '/home', '/mnt', '/media', '/snap'];
-/** not even below these: they are the kernel's, not files */
-const VIRTUAL_TREES = ['/dev', '/proc', '/sys'];
+/** not even below these: the kernel's, or the system's own files (the package manager's, the boot loader's) */
+const SYSTEM_TREES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/sbin', '/snap', '/sys', '/usr'];
 
 export interface Claim {
   /** the campaign whose results the directory is for */
@@ -37,7 +37,7 @@ export interface Claim {
 export function claimOutputDirectory(directory: string, claim: Claim, manifest?: Omit<Manifest, 'tool'>): Manifest | undefined {
   if (directory.trim() === '') throw new OutputDirectoryError(`${claim.named} is empty: name a directory for the results`);
   const real = realPathOf(resolve(directory));
-  if (isProtected(real)) throw new OutputDirectoryError(`${claim.named} ${directory} is ${real === '/' ? 'the filesystem root' : 'a system directory'}: choose a directory of its own for the results`);
+  if (isProtected(real)) throw new OutputDirectoryError(`${claim.named} ${directory} is ${real === '/' ? 'the filesystem root' : 'a system directory, or in one'}: choose a directory of your own for the results`);
   if (existsSync(real) && !statSync(real).isDirectory()) throw new OutputDirectoryError(`${claim.named} ${directory} is a file, not a directory`);
   const previous = existsSync(real) ? checkExisting(directory, real, claim) : undefined;
   create(directory, real, manifest);
@@ -55,7 +55,7 @@ function realPathOf(path: string): string {
 function isProtected(path: string): boolean {
   if (path === '/' || path === homedir()) return true;
   if (SYSTEM_DIRECTORIES.includes(path)) return true;
-  return VIRTUAL_TREES.some((tree) => path.startsWith(`${tree}/`));
+  return SYSTEM_TREES.some((tree) => path.startsWith(`${tree}/`));
 }
 
 function checkExisting(directory: string, real: string, claim: Claim): Manifest | undefined {

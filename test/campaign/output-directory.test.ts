@@ -61,6 +61,8 @@ const refused: readonly Destination[] = [
   { title: 'the filesystem root', make: () => '/', message: /is the filesystem root/, forcible: false, system: true },
   { title: 'a system directory', make: () => '/etc', message: /is a system directory/, forcible: false, system: true },
   { title: 'a path under /proc', make: () => '/proc/ninelives-results', message: /is a system directory/, forcible: false, system: true },
+  { title: 'a new directory in a system tree', make: () => '/usr/share/ninelives-results', message: /is a system directory, or in one/, forcible: false, system: true },
+  { title: 'a device', make: () => '/dev/null', message: /is a system directory, or in one/, forcible: false, system: true },
   {
     title: 'a link to a system directory',
     make: () => {
