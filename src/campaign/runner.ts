@@ -66,11 +66,12 @@ export async function runCampaign(campaign: Campaign, options: RunOptions): Prom
   if (foreign > 0) {
     throw new ResultsExistError(`${store.path} holds ${foreign} trials this campaign does not plan (e.g. ${firstForeign}): it is another campaign's or another setting's; choose another --out`);
   }
-  if (otherVersion !== undefined) {
+  const missing = jobs.filter((job) => !done.has(job));
+  // complete results of another version are only reported again: nothing is mixed
+  if (otherVersion !== undefined && missing.length > 0) {
     throw new ResultsExistError(`${store.path} was made by ${describeProvenance(otherVersion.value)}, and this is ${describeProvenance(provenance)}: results of different versions are not mixed; finish it with that version, or choose another --out`);
   }
-  if (options.manifest !== undefined) writeManifest(options.outDirectory, options.manifest);
-  const missing = jobs.filter((job) => !done.has(job));
+  if (options.manifest !== undefined) writeManifest(options.outDirectory, otherVersion === undefined ? options.manifest : { ...options.manifest, ninelives: otherVersion.value ?? options.manifest.ninelives });
   const tally = new Tally(jobs.length, done.size, options.onProgress);
   const sample = new SampleKeeper(options.selfCheckEvery ?? DEFAULT_SELF_CHECK_EVERY);
   let ranInWorkers = false;

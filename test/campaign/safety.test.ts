@@ -136,6 +136,12 @@ describe('provenance', () => {
     const resumed = await cli(['run', campaign, '--out', older, '--resume', '--workers', '1']);
     expect(resumed.exitCode).toBe(2);
     expect(messages(resumed.stderr)).toEqual([expect.stringMatching(/was made by ninelives 0\.0\.1 \(git:0123456789ab\), and this is ninelives \d+\.\d+\.\d+ \((git|sha256):[0-9a-f]{12}\)/)]);
+    // complete results of another version are reported again, not refused: nothing is mixed
+    const complete = copyOf(reference);
+    writeRecords(complete, recordsOf(complete).map((record) => ({ ...record, ninelives: { version: '0.0.1', source: 'git:0123456789abcdef0123456789abcdef01234567' } })));
+    const again = await cli(['run', campaign, '--out', complete, '--resume', '--workers', '1']);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(summaryOf(complete).ninelives).toEqual({ version: '0.0.1', source: 'git:0123456789abcdef0123456789abcdef01234567' });
     const merged = await cli(['merge', join(directory, 'merged-versions'), older, reference]);
     expect(merged.exitCode).toBe(2);
     expect(messages(merged.stderr)).toEqual([expect.stringMatching(/made by different versions: ninelives 0\.0\.1 .* and ninelives \d/)]);
