@@ -2,7 +2,7 @@ import tseslint from 'typescript-eslint';
 
 /**
  * The layers of src/, lowest first: each folder may import the folders listed for it (and
- * src/errors.ts, the lowest of all), never one above it or beside it. The README's architecture
+ * src/errors.ts and src/package-info.ts, the lowest of all), never one above it or beside it. The README's architecture
  * section says the same in words.
  */
 export const layers = {
@@ -33,7 +33,7 @@ function layering() {
             patterns: [
               {
                 regex: `^(\\.\\./)+(${[...forbidden, 'index\\.js'].join('|')})(/|$)`,
-                message: `layering: src/${folder} ${allowed.length === 0 ? 'imports nothing outside itself' : `may import only ${allowed.join(', ')}`} (and src/errors.ts); see eslint.config.js and the README's architecture section.`,
+                message: `layering: src/${folder} ${allowed.length === 0 ? 'imports nothing outside itself' : `may import only ${allowed.join(', ')}`} (and src/errors.ts, src/package-info.ts); see eslint.config.js and the README's architecture section.`,
               },
             ],
           },

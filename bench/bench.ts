@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Assembler, ref } from '../src/machine/assembler.js';
 import { Machine } from '../src/machine/machine.js';
-import { findPackageRoot } from '../src/cli/package-info.js';
+import { findPackageRoot } from '../src/package-info.js';
 import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { configurationNames } from '../src/guests/configurations.js';

@@ -23,6 +23,9 @@ export const errorCodes = [
   'usage.noResults',
   'usage.noTrial',
   'usage.resultsExist',
+  'usage.outputDirectory',
+  'usage.tooManyTrials',
+  'usage.mixedShards',
   // commander's own, as usage codes
   'usage.unknownCommand',
   'usage.unknownOption',
@@ -40,8 +43,10 @@ export const errorCodes = [
   'check.violated',
   'golden.unhealthy',
   'merge.conflict',
+  'merge.partial',
   'replay.diverged',
   'run.interrupted',
+  'run.errors',
   'internal',
 ] as const;
 

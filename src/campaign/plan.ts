@@ -4,6 +4,7 @@
  */
 import type { FaultType } from '../faults/fault.js';
 import type { TrialSpec } from '../trial/record.js';
+import type { Shard } from '../results/manifest.js';
 import type { Campaign } from './spec.js';
 
 export interface TrialJob {
@@ -13,11 +14,8 @@ export interface TrialJob {
   readonly spec: TrialSpec;
 }
 
-export interface Shard {
-  /** 1-based */
-  readonly index: number;
-  readonly count: number;
-}
+// a shard's place is part of a results directory's manifest, so the results layer defines it
+export type { Shard } from '../results/manifest.js';
 
 export function planTrials(campaign: Campaign, trialsOverride?: number): TrialJob[] {
   const jobs: TrialJob[] = [];

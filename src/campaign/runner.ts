@@ -10,8 +10,12 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { inShard, planTrials, type Shard, type TrialJob } from './plan.js';
+import { compareRuns, DEFAULT_SELF_CHECK_EVERY, inSample, type Mismatch, type SelfCheckResult } from './self-check.js';
 import type { Campaign } from './spec.js';
 import { finishResults, trialsPath } from '../results/directory.js';
+import { harnessErrorRecord, isHarnessError } from '../results/harness-error.js';
+import { writeManifest, type Manifest } from '../results/manifest.js';
+import { currentProvenance, describeProvenance, sameProvenance, type Provenance } from '../results/provenance.js';
 import { ResultsStore, readRecords } from '../results/store.js';
 import type { CampaignRecord, Summary } from '../results/summary.js';
 import runJobs from './worker.js';
@@ -26,6 +30,10 @@ export interface RunOptions {
   readonly onProgress?: (progress: RunProgress) => void;
   /** aborting stops new trials; those in flight finish and are kept */
   readonly signal?: AbortSignal;
+  /** run about one fault in this many a second time, in another thread, and compare; 0: never */
+  readonly selfCheckEvery?: number;
+  /** written to the directory once the stored results are known to be this campaign's */
+  readonly manifest?: Omit<Manifest, 'tool'>;
 }
 
 export interface RunProgress {
@@ -36,7 +44,7 @@ export interface RunProgress {
 }
 
 export type RunResult =
-  | { readonly kind: 'completed'; readonly total: number; readonly ran: number; readonly summary: Summary }
+  | { readonly kind: 'completed'; readonly total: number; readonly ran: number; readonly summary: Summary; readonly selfCheck: SelfCheckResult }
   | { readonly kind: 'interrupted'; readonly total: number; readonly done: number };
 
 export class ResultsExistError extends NinelivesError {
@@ -52,23 +60,67 @@ export async function runCampaign(campaign: Campaign, options: RunOptions): Prom
     throw new ResultsExistError(`${store.path} already exists: resume it with --resume, or choose another --out`);
   }
   const jobs = planTrials(campaign, options.trials).filter((job) => inShard(job, options.shard));
-  const { done, foreign, firstForeign } = storedTrials(store.path, new Map(jobs.map((job) => [job.id, job])));
+  const provenance = currentProvenance();
+  const { done, foreign, firstForeign, otherVersion } = storedTrials(store.path, new Map(jobs.map((job) => [job.id, job])), provenance);
   if (foreign > 0) {
     throw new ResultsExistError(`${store.path} holds ${foreign} trials this campaign does not plan (e.g. ${firstForeign}): it is another campaign's or another setting's; choose another --out`);
   }
   const missing = jobs.filter((job) => !done.has(job));
+  // complete results of another version are only reported again: nothing is mixed
+  if (otherVersion !== undefined && missing.length > 0) {
+    throw new ResultsExistError(`${store.path} was made by ${describeProvenance(otherVersion.value)}, and this is ${describeProvenance(provenance)}: results of different versions are not mixed; finish it with that version, or choose another --out`);
+  }
+  if (options.manifest !== undefined) writeManifest(options.outDirectory, otherVersion === undefined ? options.manifest : { ...options.manifest, ninelives: otherVersion.value ?? options.manifest.ninelives });
   const tally = new Tally(jobs.length, done.size, options.onProgress);
+  const sample = new SampleKeeper(options.selfCheckEvery ?? DEFAULT_SELF_CHECK_EVERY);
+  let ranInWorkers = false;
   try {
-    await execute(missing, options, (record) => {
-      store.append(record);
-      tally.add(record);
+    ranInWorkers = await execute(missing, options, (group, records) => {
+      sample.keep(group, records);
+      for (const record of records) {
+        // provenance is the campaign layer's: the trial's own record stays what runTrial returns
+        store.append({ ...record, ninelives: provenance });
+        tally.add(record);
+      }
     });
   } finally {
     store.close();
   }
   if (tally.done < jobs.length) return { kind: 'interrupted', total: jobs.length, done: tally.done };
+  const selfCheck = await sample.check(ranInWorkers, options.outDirectory);
   const summary = finishResults(options.outDirectory, campaign.name, campaign.seed);
-  return { kind: 'completed', total: jobs.length, ran: missing.length, summary };
+  return { kind: 'completed', total: jobs.length, ran: missing.length, summary, selfCheck };
+}
+
+/** The records of the sampled faults this run ran, to run again once the run is done. */
+class SampleKeeper {
+  private readonly kept: { group: readonly TrialJob[]; records: readonly CampaignRecord[] }[] = [];
+
+  constructor(private readonly every: number) {}
+
+  keep(group: readonly TrialJob[], records: readonly CampaignRecord[]): void {
+    if (records.some((entry) => isHarnessError(entry.record))) return;
+    if (inSample(group, this.every)) this.kept.push({ group, records });
+  }
+
+  /** Run each kept fault again in another thread than the first time, and compare. */
+  async check(ranInWorkers: boolean, directory: string): Promise<SelfCheckResult> {
+    if (this.kept.length === 0) return { checked: 0, mismatches: [] };
+    const mismatches: Mismatch[] = [];
+    const runAgain = ranInWorkers || !existsSync(builtWorkerFile()) ? async (group: readonly TrialJob[]) => runJobs(group) : await oneWorker();
+    try {
+      for (const { group, records } of this.kept) mismatches.push(...compareRuns(records, await runAgain.call(undefined, group), directory));
+    } finally {
+      await (runAgain as { close?: () => Promise<void> }).close?.();
+    }
+    return { checked: this.kept.length, mismatches };
+  }
+}
+
+/** A function that runs jobs in a worker thread of its own, and closes it when done. */
+async function oneWorker(): Promise<((group: readonly TrialJob[]) => Promise<CampaignRecord[]>) & { close: () => Promise<void> }> {
+  const pool = new Piscina<readonly TrialJob[], CampaignRecord[]>({ filename: workerFile(), minThreads: 1, maxThreads: 1 });
+  return Object.assign((group: readonly TrialJob[]) => pool.run(group), { close: () => pool.destroy() });
 }
 
 interface StoredTrials {
@@ -77,15 +129,18 @@ interface StoredTrials {
   /** stored trials this campaign does not plan, and the id of the first */
   foreign: number;
   firstForeign?: string;
+  /** the provenance of a stored trial that another ninelives made */
+  otherVersion?: { value: Provenance | undefined };
 }
 
 /**
  * What the results file holds, read a record at a time. Ids do not hold the seed, run length or
  * host: a stored trial is this campaign's only if its spec is.
  */
-function storedTrials(path: string, planned: ReadonlyMap<string, TrialJob>): StoredTrials {
+function storedTrials(path: string, planned: ReadonlyMap<string, TrialJob>, provenance: Provenance): StoredTrials {
   const stored: StoredTrials = { done: new Set(), foreign: 0 };
   for (const record of readRecords(path)) {
+    if (!sameProvenance(record.ninelives, provenance)) stored.otherVersion ??= { value: record.ninelives };
     const job = planned.get(record.id);
     if (job !== undefined && isPlannedAs(record, job)) stored.done.add(job);
     else {
@@ -100,10 +155,39 @@ function isPlannedAs(record: CampaignRecord, job: TrialJob): boolean {
   return record.campaign === job.campaign && JSON.stringify(record.spec) === JSON.stringify(job.spec);
 }
 
-async function execute(jobs: readonly TrialJob[], options: RunOptions, onRecord: (record: CampaignRecord) => void): Promise<void> {
+type OnRecords = (group: readonly TrialJob[], records: readonly CampaignRecord[]) => void;
+type RunGroup = (group: readonly TrialJob[]) => Promise<CampaignRecord[]>;
+
+/** Run the jobs; true if they ran in worker threads. */
+async function execute(jobs: readonly TrialJob[], options: RunOptions, onRecords: OnRecords): Promise<boolean> {
   const groups = groupByFault(jobs);
-  if (options.workers <= 1) return executeHere(groups, options.signal, onRecord);
-  return executeInWorkers(groups, options.workers, options.signal, onRecord);
+  if (options.workers <= 1) {
+    await executeHere(groups, options.signal, onRecords);
+    return false;
+  }
+  await executeInWorkers(groups, options.workers, options.signal, onRecords);
+  return true;
+}
+
+/**
+ * A fault's trials, and when the harness fails (a trial throws, a worker thread dies: piscina
+ * replaces it), each of them once more on its own; a trial that fails again is recorded as a
+ * harness error, so one bad trial neither ends the campaign nor takes its fault's others with it.
+ */
+async function runWithRetry(run: RunGroup, group: readonly TrialJob[]): Promise<CampaignRecord[]> {
+  try {
+    return await run(group);
+  } catch {
+    return Promise.all(
+      group.map(async (job) => {
+        try {
+          return (await run([job]))[0];
+        } catch (error) {
+          return { campaign: job.campaign, id: job.id, stage: job.stage, spec: job.spec, record: harnessErrorRecord(job.spec, error) };
+        }
+      }),
+    );
+  }
 }
 
 /** Jobs of the same fault (configuration, fault type, trial index), in plan order: run together. */
@@ -118,24 +202,26 @@ export function groupByFault(jobs: readonly TrialJob[]): TrialJob[][] {
   return [...groups.values()];
 }
 
-async function executeHere(groups: readonly TrialJob[][], signal: AbortSignal | undefined, onRecord: (record: CampaignRecord) => void): Promise<void> {
+async function executeHere(groups: readonly TrialJob[][], signal: AbortSignal | undefined, onRecords: OnRecords): Promise<void> {
+  const runHere: RunGroup = async (group) => runJobs(group);
   for (const group of groups) {
     if (signal?.aborted) return;
-    runJobs(group).forEach(onRecord);
+    onRecords(group, await runWithRetry(runHere, group));
     // let signals and progress output through between faults
     await new Promise((resolveTick) => setImmediate(resolveTick));
   }
 }
 
-async function executeInWorkers(groups: readonly TrialJob[][], workers: number, signal: AbortSignal | undefined, onRecord: (record: CampaignRecord) => void): Promise<void> {
+async function executeInWorkers(groups: readonly TrialJob[][], workers: number, signal: AbortSignal | undefined, onRecords: OnRecords): Promise<void> {
   const pool = new Piscina<readonly TrialJob[], CampaignRecord[]>({ filename: workerFile(), minThreads: workers, maxThreads: workers });
+  const runInPool: RunGroup = (group) => pool.run(group);
   const inFlightLimit = workers * 4;
   let next = 0;
   const running = new Set<Promise<void>>();
   try {
     while (next < groups.length && !signal?.aborted) {
       const group = groups[next++];
-      const task = pool.run(group).then((records) => records.forEach(onRecord));
+      const task = runWithRetry(runInPool, group).then((records) => onRecords(group, records));
       const tracked: Promise<void> = task.finally(() => running.delete(tracked));
       running.add(tracked);
       if (running.size >= inFlightLimit) await Promise.race(running);
@@ -148,12 +234,16 @@ async function executeInWorkers(groups: readonly TrialJob[][], workers: number, 
 
 /** The compiled worker next to this module; from TypeScript sources (tests), the built one. */
 function workerFile(): string {
+  const built = builtWorkerFile();
+  if (!existsSync(built)) throw new Error(`worker threads need the compiled worker: run \`npm run build\` (looked for ${built})`);
+  return built;
+}
+
+function builtWorkerFile(): string {
   const here = fileURLToPath(import.meta.url);
   const sibling = join(dirname(here), 'worker.js');
   if (here.endsWith('.js') && existsSync(sibling)) return sibling;
-  const built = resolve(dirname(here), '../../dist/src/campaign/worker.js');
-  if (!existsSync(built)) throw new Error(`worker threads need the compiled worker: run \`npm run build\` (looked for ${built})`);
-  return built;
+  return resolve(dirname(here), '../../dist/src/campaign/worker.js');
 }
 
 class Tally {
@@ -171,7 +261,7 @@ class Tally {
 
   add({ record }: CampaignRecord): void {
     this.done++;
-    if (record.outcome === 'detected' && record.recovery !== undefined) {
+    if (!isHarnessError(record) && record.outcome === 'detected' && record.recovery !== undefined) {
       const counts = (this.recovery[record.mechanism] ??= { recovered: 0, attempted: 0 });
       counts.attempted++;
       if (record.recovery.result === 'recovered') counts.recovered++;

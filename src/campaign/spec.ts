@@ -2,16 +2,24 @@
  * Campaign files: YAML validated by a zod schema, which also yields a JSON Schema for editors.
  * Every problem is reported with the file, the key and what was expected.
  */
-import { readFileSync } from 'node:fs';
-import { LineCounter, parseDocument } from 'yaml';
+import { readFileSync, statSync } from 'node:fs';
+import { isCollection, isPair, LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
 import { configurationNames } from '../guests/configurations.js';
 import { faultTypes } from '../faults/fault.js';
 import { NOMINAL_HOST } from '../recovery/cost-model.js';
 import { ablationStages, mechanismNamed, unknownSteps } from '../recovery/mechanisms.js';
 import { NinelivesError } from '../errors.js';
+import { MAX_CAMPAIGN_FILE_BYTES, MAX_DESCRIPTION_LENGTH, MAX_LABEL_LENGTH, MAX_LIST_LENGTH, MAX_NESTING_DEPTH, MAX_TRIALS, MAX_YAML_ALIAS_COUNT, plannedTrialCount } from './limits.js';
 
 const positiveInteger = z.number().int().positive();
+
+/** Text shown in reports and used in trial ids: one line, printable. */
+const plainText = (maximum: number) =>
+  z
+    .string()
+    .max(maximum)
+    .regex(/^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]*$/u, 'printable text on one line (no control characters)');
 
 /** An unknown key's problem names the keys that were expected there. */
 function unknownKeyError(known: readonly string[]): z.core.$ZodErrorMap {
@@ -28,24 +36,27 @@ const mechanismEntry = z.union(
     strictObject({
       name: z.enum(['none', 'microreset', 'microreboot']),
       /** repair steps switched off */
-      disable: z.array(z.string()).optional(),
+      disable: z.array(plainText(MAX_LABEL_LENGTH)).max(MAX_LIST_LENGTH).optional(),
       /** run every cumulative stage of the mechanism's repairs, from none to all */
       ablation: z.boolean().optional(),
       /** the group's stage name in reports (default: "all", or derived from `disable`) */
-      label: z.string().min(1).optional(),
+      label: plainText(MAX_LABEL_LENGTH).min(1).optional(),
     }),
   ],
   { error: 'expected a mechanism name (none, microreset, microreboot) or an object with name, disable, ablation, label' },
 );
 
 export const campaignSchema = strictObject({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a name of letters, digits, ".", "_" or "-"'),
-  description: z.string().optional(),
+  name: z.string().max(MAX_LABEL_LENGTH).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a name of letters, digits, ".", "_" or "-"'),
+  description: z.string().max(MAX_DESCRIPTION_LENGTH).optional(),
   seed: z.number().int().min(0).max(2 ** 32 - 1),
-  configurations: z.array(z.enum(configurationNames() as [string, ...string[]])).min(1),
+  configurations: z
+    .array(z.enum(configurationNames() as [string, ...string[]]))
+    .min(1)
+    .refine((names) => new Set(names).size === names.length, 'each configuration once'),
   /** trials per fault type; each mechanism gets the same faults */
-  faults: z.partialRecord(z.enum(faultTypes), positiveInteger, { error: unknownKeyError(faultTypes) }).refine((faults) => Object.keys(faults).length > 0, 'at least one fault type'),
-  mechanisms: z.array(mechanismEntry).min(1),
+  faults: z.partialRecord(z.enum(faultTypes), positiveInteger.max(MAX_TRIALS), { error: unknownKeyError(faultTypes) }).refine((faults) => Object.keys(faults).length > 0, 'at least one fault type'),
+  mechanisms: z.array(mechanismEntry).min(1).max(MAX_LIST_LENGTH),
   /** simulated run length (default: each configuration's own) */
   runLengthMs: z.number().int().min(10).max(60_000).optional(),
   /** the host the recovery cost model prices */
@@ -75,25 +86,34 @@ export class CampaignError extends NinelivesError {
 export function loadCampaign(path: string): Campaign {
   let text: string;
   try {
+    // a device, a pipe or a huge file is refused before a byte is read
+    const stats = statSync(path);
+    if (stats.isDirectory()) throw new CampaignError([`${path}: cannot read the campaign file`]);
+    if (!stats.isFile()) throw new CampaignError([`${path}: not a regular file (a device or a pipe is not read)`]);
+    if (stats.size > MAX_CAMPAIGN_FILE_BYTES) throw new CampaignError([`${path}: ${stats.size} bytes, more than a campaign file may have (${MAX_CAMPAIGN_FILE_BYTES})`]);
     text = readFileSync(path, 'utf8');
-  } catch {
+  } catch (error) {
+    if (error instanceof CampaignError) throw error;
     throw new CampaignError([`${path}: cannot read the campaign file`]);
   }
   return parseCampaign(text, path);
 }
 
 export function parseCampaign(text: string, path: string): Campaign {
+  if (text.length > MAX_CAMPAIGN_FILE_BYTES) throw new CampaignError([`${path}: more than ${MAX_CAMPAIGN_FILE_BYTES} characters, more than a campaign file may have`]);
   const lineCounter = new LineCounter();
   const document = parseDocument(text, { prettyErrors: false, lineCounter });
   if (document.errors.length > 0) {
     throw new CampaignError(
       document.errors.map((error) => {
         const { line, col } = lineCounter.linePos(error.pos[0]);
+        if (/call stack/i.test(error.message)) return `${path}: line ${line}, column ${col}: YAML: nested more than ${MAX_NESTING_DEPTH} levels deep`;
         return `${path}: line ${line}, column ${col}: YAML: ${error.message.split('\n')[0]}`;
       }),
     );
   }
-  return campaignOf(document.toJS(), path);
+  if (nestingDepth(document) > MAX_NESTING_DEPTH) throw new CampaignError([`${path}: YAML: nested more than ${MAX_NESTING_DEPTH} levels deep`]);
+  return campaignOf(toPlainData(document, path), path);
 }
 
 /** A campaign from its file's contents as a value, checked as a file is; `path` names it in problems. */
@@ -101,7 +121,36 @@ export function campaignOf(input: unknown, path: string): Campaign {
   const parsed = campaignSchema.safeParse(input);
   if (!parsed.success) throw new CampaignError(parsed.error.issues.flatMap((issue) => problemsOf(issue, input)).map((issue) => `${path}: ${keyOf(issue.path)}: ${issue.message}`));
   const variants = expandVariants(parsed.data, path);
+  const trials = plannedTrialCount({ configurations: parsed.data.configurations.length, faults: Object.values(parsed.data.faults), variants: variants.length }, undefined);
+  if (trials > MAX_TRIALS) throw new CampaignError([`${path}: faults: plans ${trials} trials, more than ${MAX_TRIALS} (split the campaign, or run fewer trials per fault type)`]);
   return { ...parsed.data, variants };
+}
+
+/** The document as plain data; aliases that expand into too many nodes are refused. */
+function toPlainData(document: Document, path: string): unknown {
+  try {
+    return document.toJS({ maxAliasCount: MAX_YAML_ALIAS_COUNT });
+  } catch (error) {
+    if (error instanceof ReferenceError) throw new CampaignError([`${path}: YAML: aliases expand into too many values (more than ${MAX_YAML_ALIAS_COUNT})`]);
+    throw new CampaignError([`${path}: YAML: ${(error as Error).message.split('\n')[0]}`]);
+  }
+}
+
+/** The deepest nesting of collections, walked without recursion. */
+function nestingDepth(document: Document): number {
+  let deepest = 0;
+  const pending: { node: unknown; depth: number }[] = [{ node: document.contents, depth: 0 }];
+  for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
+    const { node, depth } = item;
+    if (isPair(node)) {
+      pending.push({ node: node.key, depth }, { node: node.value, depth });
+    } else if (isCollection(node)) {
+      deepest = Math.max(deepest, depth + 1);
+      if (depth + 1 > MAX_NESTING_DEPTH) return deepest;
+      for (const child of node.items) pending.push({ node: child, depth: depth + 1 });
+    }
+  }
+  return deepest;
 }
 
 function keyOf(path: readonly PropertyKey[]): string {

@@ -26,13 +26,13 @@ function terminalProgress(stream: NodeJS.WriteStream, label: string): Progress {
     cliProgress.Presets.shades_classic,
   );
   let started = false;
-  const startMs = performance.now();
+  const rate = rateCounter();
   return {
     update(done, total, detail = '') {
-      const rate = (done / Math.max(1e-3, (performance.now() - startMs) / 1000)).toFixed(1);
-      if (!started) bar.start(total, done, { rate, detail });
+      const perSecond = rate(done).toFixed(1);
+      if (!started) bar.start(total, done, { rate: perSecond, detail });
       started = true;
-      bar.update(done, { rate, detail });
+      bar.update(done, { rate: perSecond, detail });
     },
     stop() {
       if (started) bar.stop();
@@ -42,14 +42,36 @@ function terminalProgress(stream: NodeJS.WriteStream, label: string): Progress {
 
 function lineProgress(sink: TextSink, label: string): Progress {
   let nextLineAt = 0;
-  const startMs = performance.now();
+  const rate = rateCounter();
   return {
     update(done, total, detail = '') {
+      const perSecond = rate(done);
       if (done < nextLineAt && done !== total) return;
       nextLineAt = done + Math.max(1, Math.floor(total * LINE_INTERVAL_FRACTION));
-      const seconds = (performance.now() - startMs) / 1000;
-      sink.write(`${label}: ${done}/${total} trials, ${(done / Math.max(seconds, 1e-3)).toFixed(1)}/s ${detail}\n`);
+      sink.write(`${label}: ${done}/${total} trials, ${perSecond.toFixed(1)}/s, ETA ${formatEta(total - done, perSecond)} ${detail}\n`);
     },
     stop() {},
   };
+}
+
+/**
+ * Trials per second since the first update, counting only trials done in this process: a
+ * resumed run starts with the trials found done, which took no time here.
+ */
+function rateCounter(): (done: number) => number {
+  let first: number | undefined;
+  const startMs = performance.now();
+  return (done) => {
+    first ??= done;
+    return (done - first) / Math.max(1e-3, (performance.now() - startMs) / 1000);
+  };
+}
+
+/** "1m05s", "12s", or "-" before there is a rate to go by. */
+export function formatEta(remaining: number, perSecond: number): string {
+  if (remaining <= 0) return '0s';
+  if (!(perSecond > 0)) return '-';
+  const seconds = Math.ceil(remaining / perSecond);
+  const minutes = Math.floor(seconds / 60);
+  return minutes === 0 ? `${seconds}s` : `${minutes}m${String(seconds % 60).padStart(2, '0')}s`;
 }

@@ -7,7 +7,7 @@ import { commandRegistrars, type CommandRegistrar } from './commands/index.js';
 import { NinelivesError } from '../errors.js';
 import { CliError, DomainError, EXIT_SUCCESS, EXIT_USAGE, InputError, InternalError, PROGRAM_NAME, UsageError, errorLine, usageCodeFromCommander } from './errors.js';
 import type { CliIo } from './io.js';
-import { packageVersion } from './package-info.js';
+import { packageVersion } from '../package-info.js';
 
 const DESCRIPTION =
   'A fault-injection testbed for hypervisor recovery: microreset (NiLiHype) against microreboot (ReHype) on a simulated machine.';

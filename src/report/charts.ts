@@ -10,7 +10,7 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { Summary, SummaryGroup } from '../results/summary.js';
 import { formatMs, formatPercent } from './format.js';
-import { ablationCells, attempted, configurations, faultTypesOf, injected, mainRows, mechanismsOf } from './groups.js';
+import { ablationCells, attempted, configurations, faultTypesOf, injected, mainLabels, mainRows } from './groups.js';
 
 /** A sans-serif stack whose metrics match the width table below (Helvetica/Arial/Liberation Sans). */
 export const CHART_FONT = 'Helvetica Neue, Helvetica, Arial, Liberation Sans, sans-serif';
@@ -89,7 +89,8 @@ function panelWidth(summary: Summary): number {
 }
 
 function mainGroups(summary: Summary): { group: SummaryGroup; mechanism: string }[] {
-  return mainRows(summary).map(({ group }) => ({ group, mechanism: group.mechanism }));
+  // each variant is its own series, named as in the table
+  return mainRows(summary).map(({ group, label }) => ({ group, mechanism: label }));
 }
 
 /** Recovery rate with its 95% Wilson interval, per mechanism (colour) and fault type (x). */
@@ -108,7 +109,7 @@ export function recoveryRateChart(summary: Summary): TopLevelSpec {
     }));
   if (values.length === 0) return emptyChart('No detected faults with a recovery attempt: no recovery rates to show.');
   const faults = faultTypesOf(summary);
-  const mechanisms = mechanismsOf(summary).filter((name) => values.some((value) => value.mechanism === name));
+  const mechanisms = mainLabels(summary).filter((name) => values.some((value) => value.mechanism === name));
   return perConfiguration(summary, { $schema: SCHEMA, config, data: { values } }, {
       width: Math.min(panelWidth(summary), Math.max(360, faults.length * (mechanisms.length * 40 + 60))),
       height: 240,
@@ -159,7 +160,7 @@ export function outcomeSharesChart(summary: Summary): TopLevelSpec {
     .filter((value) => value.count > 0);
   if (values.length === 0) return emptyChart('No injected faults: no outcomes to show.');
   const faults = faultTypesOf(summary).filter((type) => values.some((value) => value.faultType === type));
-  const mechanisms = mechanismsOf(summary);
+  const mechanisms = mainLabels(summary);
   const present = outcomeCategories.filter((category) => values.some((value) => value.outcome === category.name));
   // Vega lays a row × column facet out as a full grid and misplaces cells when a combination is
   // missing: give every (configuration, fault type) a cell, drawn as "no trials" when empty.
@@ -240,7 +241,7 @@ export function serviceInterruptionChart(summary: Summary): TopLevelSpec {
     }));
   if (values.length === 0) return emptyChart('No recoveries: no service interruption to show.');
   const faults = faultTypesOf(summary).filter((type) => values.some((value) => value.faultType === type));
-  const mechanisms = mechanismsOf(summary).filter((name) => values.some((value) => value.mechanism === name));
+  const mechanisms = mainLabels(summary).filter((name) => values.some((value) => value.mechanism === name));
   const low = Math.min(...values.map((value) => value.p50));
   const high = Math.max(...values.map((value) => value.max));
   const ticks = logTicks(low / 1.25, high * 1.1);

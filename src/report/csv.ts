@@ -4,6 +4,7 @@
  * follows RFC 4180: a field with a comma, a double quote, a line break or surrounding spaces is
  * quoted, and its quotes doubled. Lines end with "\n".
  */
+import { isHarnessError, type HarnessErrorRecord } from '../results/harness-error.js';
 import type { CampaignRecord } from '../results/summary.js';
 import type { Injection } from '../faults/fault.js';
 import type { Detection } from '../hypervisor/detection.js';
@@ -58,6 +59,7 @@ export function csvLine(entry: CampaignRecord): string {
 /** The row's values by column, before quoting. */
 export function csvRow(entry: CampaignRecord): Record<CsvColumn, Field> {
   const { record } = entry;
+  if (isHarnessError(record)) return harnessErrorRow(entry, record);
   const row: Record<CsvColumn, Field> = {
     id: entry.id,
     config: record.configuration,
@@ -101,6 +103,24 @@ export function csvRow(entry: CampaignRecord): Record<CsvColumn, Field> {
   return row;
 }
 
+/** A trial the harness could not run: its identity, the outcome, and the error where a trial's cause goes. */
+function harnessErrorRow(entry: CampaignRecord, record: HarnessErrorRecord): Record<CsvColumn, Field> {
+  const row = Object.fromEntries(csvColumns.map((column) => [column, null])) as Record<CsvColumn, Field>;
+  return {
+    ...row,
+    id: entry.id,
+    config: record.configuration,
+    faultType: record.faultType,
+    mechanism: record.mechanism,
+    stage: entry.stage,
+    disabledSteps: record.disabledSteps.join(';'),
+    trialIndex: record.trialIndex,
+    outcome: record.outcome,
+    failureCause: record.error,
+    replay: record.replay,
+  };
+}
+
 /** As the summary names detectors: "hang", "assertion", "exception:pageFault". */
 function detectorName(detection: Detection): string {
   return detection.detector === 'exception' ? `exception:${detection.exception}` : detection.detector;
@@ -134,9 +154,18 @@ function hex(value: number): string {
   return `0x${(value >>> 0).toString(16)}`;
 }
 
+/**
+ * A text cell that a spreadsheet would run as a formula (it begins with =, +, -, @, a tab or a
+ * carriage return) gets a leading apostrophe, as OWASP's CSV-injection guidance says: shown as
+ * text, never evaluated. Numbers are not text and keep their sign.
+ */
+export function neutralizeFormula(text: string): string {
+  return /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+}
+
 export function csvField(value: Field): string {
   if (value === null || value === undefined) return '';
   if (typeof value === 'number' && !Number.isFinite(value)) return '';
-  const text = String(value);
+  const text = typeof value === 'string' ? neutralizeFormula(value) : String(value);
   return /[",\r\n]|^\s|\s$/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }

@@ -53,16 +53,36 @@ export interface MainRow {
   readonly label: string;
 }
 
+/**
+ * Every variant a campaign names gets its own labelled row; a cumulative ablation series (the
+ * stages of `ablation: true`) is shown by its most complete stage, unless the cell also has the
+ * mechanism with every repair on.
+ */
 export function mainRows(summary: Summary): MainRow[] {
-  return cells(summary).map((cell) => {
-    const full = cell.groups.find((group) => group.stage === FULL_STAGE);
-    const group = full ?? cell.groups[cell.groups.length - 1];
-    return { group, label: group.stage === FULL_STAGE ? group.mechanism : `${group.mechanism} (${group.stage})` };
+  return cells(summary).flatMap((cell) => {
+    const series = cell.groups.filter((group) => isAblationStage(group.stage));
+    // the mechanism with every repair on first, then the variants in campaign order
+    const variants = cell.groups.filter((group) => !isAblationStage(group.stage)).sort((x, y) => Number(y.stage === FULL_STAGE) - Number(x.stage === FULL_STAGE));
+    const shown = series.length > 0 && !variants.some((group) => group.stage === FULL_STAGE) ? [...variants, series[series.length - 1]] : variants;
+    return shown.map((group) => ({ group, label: group.stage === FULL_STAGE ? group.mechanism : `${group.mechanism} (${group.stage})` }));
   });
 }
 
+/** The main rows' labels, in table order, once each: the series of the charts beside the table. */
+export function mainLabels(summary: Summary): string[] {
+  return unique(mainRows(summary).map((row) => row.label));
+}
+
+/** Cells with a cumulative ablation series, showing only its stages (campaign order). */
 export function ablationCells(summary: Summary): Cell[] {
-  return cells(summary).filter((cell) => cell.groups.some((group) => group.stage !== FULL_STAGE));
+  return cells(summary)
+    .map((cell) => ({ ...cell, groups: cell.groups.filter((group) => isAblationStage(group.stage)) }))
+    .filter((cell) => cell.groups.length > 0);
+}
+
+/** The stage names `ablation: true` gives (ablationStages): "0 no repairs", "3 + scheduler". */
+export function isAblationStage(stage: string): boolean {
+  return /^(0 no repairs|[1-9]\d* \+ \S.*)$/.test(stage);
 }
 
 /** Configurations in the summary's order. */

@@ -12,6 +12,8 @@ export interface ReportContext {
   readonly title: string;
   /** the command that produced the data, to repeat it */
   readonly generatedBy: string;
+  /** the campaign file's description, as written there */
+  readonly description?: string;
 }
 
 export interface Column {

@@ -40,9 +40,14 @@ export async function writeReports(directory: string, summary: Summary, entries:
   return [paths.markdown, paths.html, paths.csv];
 }
 
-/** The reports of a results directory, from its summary and its trials.jsonl read a record at a time. */
+/**
+ * The reports of a results directory, from its summary and its trials.jsonl read a record at a
+ * time. The campaign's description is the summary's (taken from the directory's manifest) unless
+ * the context gives one.
+ */
 export function writeDirectoryReports(directory: string, summary: Summary, context: ReportContext): Promise<string[]> {
-  return writeReports(directory, summary, readRecords(trialsPath(directory)), context);
+  const description = context.description ?? summary.description;
+  return writeReports(directory, summary, readRecords(trialsPath(directory)), description === undefined ? context : { ...context, description });
 }
 
 function stageCsv(path: string, entries: Iterable<CampaignRecord>): StagedFile {

@@ -1,10 +1,12 @@
 /**
- * A results directory: trials.jsonl (the records) and summary.json (what they add up to). The
- * reports rendered from them are the report layer's; this layer only puts the records in
- * canonical order and writes the summary.
+ * A results directory: ninelives.json (its manifest, manifest.ts: whose results these are),
+ * trials.jsonl (the records) and summary.json (what they add up to). The reports rendered from
+ * them are the report layer's; this layer only puts the records in canonical order and writes
+ * the summary. Where a directory may be written at all is output-directory.ts's to say.
  */
 import { join } from 'node:path';
 import { sortResultsFile } from './canonical.js';
+import { endsInTornLine, manifestOf, RecordFacts, withFacts } from './result-facts.js';
 import { readRecords, writeAtomically } from './store.js';
 import { summarize, type Summary } from './summary.js';
 
@@ -16,14 +18,19 @@ export function trialsPath(directory: string): string {
 }
 
 /**
- * Rewrite trials.jsonl in canonical order, then write summary.json. The records pass through one
- * at a time (sorted by a small key per line, then read again for the summary), so memory does not
- * grow with the number of trials.
+ * Rewrite trials.jsonl in canonical order, then write summary.json, with what it says about the
+ * results as a whole (result-facts.ts: the description from the directory's manifest, which
+ * ninelives made the records, harness errors, and whether the results are partial). The records
+ * pass through one at a time (sorted by a small key per line, then read again for the summary),
+ * so memory does not grow with the number of trials.
  */
 export function finishResults(directory: string, campaign: string, seed: number): Summary {
   const path = trialsPath(directory);
+  // reading the file drops a torn last line: see it first, to say so
+  const tornLine = endsInTornLine(path);
   sortResultsFile(path);
-  const summary = summarize(campaign, seed, readRecords(path));
+  const facts = new RecordFacts();
+  const summary = withFacts(summarize(campaign, seed, facts.watch(readRecords(path))), facts, manifestOf(directory), tornLine);
   writeAtomically(join(directory, SUMMARY_FILE), JSON.stringify(summary, null, 2) + '\n');
   return summary;
 }

@@ -7,9 +7,19 @@
  * read reaches it, it is cut off the file, so that the next append starts a line of its own.
  */
 import { closeSync, existsSync, openSync, readSync, truncateSync } from 'node:fs';
+import { NinelivesError } from '../errors.js';
 
 const CHUNK_BYTES = 1 << 20;
 const NEWLINE = 0x0a;
+/** A trial record is a few kilobytes: a longer line is no record, and is not held whole. */
+export const MAX_LINE_BYTES = 4 << 20;
+
+/** A line of a results file that is not a trial record: the user's file, so one line to say so. */
+export class ResultsFileError extends NinelivesError {
+  constructor(message: string) {
+    super('input.results', message);
+  }
+}
 
 export interface Line {
   readonly text: string;
@@ -28,6 +38,9 @@ export function* readLines(path: string): Generator<Line> {
   let tornAt: number | undefined;
   try {
     tornAt = yield* linesOf(descriptor);
+  } catch (error) {
+    if (error instanceof ResultsFileError) throw new ResultsFileError(`${path} ${error.message}`);
+    throw error;
   } finally {
     closeSync(descriptor);
   }
@@ -55,6 +68,7 @@ function* linesOf(descriptor: number): Generator<Line, number | undefined> {
     }
     // copied: the chunk is read into again
     carried = Buffer.from(data.subarray(start));
+    if (carried.length > MAX_LINE_BYTES) throw new ResultsFileError(`line ${number + 1} is longer than ${MAX_LINE_BYTES} bytes: not a trial record`);
   }
   return carried.length > 0 ? position - carried.length : undefined;
 }

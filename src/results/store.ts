@@ -5,10 +5,9 @@
  * the final file is rewritten in canonical order, atomically (canonical.ts).
  */
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
-import { readLines, type Line } from './lines.js';
+import { readLines, ResultsFileError, type Line } from './lines.js';
 import { writeFileAtomically } from './staged-file.js';
 import type { CampaignRecord } from './summary.js';
-import { NinelivesError } from '../errors.js';
 
 export class ResultsStore {
   private descriptor: number | undefined;
@@ -28,12 +27,7 @@ export class ResultsStore {
   }
 }
 
-/** A line of a results file that is not a trial record: the user's file, so one line to say so. */
-export class ResultsFileError extends NinelivesError {
-  constructor(message: string) {
-    super('input.results', message);
-  }
-}
+export { ResultsFileError } from './lines.js';
 
 /**
  * The records in a results file, one at a time, in file order; a torn last line (an interrupted

@@ -6,6 +6,8 @@
 import type { FaultType } from '../faults/fault.js';
 import { mcNemarExact, percentile, wilson, type Interval } from './statistics.js';
 import type { TrialRecord, TrialSpec } from '../trial/record.js';
+import { isHarnessError, type HarnessErrorRecord } from './harness-error.js';
+import type { Provenance } from './provenance.js';
 
 export interface CampaignRecord {
   readonly campaign: string;
@@ -14,7 +16,17 @@ export interface CampaignRecord {
   readonly stage: string;
   /** what `replay` runs again */
   readonly spec: TrialSpec;
-  readonly record: TrialRecord;
+  /** the trial's record, or what went wrong when the harness (not the model) failed */
+  readonly record: TrialRecord | HarnessErrorRecord;
+  /** the ninelives that made the record; absent in results made before it was recorded */
+  readonly ninelives?: Provenance;
+}
+
+/** A record of a trial that ran: what the statistics count. */
+export type TrialEntry = CampaignRecord & { readonly record: TrialRecord };
+
+export function isTrialEntry(entry: CampaignRecord): entry is TrialEntry {
+  return !isHarnessError(entry.record);
 }
 
 /** The canonical order of records: configuration, fault type, trial index, mechanism, stage. */
@@ -63,9 +75,16 @@ export interface Comparison {
 export interface Summary {
   readonly campaign: string;
   readonly seed: number;
+  /** trials that ran (harness errors are not among them) */
   readonly trials: number;
   readonly groups: readonly SummaryGroup[];
   readonly comparisons: readonly Comparison[];
+  /** added by the campaign layer (results.ts), about the results as a whole */
+  readonly description?: string;
+  readonly ninelives?: Provenance | 'mixed' | 'unrecorded';
+  readonly harnessErrors?: number;
+  /** present when the results hold fewer trials than planned */
+  readonly partial?: { readonly trials: number; readonly planned: number; readonly reason: string };
 }
 
 function groupKey(entry: CampaignRecord): string {
@@ -93,6 +112,8 @@ export class SummaryAccumulator {
   private readonly pairs = new MechanismPairs();
 
   add(entry: CampaignRecord): void {
+    // a trial the harness could not run has no outcome to count
+    if (!isTrialEntry(entry)) return;
     this.trials++;
     const key = groupKey(entry);
     let group = this.groups.get(key);
@@ -124,11 +145,11 @@ class GroupTally {
   private readonly detectors: Record<string, number> = {};
   private readonly interruptions: number[] = [];
 
-  constructor({ record, stage }: CampaignRecord) {
+  constructor({ record, stage }: TrialEntry) {
     this.identity = { mechanism: record.mechanism, faultType: record.faultType, config: record.configuration, stage };
   }
 
-  add({ record }: CampaignRecord): void {
+  add({ record }: TrialEntry): void {
     this.trials++;
     this.outcomes[record.outcome]++;
     if (record.outcome !== 'detected') return;
@@ -175,7 +196,7 @@ function distribution(values: number[]): SummaryGroup['serviceInterruptionMs'] {
 class MechanismPairs {
   private readonly byCell = new Map<string, Map<string, Map<number, boolean>>>();
 
-  add({ record, stage }: CampaignRecord): void {
+  add({ record, stage }: TrialEntry): void {
     if (stage !== 'all' || record.mechanism === 'none' || record.outcome !== 'detected' || record.recovery === undefined) return;
     const cell = JSON.stringify([record.configuration, record.faultType]);
     const mechanisms = this.byCell.get(cell) ?? new Map<string, Map<number, boolean>>();

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { CampaignRecord } from '../../src/results/summary.js';
+import type { TrialRecord } from '../../src/trial/record.js';
 import { ROOT, cli, lines, messages, read, removeTemporaryDirectories, requireFreshBuild, smallCampaignText, temporaryDirectory, writeCampaign } from '../campaign/helpers.js';
 
 const TOTAL = (12 + 6) * 2;
@@ -68,12 +69,12 @@ describe('on a finished run of a small campaign', () => {
       const copy = copyOfResults();
       const before = Object.fromEntries(['trials.jsonl', ...REPORTS].map((file) => [file, read(join(copy, file))]));
       for (const file of REPORTS) rmSync(join(copy, file));
-      expect(readdirSync(copy)).toEqual(['trials.jsonl']);
+      expect(readdirSync(copy).sort()).toEqual(['ninelives.json', 'trials.jsonl']);
 
       const result = await cli(['report', copy]);
       expect(result.exitCode, result.stderr).toBe(0);
       expect(result.stdout).toBe(`report: ${join(copy, 'report.md')} (also report.html, summary.json, trials.csv)\n`);
-      expect(readdirSync(copy).sort()).toEqual(['report.html', 'report.md', 'summary.json', 'trials.csv', 'trials.jsonl']);
+      expect(readdirSync(copy).sort()).toEqual(['ninelives.json', 'report.html', 'report.md', 'summary.json', 'trials.csv', 'trials.jsonl']);
       expect(read(join(copy, 'summary.json'))).toBe(before['summary.json']);
       expect(read(join(copy, 'trials.csv'))).toBe(before['trials.csv']);
       expect(read(join(copy, 'trials.jsonl'))).toBe(before['trials.jsonl']);
@@ -177,7 +178,8 @@ describe('on a finished run of a small campaign', () => {
       const before = read(join(copy, 'trials.jsonl'));
       const result = await cli(['run', other, '--out', copy, '--workers', '1', '--resume']);
       expect(result.exitCode).toBe(2);
-      expectOneLine(result.stderr, /holds \d+ trials this campaign does not plan/);
+      // another name is known from the directory's manifest; another seed from its trials
+      expectOneLine(result.stderr, /holds \d+ trials this campaign does not plan|holds the results of campaign "small", not "other"/);
       expect(read(join(copy, 'trials.jsonl'))).toBe(before);
     });
 
@@ -195,7 +197,7 @@ describe('on a finished run of a small campaign', () => {
       const first = copyOfResults();
       const second = copyOfResults();
       const target = recordsOf(second)[3];
-      rewriteRecord(second, target.id, (entry) => ({ ...entry, record: { ...entry.record, trialSeed: entry.record.trialSeed + 1 } }));
+      rewriteRecord(second, target.id, (entry) => ({ ...entry, record: { ...(entry.record as TrialRecord), trialSeed: (entry.record as TrialRecord).trialSeed + 1 } }));
       const out = join(directory, 'merged-conflict');
       const result = await cli(['merge', out, first, second]);
       expect(result.exitCode).toBe(1);
@@ -276,6 +278,9 @@ function validate(schema: JsonSchema, value: unknown, where = ''): string[] {
       case 'minLength':
         if (typeof value === 'string' && value.length < (setting as number)) problems.push(`${where}: too short`);
         break;
+      case 'maxLength':
+        if (typeof value === 'string' && value.length > (setting as number)) problems.push(`${where}: too long`);
+        break;
       case 'minimum':
         if (typeof value === 'number' && value < (setting as number)) problems.push(`${where}: below ${String(setting)}`);
         break;
@@ -284,6 +289,9 @@ function validate(schema: JsonSchema, value: unknown, where = ''): string[] {
         break;
       case 'maximum':
         if (typeof value === 'number' && value > (setting as number)) problems.push(`${where}: above ${String(setting)}`);
+        break;
+      case 'maxItems':
+        if (Array.isArray(value) && value.length > (setting as number)) problems.push(`${where}: more than ${String(setting)} items`);
         break;
       case 'minItems':
         if (Array.isArray(value) && value.length < (setting as number)) problems.push(`${where}: fewer than ${String(setting)} items`);

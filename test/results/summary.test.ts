@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SummaryAccumulator, summarize, type CampaignRecord, type Comparison, type Summary, type SummaryGroup } from '../../src/results/summary.js';
+import { SummaryAccumulator, isTrialEntry, summarize, type CampaignRecord, type Comparison, type Summary, type SummaryGroup } from '../../src/results/summary.js';
 import type { FaultType } from '../../src/faults/fault.js';
 import { mcNemarExact, percentile, wilson } from '../../src/results/statistics.js';
 import { ablationCampaign, pairedCampaign, undetectedCampaign } from '../report/samples.js';
@@ -76,7 +76,7 @@ function summarizeGroup(entries: readonly CampaignRecord[]): SummaryGroup {
   const failureCauses: Record<string, number> = {};
   const detectors: Record<string, number> = {};
   const interruptions: number[] = [];
-  for (const { record } of entries) {
+  for (const { record } of entries.filter(isTrialEntry)) {
     outcomes[record.outcome]++;
     if (record.outcome !== 'detected') continue;
     const detector = record.detection.detector === 'exception' ? `exception:${record.detection.exception}` : record.detection.detector;

@@ -1,16 +1,18 @@
 /**
  * `ninelives ablate`: recovery rate at each cumulative stage of a mechanism's repairs. It runs a
  * one-cell ablation campaign through the campaign runner, so it has workers, an output directory
- * with the results and reports, and resumption, as `run` does.
+ * with the results, the reports and a manifest (claimed as `run` claims one: new, empty or this
+ * campaign's), resumption, the harness's retries and the determinism self-check, as `run` does.
  */
-import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
-import { ablationCampaign, ablationRows, type AblationRow } from '../../campaign/ablation.js';
+import { ablationCampaign, ablationRows, type AblationRow, type AblationSpec } from '../../campaign/ablation.js';
+import { MAX_TRIALS } from '../../campaign/limits.js';
+import { CampaignError, type Campaign } from '../../campaign/spec.js';
 import type { FaultType } from '../../faults/fault.js';
 import type { CliIo } from '../io.js';
 import { UsageError } from '../errors.js';
 import { parseConfiguration, parseFaultType, parseInteger, parseMechanism } from '../options.js';
-import { defaultOut, runCampaignAndReport } from './run.js';
+import { defaultOut, failOnProblems, forceOption, runCampaignAndReport, selfCheckOption, workersOption } from './run.js';
 
 interface AblateOptions {
   readonly mechanism: string;
@@ -20,8 +22,10 @@ interface AblateOptions {
   readonly seed: number;
   readonly json?: boolean;
   readonly out?: string;
-  readonly workers: number;
+  readonly workers?: number;
   readonly resume?: boolean;
+  readonly force?: boolean;
+  readonly selfCheckEvery?: number;
 }
 
 export function registerAblateCommand(program: Command, io: CliIo): void {
@@ -31,22 +35,36 @@ export function registerAblateCommand(program: Command, io: CliIo): void {
     .requiredOption('--mechanism <name>', 'microreset or microreboot', parseMechanism)
     .option('--fault <type>', 'fault type', parseFaultType, 'failstop')
     .option('--config <name>', 'configuration', parseConfiguration, '1AppVM')
-    .option('--trials <n>', 'trials per stage', parseInteger('--trials', 1, 1_000_000), 1000)
+    .option('--trials <n>', 'trials per stage', parseInteger('--trials', 1, MAX_TRIALS), 1000)
     .option('--seed <n>', 'campaign seed', parseInteger('--seed'), 42)
     .option('--out <dir>', 'output directory (default: reports/<ablation campaign name>/)')
-    .option('--workers <n>', 'worker threads (default: one per core)', parseInteger('--workers', 1, 256), availableParallelism())
+    .option(...workersOption)
     .option('--resume', 'run only the trials missing from an interrupted run in the output directory')
+    .option(...forceOption)
+    .option(...selfCheckOption)
     .option('--json', 'print the rows as a JSON array')
     .action(async (options: AblateOptions, command: Command) => {
       if (options.mechanism === 'none') throw new UsageError('usage.invalidMechanism', '--mechanism must be microreset or microreboot');
       const mechanism = options.mechanism as 'microreset' | 'microreboot';
-      const campaign = ablationCampaign({ mechanism, faultType: options.fault, configuration: options.config, trials: options.trials, seed: options.seed });
+      const campaign = campaignOrExplain({ mechanism, faultType: options.fault, configuration: options.config, trials: options.trials, seed: options.seed });
       const outDirectory = options.out ?? defaultOut(campaign, undefined);
       const commandLine = ['ninelives', ...(command.parent?.args ?? ['ablate'])].join(' ');
-      const { summary } = await runCampaignAndReport(campaign, { outDirectory, workers: options.workers, resume: options.resume, command: commandLine }, io);
-      const rows = ablationRows(campaign, summary);
+      const named = options.out === undefined ? 'the output directory' : '--out';
+      const run = await runCampaignAndReport(campaign, { outDirectory, named, workers: options.workers, resume: options.resume, force: options.force, selfCheckEvery: options.selfCheckEvery, command: commandLine }, io);
+      const rows = ablationRows(campaign, run.summary);
       io.stdout.write(options.json ? JSON.stringify(rows.map(jsonRow)) + '\n' : formatAblation(rows));
+      failOnProblems(run, outDirectory, io);
     });
+}
+
+/** The ablation's campaign; the only way it can be wrong is its size (the stages times --trials). */
+function campaignOrExplain(spec: AblationSpec): Campaign {
+  try {
+    return ablationCampaign(spec);
+  } catch (error) {
+    if (error instanceof CampaignError) throw new UsageError('usage.tooManyTrials', `--trials ${spec.trials}: ${error.problems.map((problem) => problem.replace(/^ablation: faults: /, '')).join('; ')}`);
+    throw error;
+  }
 }
 
 function jsonRow(row: AblationRow) {

@@ -2,7 +2,7 @@
  * Commands over a results directory: `merge` combines shards, `report` regenerates the summary
  * and reports from trials.jsonl alone, `replay` re-runs one trial and checks it reproduces.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { MergeConflictError, MixedCampaignsError, planMerge, writeMerged, type MergePlan, type ShardResults } from '../../results/merge.js';
@@ -12,12 +12,18 @@ import { ResultsFileError, firstRecord, readRecords } from '../../results/store.
 import type { CampaignRecord } from '../../results/summary.js';
 import { formatTrace } from '../../trial/trace.js';
 import { runTrial } from '../../trial/trial.js';
-import { CommandFailure, InputError, UsageError } from '../errors.js';
+import { describePartial } from '../../results/result-facts.js';
+import { storedSpecProblem } from '../../campaign/stored-spec.js';
+import { checkShards, ShardMismatchError, type ShardCheck } from '../../results/shards.js';
+import { CommandFailure, errorLine, InputError, UsageError } from '../errors.js';
+import { claimOrExplain } from './run.js';
 import type { CliIo } from '../io.js';
 
 function resultsFile(directory: string): string {
   const path = join(directory, TRIALS_FILE);
   if (!existsSync(path)) throw new UsageError('usage.noResults', `no ${TRIALS_FILE} in ${directory}`);
+  // a pipe would block the read, a device never end it, a link lead the rewrite elsewhere
+  if (!lstatSync(path).isFile()) throw new UsageError('usage.noResults', `${path} is not a regular file`);
   return path;
 }
 
@@ -40,14 +46,17 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
     .command('report')
     .description('regenerate summary.json, report.md, report.html and trials.csv from a directory\'s trials.jsonl')
     .argument('<dir>', 'results directory')
-    .action((directory: string) =>
+    .option('--force', 'write the reports even where the directory holds other files than a ninelives result')
+    .action((directory: string, options: { force?: boolean }) =>
       explainResultsFile(async () => {
         const path = resultsFile(directory);
         const first = firstRecord(path);
         if (first === undefined) throw noTrials(path);
+        claimOrExplain(directory, { campaign: first.campaign, force: options.force, named: 'the results directory' });
         const summary = finishResults(directory, first.campaign, first.record.seed);
         await writeDirectoryReports(directory, summary, { title: first.campaign, generatedBy: `ninelives report ${directory}` });
         io.stdout.write(`report: ${join(directory, 'report.md')} (also report.html, summary.json, trials.csv)\n`);
+        if (summary.partial !== undefined) io.stderr.write(errorLine(`${describePartial(summary.partial)}; the reports say so`));
       }),
     );
 
@@ -56,15 +65,21 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
     .description('combine the results of shards into one results directory, as if run at once')
     .argument('<out>', 'output directory')
     .argument('<shards...>', 'shard result directories')
-    .action((out: string, shards: string[]) =>
+    .option('--force', 'write into an output directory that holds other files than this campaign\'s results')
+    .action((out: string, shards: string[], options: { force?: boolean }) =>
       explainResultsFile(async () => {
-        const plan = mergePlan(shards.map((directory) => ({ directory, path: resultsFile(directory) })));
+        const inputs = shards.map((directory) => ({ directory, path: resultsFile(directory) }));
+        const check = explainShards(inputs, out);
+        const plan = mergePlan(inputs);
         if (plan.campaign === undefined) throw noTrials(plan.shards[0].path);
-        mkdirSync(out, { recursive: true });
+        claimOrExplain(out, { campaign: plan.campaign.name, force: options.force, named: 'the merge output directory' }, { campaign: plan.campaign.name, seed: plan.campaign.seed, ...check.manifest });
         writeMerged(plan, join(out, TRIALS_FILE));
         const summary = finishResults(out, plan.campaign.name, plan.campaign.seed);
         await writeDirectoryReports(out, summary, { title: plan.campaign.name, generatedBy: `ninelives merge ${out} ${shards.join(' ')}` });
         io.stdout.write(`merged ${plan.trials} trials from ${shards.length} shards; report: ${join(out, 'report.md')}\n`);
+        const missing = check.missingShards.length === 0 ? [] : [`shard${check.missingShards.length === 1 ? '' : 's'} ${check.missingShards.join(', ')} of ${check.shardCount} missing`];
+        const partial = summary.partial === undefined ? [] : [describePartial(summary.partial)];
+        if (missing.length + partial.length > 0) throw new CommandFailure('merge.partial', `the merged result is not complete: ${[...missing, ...partial].join('; ')}`);
       }),
     );
 
@@ -79,6 +94,8 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
         const path = resultsFile(directory);
         const stored = findRecord(path, id);
         if (stored === undefined) throw new UsageError('usage.noTrial', `no trial "${id}" in ${path}`);
+        const problem = storedSpecProblem(stored.spec);
+        if (problem !== undefined) throw new InputError('input.results', [`${path}: trial ${id}: ${problem}`]);
         const { record, trace } = runTrial(stored.spec, { trace: options.trace });
         io.stdout.write(JSON.stringify(record, null, 2) + '\n');
         if (trace !== undefined) io.stdout.write(formatTrace(trace) + '\n');
@@ -93,6 +110,16 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
 function findRecord(path: string, id: string): CampaignRecord | undefined {
   for (const record of readRecords(path)) if (record.id === id) return record;
   return undefined;
+}
+
+/** The shards' manifests and first records checked against each other, before any records are read. */
+function explainShards(inputs: readonly ShardResults[], out: string): ShardCheck {
+  try {
+    return checkShards(inputs, out);
+  } catch (error) {
+    if (error instanceof ShardMismatchError) throw new UsageError('usage.mixedShards', error.message);
+    throw error;
+  }
 }
 
 /** The shards checked against each other, their failures as the CLI's errors. */

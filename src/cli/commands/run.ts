@@ -1,26 +1,36 @@
 /**
- * `ninelives run`: the main job. Runs a campaign file and writes its results and reports.
+ * `ninelives run`: the main job. Runs a campaign file and writes its results and reports. The
+ * steps every campaign run takes (`ablate` runs one too) are here: the plan checked against the
+ * limits, the output directory claimed and given its manifest, the workers capped, the run
+ * interruptible, the reports written, and harness errors or determinism mismatches failing it.
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { ResultsExistError, runCampaign, type RunProgress, type RunResult } from '../../campaign/runner.js';
-import { CampaignError, loadCampaign, type Campaign } from '../../campaign/spec.js';
+import { chooseWorkers, MAX_SHARDS, MAX_TRIALS, MAX_WORKERS_PER_CORE, plannedFaultCount, plannedTrialCount } from '../../campaign/limits.js';
 import type { Shard } from '../../campaign/plan.js';
+import { planSizeOf, runManifest } from '../../campaign/run-manifest.js';
+import { ResultsExistError, runCampaign, type RunProgress, type RunResult } from '../../campaign/runner.js';
+import { DEFAULT_SELF_CHECK_EVERY, type SelfCheckResult } from '../../campaign/self-check.js';
+import { CampaignError, loadCampaign, type Campaign } from '../../campaign/spec.js';
+import type { Manifest } from '../../results/manifest.js';
+import { claimOutputDirectory, OutputDirectoryError, type Claim } from '../../results/output-directory.js';
 import { ResultsFileError } from '../../results/store.js';
 import type { Summary } from '../../results/summary.js';
-import { CliError, InputError, UsageError } from '../errors.js';
+import { writeDirectoryReports } from '../../report/write.js';
+import { CliError, CommandFailure, errorLine, InputError, UsageError } from '../errors.js';
 import type { CliIo } from '../io.js';
 import { parseInteger } from '../options.js';
 import { createProgress } from '../progress.js';
-import { writeDirectoryReports } from '../../report/write.js';
 
 interface RunCommandOptions {
   readonly out?: string;
-  readonly workers: number;
+  readonly workers?: number;
   readonly trials?: number;
   readonly resume?: boolean;
   readonly shard?: Shard;
+  readonly force?: boolean;
+  readonly selfCheckEvery?: number;
 }
 
 export const EXIT_INTERRUPTED = 130;
@@ -34,24 +44,64 @@ class RunInterrupted extends CliError {
   }
 }
 
+/** --workers as run and ablate take it: the default is one per core, and it is capped (chooseWorkers). */
+export const workersOption = [
+  '--workers <n>',
+  `worker threads (default: one per core, here ${availableParallelism()}; at most ${MAX_WORKERS_PER_CORE} per core, and no more than the faults to inject)`,
+  parseInteger('--workers', 1, 4096),
+] as const;
+
+export const forceOption = ['--force', 'write into an output directory that holds other files than this campaign\'s results'] as const;
+
+export const selfCheckOption = [
+  '--self-check-every <n>',
+  `run about one fault in n a second time in another thread and compare the records, 0 for never (default: ${DEFAULT_SELF_CHECK_EVERY})`,
+  parseInteger('--self-check-every', 0, MAX_TRIALS),
+] as const;
+
 export function registerRunCommand(program: Command, io: CliIo): void {
   program
     .command('run')
     .description('run a fault-injection campaign and write trials.jsonl, summary.json, report.md, report.html and trials.csv')
     .argument('<campaign>', 'campaign file (YAML), e.g. campaigns/quick.yaml')
     .option('--out <dir>', 'output directory (default: reports/<campaign name>/)')
-    .option('--workers <n>', 'worker threads (default: one per core)', parseInteger('--workers', 1, 256), availableParallelism())
-    .option('--trials <n>', 'trials per fault type, overriding the campaign file', parseInteger('--trials', 1, 10_000_000))
+    .option(...workersOption)
+    .option('--trials <n>', 'trials per fault type, overriding the campaign file', parseInteger('--trials', 1, MAX_TRIALS))
     .option('--resume', 'run only the trials missing from an interrupted run in the output directory')
     .option('--shard <i/n>', 'run shard i of n (1-based); combine shards with `ninelives merge`', parseShard)
+    .option(...forceOption)
+    .option(...selfCheckOption)
     .action(async (path: string, options: RunCommandOptions, command: Command) => {
       const campaign = loadOrExplain(path);
       const outDirectory = options.out ?? defaultOut(campaign, options.shard);
       // the arguments runCli was given (the program has no options of its own, so its args are all
       // of them), not process.argv: the CLI may run inside another program, such as a test
       const commandLine = ['ninelives', ...(command.parent?.args ?? ['run', path])].join(' ');
-      await runWithProgress(campaign, { ...options, outDirectory, command: commandLine }, io);
+      const named = options.out === undefined ? 'the output directory' : '--out';
+      const run = await runCampaignAndReport(campaign, { ...options, outDirectory, named, command: commandLine }, io);
+      io.stdout.write(describeCompletion(run.summary, outDirectory, run.ran));
+      failOnProblems(run, outDirectory, io);
     });
+}
+
+/** The campaign's size checked against the limits with --trials and --shard applied, before any work. */
+function checkPlanSize(campaign: Campaign, options: CampaignRunOptions): void {
+  const size = planSizeOf(campaign);
+  const trials = plannedTrialCount(size, options.trials);
+  if (trials > MAX_TRIALS) throw new UsageError('usage.tooManyTrials', `--trials ${options.trials} plans ${trials} trials, more than ${MAX_TRIALS}`);
+  if (plannedTrialCount(size, options.trials, options.shard) === 0) {
+    throw new UsageError('usage.invalidShard', `--shard ${options.shard?.index}/${options.shard?.count} selects no trials: the campaign has ${Math.max(...size.faults.map((count) => options.trials ?? count))} trials per fault type at most`);
+  }
+}
+
+/** The output directory checked (see results/output-directory.ts) and created, or one line and exit 2. */
+export function claimOrExplain(directory: string, claim: Claim, manifest?: Omit<Manifest, 'tool'>): Manifest | undefined {
+  try {
+    return claimOutputDirectory(directory, claim, manifest);
+  } catch (error) {
+    if (error instanceof OutputDirectoryError) throw new UsageError('usage.outputDirectory', error.message);
+    throw error;
+  }
 }
 
 export function loadOrExplain(path: string): Campaign {
@@ -72,40 +122,55 @@ export function parseShard(text: string): Shard {
   const match = /^(\d+)\/(\d+)$/.exec(text.trim());
   const index = Number(match?.[1]);
   const count = Number(match?.[2]);
-  if (match === null || count < 1 || index < 1 || index > count) {
-    throw new UsageError('usage.invalidShard', `--shard expects i/n with 1 <= i <= n, got "${text}"`);
+  if (match === null || count < 1 || index < 1 || index > count || count > MAX_SHARDS) {
+    throw new UsageError('usage.invalidShard', `--shard expects i/n with 1 <= i <= n <= ${MAX_SHARDS}, got "${text}"`);
   }
   return { index, count };
 }
 
 export interface CampaignRunOptions {
   readonly outDirectory: string;
-  readonly workers: number;
+  /** how the command line named the output directory, for messages ("--out") */
+  readonly named: string;
+  /** asked for; capped to what the run and the machine can use (default: one per core) */
+  readonly workers?: number;
   readonly trials?: number;
   readonly resume?: boolean;
   readonly shard?: Shard;
+  /** write into a directory that holds other files */
+  readonly force?: boolean;
+  readonly selfCheckEvery?: number;
   /** the command line, for the reports and the message on interruption */
   readonly command: string;
 }
 
-async function runWithProgress(campaign: Campaign, options: CampaignRunOptions, io: CliIo): Promise<void> {
-  const { summary, ran } = await runCampaignAndReport(campaign, options, io);
-  io.stdout.write(describeCompletion(summary, options.outDirectory, ran));
+export interface CampaignRun {
+  readonly summary: Summary;
+  /** trials this run ran (a resumed run ran only the missing ones) */
+  readonly ran: number;
+  readonly selfCheck: SelfCheckResult;
 }
 
 /**
  * Runs a campaign with progress on stderr, stopping cleanly on SIGINT or SIGTERM, then writes its
- * reports. Returns the summary and the number of trials this run ran.
+ * reports. Before any work, the plan is checked against the limits and the output directory is
+ * claimed (refused unless new, empty or this campaign's) and given its manifest; workers beyond
+ * what is useful are capped, with a note on stderr.
  */
-export async function runCampaignAndReport(campaign: Campaign, options: CampaignRunOptions, io: CliIo): Promise<{ summary: Summary; ran: number }> {
-  const result = await runInterruptibly(campaign, options, io);
+export async function runCampaignAndReport(campaign: Campaign, options: CampaignRunOptions, io: CliIo): Promise<CampaignRun> {
+  checkPlanSize(campaign, options);
+  claimOrExplain(options.outDirectory, { campaign: campaign.name, force: options.force, named: options.named });
+  const faults = plannedFaultCount(planSizeOf(campaign), options.trials, options.shard);
+  const choice = chooseWorkers(options.workers ?? availableParallelism(), faults, availableParallelism());
+  if (choice.note !== undefined) io.stderr.write(errorLine(`note: ${choice.note}`));
+  const result = await runInterruptibly(campaign, { ...options, workers: choice.workers }, io);
   // thrown, not process.exitCode: runCli returns the exit code, and main.ts sets it from that
   if (result.kind === 'interrupted') throw new RunInterrupted(`interrupted after ${result.done}/${result.total} trials; continue with: ${resumeCommand(options.command)}`);
   await writeDirectoryReports(options.outDirectory, result.summary, { title: campaign.name, generatedBy: options.command });
-  return { summary: result.summary, ran: result.ran };
+  return { summary: result.summary, ran: result.ran, selfCheck: result.selfCheck };
 }
 
-async function runInterruptibly(campaign: Campaign, options: CampaignRunOptions, io: CliIo): Promise<RunResult> {
+async function runInterruptibly(campaign: Campaign, options: CampaignRunOptions & { workers: number }, io: CliIo): Promise<RunResult> {
   const progress = createProgress(io, campaign.name);
   const controller = new AbortController();
   const interrupt = (): void => controller.abort();
@@ -119,6 +184,8 @@ async function runInterruptibly(campaign: Campaign, options: CampaignRunOptions,
       resume: options.resume ?? false,
       shard: options.shard,
       signal: controller.signal,
+      manifest: runManifest(campaign, options.trials, options.shard),
+      selfCheckEvery: options.selfCheckEvery,
       onProgress: (state) => progress.update(state.done, state.total, describeRates(state)),
     });
   } catch (error) {
@@ -130,6 +197,20 @@ async function runInterruptibly(campaign: Campaign, options: CampaignRunOptions,
     process.removeListener('SIGINT', interrupt);
     process.removeListener('SIGTERM', interrupt);
   }
+}
+
+/** Harness errors and determinism mismatches: each said on stderr, and the run fails. */
+export function failOnProblems(run: CampaignRun, directory: string, io: CliIo): void {
+  const { mismatches, checked } = run.selfCheck;
+  for (const mismatch of mismatches) {
+    io.stderr.write(errorLine(`determinism check: trial ${mismatch.id} gave a different record when run again in another thread; replay the stored one with \`${mismatch.storedReplay}\` and run it afresh with \`${mismatch.freshReplay}\``));
+  }
+  const errors = run.summary.harnessErrors ?? 0;
+  const problems = [
+    ...(errors > 0 ? [`${errors} trial${errors === 1 ? '' : 's'} failed in the harness (outcome harnessError in ${join(directory, 'trials.jsonl')})`] : []),
+    ...(mismatches.length > 0 ? [`${mismatches.length} of ${checked} re-run faults did not reproduce`] : []),
+  ];
+  if (problems.length > 0) throw new CommandFailure('run.errors', `the campaign had errors: ${problems.join('; ')}`);
 }
 
 function resumeCommand(command: string): string {

@@ -1,0 +1,71 @@
+/**
+ * ninelives.json: the marker and manifest of a results directory. Written before any work, it
+ * says the directory is a ninelives result and of which campaign (so a later run, merge or
+ * report may write there and nothing else may), how many trials the directory should hold (so a
+ * short result can say so), which shard of how many it is (so merge can name missing shards),
+ * and which ninelives made it.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { NinelivesError } from '../errors.js';
+import type { Provenance } from './provenance.js';
+import { writeFileAtomically } from './staged-file.js';
+
+/** Shard I of N of a campaign (1-based): the trials whose index is I-1 modulo N. */
+export interface Shard {
+  readonly index: number;
+  readonly count: number;
+}
+
+export const MANIFEST_FILE = 'ninelives.json';
+const TOOL = 'ninelives';
+
+export interface Manifest {
+  readonly tool: typeof TOOL;
+  readonly campaign: string;
+  readonly seed: number;
+  readonly description?: string;
+  /** the trials this directory should hold when complete; undefined when not known */
+  readonly planned?: number;
+  /** a shard's place; merged results and whole runs have none */
+  readonly shard?: Shard;
+  /** the trials of the whole campaign, over all its shards */
+  readonly campaignTrials?: number;
+  /** a hash of everything that decides the campaign's trials: equal for its shards, and only for them */
+  readonly fingerprint?: string;
+  readonly ninelives: Provenance;
+}
+
+/** A ninelives.json that is not one of ours: the directory is the user's. */
+export class ForeignManifestError extends NinelivesError {
+  constructor(message: string) {
+    super('usage.outputDirectory', message);
+  }
+}
+
+export function manifestPath(directory: string): string {
+  return join(directory, MANIFEST_FILE);
+}
+
+/** The directory's manifest, undefined when it has none; throws ForeignManifestError if unreadable. */
+export function readManifest(directory: string): Manifest | undefined {
+  const path = manifestPath(directory);
+  if (!existsSync(path)) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    throw new ForeignManifestError(`${path} is not a ninelives manifest (not JSON)`);
+  }
+  if (!isManifest(value)) throw new ForeignManifestError(`${path} is not a ninelives manifest`);
+  return value;
+}
+
+export function writeManifest(directory: string, manifest: Omit<Manifest, 'tool'>): void {
+  writeFileAtomically(manifestPath(directory), JSON.stringify({ tool: TOOL, ...manifest }, null, 2) + '\n');
+}
+
+function isManifest(value: unknown): value is Manifest {
+  const manifest = (typeof value === 'object' && value !== null ? value : {}) as Partial<Manifest>;
+  return manifest.tool === TOOL && typeof manifest.campaign === 'string' && typeof manifest.seed === 'number';
+}

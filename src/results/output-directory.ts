@@ -1,0 +1,146 @@
+/**
+ * Where results may be written. A user's files are theirs: run, merge and report write only
+ * into a directory that is new, empty, or holds a ninelives result of the same campaign (known
+ * by its manifest, ninelives.json, or, for results made before manifests, by holding nothing
+ * but ninelives's own files and records of that campaign). The filesystem root, system
+ * directories and the home directory are refused outright; anything else only with `force`.
+ * Every check happens before any work, and the directory is proved writable by creating it.
+ */
+import { accessSync, constants, existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, resolve, sep } from 'node:path';
+import { NinelivesError } from '../errors.js';
+import { ForeignManifestError, MANIFEST_FILE, readManifest, writeManifest, type Manifest } from './manifest.js';
+import { firstRecord } from './store.js';
+
+/** The directory may not be written to; the message is one line for the user. */
+export class OutputDirectoryError extends NinelivesError {
+  constructor(message: string) {
+    super('usage.outputDirectory', message);
+  }
+}
+
+/** The files a results directory holds (and the staged files of an interrupted write). */
+const RESULT_FILES = new Set([MANIFEST_FILE, 'trials.jsonl', 'summary.json', 'report.md', 'report.html', 'trials.csv']);
+const SYSTEM_DIRECTORIES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/usr', '/var', '/tmp', '/home', '/mnt', '/media', '/snap'];
+/** not even below these: the kernel's, or the system's own files (the package manager's, the boot loader's) */
+const SYSTEM_TREES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/sbin', '/snap', '/sys', '/usr'];
+
+export interface Claim {
+  /** the campaign whose results the directory is for */
+  readonly campaign: string;
+  /** write even into a directory with other files in it */
+  readonly force?: boolean;
+  /** the option or argument that named the directory, for messages */
+  readonly named: string;
+}
+
+/**
+ * Check that `directory` may hold `claim.campaign`'s results, and create it. Returns its
+ * manifest, if it has one. Throws OutputDirectoryError.
+ */
+export function claimOutputDirectory(directory: string, claim: Claim, manifest?: Omit<Manifest, 'tool'>): Manifest | undefined {
+  if (directory.trim() === '') throw new OutputDirectoryError(`${claim.named} is empty: name a directory for the results`);
+  const real = realPathOf(resolve(directory));
+  if (isProtected(real)) throw new OutputDirectoryError(`${claim.named} ${directory} is ${real === '/' ? 'the filesystem root' : 'a system directory, or in one'}: choose a directory of your own for the results`);
+  if (existsSync(real) && !statSync(real).isDirectory()) throw new OutputDirectoryError(`${claim.named} ${directory} is a file, not a directory`);
+  const previous = existsSync(real) ? checkExisting(directory, real, claim) : undefined;
+  create(directory, real, manifest);
+  return previous;
+}
+
+/** The real path of the nearest existing ancestor, with the rest appended. */
+function realPathOf(path: string): string {
+  if (existsSync(path)) return realpathSync(path);
+  const parent = dirname(path);
+  if (parent === path) return path;
+  return join(realPathOf(parent), path.slice(parent.length + (parent.endsWith(sep) ? 0 : 1)));
+}
+
+function isProtected(path: string): boolean {
+  if (path === '/' || path === homedir()) return true;
+  if (SYSTEM_DIRECTORIES.includes(path)) return true;
+  return SYSTEM_TREES.some((tree) => path.startsWith(`${tree}/`));
+}
+
+function checkExisting(directory: string, real: string, claim: Claim): Manifest | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync(real);
+  } catch (error) {
+    throw new OutputDirectoryError(`cannot read ${directory}: ${codeOf(error)}`);
+  }
+  let manifest: Manifest | undefined;
+  try {
+    manifest = readManifest(real);
+  } catch (error) {
+    if (error instanceof ForeignManifestError && claim.force === true) return undefined;
+    if (error instanceof ForeignManifestError) throw new OutputDirectoryError(`${error.message}: ${directory} is not a ninelives result; choose another directory, or --force`);
+    throw error;
+  }
+  const irregular = entries.find((name) => RESULT_FILES.has(name) && !lstatSync(join(real, name)).isFile());
+  // a link, a pipe or a device named like a result would be read, truncated or replaced
+  if (irregular !== undefined) throw new OutputDirectoryError(`${join(directory, irregular)} is not a regular file: ninelives reads and replaces its result files, so it refuses ${directory}`);
+  if (manifest !== undefined) {
+    if (manifest.campaign !== claim.campaign) throw new OutputDirectoryError(`${directory} holds the results of campaign "${manifest.campaign}", not "${claim.campaign}": choose another directory`);
+    return manifest;
+  }
+  if (entries.length === 0 || claim.force === true) return undefined;
+  const strangers = entries.filter((name) => !isResultFile(name));
+  const shards = entries.filter((name) => SHARD_DIRECTORY.test(name));
+  // results made before manifests, or shards of this campaign in their default directories
+  const ours =
+    strangers.length === 0 &&
+    (entries.includes('trials.jsonl') ? legacyCampaign(real) === claim.campaign : shards.length === entries.length && shards.every((name) => shardCampaign(join(real, name)) === claim.campaign));
+  if (!ours) {
+    const example = strangers[0] ?? entries[0];
+    throw new OutputDirectoryError(`${directory} is not empty and holds no ninelives result of campaign "${claim.campaign}" (it has ${example}): choose a new or empty directory, or --force to write there anyway`);
+  }
+  return undefined;
+}
+
+const SHARD_DIRECTORY = /^shard-\d+-of-\d+$/;
+
+/** The campaign of a shard directory below a campaign's directory, by its manifest. */
+function shardCampaign(directory: string): string | undefined {
+  try {
+    return statSync(directory).isDirectory() ? readManifest(directory)?.campaign : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isResultFile(name: string): boolean {
+  if (RESULT_FILES.has(name)) return true;
+  // `run --shard` puts shards below the campaign's default directory, where merge then writes
+  if (SHARD_DIRECTORY.test(name)) return true;
+  // staged files of a write that was interrupted: `<file>.partial` and `.<file>.<pid>.<n>.tmp`
+  if (name.endsWith('.partial') && RESULT_FILES.has(name.slice(0, -'.partial'.length))) return true;
+  const staged = /^\.(.+)\.\d+\.\d+\.tmp$/.exec(name);
+  return staged !== null && (RESULT_FILES.has(staged[1]) || (staged[1].endsWith('.partial') && RESULT_FILES.has(staged[1].slice(0, -'.partial'.length))));
+}
+
+/** The campaign of a results directory made before manifests: its first record's. */
+function legacyCampaign(directory: string): string | undefined {
+  try {
+    return firstRecord(join(directory, 'trials.jsonl'))?.campaign;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Create the directory and write its manifest: proof that it can be written to. */
+function create(directory: string, real: string, manifest: Omit<Manifest, 'tool'> | undefined): void {
+  try {
+    mkdirSync(real, { recursive: true });
+    accessSync(real, constants.W_OK);
+    if (manifest !== undefined) writeManifest(real, manifest);
+  } catch (error) {
+    throw new OutputDirectoryError(`cannot write to ${directory}: ${codeOf(error)}`);
+  }
+}
+
+function codeOf(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code ?? (error instanceof Error ? error.message : String(error));
+}

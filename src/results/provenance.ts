@@ -1,0 +1,73 @@
+/**
+ * Which ninelives made a result: its version and the source commit, or, where there is no git
+ * (an installed package), a content hash of the running code. Worked out once per process, on
+ * first use, and written by the campaign layer beside each record and into summary.json, so
+ * that resuming or merging can refuse to mix results of different code.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { findPackageRoot, packageVersion } from '../package-info.js';
+
+export interface Provenance {
+  readonly version: string;
+  /** `git:<commit>` or `sha256:<hash of the code>` */
+  readonly source: string;
+}
+
+let cached: Provenance | undefined;
+
+export function currentProvenance(): Provenance {
+  cached ??= { version: packageVersion(), source: sourceIdentity() };
+  return cached;
+}
+
+/** How a provenance reads in messages: `ninelives 0.1.0 (git:1a2b3c4d5e6f)`. */
+export function describeProvenance(provenance: Provenance | undefined): string {
+  if (provenance === undefined) return 'an unrecorded ninelives version (results made before provenance was recorded)';
+  const source = provenance.source.replace(/^(\w+:[0-9a-f]{12})[0-9a-f]*$/, '$1');
+  return `ninelives ${provenance.version} (${source})`;
+}
+
+export function sameProvenance(a: Provenance | undefined, b: Provenance | undefined): boolean {
+  return a?.version === b?.version && a?.source === b?.source;
+}
+
+function sourceIdentity(): string {
+  const codeDirectory = dirname(dirname(fileURLToPath(import.meta.url)));
+  const root = findPackageRoot(codeDirectory);
+  const commit = gitCommit(root);
+  return commit === undefined ? `sha256:${hashTree(codeDirectory)}` : `git:${commit}`;
+}
+
+function gitCommit(root: string): string | undefined {
+  if (!existsSync(join(root, '.git'))) return undefined;
+  try {
+    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }).trim();
+    return /^[0-9a-f]{40,64}$/.test(commit) ? commit : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** SHA-256 over the code files' relative paths and contents, in sorted order. */
+function hashTree(directory: string): string {
+  const hash = createHash('sha256');
+  for (const path of codeFiles(directory, '')) {
+    hash.update(path + '\0');
+    hash.update(readFileSync(join(directory, path)));
+    hash.update('\0');
+  }
+  return hash.digest('hex');
+}
+
+function codeFiles(root: string, relative: string): string[] {
+  const entries = readdirSync(join(root, relative), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return entries.flatMap((entry) => {
+    const path = relative === '' ? entry.name : `${relative}/${entry.name}`;
+    if (entry.isDirectory()) return codeFiles(root, path);
+    return /\.(js|ts)$/.test(entry.name) && !entry.name.endsWith('.d.ts') ? [path] : [];
+  });
+}

@@ -1,0 +1,92 @@
+/**
+ * What summary.json says about the results as a whole, beyond their statistics: the campaign's
+ * description, which ninelives made the records, how many trials the harness could not run, and
+ * whether the results are partial (fewer trials than the directory's manifest plans, or a torn
+ * last line), so that a short result never passes for a complete one.
+ */
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { isHarnessError } from './harness-error.js';
+import { readManifest, type Manifest } from './manifest.js';
+import { sameProvenance, type Provenance } from './provenance.js';
+import type { CampaignRecord, Summary } from './summary.js';
+
+/** Watches records go by, keeping only counts and the first provenance. */
+export class RecordFacts {
+  records = 0;
+  harnessErrors = 0;
+  private provenance: Provenance | 'mixed' | 'unrecorded' | undefined;
+
+  *watch(entries: Iterable<CampaignRecord>): Generator<CampaignRecord> {
+    for (const entry of entries) {
+      this.records++;
+      if (isHarnessError(entry.record)) this.harnessErrors++;
+      this.noteProvenance(entry.ninelives);
+      yield entry;
+    }
+  }
+
+  get ninelives(): Provenance | 'mixed' | 'unrecorded' | undefined {
+    return this.provenance;
+  }
+
+  private noteProvenance(value: Provenance | undefined): void {
+    const seen = value ?? 'unrecorded';
+    if (this.provenance === undefined) this.provenance = seen;
+    else if (typeof this.provenance === 'object' && typeof seen === 'object' ? !sameProvenance(this.provenance, seen) : this.provenance !== seen) this.provenance = 'mixed';
+  }
+}
+
+/** Whether the file ends in bytes after its last newline: a record cut off by an interruption. */
+export function endsInTornLine(path: string): boolean {
+  if (!existsSync(path)) return false;
+  const size = statSync(path).size;
+  if (size === 0) return false;
+  const descriptor = openSync(path, 'r');
+  try {
+    const last = Buffer.alloc(1);
+    readSync(descriptor, last, 0, 1, size - 1);
+    return last[0] !== 0x0a;
+  } finally {
+    closeSync(descriptor);
+  }
+}
+
+/** The directory's manifest, or none when it has none or one that is not ours. */
+export function manifestOf(directory: string): Manifest | undefined {
+  try {
+    return readManifest(directory);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The summary with the facts added. Results are partial when they hold fewer trials than the
+ * manifest plans, or, where no manifest says what was planned, when the file ended in a torn
+ * line (a trial that was being written, at least, is missing).
+ */
+export function withFacts(summary: Summary, facts: RecordFacts, manifest: Manifest | undefined, tornLine: boolean): Summary {
+  const planned = manifest?.planned ?? (tornLine ? facts.records + 1 : undefined);
+  const torn = tornLine ? ['trials.jsonl ended in a torn line (an interrupted write), which was dropped'] : [];
+  const partial =
+    planned !== undefined && facts.records < planned
+      ? { trials: facts.records, planned, reason: [...(manifest?.planned === undefined ? ['no manifest says how many were planned'] : [`${planned - facts.records} planned trial${planned - facts.records === 1 ? ' is' : 's are'} missing`]), ...torn].join('; ') }
+      : undefined;
+  return {
+    ...summary,
+    ...(manifest?.description === undefined ? {} : { description: manifest.description }),
+    ...(facts.ninelives === undefined ? {} : { ninelives: facts.ninelives }),
+    harnessErrors: facts.harnessErrors,
+    ...(partial === undefined ? {} : { partial }),
+  };
+}
+
+/** "partial: 181 of 500 trials (319 planned trials are missing)" */
+export function describePartial(partial: NonNullable<Summary['partial']>): string {
+  return `partial: ${partial.trials} of ${partial.planned} trials (${partial.reason})`;
+}
+
+/** "3 trials failed in the harness" */
+export function describeHarnessErrors(count: number): string {
+  return `${count} trial${count === 1 ? '' : 's'} failed in the harness`;
+}

@@ -1,0 +1,260 @@
+/**
+ * Issue 14, point 2: a user's files are theirs. run, merge and report write only into a
+ * directory that is new, empty, or holds a ninelives result of the same campaign (its manifest,
+ * ninelives.json, says so; results made before manifests are known by holding only ninelives's
+ * files). Every other class of destination (the filesystem root, a system directory, a file, a
+ * directory with other files, another campaign's results, a manifest that is not ours, a path
+ * that cannot be created) is refused before any work, in one line with exit 2, and nothing in it
+ * changes; --force writes into a directory with other files, and never into a system directory.
+ */
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { claimOutputDirectory, OutputDirectoryError } from '../../src/results/output-directory.js';
+import { cli, messages, read, removeTemporaryDirectories, requireFreshBuild, smallCampaignText, temporaryDirectory, writeCampaign } from './helpers.js';
+
+let directory: string;
+let campaign: string;
+/** a finished run of the small campaign */
+let results: string;
+
+beforeAll(async () => {
+  requireFreshBuild();
+  directory = temporaryDirectory();
+  campaign = writeCampaign(directory, smallCampaignText({ register: 3, failstop: 2 }));
+  results = join(directory, 'results');
+  const run = await cli(['run', campaign, '--out', results, '--workers', '2']);
+  expect(run.exitCode, run.stderr).toBe(0);
+}, 60_000);
+afterAll(removeTemporaryDirectories);
+
+/** Every file under a directory with its content, to show that nothing changed. */
+function snapshot(path: string): Record<string, string> {
+  if (!existsSync(path)) return {};
+  if (!statSync(path).isDirectory()) return { '.': read(path) };
+  return Object.fromEntries(readdirSync(path, { recursive: true, encoding: 'utf8' }).map((name) => [name, existsSync(join(path, name)) ? safeRead(join(path, name)) : '']));
+}
+
+function safeRead(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '(directory)';
+  }
+}
+
+interface Destination {
+  readonly title: string;
+  /** makes the destination; returns its path */
+  readonly make: () => string;
+  readonly message: RegExp;
+  /** whether --force may write there */
+  readonly forcible: boolean;
+  /** a system path: not read to show it unchanged */
+  readonly system?: boolean;
+}
+
+let made = 0;
+const fresh = (): string => join(directory, `place-${made++}`);
+
+const refused: readonly Destination[] = [
+  { title: 'the filesystem root', make: () => '/', message: /is the filesystem root/, forcible: false, system: true },
+  { title: 'a system directory', make: () => '/etc', message: /is a system directory/, forcible: false, system: true },
+  { title: 'a path under /proc', make: () => '/proc/ninelives-results', message: /is a system directory/, forcible: false, system: true },
+  { title: 'a new directory in a system tree', make: () => '/usr/share/ninelives-results', message: /is a system directory, or in one/, forcible: false, system: true },
+  { title: 'a device', make: () => '/dev/null', message: /is a system directory, or in one/, forcible: false, system: true },
+  {
+    title: 'a link to a system directory',
+    make: () => {
+      const link = fresh();
+      symlinkSync('/usr', link);
+      return link;
+    },
+    message: /is a system directory/,
+    forcible: false,
+    system: true,
+  },
+  { title: 'an empty name', make: () => '', message: /is empty/, forcible: false },
+  {
+    title: 'a file',
+    make: () => {
+      const path = fresh();
+      writeFileSync(path, 'my notes');
+      return path;
+    },
+    message: /is a file, not a directory/,
+    forcible: false,
+  },
+  {
+    title: 'a path that cannot be created (below a file)',
+    make: () => {
+      const path = fresh();
+      writeFileSync(path, 'my notes');
+      return join(path, 'results');
+    },
+    message: /cannot write to .*ENOTDIR/,
+    forcible: false,
+  },
+  {
+    title: 'a directory with the user\'s own report.md and summary.json',
+    make: () => {
+      const path = fresh();
+      mkdirSync(path);
+      writeFileSync(join(path, 'report.md'), '# my report\n');
+      writeFileSync(join(path, 'summary.json'), '{"mine": true}\n');
+      return path;
+    },
+    message: /is not empty and holds no ninelives result of campaign "small" .*--force/,
+    forcible: true,
+  },
+  {
+    title: 'a ninelives result with a file of the user\'s beside it',
+    make: () => {
+      const path = fresh();
+      cpSync(results, path, { recursive: true });
+      rmSync(join(path, 'ninelives.json'));
+      writeFileSync(join(path, 'notes.txt'), 'mine\n');
+      return path;
+    },
+    message: /holds no ninelives result of campaign "small" \(it has notes\.txt\)/,
+    forcible: true,
+  },
+  {
+    title: 'a ninelives.json that is not ours',
+    make: () => {
+      const path = fresh();
+      mkdirSync(path);
+      writeFileSync(join(path, 'ninelives.json'), '{"name": "my project"}\n');
+      return path;
+    },
+    message: /is not a ninelives manifest/,
+    forcible: true,
+  },
+  {
+    title: 'another campaign\'s results',
+    make: () => {
+      const path = fresh();
+      cpSync(results, path, { recursive: true });
+      const manifest = JSON.parse(read(join(path, 'ninelives.json'))) as Record<string, unknown>;
+      writeFileSync(join(path, 'ninelives.json'), JSON.stringify({ ...manifest, campaign: 'other' }));
+      rmSync(join(path, 'trials.jsonl'));
+      return path;
+    },
+    message: /holds the results of campaign "other", not "small"/,
+    forcible: false,
+  },
+];
+
+describe('ninelives run refuses a destination that is not its own: exit 2, one line, nothing changed', () => {
+  it.each(refused.map((entry) => [entry.title, entry] as const))('%s', async (_, { make, message, forcible, system = false }) => {
+    const out = make();
+    const before = system || out === '' ? undefined : snapshot(out);
+    for (const force of forcible ? [] : [[], ['--force']]) {
+      const result = await cli(['run', campaign, '--out', out, '--workers', '1', ...force]);
+      expect(result.exitCode, result.stderr).toBe(2);
+      expect(result.stdout).toBe('');
+      expect(messages(result.stderr)).toHaveLength(1);
+      expect(messages(result.stderr)[0]).toMatch(message);
+    }
+    if (forcible) {
+      const result = await cli(['run', campaign, '--out', out, '--workers', '1']);
+      expect(result.exitCode, result.stderr).toBe(2);
+      expect(messages(result.stderr)[0]).toMatch(message);
+    }
+    if (before !== undefined) expect(snapshot(out)).toEqual(before);
+  });
+
+  it('--force writes into a directory with other files, and leaves the files it does not write', async () => {
+    const out = fresh();
+    mkdirSync(out);
+    writeFileSync(join(out, 'notes.txt'), 'mine\n');
+    const result = await cli(['run', campaign, '--out', out, '--workers', '1', '--force']);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(read(join(out, 'notes.txt'))).toBe('mine\n');
+    expect(read(join(out, 'trials.jsonl'))).toBe(read(join(results, 'trials.jsonl')));
+  }, 60_000);
+});
+
+describe('what is accepted', () => {
+  it('a new directory, an empty one, and the same campaign\'s results (with --resume)', async () => {
+    const empty = fresh();
+    mkdirSync(empty);
+    for (const out of [fresh(), empty]) {
+      const result = await cli(['run', campaign, '--out', out, '--workers', '1']);
+      expect(result.exitCode, result.stderr).toBe(0);
+      expect(JSON.parse(read(join(out, 'ninelives.json')))).toMatchObject({ tool: 'ninelives', campaign: 'small', seed: 5, planned: 10 });
+    }
+    const again = await cli(['run', campaign, '--out', empty, '--workers', '1', '--resume']);
+    expect(again.exitCode, again.stderr).toBe(0);
+  }, 60_000);
+
+  it('results made before manifests: only ninelives\'s own files, records of the same campaign', async () => {
+    const legacy = fresh();
+    cpSync(results, legacy, { recursive: true });
+    rmSync(join(legacy, 'ninelives.json'));
+    const report = await cli(['report', legacy]);
+    expect(report.exitCode, report.stderr).toBe(0);
+    const resume = await cli(['run', campaign, '--out', legacy, '--workers', '1', '--resume']);
+    expect(resume.exitCode, resume.stderr).toBe(0);
+  }, 60_000);
+});
+
+it('the default directories of shards, then their merge into the campaign\'s default directory', async () => {
+  const home = fresh();
+  mkdirSync(home);
+  const file = writeCampaign(home, smallCampaignText({ register: 3, failstop: 2 }));
+  for (const shard of ['1/2', '2/2']) {
+    const run = await cliIn(home, ['run', file, '--shard', shard, '--workers', '1']);
+    expect(run.exitCode, run.stderr).toBe(0);
+  }
+  const merged = await cliIn(home, ['merge', 'reports/small', 'reports/small/shard-1-of-2', 'reports/small/shard-2-of-2']);
+  expect(merged.exitCode, merged.stderr).toBe(0);
+  expect(read(join(home, 'reports/small/trials.jsonl'))).toBe(read(join(results, 'trials.jsonl')));
+}, 60_000);
+
+/** The CLI with `directory` as the working directory. */
+async function cliIn(directory: string, argv: readonly string[]): Promise<Awaited<ReturnType<typeof cli>>> {
+  const previous = process.cwd();
+  process.chdir(directory);
+  try {
+    return await cli(argv);
+  } finally {
+    process.chdir(previous);
+  }
+}
+
+describe('report and merge write only where run would', () => {
+  it('report refuses a results directory with a file of the user\'s, unless --force', async () => {
+    const out = fresh();
+    cpSync(results, out, { recursive: true });
+    rmSync(join(out, 'ninelives.json'));
+    writeFileSync(join(out, 'report.md'), '# my own report\n');
+    writeFileSync(join(out, 'mine.txt'), 'mine\n');
+    const refusedReport = await cli(['report', out]);
+    expect(refusedReport.exitCode).toBe(2);
+    expect(messages(refusedReport.stderr)).toEqual([expect.stringMatching(/holds no ninelives result of campaign "small"/)]);
+    expect(read(join(out, 'report.md'))).toBe('# my own report\n');
+    const forced = await cli(['report', out, '--force']);
+    expect(forced.exitCode, forced.stderr).toBe(0);
+  });
+
+  it('merge refuses an output directory of the user\'s, and one of the shards', async () => {
+    const out = fresh();
+    mkdirSync(out);
+    writeFileSync(join(out, 'report.md'), '# my own report\n');
+    const intoUsers = await cli(['merge', out, results]);
+    expect(intoUsers.exitCode).toBe(2);
+    expect(messages(intoUsers.stderr)).toEqual([expect.stringMatching(/is not empty and holds no ninelives result/)]);
+    expect(readdirSync(out)).toEqual(['report.md']);
+    const intoShard = await cli(['merge', results, results]);
+    expect(intoShard.exitCode).toBe(2);
+    expect(messages(intoShard.stderr)).toEqual([expect.stringMatching(/is also one of the shards/)]);
+  });
+});
+
+it('claimOutputDirectory throws OutputDirectoryError for every refusal, before creating anything', () => {
+  const below = join(fresh(), 'a', 'b');
+  expect(() => claimOutputDirectory('/', { campaign: 'x', named: '--out' })).toThrow(OutputDirectoryError);
+  claimOutputDirectory(below, { campaign: 'x', named: '--out' });
+  expect(existsSync(below)).toBe(true);
+});

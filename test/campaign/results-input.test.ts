@@ -1,0 +1,98 @@
+/**
+ * Issue 14: a results directory is user input too. What report, merge, replay and --resume read
+ * from it is bounded and checked before it is used: a results file that is not a regular file
+ * (a pipe would block, a link would lead a rewrite elsewhere), a line too long to be a record, a
+ * stored spec that asks for more than a campaign file may (replay runs it), a shard split beyond
+ * the limit. Each is one line, exit 2, and nothing is changed.
+ */
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_LINE_BYTES } from '../../src/results/lines.js';
+import { storedSpecProblem } from '../../src/campaign/stored-spec.js';
+import type { CampaignRecord } from '../../src/results/summary.js';
+import { cli, lines, messages, read, removeTemporaryDirectories, requireFreshBuild, smallCampaignText, temporaryDirectory, writeCampaign } from './helpers.js';
+
+let directory: string;
+let campaign: string;
+let results: string;
+let copies = 0;
+
+function copyOfResults(): string {
+  const copy = join(directory, `copy-${copies++}`);
+  cpSync(results, copy, { recursive: true });
+  return copy;
+}
+
+beforeAll(async () => {
+  requireFreshBuild();
+  directory = temporaryDirectory();
+  campaign = writeCampaign(directory, smallCampaignText({ register: 2, failstop: 1 }));
+  results = join(directory, 'results');
+  const run = await cli(['run', campaign, '--out', results, '--workers', '1']);
+  expect(run.exitCode, run.stderr).toBe(0);
+}, 60_000);
+afterAll(removeTemporaryDirectories);
+
+describe('a results file that is not a regular file', () => {
+  it.each([
+    ['a link to a file of the user\'s', (path: string) => {
+      const target = join(directory, `users-file-${copies}`);
+      writeFileSync(target, 'precious, no newline at the end');
+      symlinkSync(target, path);
+    }],
+    ['a named pipe', (path: string) => execFileSync('mkfifo', [path])],
+    ['a directory', (path: string) => mkdirSync(path)],
+  ])('%s: report, run --resume and merge refuse it', async (_, make) => {
+    const copy = copyOfResults();
+    rmSync(join(copy, 'trials.jsonl'));
+    make(join(copy, 'trials.jsonl'));
+    for (const argv of [['report', copy], ['run', campaign, '--out', copy, '--resume', '--workers', '1'], ['merge', join(directory, `merged-${copies}`), copy]]) {
+      const result = await cli(argv);
+      expect(result.exitCode, argv.join(' ')).toBe(2);
+      expect(messages(result.stderr)).toEqual([expect.stringMatching(/trials\.jsonl is not a regular file/)]);
+    }
+  });
+});
+
+it('a line too long to be a record: one line, exit 2', async () => {
+  const copy = copyOfResults();
+  writeFileSync(join(copy, 'trials.jsonl'), read(join(results, 'trials.jsonl')) + 'x'.repeat(MAX_LINE_BYTES + 10));
+  const result = await cli(['report', copy]);
+  expect(result.exitCode).toBe(2);
+  expect(messages(result.stderr)).toEqual([expect.stringMatching(/trials\.jsonl line 7 is longer than \d+ bytes: not a trial record/)]);
+});
+
+describe('replay runs a stored spec only within the limits of a campaign file', () => {
+  const changes: readonly [string, Record<string, unknown>, RegExp][] = [
+    ['an endless run', { runLengthNs: 1e15 }, /spec\.runLengthNs: /],
+    ['an unknown configuration', { configuration: '99AppVM' }, /spec\.configuration: /],
+    ['a step that does not exist', { disabledSteps: ['format-disk'] }, /spec\.disabledSteps: microreset has no step "format-disk"/],
+    ['a host of a billion CPUs', { host: { cpus: 1e9, memoryGiB: 8 } }, /spec\.host\.cpus: /],
+    ['a negative trial index', { trialIndex: -1 }, /spec\.trialIndex: /],
+  ];
+
+  it.each(changes)('%s', async (_, change, message) => {
+    const copy = copyOfResults();
+    const records = lines(read(join(copy, 'trials.jsonl'))).map((line) => JSON.parse(line) as CampaignRecord);
+    const target = records.find((record) => record.record.mechanism === 'microreset') as CampaignRecord;
+    const tampered = records.map((record) => (record.id === target.id ? { ...record, spec: { ...record.spec, ...change } } : record));
+    writeFileSync(join(copy, 'trials.jsonl'), tampered.map((record) => JSON.stringify(record) + '\n').join(''));
+    const before = readFileSync(join(copy, 'trials.jsonl'));
+    const result = await cli(['replay', copy, target.id]);
+    expect(result.exitCode).toBe(2);
+    expect(messages(result.stderr)).toEqual([expect.stringMatching(message)]);
+    expect(readFileSync(join(copy, 'trials.jsonl'))).toEqual(before);
+  });
+
+  it('every stored spec of a real run passes', () => {
+    for (const line of lines(read(join(results, 'trials.jsonl')))) expect(storedSpecProblem((JSON.parse(line) as CampaignRecord).spec)).toBeUndefined();
+  });
+});
+
+it('a split into more shards than the limit: one line, exit 2', async () => {
+  const result = await cli(['run', campaign, '--out', join(directory, 'many-shards'), '--shard', '1/1000000000']);
+  expect(result.exitCode).toBe(2);
+  expect(messages(result.stderr)).toEqual([expect.stringMatching(/--shard expects i\/n with 1 <= i <= n <= 100000/)]);
+});
