@@ -13,6 +13,9 @@ import { errorCodes, NinelivesError } from '../../src/errors.js';
 import { UnknownConfigurationError } from '../../src/guests/configurations.js';
 import { UnknownStepError } from '../../src/recovery/mechanisms.js';
 import { MergeConflictError } from '../../src/results/merge.js';
+import { ForeignManifestError } from '../../src/results/manifest.js';
+import { OutputDirectoryError } from '../../src/results/output-directory.js';
+import { ShardMismatchError } from '../../src/results/shards.js';
 import { ResultsFileError } from '../../src/results/store.js';
 
 async function cliThrowing(error: Error): Promise<{ exitCode: number; stderr: string }> {
@@ -29,7 +32,7 @@ async function cliThrowing(error: Error): Promise<{ exitCode: number; stderr: st
 
 describe('error codes', () => {
   it('library errors carry codes from the one list', () => {
-    const errors = [new CampaignError(['x']), new ResultsExistError('x'), new ResultsFileError('x'), new MergeConflictError('x'), new UnknownStepError('microreset', ['x']), new UnknownConfigurationError('x')];
+    const errors = [new CampaignError(['x']), new ResultsExistError('x'), new ResultsFileError('x'), new MergeConflictError('x'), new UnknownStepError('microreset', ['x']), new UnknownConfigurationError('x'), new OutputDirectoryError('x'), new ForeignManifestError('x'), new ShardMismatchError('x')];
     for (const error of errors) {
       expect(error).toBeInstanceOf(NinelivesError);
       expect(errorCodes).toContain(error.code);
@@ -40,6 +43,8 @@ describe('error codes', () => {
   it('an untranslated library error is one line with the exit code of its code', async () => {
     const usage = await cliThrowing(new UnknownStepError('microreboot', ['stop-cpu']));
     expect(usage).toEqual({ exitCode: EXIT_USAGE, stderr: 'ninelives: microreboot has no step named "stop-cpu"\n' });
+    const refused = await cliThrowing(new OutputDirectoryError('--out / is the filesystem root'));
+    expect(refused).toEqual({ exitCode: EXIT_USAGE, stderr: 'ninelives: --out / is the filesystem root\n' });
     const failure = await cliThrowing(new MergeConflictError('shards disagree'));
     expect(failure).toEqual({ exitCode: EXIT_FAILURE, stderr: 'ninelives: shards disagree\n' });
   });
