@@ -1,6 +1,7 @@
 /**
  * Facts about the installed package, read from package.json at run time so that the source
- * tree and the built tree (which sit at different depths) find the same file.
+ * tree and the built tree (which sit at different depths) find the same file. Like errors.ts it
+ * sits below every layer: the CLI's --version and the results' provenance both need it.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -1,8 +1,9 @@
 /**
  * Which ninelives made a result: its version and the source commit, or, where there is no git
  * (an installed package), a content hash of the running code. Worked out once per process, on
- * first use, and written by the campaign layer beside each record and into summary.json, so
- * that resuming or merging can refuse to mix results of different code.
+ * first use. The campaign layer writes it beside each record, and finishing the results
+ * (result-facts.ts) writes it into summary.json, so that resuming or merging can refuse to mix
+ * results of different code.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';

@@ -79,7 +79,7 @@ export interface Summary {
   readonly trials: number;
   readonly groups: readonly SummaryGroup[];
   readonly comparisons: readonly Comparison[];
-  /** added by the campaign layer (results.ts), about the results as a whole */
+  /** added when the results are finished (result-facts.ts, directory.ts), about the results as a whole */
   readonly description?: string;
   readonly ninelives?: Provenance | 'mixed' | 'unrecorded';
   readonly harnessErrors?: number;
