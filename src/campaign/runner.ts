@@ -1,9 +1,12 @@
 /**
- * Runs a campaign: plans its trials, skips those already in trials.jsonl (resume), runs the
- * rest in worker threads (piscina) or in this thread, streams each record to trials.jsonl as it
- * completes, and at the end rewrites the results in canonical order and writes the summary. The
- * reports are its caller's to render (the report layer sits above this one). Memory stays flat:
- * records go to disk, not into a list.
+ * Runs a campaign: plans its trials, skips those already in trials.jsonl (resume; never mixing
+ * results of another ninelives version), writes the directory's manifest, runs the rest in
+ * worker threads (piscina) or in this thread (a fault whose run fails in the harness is retried
+ * once, trial by trial, then recorded as a harness error), streams each record with its
+ * provenance to trials.jsonl as it completes, runs a seeded sample again to check determinism,
+ * and at the end rewrites the results in canonical order and writes the summary. The reports
+ * are its caller's to render (the report layer sits above this one). Memory stays flat: records
+ * go to disk, not into a list.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
