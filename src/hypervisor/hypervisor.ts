@@ -1,13 +1,23 @@
 /**
- * A booted hypervisor on its machine: the program, the heap layout, and the panic path that
- * turns traps into detections for the recovery hook.
+ * A booted hypervisor on its machine: the program, the heap layout, exception delivery into
+ * its panic path, and the detections that the traps give the recovery hook.
  */
 import type { Program } from '../machine/assembler.js';
 import { Machine, type GuestPort } from '../machine/machine.js';
 import { bootHypervisor, type BootConfig, type HeapLayout } from './boot.js';
 import { entryPoint, hypervisorProgram } from './code/program.js';
-import { detectionFromTrap, type Detection } from './detection.js';
-import { INTERRUPT_TABLE, MAX_CPUS, VECTOR_TIMER, segmentsFor, stackTop } from './layout.js';
+import { detectionFromTrap, isDetection, type Detection } from './detection.js';
+import {
+  EXCEPTION_TABLE,
+  INTERRUPT_TABLE,
+  IST_STACK_WORDS,
+  MAX_CPUS,
+  VECTOR_TIMER,
+  doubleFaultStackBase,
+  nmiStackBase,
+  segmentsFor,
+  stackTop,
+} from './layout.js';
 
 export type RecoveryHook = (detection: Detection, hypervisor: Hypervisor) => void;
 
@@ -31,12 +41,18 @@ export class Hypervisor {
       segments: segmentsFor(config.cpuCount),
       interruptTableBase: INTERRUPT_TABLE,
       timerVector: VECTOR_TIMER,
-      hostStackTops: Array.from({ length: config.cpuCount }, (_, cpu) => stackTop(cpu)),
+      hostStackTops: perCpu(config.cpuCount, stackTop),
       vmExitEntry: entryPoint(this.program, 'vmexit_entry'),
+      exceptions: {
+        tableBase: EXCEPTION_TABLE,
+        nmiStackTops: perCpu(config.cpuCount, (cpu) => nmiStackBase(cpu) + IST_STACK_WORDS),
+        doubleFaultStackTops: perCpu(config.cpuCount, (cpu) => doubleFaultStackBase(cpu) + IST_STACK_WORDS),
+      },
     });
     this.machine.guestPort = guestPort;
     this.layout = bootHypervisor(this.machine.memory, this.program, config);
     this.machine.trapHandler = (trap) => {
+      if (!isDetection(trap)) return;
       const detection = detectionFromTrap(trap, this.machine.cpus[trap.cpu].timeNs);
       this.detections.push(detection);
       this.recoveryHook(detection, this);
@@ -52,4 +68,8 @@ export class Hypervisor {
   label(name: string): number {
     return entryPoint(this.program, name);
   }
+}
+
+function perCpu(cpuCount: number, valueOf: (cpu: number) => number): number[] {
+  return Array.from({ length: cpuCount }, (_, cpu) => valueOf(cpu));
 }

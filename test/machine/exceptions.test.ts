@@ -126,7 +126,7 @@ describe('invalid opcodes', () => {
   });
 
   it('unassigned opcodes trap', () => {
-    for (const opcode of [47, 63]) {
+    for (const opcode of [Opcode.HandOver + 1, 63]) {
       const built = runWords([(opcode << 26) | 0]);
       expect(built.traps).toEqual([exception('invalidOpcode', CODE_BASE + 1, 0, 'none')]);
     }
