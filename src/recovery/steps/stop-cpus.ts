@@ -7,6 +7,7 @@
  * without the NMI.
  */
 import { CpuMode, type CpuState } from '../../machine/cpu.js';
+import { IST_STACK_WORDS, ONLINE_CPUS, nmiStackBase } from '../../hypervisor/layout.js';
 import type { RecoveryContext } from '../context.js';
 import type { RecoveryStep } from '../step.js';
 
@@ -23,15 +24,25 @@ export function unstoppedCpus(context: RecoveryContext): CpuState[] {
   return context.machine.cpus.filter((cpu) => !isParked(context, cpu));
 }
 
-function parkedOthers(context: RecoveryContext): number {
-  return context.machine.cpus.filter((cpu) => cpu.index !== context.recoveryCpu && isParked(context, cpu)).length;
+/** The other CPUs the entry sent the recovery IPI to: those online in the map it read. */
+function onlineOthers(context: RecoveryContext): number {
+  const online = context.machine.memory.words[ONLINE_CPUS];
+  return context.machine.cpus.filter((cpu) => cpu.index !== context.recoveryCpu && ((online >>> cpu.index) & 1) !== 0).length;
+}
+
+/** CPUs parked from an NMI: the park loop runs on their NMI stack. */
+function parkedByNmi(context: RecoveryContext): number {
+  return context.machine.cpus.filter((cpu) => {
+    const base = nmiStackBase(cpu.index);
+    return cpu.index !== context.recoveryCpu && isParked(context, cpu) && cpu.stackPointer >= base && cpu.stackPointer < base + IST_STACK_WORDS;
+  }).length;
 }
 
 export const stopCpus: RecoveryStep = {
   name: 'stop-cpus',
   fixes: 'brings every CPU out of hypervisor and guest execution with the recovery IPI, so that repairs run alone',
   run(context) {
-    return { cpusParked: parkedOthers(context), cpusStillRunning: unstoppedCpus(context).length };
+    return { cpusSignalled: onlineOthers(context), cpusStillRunning: unstoppedCpus(context).length + parkedByNmi(context) };
   },
 };
 
@@ -39,6 +50,6 @@ export const nmiIpi: RecoveryStep = {
   name: 'nmi-ipi',
   fixes: 'reaches CPUs that had interrupts masked, and so never took the recovery IPI, with an NMI',
   run(context) {
-    return { cpusStillRunning: unstoppedCpus(context).length };
+    return { cpusSignalled: parkedByNmi(context), cpusStillRunning: unstoppedCpus(context).length };
   },
 };
