@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CpuMode } from '../../src/machine/cpu.js';
-import { STACK_REGION_BASE, ONLINE_CPUS, PerCpu, RECOVERY_ENTRY_POINTER, RECOVERY_IN_PROGRESS, perCpuAddress } from '../../src/hypervisor/layout.js';
+import { IPI_DESTINATIONS, STACK_REGION_BASE, ONLINE_CPUS, PerCpu, RECOVERY_ENTRY_POINTER, RECOVERY_IN_PROGRESS, perCpuAddress } from '../../src/hypervisor/layout.js';
 import { ENTRY_WINDOW_NS } from '../../src/recovery/entry.js';
 import type { System } from '../../src/trial/system.js';
 import {
@@ -105,5 +105,16 @@ describe('the recovery entry', () => {
     expect(record.recoveryLatencyMs).toBe(ENTRY_WINDOW_NS / 1_000_000);
     // the CPUs that exist did park
     expect(parkedCpus(detected.system)).toEqual([0, 2, 3]);
+  });
+
+  it('microreset: an IPI destination that names the leading CPU sends it its own IPI and NMI; the CPU it should have stopped never parks', () => {
+    const detected = failstopAt(point());
+    detected.system.machine.memory.words[IPI_DESTINATIONS + 2] = UNIXBENCH_CPU;
+    const record = recoverFrom(detected, 'microreset');
+    expectRecoveryFailed(record, 'recoveryNeverRan', /^hang waiting for CPUs to park: cpu 2 \(online map 0xf\)$/);
+    // the leader took the NMI it sent itself and went back to waiting
+    const leader = detected.system.machine.cpus[UNIXBENCH_CPU];
+    expect(leader.nmiBlocked).toBe(false);
+    expect(parkedCpus(detected.system)).toEqual([0, 3]);
   });
 });
