@@ -8,7 +8,8 @@
  * index. Sleeping CPUs (`hlt`, `pause`, guest mode) cost no host time until something wakes them.
  *
  * The machine knows nothing of hypervisors: code runs where the layer above put it, guests run
- * through a GuestPort, and traps go to a TrapHandler.
+ * through a GuestPort, and traps are reported to a TrapHandler, then delivered to the handler
+ * the layer above put in memory (see ExceptionDelivery) or, without one, stop their CPU.
  */
 import { CpuMode, CpuState, NO_DEADLINE, hasUnblockedVector, highestVector } from './cpu.js';
 import { DOUBLE_FIELD } from './double-field.js';
