@@ -32,6 +32,7 @@ import { addToField, cpuAreaOf, routine, saveAll, storeImmediate, thisCpuArea } 
 /** How long the recovery entry waits for the recovery IPI to park the other CPUs before the NMI. */
 export const RECOVERY_IPI_WAIT_US = 50;
 
+/** In this order: ../../recovery/entry.ts tells where a stuck CPU is by the labels that follow each routine. */
 export function emitRecoveryEntryPaths(asm: Assembler): void {
   emitExceptionEntry(asm);
   emitDoubleFault(asm);
