@@ -28,6 +28,22 @@ export function stackTop(cpu: number): number {
   return stackBase(cpu) + STACK_WORDS;
 }
 
+/**
+ * Each CPU's NMI and double-fault stacks (x86's IST): an NMI, and a double fault, run there
+ * whatever the stack pointer was, so a corrupted one cannot keep the watchdog or the
+ * double-fault report from running. Each is followed by an unmapped guard.
+ */
+export const IST_REGION_BASE = STACK_REGION_BASE + MAX_CPUS * STACK_STRIDE;
+export const IST_STACK_WORDS = 0x40;
+const IST_STRIDE = 4 * IST_STACK_WORDS;
+
+export function nmiStackBase(cpu: number): number {
+  return IST_REGION_BASE + cpu * IST_STRIDE;
+}
+export function doubleFaultStackBase(cpu: number): number {
+  return nmiStackBase(cpu) + 2 * IST_STACK_WORDS;
+}
+
 export function segmentsFor(cpuCount: number): Segment[] {
   const segments: Segment[] = [
     { name: 'code', kind: 'code', base: CODE_BASE, sizeWords: CODE_WORDS },
@@ -36,6 +52,10 @@ export function segmentsFor(cpuCount: number): Segment[] {
   ];
   for (let cpu = 0; cpu < cpuCount; cpu++) {
     segments.push({ name: `stack${cpu}`, kind: 'stack', base: stackBase(cpu), sizeWords: STACK_WORDS });
+  }
+  for (let cpu = 0; cpu < cpuCount; cpu++) {
+    segments.push({ name: `nmiStack${cpu}`, kind: 'stack', base: nmiStackBase(cpu), sizeWords: IST_STACK_WORDS });
+    segments.push({ name: `doubleFaultStack${cpu}`, kind: 'stack', base: doubleFaultStackBase(cpu), sizeWords: IST_STACK_WORDS });
   }
   return segments;
 }
@@ -139,7 +159,9 @@ export const PerCpu = struct('percpu', {
   stackTop: 1,
   schedulerTickTimer: 1,
   watchdogTimer: 1,
-  reserved: 2,
+  /** set by a CPU as it parks for a recovery; the recovery entry waits for every online CPU's */
+  recoveryParked: 1,
+  reserved: 1,
 });
 
 // --- static data -----------------------------------------------------------------------------
@@ -166,8 +188,21 @@ export const StaticData = struct('static', {
   wallclockUs: 1,
   timeSyncTimer: 1,
   cpuCount: 1,
-  /** set while a recovery is stopping the CPUs: the NMI handler parks instead of checking */
+  /**
+   * while a recovery runs: 1 + the CPU leading it (the first to reach the panic path's claim);
+   * other CPUs' NMI and panic paths park instead
+   */
   recoveryInProgress: 1,
+  /** word 0: the exception handler; word 1: the double-fault handler (an IDT) */
+  exceptionTable: 2,
+  /** the recovery routine panic() jumps to */
+  recoveryEntry: 1,
+  /** bit c set: CPU c is online (cpu_online_map) */
+  onlineCpus: 1,
+  /** per CPU: the destination an IPI to it is sent to (its APIC id) */
+  ipiDestination: MAX_CPUS,
+  /** non-zero: the recovery entry sends an NMI to CPUs the recovery IPI did not stop */
+  recoveryNmi: 1,
 });
 
 export function staticAddress(field: keyof typeof StaticData.offset): number {
@@ -187,6 +222,13 @@ export const FRAME_TABLE_POINTER = staticAddress('frameTable');
 export const WALLCLOCK = staticAddress('wallclockUs');
 export const TIME_SYNC_TIMER_POINTER = staticAddress('timeSyncTimer');
 export const RECOVERY_IN_PROGRESS = staticAddress('recoveryInProgress');
+export const EXCEPTION_TABLE = staticAddress('exceptionTable');
+export const RECOVERY_ENTRY_POINTER = staticAddress('recoveryEntry');
+export const ONLINE_CPUS = staticAddress('onlineCpus');
+export const IPI_DESTINATIONS = staticAddress('ipiDestination');
+export const RECOVERY_NMI = staticAddress('recoveryNmi');
+/** recovery_in_progress after a double fault: the system is shut down, no recovery may start */
+export const RECOVERY_SHUTDOWN = -1;
 export const SCHEDULE_LOCKS = LOCKS_BASE + StaticLocks.offset.schedule;
 export const TIMER_LOCKS = LOCKS_BASE + StaticLocks.offset.timers;
 export const DOMAIN_LIST_LOCK = LOCKS_BASE + StaticLocks.offset.domainList;

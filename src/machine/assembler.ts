@@ -171,6 +171,8 @@ export class Assembler {
   vmenter(context: Register): this { return this.emit(Opcode.VmEnter, context, 0, 0); }
   rdsp(destination: Register): this { return this.emit(Opcode.ReadStackPointer, destination, 0, 0); }
   wrsp(source: Register): this { return this.emit(Opcode.WriteStackPointer, source, 0, 0); }
+  /** stop this CPU and hand the machine to the layer above (the recovery entry is done) */
+  handover(): this { return this.emit(Opcode.HandOver, 0, 0, 0); }
 
   // --- structured helpers -----------------------------------------------------------------
 

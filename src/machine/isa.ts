@@ -61,6 +61,8 @@ export const enum Opcode {
   VmEnter = 44,
   ReadStackPointer = 45,
   WriteStackPointer = 46,
+  /** stop this CPU and hand the machine to the layer above: the recovery entry's last instruction */
+  HandOver = 47,
 }
 
 /** How an instruction uses its operand fields; drives the assembler checks and the disassembler. */
@@ -126,6 +128,7 @@ const table: readonly OpcodeInfo[] = [
   { opcode: Opcode.VmEnter, mnemonic: 'vmenter', shape: 'a' },
   { opcode: Opcode.ReadStackPointer, mnemonic: 'rdsp', shape: 'a' },
   { opcode: Opcode.WriteStackPointer, mnemonic: 'wrsp', shape: 'a' },
+  { opcode: Opcode.HandOver, mnemonic: 'handover', shape: 'none' },
 ];
 
 const byOpcode: (OpcodeInfo | undefined)[] = new Array(64).fill(undefined);

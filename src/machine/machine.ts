@@ -8,7 +8,8 @@
  * index. Sleeping CPUs (`hlt`, `pause`, guest mode) cost no host time until something wakes them.
  *
  * The machine knows nothing of hypervisors: code runs where the layer above put it, guests run
- * through a GuestPort, and traps go to a TrapHandler.
+ * through a GuestPort, and traps are reported to a TrapHandler, then delivered to the handler
+ * the layer above put in memory (see ExceptionDelivery) or, without one, stop their CPU.
  */
 import { CpuMode, CpuState, NO_DEADLINE, hasUnblockedVector, highestVector } from './cpu.js';
 import { DOUBLE_FIELD } from './double-field.js';
@@ -36,6 +37,21 @@ export interface MachineConfig {
   readonly ipiLatencyNs?: number;
   /** run straight code as translated blocks (the default); false interprets every instruction */
   readonly translate?: boolean;
+  /** how exceptions reach hypervisor code; without it, a trap stops its CPU */
+  readonly exceptions?: ExceptionDelivery;
+}
+
+/**
+ * Exception delivery as on x86: a trap pushes a frame on the current stack and enters the
+ * handler named in memory (an IDT); if that push or the table read fails, the CPU raises a
+ * double fault, delivered on its own per-CPU stack; if that fails too, the CPU shuts down
+ * (stops). NMIs switch to their own per-CPU stack before pushing (x86's IST).
+ */
+export interface ExceptionDelivery {
+  /** word 0: the handler of every exception; word 1: the double-fault handler */
+  readonly tableBase: number;
+  readonly nmiStackTops: readonly number[];
+  readonly doubleFaultStackTops: readonly number[];
 }
 
 /** How guests run on a CPU in guest mode. Supplied by the layers above. */
@@ -376,15 +392,49 @@ export class Machine implements BlockHost {
       return false;
     }
     this.interruptsDelivered++;
-    if (!this.push(cpu, cpu.flags) || !this.push(cpu, cpu.programCounter)) return true;
-    cpu.flags &= ~FLAG_INTERRUPT_ENABLE;
-    const entry = this.config.interruptTableBase + slot;
-    if ((this.memory.permissionAt(entry) & PERMISSION_READ) === 0) {
-      this.accessFault(cpu, entry, 'read');
-      return true;
-    }
-    cpu.programCounter = this.memory.words[entry];
+    const interruptedStackPointer = cpu.stackPointer;
+    if (slot === 0 && this.config.exceptions !== undefined) cpu.stackPointer = this.config.exceptions.nmiStackTops[cpu.index];
+    const failed = this.enterHandler(cpu, interruptedStackPointer, this.config.interruptTableBase + slot);
+    if (failed !== undefined) this.accessFault(cpu, failed.address, failed.access);
     return true;
+  }
+
+  /**
+   * Push the frame `iret` pops (the interrupted stack pointer, the flags, the program counter),
+   * clear IF and jump to the handler in table word `entry`. On failure nothing changes and the
+   * access that failed is returned.
+   */
+  private enterHandler(cpu: CpuState, interruptedStackPointer: number, entry: number): { address: number; access: AccessKind } | undefined {
+    const start = cpu.stackPointer;
+    for (const value of [interruptedStackPointer, cpu.flags, cpu.programCounter]) {
+      const address = cpu.stackPointer - 1;
+      if ((this.memory.permissionAt(address) & PERMISSION_WRITE) === 0) {
+        cpu.stackPointer = start;
+        return { address, access: 'write' };
+      }
+      this.memory.words[address] = value;
+      cpu.stackPointer = address;
+    }
+    if ((this.memory.permissionAt(entry) & PERMISSION_READ) === 0) {
+      cpu.stackPointer = start;
+      return { address: entry, access: 'read' };
+    }
+    cpu.flags &= ~FLAG_INTERRUPT_ENABLE;
+    cpu.interruptShadow = false;
+    cpu.programCounter = this.memory.words[entry];
+    return undefined;
+  }
+
+  /** Enter the exception handler on the current stack; if that fails, the double-fault handler on its own. */
+  private deliverException(cpu: CpuState, exceptions: ExceptionDelivery): void {
+    const failed = this.enterHandler(cpu, cpu.stackPointer, exceptions.tableBase);
+    if (failed === undefined) return;
+    const { programCounter } = cpu;
+    this.trapHandler({ kind: 'exception', exception: 'doubleFault', cpu: cpu.index, programCounter, address: failed.address, access: failed.access });
+    const interruptedStackPointer = cpu.stackPointer;
+    cpu.stackPointer = exceptions.doubleFaultStackTops[cpu.index];
+    // a fault while delivering the double fault shuts the CPU down
+    if (this.enterHandler(cpu, interruptedStackPointer, exceptions.tableBase + 1) !== undefined) cpu.mode = CpuMode.Stopped;
   }
 
   private push(cpu: CpuState, value: number): boolean {
@@ -419,9 +469,16 @@ export class Machine implements BlockHost {
     this.raise(cpu, { kind: 'exception', exception, cpu: cpu.index, programCounter: cpu.programCounter, address: 0, access: 'none' });
   }
 
+  /** Report `trap`, then deliver it to the hypervisor's handler, or stop the CPU when there is none. */
   private raise(cpu: CpuState, trap: Trap): void {
-    cpu.mode = CpuMode.Stopped;
+    const exceptions = this.config.exceptions;
+    if (exceptions === undefined || trap.kind === 'handover') {
+      cpu.mode = CpuMode.Stopped;
+      this.trapHandler(trap);
+      return;
+    }
     this.trapHandler(trap);
+    this.deliverException(cpu, exceptions);
   }
 
   private markWrite(cpu: CpuState): void {
@@ -441,7 +498,8 @@ export class Machine implements BlockHost {
     const size = words.length;
     const r = cpu.registers;
     const translation = this.tracer === undefined ? this.translation : undefined;
-    while (cpu.mode === CpuMode.Running && cpu.timeNs < limitNs) {
+    // a stop asked for by a trap's handler takes effect at once, not at the end of the slice
+    while (cpu.mode === CpuMode.Running && cpu.timeNs < limitNs && this.stopReason === undefined) {
       // an instruction that left through `continue` (vmenter, say) may have reached the stop
       if (this.hypervisorInstructions === this.limit) return true;
       // the shadow lives in the CPU state so that it survives the end of a quantum or a run
@@ -453,7 +511,7 @@ export class Machine implements BlockHost {
       const pc = cpu.programCounter;
       if (pc < 0 || pc >= size || (permissions[pc >>> PAGE_SHIFT] & PERMISSION_EXECUTE) === 0) {
         this.accessFault(cpu, pc, 'fetch');
-        break;
+        continue;
       }
       const word = words[pc];
       if (this.tracer !== undefined) this.tracer(cpu.index, pc, word, cpu.timeNs);
@@ -594,8 +652,11 @@ export class Machine implements BlockHost {
           if (target === undefined) continue;
           const flags = this.pop(cpu);
           if (flags === undefined) continue;
+          const stackPointer = this.pop(cpu);
+          if (stackPointer === undefined) continue;
           next = target;
           cpu.flags = flags;
+          cpu.stackPointer = stackPointer;
           cpu.nmiBlocked = false;
           break;
         }
@@ -637,6 +698,9 @@ export class Machine implements BlockHost {
         case Opcode.WriteStackPointer:
           cpu.stackPointer = r[a];
           break;
+        case Opcode.HandOver:
+          this.raise(cpu, { kind: 'handover', cpu: cpu.index, programCounter: pc });
+          continue;
         default:
           this.exception(cpu, 'invalidOpcode');
           continue;

@@ -294,7 +294,9 @@ function emit(word: number, address: number, index: number, sizeWords: number): 
     case Opcode.EndOfInterrupt:
       return leaving(`if (cpu.inServiceVectors !== 0) cpu.inServiceVectors &= ~(1 << (31 - Math.clz32(cpu.inServiceVectors)));`);
     case Opcode.InterruptReturn:
-      return leaving(`let returnTo = 0, savedFlags = 0; ${pop('returnTo')} ${pop('savedFlags')} next = returnTo; cpu.flags = savedFlags; cpu.nmiBlocked = false;`);
+      return leaving(
+        `let returnTo = 0, savedFlags = 0, savedStackPointer = 0; ${pop('returnTo')} ${pop('savedFlags')} ${pop('savedStackPointer')} next = returnTo; cpu.flags = savedFlags; cpu.stackPointer = savedStackPointer; cpu.nmiBlocked = false;`,
+      );
     default:
       return undefined;
   }

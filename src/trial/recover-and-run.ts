@@ -63,6 +63,7 @@ export function recoverAndRun(
     serviceInterruptionMs: (detection.timeNs - injection.timeNs) / 1_000_000 + run.latencyMs,
   };
   if (run.kind !== 'resumed') {
+    if (run.kind === 'neverRan') return failedRecord('recoveryNeverRan', run.message, [], steps, timing);
     const cause = run.kind === 'crashed' ? 'recoveryCrashed' : 'recoveryHung';
     return failedRecord(cause, `${run.step}: ${run.message}`, [], steps, timing);
   }

@@ -116,7 +116,7 @@ describe('encode and decode', () => {
 
   it('isValidWord: opcode 0 and unassigned opcodes are invalid; reserved bits only matter for three registers', () => {
     expect(isValidWord(0)).toBe(false);
-    for (let value = 47; value < 64; value++) expect(isValidWord(value << 26)).toBe(false);
+    for (let value = Opcode.HandOver + 1; value < 64; value++) expect(isValidWord(value << 26)).toBe(false);
     expect(isValidWord(encode(Opcode.Add, 1, 2, 3) | (1 << 4))).toBe(false);
     expect(isValidWord(encode(Opcode.AddImmediate, 1, 2, 1 << 4))).toBe(true);
     expect(allOpcodes.every((info) => isValidWord(encode(info.opcode)))).toBe(true);

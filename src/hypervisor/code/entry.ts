@@ -12,7 +12,6 @@ import {
   Domain,
   HYPERCALL_TABLE,
   PerCpu,
-  RECOVERY_IN_PROGRESS,
   RUN_STATE_RUNNABLE,
   RUN_STATE_RUNNING,
   SOFTIRQ_SCHEDULE,
@@ -30,38 +29,6 @@ export function emitEntryPaths(asm: Assembler): void {
   emitSchedule(asm);
   emitRunqueue(asm);
   emitRaiseSoftirq(asm);
-  emitRecoveryPaths(asm);
-}
-
-/**
- * Recovery support. A CPU told to stop (recovery IPI, or NMI while recovery is in progress)
- * parks with interrupts disabled; the recovery mechanism, outside the machine, later releases
- * every CPU at `recovery_resume`, on a fresh stack, to reschedule. A CPU that had interrupts
- * masked is stopped by the NMI instead, and the recovery IPI it never took stays pending: it
- * arrives once the CPU runs again, after the recovery, and must not park it then.
- */
-function emitRecoveryPaths(asm: Assembler): void {
-  asm.label('recovery_interrupt');
-  asm.eoi();
-  asm.push(r1);
-  asm.movi(r1, RECOVERY_IN_PROGRESS);
-  asm.ld(r1, r1, 0);
-  asm.ifZero(r1, () => {
-    asm.pop(r1);
-    asm.iret();
-  });
-  thisCpuArea(asm, r7);
-  addToField(asm, r7, PerCpu.offset.irqCount, 1, r1);
-  asm.label('recovery_park');
-  asm.cli();
-  asm.hlt();
-  asm.jmp(ref('recovery_park'));
-
-  asm.label('recovery_resume');
-  asm.cpuid(r1);
-  asm.movi(r2, SOFTIRQ_SCHEDULE);
-  asm.call(ref('raise_softirq'));
-  asm.jmp(ref('return_to_guest'));
 }
 
 /** Where each CPU starts: its stack, its local timer, then whatever `current` is. */

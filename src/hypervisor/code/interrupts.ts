@@ -151,10 +151,16 @@ function emitSpuriousInterrupt(asm: Assembler): void {
 function emitNmi(asm: Assembler): void {
   asm.label('nmi_handler');
   asm.push(r1);
+  asm.push(r2);
+  // while a recovery runs every CPU but the one leading it parks
   asm.movi(r1, RECOVERY_IN_PROGRESS);
   asm.ld(r1, r1, 0);
-  asm.ifNotZero(r1, () => asm.jmp(ref('recovery_park')));
-  asm.push(r2);
+  asm.cpuid(r2);
+  asm.addi(r2, r2, 1);
+  asm.ifNotZero(r1, () => {
+    asm.cmp(r1, r2);
+    asm.bne(ref('recovery_park'));
+  });
   asm.push(r7);
   thisCpuArea(asm, r7);
   asm.ld(r1, r7, PerCpu.offset.watchdogCount);
