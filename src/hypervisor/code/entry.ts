@@ -277,9 +277,13 @@ function emitRunqueue(asm: Assembler): void {
   });
 }
 
-/** raise_softirq(r1 = CPU, r2 = bits): set bits atomically, then kick that CPU with an IPI. */
+/**
+ * raise_softirq(r1 = CPU, r2 = bits): set the bits atomically; kick that CPU with an event-check
+ * IPI only when one of them was newly set and it is another CPU, as Xen's cpu_raise_softirq does.
+ * A CPU raising its own softirq runs it at its next softirq point without being interrupted.
+ */
 function emitRaiseSoftirq(asm: Assembler): void {
-  routine(asm, 'raise_softirq', [r3, r4, r5, r6, r11], () => {
+  routine(asm, 'raise_softirq', [r3, r4, r5, r6, r11], (exit) => {
     cpuAreaOf(asm, r3, r1);
     asm.addi(r3, r3, PerCpu.offset.softirqPending);
     asm.label('raise_softirq.retry');
@@ -288,6 +292,12 @@ function emitRaiseSoftirq(asm: Assembler): void {
     asm.mov(r6, r4);
     asm.cas(r6, r3, r5);
     asm.bne(ref('raise_softirq.retry'));
+    // nothing newly set: the CPU has already been told
+    asm.cmp(r5, r4);
+    asm.beq(ref(exit));
+    asm.cpuid(r5);
+    asm.cmp(r5, r1);
+    asm.beq(ref(exit));
     asm.movi(r11, VECTOR_EVENT_CHECK);
     asm.ipi(r1, r11);
   });
