@@ -17,6 +17,7 @@ import { FLAG_INTERRUPT_ENABLE, FLAG_LESS, FLAG_ZERO, Opcode } from './isa.js';
 import { Memory, PAGE_SHIFT, PERMISSION_EXECUTE, PERMISSION_READ, PERMISSION_WRITE, type Segment } from './memory.js';
 import type { AccessKind, ExceptionKind, Trap } from './trap.js';
 import { translationFor, type BlockHost, type Translation } from './translator.js';
+import { LoopRecorder, periodsToSkip } from './loop-skip.js';
 
 export interface MachineConfig {
   readonly cpuCount: number;
@@ -36,6 +37,8 @@ export interface MachineConfig {
   readonly ipiLatencyNs?: number;
   /** run straight code as translated blocks (the default); false interprets every instruction */
   readonly translate?: boolean;
+  /** skip whole periods of a loop whose state repeats (the default; see loop-skip.ts); false runs them */
+  readonly skipLoops?: boolean;
 }
 
 /** How guests run on a CPU in guest mode. Supplied by the layers above. */
@@ -83,6 +86,10 @@ export const NMI_PERIOD_NS = 100_000_000;
 const DEFAULT_QUANTUM_NS = 1_000;
 const DEFAULT_IPI_LATENCY_NS = 200;
 const NS_PER_US = 1_000;
+/** a CPU running alone this many instructions without leaving the hypervisor is checked for a loop */
+const LOOP_FIRST_CHECK = 50_000;
+/** instructions watched for a repeating state, at most */
+const LOOP_WINDOW = 4_000;
 
 export class Machine implements BlockHost {
   readonly config: MachineConfig;
@@ -108,6 +115,14 @@ export class Machine implements BlockHost {
   /** counts stores to memory; a paused CPU wakes when it changes */
   writeEpoch = 0;
   lastWriteNs = DOUBLE_FIELD;
+  /**
+   * hypervisor instructions accounted by skipping loop periods instead of running them (host
+   * accounting, not machine state: hypervisorInstructions counts them as retired)
+   */
+  skippedInstructions = 0;
+  /** per CPU: instructionsRetired when it was last seen not running, and when to next check for a loop */
+  private readonly runningSince: Float64Array;
+  private readonly nextLoopCheck: Float64Array;
   private stopReason: string | undefined;
   private slice: Slice | undefined;
   private readonly nmiPeriodNs: number;
@@ -130,6 +145,8 @@ export class Machine implements BlockHost {
     this.translation = config.translate === false ? undefined : translationFor(this.memory);
     this.trapHandler = (trap) => this.stop(`trap: ${trap.kind}`);
     for (const cpu of this.cpus) cpu.nextNmiNs = this.nmiPeriodNs;
+    this.runningSince = new Float64Array(config.cpuCount);
+    this.nextLoopCheck = new Float64Array(config.cpuCount).fill(config.skipLoops === false ? Number.POSITIVE_INFINITY : LOOP_FIRST_CHECK);
   }
 
   /** Start `cpu` executing hypervisor code at `programCounter`, interrupts disabled. */
@@ -178,8 +195,9 @@ export class Machine implements BlockHost {
       const slice = this.slice;
       const cpu = this.cpus[slice.cpu];
       if (cpu.timeNs >= untilNs) return this.reach(untilNs);
-      const reached = this.execute(cpu, slice, untilNs);
-      if (cpu.mode !== CpuMode.Running || cpu.timeNs >= slice.limitNs) this.slice = undefined;
+      const reached = this.loopCheckDue(cpu) ? this.skipLoop(cpu, untilNs) : this.execute(cpu, slice, untilNs);
+      // skipLoop may have gone on into later slices
+      if (cpu.mode !== CpuMode.Running || cpu.timeNs >= (this.slice ?? slice).limitNs) this.slice = undefined;
       if (reached) return { kind: 'instructionReached', cpu: cpu.index };
     }
   }
@@ -216,6 +234,10 @@ export class Machine implements BlockHost {
     this.nowNs = snapshot.nowNs;
     this.slice = snapshot.slice === undefined ? undefined : newSlice(snapshot.slice.cpu, snapshot.slice.limitNs);
     this.stopReason = undefined;
+    for (const cpu of this.cpus) {
+      this.runningSince[cpu.index] = cpu.instructionsRetired;
+      if (this.nextLoopCheck[cpu.index] !== Number.POSITIVE_INFINITY) this.nextLoopCheck[cpu.index] = LOOP_FIRST_CHECK;
+    }
   }
 
   /** True when `cpu` would take an interrupt now if it were running. */
@@ -256,6 +278,72 @@ export class Machine implements BlockHost {
     this.hypervisorInstructions += retired;
   }
 
+  /** True when `cpu` has run alone, without leaving the hypervisor, long enough to check for a loop. */
+  private loopCheckDue(cpu: CpuState): boolean {
+    if (cpu.instructionsRetired - this.runningSince[cpu.index] < this.nextLoopCheck[cpu.index] || this.tracer !== undefined) return false;
+    return this.cpus.every((other) => other === cpu || other.mode !== CpuMode.Running);
+  }
+
+  /**
+   * Run `cpu`, alone, through a window watched for a repeating state, then skip the whole periods
+   * that fit before the next event (see loop-skip.ts). Returns true when the instruction stop was
+   * reached. The window runs slice by slice exactly as the run loop would plan them (their
+   * starts are the machine's `nowNs`), and it ends where the run loop would do anything else.
+   */
+  private skipLoop(cpu: CpuState, untilNs: number): boolean {
+    const windowEndNs = cpu.timeNs + LOOP_WINDOW;
+    const recorder = new LoopRecorder(cpu, this.memory.words, this);
+    const others = this.cpus.map((other) => (other === cpu ? 0 : other.instructionsRetired));
+    const anyPaused = this.cpus.some((other) => other.mode === CpuMode.Paused);
+    const epoch = this.writeEpoch;
+    let slice = this.slice as Slice;
+    let reached = false;
+    this.tracer = (index, _programCounter, word) => {
+      if (index === cpu.index) recorder.observe(word);
+    };
+    try {
+      for (;;) {
+        reached = this.execute(cpu, slice, untilNs);
+        if (reached || this.stopReason !== undefined || cpu.mode !== CpuMode.Running || cpu.timeNs < slice.limitNs) break;
+        if (recorder.period !== undefined || cpu.timeNs >= windowEndNs || cpu.timeNs >= untilNs) break;
+        // the run loop would now fire an event or wake a paused CPU: leave that to it
+        const eventNs = this.nextEventNs();
+        if (eventNs <= cpu.timeNs || (anyPaused && this.writeEpoch !== epoch)) break;
+        this.nowNs = cpu.timeNs;
+        slice = this.slice = newSlice(cpu.index, Math.min(eventNs, cpu.timeNs + this.quantumNs));
+      }
+    } finally {
+      this.tracer = undefined;
+    }
+    const period = recorder.period;
+    const alone = this.cpus.every((other) => other === cpu || other.instructionsRetired === others[other.index]);
+    const atSliceEnd = !reached && this.stopReason === undefined && cpu.mode === CpuMode.Running && cpu.timeNs === slice.limitNs;
+    const skippable = period !== undefined && alone && atSliceEnd && (period.stores === 0 || !anyPaused);
+    const streak = (): number => cpu.instructionsRetired - this.runningSince[cpu.index];
+    if (!skippable) {
+      // a window cut short (an event, the end of the run) is tried again soon; a loop that does
+      // not repeat, or cannot be skipped, is looked at less and less often
+      const cutShort = cpu.timeNs < windowEndNs && recorder.period === undefined;
+      this.nextLoopCheck[cpu.index] = streak() + (cutShort ? LOOP_WINDOW : Math.max(LOOP_WINDOW, streak() / 8));
+      return reached;
+    }
+    // whole periods that are also whole quanta, so that the slices after the skip start where they would have
+    const horizonNs = Math.min(this.nextEventNs(), untilNs);
+    const stride = leastCommonMultiple(period.instructions, this.quantumNs);
+    const strides = periodsToSkip({ ...period, instructions: stride }, cpu.timeNs, horizonNs, this.instructionStop - this.hypervisorInstructions);
+    const periods = (strides * stride) / period.instructions;
+    const skipped = strides * stride;
+    cpu.timeNs += skipped;
+    cpu.instructionsRetired += skipped;
+    this.hypervisorInstructions += skipped;
+    this.skippedInstructions += skipped;
+    this.codeReads += periods * period.codeReads;
+    this.writeEpoch += periods * period.stores;
+    if (period.stores > 0) this.lastWriteNs += skipped;
+    this.nextLoopCheck[cpu.index] = streak() + LOOP_WINDOW;
+    return false;
+  }
+
   private reach(untilNs: number): RunOutcome {
     this.nowNs = untilNs;
     return { kind: 'timeReached', timeNs: untilNs };
@@ -285,7 +373,10 @@ export class Machine implements BlockHost {
         cpu.mode = CpuMode.Running;
         cpu.timeNs = Math.max(cpu.timeNs, this.lastWriteNs);
       }
-      if (cpu.mode !== CpuMode.Running) continue;
+      if (cpu.mode !== CpuMode.Running) {
+        this.noteNotRunning(cpu);
+        continue;
+      }
       if (chosen === undefined || cpu.timeNs < chosen.timeNs) {
         if (chosen !== undefined) secondNs = Math.min(secondNs, chosen.timeNs);
         chosen = cpu;
@@ -295,6 +386,13 @@ export class Machine implements BlockHost {
     }
     this.secondRunningNs = chosen === undefined || secondNs === Number.POSITIVE_INFINITY ? (chosen?.timeNs ?? 0) : secondNs;
     return chosen;
+  }
+
+  /** A CPU out of the hypervisor starts a new streak: its next loop check is a full streak away. */
+  private noteNotRunning(cpu: CpuState): void {
+    if (this.runningSince[cpu.index] === cpu.instructionsRetired) return;
+    this.runningSince[cpu.index] = cpu.instructionsRetired;
+    if (this.nextLoopCheck[cpu.index] !== Number.POSITIVE_INFINITY) this.nextLoopCheck[cpu.index] = LOOP_FIRST_CHECK;
   }
 
   private fireEvents(nowNs: number): void {
@@ -643,6 +741,13 @@ export class Machine implements BlockHost {
     cpu.guestExitNs = cpu.timeNs + Math.max(1, Math.round(runNs));
     if (cpu.nmiPending || hasUnblockedVector(cpu)) this.leaveGuest(cpu, cpu.timeNs);
   }
+}
+
+function leastCommonMultiple(x: number, y: number): number {
+  let a = x;
+  let b = y;
+  while (b !== 0) [a, b] = [b, a % b];
+  return (x / a) * y;
 }
 
 function newSlice(cpu: number, limitNs: number): Slice {

@@ -16,6 +16,7 @@ import {
   RUN_STATE_RUNNABLE,
   RUN_STATE_RUNNING,
   SOFTIRQ_SCHEDULE,
+  SOFTIRQ_TIMER,
   VECTOR_EVENT_CHECK,
   Vcpu,
 } from '../layout.js';
@@ -176,7 +177,10 @@ function emitIdleLoop(asm: Assembler): void {
   });
 }
 
-/** Take and clear this CPU's pending softirqs atomically; schedule never returns. */
+/**
+ * Take and clear this CPU's pending softirqs atomically, then run them lowest bit first as Xen
+ * does: expired timers, then the scheduler (which never returns). Called with interrupts enabled.
+ */
 function emitDoSoftirq(asm: Assembler): void {
   routine(asm, 'do_softirq', [r1, r2, r3, r4, r7], () => {
     thisCpuArea(asm, r7);
@@ -187,6 +191,8 @@ function emitDoSoftirq(asm: Assembler): void {
     asm.movi(r2, 0);
     asm.cas(r4, r3, r2);
     asm.bne(ref('do_softirq.retry'));
+    asm.andi(r2, r1, SOFTIRQ_TIMER);
+    asm.ifNotZero(r2, () => asm.call(ref('timer_softirq')));
     asm.andi(r2, r1, SOFTIRQ_SCHEDULE);
     asm.ifNotZero(r2, () => asm.jmp(ref('schedule')));
   });
