@@ -17,7 +17,7 @@ import { FLAG_INTERRUPT_ENABLE, FLAG_LESS, FLAG_ZERO, Opcode } from './isa.js';
 import { Memory, PAGE_SHIFT, PERMISSION_EXECUTE, PERMISSION_READ, PERMISSION_WRITE, type Segment } from './memory.js';
 import type { AccessKind, ExceptionKind, Trap } from './trap.js';
 import { translationFor, type BlockHost, type Translation } from './translator.js';
-import { LoopRecorder, periodsToSkip } from './loop-skip.js';
+import { LoopRecorder, MachineLoopWatch, machinePeriodsToSkip, periodsToSkip } from './loop-skip.js';
 
 export interface MachineConfig {
   readonly cpuCount: number;
@@ -90,6 +90,10 @@ const NS_PER_US = 1_000;
 const LOOP_FIRST_CHECK = 50_000;
 /** instructions watched for a repeating state, at most */
 const LOOP_WINDOW = 4_000;
+/** instructions of all CPUs watched for a repeating machine state, at most */
+const MACHINE_LOOP_WINDOW = 100_000;
+/** after a failed check, the next one waits an eighth of the streak, but never longer than this */
+const LOOP_LONGEST_WAIT = 4_000_000;
 
 export class Machine implements BlockHost {
   readonly config: MachineConfig;
@@ -120,9 +124,16 @@ export class Machine implements BlockHost {
    * accounting, not machine state: hypervisorInstructions counts them as retired)
    */
   skippedInstructions = 0;
+  /**
+   * whether skipped instructions count toward the instruction stop (the default: the stop is
+   * then where running every instruction puts it); false makes it a stop on executed instructions
+   */
+  skipsCountTowardStop = true;
   /** per CPU: instructionsRetired when it was last seen not running, and when to next check for a loop */
   private readonly runningSince: Float64Array;
   private readonly nextLoopCheck: Float64Array;
+  /** a watch of every CPU for a loop they run together, while one is on */
+  private watch: MachineLoopWatch | undefined;
   private stopReason: string | undefined;
   private slice: Slice | undefined;
   private readonly nmiPeriodNs: number;
@@ -174,6 +185,15 @@ export class Machine implements BlockHost {
   }
 
   run(untilNs: number): RunOutcome {
+    try {
+      return this.runUntil(untilNs);
+    } finally {
+      // a watch never outlives a run: the tracer is the caller's again
+      if (this.watch !== undefined) this.endWatch('interrupted');
+    }
+  }
+
+  private runUntil(untilNs: number): RunOutcome {
     this.stopReason = undefined;
     for (;;) {
       if (this.stopReason !== undefined) return { kind: 'stopped', reason: this.stopReason };
@@ -184,13 +204,16 @@ export class Machine implements BlockHost {
         const cpuNs = cpu === undefined ? Number.POSITIVE_INFINITY : cpu.timeNs;
         if (eventNs <= cpuNs) {
           if (eventNs > untilNs) return this.reach(untilNs);
+          if (this.watch !== undefined) this.endWatch('interrupted');
           this.nowNs = eventNs;
           this.fireEvents(eventNs);
           continue;
         }
         if (cpu === undefined || cpuNs >= untilNs) return this.reach(untilNs);
+        if (this.watchPoint(cpu, Math.min(eventNs, untilNs))) continue;
         this.nowNs = cpuNs;
         this.slice = newSlice(cpu.index, Math.min(eventNs, Math.max(this.secondRunningNs, cpuNs) + this.quantumNs));
+        this.watch?.noteSlice(this.slice.limitNs, eventNs);
       }
       const slice = this.slice;
       const cpu = this.cpus[slice.cpu];
@@ -278,6 +301,79 @@ export class Machine implements BlockHost {
     this.hypervisorInstructions += retired;
   }
 
+  /**
+   * At a planning point (`cpu` about to get a slice): go on with a watch of every CPU, or skip the
+   * periods it found, or begin one when every running CPU has run long enough in the hypervisor
+   * (several of them: one alone is skipLoop's). True when periods were skipped: plan again.
+   */
+  private watchPoint(cpu: CpuState, horizonNs: number): boolean {
+    const watch = this.watch;
+    if (watch === undefined) {
+      if (this.tracer !== undefined || !this.machineLoopCheckDue()) return false;
+      const started = new MachineLoopWatch(this, this.memory.words, cpu.timeNs);
+      this.watch = started;
+      this.tracer = (index, _programCounter, word) => started.observe(this.cpus[index], word);
+      return false;
+    }
+    const period = watch.repeatsAt(cpu.timeNs);
+    if (period === undefined) {
+      if (watch.interrupted) this.endWatch('interrupted');
+      else if (watch.spoiled || watch.instructions > MACHINE_LOOP_WINDOW) this.endWatch('failed');
+      return false;
+    }
+    this.endWatch('found');
+    const periods = machinePeriodsToSkip(period, cpu.timeNs, horizonNs, this.instructionsLeft());
+    if (periods === 0) return false;
+    const skippedNs = periods * period.durationNs;
+    for (const each of this.cpus) {
+      if (each.mode !== CpuMode.Running) continue;
+      each.timeNs += skippedNs;
+      each.instructionsRetired += periods * period.retired[each.index];
+    }
+    this.accountSkipped(periods * period.instructions);
+    this.codeReads += periods * period.codeReads;
+    this.writeEpoch += periods * period.stores;
+    this.interruptsDelivered += periods * period.interrupts;
+    if (period.stores > 0) this.lastWriteNs += skippedNs;
+    return true;
+  }
+
+  /** Instructions that may be skipped before the stop (any number when skips do not count toward it). */
+  private instructionsLeft(): number {
+    return this.skipsCountTowardStop ? this.instructionStop - this.hypervisorInstructions : Number.POSITIVE_INFINITY;
+  }
+
+  private accountSkipped(instructions: number): void {
+    this.hypervisorInstructions += instructions;
+    this.skippedInstructions += instructions;
+    if (!this.skipsCountTowardStop) this.instructionStop += instructions;
+  }
+
+  /** Several CPUs run, and each has run in the hypervisor long enough to check for a loop. */
+  private machineLoopCheckDue(): boolean {
+    let running = 0;
+    for (const cpu of this.cpus) {
+      if (cpu.mode !== CpuMode.Running) continue;
+      if (cpu.instructionsRetired - this.runningSince[cpu.index] < this.nextLoopCheck[cpu.index]) return false;
+      running++;
+    }
+    return running > 1;
+  }
+
+  /**
+   * Stop watching. The running CPUs are checked again soon after a success or a watch an event
+   * or the end of the run cut short, later and later after failures.
+   */
+  private endWatch(ending: 'found' | 'interrupted' | 'failed'): void {
+    this.watch = undefined;
+    this.tracer = undefined;
+    for (const cpu of this.cpus) {
+      if (cpu.mode !== CpuMode.Running) continue;
+      const streak = cpu.instructionsRetired - this.runningSince[cpu.index];
+      this.nextLoopCheck[cpu.index] = streak + (ending === 'failed' ? Math.max(MACHINE_LOOP_WINDOW, Math.min(streak / 8, LOOP_LONGEST_WAIT)) : MACHINE_LOOP_WINDOW);
+    }
+  }
+
   /** True when `cpu` has run alone, without leaving the hypervisor, long enough to check for a loop. */
   private loopCheckDue(cpu: CpuState): boolean {
     if (cpu.instructionsRetired - this.runningSince[cpu.index] < this.nextLoopCheck[cpu.index] || this.tracer !== undefined) return false;
@@ -324,19 +420,18 @@ export class Machine implements BlockHost {
       // a window cut short (an event, the end of the run) is tried again soon; a loop that does
       // not repeat, or cannot be skipped, is looked at less and less often
       const cutShort = cpu.timeNs < windowEndNs && recorder.period === undefined;
-      this.nextLoopCheck[cpu.index] = streak() + (cutShort ? LOOP_WINDOW : Math.max(LOOP_WINDOW, streak() / 8));
+      this.nextLoopCheck[cpu.index] = streak() + (cutShort ? LOOP_WINDOW : Math.max(LOOP_WINDOW, Math.min(streak() / 8, LOOP_LONGEST_WAIT)));
       return reached;
     }
     // whole periods that are also whole quanta, so that the slices after the skip start where they would have
     const horizonNs = Math.min(this.nextEventNs(), untilNs);
     const stride = leastCommonMultiple(period.instructions, this.quantumNs);
-    const strides = periodsToSkip({ ...period, instructions: stride }, cpu.timeNs, horizonNs, this.instructionStop - this.hypervisorInstructions);
+    const strides = periodsToSkip({ ...period, instructions: stride }, cpu.timeNs, horizonNs, this.instructionsLeft());
     const periods = (strides * stride) / period.instructions;
     const skipped = strides * stride;
     cpu.timeNs += skipped;
     cpu.instructionsRetired += skipped;
-    this.hypervisorInstructions += skipped;
-    this.skippedInstructions += skipped;
+    this.accountSkipped(skipped);
     this.codeReads += periods * period.codeReads;
     this.writeEpoch += periods * period.stores;
     if (period.stores > 0) this.lastWriteNs += skipped;

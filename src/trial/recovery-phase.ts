@@ -12,6 +12,7 @@ import type { MechanismName } from '../recovery/mechanisms.js';
 import { mechanismNamed } from '../recovery/mechanisms.js';
 import { recover } from '../recovery/recover.js';
 import type { Injection } from '../faults/fault.js';
+import { RunawayBudget } from './budget.js';
 import { settle } from './golden.js';
 import type { FailedVm, RecoveryFailureCause, RecoveryRecord } from './record.js';
 import type { System } from './system.js';
@@ -63,16 +64,16 @@ export function recoverAndRun(
   return { result: 'recovered', noVmFailure: failedVms.length === 0, failedVms, cause: null, detail: null, steps, ...timing };
 }
 
-type LivenessEnding = 'ran' | 'secondFailure' | 'runaway';
+type LivenessEnding = 'ran' | 'secondFailure' | { readonly runaway: string };
 
 function runLiveness(system: System, resumeNs: number, instructionBudget: number): LivenessEnding {
   const machine = system.machine;
   const detectionsBefore = system.hypervisor.detections.length;
   system.hypervisor.recoveryHook = (_detection, hypervisor) => hypervisor.machine.stop('second failure');
-  machine.instructionStop = machine.hypervisorInstructions + instructionBudget;
-  const outcome = machine.run(Math.max(system.runLengthNs, resumeNs + LIVENESS_NS));
+  const budget = new RunawayBudget(machine, instructionBudget, machine.hypervisorInstructions);
+  const outcome = budget.run(Math.max(system.runLengthNs, resumeNs + LIVENESS_NS));
   if (system.hypervisor.detections.length > detectionsBefore) return 'secondFailure';
-  if (outcome.kind === 'instructionReached') return 'runaway';
+  if (outcome === 'runaway') return { runaway: budget.runawayCause };
   settle(system);
   return system.hypervisor.detections.length > detectionsBefore ? 'secondFailure' : 'ran';
 }
@@ -94,7 +95,7 @@ function firstCause(system: System, ending: LivenessEnding, failedVms: readonly 
   const nowNs = system.machine.nowNs;
   const detections = system.hypervisor.detections;
   if (ending === 'secondFailure') return { cause: 'secondFailure', detail: describeDetection(detections[detections.length - 1]) };
-  if (ending === 'runaway') return { cause: 'hypervisorRunaway', detail: 'instruction budget exhausted after recovery' };
+  if (typeof ending === 'object') return { cause: 'hypervisorRunaway', detail: `${ending.runaway}, after recovery` };
   const privVm = system.privVm().verdict(nowNs);
   if (privVm.kind === 'failed') return { cause: 'privVmFailed', detail: privVm.reason };
   const allowed = system.configuration.createsVmAfterRecovery ? 1 : 0;

@@ -21,6 +21,7 @@ import { recoverAndRun, type RecoveryObserver } from './recovery-phase.js';
 import { System, type SystemOptions, type SystemSnapshot } from './system.js';
 import type { Detection } from '../hypervisor/detection.js';
 import { TraceRecorder, type TrialTrace } from './trace.js';
+import { RunawayBudget } from './budget.js';
 
 export interface TrialOptions {
   /** run from boot instead of fast-forwarding from a golden checkpoint (for checking equivalence) */
@@ -51,13 +52,13 @@ export interface TrialResult {
   readonly followedGoldenFromNs?: number;
 }
 
-/** A runaway trial ends after this many times the golden run's hypervisor instructions. */
+/** A trial's instruction budget is this many times the golden run's hypervisor instructions (see budget.ts). */
 const BUDGET_FACTOR = 3;
 const BUDGET_MINIMUM = 2_000_000;
 
 type Ending =
   | { readonly kind: 'detected' }
-  | { readonly kind: 'runaway' }
+  | { readonly kind: 'runaway'; readonly cause: string }
   | { readonly kind: 'matchedGolden'; readonly timeNs: number }
   /** ran to the end; `final` is the state there when it was derived by following the golden run */
   | { readonly kind: 'endOfRun'; readonly final?: System; readonly fromNs?: number };
@@ -276,12 +277,12 @@ function recoveryOf(
  */
 function runAfterInjection(system: System, golden: GoldenRun, injection: Injection, follow: boolean): Ending {
   const machine = system.machine;
-  machine.instructionStop = injection.instructionCount + instructionBudget(golden);
+  const budget = new RunawayBudget(machine, instructionBudget(golden), injection.instructionCount);
   for (const checkpoint of golden.checkpoints) {
     if (checkpoint.timeNs <= machine.nowNs) continue;
-    const outcome = machine.run(checkpoint.timeNs);
+    const outcome = budget.run(checkpoint.timeNs);
     if (system.hypervisor.detections.length > 0) return { kind: 'detected' };
-    if (outcome.kind === 'instructionReached') return { kind: 'runaway' };
+    if (outcome === 'runaway') return { kind: 'runaway', cause: budget.runawayCause };
     if (system.isInStateOf(checkpoint.snapshot, checkpoint.stateBesidesMemory)) return { kind: 'matchedGolden', timeNs: checkpoint.timeNs };
     const final = follow ? finalStateIfFollowing(system, golden, checkpoint) : undefined;
     if (final !== undefined) return { kind: 'endOfRun', final, fromNs: checkpoint.timeNs };
@@ -301,7 +302,7 @@ function classify(system: System, ending: Ending, injection: Injection, common: 
       return recovery === undefined ? detected : { ...detected, recovery };
     }
     case 'runaway':
-      return { ...common, outcome: 'sdc', injection, cause: 'runaway: instruction budget exhausted without detection' };
+      return { ...common, outcome: 'sdc', injection, cause: `runaway: ${ending.cause}` };
     case 'matchedGolden':
       return { ...common, outcome: 'nonManifested', injection, matchedGoldenAtNs: ending.timeNs };
     case 'endOfRun': {

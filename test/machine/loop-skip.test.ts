@@ -105,3 +105,37 @@ describe('loop skipping', () => {
     expect(skipping.skippedInstructions).toBeGreaterThan(1_000_000);
   });
 });
+
+describe('loop skipping with several CPUs', () => {
+  it('gives the same run as running every instruction when every CPU loops, together', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 4 }), fc.array(fc.integer({ min: 0, max: 12 }), { minLength: 4, maxLength: 4 }), fc.boolean(), (cpuCount, paddings, shared) => {
+        const build = (asm: Assembler): void => {
+          for (let cpu = 0; cpu < 4; cpu++) {
+            asm.label(`cpu${cpu}`).movi(13, DATA_BASE + (shared ? 0 : 4 * cpu)).movi(1, 0);
+            asm.label(`top${cpu}`).addi(1, 1, 1).andi(1, 1, 3).st(13, 1, 1).ld(2, 13, 1);
+            for (let index = 0; index < paddings[cpu]; index++) asm.addi(3, 2, index);
+            asm.jmp(ref(`top${cpu}`));
+          }
+          handlers(asm);
+        };
+        const entries = Object.fromEntries(Array.from({ length: cpuCount }, (_, cpu) => [cpu, `cpu${cpu}`]));
+        // NMIs every 2 ms, so that the plain run stays short
+        const { plain, skipping } = bothWays(build, 5 * MS, { ...withHandlers, cpuCount, entries, config: { nmiPeriodNs: 2 * MS } });
+        expectSameRun(plain, skipping);
+        expect(readLog(skipping).filter((value) => value === 0)).toHaveLength(2 * cpuCount);
+      }),
+      { numRuns: 6 },
+    );
+  });
+
+  it('skips most of a loop every CPU runs, between the NMIs', () => {
+    const build = (asm: Assembler): void => {
+      asm.label('top').addi(1, 1, 1).andi(1, 1, 7).jmp(ref('top'));
+      handlers(asm);
+    };
+    const { plain, skipping } = bothWays(build, 25 * MS, { ...withHandlers, cpuCount: 3, entries: { 0: 'top', 1: 'top', 2: 'top' }, config: { nmiPeriodNs: 10 * MS } });
+    expectSameRun(plain, skipping);
+    expect(skipping.skippedInstructions).toBeGreaterThan(0.9 * skipping.hypervisorInstructions);
+  });
+});
