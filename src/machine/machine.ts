@@ -13,7 +13,7 @@
 import { CpuMode, CpuState, NO_DEADLINE, hasUnblockedVector, highestVector } from './cpu.js';
 import { DOUBLE_FIELD } from './double-field.js';
 import { EventQueue, NMI_EVENT, type InterruptEvent } from './event-queue.js';
-import { FLAG_INTERRUPT_ENABLE, FLAG_LESS, FLAG_ZERO, Opcode } from './isa.js';
+import { EXTENSION_MASKS, FLAG_INTERRUPT_ENABLE, FLAG_LESS, FLAG_ZERO, Opcode, signExtendImmediate } from './isa.js';
 import { Memory, PAGE_SHIFT, PERMISSION_EXECUTE, PERMISSION_READ, PERMISSION_WRITE, type Segment } from './memory.js';
 import type { AccessKind, ExceptionKind, Trap } from './trap.js';
 import { translationFor, type BlockHost, type Translation } from './translator.js';
@@ -632,9 +632,10 @@ export class Machine implements BlockHost {
       this.hypervisorInstructions++;
       const a = (word >>> 22) & 15;
       const b = (word >>> 18) & 15;
-      const immediate = (word << 14) >> 14;
+      const immediate = signExtendImmediate(word);
       let next = pc + 1;
-      switch (word >>> 26) {
+      // a word with its opcode's extension bits set (or no such opcode) is invalid
+      switch ((word & EXTENSION_MASKS[word >>> 26]) === 0 ? word >>> 26 : 0) {
         case Opcode.Nop:
           break;
         case Opcode.MoveImmediate:
@@ -672,10 +673,6 @@ export class Machine implements BlockHost {
         case Opcode.ShiftLeft:
         case Opcode.ShiftRight:
         case Opcode.Multiply:
-          if ((word & 0x3fff0) !== 0) {
-            this.exception(cpu, 'invalidOpcode');
-            continue;
-          }
           r[a] = arithmetic(word >>> 26, r[b], r[word & 15]);
           break;
         case Opcode.AddImmediate:
@@ -728,10 +725,6 @@ export class Machine implements BlockHost {
           break;
         }
         case Opcode.CompareAndSwap: {
-          if ((word & 0x3fff0) !== 0) {
-            this.exception(cpu, 'invalidOpcode');
-            continue;
-          }
           const address = r[b];
           if ((this.memory.permissionAt(address) & PERMISSION_WRITE) === 0) {
             this.accessFault(cpu, address, 'write');

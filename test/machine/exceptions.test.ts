@@ -142,8 +142,12 @@ describe('invalid opcodes', () => {
     }
   });
 
-  it('unused operand bits of other instructions are ignored', () => {
-    const built = runWords([encode(Opcode.Nop, 5, 7, 1234), encode(Opcode.Halt, 1, 1, -1)]);
+  it('a bit set where an instruction has no operand makes it invalid: the bits extend the opcode', () => {
+    for (const extended of [encode(Opcode.Nop) | (5 << 22), encode(Opcode.Halt) | 1, encode(Opcode.Push, 1) | (1 << 20), encode(Opcode.Move, 1, 2) | (1 << 9)]) {
+      const built = runWords([extended]);
+      expect(built.traps).toEqual([exception('invalidOpcode', CODE_BASE + 1, 0, 'none')]);
+    }
+    const built = runWords([encode(Opcode.Nop), encode(Opcode.Halt)]);
     expect(built.traps).toEqual([]);
     expect(built.machine.cpus[0].mode).toBe(CpuMode.Halted);
   });
