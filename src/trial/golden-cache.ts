@@ -22,6 +22,8 @@ export interface GoldenRun {
   readonly checkpoints: readonly Checkpoint[];
   /** the state at the end, after settling */
   readonly final: SystemSnapshot;
+  /** per code address the golden run executed: the simulated time it last fetched it */
+  readonly lastFetchNs: ReadonlyMap<number, number>;
   readonly report: GoldenReport;
 }
 
@@ -45,6 +47,10 @@ export function goldenRun(options: SystemOptions): GoldenRun {
 
 function recordGoldenRun(system: System, options: SystemOptions): GoldenRun {
   system.start();
+  const lastFetchNs = new Map<number, number>();
+  system.machine.tracer = (_cpu, programCounter, _word, timeNs) => {
+    lastFetchNs.set(programCounter, timeNs);
+  };
   const checkpoints: Checkpoint[] = [checkpointOf(system, 0)];
   for (let timeNs = CHECKPOINT_INTERVAL_NS; ; timeNs = Math.min(timeNs + CHECKPOINT_INTERVAL_NS, system.runLengthNs)) {
     const outcome = system.machine.run(timeNs);
@@ -53,7 +59,8 @@ function recordGoldenRun(system: System, options: SystemOptions): GoldenRun {
     if (timeNs >= system.runLengthNs) break;
   }
   settle(system);
-  return { options, runLengthNs: system.runLengthNs, checkpoints, final: system.snapshot(), report: reportOf(system) };
+  system.machine.tracer = undefined;
+  return { options, runLengthNs: system.runLengthNs, checkpoints, final: system.snapshot(), lastFetchNs, report: reportOf(system) };
 }
 
 function checkpointOf(system: System, timeNs: number): Checkpoint {
