@@ -3,22 +3,24 @@
  *
  * Every instruction is one 32-bit word, and the encoding is dense, as x86 code is: every bit of
  * every valid word either selects the operation or feeds an operand the instruction uses, so a
- * flipped bit in a code word always changes what the word means (another instruction, other
+ * flipped bit in a code word always changes what the word means (another operation, other
  * operands, or an invalid word, which traps as a #UD would). Decoding is total: every word is
  * some instruction or invalid.
  *
- *   bits 31..26  opcode (0 and unassigned values are invalid)
- *   then, by the opcode's operand shape:
+ *   bits 31..26  primary opcode (0 and unassigned values are invalid)
+ *   then, by the primary opcode's operand shape:
  *     a,b,imm   a (25..22), b (21..18), signed immediate (17..0)
  *     a,imm     a (25..22), signed immediate (21..0)
  *     imm       signed immediate (25..0)
- *     a,b,c     a (25..22), b (21..18), c (3..0)
- *     a,b       a (25..22), b (21..18)
- *     a         a (25..22)
- *     none      -
+ *     a,b,c     a (25..22), b (21..18), c (3..0); bits 17..4 extend the opcode
+ *     a,b       a (25..22), b (21..18); bits 17..0 extend the opcode
+ *     a         a (25..22); bits 21..0 extend the opcode
+ *     none      bits 25..0 extend the opcode
  *
- * The bits a shape has no operand for extend the opcode: they must be zero (as a reserved
- * opcode extension), and a word with any of them set is invalid.
+ * Where a shape has no operand, its bits select among the operations of that shape, as x86's
+ * ModRM.reg field does: the operation is the primary opcode's, moved on through its shape's group
+ * (below, in table order) by the number of extension bits set. The assembler sets none, so a
+ * flipped extension bit turns, say, `cli` into `sti` or `push` into `pop`.
  */
 
 export const enum Opcode {
@@ -161,7 +163,7 @@ const IMMEDIATE_BITS_OF: Readonly<Record<OperandShape, number>> = {
   'a,b,c': 0,
 };
 
-/** Per operand shape, the opcode-extension bits: no operand there, so they must be zero. */
+/** Per operand shape, the opcode-extension bits: no operand there, so they select the operation. */
 const EXTENSION_BITS: Readonly<Record<OperandShape, number>> = {
   none: 0x03ff_ffff,
   a: 0x003f_ffff,
@@ -172,11 +174,35 @@ const EXTENSION_BITS: Readonly<Record<OperandShape, number>> = {
   'a,b,c': 0x0003_fff0,
 };
 
-/** Per opcode (word >>> 26): its extension bits, or -1 for an invalid opcode. For the interpreter. */
+/** Per primary opcode (word >>> 26): its extension bits (0 for an invalid opcode). For the interpreter. */
 export const EXTENSION_MASKS: Int32Array = Int32Array.from({ length: 64 }, (_, opcode) => {
   const info = byOpcode[opcode];
-  return info === undefined ? -1 : EXTENSION_BITS[info.shape];
+  return info === undefined ? 0 : EXTENSION_BITS[info.shape];
 });
+
+/** The opcodes of each shape, in table order: the group extension bits move through. */
+const groups = new Map<OperandShape, Opcode[]>();
+for (const info of table) groups.set(info.shape, [...(groups.get(info.shape) ?? []), info.opcode]);
+/** Per primary opcode: its group and its place in it. */
+const groupOf: (readonly Opcode[] | undefined)[] = Array.from({ length: 64 }, (_, opcode) => {
+  const info = byOpcode[opcode];
+  return info === undefined ? undefined : groups.get(info.shape);
+});
+
+function bitCount(value: number): number {
+  let bits = value - ((value >>> 1) & 0x5555_5555);
+  bits = (bits & 0x3333_3333) + ((bits >>> 2) & 0x3333_3333);
+  return (Math.imul((bits + (bits >>> 4)) & 0x0f0f_0f0f, 0x0101_0101) >>> 24);
+}
+
+/** The operation a word performs: its primary opcode moved through its group by its extension bits set. */
+export function operationOf(word: number): number {
+  const primary = word >>> 26;
+  const extension = word & EXTENSION_MASKS[primary];
+  if (extension === 0) return primary;
+  const group = groupOf[primary] as readonly Opcode[];
+  return group[(group.indexOf(primary) + bitCount(extension)) % group.length];
+}
 
 /** The range of an opcode's immediate operand; [0, 0] for an opcode without one. */
 export function immediateRange(opcode: Opcode): { readonly min: number; readonly max: number } {
@@ -233,7 +259,7 @@ export function signExtendImmediate(word: number): number {
 
 export function decode(word: number): Instruction {
   return {
-    opcode: word >>> 26,
+    opcode: operationOf(word),
     a: (word >>> 22) & 15,
     b: (word >>> 18) & 15,
     c: word & 15,
@@ -243,17 +269,21 @@ export function decode(word: number): Instruction {
 
 /** True when the word decodes to an instruction the CPU will execute rather than trap on. */
 export function isValidWord(word: number): boolean {
-  const info = byOpcode[word >>> 26];
-  return info !== undefined && (word & EXTENSION_BITS[info.shape]) === 0;
+  return byOpcode[word >>> 26] !== undefined;
+}
+
+/** True when the assembler could have emitted the word: no extension bit set. */
+export function isCanonicalWord(word: number): boolean {
+  return isValidWord(word) && (word & EXTENSION_MASKS[word >>> 26]) === 0;
 }
 
 /**
- * What a word means: invalid, or its opcode and the operands its shape has. Two words mean the
- * same exactly when these are equal; with the dense encoding that is only when they are equal.
+ * What a word means: invalid, or its operation and the operands its shape has. Two words that
+ * mean the same do the same thing from every state.
  */
 export function meaning(word: number): string {
-  const info = byOpcode[word >>> 26];
-  if (info === undefined || (word & EXTENSION_BITS[info.shape]) !== 0) return 'invalid';
+  const info = byOpcode[operationOf(word)];
+  if (info === undefined) return 'invalid';
   const { a, b, c, immediate } = decode(word);
   const operands: Record<OperandShape, readonly number[]> = {
     none: [],
@@ -268,10 +298,9 @@ export function meaning(word: number): string {
 }
 
 /**
- * True when executing either word does the same thing from every state. With the dense encoding
- * every bit of a word matters (a valid one's, and an invalid one's to the trap it reports): only
- * equal words.
+ * True when executing either word does the same thing from every state: they mean the same
+ * (words that differ in one bit never do; two extension bits may cancel out).
  */
 export function sameInstruction(x: number, y: number): boolean {
-  return x === y;
+  return x === y || (isValidWord(x) && meaning(x) === meaning(y));
 }

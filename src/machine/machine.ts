@@ -13,7 +13,7 @@
 import { CpuMode, CpuState, NO_DEADLINE, hasUnblockedVector, highestVector } from './cpu.js';
 import { DOUBLE_FIELD } from './double-field.js';
 import { EventQueue, NMI_EVENT, type InterruptEvent } from './event-queue.js';
-import { EXTENSION_MASKS, FLAG_INTERRUPT_ENABLE, FLAG_LESS, FLAG_ZERO, Opcode, signExtendImmediate } from './isa.js';
+import { EXTENSION_MASKS, FLAG_INTERRUPT_ENABLE, FLAG_LESS, FLAG_ZERO, Opcode, operationOf, signExtendImmediate } from './isa.js';
 import { Memory, PAGE_SHIFT, PERMISSION_EXECUTE, PERMISSION_READ, PERMISSION_WRITE, type Segment } from './memory.js';
 import type { AccessKind, ExceptionKind, Trap } from './trap.js';
 import { translationFor, type BlockHost, type Translation } from './translator.js';
@@ -634,8 +634,9 @@ export class Machine implements BlockHost {
       const b = (word >>> 18) & 15;
       const immediate = signExtendImmediate(word);
       let next = pc + 1;
-      // a word with its opcode's extension bits set (or no such opcode) is invalid
-      switch ((word & EXTENSION_MASKS[word >>> 26]) === 0 ? word >>> 26 : 0) {
+      // the operation: the primary opcode, unless extension bits select another of its shape
+      const operation = (word & EXTENSION_MASKS[word >>> 26]) === 0 ? word >>> 26 : operationOf(word);
+      switch (operation) {
         case Opcode.Nop:
           break;
         case Opcode.MoveImmediate:
@@ -673,7 +674,7 @@ export class Machine implements BlockHost {
         case Opcode.ShiftLeft:
         case Opcode.ShiftRight:
         case Opcode.Multiply:
-          r[a] = arithmetic(word >>> 26, r[b], r[word & 15]);
+          r[a] = arithmetic(operation, r[b], r[word & 15]);
           break;
         case Opcode.AddImmediate:
           r[a] = (r[b] + immediate) | 0;
@@ -696,7 +697,7 @@ export class Machine implements BlockHost {
         case Opcode.BranchGreaterEqual:
         case Opcode.BranchGreater:
         case Opcode.BranchLessEqual:
-          if (branchTaken(word >>> 26, cpu.flags)) next = immediate;
+          if (branchTaken(operation, cpu.flags)) next = immediate;
           break;
         case Opcode.JumpRegister:
           next = r[a];

@@ -193,9 +193,9 @@ const LESS = FLAG_LESS;
 
 /** The statements for `word` at `address`, the block's instruction `index`; undefined when the interpreter must run it. */
 function emit(word: number, address: number, index: number, sizeWords: number): Emitted | undefined {
-  // an invalid word (extension bits set, or no such opcode) is the interpreter's: it traps there
+  // an invalid word is the interpreter's: it traps there
   if (!isValidWord(word)) return undefined;
-  const { a, b, c, immediate } = decode(word);
+  const { opcode, a, b, c, immediate } = decode(word);
   const retired = index + 1;
   const now = `t + ${retired}`;
   const fault = (access: 'read' | 'write'): string => `{ host.blockAccessFault(cpu, ${address}, ${retired}, address, '${access}'); return ${BlockResult.RanAndLeft}; }`;
@@ -209,7 +209,7 @@ function emit(word: number, address: number, index: number, sizeWords: number): 
   const ending = (code: string): Emitted => ({ code, ends: true });
   const leaving = (code: string): Emitted => ({ code, ends: true, leaves: true });
   const branch = (condition: string): Emitted => ending(`if (${condition}) next = ${immediate};`);
-  switch (word >>> 26) {
+  switch (opcode) {
     case Opcode.Nop:
       return straight('');
     case Opcode.MoveImmediate:
