@@ -82,6 +82,8 @@ export function frameStateFor(useCount: number): { readonly type: number; readon
 }
 
 export const SOFTIRQ_SCHEDULE = 1;
+/** run expired timers: raised by the local timer interrupt, run at the next softirq point, as in Xen */
+export const SOFTIRQ_TIMER = 2;
 
 /** mmu_update's undo log stages */
 export const MMU_LOG_IDLE = 0;

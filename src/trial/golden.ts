@@ -7,6 +7,7 @@ import { audit, type AuditResult } from '../hypervisor/audit.js';
 import { describeDetection, type Detection } from '../hypervisor/detection.js';
 import { PerCpu, perCpuAddress } from '../hypervisor/layout.js';
 import type { GuestVerdict } from '../guests/kernel.js';
+import type { RunBounds, Tracer } from '../machine/machine.js';
 import { System, type SystemOptions } from './system.js';
 
 export interface GuestReport {
@@ -39,10 +40,10 @@ const SETTLE_STEP_NS = 1_000;
  * state, within the caller's instruction limit if it has one. Returns the detection that stopped
  * it, if one did.
  */
-export function settle(system: System, instructionLimit?: number): Detection | undefined {
+export function settle(system: System, limits: Omit<RunBounds, 'untilNs'> = {}): Detection | undefined {
   const limitNs = system.machine.nowNs + SETTLE_LIMIT_NS;
   while (!system.isQuiescent() && system.machine.nowNs < limitNs) {
-    const stop = system.hypervisor.run({ untilNs: system.machine.nowNs + SETTLE_STEP_NS, instructionLimit });
+    const stop = system.hypervisor.run({ untilNs: system.machine.nowNs + SETTLE_STEP_NS, ...limits });
     if (stop.kind === 'detected') return stop.detection;
     if (stop.kind !== 'timeReached') return undefined;
   }
@@ -65,10 +66,12 @@ export function runGolden(options: SystemOptions): GoldenReport {
 
 /**
  * The one way a golden run is run: from boot to the end of the run, a checkpoint interval at a
- * time, calling `atCheckpoint` at boot and after each interval; then settled and reported.
+ * time, calling `atCheckpoint` at boot and after each interval; then settled and reported. A
+ * `tracer` sees every hypervisor instruction of the run (and of the settling).
  */
-export function playGolden(options: SystemOptions, atCheckpoint: (system: System, timeNs: number) => void = () => undefined): GoldenPlay {
+export function playGolden(options: SystemOptions, atCheckpoint: (system: System, timeNs: number) => void = () => undefined, tracer?: Tracer): GoldenPlay {
   const system = new System(options);
+  system.machine.tracer = tracer;
   system.start();
   atCheckpoint(system, 0);
   let clean = true;
@@ -78,6 +81,7 @@ export function playGolden(options: SystemOptions, atCheckpoint: (system: System
     if (timeNs >= system.runLengthNs) break;
   }
   settle(system);
+  system.machine.tracer = undefined;
   return { system, clean, report: reportOf(system) };
 }
 

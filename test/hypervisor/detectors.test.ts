@@ -17,12 +17,14 @@ import {
   FrameDescriptor,
   PerCpu,
   SCHEDULE_LOCKS,
+  SOFTIRQ_TIMER,
   WATCHDOG_STRIKES,
   assertionNames,
   BUG_FRAME_COUNT_NEGATIVE,
   BUG_IRQ_COUNT_AT_SCHEDULE,
   perCpuAddress,
 } from '../../src/hypervisor/layout.js';
+import { Assembler, ref } from '../../src/machine/assembler.js';
 import { CpuMode } from '../../src/machine/cpu.js';
 import { FLAG_INTERRUPT_ENABLE } from '../../src/machine/isa.js';
 import { NMI_PERIOD_NS } from '../../src/machine/machine.js';
@@ -112,8 +114,43 @@ describe('the NMI watchdog', () => {
     expect(verdictOf(system, 1)).toEqual({ kind: 'correct' });
   });
 
-  // Not tested: a CPU spinning with interrupts enabled. Every spin in the hypervisor (all lock
-  // acquisitions) runs with interrupts disabled, so there is no honest way to build one.
+  it('declares a hang on a CPU looping in the hypervisor with interrupts enabled: its timer interrupts only raise the softirq', () => {
+    fc.assert(
+      fc.property(seeds, fc.integer({ min: 120, max: 620 }), (seed, loopMs) => {
+        const system = startedSystem({ configuration: '1AppVM', seed });
+        runToQuiescence(system, loopMs * MS);
+        // UnixBench's next mmu_update, entered with interrupts enabled, jumps to itself forever
+        const words = system.machine.memory.words;
+        const loop = system.hypervisor.program.labels.get('do_mmu_update') ?? 0;
+        words[loop] = new Assembler(loop).label('self').jmp(ref('self')).link().words[0];
+        const loopedNs = system.machine.nowNs;
+        const cpu = system.machine.cpus[UNIXBENCH_CPU];
+        const area = perCpuAddress(UNIXBENCH_CPU);
+
+        // A strike in, it is still looping with interrupts enabled; the local timer fired and
+        // raised the timer softirq, which no softirq point runs, so the watchdog counter is stuck.
+        expect(system.machine.run(loopedNs + 2 * NMI_PERIOD_NS).kind).toBe('timeReached');
+        expect(system.hypervisor.detections).toEqual([]);
+        expect(cpu.programCounter).toBe(loop);
+        expect(cpu.flags & FLAG_INTERRUPT_ENABLE).toBe(FLAG_INTERRUPT_ENABLE);
+        expect(words[area + PerCpu.offset.softirqPending] & SOFTIRQ_TIMER).toBe(SOFTIRQ_TIMER);
+        const stuckCount = words[area + PerCpu.offset.watchdogCount];
+
+        expect(system.machine.run(loopedNs + 1_000 * MS)).toEqual({ kind: 'stopped', reason: 'detected' });
+        const detection = onlyDetection(system);
+        expect(detection.detector).toBe('hang');
+        expect(detection.cpu).toBe(UNIXBENCH_CPU);
+        expect(words[area + PerCpu.offset.watchdogCount]).toBe(stuckCount);
+        // 3 NMIs after the last tick, which came at most one period after UnixBench's next mmu_update
+        const latencyNs = detection.timeNs - loopedNs;
+        expect(latencyNs).toBeGreaterThan(3 * NMI_PERIOD_NS - 10 * MS);
+        expect(latencyNs).toBeLessThanOrEqual(4 * NMI_PERIOD_NS + 10 * MS);
+        // the loop's hundreds of millions of instructions were skipped, not run one by one
+        expect(system.machine.skippedInstructions).toBeGreaterThan(250_000_000);
+      }),
+      { numRuns: 4 },
+    );
+  });
 });
 
 describe('the panic path', () => {

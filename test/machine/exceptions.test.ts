@@ -133,20 +133,21 @@ describe('invalid opcodes', () => {
     }
   });
 
-  it('reserved bits set in a three-register instruction trap', () => {
-    for (const opcode of [Opcode.Add, Opcode.Multiply, Opcode.CompareAndSwap]) {
-      for (const bit of [4, 11, 17]) {
-        const built = runWords([encodeThreeRegister(opcode, 1, 2, 3) | (1 << bit)]);
-        expect(built.traps).toEqual([exception('invalidOpcode', CODE_BASE + 1, 0, 'none')]);
-        expect(built.machine.cpus[0].registers[1]).toBe(0);
-      }
+  it('extension bits set in a three-register instruction select another operation: add becomes sub', () => {
+    for (const bit of [4, 11, 17]) {
+      const built = runWords([encode(Opcode.MoveImmediate, 2, 0, 10), encode(Opcode.MoveImmediate, 3, 0, 3), encodeThreeRegister(Opcode.Add, 1, 2, 3) | (1 << bit), encode(Opcode.Halt)]);
+      expect(built.traps).toEqual([]);
+      expect(built.machine.cpus[0].registers[1]).toBe(7);
     }
   });
 
-  it('unused operand bits of other instructions are ignored', () => {
-    const built = runWords([encode(Opcode.Nop, 5, 7, 1234), encode(Opcode.Halt, 1, 1, -1)]);
+  it('a bit set where an instruction has no operand selects another operation of its shape', () => {
+    // cli with an extension bit is sti; push r1 with one is pop r1
+    const built = runWords([encode(Opcode.DisableInterrupts) | (1 << 12), encode(Opcode.Push, 1) | (1 << 3), encode(Opcode.DisableInterrupts), encode(Opcode.Halt)]);
     expect(built.traps).toEqual([]);
-    expect(built.machine.cpus[0].mode).toBe(CpuMode.Halted);
+    const cpu = built.machine.cpus[0];
+    expect(cpu.mode).toBe(CpuMode.Halted);
+    expect(cpu.stackPointer).toBe(stackTop(0) + 1);
   });
 });
 

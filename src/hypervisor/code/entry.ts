@@ -15,6 +15,7 @@ import {
   RUN_STATE_RUNNABLE,
   RUN_STATE_RUNNING,
   SOFTIRQ_SCHEDULE,
+  SOFTIRQ_TIMER,
   VECTOR_EVENT_CHECK,
   Vcpu,
 } from '../layout.js';
@@ -143,7 +144,10 @@ function emitIdleLoop(asm: Assembler): void {
   });
 }
 
-/** Take and clear this CPU's pending softirqs atomically; schedule never returns. */
+/**
+ * Take and clear this CPU's pending softirqs atomically, then run them lowest bit first as Xen
+ * does: expired timers, then the scheduler (which never returns). Called with interrupts enabled.
+ */
 function emitDoSoftirq(asm: Assembler): void {
   routine(asm, 'do_softirq', [r1, r2, r3, r4, r7], () => {
     thisCpuArea(asm, r7);
@@ -154,6 +158,8 @@ function emitDoSoftirq(asm: Assembler): void {
     asm.movi(r2, 0);
     asm.cas(r4, r3, r2);
     asm.bne(ref('do_softirq.retry'));
+    asm.andi(r2, r1, SOFTIRQ_TIMER);
+    asm.ifNotZero(r2, () => asm.call(ref('timer_softirq')));
     asm.andi(r2, r1, SOFTIRQ_SCHEDULE);
     asm.ifNotZero(r2, () => asm.jmp(ref('schedule')));
   });
@@ -244,9 +250,13 @@ function emitRunqueue(asm: Assembler): void {
   });
 }
 
-/** raise_softirq(r1 = CPU, r2 = bits): set bits atomically, then kick that CPU with an IPI. */
+/**
+ * raise_softirq(r1 = CPU, r2 = bits): set the bits atomically; kick that CPU with an event-check
+ * IPI only when one of them was newly set and it is another CPU, as Xen's cpu_raise_softirq does.
+ * A CPU raising its own softirq runs it at its next softirq point without being interrupted.
+ */
 function emitRaiseSoftirq(asm: Assembler): void {
-  routine(asm, 'raise_softirq', [r3, r4, r5, r6, r11], () => {
+  routine(asm, 'raise_softirq', [r3, r4, r5, r6, r11], (exit) => {
     cpuAreaOf(asm, r3, r1);
     asm.addi(r3, r3, PerCpu.offset.softirqPending);
     asm.label('raise_softirq.retry');
@@ -255,6 +265,12 @@ function emitRaiseSoftirq(asm: Assembler): void {
     asm.mov(r6, r4);
     asm.cas(r6, r3, r5);
     asm.bne(ref('raise_softirq.retry'));
+    // nothing newly set: the CPU has already been told
+    asm.cmp(r5, r4);
+    asm.beq(ref(exit));
+    asm.cpuid(r5);
+    asm.cmp(r5, r1);
+    asm.beq(ref(exit));
     asm.movi(r11, VECTOR_EVENT_CHECK);
     asm.ipi(r1, r11);
   });

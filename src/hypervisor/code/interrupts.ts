@@ -1,8 +1,9 @@
 /**
- * Event channels and vCPU wake-up, and the interrupt handlers: local timer, event-check IPI,
+ * Event channels and vCPU wake-up, and the interrupt handlers: event-check IPI,
  * device interrupts routed to the PrivVM as events, spurious vectors, and the NMI watchdog.
+ * The local timer's interrupt is in timers.ts.
  */
-import { ref, r0, r1, r2, r3, r6, r7, r8, r10, type Assembler } from '../../machine/assembler.js';
+import { ref, r0, r1, r2, r3, r6, r7, r10, type Assembler } from '../../machine/assembler.js';
 import {
   DOMAIN_TABLE,
   Domain,
@@ -14,16 +15,14 @@ import {
   RUN_STATE_BLOCKED,
   RUN_STATE_RUNNABLE,
   SOFTIRQ_SCHEDULE,
-  Timer,
   Vcpu,
   WATCHDOG_STRIKES,
 } from '../layout.js';
-import { cpuAreaOf, irqEnter, irqExit, restoreAll, routine, saveAll, scheduleLockOf, storeImmediate, thisCpuArea, timerLockOf } from './helpers.js';
+import { cpuAreaOf, irqEnter, irqExit, restoreAll, routine, saveAll, scheduleLockOf, storeImmediate, thisCpuArea } from './helpers.js';
 
 export function emitInterrupts(asm: Assembler, deviceVectors: readonly number[]): void {
   emitEventSend(asm);
   emitVcpuWake(asm);
-  emitTimerInterrupt(asm);
   emitEventCheckInterrupt(asm);
   emitDeviceInterrupts(asm, deviceVectors);
   emitSpuriousInterrupt(asm);
@@ -63,38 +62,6 @@ function emitVcpuWake(asm: Assembler): void {
       });
     });
   });
-}
-
-/** Run every expired timer (dropping the lock around each handler), then reprogram. */
-function emitTimerInterrupt(asm: Assembler): void {
-  asm.label('timer_interrupt');
-  saveAll(asm);
-  thisCpuArea(asm, r7);
-  irqEnter(asm, r7, r1);
-  asm.cpuid(r6);
-  timerLockOf(asm, r10, r6);
-  asm.spinLock(r10);
-  asm.loop((exit) => {
-    asm.ld(r8, r7, PerCpu.offset.timerHead);
-    asm.cmpi(r8, 0);
-    asm.beq(exit);
-    asm.rdtime(r1);
-    asm.ld(r2, r8, Timer.offset.expiresUs);
-    asm.cmp(r2, r1);
-    asm.bgt(exit);
-    asm.mov(r0, r8);
-    asm.call(ref('timer_list_remove'));
-    asm.spinUnlock(r10);
-    asm.ld(r1, r8, Timer.offset.handler);
-    asm.callr(r1);
-    asm.spinLock(r10);
-  });
-  asm.call(ref('timer_reprogram'));
-  asm.spinUnlock(r10);
-  irqExit(asm, r7, r1);
-  asm.eoi();
-  restoreAll(asm);
-  asm.iret();
 }
 
 /** The event-check IPI only interrupts: softirqs run on the way back to the guest or idle. */
