@@ -217,6 +217,12 @@ export const BUG_CURRENT_NOT_RUNNING = 2;
 export const BUG_RUNQUEUE_CORRUPT = 3;
 export const BUG_TIMER_LIST_CORRUPT = 4;
 export const BUG_FRAME_COUNT_NEGATIVE = 5;
+/** The credit scheduler's checks, where Xen has them (BUG_ON and ASSERT in schedule.c, sched_credit.c). */
+export const BUG_RUNQUEUE_INSERT_QUEUED = 10;
+export const BUG_RUNQUEUE_LINKS = 11;
+export const BUG_NEXT_ALREADY_RUNNING = 12;
+export const BUG_NEXT_OTHER_CPU = 13;
+export const BUG_RUN_STATE = 14;
 export const PANIC_WATCHDOG_HANG = 100;
 
 export const assertionNames: Readonly<Record<number, string>> = {
@@ -225,6 +231,11 @@ export const assertionNames: Readonly<Record<number, string>> = {
   [BUG_RUNQUEUE_CORRUPT]: 'runqueue entry not runnable',
   [BUG_TIMER_LIST_CORRUPT]: 'timer list corrupt',
   [BUG_FRAME_COUNT_NEGATIVE]: 'frame use count went negative',
+  [BUG_RUNQUEUE_INSERT_QUEUED]: 'inserting a vCPU already on a runqueue',
+  [BUG_RUNQUEUE_LINKS]: 'runqueue links inconsistent',
+  [BUG_NEXT_ALREADY_RUNNING]: 'switching to a vCPU already running',
+  [BUG_NEXT_OTHER_CPU]: 'switching to a vCPU of another CPU',
+  [BUG_RUN_STATE]: 'vCPU run state inconsistent',
 };
 
 /** Idle vCPUs have ids from here, outside the domain id space. */

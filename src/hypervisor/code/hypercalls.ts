@@ -37,7 +37,9 @@ import {
   MMU_LOG_IDLE,
   MMU_LOG_PUT_OLD,
   MMU_LOG_WROTE_ENTRY,
+  BUG_RUN_STATE,
   RUN_STATE_BLOCKED,
+  RUN_STATE_RUNNING,
   SOFTIRQ_SCHEDULE,
   Timer,
   Vcpu,
@@ -210,6 +212,13 @@ function emitSchedOp(asm: Assembler): void {
     asm.ld(r9, r8, Vcpu.offset.domain);
     asm.addi(r11, r9, Domain.offset.lock);
     asm.withLock(r10, () => {
+      // ASSERT(v->runstate == running && v->is_running): only a running vCPU blocks
+      asm.ld(r1, r8, Vcpu.offset.runState);
+      asm.addi(r1, r1, -RUN_STATE_RUNNING);
+      asm.bugOn(r1, BUG_RUN_STATE);
+      asm.ld(r1, r8, Vcpu.offset.isRunning);
+      asm.addi(r1, r1, -1);
+      asm.bugOn(r1, BUG_RUN_STATE);
       asm.withLock(r11, () => {
         asm.ld(r1, r9, Domain.offset.pendingEvents);
         asm.ifZero(r1, () => storeImmediate(asm, r8, Vcpu.offset.runState, RUN_STATE_BLOCKED, r1));

@@ -11,8 +11,10 @@ import {
   PANIC_WATCHDOG_HANG,
   PerCpu,
   RECOVERY_IN_PROGRESS,
+  BUG_RUN_STATE,
   RUN_STATE_BLOCKED,
   RUN_STATE_RUNNABLE,
+  RUN_STATE_RUNNING,
   SOFTIRQ_SCHEDULE,
   Timer,
   Vcpu,
@@ -46,22 +48,41 @@ function emitEventSend(asm: Assembler): void {
   });
 }
 
-/** vcpu_wake(r0 = vCPU): a blocked vCPU becomes runnable on its processor's runqueue. IF=0. */
+/**
+ * vcpu_wake(r0 = vCPU): a blocked vCPU becomes runnable on its processor's runqueue. IF=0.
+ * Waking one that is not blocked does nothing, as in Xen, but its state must be one Xen's
+ * runstate ASSERTs allow: runnable and queued, or running as its processor's current vCPU.
+ */
 function emitVcpuWake(asm: Assembler): void {
-  routine(asm, 'vcpu_wake', [r1, r2, r6, r7, r10], () => {
+  routine(asm, 'vcpu_wake', [r1, r2, r6, r7, r10], (exit) => {
     asm.ld(r6, r0, Vcpu.offset.processor);
     cpuAreaOf(asm, r7, r6);
     scheduleLockOf(asm, r10, r6);
-    asm.withLock(r10, () => {
-      asm.ld(r1, r0, Vcpu.offset.runState);
-      asm.ifEqualImmediate(r1, RUN_STATE_BLOCKED, () => {
-        storeImmediate(asm, r0, Vcpu.offset.runState, RUN_STATE_RUNNABLE, r1);
-        asm.call(ref('runqueue_append'));
-        asm.mov(r1, r6);
-        asm.movi(r2, SOFTIRQ_SCHEDULE);
-        asm.call(ref('raise_softirq'));
-      });
+    asm.spinLock(r10);
+    asm.ld(r1, r0, Vcpu.offset.runState);
+    asm.ifEqualImmediate(r1, RUN_STATE_BLOCKED, () => {
+      storeImmediate(asm, r0, Vcpu.offset.runState, RUN_STATE_RUNNABLE, r1);
+      asm.call(ref('runqueue_append'));
+      asm.mov(r1, r6);
+      asm.movi(r2, SOFTIRQ_SCHEDULE);
+      asm.call(ref('raise_softirq'));
+      asm.jmp(ref('vcpu_wake.unlock'));
     });
+    asm.ifEqualImmediate(r1, RUN_STATE_RUNNABLE, () => {
+      asm.call(ref('vcpu_on_runqueue'));
+      asm.addi(r1, r1, -1);
+      asm.bugOn(r1, BUG_RUN_STATE);
+      asm.jmp(ref('vcpu_wake.unlock'));
+    });
+    // ASSERT(runstate == running && curr_on_cpu(v->processor) == v)
+    asm.addi(r1, r1, -RUN_STATE_RUNNING);
+    asm.bugOn(r1, BUG_RUN_STATE);
+    asm.ld(r1, r7, PerCpu.offset.current);
+    asm.sub(r1, r1, r0);
+    asm.bugOn(r1, BUG_RUN_STATE);
+    asm.label('vcpu_wake.unlock');
+    asm.spinUnlock(r10);
+    asm.jmp(ref(exit));
   });
 }
 
