@@ -148,8 +148,16 @@ export const PerCpu = struct('percpu', {
 export const StaticLocks = struct('static-locks', {
   domainList: 1,
   time: 1,
-  schedule: MAX_CPUS,
-  timers: MAX_CPUS,
+});
+
+/**
+ * Each CPU's scheduler and timer locks. As in Xen, whose per-CPU areas (schedule_data, the timer
+ * heap) are allocated from the heap at boot, they live in the heap: a reboot keeps them, and the
+ * heap-lock repair, not the static-lock one, releases them.
+ */
+export const CpuLocks = struct('cpu-locks', {
+  schedule: 1,
+  timers: 1,
 });
 
 export const StaticData = struct('static', {
@@ -163,6 +171,8 @@ export const StaticData = struct('static', {
   irqDomain: 32,
   irqPort: 32,
   frameTable: 1,
+  /** the heap array of CpuLocks, one per CPU */
+  cpuLocks: 1,
   wallclockUs: 1,
   timeSyncTimer: 1,
   cpuCount: 1,
@@ -187,10 +197,18 @@ export const FRAME_TABLE_POINTER = staticAddress('frameTable');
 export const WALLCLOCK = staticAddress('wallclockUs');
 export const TIME_SYNC_TIMER_POINTER = staticAddress('timeSyncTimer');
 export const RECOVERY_IN_PROGRESS = staticAddress('recoveryInProgress');
-export const SCHEDULE_LOCKS = LOCKS_BASE + StaticLocks.offset.schedule;
-export const TIMER_LOCKS = LOCKS_BASE + StaticLocks.offset.timers;
+export const CPU_LOCKS_POINTER = staticAddress('cpuLocks');
 export const DOMAIN_LIST_LOCK = LOCKS_BASE + StaticLocks.offset.domainList;
 export const TIME_LOCK = LOCKS_BASE + StaticLocks.offset.time;
+
+/** The address of CPU `cpu`'s schedule lock, given the heap array boot put the CPU locks in. */
+export function scheduleLockAddress(cpuLocks: number, cpu: number): number {
+  return cpuLocks + cpu * CpuLocks.sizeWords + CpuLocks.offset.schedule;
+}
+
+export function timerLockAddress(cpuLocks: number, cpu: number): number {
+  return cpuLocks + cpu * CpuLocks.sizeWords + CpuLocks.offset.timers;
+}
 
 export function perCpuAddress(cpu: number): number {
   return PER_CPU_BASE + cpu * PerCpu.sizeWords;

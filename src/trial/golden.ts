@@ -7,6 +7,7 @@ import { audit, type AuditResult } from '../hypervisor/audit.js';
 import { describeDetection } from '../hypervisor/detection.js';
 import { PerCpu, perCpuAddress } from '../hypervisor/layout.js';
 import type { GuestVerdict } from '../guests/kernel.js';
+import { profileHypervisor, type HypervisorProfile } from './profile.js';
 import { System, type SystemOptions } from './system.js';
 
 export interface GuestReport {
@@ -28,6 +29,8 @@ export interface GoldenReport {
   readonly guests: readonly GuestReport[];
   readonly audit: AuditResult;
   readonly digest: string;
+  /** where the hypervisor spent its instructions, when asked for (it slows the run) */
+  readonly profile?: HypervisorProfile;
 }
 
 /** Longest extra simulated time spent waiting for every CPU to leave the hypervisor. */
@@ -43,12 +46,19 @@ export function settle(system: System): void {
   }
 }
 
-export function runGolden(options: SystemOptions): GoldenReport {
+export function runGolden(options: SystemOptions, { profile = false }: { readonly profile?: boolean } = {}): GoldenReport {
   const system = new System(options);
   system.start();
-  system.machine.run(system.runLengthNs);
-  settle(system);
-  return reportOf(system);
+  const run = (): void => {
+    system.machine.run(system.runLengthNs);
+    settle(system);
+  };
+  if (!profile) {
+    run();
+    return reportOf(system);
+  }
+  const measured = profileHypervisor(system, run);
+  return { ...reportOf(system), profile: measured };
 }
 
 export function reportOf(system: System): GoldenReport {

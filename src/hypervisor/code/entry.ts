@@ -252,27 +252,20 @@ function emitSchedule(asm: Assembler): void {
 }
 
 /**
- * The previous vCPU (r8, not idle): still running, it is preempted onto the runqueue; woken
- * while it was blocking, vcpu_wake already queued it; blocked, it leaves. Any other state is
- * an inconsistent view, and Xen's runstate ASSERTs stop there.
+ * The previous vCPU (r8, not idle): still running, it is preempted; woken while it was blocking
+ * (vcpu_wake leaves the current vCPU off the runqueue), it is runnable; either way it goes on the
+ * runqueue, whose BUG_ON catches one already there. Blocked, it leaves. Any other state is an
+ * inconsistent view, and Xen's runstate ASSERTs stop there.
  */
 function requeuePrevious(asm: Assembler): void {
   asm.ld(r1, r8, Vcpu.offset.runState);
-  asm.ifEqualImmediate(r1, RUN_STATE_RUNNING, () => {
-    storeImmediate(asm, r8, Vcpu.offset.runState, RUN_STATE_RUNNABLE, r1);
-    asm.mov(r0, r8);
-    asm.call(ref('runqueue_append'));
-    asm.jmp(ref('schedule.pick'));
-  });
-  asm.ifEqualImmediate(r1, RUN_STATE_RUNNABLE, () => {
-    asm.mov(r0, r8);
-    asm.call(ref('vcpu_on_runqueue'));
-    asm.addi(r1, r1, -1);
-    asm.bugOn(r1, BUG_RUN_STATE);
-    asm.jmp(ref('schedule.pick'));
-  });
-  asm.addi(r1, r1, -RUN_STATE_BLOCKED);
+  asm.ifEqualImmediate(r1, RUN_STATE_BLOCKED, () => asm.jmp(ref('schedule.pick')));
+  asm.ifEqualImmediate(r1, RUN_STATE_RUNNING, () => storeImmediate(asm, r8, Vcpu.offset.runState, RUN_STATE_RUNNABLE, r1));
+  asm.ld(r1, r8, Vcpu.offset.runState);
+  asm.addi(r1, r1, -RUN_STATE_RUNNABLE);
   asm.bugOn(r1, BUG_RUN_STATE);
+  asm.mov(r0, r8);
+  asm.call(ref('runqueue_append'));
 }
 
 /**
@@ -328,7 +321,7 @@ function emitRunqueue(asm: Assembler): void {
     // BUG_ON(!__vcpu_on_runq(svc)): the head has nothing before it
     asm.ld(r1, r0, Vcpu.offset.runqueuePrevious);
     asm.bugOn(r1, BUG_RUNQUEUE_LINKS);
-    // BUG_ON(!vcpu_runnable(next)): only runnable vCPUs are queued
+    // ASSERT(next->runstate != running), BUG_ON(!vcpu_runnable(next)): only runnable vCPUs are queued
     asm.ld(r1, r0, Vcpu.offset.runState);
     asm.addi(r1, r1, -RUN_STATE_RUNNABLE);
     asm.bugOn(r1, BUG_RUNQUEUE_CORRUPT);
