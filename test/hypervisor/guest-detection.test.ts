@@ -55,6 +55,33 @@ describe('UnixBench', () => {
       { numRuns: 8 },
     );
   });
+
+  it('BUG()s, as a Linux PV guest does, when mmu_update refuses to map a frame whose type it cannot validate', () => {
+    fc.assert(
+      fc.property(seeds, fc.integer({ min: 0, max: FRAMES_PER_DOMAIN - 1 }), (seed, index) => {
+        const system = startedSystem({ configuration: '1AppVM', seed, runLengthNs: 400 * MS });
+        runToQuiescence(system, 50 * MS);
+        const brokenNs = system.machine.nowNs;
+        const words = system.machine.memory.words;
+        const descriptor = (frame: number): number => system.hypervisor.layout.frameTable + frame * FrameDescriptor.sizeWords;
+        // a frame not mapped now (an unmap would retype a mapped one), from `index` on
+        const unmapped = Array.from({ length: FRAMES_PER_DOMAIN }, (_, offset) => firstFrameOf(1) + ((index + offset) % FRAMES_PER_DOMAIN));
+        const frame = unmapped.find((candidate) => words[descriptor(candidate) + FrameDescriptor.offset.useCount] === 0);
+        if (frame === undefined) return;
+        // neither untyped nor writable: get_page_type cannot make it a writable page
+        words[descriptor(frame) + FrameDescriptor.offset.type] = 7;
+        runToEnd(system, system.runLengthNs);
+
+        const failure = expectFailed(verdictOf(system, 1), /mmu_update\(slot \d+, frame \d+\) (returned error|result) -22(, expected \d+)?$/);
+        expect(Number(/frame (\d+)\)/.exec(failure.reason)?.[1])).toBe(frame);
+        expect(failure.atNs).toBeGreaterThan(brokenNs);
+        // the hypervisor refused cleanly: it detected nothing, and the halted guest asks for nothing more
+        expect(system.hypervisor.detections).toEqual([]);
+        expect(verdictOf(system, PRIVILEGED_DOMAIN_ID)).toEqual({ kind: 'correct' });
+      }),
+      { numRuns: 6 },
+    );
+  });
 });
 
 describe('a guest whose saved resume token was corrupted crashes when it is next entered', () => {
