@@ -140,6 +140,11 @@ export abstract class KernelBase<S extends CommonState> implements GuestKernel {
     return false;
   }
 
+  /** Until when the guest has work to progress on (NetBench: while pings arrive); by default, always. */
+  protected progressOwedUntilNs(): number {
+    return Number.POSITIVE_INFINITY;
+  }
+
   /** The guest completed a unit of its work now: a gap longer than the window was a timeout. */
   protected progressed(nowNs: number): void {
     const stall = this.stallUntil(nowNs);
@@ -156,7 +161,8 @@ export abstract class KernelBase<S extends CommonState> implements GuestKernel {
   private stallUntil(nowNs: number): Failure | null {
     const since = this.state.lastProgressNs;
     if (since === null || this.state.halted || this.hasFinished()) return null;
-    const stalledNs = nowNs - since - pausedWithin(this.state.pausedIntervals, since, nowNs);
+    const untilNs = Math.min(nowNs, this.progressOwedUntilNs());
+    const stalledNs = untilNs - since - pausedWithin(this.state.pausedIntervals, since, untilNs);
     if (stalledNs <= PROGRESS_WINDOW_NS) return null;
     const reason = `timed out: no progress for more than ${PROGRESS_WINDOW_NS / 1_000_000} ms (outside service interruptions) after ${(since / 1_000_000).toFixed(1)} ms`;
     return { reason, atNs: timeoutAt(this.state.pausedIntervals, since) };

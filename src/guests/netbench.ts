@@ -77,6 +77,11 @@ export class NetBench extends KernelBase<NetBenchState> {
     return this.issue(this.nextAction(nowNs));
   }
 
+  /** It has work while pings arrive: the last one arrives at the end of the run. */
+  protected override progressOwedUntilNs(): number {
+    return this.nic === undefined || this.nic.pingCount === 0 ? Number.POSITIVE_INFINITY : this.nic.arrivalNs(this.nic.pingCount - 1);
+  }
+
   override verdict(nowNs: number): GuestVerdict {
     this.report = this.nic === undefined ? null : this.evaluate(nowNs);
     return super.verdict(nowNs);
