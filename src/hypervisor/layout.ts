@@ -103,6 +103,9 @@ export const Vcpu = struct('vcpu', {
   mmuLogNew: 1,
   multicallBuffer: 1,
   runtimeUs: 1,
+  /** runstate accounting, as Xen's: when the vCPU last started running, and its time running */
+  runstateEntryUs: 1,
+  runningUs: 1,
   timer: Timer.sizeWords,
 });
 

@@ -83,19 +83,20 @@ describe('acknowledge-interrupts', () => {
 });
 
 describe('scheduler-consistency', () => {
-  it('without it a half-done context switch leaves current pointing at a vCPU not marked running, and schedule\'s assertion fails', () => {
-    // schedule() is switching UnixBench's vCPU out: is_running cleared, current not yet updated.
+  it('without it a context switch abandoned before context_saved leaves the old vCPU marked running, and switching back to it trips the BUG_ON', () => {
+    // schedule() has made idle current and dropped the lock; context_switch has not yet cleared
+    // UnixBench's is_running.
     const at = findPoint({
       options: ONE_APP_VM,
       afterNs: 100 * MS,
       cpu: UNIXBENCH_CPU,
-      routines: ['schedule'],
+      routines: ['context_switch'],
       at: ({ system, words }) => {
-        const current = perCpuWord(words, UNIXBENCH_CPU, 'current');
-        return guestVcpus(system).includes(current) && words[current + Vcpu.offset.isRunning] === 0;
+        const unixBench = system.hypervisor.layout.vcpus[1];
+        return perCpuWord(words, UNIXBENCH_CPU, 'current') === system.hypervisor.layout.idleVcpus[UNIXBENCH_CPU] && words[unixBench + Vcpu.offset.isRunning] === 1;
       },
     });
-    expectRecoveryFailed(recoverFrom(failstopAt(at), 'microreset', ['scheduler-consistency']), 'secondFailure', /^assertion "current vCPU not marked running" at cpu 1 /);
+    expectRecoveryFailed(recoverFrom(failstopAt(at), 'microreset', ['scheduler-consistency']), 'secondFailure', /^assertion "switching to a vCPU already running" at cpu 1 /);
     expectRecovered(recoverFrom(failstopAt(at), 'microreset'));
     expectMicrorebootNeedsNoSuchStep('scheduler-consistency', at);
   });

@@ -34,6 +34,7 @@ export function emitEntryPaths(asm: Assembler): void {
   emitIdleLoop(asm);
   emitDoSoftirq(asm);
   emitSchedule(asm);
+  emitContextSwitch(asm);
   emitRunqueue(asm);
   emitRaiseSoftirq(asm);
   emitRecoveryPaths(asm);
@@ -240,15 +241,35 @@ function emitSchedule(asm: Assembler): void {
     asm.ld(r1, r0, Vcpu.offset.processor);
     asm.sub(r1, r1, r6);
     asm.bugOn(r1, BUG_NEXT_OTHER_CPU);
-    storeImmediate(asm, r8, Vcpu.offset.isRunning, 0, r1);
-    addToField(asm, r7, PerCpu.offset.contextSwitches, 1, r1);
   });
   storeImmediate(asm, r0, Vcpu.offset.isRunning, 1, r1);
   asm.st(r7, PerCpu.offset.current, r0);
   asm.spinUnlock(r10);
+  asm.ifEqual(r0, r8, () => undefined, () => asm.call(ref('context_switch')));
   asm.ld(r1, r7, PerCpu.offset.stackTop);
   asm.wrsp(r1);
   asm.jmp(ref('return_to_guest'));
+}
+
+/**
+ * context_switch(r8 = prev, r0 = next, r7 = this CPU's area), after the schedule lock is dropped,
+ * as Xen's: account the time prev ran and start next's, then context_saved(prev) clears prev's
+ * is_running, only now that prev's state is saved. Until then both vCPUs are marked running: a
+ * thread abandoned in between leaves the scheduler's views disagreeing.
+ */
+function emitContextSwitch(asm: Assembler): void {
+  routine(asm, 'context_switch', [r1, r2, r3], () => {
+    asm.rdtime(r1);
+    asm.ld(r2, r8, Vcpu.offset.runstateEntryUs);
+    asm.sub(r2, r1, r2);
+    asm.ld(r3, r8, Vcpu.offset.runningUs);
+    asm.add(r3, r3, r2);
+    asm.st(r8, Vcpu.offset.runningUs, r3);
+    asm.st(r0, Vcpu.offset.runstateEntryUs, r1);
+    addToField(asm, r7, PerCpu.offset.contextSwitches, 1, r1);
+    // context_saved(prev)
+    storeImmediate(asm, r8, Vcpu.offset.isRunning, 0, r1);
+  });
 }
 
 /**
