@@ -29,6 +29,8 @@ export interface CommonState {
   lastCall: IssuedCall | null;
   /** when the guest last completed a unit of its work (null before boot) */
   lastProgressNs: number | null;
+  /** gaps between units of work longer than a progress window (the first few) */
+  longGaps: ServiceInterruption[];
   /** recovery's service interruptions: the VMs are paused, so no progress is owed inside them */
   pausedIntervals: ServiceInterruption[];
 }
@@ -40,7 +42,7 @@ export interface IssuedCall {
 }
 
 export function initialCommonState(): CommonState {
-  return { pendingEvents: 0, failure: null, halted: false, lastCall: null, lastProgressNs: null, pausedIntervals: [] };
+  return { pendingEvents: 0, failure: null, halted: false, lastCall: null, lastProgressNs: null, longGaps: [], pausedIntervals: [] };
 }
 
 export function describeCall(call: IssuedCall | null): string {
@@ -62,6 +64,8 @@ interface SavedKernel<S> {
  * NetBench judges 1 s windows of a 24 s run; the runs here are scaled by 1/10.
  */
 export const PROGRESS_WINDOW_NS = 100_000_000;
+/** the first timeout is the verdict's: a few long gaps are enough to find it */
+const LONG_GAPS_KEPT = 4;
 
 /** No PORT_TIMER by the end of the run, this long after its deadline, means the timer was lost. */
 export const TIMER_GRACE_NS = 50_000_000;
@@ -107,7 +111,7 @@ export abstract class KernelBase<S extends CommonState> implements GuestKernel {
   }
 
   verdict(nowNs: number): GuestVerdict {
-    const candidates = [this.state.failure, this.stallUntil(nowNs), ...this.failuresAtEnd(nowNs)].filter((failure): failure is Failure => failure !== null);
+    const candidates = [this.state.failure, this.firstTimeout(nowNs), ...this.failuresAtEnd(nowNs)].filter((failure): failure is Failure => failure !== null);
     if (candidates.length === 0) return { kind: 'correct' };
     const first = candidates.reduce((earliest, failure) => (failure.atNs < earliest.atNs ? failure : earliest));
     return { kind: 'failed', reason: first.reason, atNs: first.atNs };
@@ -145,10 +149,15 @@ export abstract class KernelBase<S extends CommonState> implements GuestKernel {
     return Number.POSITIVE_INFINITY;
   }
 
-  /** The guest completed a unit of its work now: a gap longer than the window was a timeout. */
+  /**
+   * The guest completed a unit of its work now. A gap longer than the window is kept, to be
+   * judged at the verdict against the service interruptions known then (set after a recovery).
+   */
   protected progressed(nowNs: number): void {
-    const stall = this.stallUntil(nowNs);
-    if (stall !== null) this.fail(stall.reason, stall.atNs);
+    const since = this.state.lastProgressNs;
+    if (since !== null && nowNs - since > PROGRESS_WINDOW_NS && this.state.longGaps.length < LONG_GAPS_KEPT) {
+      this.state.longGaps.push({ startNs: since, endNs: nowNs });
+    }
     this.state.lastProgressNs = nowNs;
   }
 
@@ -157,15 +166,22 @@ export abstract class KernelBase<S extends CommonState> implements GuestKernel {
     if (this.state.lastProgressNs === null) this.state.lastProgressNs = nowNs;
   }
 
-  /** The timeout, if the guest went more than a window without progress up to `nowNs`. */
-  private stallUntil(nowNs: number): Failure | null {
+  /** The first timeout: a kept gap, or the one still open at `nowNs`, longer than the window outside pauses. */
+  private firstTimeout(nowNs: number): Failure | null {
+    for (const gap of this.state.longGaps) {
+      const timeout = this.timeoutOver(gap.startNs, gap.endNs);
+      if (timeout !== null) return timeout;
+    }
     const since = this.state.lastProgressNs;
     if (since === null || this.state.halted || this.hasFinished()) return null;
-    const untilNs = Math.min(nowNs, this.progressOwedUntilNs());
-    const stalledNs = untilNs - since - pausedWithin(this.state.pausedIntervals, since, untilNs);
+    return this.timeoutOver(since, Math.min(nowNs, this.progressOwedUntilNs()));
+  }
+
+  private timeoutOver(sinceNs: number, untilNs: number): Failure | null {
+    const stalledNs = untilNs - sinceNs - pausedWithin(this.state.pausedIntervals, sinceNs, untilNs);
     if (stalledNs <= PROGRESS_WINDOW_NS) return null;
-    const reason = `timed out: no progress for more than ${PROGRESS_WINDOW_NS / 1_000_000} ms (outside service interruptions) after ${(since / 1_000_000).toFixed(1)} ms`;
-    return { reason, atNs: timeoutAt(this.state.pausedIntervals, since) };
+    const reason = `timed out: no progress for more than ${PROGRESS_WINDOW_NS / 1_000_000} ms (outside service interruptions) after ${(sinceNs / 1_000_000).toFixed(1)} ms`;
+    return { reason, atNs: timeoutAt(this.state.pausedIntervals, sinceNs) };
   }
 
   /** Records the first failure only: later ones are consequences. */
