@@ -67,6 +67,7 @@ describe('UnixBench', () => {
         // a frame not mapped now (an unmap would retype a mapped one), from `index` on
         const unmapped = Array.from({ length: FRAMES_PER_DOMAIN }, (_, offset) => firstFrameOf(1) + ((index + offset) % FRAMES_PER_DOMAIN));
         const frame = unmapped.find((candidate) => words[descriptor(candidate) + FrameDescriptor.offset.useCount] === 0);
+        fc.pre(frame !== undefined);
         if (frame === undefined) return;
         // neither untyped nor writable: get_page_type cannot make it a writable page
         words[descriptor(frame) + FrameDescriptor.offset.type] = 7;
