@@ -24,6 +24,8 @@ import {
   DOMAIN_POOL,
   DOMAIN_TABLE,
   Domain,
+  CPU_LOCKS_POINTER,
+  CpuLocks,
   EXCEPTION_TABLE,
   IPI_DESTINATIONS,
   MAX_CPUS,
@@ -85,6 +87,8 @@ export interface HeapLayout {
   readonly schedulerTickTimers: readonly number[];
   readonly watchdogTimers: readonly number[];
   readonly timeSyncTimer: number;
+  /** CpuLocks for every CPU, one after the other */
+  readonly cpuLocks: number;
   /** first heap word not allocated at boot */
   readonly heapEnd: number;
 }
@@ -152,14 +156,16 @@ function allocateHeap(cpuCount: number): HeapLayout {
   const schedulerTickTimers = perCpu(Timer.sizeWords);
   const watchdogTimers = perCpu(Timer.sizeWords);
   const timeSyncTimer = heap.allocate(Timer.sizeWords);
+  const cpuLocks = heap.allocate(cpuCount * CpuLocks.sizeWords);
   return {
     frameTable, domains, vcpus, rings, multicallBuffers, idleVcpus,
-    schedulerTickTimers, watchdogTimers, timeSyncTimer, heapEnd: heap.end,
+    schedulerTickTimers, watchdogTimers, timeSyncTimer, cpuLocks, heapEnd: heap.end,
   };
 }
 
 function writeFrameTable(words: Int32Array, layout: HeapLayout): void {
   words[FRAME_TABLE_POINTER] = layout.frameTable;
+  words[CPU_LOCKS_POINTER] = layout.cpuLocks;
   for (let domainId = 0; domainId < MAX_DOMAINS; domainId++) {
     for (let index = 0; index < FRAMES_PER_DOMAIN; index++) {
       const frame = firstFrameOf(domainId) + index;
@@ -184,6 +190,8 @@ export function rebootStaticData(words: Int32Array, program: Program, layout: He
   writeInterruptTable(words, program);
   writeHypercallTable(words, program);
   words[FRAME_TABLE_POINTER] = layout.frameTable;
+  // the preserved heap keeps the CPUs' locks, held or not: only the pointer to them is rewritten
+  words[CPU_LOCKS_POINTER] = layout.cpuLocks;
   for (let domainId = 0; domainId < MAX_DOMAINS; domainId++) words[DOMAIN_POOL + domainId] = layout.domains[domainId];
   writeIrqRouting(words);
   writePanicStatics(words, program, cpuCount);

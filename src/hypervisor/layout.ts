@@ -125,6 +125,9 @@ export const Vcpu = struct('vcpu', {
   mmuLogNew: 1,
   multicallBuffer: 1,
   runtimeUs: 1,
+  /** runstate accounting, as Xen's: when the vCPU last started running, and its time running */
+  runstateEntryUs: 1,
+  runningUs: 1,
   timer: Timer.sizeWords,
 });
 
@@ -172,8 +175,16 @@ export const PerCpu = struct('percpu', {
 export const StaticLocks = struct('static-locks', {
   domainList: 1,
   time: 1,
-  schedule: MAX_CPUS,
-  timers: MAX_CPUS,
+});
+
+/**
+ * Each CPU's scheduler and timer locks. As in Xen, whose per-CPU areas (schedule_data, the timer
+ * heap) are allocated from the heap at boot, they live in the heap: a reboot keeps them, and the
+ * heap-lock repair, not the static-lock one, releases them.
+ */
+export const CpuLocks = struct('cpu-locks', {
+  schedule: 1,
+  timers: 1,
 });
 
 export const StaticData = struct('static', {
@@ -187,6 +198,8 @@ export const StaticData = struct('static', {
   irqDomain: 32,
   irqPort: 32,
   frameTable: 1,
+  /** the heap array of CpuLocks, one per CPU */
+  cpuLocks: 1,
   wallclockUs: 1,
   timeSyncTimer: 1,
   cpuCount: 1,
@@ -231,10 +244,18 @@ export const IPI_DESTINATIONS = staticAddress('ipiDestination');
 export const RECOVERY_NMI = staticAddress('recoveryNmi');
 /** recovery_in_progress after a double fault: the system is shut down, no recovery may start */
 export const RECOVERY_SHUTDOWN = -1;
-export const SCHEDULE_LOCKS = LOCKS_BASE + StaticLocks.offset.schedule;
-export const TIMER_LOCKS = LOCKS_BASE + StaticLocks.offset.timers;
+export const CPU_LOCKS_POINTER = staticAddress('cpuLocks');
 export const DOMAIN_LIST_LOCK = LOCKS_BASE + StaticLocks.offset.domainList;
 export const TIME_LOCK = LOCKS_BASE + StaticLocks.offset.time;
+
+/** The address of CPU `cpu`'s schedule lock, given the heap array boot put the CPU locks in. */
+export function scheduleLockAddress(cpuLocks: number, cpu: number): number {
+  return cpuLocks + cpu * CpuLocks.sizeWords + CpuLocks.offset.schedule;
+}
+
+export function timerLockAddress(cpuLocks: number, cpu: number): number {
+  return cpuLocks + cpu * CpuLocks.sizeWords + CpuLocks.offset.timers;
+}
 
 export function perCpuAddress(cpu: number): number {
   return PER_CPU_BASE + cpu * PerCpu.sizeWords;
@@ -261,6 +282,12 @@ export const BUG_CURRENT_NOT_RUNNING = 2;
 export const BUG_RUNQUEUE_CORRUPT = 3;
 export const BUG_TIMER_LIST_CORRUPT = 4;
 export const BUG_FRAME_COUNT_NEGATIVE = 5;
+/** The credit scheduler's checks, where Xen has them (BUG_ON and ASSERT in schedule.c, sched_credit.c). */
+export const BUG_RUNQUEUE_INSERT_QUEUED = 6;
+export const BUG_RUNQUEUE_LINKS = 7;
+export const BUG_NEXT_ALREADY_RUNNING = 8;
+export const BUG_NEXT_OTHER_CPU = 9;
+export const BUG_RUN_STATE = 10;
 export const PANIC_WATCHDOG_HANG = 100;
 
 export const assertionNames: Readonly<Record<number, string>> = {
@@ -269,6 +296,11 @@ export const assertionNames: Readonly<Record<number, string>> = {
   [BUG_RUNQUEUE_CORRUPT]: 'runqueue entry not runnable',
   [BUG_TIMER_LIST_CORRUPT]: 'timer list corrupt',
   [BUG_FRAME_COUNT_NEGATIVE]: 'frame use count went negative',
+  [BUG_RUNQUEUE_INSERT_QUEUED]: 'inserting a vCPU already on a runqueue',
+  [BUG_RUNQUEUE_LINKS]: 'runqueue links inconsistent',
+  [BUG_NEXT_ALREADY_RUNNING]: 'switching to a vCPU already running',
+  [BUG_NEXT_OTHER_CPU]: 'switching to a vCPU of another CPU',
+  [BUG_RUN_STATE]: 'vCPU run state inconsistent',
 };
 
 /** Idle vCPUs have ids from here, outside the domain id space. */

@@ -53,7 +53,7 @@ function recordGoldenRun(options: SystemOptions): GoldenRun {
   const tracer: Tracer = (_cpu, programCounter, _word, timeNs) => {
     lastFetchNs.set(programCounter, timeNs);
   };
-  const { system, clean, report } = playGolden(options, (running, timeNs) => checkpoints.push(checkpointOf(running, timeNs)), tracer);
+  const { system, clean, report } = playGolden(options, (running, timeNs) => checkpoints.push(checkpointOf(running, timeNs)), () => tracer);
   if (!clean) throw new Error(`golden run of ${options.configuration} seed ${options.seed} did not run clean: ${report.detections.join('; ')}`);
   return { options, runLengthNs: system.runLengthNs, checkpoints, final: system.snapshot(), lastFetchNs, report };
 }

@@ -8,6 +8,7 @@ import { describeDetection, type Detection } from '../hypervisor/detection.js';
 import { PerCpu, perCpuAddress } from '../hypervisor/layout.js';
 import type { GuestVerdict } from '../guests/kernel.js';
 import type { RunBounds, Tracer } from '../machine/machine.js';
+import { hypervisorProfiler, type HypervisorProfile, type HypervisorProfiler } from './profile.js';
 import { System, type SystemOptions } from './system.js';
 
 export interface GuestReport {
@@ -29,6 +30,8 @@ export interface GoldenReport {
   readonly guests: readonly GuestReport[];
   readonly audit: AuditResult;
   readonly digest: string;
+  /** where the hypervisor spent its instructions, when asked for (it slows the run) */
+  readonly profile?: HypervisorProfile;
 }
 
 /** Longest extra simulated time spent waiting for every CPU to leave the hypervisor. */
@@ -60,18 +63,26 @@ export interface GoldenPlay {
   readonly report: GoldenReport;
 }
 
-export function runGolden(options: SystemOptions): GoldenReport {
-  return playGolden(options).report;
+/** A golden run's report; with `profile`, where the hypervisor spent its instructions (slower: no translation). */
+export function runGolden(options: SystemOptions, { profile = false }: { readonly profile?: boolean } = {}): GoldenReport {
+  if (!profile) return playGolden(options).report;
+  let profiler: HypervisorProfiler | undefined;
+  const { report } = playGolden(options, undefined, (system) => (profiler = hypervisorProfiler(system)).tracer);
+  return profiler === undefined ? report : { ...report, profile: profiler.profile() };
 }
 
 /**
  * The one way a golden run is run: from boot to the end of the run, a checkpoint interval at a
- * time, calling `atCheckpoint` at boot and after each interval; then settled and reported. A
- * `tracer` sees every hypervisor instruction of the run (and of the settling).
+ * time, calling `atCheckpoint` at boot and after each interval; then settled and reported. The
+ * tracer `tracerFor` gives sees every hypervisor instruction of the run (and of the settling).
  */
-export function playGolden(options: SystemOptions, atCheckpoint: (system: System, timeNs: number) => void = () => undefined, tracer?: Tracer): GoldenPlay {
+export function playGolden(
+  options: SystemOptions,
+  atCheckpoint: (system: System, timeNs: number) => void = () => undefined,
+  tracerFor?: (system: System) => Tracer,
+): GoldenPlay {
   const system = new System(options);
-  system.machine.tracer = tracer;
+  system.machine.tracer = tracerFor?.(system);
   system.start();
   atCheckpoint(system, 0);
   let clean = true;

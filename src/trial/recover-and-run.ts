@@ -69,7 +69,8 @@ export function recoverAndRun(
     return failedRecord(cause, `${run.step}: ${run.message}`, [], steps, timing);
   }
   observer.onRecovered?.(system);
-  system.netBench()?.setServiceInterruptions([{ startNs: injection.timeNs, endNs: run.resumeNs }]);
+  const paused = [{ startNs: injection.timeNs, endNs: run.resumeNs }];
+  for (const kernel of system.kernels()) kernel.setServiceInterruptions(paused);
   if (system.configuration.createsVmAfterRecovery) system.requestNewVm();
   const ending = runLiveness(system, run.resumeNs, budget);
   const failedVms = failedAppVms(system);

@@ -16,8 +16,8 @@ import {
   FRAME_TABLE_POINTER,
   FrameDescriptor,
   PerCpu,
-  SCHEDULE_LOCKS,
   SOFTIRQ_TIMER,
+  scheduleLockAddress,
   WATCHDOG_STRIKES,
   assertionNames,
   BUG_FRAME_COUNT_NEGATIVE,
@@ -30,9 +30,12 @@ import { FLAG_INTERRUPT_ENABLE } from '../../src/machine/isa.js';
 import { NMI_PERIOD_NS } from '../../src/machine/machine.js';
 import { disassemble, symbolizerFor } from '../../src/machine/disassembler.js';
 import { reportOf } from '../../src/trial/golden.js';
-import type { System } from '../../src/trial/system.js';
+import { System } from '../../src/trial/system.js';
 import { PlaylistKernel, call, sleep } from './scripted-kernel.js';
 import { MS, auditInvariants, routineAt, runToQuiescence, startedSystem, verdictOf } from './system-helpers.js';
+
+/** Where boot puts the CPUs' locks: the heap layout depends only on the CPU count (4 in every configuration). */
+const CPU_LOCKS = new System({ configuration: '1AppVM', seed: 0 }).hypervisor.layout.cpuLocks;
 
 const seeds = fc.integer({ min: 0, max: 0x7fffffff });
 /** In 1AppVM, UnixBench runs on CPU 1. */
@@ -53,7 +56,7 @@ describe('the NMI watchdog', () => {
         const system = startedSystem({ configuration: '1AppVM', seed });
         runToQuiescence(system, lockMs * MS);
         const lockedNs = system.machine.nowNs;
-        system.machine.memory.words[SCHEDULE_LOCKS + UNIXBENCH_CPU] = FAKE_LOCK_OWNER;
+        system.machine.memory.words[scheduleLockAddress(CPU_LOCKS, UNIXBENCH_CPU)] = FAKE_LOCK_OWNER;
         expect(system.machine.run(lockedNs + 1_000 * MS).kind).toBe('stopped');
 
         const detection = onlyDetection(system);
@@ -81,7 +84,7 @@ describe('the NMI watchdog', () => {
         const interruptedFlags = words[cpu.stackPointer + 7];
         expect(SCHEDULE_LOCK_TAKERS).toContain(routineAt(system, interruptedPc));
         expect(disassemble(words[interruptedPc - 1])).toBe('pause');
-        expect(cpu.registers[10]).toBe(SCHEDULE_LOCKS + UNIXBENCH_CPU);
+        expect(cpu.registers[10]).toBe(scheduleLockAddress(CPU_LOCKS, UNIXBENCH_CPU));
         expect(interruptedFlags & FLAG_INTERRUPT_ENABLE).toBe(0);
 
         // No CPU has stopped: the detecting one goes on into its panic path when the machine runs on.
@@ -96,22 +99,23 @@ describe('the NMI watchdog', () => {
     runToQuiescence(system, 330 * MS);
     const words = system.machine.memory.words;
     const strikes = perCpuAddress(UNIXBENCH_CPU) + PerCpu.offset.watchdogStrikes;
-    words[SCHEDULE_LOCKS + UNIXBENCH_CPU] = FAKE_LOCK_OWNER;
+    words[scheduleLockAddress(CPU_LOCKS, UNIXBENCH_CPU)] = FAKE_LOCK_OWNER;
     expect(system.machine.run(620 * MS).kind).toBe('timeReached');
     // NMIs at 400 (the counter moved since 300), 500 and 600 ms (it did not): two strikes.
     expect(words[strikes]).toBe(WATCHDOG_STRIKES - 1);
     const cpu = system.machine.cpus[UNIXBENCH_CPU];
     expect(SCHEDULE_LOCK_TAKERS).toContain(routineAt(system, cpu.programCounter));
-    expect(cpu.registers[10]).toBe(SCHEDULE_LOCKS + UNIXBENCH_CPU);
+    expect(cpu.registers[10]).toBe(scheduleLockAddress(CPU_LOCKS, UNIXBENCH_CPU));
     expect(cpu.flags & FLAG_INTERRUPT_ENABLE).toBe(0);
 
-    words[SCHEDULE_LOCKS + UNIXBENCH_CPU] = 0;
+    words[scheduleLockAddress(CPU_LOCKS, UNIXBENCH_CPU)] = 0;
     expect(system.machine.run(system.runLengthNs).kind).toBe('timeReached');
     runToQuiescence(system, system.machine.nowNs);
     expect(system.hypervisor.detections).toEqual([]);
     expect(words[strikes]).toBe(0);
     expect(auditInvariants(system)).toEqual([]);
-    expect(verdictOf(system, 1)).toEqual({ kind: 'correct' });
+    // no hang for the watchdog, but UnixBench, held off its CPU for 290 ms, has timed out
+    expect(verdictOf(system, 1)).toMatchObject({ kind: 'failed', reason: expect.stringMatching(/^timed out: no progress for more than 100 ms/) as unknown });
   });
 
   it('declares a hang on a CPU looping in the hypervisor with interrupts enabled: its timer interrupts only raise the softirq', () => {

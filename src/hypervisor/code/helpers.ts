@@ -2,7 +2,7 @@
  * Small code-emitting idioms shared by the hypervisor's handlers, so each reads like C.
  */
 import { ref, r14, type Assembler, type Register } from '../../machine/assembler.js';
-import { PER_CPU_BASE, PerCpu, SCHEDULE_LOCKS, TIMER_LOCKS } from '../layout.js';
+import { CPU_LOCKS_POINTER, CpuLocks, PER_CPU_BASE, PerCpu } from '../layout.js';
 
 /** destination = &per_cpu(this CPU) */
 export function thisCpuArea(asm: Assembler, destination: Register): void {
@@ -17,16 +17,23 @@ export function cpuAreaOf(asm: Assembler, destination: Register, cpu: Register):
   asm.addi(destination, destination, PER_CPU_BASE);
 }
 
-/** destination = &schedule_lock(cpu), one of the static locks */
+/** destination = &schedule_lock(cpu), in the CPU's heap-allocated locks */
 export function scheduleLockOf(asm: Assembler, destination: Register, cpu: Register): void {
-  asm.movi(destination, SCHEDULE_LOCKS);
-  asm.add(destination, destination, cpu);
+  cpuLockOf(asm, destination, cpu, CpuLocks.offset.schedule);
 }
 
-/** destination = &timer_lock(cpu), one of the static locks */
+/** destination = &timer_lock(cpu), in the CPU's heap-allocated locks */
 export function timerLockOf(asm: Assembler, destination: Register, cpu: Register): void {
-  asm.movi(destination, TIMER_LOCKS);
-  asm.add(destination, destination, cpu);
+  cpuLockOf(asm, destination, cpu, CpuLocks.offset.timers);
+}
+
+function cpuLockOf(asm: Assembler, destination: Register, cpu: Register, offset: number): void {
+  asm.movi(r14, CpuLocks.sizeWords);
+  asm.mul(r14, cpu, r14);
+  asm.movi(destination, CPU_LOCKS_POINTER);
+  asm.ld(destination, destination, 0);
+  asm.add(destination, destination, r14);
+  asm.addi(destination, destination, offset);
 }
 
 /** memory[base + offset] += delta, through `scratch` */

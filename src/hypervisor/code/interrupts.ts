@@ -45,22 +45,36 @@ function emitEventSend(asm: Assembler): void {
   });
 }
 
-/** vcpu_wake(r0 = vCPU): a blocked vCPU becomes runnable on its processor's runqueue. IF=0. */
+/**
+ * vcpu_wake(r0 = vCPU), IF=0, as Xen's vcpu_wake and csched_vcpu_wake: a blocked vCPU becomes
+ * runnable; one that is its processor's current vCPU stays there (schedule requeues it), one
+ * already queued stays queued, any other goes on the runqueue, and its processor is kicked once
+ * the lock is dropped (Xen's batched softirq raising). Whatever state it was queued in, the
+ * scheduler's checks judge it when it is picked.
+ */
 function emitVcpuWake(asm: Assembler): void {
-  routine(asm, 'vcpu_wake', [r1, r2, r6, r7, r10], () => {
+  routine(asm, 'vcpu_wake', [r1, r2, r6, r7, r10], (exit) => {
     asm.ld(r6, r0, Vcpu.offset.processor);
     cpuAreaOf(asm, r7, r6);
     scheduleLockOf(asm, r10, r6);
-    asm.withLock(r10, () => {
-      asm.ld(r1, r0, Vcpu.offset.runState);
-      asm.ifEqualImmediate(r1, RUN_STATE_BLOCKED, () => {
-        storeImmediate(asm, r0, Vcpu.offset.runState, RUN_STATE_RUNNABLE, r1);
-        asm.call(ref('runqueue_append'));
-        asm.mov(r1, r6);
-        asm.movi(r2, SOFTIRQ_SCHEDULE);
-        asm.call(ref('raise_softirq'));
-      });
-    });
+    asm.spinLock(r10);
+    asm.ld(r1, r0, Vcpu.offset.runState);
+    asm.ifEqualImmediate(r1, RUN_STATE_BLOCKED, () => storeImmediate(asm, r0, Vcpu.offset.runState, RUN_STATE_RUNNABLE, r1));
+    // if (curr_on_cpu(v->processor) == v) return;
+    asm.ld(r1, r7, PerCpu.offset.current);
+    asm.cmp(r1, r0);
+    asm.beq(ref('vcpu_wake.unlock'));
+    // if (__vcpu_on_runq(svc)) return;
+    asm.call(ref('vcpu_on_runqueue'));
+    asm.ifNotZero(r1, () => asm.jmp(ref('vcpu_wake.unlock')));
+    asm.call(ref('runqueue_append'));
+    asm.spinUnlock(r10);
+    asm.mov(r1, r6);
+    asm.movi(r2, SOFTIRQ_SCHEDULE);
+    asm.call(ref('raise_softirq'));
+    asm.jmp(ref(exit));
+    asm.label('vcpu_wake.unlock');
+    asm.spinUnlock(r10);
   });
 }
 
