@@ -4,16 +4,20 @@
 import { ref, r14, type Assembler, type Register } from '../../machine/assembler.js';
 import { CPU_LOCKS_POINTER, CpuLocks, PER_CPU_BASE, PerCpu } from '../layout.js';
 
-/** destination = &per_cpu(this CPU) */
-export function thisCpuArea(asm: Assembler, destination: Register): void {
+/**
+ * destination = &per_cpu(this CPU), clobbering `scratch` (r14, the routines' scratch register,
+ * unless the caller is an interrupt handler that has saved another: it must give back every
+ * register of the code it interrupted)
+ */
+export function thisCpuArea(asm: Assembler, destination: Register, scratch: Register = r14): void {
   asm.cpuid(destination);
-  cpuAreaOf(asm, destination, destination);
+  cpuAreaOf(asm, destination, destination, scratch);
 }
 
-/** destination = &per_cpu(cpu) */
-export function cpuAreaOf(asm: Assembler, destination: Register, cpu: Register): void {
-  asm.movi(r14, PerCpu.sizeWords);
-  asm.mul(destination, cpu, r14);
+/** destination = &per_cpu(cpu), clobbering `scratch` */
+export function cpuAreaOf(asm: Assembler, destination: Register, cpu: Register, scratch: Register = r14): void {
+  asm.movi(scratch, PerCpu.sizeWords);
+  asm.mul(destination, cpu, scratch);
   asm.addi(destination, destination, PER_CPU_BASE);
 }
 

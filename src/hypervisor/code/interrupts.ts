@@ -83,7 +83,8 @@ function emitEventCheckInterrupt(asm: Assembler): void {
   asm.label('event_check_interrupt');
   asm.push(r1);
   asm.push(r7);
-  thisCpuArea(asm, r7);
+  // r1 is saved: the scratch register, so that the interrupted code keeps its r14
+  thisCpuArea(asm, r7, r1);
   irqEnter(asm, r7, r1);
   irqExit(asm, r7, r1);
   asm.eoi();
@@ -143,7 +144,8 @@ function emitNmi(asm: Assembler): void {
     asm.bne(ref('recovery_park'));
   });
   asm.push(r7);
-  thisCpuArea(asm, r7);
+  // r2 is saved: the scratch register, so that the interrupted code keeps its r14
+  thisCpuArea(asm, r7, r2);
   asm.ld(r1, r7, PerCpu.offset.watchdogCount);
   asm.ld(r2, r7, PerCpu.offset.watchdogLastSeen);
   asm.ifEqual(
