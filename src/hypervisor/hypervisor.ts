@@ -93,6 +93,11 @@ export class Hypervisor {
     return this.stoppedAt;
   }
 
+  /** Put back the stop of a saved state: stopped at `detection`, or running when it is undefined. */
+  restoreStop(detection: Detection | undefined): void {
+    this.stoppedAt = detection;
+  }
+
   /** Recovery is done: the next run runs again. */
   resume(): void {
     this.stoppedAt = undefined;
