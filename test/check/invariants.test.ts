@@ -30,7 +30,7 @@ describe('each invariant fails for a real reason', () => {
       seed: 0,
       mechanism: 'microreset',
       disabledSteps: ['scheduler-consistency'],
-      faults: [{ trigger: { timeNs: 25_724_685, instructionsAfter: 10_347 }, target: { type: 'failstop' } }],
+      faults: [{ trigger: { timeNs: 176_248_990, instructionsAfter: 7_038 }, target: { type: 'failstop' } }],
     };
     const broken = runScenario(scenario);
     expect(recoveryResult(broken)).toBe('recovered');
@@ -49,7 +49,7 @@ describe('each invariant fails for a real reason', () => {
       seed: 1,
       mechanism: 'microreboot',
       disabledSteps: [],
-      faults: [{ trigger: { timeNs: 44_290_471, instructionsAfter: 19_997 }, target: { type: 'code', wordOffset: 2, bit: 0 } }],
+      faults: [{ trigger: { timeNs: 54_326_268, instructionsAfter: 1_643 }, target: { type: 'code', wordOffset: 8, bit: 24 } }],
     });
     expect(run.record.outcome !== 'notInjected' && run.record.injection.instruction).toMatch(/do_multicall/);
     expect(run.record.outcome === 'sdc' && run.record.cause).toMatch(/^unixbench \(domain 1\) failed: multicall\(\d mmu_update\) returned \d+$/);
@@ -98,7 +98,7 @@ describe('each invariant fails for a real reason', () => {
       seed: 1,
       mechanism: 'microreset',
       disabledSteps: [],
-      faults: [{ trigger: { timeNs: 86_944_845, instructionsAfter: 15_132 }, target: { type: 'failstop' } }],
+      faults: [{ trigger: { timeNs: 48_886_356, instructionsAfter: 571 }, target: { type: 'failstop' } }],
     };
     const repaired = runScenario(scenario);
     expect(repaired.atRecovery?.rewound.map((call) => call.hypercall)).toEqual([0]);
@@ -108,7 +108,7 @@ describe('each invariant fails for a real reason', () => {
     // either repair alone is enough: the frame-table pass recounts what the undo would restore
     expect(retrySameEffect.check(runScenario({ ...scenario, disabledSteps: ['undo-partial-updates'] }))).toBeUndefined();
     const broken = runScenario({ ...scenario, disabledSteps: ['undo-partial-updates', 'frame-table-pass'] });
-    expect(retrySameEffect.check(broken)).toMatch(/^unixbench \(domain 1\), which re-issued mmu_update\(3, 27, 0\): after \d+ operations its results checksum is/);
+    expect(retrySameEffect.check(broken)).toMatch(/^unixbench \(domain 1\), which re-issued mmu_update\(4, 30, 0\): after \d+ operations its results checksum is/);
   });
 
   it('retry-same-effect judges only rewinds after fail-stop faults (a bit flip can corrupt what the retry then finishes)', () => {
