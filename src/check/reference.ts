@@ -56,6 +56,10 @@ class WatchedKernel implements GuestKernel {
     this.inner.crash(reason, nowNs);
   }
 
+  setServiceInterruptions(intervals: readonly { readonly startNs: number; readonly endNs: number }[]): void {
+    this.inner.setServiceInterruptions(intervals);
+  }
+
   verdict(nowNs: number): GuestVerdict {
     return this.inner.verdict(nowNs);
   }

@@ -119,6 +119,7 @@ export class BlkBench extends KernelBase<BlkBenchState> {
   }
 
   boot(nowNs: number): GuestAction {
+    this.started(nowNs);
     return this.issue(this.nextAction(nowNs));
   }
 
@@ -137,6 +138,10 @@ export class BlkBench extends KernelBase<BlkBenchState> {
       verifiedReads: this.state.counts.verifiedReads,
       checksum: this.state.checksum,
     };
+  }
+
+  protected override hasFinished(): boolean {
+    return this.state.finishedAtNs !== null;
   }
 
   protected override failuresAtEnd(nowNs: number): Failure[] {
@@ -224,6 +229,8 @@ export class BlkBench extends KernelBase<BlkBenchState> {
     }
     this.state.checksum = (Math.imul(this.state.checksum, 31) + response.data) | 0;
     this.state.outstanding = null;
+    // every verified response (a copy's read too) is a step of the benchmark
+    this.progressed(nowNs);
     this.completeStage(response.data);
   }
 

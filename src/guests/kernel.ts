@@ -32,6 +32,11 @@ export interface GuestKernel {
   deliverEvents(events: number, nowNs: number): void;
   /** The guest crashed (its context was corrupted, say); it stops doing useful work. */
   crash(reason: string, nowNs: number): void;
+  /**
+   * Recovery paused every VM for these intervals (from the fault to the release of the CPUs): a
+   * benchmark owes no progress inside them.
+   */
+  setServiceInterruptions(intervals: readonly { readonly startNs: number; readonly endNs: number }[]): void;
   /** Final verdict at `nowNs` (end of run): correct, or failed with the first cause. */
   verdict(nowNs: number): GuestVerdict;
   /** Counters for reports (operations done, bytes verified, ...). */

@@ -60,12 +60,14 @@ export class NetBench extends KernelBase<NetBenchState> {
   }
 
   /** Recovery's service interruptions: pings arriving inside them are downtime losses. */
-  setServiceInterruptions(intervals: readonly ServiceInterruption[], strict = this.state.strict): void {
+  override setServiceInterruptions(intervals: readonly ServiceInterruption[], strict = this.state.strict): void {
+    super.setServiceInterruptions(intervals);
     this.state.serviceInterruptions = intervals.map(({ startNs, endNs }) => ({ startNs, endNs }));
     this.state.strict = strict;
   }
 
   boot(nowNs: number): GuestAction {
+    this.started(nowNs);
     return this.issue(this.nextAction(nowNs));
   }
 
@@ -73,6 +75,11 @@ export class NetBench extends KernelBase<NetBenchState> {
     this.acceptEvents(events);
     this.checkNoError(returnValue, nowNs);
     return this.issue(this.nextAction(nowNs));
+  }
+
+  /** It has work while pings arrive: the last one arrives at the end of the run. */
+  protected override progressOwedUntilNs(): number {
+    return this.nic === undefined || this.nic.pingCount === 0 ? Number.POSITIVE_INFINITY : this.nic.arrivalNs(this.nic.pingCount - 1);
   }
 
   override verdict(nowNs: number): GuestVerdict {
@@ -143,6 +150,7 @@ export class NetBench extends KernelBase<NetBenchState> {
       this.state.responseProducer++;
       this.ring.setHeader('responseProducer', this.state.responseProducer);
       this.state.replies++;
+      this.progressed(nowNs);
       this.state.checksum = (Math.imul(this.state.checksum, 31) + data) | 0;
       answered++;
     }

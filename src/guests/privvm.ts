@@ -150,6 +150,7 @@ export class PrivVm extends KernelBase<PrivVmState> {
   }
 
   boot(nowNs: number): GuestAction {
+    this.started(nowNs);
     this.queueOnce({ kind: 'setTimer' });
     return this.issue(this.work(nowNs));
   }
@@ -214,9 +215,11 @@ export class PrivVm extends KernelBase<PrivVmState> {
   /** Polls everything (cheap, and robust to lost events), then issues the next queued hypercall. */
   private work(nowNs: number): GuestAction {
     if (this.state.halted) return this.idleAction();
-    this.handleTimer(nowNs);
+    const ticked = this.handleTimer(nowNs);
     this.state.pendingEvents = 0;
     const handled = this.serviceDisk(nowNs) + this.serviceBlockRings(nowNs) + this.serviceNet(nowNs);
+    // its periodic tick and the I/O it serves are the PrivVM's work
+    if (ticked || handled > 0) this.progressed(nowNs);
     const computeNs = BASE_COMPUTE_NS + handled * COMPUTE_PER_ITEM_NS + this.random.integer(0, MAXIMUM_JITTER_NS);
     const next = this.state.queue.shift();
     if (next === undefined) {
@@ -241,11 +244,12 @@ export class PrivVm extends KernelBase<PrivVmState> {
   }
 
   /** Re-arms the periodic timer when it fires; one still missing at the end of the run is a failure. */
-  private handleTimer(nowNs: number): void {
+  /** True if the periodic timer fired. */
+  private handleTimer(nowNs: number): boolean {
     if (this.takeEvents(portBit(PORT_TIMER))) {
       this.state.timerDeadlineNs = null;
       this.queueOnce({ kind: 'setTimer' });
-      return;
+      return true;
     }
     // Like a tickless kernel, which programs its next timer event whenever it goes idle, a
     // timer long overdue is programmed again: its event was lost.
@@ -255,6 +259,7 @@ export class PrivVm extends KernelBase<PrivVmState> {
       this.state.timerDeadlineNs = null;
       this.queueOnce({ kind: 'setTimer' });
     }
+    return false;
   }
 
   // --- block back end -----------------------------------------------------------------------------

@@ -21,6 +21,8 @@ import {
   Timer,
   Vcpu,
   perCpuAddress,
+  scheduleLockAddress,
+  timerLockAddress,
 } from './layout.js';
 
 export type AuditInvariant =
@@ -53,7 +55,7 @@ export function audit(machine: Machine, layout: HeapLayout): AuditResult {
   const words = machine.memory.words;
   const findings = new Findings();
   const domains = inUseDomains(words, layout, findings);
-  checkLocks(words, domains, findings);
+  checkLocks(words, layout, machine.cpus.length, domains, findings);
   checkInterruptState(machine, findings);
   const queued = checkRunqueues(machine, layout, findings);
   checkSchedulerViews(machine, layout, domains, queued, findings);
@@ -80,10 +82,16 @@ function inUseDomains(words: Int32Array, layout: HeapLayout, findings: Findings)
   return inUse;
 }
 
-function checkLocks(words: Int32Array, domains: readonly number[], findings: Findings): void {
+function checkLocks(words: Int32Array, layout: HeapLayout, cpuCount: number, domains: readonly number[], findings: Findings): void {
   for (let offset = 0; offset < LOCKS_WORDS; offset++) {
     const owner = words[LOCKS_BASE + offset];
     if (owner !== 0) findings.add('lockHeld', `static lock ${offset} held by ${owner}`);
+  }
+  for (let cpu = 0; cpu < cpuCount; cpu++) {
+    const schedule = words[scheduleLockAddress(layout.cpuLocks, cpu)];
+    if (schedule !== 0) findings.add('lockHeld', `schedule lock of cpu ${cpu} held by ${schedule}`);
+    const timers = words[timerLockAddress(layout.cpuLocks, cpu)];
+    if (timers !== 0) findings.add('lockHeld', `timer lock of cpu ${cpu} held by ${timers}`);
   }
   for (const id of domains) {
     const owner = words[words[DOMAIN_TABLE + id] + Domain.offset.lock];

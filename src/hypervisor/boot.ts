@@ -24,6 +24,13 @@ import {
   DOMAIN_POOL,
   DOMAIN_TABLE,
   Domain,
+  CPU_LOCKS_POINTER,
+  CpuLocks,
+  EXCEPTION_TABLE,
+  IPI_DESTINATIONS,
+  MAX_CPUS,
+  ONLINE_CPUS,
+  RECOVERY_ENTRY_POINTER,
   FRAME_TABLE_POINTER,
   FRAME_TABLE_WORDS,
   FrameDescriptor,
@@ -80,6 +87,8 @@ export interface HeapLayout {
   readonly schedulerTickTimers: readonly number[];
   readonly watchdogTimers: readonly number[];
   readonly timeSyncTimer: number;
+  /** CpuLocks for every CPU, one after the other */
+  readonly cpuLocks: number;
   /** first heap word not allocated at boot */
   readonly heapEnd: number;
 }
@@ -109,6 +118,7 @@ export function bootHypervisor(memory: Memory, program: Program, config: BootCon
   writeFrameTable(words, layout);
   writeDomainPool(words, layout, program);
   writeIrqRouting(words);
+  writePanicStatics(words, program, config.cpuCount);
   writePerCpuAreas(words, layout, program, config.cpuCount, 0);
   for (const domain of config.domains) startDomain(words, layout, domain);
   scheduleBootVcpus(words, layout, config);
@@ -146,14 +156,16 @@ function allocateHeap(cpuCount: number): HeapLayout {
   const schedulerTickTimers = perCpu(Timer.sizeWords);
   const watchdogTimers = perCpu(Timer.sizeWords);
   const timeSyncTimer = heap.allocate(Timer.sizeWords);
+  const cpuLocks = heap.allocate(cpuCount * CpuLocks.sizeWords);
   return {
     frameTable, domains, vcpus, rings, multicallBuffers, idleVcpus,
-    schedulerTickTimers, watchdogTimers, timeSyncTimer, heapEnd: heap.end,
+    schedulerTickTimers, watchdogTimers, timeSyncTimer, cpuLocks, heapEnd: heap.end,
   };
 }
 
 function writeFrameTable(words: Int32Array, layout: HeapLayout): void {
   words[FRAME_TABLE_POINTER] = layout.frameTable;
+  words[CPU_LOCKS_POINTER] = layout.cpuLocks;
   for (let domainId = 0; domainId < MAX_DOMAINS; domainId++) {
     for (let index = 0; index < FRAMES_PER_DOMAIN; index++) {
       const frame = firstFrameOf(domainId) + index;
@@ -178,8 +190,11 @@ export function rebootStaticData(words: Int32Array, program: Program, layout: He
   writeInterruptTable(words, program);
   writeHypercallTable(words, program);
   words[FRAME_TABLE_POINTER] = layout.frameTable;
+  // the preserved heap keeps the CPUs' locks, held or not: only the pointer to them is rewritten
+  words[CPU_LOCKS_POINTER] = layout.cpuLocks;
   for (let domainId = 0; domainId < MAX_DOMAINS; domainId++) words[DOMAIN_POOL + domainId] = layout.domains[domainId];
   writeIrqRouting(words);
+  writePanicStatics(words, program, cpuCount);
   for (const timer of [...layout.schedulerTickTimers, ...layout.watchdogTimers, layout.timeSyncTimer]) words.fill(0, timer, timer + Timer.sizeWords);
   for (const idle of layout.idleVcpus) words.fill(0, idle, idle + Vcpu.sizeWords);
   writePerCpuAreas(words, layout, program, cpuCount, nowUs);
@@ -205,6 +220,15 @@ function writeDomainPool(words: Int32Array, layout: HeapLayout, program: Program
     words[timer + Timer.offset.handler] = entryPoint(program, 'vcpu_timer_fn');
     words[timer + Timer.offset.data] = vcpu;
   }
+}
+
+/** What the exception entry, panic() and the recovery entry read: the IDT, the routine, the online CPUs, the IPI destinations. */
+function writePanicStatics(words: Int32Array, program: Program, cpuCount: number): void {
+  words[EXCEPTION_TABLE] = entryPoint(program, 'exception_entry');
+  words[EXCEPTION_TABLE + 1] = entryPoint(program, 'double_fault');
+  words[RECOVERY_ENTRY_POINTER] = entryPoint(program, 'recovery_entry');
+  words[ONLINE_CPUS] = (1 << cpuCount) - 1;
+  for (let cpu = 0; cpu < MAX_CPUS; cpu++) words[IPI_DESTINATIONS + cpu] = cpu;
 }
 
 function writeIrqRouting(words: Int32Array): void {

@@ -1,6 +1,7 @@
 /**
- * The panic path: every trap the machine raises in hypervisor code becomes a Detection, as
- * Xen's own detectors would report it, and stops the hypervisor there (hypervisor.ts).
+ * What Xen's own detectors report: every trap the machine raises in hypervisor code (but the
+ * double fault that follows one, and a handover) becomes a Detection, as the console would show
+ * it, and stops the hypervisor there (hypervisor.ts); the CPU meanwhile enters the panic path.
  */
 import type { ExceptionKind, Trap } from '../machine/trap.js';
 import { PANIC_WATCHDOG_HANG, assertionNames } from './layout.js';
@@ -28,7 +29,14 @@ export type Detection =
       readonly timeNs: number;
     };
 
-export function detectionFromTrap(trap: Trap, timeNs: number): Detection {
+/** The traps that are detections: not a double fault (it follows the exception it could not deliver) nor a handover. */
+export type DetectedTrap = Exclude<Trap, { readonly kind: 'handover' }>;
+
+export function isDetection(trap: Trap): trap is DetectedTrap {
+  return trap.kind !== 'handover' && !(trap.kind === 'exception' && trap.exception === 'doubleFault');
+}
+
+export function detectionFromTrap(trap: DetectedTrap, timeNs: number): Detection {
   switch (trap.kind) {
     case 'exception':
       return {

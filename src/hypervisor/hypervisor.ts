@@ -1,18 +1,37 @@
 /**
- * A booted hypervisor on its machine: the program, the heap layout, and the panic path that
- * turns traps into detections.
+ * A booted hypervisor on its machine: the program, the heap layout, exception delivery into
+ * its panic path, and the detections the traps give.
  *
  * The protocol with the layer above: `run(bounds)` runs the machine and says why it stopped —
- * a detection (given back, with the machine stopped at it), the time bound, or the instruction
- * limit. After a detection the hypervisor stays stopped (another run returns the same detection
- * without running) until recovery has done its work and calls `resume()`.
+ * a detection (given back, with the machine stopped at it: the detecting CPU has just entered
+ * its exception handler), the time bound, or the instruction limit. After a detection the
+ * hypervisor stays stopped (another run returns the same detection without running) until
+ * recovery has done its work and calls `resume()`. Recovery starts with `runRecoveryEntry`,
+ * which runs the panic path and the recovery routine's entry in the machine until a CPU hands
+ * over to the repair steps.
  */
 import type { Program } from '../machine/assembler.js';
 import { Machine, type GuestPort, type RunBounds } from '../machine/machine.js';
+import type { Trap } from '../machine/trap.js';
 import { bootHypervisor, type BootConfig, type HeapLayout } from './boot.js';
 import { entryPoint, hypervisorProgram } from './code/program.js';
-import { detectionFromTrap, type Detection } from './detection.js';
-import { INTERRUPT_TABLE, MAX_CPUS, VECTOR_TIMER, segmentsFor, stackTop } from './layout.js';
+import { detectionFromTrap, isDetection, type Detection } from './detection.js';
+import {
+  EXCEPTION_TABLE,
+  INTERRUPT_TABLE,
+  IST_STACK_WORDS,
+  MAX_CPUS,
+  VECTOR_TIMER,
+  doubleFaultStackBase,
+  nmiStackBase,
+  segmentsFor,
+  stackTop,
+} from './layout.js';
+
+/** How the recovery routine's entry ended, and the traps raised on the way (none is a detection). */
+export type RecoveryEntryStop =
+  | { readonly kind: 'handedOver'; readonly cpu: number; readonly traps: readonly Trap[] }
+  | { readonly kind: 'timeReached'; readonly traps: readonly Trap[] };
 
 /** Why a run of the hypervisor returned. */
 export type RunStop =
@@ -29,7 +48,8 @@ export class Hypervisor {
   readonly detections: Detection[] = [];
   /** the detection the hypervisor stopped at, until resume() */
   private stoppedAt: Detection | undefined;
-  private stopsAtDetection = true;
+  /** while the recovery entry runs: what it has met so far */
+  private entry: { readonly traps: Trap[]; handedOverBy: number | undefined } | undefined;
 
   constructor(config: BootConfig, guestPort: GuestPort) {
     if (config.cpuCount < 1 || config.cpuCount > MAX_CPUS) throw new RangeError(`cpu count must be 1..${MAX_CPUS}`);
@@ -40,12 +60,17 @@ export class Hypervisor {
       segments: segmentsFor(config.cpuCount),
       interruptTableBase: INTERRUPT_TABLE,
       timerVector: VECTOR_TIMER,
-      hostStackTops: Array.from({ length: config.cpuCount }, (_, cpu) => stackTop(cpu)),
+      hostStackTops: perCpu(config.cpuCount, stackTop),
       vmExitEntry: entryPoint(this.program, 'vmexit_entry'),
+      exceptions: {
+        tableBase: EXCEPTION_TABLE,
+        nmiStackTops: perCpu(config.cpuCount, (cpu) => nmiStackBase(cpu) + IST_STACK_WORDS),
+        doubleFaultStackTops: perCpu(config.cpuCount, (cpu) => doubleFaultStackBase(cpu) + IST_STACK_WORDS),
+      },
     });
     this.machine.guestPort = guestPort;
     this.layout = bootHypervisor(this.machine.memory, this.program, config);
-    this.machine.trapHandler = (trap) => this.detect(detectionFromTrap(trap, this.machine.cpus[trap.cpu].timeNs));
+    this.machine.trapHandler = (trap) => this.onTrap(trap);
   }
 
   /** Release every CPU into its start path. */
@@ -68,24 +93,59 @@ export class Hypervisor {
     return this.stoppedAt;
   }
 
+  /** Put back the stop of a saved state: stopped at `detection`, or running when it is undefined. */
+  restoreStop(detection: Detection | undefined): void {
+    this.stoppedAt = detection;
+  }
+
   /** Recovery is done: the next run runs again. */
   resume(): void {
     this.stoppedAt = undefined;
   }
 
-  /** From now on, detections are only recorded: the machine runs on (the detecting CPU stopped). */
-  recordDetectionsOnly(): void {
-    this.stopsAtDetection = false;
+  /**
+   * From the detection the hypervisor is stopped at, run the machine (the detecting CPU in its
+   * panic path) until some CPU executes `handover` or the time reaches `untilNs`. The hypervisor
+   * stays stopped at the detection either way: the repairs and resume() come after.
+   */
+  runRecoveryEntry(untilNs: number): RecoveryEntryStop {
+    if (this.stoppedAt === undefined) throw new Error('the recovery entry runs only from a detection');
+    const entry = { traps: [] as Trap[], handedOverBy: undefined as number | undefined };
+    this.entry = entry;
+    try {
+      this.machine.run({ untilNs });
+    } finally {
+      this.entry = undefined;
+    }
+    if (entry.handedOverBy === undefined) return { kind: 'timeReached', traps: entry.traps };
+    return { kind: 'handedOver', cpu: entry.handedOverBy, traps: entry.traps };
   }
 
   label(name: string): number {
     return entryPoint(this.program, name);
   }
 
+  /** A trap: during the recovery entry, something it met or its handover; otherwise a detection, if it is one. */
+  private onTrap(trap: Trap): void {
+    const entry = this.entry;
+    if (entry !== undefined) {
+      if (trap.kind !== 'handover') entry.traps.push(trap);
+      else if (entry.handedOverBy === undefined) {
+        entry.handedOverBy = trap.cpu;
+        this.machine.stop('handover');
+      }
+      return;
+    }
+    if (isDetection(trap)) this.detect(detectionFromTrap(trap, this.machine.cpus[trap.cpu].timeNs));
+  }
+
   private detect(detection: Detection): void {
     this.detections.push(detection);
-    if (!this.stopsAtDetection) return;
     this.stoppedAt ??= detection;
     this.machine.stop('detected');
   }
+}
+
+function perCpu(cpuCount: number, valueOf: (cpu: number) => number): number[] {
+  return Array.from({ length: cpuCount }, (_, cpu) => valueOf(cpu));
 }

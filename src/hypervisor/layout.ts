@@ -28,6 +28,22 @@ export function stackTop(cpu: number): number {
   return stackBase(cpu) + STACK_WORDS;
 }
 
+/**
+ * Each CPU's NMI and double-fault stacks (x86's IST): an NMI, and a double fault, run there
+ * whatever the stack pointer was, so a corrupted one cannot keep the watchdog or the
+ * double-fault report from running. Each is followed by an unmapped guard.
+ */
+export const IST_REGION_BASE = STACK_REGION_BASE + MAX_CPUS * STACK_STRIDE;
+export const IST_STACK_WORDS = 0x40;
+const IST_STRIDE = 4 * IST_STACK_WORDS;
+
+export function nmiStackBase(cpu: number): number {
+  return IST_REGION_BASE + cpu * IST_STRIDE;
+}
+export function doubleFaultStackBase(cpu: number): number {
+  return nmiStackBase(cpu) + 2 * IST_STACK_WORDS;
+}
+
 export function segmentsFor(cpuCount: number): Segment[] {
   const segments: Segment[] = [
     { name: 'code', kind: 'code', base: CODE_BASE, sizeWords: CODE_WORDS },
@@ -36,6 +52,10 @@ export function segmentsFor(cpuCount: number): Segment[] {
   ];
   for (let cpu = 0; cpu < cpuCount; cpu++) {
     segments.push({ name: `stack${cpu}`, kind: 'stack', base: stackBase(cpu), sizeWords: STACK_WORDS });
+  }
+  for (let cpu = 0; cpu < cpuCount; cpu++) {
+    segments.push({ name: `nmiStack${cpu}`, kind: 'stack', base: nmiStackBase(cpu), sizeWords: IST_STACK_WORDS });
+    segments.push({ name: `doubleFaultStack${cpu}`, kind: 'stack', base: doubleFaultStackBase(cpu), sizeWords: IST_STACK_WORDS });
   }
   return segments;
 }
@@ -62,6 +82,8 @@ export function frameStateFor(useCount: number): { readonly type: number; readon
 }
 
 export const SOFTIRQ_SCHEDULE = 1;
+/** run expired timers: raised by the local timer interrupt, run at the next softirq point, as in Xen */
+export const SOFTIRQ_TIMER = 2;
 
 /** mmu_update's undo log stages */
 export const MMU_LOG_IDLE = 0;
@@ -103,6 +125,9 @@ export const Vcpu = struct('vcpu', {
   mmuLogNew: 1,
   multicallBuffer: 1,
   runtimeUs: 1,
+  /** runstate accounting, as Xen's: when the vCPU last started running, and its time running */
+  runstateEntryUs: 1,
+  runningUs: 1,
   timer: Timer.sizeWords,
 });
 
@@ -139,7 +164,9 @@ export const PerCpu = struct('percpu', {
   stackTop: 1,
   schedulerTickTimer: 1,
   watchdogTimer: 1,
-  reserved: 2,
+  /** set by a CPU as it parks for a recovery; the recovery entry waits for every online CPU's */
+  recoveryParked: 1,
+  reserved: 1,
 });
 
 // --- static data -----------------------------------------------------------------------------
@@ -148,8 +175,16 @@ export const PerCpu = struct('percpu', {
 export const StaticLocks = struct('static-locks', {
   domainList: 1,
   time: 1,
-  schedule: MAX_CPUS,
-  timers: MAX_CPUS,
+});
+
+/**
+ * Each CPU's scheduler and timer locks. As in Xen, whose per-CPU areas (schedule_data, the timer
+ * heap) are allocated from the heap at boot, they live in the heap: a reboot keeps them, and the
+ * heap-lock repair, not the static-lock one, releases them.
+ */
+export const CpuLocks = struct('cpu-locks', {
+  schedule: 1,
+  timers: 1,
 });
 
 export const StaticData = struct('static', {
@@ -163,11 +198,26 @@ export const StaticData = struct('static', {
   irqDomain: 32,
   irqPort: 32,
   frameTable: 1,
+  /** the heap array of CpuLocks, one per CPU */
+  cpuLocks: 1,
   wallclockUs: 1,
   timeSyncTimer: 1,
   cpuCount: 1,
-  /** set while a recovery is stopping the CPUs: the NMI handler parks instead of checking */
+  /**
+   * while a recovery runs: 1 + the CPU leading it (the first to reach the panic path's claim);
+   * other CPUs' NMI and panic paths park instead
+   */
   recoveryInProgress: 1,
+  /** word 0: the exception handler; word 1: the double-fault handler (an IDT) */
+  exceptionTable: 2,
+  /** the recovery routine panic() jumps to */
+  recoveryEntry: 1,
+  /** bit c set: CPU c is online (cpu_online_map) */
+  onlineCpus: 1,
+  /** per CPU: the destination an IPI to it is sent to (its APIC id) */
+  ipiDestination: MAX_CPUS,
+  /** non-zero: the recovery entry sends an NMI to CPUs the recovery IPI did not stop */
+  recoveryNmi: 1,
 });
 
 export function staticAddress(field: keyof typeof StaticData.offset): number {
@@ -187,10 +237,25 @@ export const FRAME_TABLE_POINTER = staticAddress('frameTable');
 export const WALLCLOCK = staticAddress('wallclockUs');
 export const TIME_SYNC_TIMER_POINTER = staticAddress('timeSyncTimer');
 export const RECOVERY_IN_PROGRESS = staticAddress('recoveryInProgress');
-export const SCHEDULE_LOCKS = LOCKS_BASE + StaticLocks.offset.schedule;
-export const TIMER_LOCKS = LOCKS_BASE + StaticLocks.offset.timers;
+export const EXCEPTION_TABLE = staticAddress('exceptionTable');
+export const RECOVERY_ENTRY_POINTER = staticAddress('recoveryEntry');
+export const ONLINE_CPUS = staticAddress('onlineCpus');
+export const IPI_DESTINATIONS = staticAddress('ipiDestination');
+export const RECOVERY_NMI = staticAddress('recoveryNmi');
+/** recovery_in_progress after a double fault: the system is shut down, no recovery may start */
+export const RECOVERY_SHUTDOWN = -1;
+export const CPU_LOCKS_POINTER = staticAddress('cpuLocks');
 export const DOMAIN_LIST_LOCK = LOCKS_BASE + StaticLocks.offset.domainList;
 export const TIME_LOCK = LOCKS_BASE + StaticLocks.offset.time;
+
+/** The address of CPU `cpu`'s schedule lock, given the heap array boot put the CPU locks in. */
+export function scheduleLockAddress(cpuLocks: number, cpu: number): number {
+  return cpuLocks + cpu * CpuLocks.sizeWords + CpuLocks.offset.schedule;
+}
+
+export function timerLockAddress(cpuLocks: number, cpu: number): number {
+  return cpuLocks + cpu * CpuLocks.sizeWords + CpuLocks.offset.timers;
+}
 
 export function perCpuAddress(cpu: number): number {
   return PER_CPU_BASE + cpu * PerCpu.sizeWords;
@@ -217,6 +282,12 @@ export const BUG_CURRENT_NOT_RUNNING = 2;
 export const BUG_RUNQUEUE_CORRUPT = 3;
 export const BUG_TIMER_LIST_CORRUPT = 4;
 export const BUG_FRAME_COUNT_NEGATIVE = 5;
+/** The credit scheduler's checks, where Xen has them (BUG_ON and ASSERT in schedule.c, sched_credit.c). */
+export const BUG_RUNQUEUE_INSERT_QUEUED = 6;
+export const BUG_RUNQUEUE_LINKS = 7;
+export const BUG_NEXT_ALREADY_RUNNING = 8;
+export const BUG_NEXT_OTHER_CPU = 9;
+export const BUG_RUN_STATE = 10;
 export const PANIC_WATCHDOG_HANG = 100;
 
 export const assertionNames: Readonly<Record<number, string>> = {
@@ -225,6 +296,11 @@ export const assertionNames: Readonly<Record<number, string>> = {
   [BUG_RUNQUEUE_CORRUPT]: 'runqueue entry not runnable',
   [BUG_TIMER_LIST_CORRUPT]: 'timer list corrupt',
   [BUG_FRAME_COUNT_NEGATIVE]: 'frame use count went negative',
+  [BUG_RUNQUEUE_INSERT_QUEUED]: 'inserting a vCPU already on a runqueue',
+  [BUG_RUNQUEUE_LINKS]: 'runqueue links inconsistent',
+  [BUG_NEXT_ALREADY_RUNNING]: 'switching to a vCPU already running',
+  [BUG_NEXT_OTHER_CPU]: 'switching to a vCPU of another CPU',
+  [BUG_RUN_STATE]: 'vCPU run state inconsistent',
 };
 
 /** Idle vCPUs have ids from here, outside the domain id space. */

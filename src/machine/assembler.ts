@@ -6,7 +6,7 @@
  * r0-r5 arguments and return value, r6-r11 callee-saved locals, r12-r13 caller temporaries,
  * r14-r15 assembler scratch used by the structured helpers.
  */
-import { Opcode, encode, encodeThreeRegister, IMMEDIATE_MAX, IMMEDIATE_MIN } from './isa.js';
+import { Opcode, encode, encodeThreeRegister, immediateRange } from './isa.js';
 
 export type Register = number & { readonly __register?: never };
 export const r0: Register = 0, r1: Register = 1, r2: Register = 2, r3: Register = 3;
@@ -104,7 +104,8 @@ export class Assembler {
 
   private emit(opcode: Opcode, a: number, b: number, immediate: Immediate): this {
     if (typeof immediate === 'number') {
-      if (immediate < IMMEDIATE_MIN || immediate > IMMEDIATE_MAX) throw new RangeError(`immediate ${immediate} out of range`);
+      const { min, max } = immediateRange(opcode);
+      if (immediate < min || immediate > max) throw new RangeError(`immediate ${immediate} out of range`);
       this.code.push(encode(opcode, a, b, immediate));
     } else {
       this.fixups.push({ index: this.code.length, label: immediate.label, opcode, a, b });
@@ -171,6 +172,8 @@ export class Assembler {
   vmenter(context: Register): this { return this.emit(Opcode.VmEnter, context, 0, 0); }
   rdsp(destination: Register): this { return this.emit(Opcode.ReadStackPointer, destination, 0, 0); }
   wrsp(source: Register): this { return this.emit(Opcode.WriteStackPointer, source, 0, 0); }
+  /** stop this CPU and hand the machine to the layer above (the recovery entry is done) */
+  handover(): this { return this.emit(Opcode.HandOver, 0, 0, 0); }
 
   // --- structured helpers -----------------------------------------------------------------
 

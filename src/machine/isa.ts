@@ -1,17 +1,26 @@
 /**
  * The instruction set of the simulated machine.
  *
- * Every instruction is one 32-bit word, so a flipped bit in a code word always yields a defined
- * instruction: often a different one, sometimes an invalid one (which traps as on real hardware).
+ * Every instruction is one 32-bit word, and the encoding is dense, as x86 code is: every bit of
+ * every valid word either selects the operation or feeds an operand the instruction uses, so a
+ * flipped bit in a code word always changes what the word means (another operation, other
+ * operands, or an invalid word, which traps as a #UD would). Decoding is total: every word is
+ * some instruction or invalid.
  *
- *   bits 31..26  opcode        (0 and unassigned values are invalid)
- *   bits 25..22  a             (first register operand)
- *   bits 21..18  b             (second register operand)
- *   bits 17..0   immediate     (signed, 18 bits)
+ *   bits 31..26  primary opcode (0 and unassigned values are invalid)
+ *   then, by the primary opcode's operand shape:
+ *     a,b,imm   a (25..22), b (21..18), signed immediate (17..0)
+ *     a,imm     a (25..22), signed immediate (21..0)
+ *     imm       signed immediate (25..0)
+ *     a,b,c     a (25..22), b (21..18), c (3..0); bits 17..4 extend the opcode
+ *     a,b       a (25..22), b (21..18); bits 17..0 extend the opcode
+ *     a         a (25..22); bits 21..0 extend the opcode
+ *     none      bits 25..0 extend the opcode
  *
- * Three-register instructions keep the third register in bits 3..0 of the immediate field and
- * require bits 17..4 to be zero: a flip there makes the word invalid, like a reserved-bit #UD.
- * Operand fields an instruction does not use are ignored, as unused ModRM bits often are.
+ * Where a shape has no operand, its bits select among the operations of that shape, as x86's
+ * ModRM.reg field does: the operation is the primary opcode's, moved on through its shape's group
+ * (below, in table order) by the number of extension bits set. The assembler sets none, so a
+ * flipped extension bit turns, say, `cli` into `sti` or `push` into `pop`.
  */
 
 export const enum Opcode {
@@ -61,6 +70,8 @@ export const enum Opcode {
   VmEnter = 44,
   ReadStackPointer = 45,
   WriteStackPointer = 46,
+  /** stop this CPU and hand the machine to the layer above: the recovery entry's last instruction */
+  HandOver = 47,
 }
 
 /** How an instruction uses its operand fields; drives the assembler checks and the disassembler. */
@@ -126,6 +137,7 @@ const table: readonly OpcodeInfo[] = [
   { opcode: Opcode.VmEnter, mnemonic: 'vmenter', shape: 'a' },
   { opcode: Opcode.ReadStackPointer, mnemonic: 'rdsp', shape: 'a' },
   { opcode: Opcode.WriteStackPointer, mnemonic: 'wrsp', shape: 'a' },
+  { opcode: Opcode.HandOver, mnemonic: 'handover', shape: 'none' },
 ];
 
 const byOpcode: (OpcodeInfo | undefined)[] = new Array(64).fill(undefined);
@@ -138,9 +150,68 @@ export function opcodeInfo(opcode: number): OpcodeInfo | undefined {
 export const allOpcodes: readonly OpcodeInfo[] = table;
 
 export const REGISTER_COUNT = 16;
+/** the immediate of the a,b,imm shape (loads, stores, addi, andi); the other shapes' are wider */
 export const IMMEDIATE_BITS = 18;
 export const IMMEDIATE_MIN = -(1 << (IMMEDIATE_BITS - 1));
 export const IMMEDIATE_MAX = (1 << (IMMEDIATE_BITS - 1)) - 1;
+
+/** Bits of the signed immediate, per operand shape (0: no immediate). */
+const IMMEDIATE_BITS_OF: Readonly<Record<OperandShape, number>> = {
+  none: 0,
+  a: 0,
+  'a,imm': 22,
+  imm: 26,
+  'a,b': 0,
+  'a,b,imm': 18,
+  'a,b,c': 0,
+};
+
+/** Per operand shape, the opcode-extension bits: no operand there, so they select the operation. */
+const EXTENSION_BITS: Readonly<Record<OperandShape, number>> = {
+  none: 0x03ff_ffff,
+  a: 0x003f_ffff,
+  'a,imm': 0,
+  imm: 0,
+  'a,b': 0x0003_ffff,
+  'a,b,imm': 0,
+  'a,b,c': 0x0003_fff0,
+};
+
+/** Per primary opcode (word >>> 26): its extension bits (0 for an invalid opcode). For the interpreter. */
+export const EXTENSION_MASKS: Int32Array = Int32Array.from({ length: 64 }, (_, opcode) => {
+  const info = byOpcode[opcode];
+  return info === undefined ? 0 : EXTENSION_BITS[info.shape];
+});
+
+/** The opcodes of each shape, in table order: the group extension bits move through. */
+const groups = new Map<OperandShape, Opcode[]>();
+for (const info of table) groups.set(info.shape, [...(groups.get(info.shape) ?? []), info.opcode]);
+/** Per primary opcode: its group and its place in it. */
+const groupOf: (readonly Opcode[] | undefined)[] = Array.from({ length: 64 }, (_, opcode) => {
+  const info = byOpcode[opcode];
+  return info === undefined ? undefined : groups.get(info.shape);
+});
+
+function bitCount(value: number): number {
+  let bits = value - ((value >>> 1) & 0x5555_5555);
+  bits = (bits & 0x3333_3333) + ((bits >>> 2) & 0x3333_3333);
+  return (Math.imul((bits + (bits >>> 4)) & 0x0f0f_0f0f, 0x0101_0101) >>> 24);
+}
+
+/** The operation a word performs: its primary opcode moved through its group by its extension bits set. */
+export function operationOf(word: number): number {
+  const primary = word >>> 26;
+  const extension = word & EXTENSION_MASKS[primary];
+  if (extension === 0) return primary;
+  const group = groupOf[primary] as readonly Opcode[];
+  return group[(group.indexOf(primary) + bitCount(extension)) % group.length];
+}
+
+/** The range of an opcode's immediate operand; [0, 0] for an opcode without one. */
+export function immediateRange(opcode: Opcode): { readonly min: number; readonly max: number } {
+  const bits = IMMEDIATE_BITS_OF[byOpcode[opcode]?.shape ?? 'none'];
+  return bits === 0 ? { min: 0, max: 0 } : { min: -(2 ** (bits - 1)), max: 2 ** (bits - 1) - 1 };
+}
 
 /** FLAGS bits. Only three of the 32 bits mean anything: flips elsewhere are masked, as on x86. */
 export const FLAG_INTERRUPT_ENABLE = 1 << 0;
@@ -155,24 +226,43 @@ export interface Instruction {
   readonly immediate: number;
 }
 
+/**
+ * The word for an instruction. Operands the opcode's shape does not have must be 0 (they would
+ * land on its extension bits); the immediate must fit the shape's field.
+ */
 export function encode(opcode: Opcode, a = 0, b = 0, immediate = 0): number {
-  if (immediate < IMMEDIATE_MIN || immediate > IMMEDIATE_MAX) {
-    throw new RangeError(`immediate ${immediate} does not fit in ${IMMEDIATE_BITS} bits`);
-  }
-  return ((opcode << 26) | ((a & 15) << 22) | ((b & 15) << 18) | (immediate & 0x3ffff)) | 0;
+  const info = byOpcode[opcode];
+  if (info === undefined) throw new RangeError(`opcode ${opcode} is not assigned`);
+  const shape = info.shape;
+  const { min, max } = immediateRange(opcode);
+  if (immediate < min || immediate > max) throw new RangeError(`immediate ${immediate} does not fit in the ${IMMEDIATE_BITS_OF[shape]} bits of ${info.mnemonic}`);
+  const hasA = shape !== 'none' && shape !== 'imm';
+  const hasB = shape === 'a,b' || shape === 'a,b,imm' || shape === 'a,b,c';
+  if ((!hasA && a !== 0) || (!hasB && b !== 0)) throw new RangeError(`${info.mnemonic} takes no such operand`);
+  const bits = IMMEDIATE_BITS_OF[shape];
+  const field = bits === 0 ? 0 : immediate & ((1 << bits) - 1);
+  return ((opcode << 26) | ((a & 15) << 22) | (hasB ? (b & 15) << 18 : 0) | field) | 0;
 }
 
 export function encodeThreeRegister(opcode: Opcode, a: number, b: number, c: number): number {
-  return encode(opcode, a, b, c & 15);
+  return ((opcode << 26) | ((a & 15) << 22) | ((b & 15) << 18) | (c & 15)) | 0;
 }
 
+/** Per opcode: 32 minus the bits of its immediate field (18 bits where it has none). */
+const IMMEDIATE_SHIFTS: Int8Array = Int8Array.from({ length: 64 }, (_, opcode) => {
+  const info = byOpcode[opcode];
+  return 32 - ((info === undefined ? 0 : IMMEDIATE_BITS_OF[info.shape]) || IMMEDIATE_BITS);
+});
+
+/** The immediate of `word`, sign-extended from its opcode's field (18 bits for one without). */
 export function signExtendImmediate(word: number): number {
-  return (word << 14) >> 14;
+  const shift = IMMEDIATE_SHIFTS[word >>> 26];
+  return (word << shift) >> shift;
 }
 
 export function decode(word: number): Instruction {
   return {
-    opcode: word >>> 26,
+    opcode: operationOf(word),
     a: (word >>> 22) & 15,
     b: (word >>> 18) & 15,
     c: word & 15,
@@ -182,30 +272,38 @@ export function decode(word: number): Instruction {
 
 /** True when the word decodes to an instruction the CPU will execute rather than trap on. */
 export function isValidWord(word: number): boolean {
-  const info = byOpcode[word >>> 26];
-  if (info === undefined) return false;
-  return info.shape !== 'a,b,c' || (word & 0x3fff0) === 0;
+  return byOpcode[word >>> 26] !== undefined;
 }
 
-/** Per operand shape, the bits of the word an instruction of that shape never reads. */
-const IGNORED_BITS: Readonly<Record<OperandShape, number>> = {
-  none: 0x03ff_ffff,
-  a: 0x003f_ffff,
-  'a,imm': 0x003c_0000,
-  imm: 0x03fc_0000,
-  'a,b': 0x0003_ffff,
-  'a,b,imm': 0,
-  // bits 17..4 are reserved: setting one makes the word invalid
-  'a,b,c': 0,
-};
+/** True when the assembler could have emitted the word: no extension bit set. */
+export function isCanonicalWord(word: number): boolean {
+  return isValidWord(word) && (word & EXTENSION_MASKS[word >>> 26]) === 0;
+}
 
 /**
- * True when two words are the same valid instruction, differing at most in operand fields it
- * does not read, so executing either does the same thing from every state.
+ * What a word means: invalid, or its operation and the operands its shape has. Two words that
+ * mean the same do the same thing from every state.
+ */
+export function meaning(word: number): string {
+  const info = byOpcode[operationOf(word)];
+  if (info === undefined) return 'invalid';
+  const { a, b, c, immediate } = decode(word);
+  const operands: Record<OperandShape, readonly number[]> = {
+    none: [],
+    a: [a],
+    'a,imm': [a, immediate],
+    imm: [immediate],
+    'a,b': [a, b],
+    'a,b,imm': [a, b, immediate],
+    'a,b,c': [a, b, c],
+  };
+  return [info.mnemonic, ...operands[info.shape]].join(' ');
+}
+
+/**
+ * True when executing either word does the same thing from every state: they mean the same
+ * (words that differ in one bit never do; two extension bits may cancel out).
  */
 export function sameInstruction(x: number, y: number): boolean {
-  if (x === y) return true;
-  const info = byOpcode[x >>> 26];
-  if (info === undefined || x >>> 26 !== y >>> 26 || !isValidWord(x) || !isValidWord(y)) return false;
-  return ((x ^ y) & ~IGNORED_BITS[info.shape]) === 0;
+  return x === y || (isValidWord(x) && meaning(x) === meaning(y));
 }

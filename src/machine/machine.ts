@@ -8,15 +8,17 @@
  * index. Sleeping CPUs (`hlt`, `pause`, guest mode) cost no host time until something wakes them.
  *
  * The machine knows nothing of hypervisors: code runs where the layer above put it, guests run
- * through a GuestPort, and traps go to a TrapHandler.
+ * through a GuestPort, and traps are reported to a TrapHandler, then delivered to the handler
+ * the layer above put in memory (see ExceptionDelivery) or, without one, stop their CPU.
  */
 import { CpuMode, CpuState, NO_DEADLINE, hasUnblockedVector, highestVector } from './cpu.js';
 import { DOUBLE_FIELD } from './double-field.js';
 import { EventQueue, NMI_EVENT, type InterruptEvent } from './event-queue.js';
-import { FLAG_INTERRUPT_ENABLE, FLAG_LESS, FLAG_ZERO, Opcode } from './isa.js';
+import { EXTENSION_MASKS, FLAG_INTERRUPT_ENABLE, FLAG_LESS, FLAG_ZERO, Opcode, operationOf, signExtendImmediate } from './isa.js';
 import { Memory, PAGE_SHIFT, PERMISSION_EXECUTE, PERMISSION_READ, PERMISSION_WRITE, type Segment } from './memory.js';
 import type { AccessKind, ExceptionKind, Trap } from './trap.js';
 import { translationFor, type BlockHost, type Translation } from './translator.js';
+import { LoopRecorder, MachineLoopWatch, machinePeriodsToSkip, periodsToSkip } from './loop-skip.js';
 
 export interface MachineConfig {
   readonly cpuCount: number;
@@ -36,6 +38,23 @@ export interface MachineConfig {
   readonly ipiLatencyNs?: number;
   /** run straight code as translated blocks (the default); false interprets every instruction */
   readonly translate?: boolean;
+  /** how exceptions reach hypervisor code; without it, a trap stops its CPU */
+  readonly exceptions?: ExceptionDelivery;
+  /** skip whole periods of a loop whose state repeats (the default; see loop-skip.ts); false runs them */
+  readonly skipLoops?: boolean;
+}
+
+/**
+ * Exception delivery as on x86: a trap pushes a frame on the current stack and enters the
+ * handler named in memory (an IDT); if that push or the table read fails, the CPU raises a
+ * double fault, delivered on its own per-CPU stack; if that fails too, the CPU shuts down
+ * (stops). NMIs switch to their own per-CPU stack before pushing (x86's IST).
+ */
+export interface ExceptionDelivery {
+  /** word 0: the handler of every exception; word 1: the double-fault handler */
+  readonly tableBase: number;
+  readonly nmiStackTops: readonly number[];
+  readonly doubleFaultStackTops: readonly number[];
 }
 
 /** How guests run on a CPU in guest mode. Supplied by the layers above. */
@@ -54,12 +73,16 @@ export type Tracer = (cpu: number, programCounter: number, word: number, timeNs:
 
 /**
  * How far a run may go: until simulated time `untilNs`, and, with `instructionLimit`, no further
- * than the moment the machine's count of hypervisor instructions reaches it. Each run states its
+ * than the moment the machine's count of hypervisor instructions reaches it (skipped loop periods
+ * count: the run stops where running every instruction would stop it). With
+ * `executedInstructionLimit` instead, no further than the moment the count of instructions
+ * actually executed (retired less skipped) reaches it: a bound on host time. Each run states its
  * own bounds; nothing carries over from one run to the next.
  */
 export interface RunBounds {
   readonly untilNs: number;
   readonly instructionLimit?: number;
+  readonly executedInstructionLimit?: number;
 }
 
 /** Why a run returned. */
@@ -94,6 +117,14 @@ export const NMI_PERIOD_NS = 100_000_000;
 const DEFAULT_QUANTUM_NS = 1_000;
 const DEFAULT_IPI_LATENCY_NS = 200;
 const NS_PER_US = 1_000;
+/** a CPU running alone this many instructions without leaving the hypervisor is checked for a loop */
+const LOOP_FIRST_CHECK = 50_000;
+/** instructions watched for a repeating state, at most */
+const LOOP_WINDOW = 4_000;
+/** instructions of all CPUs watched for a repeating machine state, at most */
+const MACHINE_LOOP_WINDOW = 100_000;
+/** after a failed check, the next one waits an eighth of the streak, but never longer than this */
+const LOOP_LONGEST_WAIT = 4_000_000;
 
 export class Machine implements BlockHost {
   readonly config: MachineConfig;
@@ -119,6 +150,23 @@ export class Machine implements BlockHost {
   /** counts stores to memory; a paused CPU wakes when it changes */
   writeEpoch = 0;
   lastWriteNs = DOUBLE_FIELD;
+  /**
+   * hypervisor instructions accounted by skipping loop periods instead of running them (host
+   * accounting, not machine state: hypervisorInstructions counts them as retired)
+   */
+  skippedInstructions = 0;
+  /** hypervisor instructions actually executed: retired less skipped (host work, for bounds on it) */
+  get executedInstructions(): number {
+    return this.hypervisorInstructions - this.skippedInstructions;
+  }
+
+  /** the run's limit counts skipped instructions (instructionLimit), or not (executedInstructionLimit) */
+  private skipsCountTowardLimit = true;
+  /** per CPU: instructionsRetired when it was last seen not running, and when to next check for a loop */
+  private readonly runningSince: Float64Array;
+  private readonly nextLoopCheck: Float64Array;
+  /** a watch of every CPU for a loop they run together, while one is on */
+  private watch: MachineLoopWatch | undefined;
   private stopReason: string | undefined;
   private slice: Slice | undefined;
   private readonly nmiPeriodNs: number;
@@ -141,6 +189,8 @@ export class Machine implements BlockHost {
     this.translation = config.translate === false ? undefined : translationFor(this.memory);
     this.trapHandler = (trap) => this.stop(`trap: ${trap.kind}`);
     for (const cpu of this.cpus) cpu.nextNmiNs = this.nmiPeriodNs;
+    this.runningSince = new Float64Array(config.cpuCount);
+    this.nextLoopCheck = new Float64Array(config.cpuCount).fill(config.skipLoops === false ? Number.POSITIVE_INFINITY : LOOP_FIRST_CHECK);
   }
 
   /** Start `cpu` executing hypervisor code at `programCounter`, interrupts disabled. */
@@ -178,8 +228,20 @@ export class Machine implements BlockHost {
 
   /** Runs within `bounds` (a time alone: no instruction limit) and says why it returned. */
   run(bounds: RunBounds | number): RunOutcome {
-    const { untilNs, instructionLimit } = typeof bounds === 'number' ? { untilNs: bounds, instructionLimit: undefined } : bounds;
-    this.limit = instructionLimit ?? Number.POSITIVE_INFINITY;
+    const { untilNs, instructionLimit, executedInstructionLimit } = typeof bounds === 'number' ? { untilNs: bounds, instructionLimit: undefined, executedInstructionLimit: undefined } : bounds;
+    if (instructionLimit !== undefined && executedInstructionLimit !== undefined) throw new RangeError('a run takes one instruction limit, retired or executed');
+    // skipped instructions count toward a limit on retired instructions, not toward one on executed instructions
+    this.skipsCountTowardLimit = executedInstructionLimit === undefined;
+    this.limit = instructionLimit ?? (executedInstructionLimit === undefined ? Number.POSITIVE_INFINITY : this.hypervisorInstructions + Math.max(0, executedInstructionLimit - this.executedInstructions));
+    try {
+      return this.runUntil(untilNs);
+    } finally {
+      // a watch never outlives a run: the tracer is the caller's again
+      if (this.watch !== undefined) this.endWatch('interrupted');
+    }
+  }
+
+  private runUntil(untilNs: number): RunOutcome {
     this.stopReason = undefined;
     for (;;) {
       if (this.stopReason !== undefined) return { kind: 'stopped', reason: this.stopReason };
@@ -190,19 +252,23 @@ export class Machine implements BlockHost {
         const cpuNs = cpu === undefined ? Number.POSITIVE_INFINITY : cpu.timeNs;
         if (eventNs <= cpuNs) {
           if (eventNs > untilNs) return this.reach(untilNs);
+          if (this.watch !== undefined) this.endWatch('interrupted');
           this.nowNs = eventNs;
           this.fireEvents(eventNs);
           continue;
         }
         if (cpu === undefined || cpuNs >= untilNs) return this.reach(untilNs);
+        if (this.watchPoint(cpu, Math.min(eventNs, untilNs))) continue;
         this.nowNs = cpuNs;
         this.slice = newSlice(cpu.index, Math.min(eventNs, Math.max(this.secondRunningNs, cpuNs) + this.quantumNs));
+        this.watch?.noteSlice(this.slice.limitNs, eventNs);
       }
       const slice = this.slice;
       const cpu = this.cpus[slice.cpu];
       if (cpu.timeNs >= untilNs) return this.reach(untilNs);
-      const reached = this.execute(cpu, slice, untilNs);
-      if (cpu.mode !== CpuMode.Running || cpu.timeNs >= slice.limitNs) this.slice = undefined;
+      const reached = this.loopCheckDue(cpu) ? this.skipLoop(cpu, untilNs) : this.execute(cpu, slice, untilNs);
+      // skipLoop may have gone on into later slices
+      if (cpu.mode !== CpuMode.Running || cpu.timeNs >= (this.slice ?? slice).limitNs) this.slice = undefined;
       if (reached) return { kind: 'instructionLimit', cpu: cpu.index };
     }
   }
@@ -239,6 +305,10 @@ export class Machine implements BlockHost {
     this.nowNs = snapshot.nowNs;
     this.slice = snapshot.slice === undefined ? undefined : newSlice(snapshot.slice.cpu, snapshot.slice.limitNs);
     this.stopReason = undefined;
+    for (const cpu of this.cpus) {
+      this.runningSince[cpu.index] = cpu.instructionsRetired;
+      if (this.nextLoopCheck[cpu.index] !== Number.POSITIVE_INFINITY) this.nextLoopCheck[cpu.index] = LOOP_FIRST_CHECK;
+    }
   }
 
   /** True when `cpu` would take an interrupt now if it were running. */
@@ -279,6 +349,144 @@ export class Machine implements BlockHost {
     this.hypervisorInstructions += retired;
   }
 
+  /**
+   * At a planning point (`cpu` about to get a slice): go on with a watch of every CPU, or skip the
+   * periods it found, or begin one when every running CPU has run long enough in the hypervisor
+   * (several of them: one alone is skipLoop's). True when periods were skipped: plan again.
+   */
+  private watchPoint(cpu: CpuState, horizonNs: number): boolean {
+    const watch = this.watch;
+    if (watch === undefined) {
+      if (this.tracer !== undefined || !this.machineLoopCheckDue()) return false;
+      const started = new MachineLoopWatch(this, this.memory.words, cpu.timeNs);
+      this.watch = started;
+      this.tracer = (index, _programCounter, word) => started.observe(this.cpus[index], word);
+      return false;
+    }
+    const period = watch.repeatsAt(cpu.timeNs);
+    if (period === undefined) {
+      if (watch.interrupted) this.endWatch('interrupted');
+      else if (watch.spoiled || watch.instructions > MACHINE_LOOP_WINDOW) this.endWatch('failed');
+      return false;
+    }
+    this.endWatch('found');
+    const periods = machinePeriodsToSkip(period, cpu.timeNs, horizonNs, this.instructionsLeft());
+    if (periods === 0) return false;
+    const skippedNs = periods * period.durationNs;
+    for (const each of this.cpus) {
+      if (each.mode !== CpuMode.Running) continue;
+      each.timeNs += skippedNs;
+      each.instructionsRetired += periods * period.retired[each.index];
+    }
+    this.accountSkipped(periods * period.instructions);
+    this.codeReads += periods * period.codeReads;
+    this.writeEpoch += periods * period.stores;
+    this.interruptsDelivered += periods * period.interrupts;
+    if (period.stores > 0) this.lastWriteNs += skippedNs;
+    return true;
+  }
+
+  /** Instructions that may be skipped before the run's limit (any number when skips do not count toward it). */
+  private instructionsLeft(): number {
+    return this.skipsCountTowardLimit ? this.limit - this.hypervisorInstructions : Number.POSITIVE_INFINITY;
+  }
+
+  private accountSkipped(instructions: number): void {
+    this.hypervisorInstructions += instructions;
+    this.skippedInstructions += instructions;
+    if (!this.skipsCountTowardLimit) this.limit += instructions;
+  }
+
+  /** Several CPUs run, and each has run in the hypervisor long enough to check for a loop. */
+  private machineLoopCheckDue(): boolean {
+    let running = 0;
+    for (const cpu of this.cpus) {
+      if (cpu.mode !== CpuMode.Running) continue;
+      if (cpu.instructionsRetired - this.runningSince[cpu.index] < this.nextLoopCheck[cpu.index]) return false;
+      running++;
+    }
+    return running > 1;
+  }
+
+  /**
+   * Stop watching. The running CPUs are checked again soon after a success or a watch an event
+   * or the end of the run cut short, later and later after failures.
+   */
+  private endWatch(ending: 'found' | 'interrupted' | 'failed'): void {
+    this.watch = undefined;
+    this.tracer = undefined;
+    for (const cpu of this.cpus) {
+      if (cpu.mode !== CpuMode.Running) continue;
+      const streak = cpu.instructionsRetired - this.runningSince[cpu.index];
+      this.nextLoopCheck[cpu.index] = streak + (ending === 'failed' ? Math.max(MACHINE_LOOP_WINDOW, Math.min(streak / 8, LOOP_LONGEST_WAIT)) : MACHINE_LOOP_WINDOW);
+    }
+  }
+
+  /** True when `cpu` has run alone, without leaving the hypervisor, long enough to check for a loop. */
+  private loopCheckDue(cpu: CpuState): boolean {
+    if (cpu.instructionsRetired - this.runningSince[cpu.index] < this.nextLoopCheck[cpu.index] || this.tracer !== undefined) return false;
+    return this.cpus.every((other) => other === cpu || other.mode !== CpuMode.Running);
+  }
+
+  /**
+   * Run `cpu`, alone, through a window watched for a repeating state, then skip the whole periods
+   * that fit before the next event (see loop-skip.ts). Returns true when the instruction stop was
+   * reached. The window runs slice by slice exactly as the run loop would plan them (their
+   * starts are the machine's `nowNs`), and it ends where the run loop would do anything else.
+   */
+  private skipLoop(cpu: CpuState, untilNs: number): boolean {
+    const windowEndNs = cpu.timeNs + LOOP_WINDOW;
+    const recorder = new LoopRecorder(cpu, this.memory.words, this);
+    const others = this.cpus.map((other) => (other === cpu ? 0 : other.instructionsRetired));
+    const anyPaused = this.cpus.some((other) => other.mode === CpuMode.Paused);
+    const epoch = this.writeEpoch;
+    let slice = this.slice as Slice;
+    let reached = false;
+    this.tracer = (index, _programCounter, word) => {
+      if (index === cpu.index) recorder.observe(word);
+    };
+    try {
+      for (;;) {
+        reached = this.execute(cpu, slice, untilNs);
+        if (reached || this.stopReason !== undefined || cpu.mode !== CpuMode.Running || cpu.timeNs < slice.limitNs) break;
+        if (recorder.period !== undefined || cpu.timeNs >= windowEndNs || cpu.timeNs >= untilNs) break;
+        // the run loop would now fire an event or wake a paused CPU: leave that to it
+        const eventNs = this.nextEventNs();
+        if (eventNs <= cpu.timeNs || (anyPaused && this.writeEpoch !== epoch)) break;
+        this.nowNs = cpu.timeNs;
+        slice = this.slice = newSlice(cpu.index, Math.min(eventNs, cpu.timeNs + this.quantumNs));
+      }
+    } finally {
+      this.tracer = undefined;
+    }
+    const period = recorder.period;
+    const alone = this.cpus.every((other) => other === cpu || other.instructionsRetired === others[other.index]);
+    const atSliceEnd = !reached && this.stopReason === undefined && cpu.mode === CpuMode.Running && cpu.timeNs === slice.limitNs;
+    const skippable = period !== undefined && alone && atSliceEnd && (period.stores === 0 || !anyPaused);
+    const streak = (): number => cpu.instructionsRetired - this.runningSince[cpu.index];
+    if (!skippable) {
+      // a window cut short (an event, the end of the run) is tried again soon; a loop that does
+      // not repeat, or cannot be skipped, is looked at less and less often
+      const cutShort = cpu.timeNs < windowEndNs && recorder.period === undefined;
+      this.nextLoopCheck[cpu.index] = streak() + (cutShort ? LOOP_WINDOW : Math.max(LOOP_WINDOW, Math.min(streak() / 8, LOOP_LONGEST_WAIT)));
+      return reached;
+    }
+    // whole periods that are also whole quanta, so that the slices after the skip start where they would have
+    const horizonNs = Math.min(this.nextEventNs(), untilNs);
+    const stride = leastCommonMultiple(period.instructions, this.quantumNs);
+    const strides = periodsToSkip({ ...period, instructions: stride }, cpu.timeNs, horizonNs, this.instructionsLeft());
+    const periods = (strides * stride) / period.instructions;
+    const skipped = strides * stride;
+    cpu.timeNs += skipped;
+    cpu.instructionsRetired += skipped;
+    this.accountSkipped(skipped);
+    this.codeReads += periods * period.codeReads;
+    this.writeEpoch += periods * period.stores;
+    if (period.stores > 0) this.lastWriteNs += skipped;
+    this.nextLoopCheck[cpu.index] = streak() + LOOP_WINDOW;
+    return false;
+  }
+
   private reach(untilNs: number): RunOutcome {
     this.nowNs = untilNs;
     return { kind: 'timeReached', timeNs: untilNs };
@@ -308,7 +516,10 @@ export class Machine implements BlockHost {
         cpu.mode = CpuMode.Running;
         cpu.timeNs = Math.max(cpu.timeNs, this.lastWriteNs);
       }
-      if (cpu.mode !== CpuMode.Running) continue;
+      if (cpu.mode !== CpuMode.Running) {
+        this.noteNotRunning(cpu);
+        continue;
+      }
       if (chosen === undefined || cpu.timeNs < chosen.timeNs) {
         if (chosen !== undefined) secondNs = Math.min(secondNs, chosen.timeNs);
         chosen = cpu;
@@ -318,6 +529,13 @@ export class Machine implements BlockHost {
     }
     this.secondRunningNs = chosen === undefined || secondNs === Number.POSITIVE_INFINITY ? (chosen?.timeNs ?? 0) : secondNs;
     return chosen;
+  }
+
+  /** A CPU out of the hypervisor starts a new streak: its next loop check is a full streak away. */
+  private noteNotRunning(cpu: CpuState): void {
+    if (this.runningSince[cpu.index] === cpu.instructionsRetired) return;
+    this.runningSince[cpu.index] = cpu.instructionsRetired;
+    if (this.nextLoopCheck[cpu.index] !== Number.POSITIVE_INFINITY) this.nextLoopCheck[cpu.index] = LOOP_FIRST_CHECK;
   }
 
   private fireEvents(nowNs: number): void {
@@ -376,15 +594,49 @@ export class Machine implements BlockHost {
       return false;
     }
     this.interruptsDelivered++;
-    if (!this.push(cpu, cpu.flags) || !this.push(cpu, cpu.programCounter)) return true;
-    cpu.flags &= ~FLAG_INTERRUPT_ENABLE;
-    const entry = this.config.interruptTableBase + slot;
-    if ((this.memory.permissionAt(entry) & PERMISSION_READ) === 0) {
-      this.accessFault(cpu, entry, 'read');
-      return true;
-    }
-    cpu.programCounter = this.memory.words[entry];
+    const interruptedStackPointer = cpu.stackPointer;
+    if (slot === 0 && this.config.exceptions !== undefined) cpu.stackPointer = this.config.exceptions.nmiStackTops[cpu.index];
+    const failed = this.enterHandler(cpu, interruptedStackPointer, this.config.interruptTableBase + slot);
+    if (failed !== undefined) this.accessFault(cpu, failed.address, failed.access);
     return true;
+  }
+
+  /**
+   * Push the frame `iret` pops (the interrupted stack pointer, the flags, the program counter),
+   * clear IF and jump to the handler in table word `entry`. On failure nothing changes and the
+   * access that failed is returned.
+   */
+  private enterHandler(cpu: CpuState, interruptedStackPointer: number, entry: number): { address: number; access: AccessKind } | undefined {
+    const start = cpu.stackPointer;
+    for (const value of [interruptedStackPointer, cpu.flags, cpu.programCounter]) {
+      const address = cpu.stackPointer - 1;
+      if ((this.memory.permissionAt(address) & PERMISSION_WRITE) === 0) {
+        cpu.stackPointer = start;
+        return { address, access: 'write' };
+      }
+      this.memory.words[address] = value;
+      cpu.stackPointer = address;
+    }
+    if ((this.memory.permissionAt(entry) & PERMISSION_READ) === 0) {
+      cpu.stackPointer = start;
+      return { address: entry, access: 'read' };
+    }
+    cpu.flags &= ~FLAG_INTERRUPT_ENABLE;
+    cpu.interruptShadow = false;
+    cpu.programCounter = this.memory.words[entry];
+    return undefined;
+  }
+
+  /** Enter the exception handler on the current stack; if that fails, the double-fault handler on its own. */
+  private deliverException(cpu: CpuState, exceptions: ExceptionDelivery): void {
+    const failed = this.enterHandler(cpu, cpu.stackPointer, exceptions.tableBase);
+    if (failed === undefined) return;
+    const { programCounter } = cpu;
+    this.trapHandler({ kind: 'exception', exception: 'doubleFault', cpu: cpu.index, programCounter, address: failed.address, access: failed.access });
+    const interruptedStackPointer = cpu.stackPointer;
+    cpu.stackPointer = exceptions.doubleFaultStackTops[cpu.index];
+    // a fault while delivering the double fault shuts the CPU down
+    if (this.enterHandler(cpu, interruptedStackPointer, exceptions.tableBase + 1) !== undefined) cpu.mode = CpuMode.Stopped;
   }
 
   private push(cpu: CpuState, value: number): boolean {
@@ -419,9 +671,16 @@ export class Machine implements BlockHost {
     this.raise(cpu, { kind: 'exception', exception, cpu: cpu.index, programCounter: cpu.programCounter, address: 0, access: 'none' });
   }
 
+  /** Report `trap`, then deliver it to the hypervisor's handler, or stop the CPU when there is none. */
   private raise(cpu: CpuState, trap: Trap): void {
-    cpu.mode = CpuMode.Stopped;
+    const exceptions = this.config.exceptions;
+    if (exceptions === undefined || trap.kind === 'handover') {
+      cpu.mode = CpuMode.Stopped;
+      this.trapHandler(trap);
+      return;
+    }
     this.trapHandler(trap);
+    this.deliverException(cpu, exceptions);
   }
 
   private markWrite(cpu: CpuState): void {
@@ -441,7 +700,8 @@ export class Machine implements BlockHost {
     const size = words.length;
     const r = cpu.registers;
     const translation = this.tracer === undefined ? this.translation : undefined;
-    while (cpu.mode === CpuMode.Running && cpu.timeNs < limitNs) {
+    // a stop asked for by a trap's handler takes effect at once, not at the end of the slice
+    while (cpu.mode === CpuMode.Running && cpu.timeNs < limitNs && this.stopReason === undefined) {
       // an instruction that left through `continue` (vmenter, say) may have reached the stop
       if (this.hypervisorInstructions === this.limit) return true;
       // the shadow lives in the CPU state so that it survives the end of a quantum or a run
@@ -453,7 +713,7 @@ export class Machine implements BlockHost {
       const pc = cpu.programCounter;
       if (pc < 0 || pc >= size || (permissions[pc >>> PAGE_SHIFT] & PERMISSION_EXECUTE) === 0) {
         this.accessFault(cpu, pc, 'fetch');
-        break;
+        continue;
       }
       const word = words[pc];
       if (this.tracer !== undefined) this.tracer(cpu.index, pc, word, cpu.timeNs);
@@ -462,9 +722,11 @@ export class Machine implements BlockHost {
       this.hypervisorInstructions++;
       const a = (word >>> 22) & 15;
       const b = (word >>> 18) & 15;
-      const immediate = (word << 14) >> 14;
+      const immediate = signExtendImmediate(word);
       let next = pc + 1;
-      switch (word >>> 26) {
+      // the operation: the primary opcode, unless extension bits select another of its shape
+      const operation = (word & EXTENSION_MASKS[word >>> 26]) === 0 ? word >>> 26 : operationOf(word);
+      switch (operation) {
         case Opcode.Nop:
           break;
         case Opcode.MoveImmediate:
@@ -502,11 +764,7 @@ export class Machine implements BlockHost {
         case Opcode.ShiftLeft:
         case Opcode.ShiftRight:
         case Opcode.Multiply:
-          if ((word & 0x3fff0) !== 0) {
-            this.exception(cpu, 'invalidOpcode');
-            continue;
-          }
-          r[a] = arithmetic(word >>> 26, r[b], r[word & 15]);
+          r[a] = arithmetic(operation, r[b], r[word & 15]);
           break;
         case Opcode.AddImmediate:
           r[a] = (r[b] + immediate) | 0;
@@ -529,7 +787,7 @@ export class Machine implements BlockHost {
         case Opcode.BranchGreaterEqual:
         case Opcode.BranchGreater:
         case Opcode.BranchLessEqual:
-          if (branchTaken(word >>> 26, cpu.flags)) next = immediate;
+          if (branchTaken(operation, cpu.flags)) next = immediate;
           break;
         case Opcode.JumpRegister:
           next = r[a];
@@ -558,10 +816,6 @@ export class Machine implements BlockHost {
           break;
         }
         case Opcode.CompareAndSwap: {
-          if ((word & 0x3fff0) !== 0) {
-            this.exception(cpu, 'invalidOpcode');
-            continue;
-          }
           const address = r[b];
           if ((this.memory.permissionAt(address) & PERMISSION_WRITE) === 0) {
             this.accessFault(cpu, address, 'write');
@@ -594,8 +848,11 @@ export class Machine implements BlockHost {
           if (target === undefined) continue;
           const flags = this.pop(cpu);
           if (flags === undefined) continue;
+          const stackPointer = this.pop(cpu);
+          if (stackPointer === undefined) continue;
           next = target;
           cpu.flags = flags;
+          cpu.stackPointer = stackPointer;
           cpu.nmiBlocked = false;
           break;
         }
@@ -637,6 +894,9 @@ export class Machine implements BlockHost {
         case Opcode.WriteStackPointer:
           cpu.stackPointer = r[a];
           break;
+        case Opcode.HandOver:
+          this.raise(cpu, { kind: 'handover', cpu: cpu.index, programCounter: pc });
+          continue;
         default:
           this.exception(cpu, 'invalidOpcode');
           continue;
@@ -666,6 +926,13 @@ export class Machine implements BlockHost {
     cpu.guestExitNs = cpu.timeNs + Math.max(1, Math.round(runNs));
     if (cpu.nmiPending || hasUnblockedVector(cpu)) this.leaveGuest(cpu, cpu.timeNs);
   }
+}
+
+function leastCommonMultiple(x: number, y: number): number {
+  let a = x;
+  let b = y;
+  while (b !== 0) [a, b] = [b, a % b];
+  return (x / a) * y;
 }
 
 function newSlice(cpu: number, limitNs: number): Slice {

@@ -31,14 +31,15 @@ function sameCpu(x: CpuState, y: CpuState): boolean {
 
 /**
  * The addresses where memory differs from `other`, if each is a code word holding the same
- * instruction; undefined if any other word differs.
+ * instruction or one that `fetchedLater` says is never fetched again; undefined if any other
+ * word differs.
  */
-export function changedCodeWords(words: Int32Array, other: Int32Array, permissions: Uint8Array): number[] | undefined {
+export function changedCodeWords(words: Int32Array, other: Int32Array, permissions: Uint8Array, fetchedLater: (address: number) => boolean): number[] | undefined {
   const changed: number[] = [];
   for (let address = 0; address < words.length; address++) {
     if (words[address] === other[address]) continue;
     const executable = (permissions[address >>> PAGE_SHIFT] & PERMISSION_EXECUTE) !== 0;
-    if (!executable || !sameInstruction(words[address], other[address])) return undefined;
+    if (!executable || (fetchedLater(address) && !sameInstruction(words[address], other[address]))) return undefined;
     changed.push(address);
   }
   return changed;

@@ -22,7 +22,7 @@
  * function runs slowly until V8 optimizes it), and translations are shared by every machine with
  * the same memory layout, so a trial's new machine starts with the code its worker has compiled.
  */
-import { FLAG_INTERRUPT_ENABLE, FLAG_LESS, FLAG_ZERO, Opcode } from './isa.js';
+import { FLAG_INTERRUPT_ENABLE, FLAG_LESS, FLAG_ZERO, Opcode, decode, isValidWord } from './isa.js';
 import { PAGE_SHIFT, PERMISSION_EXECUTE, PERMISSION_READ, PERMISSION_WRITE, type Memory } from './memory.js';
 import type { CpuState } from './cpu.js';
 
@@ -193,10 +193,9 @@ const LESS = FLAG_LESS;
 
 /** The statements for `word` at `address`, the block's instruction `index`; undefined when the interpreter must run it. */
 function emit(word: number, address: number, index: number, sizeWords: number): Emitted | undefined {
-  const a = (word >>> 22) & 15;
-  const b = (word >>> 18) & 15;
-  const c = word & 15;
-  const immediate = (word << 14) >> 14;
+  // an invalid word is the interpreter's: it traps there
+  if (!isValidWord(word)) return undefined;
+  const { opcode, a, b, c, immediate } = decode(word);
   const retired = index + 1;
   const now = `t + ${retired}`;
   const fault = (access: 'read' | 'write'): string => `{ host.blockAccessFault(cpu, ${address}, ${retired}, address, '${access}'); return ${BlockResult.RanAndLeft}; }`;
@@ -209,9 +208,8 @@ function emit(word: number, address: number, index: number, sizeWords: number): 
   const straight = (code: string): Emitted => ({ code, ends: false });
   const ending = (code: string): Emitted => ({ code, ends: true });
   const leaving = (code: string): Emitted => ({ code, ends: true, leaves: true });
-  const threeRegister = (word & 0x3fff0) === 0;
   const branch = (condition: string): Emitted => ending(`if (${condition}) next = ${immediate};`);
-  switch (word >>> 26) {
+  switch (opcode) {
     case Opcode.Nop:
       return straight('');
     case Opcode.MoveImmediate:
@@ -225,21 +223,21 @@ function emit(word: number, address: number, index: number, sizeWords: number): 
         `{ const address = r[${a}] + ${immediate}; if (${denied(PERMISSION_WRITE)}) ${fault('write')} words[address] = r[${b}]; host.writeEpoch++; host.lastWriteNs = ${now}; }`,
       );
     case Opcode.Add:
-      return threeRegister ? straight(`r[${a}] = (r[${b}] + r[${c}]) | 0;`) : undefined;
+      return straight(`r[${a}] = (r[${b}] + r[${c}]) | 0;`);
     case Opcode.Subtract:
-      return threeRegister ? straight(`r[${a}] = (r[${b}] - r[${c}]) | 0;`) : undefined;
+      return straight(`r[${a}] = (r[${b}] - r[${c}]) | 0;`);
     case Opcode.And:
-      return threeRegister ? straight(`r[${a}] = r[${b}] & r[${c}];`) : undefined;
+      return straight(`r[${a}] = r[${b}] & r[${c}];`);
     case Opcode.Or:
-      return threeRegister ? straight(`r[${a}] = r[${b}] | r[${c}];`) : undefined;
+      return straight(`r[${a}] = r[${b}] | r[${c}];`);
     case Opcode.Xor:
-      return threeRegister ? straight(`r[${a}] = r[${b}] ^ r[${c}];`) : undefined;
+      return straight(`r[${a}] = r[${b}] ^ r[${c}];`);
     case Opcode.ShiftLeft:
-      return threeRegister ? straight(`r[${a}] = r[${b}] << (r[${c}] & 31);`) : undefined;
+      return straight(`r[${a}] = r[${b}] << (r[${c}] & 31);`);
     case Opcode.ShiftRight:
-      return threeRegister ? straight(`r[${a}] = (r[${b}] >>> (r[${c}] & 31)) | 0;`) : undefined;
+      return straight(`r[${a}] = (r[${b}] >>> (r[${c}] & 31)) | 0;`);
     case Opcode.Multiply:
-      return threeRegister ? straight(`r[${a}] = Math.imul(r[${b}], r[${c}]);`) : undefined;
+      return straight(`r[${a}] = Math.imul(r[${b}], r[${c}]);`);
     case Opcode.AddImmediate:
       return straight(`r[${a}] = (r[${b}] + ${immediate}) | 0;`);
     case Opcode.AndImmediate:
@@ -275,7 +273,7 @@ function emit(word: number, address: number, index: number, sizeWords: number): 
     case Opcode.Pop:
       return straight(pop(`r[${a}]`));
     case Opcode.CompareAndSwap:
-      return threeRegister ? straight(compareAndSwap(a, b, c, denied(PERMISSION_WRITE), fault('write'), now)) : undefined;
+      return straight(compareAndSwap(a, b, c, denied(PERMISSION_WRITE), fault('write'), now));
     case Opcode.BugOn:
       return straight(`if (r[${a}] !== 0) { host.blockAssertion(cpu, ${address}, ${retired}, ${immediate}); return ${BlockResult.RanAndLeft}; }`);
     case Opcode.ReadTime:
@@ -294,7 +292,9 @@ function emit(word: number, address: number, index: number, sizeWords: number): 
     case Opcode.EndOfInterrupt:
       return leaving(`if (cpu.inServiceVectors !== 0) cpu.inServiceVectors &= ~(1 << (31 - Math.clz32(cpu.inServiceVectors)));`);
     case Opcode.InterruptReturn:
-      return leaving(`let returnTo = 0, savedFlags = 0; ${pop('returnTo')} ${pop('savedFlags')} next = returnTo; cpu.flags = savedFlags; cpu.nmiBlocked = false;`);
+      return leaving(
+        `let returnTo = 0, savedFlags = 0, savedStackPointer = 0; ${pop('returnTo')} ${pop('savedFlags')} ${pop('savedStackPointer')} next = returnTo; cpu.flags = savedFlags; cpu.stackPointer = savedStackPointer; cpu.nmiBlocked = false;`,
+      );
     default:
       return undefined;
   }

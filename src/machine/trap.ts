@@ -1,5 +1,7 @@
 /**
- * Precise traps raised by the machine. The layer above routes them to its panic path.
+ * Precise traps raised by the machine. Each is reported to the layer above as it happens; with
+ * exception delivery configured, the CPU then enters the hypervisor's own exception handler (its
+ * panic path), otherwise it stops.
  */
 
 export type ExceptionKind =
@@ -10,7 +12,9 @@ export type ExceptionKind =
   /** the word at PC does not decode to a valid instruction */
   | 'invalidOpcode'
   /** `vmenter` named a guest context the guest port does not know */
-  | 'vmEntryFailure';
+  | 'vmEntryFailure'
+  /** delivering an exception failed (its frame could not be pushed, say): raised on its own stack */
+  | 'doubleFault';
 
 export type AccessKind = 'read' | 'write' | 'fetch';
 
@@ -27,7 +31,9 @@ export type Trap =
   /** a `bug_on` whose operand was non-zero */
   | { readonly kind: 'assertion'; readonly cpu: number; readonly programCounter: number; readonly code: number }
   /** an explicit `panic` (the watchdog's hang verdict uses one) */
-  | { readonly kind: 'panic'; readonly cpu: number; readonly programCounter: number; readonly code: number };
+  | { readonly kind: 'panic'; readonly cpu: number; readonly programCounter: number; readonly code: number }
+  /** `handover`: the CPU stopped and gave the machine to the layer above */
+  | { readonly kind: 'handover'; readonly cpu: number; readonly programCounter: number };
 
 export function describeTrap(trap: Trap): string {
   const where = `cpu ${trap.cpu} pc ${hex(trap.programCounter)}`;
@@ -40,6 +46,8 @@ export function describeTrap(trap: Trap): string {
       return `assertion ${trap.code} failed at ${where}`;
     case 'panic':
       return `panic ${trap.code} at ${where}`;
+    case 'handover':
+      return `handover at ${where}`;
   }
 }
 

@@ -1,16 +1,18 @@
 /**
- * Runs a mechanism's enabled steps over the stopped machine. The stop phase runs the machine
- * (CPUs must actually take the recovery IPI or NMI); the repairs are instantaneous in simulated
+ * Runs the recovery routine's entry in the machine (it must get going: see entry.ts), then the
+ * mechanism's enabled steps over the stopped machine. The repairs are instantaneous in simulated
  * time; then the clock advances by the recovery latency of the cost model, with every CPU held,
  * before the CPUs are released. A step that faults or loops is the recovery crashing or hanging.
  */
 import type { Detection } from '../hypervisor/detection.js';
 import type { Hypervisor } from '../hypervisor/hypervisor.js';
 import { RecoveryContext, RecoveryCrash, RecoveryHang } from './context.js';
+import { runRecoveryEntry } from './entry.js';
 import { price, totalMs, type CostItem, type NominalHost } from './cost-model.js';
 import { rejectUnknownSteps } from './mechanisms.js';
 import type { Mechanism, StepWork } from './step.js';
 import { resumeCpus } from './steps/resume-cpus.js';
+import { nmiIpi } from './steps/stop-cpus.js';
 
 export interface RecoveryPlan {
   readonly mechanism: Mechanism;
@@ -35,13 +37,18 @@ export type RecoveryRun =
       readonly message: string;
       readonly steps: readonly StepReport[];
       readonly latencyMs: number;
-    };
+    }
+  /** the recovery routine never got going; `message` says what stopped it */
+  | { readonly kind: 'neverRan'; readonly message: string; readonly steps: readonly StepReport[]; readonly latencyMs: number };
 
 /** Recover per `plan`; a switched-off step the mechanism does not have is an UnknownStepError. */
 export function recover(hypervisor: Hypervisor, detection: Detection, plan: RecoveryPlan): RecoveryRun {
   rejectUnknownSteps(plan.mechanism.name, plan.disabledSteps);
-  const context = new RecoveryContext(hypervisor, detection);
   const startNs = hypervisor.machine.nowNs;
+  const sendsNmi = plan.mechanism.steps.some(({ step }) => step === nmiIpi) && !plan.disabledSteps.includes(nmiIpi.name);
+  const entry = runRecoveryEntry(hypervisor, detection, { sendsNmi });
+  if (entry.kind === 'neverRan') return { kind: 'neverRan', message: entry.detail, steps: [], latencyMs: elapsedMs(hypervisor, startNs) };
+  const context = new RecoveryContext(hypervisor, detection);
   const reports: StepReport[] = [];
   for (const { step, costs } of plan.mechanism.steps) {
     if (plan.disabledSteps.includes(step.name)) continue;

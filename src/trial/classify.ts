@@ -35,7 +35,7 @@ export function classify(system: System, ending: Ending, injection: Injection, c
       return recovery === undefined ? detected : { ...detected, recovery };
     }
     case 'runaway':
-      return { ...common, outcome: 'sdc', injection, cause: 'runaway: instruction budget exhausted without detection' };
+      return { ...common, outcome: 'sdc', injection, cause: `runaway: ${ending.cause}` };
     case 'matchedGolden':
       return { ...common, outcome: 'nonManifested', injection, matchedGoldenAtNs: ending.timeNs };
     case 'endOfRun': {

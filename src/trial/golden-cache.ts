@@ -5,6 +5,7 @@
  * trigger, and a trial whose state equals the golden run's at a later checkpoint can stop early as
  * non-manifested.
  */
+import type { Tracer } from '../machine/machine.js';
 import { runLengthOf, type System, type SystemOptions, type SystemSnapshot } from './system.js';
 import { CHECKPOINT_INTERVAL_NS, playGolden, type GoldenReport } from './golden.js';
 
@@ -24,6 +25,8 @@ export interface GoldenRun {
   readonly checkpoints: readonly Checkpoint[];
   /** the state at the end, after settling */
   readonly final: SystemSnapshot;
+  /** per code address the golden run executed: the simulated time it last fetched it */
+  readonly lastFetchNs: ReadonlyMap<number, number>;
   readonly report: GoldenReport;
 }
 
@@ -46,9 +49,13 @@ export function goldenRun(options: SystemOptions): GoldenRun {
 
 function recordGoldenRun(options: SystemOptions): GoldenRun {
   const checkpoints: Checkpoint[] = [];
-  const { system, clean, report } = playGolden(options, (running, timeNs) => checkpoints.push(checkpointOf(running, timeNs)));
+  const lastFetchNs = new Map<number, number>();
+  const tracer: Tracer = (_cpu, programCounter, _word, timeNs) => {
+    lastFetchNs.set(programCounter, timeNs);
+  };
+  const { system, clean, report } = playGolden(options, (running, timeNs) => checkpoints.push(checkpointOf(running, timeNs)), () => tracer);
   if (!clean) throw new Error(`golden run of ${options.configuration} seed ${options.seed} did not run clean: ${report.detections.join('; ')}`);
-  return { options, runLengthNs: system.runLengthNs, checkpoints, final: system.snapshot(), report };
+  return { options, runLengthNs: system.runLengthNs, checkpoints, final: system.snapshot(), lastFetchNs, report };
 }
 
 function checkpointOf(system: System, timeNs: number): Checkpoint {

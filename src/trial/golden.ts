@@ -7,6 +7,8 @@ import { audit, type AuditResult } from '../hypervisor/audit.js';
 import { describeDetection, type Detection } from '../hypervisor/detection.js';
 import { PerCpu, perCpuAddress } from '../hypervisor/layout.js';
 import type { GuestVerdict } from '../guests/kernel.js';
+import type { RunBounds, Tracer } from '../machine/machine.js';
+import { hypervisorProfiler, type HypervisorProfile, type HypervisorProfiler } from './profile.js';
 import { System, type SystemOptions } from './system.js';
 
 export interface GuestReport {
@@ -28,6 +30,8 @@ export interface GoldenReport {
   readonly guests: readonly GuestReport[];
   readonly audit: AuditResult;
   readonly digest: string;
+  /** where the hypervisor spent its instructions, when asked for (it slows the run) */
+  readonly profile?: HypervisorProfile;
 }
 
 /** Longest extra simulated time spent waiting for every CPU to leave the hypervisor. */
@@ -39,10 +43,10 @@ const SETTLE_STEP_NS = 1_000;
  * state, within the caller's instruction limit if it has one. Returns the detection that stopped
  * it, if one did.
  */
-export function settle(system: System, instructionLimit?: number): Detection | undefined {
+export function settle(system: System, limits: Omit<RunBounds, 'untilNs'> = {}): Detection | undefined {
   const limitNs = system.machine.nowNs + SETTLE_LIMIT_NS;
   while (!system.isQuiescent() && system.machine.nowNs < limitNs) {
-    const stop = system.hypervisor.run({ untilNs: system.machine.nowNs + SETTLE_STEP_NS, instructionLimit });
+    const stop = system.hypervisor.run({ untilNs: system.machine.nowNs + SETTLE_STEP_NS, ...limits });
     if (stop.kind === 'detected') return stop.detection;
     if (stop.kind !== 'timeReached') return undefined;
   }
@@ -59,16 +63,26 @@ export interface GoldenPlay {
   readonly report: GoldenReport;
 }
 
-export function runGolden(options: SystemOptions): GoldenReport {
-  return playGolden(options).report;
+/** A golden run's report; with `profile`, where the hypervisor spent its instructions (slower: no translation). */
+export function runGolden(options: SystemOptions, { profile = false }: { readonly profile?: boolean } = {}): GoldenReport {
+  if (!profile) return playGolden(options).report;
+  let profiler: HypervisorProfiler | undefined;
+  const { report } = playGolden(options, undefined, (system) => (profiler = hypervisorProfiler(system)).tracer);
+  return profiler === undefined ? report : { ...report, profile: profiler.profile() };
 }
 
 /**
  * The one way a golden run is run: from boot to the end of the run, a checkpoint interval at a
- * time, calling `atCheckpoint` at boot and after each interval; then settled and reported.
+ * time, calling `atCheckpoint` at boot and after each interval; then settled and reported. The
+ * tracer `tracerFor` gives sees every hypervisor instruction of the run (and of the settling).
  */
-export function playGolden(options: SystemOptions, atCheckpoint: (system: System, timeNs: number) => void = () => undefined): GoldenPlay {
+export function playGolden(
+  options: SystemOptions,
+  atCheckpoint: (system: System, timeNs: number) => void = () => undefined,
+  tracerFor?: (system: System) => Tracer,
+): GoldenPlay {
   const system = new System(options);
+  system.machine.tracer = tracerFor?.(system);
   system.start();
   atCheckpoint(system, 0);
   let clean = true;
@@ -78,6 +92,7 @@ export function playGolden(options: SystemOptions, atCheckpoint: (system: System
     if (timeNs >= system.runLengthNs) break;
   }
   settle(system);
+  system.machine.tracer = undefined;
   return { system, clean, report: reportOf(system) };
 }
 

@@ -33,6 +33,8 @@ export interface TrialSpec {
 }
 
 export type RecoveryFailureCause =
+  /** the recovery routine never got going: its entry, in the machine, crashed or hung */
+  | 'recoveryNeverRan'
   | 'recoveryCrashed'
   | 'recoveryHung'
   | 'secondFailure'

@@ -12,6 +12,7 @@ import type { MechanismName } from '../recovery/mechanisms.js';
 import { mechanismNamed } from '../recovery/mechanisms.js';
 import { recover } from '../recovery/recover.js';
 import type { Injection } from '../faults/fault.js';
+import { RunawayBudget } from './budget.js';
 import { settle } from './golden.js';
 import type { GoldenRun } from './golden-cache.js';
 import type { FailedVm, RecoveryFailureCause, RecoveryRecord, TrialSpec } from './record.js';
@@ -63,11 +64,13 @@ export function recoverAndRun(
     serviceInterruptionMs: (detection.timeNs - injection.timeNs) / 1_000_000 + run.latencyMs,
   };
   if (run.kind !== 'resumed') {
+    if (run.kind === 'neverRan') return failedRecord('recoveryNeverRan', run.message, [], steps, timing);
     const cause = run.kind === 'crashed' ? 'recoveryCrashed' : 'recoveryHung';
     return failedRecord(cause, `${run.step}: ${run.message}`, [], steps, timing);
   }
   observer.onRecovered?.(system);
-  system.netBench()?.setServiceInterruptions([{ startNs: injection.timeNs, endNs: run.resumeNs }]);
+  const paused = [{ startNs: injection.timeNs, endNs: run.resumeNs }];
+  for (const kernel of system.kernels()) kernel.setServiceInterruptions(paused);
   if (system.configuration.createsVmAfterRecovery) system.requestNewVm();
   const ending = runLiveness(system, run.resumeNs, budget);
   const failedVms = failedAppVms(system);
@@ -76,15 +79,18 @@ export function recoverAndRun(
   return { result: 'recovered', noVmFailure: failedVms.length === 0, failedVms, cause: null, detail: null, steps, ...timing };
 }
 
-type LivenessEnding = { readonly kind: 'ran' | 'runaway' } | { readonly kind: 'secondFailure'; readonly detection: Detection };
+type LivenessEnding =
+  | { readonly kind: 'ran' }
+  | { readonly kind: 'runaway'; readonly cause: string }
+  | { readonly kind: 'secondFailure'; readonly detection: Detection };
 
-function runLiveness(system: System, resumeNs: number, budget: number): LivenessEnding {
+function runLiveness(system: System, resumeNs: number, instructions: number): LivenessEnding {
   system.hypervisor.resume();
-  const instructionLimit = system.machine.hypervisorInstructions + budget;
-  const stop = system.hypervisor.run({ untilNs: Math.max(system.runLengthNs, resumeNs + LIVENESS_NS), instructionLimit });
+  const budget = new RunawayBudget(system.hypervisor, system.machine.hypervisorInstructions + instructions);
+  const stop = budget.run(Math.max(system.runLengthNs, resumeNs + LIVENESS_NS));
+  if (stop === 'runaway') return { kind: 'runaway', cause: budget.runawayCause };
   if (stop.kind === 'detected') return { kind: 'secondFailure', detection: stop.detection };
-  if (stop.kind === 'instructionLimit') return { kind: 'runaway' };
-  const detection = settle(system, instructionLimit);
+  const detection = settle(system, budget.bounds());
   return detection === undefined ? { kind: 'ran' } : { kind: 'secondFailure', detection };
 }
 
@@ -104,7 +110,7 @@ function failedAppVms(system: System): FailedVm[] {
 function firstCause(system: System, ending: LivenessEnding, failedVms: readonly FailedVm[]): { cause: RecoveryFailureCause; detail: string } | undefined {
   const nowNs = system.machine.nowNs;
   if (ending.kind === 'secondFailure') return { cause: 'secondFailure', detail: describeDetection(ending.detection) };
-  if (ending.kind === 'runaway') return { cause: 'hypervisorRunaway', detail: 'instruction budget exhausted after recovery' };
+  if (ending.kind === 'runaway') return { cause: 'hypervisorRunaway', detail: `${ending.cause}, after recovery` };
   const privVm = system.privVm().verdict(nowNs);
   if (privVm.kind === 'failed') return { cause: 'privVmFailed', detail: privVm.reason };
   const allowed = system.configuration.createsVmAfterRecovery ? 1 : 0;

@@ -9,6 +9,7 @@ import type { MachineSnapshot } from '../machine/machine.js';
 import { sameWords } from '../machine/state-equality.js';
 import { MAX_DOMAINS, PRIVILEGED_DOMAIN_ID } from '../hypervisor/abi.js';
 import { Hypervisor } from '../hypervisor/hypervisor.js';
+import type { Detection } from '../hypervisor/detection.js';
 import { MULTICALL_BUFFER_WORDS, RING_WORDS } from '../hypervisor/layout.js';
 import { getConfiguration, type Configuration, type DomainKind, type DomainPlan } from '../guests/configurations.js';
 import { Disk, Nic, type DevicePlatform, type DiskState, type NicState } from '../guests/devices.js';
@@ -33,6 +34,8 @@ export interface SystemSnapshot {
   readonly disk: DiskState;
   readonly nic: NicState;
   readonly createdDomains: readonly number[];
+  /** the detection the hypervisor is stopped at (recovery has not resumed it yet), or null */
+  readonly stoppedAt: Detection | null;
 }
 
 /** The simulated run length of a system built with `options`. */
@@ -136,6 +139,7 @@ export class System {
       disk: this.disk.saveState(),
       nic: this.nic.saveState(),
       createdDomains: this.createdDomains.slice(),
+      stoppedAt: this.hypervisor.stoppedDetection() ?? null,
     };
   }
 
@@ -147,6 +151,7 @@ export class System {
     this.host.loadState(snapshot.host);
     this.disk.loadState(snapshot.disk);
     this.nic.loadState(snapshot.nic);
+    this.hypervisor.restoreStop(snapshot.stoppedAt ?? undefined);
   }
 
   /** A fingerprint of the whole system: hypervisor memory, CPU state, guest and device state. */

@@ -85,6 +85,9 @@ export class DriverKernel implements GuestKernel {
     this.crashed = reason;
   }
 
+  /** A scripted kernel owes no progress: it has no benchmark to time out. */
+  setServiceInterruptions(): void {}
+
   verdict(nowNs: number): GuestVerdict {
     return this.crashed === undefined ? { kind: 'correct' } : { kind: 'failed', reason: this.crashed, atNs: nowNs };
   }

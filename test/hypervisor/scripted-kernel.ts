@@ -45,6 +45,9 @@ export class ScriptedKernel implements GuestKernel {
     this.state.crashed = reason;
   }
 
+  /** A scripted kernel owes no progress: it has no benchmark to time out. */
+  setServiceInterruptions(): void {}
+
   verdict(nowNs: number): GuestVerdict {
     return this.state.crashed ? { kind: 'failed', reason: this.state.crashed, atNs: nowNs } : { kind: 'correct' };
   }
@@ -152,6 +155,9 @@ export class PlaylistKernel implements GuestKernel {
   crash(reason: string): void {
     this.state.crashed = reason;
   }
+
+  /** A scripted kernel owes no progress: it has no benchmark to time out. */
+  setServiceInterruptions(): void {}
 
   verdict(nowNs: number): GuestVerdict {
     return this.state.crashed ? { kind: 'failed', reason: this.state.crashed, atNs: nowNs } : { kind: 'correct' };

@@ -2,9 +2,10 @@
  * Every kind of trap, with the CPU, program counter, address and access it reports.
  */
 import { describe, expect, it } from 'vitest';
-import { ref } from '../../src/machine/assembler.js';
+import { ref, type Assembler } from '../../src/machine/assembler.js';
 import { CpuMode } from '../../src/machine/cpu.js';
-import { Opcode, encode, encodeThreeRegister } from '../../src/machine/isa.js';
+import { NMI_EVENT } from '../../src/machine/event-queue.js';
+import { FLAG_INTERRUPT_ENABLE, Opcode, encode, encodeThreeRegister } from '../../src/machine/isa.js';
 import { describeTrap, type AccessKind, type ExceptionKind, type Trap } from '../../src/machine/trap.js';
 import { CODE_BASE, DATA_BASE, STACK_BASE, UNMAPPED, rig, runProgram, stackTop } from './rig.js';
 
@@ -126,26 +127,27 @@ describe('invalid opcodes', () => {
   });
 
   it('unassigned opcodes trap', () => {
-    for (const opcode of [47, 63]) {
+    for (const opcode of [Opcode.HandOver + 1, 63]) {
       const built = runWords([(opcode << 26) | 0]);
       expect(built.traps).toEqual([exception('invalidOpcode', CODE_BASE + 1, 0, 'none')]);
     }
   });
 
-  it('reserved bits set in a three-register instruction trap', () => {
-    for (const opcode of [Opcode.Add, Opcode.Multiply, Opcode.CompareAndSwap]) {
-      for (const bit of [4, 11, 17]) {
-        const built = runWords([encodeThreeRegister(opcode, 1, 2, 3) | (1 << bit)]);
-        expect(built.traps).toEqual([exception('invalidOpcode', CODE_BASE + 1, 0, 'none')]);
-        expect(built.machine.cpus[0].registers[1]).toBe(0);
-      }
+  it('extension bits set in a three-register instruction select another operation: add becomes sub', () => {
+    for (const bit of [4, 11, 17]) {
+      const built = runWords([encode(Opcode.MoveImmediate, 2, 0, 10), encode(Opcode.MoveImmediate, 3, 0, 3), encodeThreeRegister(Opcode.Add, 1, 2, 3) | (1 << bit), encode(Opcode.Halt)]);
+      expect(built.traps).toEqual([]);
+      expect(built.machine.cpus[0].registers[1]).toBe(7);
     }
   });
 
-  it('unused operand bits of other instructions are ignored', () => {
-    const built = runWords([encode(Opcode.Nop, 5, 7, 1234), encode(Opcode.Halt, 1, 1, -1)]);
+  it('a bit set where an instruction has no operand selects another operation of its shape', () => {
+    // cli with an extension bit is sti; push r1 with one is pop r1
+    const built = runWords([encode(Opcode.DisableInterrupts) | (1 << 12), encode(Opcode.Push, 1) | (1 << 3), encode(Opcode.DisableInterrupts), encode(Opcode.Halt)]);
     expect(built.traps).toEqual([]);
-    expect(built.machine.cpus[0].mode).toBe(CpuMode.Halted);
+    const cpu = built.machine.cpus[0];
+    expect(cpu.mode).toBe(CpuMode.Halted);
+    expect(cpu.stackPointer).toBe(stackTop(0) + 1);
   });
 });
 
@@ -207,5 +209,87 @@ describe('traps while delivering an interrupt', () => {
     built.machine.raiseInterrupt(100, 0, 9);
     built.machine.run(1_000_000);
     expect(built.traps).toEqual([exception('pageFault', built.address('spin'), STACK_BASE - 1, 'write')]);
+  });
+});
+
+describe('exception delivery into the hypervisor (x86: frame on the current stack, double fault and NMI on their own)', () => {
+  const EXCEPTION_TABLE = DATA_BASE - 0x10;
+  const NMI_STACK_TOP = stackTop(2);
+  const DOUBLE_FAULT_STACK_TOP = stackTop(3);
+
+  /** A rig whose traps are delivered: word 0 of the table names `fault`, word 1 `double`. */
+  function delivering(build: (asm: Assembler) => void, doubleFaultStackTop = DOUBLE_FAULT_STACK_TOP) {
+    const built = rig(
+      (asm) => {
+        build(asm);
+        asm.label('fault').rdsp(3).hlt();
+        asm.label('double').rdsp(4).hlt();
+      },
+      {
+        handlers: { 0: 'nmi' },
+        config: { exceptions: { tableBase: EXCEPTION_TABLE, nmiStackTops: [NMI_STACK_TOP], doubleFaultStackTops: [doubleFaultStackTop] } },
+      },
+    );
+    built.machine.memory.words[EXCEPTION_TABLE] = built.address('fault');
+    built.machine.memory.words[EXCEPTION_TABLE + 1] = built.address('double');
+    // traps are only reported: the CPU goes on into its handler
+    built.machine.trapHandler = (trap) => built.traps.push(trap);
+    return built;
+  }
+
+  it('a fault is reported, pushes the stack pointer, flags and its own PC on the current stack, and enters the handler with IF clear', () => {
+    const built = delivering((asm) => asm.sti().movi(1, UNMAPPED).label('load').ld(2, 1, 0).label('nmi').hlt());
+    built.machine.run(1_000_000);
+    const cpu = built.machine.cpus[0];
+    const words = built.machine.memory.words;
+    expect(built.traps).toEqual([exception('pageFault', built.address('load'), UNMAPPED, 'read')]);
+    expect(cpu.registers[3]).toBe(stackTop(0) - 3);
+    expect([words[stackTop(0) - 3], words[stackTop(0) - 2] & FLAG_INTERRUPT_ENABLE, words[stackTop(0) - 1]]).toEqual([built.address('load'), FLAG_INTERRUPT_ENABLE, stackTop(0)]);
+    expect(cpu.flags & FLAG_INTERRUPT_ENABLE).toBe(0);
+    expect(cpu.mode).toBe(CpuMode.Halted);
+    expect(cpu.programCounter).toBe(built.address('fault') + 2);
+  });
+
+  it('a frame that cannot be pushed (a corrupted stack pointer) is a double fault, delivered on its own stack', () => {
+    const built = delivering((asm) => asm.movi(1, UNMAPPED).wrsp(1).label('push').push(2).label('nmi').hlt());
+    built.machine.run(1_000_000);
+    const cpu = built.machine.cpus[0];
+    expect(built.traps).toEqual([
+      exception('pageFault', built.address('push'), UNMAPPED - 1, 'write'),
+      exception('doubleFault', built.address('push'), UNMAPPED - 1, 'write'),
+    ]);
+    expect(cpu.registers[3]).toBe(0);
+    expect(cpu.registers[4]).toBe(DOUBLE_FAULT_STACK_TOP - 3);
+    expect(built.machine.memory.words[DOUBLE_FAULT_STACK_TOP - 1]).toBe(UNMAPPED);
+    expect(cpu.programCounter).toBe(built.address('double') + 2);
+  });
+
+  it('a double fault that cannot be delivered either shuts the CPU down', () => {
+    const built = delivering((asm) => asm.movi(1, UNMAPPED).wrsp(1).push(2).label('nmi').hlt(), UNMAPPED + 0x10);
+    built.machine.run(1_000_000);
+    expect(built.traps.map((trap) => (trap.kind === 'exception' ? trap.exception : trap.kind))).toEqual(['pageFault', 'doubleFault']);
+    expect(built.machine.cpus[0].mode).toBe(CpuMode.Stopped);
+  });
+
+  it('an NMI switches to its own stack whatever the stack pointer was, and iret puts that stack pointer back', () => {
+    const built = delivering((asm) => {
+      asm.movi(1, UNMAPPED).wrsp(1).label('spin').jmp(ref('spin'));
+      asm.label('nmi').rdsp(5).iret();
+    });
+    built.machine.raiseInterrupt(100, 0, NMI_EVENT);
+    built.machine.run(1_000);
+    const cpu = built.machine.cpus[0];
+    expect(built.traps).toEqual([]);
+    expect(cpu.registers[5]).toBe(NMI_STACK_TOP - 3);
+    expect(built.machine.memory.words[NMI_STACK_TOP - 1]).toBe(UNMAPPED);
+    expect(cpu.stackPointer).toBe(UNMAPPED);
+    expect(cpu.programCounter).toBe(built.address('spin'));
+  });
+
+  it('handover stops the CPU and reports where', () => {
+    const built = delivering((asm) => asm.nop().label('done').handover().label('nmi').hlt());
+    built.machine.run(1_000);
+    expect(built.traps).toEqual([{ kind: 'handover', cpu: 0, programCounter: built.address('done') }]);
+    expect(built.machine.cpus[0].mode).toBe(CpuMode.Stopped);
   });
 });

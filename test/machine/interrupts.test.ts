@@ -52,11 +52,11 @@ describe('masking', () => {
     expect(built.machine.cpus[0].inServiceVectors).toBe(0);
   });
 
-  it('delivery pushes flags then the program counter, clears IF, and iret restores both', () => {
+  it('delivery pushes the stack pointer, flags, then the program counter, clears IF, and iret restores all three', () => {
     const built = rig(
       (asm) => {
         asm.sti().label('spin').jmp(ref('spin'));
-        asm.label('handler5').rdsp(1).ld(2, 1, 0).ld(3, 1, 1).mov(4, 1).eoi().iret();
+        asm.label('handler5').rdsp(1).ld(2, 1, 0).ld(3, 1, 1).ld(5, 1, 2).mov(4, 1).eoi().iret();
       },
       { handlers: { 5: 'handler5' } },
     );
@@ -65,7 +65,9 @@ describe('masking', () => {
     const r = built.machine.cpus[0].registers;
     expect(r[2]).toBe(built.address('spin'));
     expect(r[3] & FLAG_INTERRUPT_ENABLE).toBe(FLAG_INTERRUPT_ENABLE);
-    expect(r[4]).toBe(built.machine.config.hostStackTops[0] - 2);
+    expect(r[5]).toBe(built.machine.config.hostStackTops[0]);
+    expect(r[4]).toBe(built.machine.config.hostStackTops[0] - 3);
+    expect(built.machine.cpus[0].stackPointer).toBe(built.machine.config.hostStackTops[0]);
     expect(built.machine.cpus[0].flags & FLAG_INTERRUPT_ENABLE).toBe(FLAG_INTERRUPT_ENABLE);
     expect(built.machine.cpus[0].programCounter).toBe(built.address('spin'));
   });

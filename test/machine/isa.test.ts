@@ -13,7 +13,10 @@ import {
   decode,
   encode,
   encodeThreeRegister,
+  immediateRange,
+  isCanonicalWord,
   isValidWord,
+  meaning,
   opcodeInfo,
   type OpcodeInfo,
 } from '../../src/machine/isa.js';
@@ -21,7 +24,6 @@ import { assembleLine } from '../../src/machine/line-assembler.js';
 
 const register = fc.integer({ min: 0, max: 15 });
 const immediate = fc.integer({ min: IMMEDIATE_MIN, max: IMMEDIATE_MAX });
-const opcode = fc.constantFrom(...allOpcodes.map((info) => info.opcode));
 const word = fc.integer({ min: -0x80000000, max: 0x7fffffff });
 
 /** One instruction as the Assembler method call that emits it. */
@@ -31,11 +33,19 @@ interface InstructionSpec {
   readonly immediate: number;
 }
 
-const instructionSpec: fc.Arbitrary<InstructionSpec> = fc.record({
-  info: fc.constantFrom(...allOpcodes),
-  registers: fc.tuple(register, register, register),
-  immediate,
-});
+/** Any immediate the opcode's field holds, drawn from the widest field and folded into its range. */
+function fitted(info: OpcodeInfo, raw: number): number {
+  const { min, max } = immediateRange(info.opcode);
+  return min + (((raw - min) % (max - min + 1)) + (max - min + 1)) % (max - min + 1);
+}
+
+const instructionSpec: fc.Arbitrary<InstructionSpec> = fc
+  .record({
+    info: fc.constantFrom(...allOpcodes),
+    registers: fc.tuple(register, register, register),
+    raw: fc.oneof(immediate, fc.integer({ min: -(2 ** 25), max: 2 ** 25 - 1 })),
+  })
+  .map(({ info, registers, raw }) => ({ info, registers, immediate: fitted(info, raw) }));
 
 type Emitter = (asm: Assembler, ...operands: number[]) => unknown;
 
@@ -80,21 +90,41 @@ function assembleSpec(spec: InstructionSpec): number {
 }
 
 describe('encode and decode', () => {
-  it('decode(encode(...)) round-trips every field', () => {
+  it('decode(encode(...)) round-trips every operand the shape has', () => {
     fc.assert(
-      fc.property(opcode, register, register, immediate, (op, a, b, imm) => {
-        const decoded = decode(encode(op, a, b, imm));
-        expect(decoded).toEqual({ opcode: op, a, b, c: imm & 15, immediate: imm });
+      fc.property(instructionSpec, ({ info, registers: [a, b], immediate: imm }) => {
+        const hasB = info.shape === 'a,b' || info.shape === 'a,b,imm';
+        const hasA = hasB || info.shape === 'a' || info.shape === 'a,imm';
+        const hasImmediate = info.shape === 'a,imm' || info.shape === 'imm' || info.shape === 'a,b,imm';
+        if (info.shape === 'a,b,c') return;
+        const decoded = decode(encode(info.opcode, hasA ? a : 0, hasB ? b : 0, hasImmediate ? imm : 0));
+        expect(decoded.opcode).toBe(info.opcode);
+        if (hasA) expect(decoded.a).toBe(a);
+        if (hasB) expect(decoded.b).toBe(b);
+        if (hasImmediate) expect(decoded.immediate).toBe(imm);
       }),
+      { numRuns: 2000 },
     );
   });
 
-  it('encode(decode(word)) gives back any word with a valid opcode', () => {
+  it('encode(decode(word)) gives back any valid word', () => {
     fc.assert(
-      fc.property(word, (value) => {
+      fc.property(instructionSpec, (spec) => {
+        const value = assembleSpec(spec);
         const decoded = decode(value);
-        expect(encode(decoded.opcode, decoded.a, decoded.b, decoded.immediate)).toBe(value);
+        const shape = spec.info.shape;
+        const again =
+          shape === 'a,b,c'
+            ? encodeThreeRegister(decoded.opcode, decoded.a, decoded.b, decoded.c)
+            : encode(
+                decoded.opcode,
+                shape === 'none' || shape === 'imm' ? 0 : decoded.a,
+                shape === 'a,b' || shape === 'a,b,imm' ? decoded.b : 0,
+                shape === 'a,imm' || shape === 'imm' || shape === 'a,b,imm' ? decoded.immediate : 0,
+              );
+        expect(again).toBe(value);
       }),
+      { numRuns: 2000 },
     );
   });
 
@@ -108,20 +138,72 @@ describe('encode and decode', () => {
     );
   });
 
-  it('rejects immediates that do not fit in 18 bits', () => {
-    expect(() => encode(Opcode.MoveImmediate, 0, 0, IMMEDIATE_MAX + 1)).toThrow(RangeError);
-    expect(() => encode(Opcode.MoveImmediate, 0, 0, IMMEDIATE_MIN - 1)).toThrow(RangeError);
-    expect(() => new Assembler(0x100).movi(1, 1 << 17)).toThrow(RangeError);
+  it('rejects immediates that do not fit in the shape\'s field, and operands the shape does not have', () => {
+    expect(immediateRange(Opcode.Load)).toEqual({ min: IMMEDIATE_MIN, max: IMMEDIATE_MAX });
+    expect(immediateRange(Opcode.MoveImmediate)).toEqual({ min: -(2 ** 21), max: 2 ** 21 - 1 });
+    expect(immediateRange(Opcode.Jump)).toEqual({ min: -(2 ** 25), max: 2 ** 25 - 1 });
+    expect(() => encode(Opcode.Load, 0, 0, IMMEDIATE_MAX + 1)).toThrow(RangeError);
+    expect(() => encode(Opcode.MoveImmediate, 0, 0, 2 ** 21)).toThrow(RangeError);
+    expect(() => encode(Opcode.MoveImmediate, 0, 0, -(2 ** 21) - 1)).toThrow(RangeError);
+    expect(() => encode(Opcode.Jump, 0, 0, 2 ** 25)).toThrow(RangeError);
+    expect(() => new Assembler(0x100).movi(1, 1 << 21)).toThrow(RangeError);
+    expect(() => new Assembler(0x100).addi(1, 1, 1 << 17)).toThrow(RangeError);
+    expect(() => encode(Opcode.Jump, 1, 0, 0)).toThrow(RangeError);
+    expect(() => encode(Opcode.MoveImmediate, 1, 2, 0)).toThrow(RangeError);
+    expect(() => encode(Opcode.Nop, 0, 0, 1)).toThrow(RangeError);
   });
 
-  it('isValidWord: opcode 0 and unassigned opcodes are invalid; reserved bits only matter for three registers', () => {
+  it('isValidWord: opcode 0 and unassigned opcodes are invalid; extension bits select another operation of the shape', () => {
     expect(isValidWord(0)).toBe(false);
-    for (let value = 47; value < 64; value++) expect(isValidWord(value << 26)).toBe(false);
-    expect(isValidWord(encode(Opcode.Add, 1, 2, 3) | (1 << 4))).toBe(false);
-    expect(isValidWord(encode(Opcode.AddImmediate, 1, 2, 1 << 4))).toBe(true);
-    expect(allOpcodes.every((info) => isValidWord(encode(info.opcode)))).toBe(true);
+    for (let value = Opcode.HandOver + 1; value < 64; value++) expect(isValidWord(value << 26)).toBe(false);
+    expect(decode(encodeThreeRegister(Opcode.Add, 1, 2, 3) | (1 << 4))).toMatchObject({ opcode: Opcode.Subtract, a: 1, b: 2, c: 3 });
+    expect(decode(encode(Opcode.DisableInterrupts) | (1 << 25)).opcode).toBe(Opcode.EnableInterrupts);
+    expect(decode(encode(Opcode.Push, 1) | 1)).toMatchObject({ opcode: Opcode.Pop, a: 1 });
+    expect(decode(encode(Opcode.SendIpi, 1, 2) | (1 << 17)).opcode).toBe(Opcode.Move);
+    // the group wraps around: handover is the last of the no-operand shape
+    expect(decode(encode(Opcode.EndOfInterrupt) | (1 << 7)).opcode).toBe(Opcode.HandOver);
+    expect(decode(encode(Opcode.HandOver) | (1 << 7)).opcode).toBe(Opcode.Nop);
+    expect(isCanonicalWord(encode(Opcode.Push, 1) | 1)).toBe(false);
+    expect(allOpcodes.every((info) => isCanonicalWord(encode(info.opcode)))).toBe(true);
     expect(opcodeInfo(0)).toBeUndefined();
     expect(new Set(allOpcodes.map((info) => info.mnemonic)).size).toBe(allOpcodes.length);
+  });
+});
+
+describe('the dense encoding', () => {
+  it('decoding is total: every word is one instruction, with the text that assembles back to it, or invalid', () => {
+    fc.assert(
+      fc.property(word, (value) => {
+        const text = disassemble(value);
+        if (meaning(value) === 'invalid') {
+          expect(isValidWord(value)).toBe(false);
+          expect(text).toMatch(/^\.word 0x[0-9a-f]+$/);
+        } else {
+          // the line assembles to the canonical word for the same instruction
+          expect(isValidWord(value)).toBe(true);
+          expect(meaning(assembleLine(text))).toBe(meaning(value));
+          expect(isCanonicalWord(assembleLine(text))).toBe(true);
+        }
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('flipping any bit of any instruction changes what it means', () => {
+    fc.assert(
+      fc.property(fc.oneof(instructionSpec.map(assembleSpec), word.filter(isValidWord)), fc.integer({ min: 0, max: 31 }), (value, bit) => {
+        const flipped = value ^ (1 << bit);
+        expect(meaning(flipped)).not.toBe(meaning(value));
+        // and the disassembly tells them apart
+        expect(disassemble(flipped)).not.toBe(disassemble(value));
+      }),
+      { numRuns: 5000 },
+    );
+    // every bit of every opcode's word, exhaustively for one instance of each
+    for (const info of allOpcodes) {
+      const value = assembleSpec({ info, registers: [3, 5, 9], immediate: fitted(info, 77) });
+      for (let bit = 0; bit < 32; bit++) expect(meaning(value ^ (1 << bit)), `${info.mnemonic} bit ${bit}`).not.toBe(meaning(value));
+    }
   });
 });
 

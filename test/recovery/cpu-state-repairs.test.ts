@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { FLAG_INTERRUPT_ENABLE } from '../../src/machine/isa.js';
 import { NO_DEADLINE } from '../../src/machine/cpu.js';
 import { microreboot } from '../../src/recovery/microreboot.js';
-import { RUN_STATE_RUNNABLE, SCHEDULE_LOCKS, TIMER_LOCKS, Timer, VECTOR_TIMER, Vcpu } from '../../src/hypervisor/layout.js';
+import { RUN_STATE_RUNNABLE, Timer, VECTOR_TIMER, Vcpu, scheduleLockAddress, timerLockAddress } from '../../src/hypervisor/layout.js';
 import {
   IDLE_CPU,
   MS,
@@ -27,6 +27,10 @@ import {
   type Point,
 } from './scenario.js';
 
+import { System } from '../../src/trial/system.js';
+/** Where boot puts the CPUs' locks: the heap layout depends only on the CPU count (4 in every configuration). */
+const CPU_LOCKS = new System({ configuration: '1AppVM', seed: 0 }).hypervisor.layout.cpuLocks;
+
 function expectMicrorebootNeedsNoSuchStep(step: string, at: Point): void {
   expect(microreboot.steps.map(({ step: each }) => each.name)).not.toContain(step);
   expectRecovered(recoverFrom(failstopAt(at), 'microreboot'));
@@ -43,7 +47,7 @@ function inTimerInterrupt(cpu: number): Point {
       (state.inServiceVectors & (1 << VECTOR_TIMER)) !== 0 &&
       state.timerDeadlineNs === NO_DEADLINE &&
       perCpuWord(words, cpu, 'irqCount') === 1 &&
-      words[TIMER_LOCKS + cpu] === 0,
+      words[timerLockAddress(CPU_LOCKS, cpu)] === 0,
   });
 }
 
@@ -79,19 +83,20 @@ describe('acknowledge-interrupts', () => {
 });
 
 describe('scheduler-consistency', () => {
-  it('without it a half-done context switch leaves current pointing at a vCPU not marked running, and schedule\'s assertion fails', () => {
-    // schedule() is switching UnixBench's vCPU out: is_running cleared, current not yet updated.
+  it('without it a context switch abandoned before context_saved leaves the old vCPU marked running, and switching back to it trips the BUG_ON', () => {
+    // schedule() has made idle current and dropped the lock; context_switch has not yet cleared
+    // UnixBench's is_running.
     const at = findPoint({
       options: ONE_APP_VM,
       afterNs: 100 * MS,
       cpu: UNIXBENCH_CPU,
-      routines: ['schedule'],
+      routines: ['context_switch'],
       at: ({ system, words }) => {
-        const current = perCpuWord(words, UNIXBENCH_CPU, 'current');
-        return guestVcpus(system).includes(current) && words[current + Vcpu.offset.isRunning] === 0;
+        const unixBench = system.hypervisor.layout.vcpus[1];
+        return perCpuWord(words, UNIXBENCH_CPU, 'current') === system.hypervisor.layout.idleVcpus[UNIXBENCH_CPU] && words[unixBench + Vcpu.offset.isRunning] === 1;
       },
     });
-    expectRecoveryFailed(recoverFrom(failstopAt(at), 'microreset', ['scheduler-consistency']), 'secondFailure', /^assertion "current vCPU not marked running" at cpu 1 /);
+    expectRecoveryFailed(recoverFrom(failstopAt(at), 'microreset', ['scheduler-consistency']), 'secondFailure', /^assertion "switching to a vCPU already running" at cpu 1 /);
     expectRecovered(recoverFrom(failstopAt(at), 'microreset'));
     expectMicrorebootNeedsNoSuchStep('scheduler-consistency', at);
   });
@@ -122,7 +127,9 @@ describe('reprogram-timers', () => {
   it('without it an idle CPU whose local timer fired before its handler was abandoned never takes a timer interrupt again', () => {
     // An idle CPU: no guest there calls set_timer_op, which would re-arm the local timer.
     const at = inTimerInterrupt(IDLE_CPU);
-    expectRecoveryFailed(recoverFrom(failstopAt(at), 'microreset', ['reprogram-timers']), 'secondFailure', /^watchdog hang on cpu 3$/);
+    // CPU 2, idle too, took its own timer interrupt at the same time and was stopped before its
+    // timer softirq reprogrammed the local timer: it hangs as well, and its NMI comes first.
+    expectRecoveryFailed(recoverFrom(failstopAt(at), 'microreset', ['reprogram-timers']), 'secondFailure', /^watchdog hang on cpu [23]$/);
     const withIt = recoverFrom(failstopAt(at), 'microreset');
     expectRecovered(withIt);
     // CPUs parked by the recovery IPI while their own timer interrupt was still pending are
@@ -133,25 +140,39 @@ describe('reprogram-timers', () => {
   });
 });
 
-describe('release-static-locks', () => {
-  it('without it the schedule lock held by the abandoned scheduler hangs that CPU when it next schedules', () => {
-    const at = findPoint({
+describe('release-heap-locks, for the per-CPU schedule lock', () => {
+  const point = (): Point =>
+    findPoint({
       options: ONE_APP_VM,
       afterNs: 100 * MS,
       cpu: UNIXBENCH_CPU,
       routines: ['schedule'],
-      at: ({ words }) => words[SCHEDULE_LOCKS + UNIXBENCH_CPU] === UNIXBENCH_CPU + 1,
+      at: ({ words }) => words[scheduleLockAddress(CPU_LOCKS, UNIXBENCH_CPU)] === UNIXBENCH_CPU + 1,
     });
+
+  it('microreset: without it the schedule lock held by the abandoned scheduler hangs that CPU when it next schedules', () => {
+    const at = point();
     const without = failstopAt(at);
-    expectRecoveryFailed(recoverFrom(without, 'microreset', ['release-static-locks']), 'secondFailure', /^watchdog hang on cpu 1$/);
-    // it hung spinning for the lock with interrupts masked
+    expectRecoveryFailed(recoverFrom(without, 'microreset', ['release-heap-locks']), 'secondFailure', /^watchdog hang on cpu 1$/);
+    // it hung spinning for the lock with interrupts masked: under the panic's exception frame
+    // (3 words) and the 3 registers nmi_handler saved, the NMI's frame holds the spin's flags
     const spinning = without.system.machine.cpus[UNIXBENCH_CPU];
-    expect(spinning.registers[10]).toBe(SCHEDULE_LOCKS + UNIXBENCH_CPU);
-    expect(without.system.machine.memory.words[spinning.stackPointer + 4] & FLAG_INTERRUPT_ENABLE).toBe(0);
+    expect(spinning.registers[10]).toBe(scheduleLockAddress(CPU_LOCKS, UNIXBENCH_CPU));
+    expect(without.system.machine.memory.words[spinning.stackPointer + 7] & FLAG_INTERRUPT_ENABLE).toBe(0);
     const withIt = recoverFrom(failstopAt(at), 'microreset');
     expectRecovered(withIt);
-    expect(workOf(withIt, 'release-static-locks')).toEqual({ locksReleased: 1 });
-    expectMicrorebootNeedsNoSuchStep('release-static-locks', at);
+    expect(workOf(withIt, 'release-heap-locks')).toEqual({ locksReleased: 1 });
+    // it is no static lock: the static-lock repair has nothing to release
+    expect(workOf(withIt, 'release-static-locks')).toEqual({ locksReleased: 0 });
+  });
+
+  it('microreboot: the boot keeps the per-CPU locks with the heap, so the lock stays held without it', () => {
+    const at = point();
+    const without = recoverFrom(failstopAt(at), 'microreboot', ['release-heap-locks']);
+    expect(without.result).toBe('recoveryFailed');
+    const withIt = recoverFrom(failstopAt(at), 'microreboot');
+    expectRecovered(withIt);
+    expect(workOf(withIt, 'release-heap-locks')).toEqual({ locksReleased: 1 });
   });
 });
 

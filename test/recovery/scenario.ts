@@ -18,7 +18,7 @@ import { NOMINAL_HOST, type NominalHost } from '../../src/recovery/cost-model.js
 import type { StepWork } from '../../src/recovery/step.js';
 import type { RecoveryFailureCause, RecoveryRecord } from '../../src/trial/record.js';
 import { goldenRun } from '../../src/trial/golden-cache.js';
-import { recoverAndRun } from '../../src/trial/recover-and-run.js';
+import { recoverAndRun, type RecoveryObserver } from '../../src/trial/recover-and-run.js';
 import { System, type SystemOptions, type SystemSnapshot } from '../../src/trial/system.js';
 
 export const MS = 1_000_000;
@@ -122,6 +122,16 @@ export function failstopAt(point: Point): Detected {
   return runToDetection(system, injection);
 }
 
+/** A register fault at the point: bit `bit` of the CPU's stack pointer flips. */
+export function stackPointerFaultAt(point: Point, bit: number): Detected {
+  const system = restoredSystem(point);
+  const cpu = system.machine.cpus[point.cpu];
+  const before = cpu.stackPointer;
+  cpu.stackPointer ^= 1 << bit;
+  const injection = injectionAt(system, point, { type: 'register', register: 'sp', bit, before, after: cpu.stackPointer });
+  return runToDetection(system, injection);
+}
+
 /**
  * A code fault at the point that is not repaired at detection: bit `bit` of the instruction the
  * CPU is about to execute. (The injector's code faults are transient and a trial restores the bit
@@ -164,9 +174,10 @@ export function recoverFrom(
   mechanism: MechanismChoice,
   disabledSteps: readonly string[] = [],
   host: NominalHost = NOMINAL_HOST,
+  observer: RecoveryObserver = {},
 ): RecoveryRecord {
   const options = { configuration: detected.system.configuration.name, seed: detected.system.seed, runLengthNs: detected.system.runLengthNs };
-  return recoverAndRun(detected.system, { injection: detected.injection, detection: detected.detection }, { mechanism, disabledSteps, host }, instructionBudget(options));
+  return recoverAndRun(detected.system, { injection: detected.injection, detection: detected.detection }, { mechanism, disabledSteps, host }, instructionBudget(options), observer);
 }
 
 export function auditInvariants(system: System): AuditInvariant[] {

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CpuMode } from '../../src/machine/cpu.js';
-import { FLAG_INTERRUPT_ENABLE, isValidWord } from '../../src/machine/isa.js';
-import { SCHEDULE_LOCKS } from '../../src/hypervisor/layout.js';
+import { FLAG_INTERRUPT_ENABLE, Opcode, decode, isValidWord } from '../../src/machine/isa.js';
+import { Vcpu, scheduleLockAddress } from '../../src/hypervisor/layout.js';
 import {
   MS,
   ONE_APP_VM,
@@ -24,30 +24,41 @@ import {
   type Point,
 } from './scenario.js';
 
+import { System } from '../../src/trial/system.js';
+/** Where boot puts the CPUs' locks: the heap layout depends only on the CPU count (4 in every configuration). */
+const CPU_LOCKS = new System({ configuration: '1AppVM', seed: 0 }).hypervisor.layout.cpuLocks;
+
 const SPINNING_CPU = 2;
+const UNIXBENCH_DOMAIN = 1;
 /** an owner no CPU will ever release: the lock was left held */
 const LOST_OWNER = 99;
 
 describe('the stop phase', () => {
   // CPU 2's schedule lock is left held; CPU 2 (idle) spins for it, interrupts masked, from its
-  // next scheduler tick. Then UnixBench's CPU fails in a hypercall, before the watchdog notices.
+  // next scheduler tick. Then UnixBench's CPU fails in a hypercall, before the watchdog notices,
+  // as it calls the handler, once it has recorded the hypercall for a retry (a fail-stop before
+  // that loses the guest's call).
   const point = () =>
     findPoint({
       options: ONE_APP_VM,
       afterNs: 100 * MS,
       prepare: (system) => {
-        system.machine.memory.words[SCHEDULE_LOCKS + SPINNING_CPU] = LOST_OWNER;
+        system.machine.memory.words[scheduleLockAddress(CPU_LOCKS, SPINNING_CPU)] = LOST_OWNER;
       },
       cpu: UNIXBENCH_CPU,
       routines: ['vmexit_entry'],
-      at: ({ system }) => system.machine.cpus[SPINNING_CPU].mode === CpuMode.Paused,
+      at: ({ system, cpu, words }) =>
+        system.machine.cpus[SPINNING_CPU].mode === CpuMode.Paused &&
+        decode(words[cpu.programCounter]).opcode === Opcode.CallRegister &&
+        words[system.hypervisor.layout.vcpus[UNIXBENCH_DOMAIN] + Vcpu.offset.resumeToken] === cpu.registers[5] &&
+        words[system.hypervisor.layout.vcpus[UNIXBENCH_DOMAIN] + Vcpu.offset.hypercallInProgress] === 1,
     });
 
   it('finds the CPU spinning in schedule with interrupts masked when the error is detected', () => {
     const system = restoredSystem(point());
     const spinning = system.machine.cpus[SPINNING_CPU];
     expect(routineAt(system, spinning.programCounter)).toBe('schedule');
-    expect(spinning.registers[10]).toBe(SCHEDULE_LOCKS + SPINNING_CPU);
+    expect(spinning.registers[10]).toBe(scheduleLockAddress(CPU_LOCKS, SPINNING_CPU));
     expect(spinning.flags & FLAG_INTERRUPT_ENABLE).toBe(0);
   });
 

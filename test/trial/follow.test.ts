@@ -30,8 +30,8 @@ describe('following the golden run', () => {
   });
 
   it('is reported by `ninelives inject`, and --run-to-end simulates instead with the same record', () => {
-    // 1AppVM seed 11 code trial 15: a flip in an operand field its instruction does not read
-    const args = ['inject', '--config', '1AppVM', '--fault', 'code', '--seed', '11', '--trial', '15'];
+    // 1AppVM seed 11 code trial 16: a flip in a word the run never executes again
+    const args = ['inject', '--config', '1AppVM', '--fault', 'code', '--seed', '11', '--trial', '16'];
     const derived = runBuiltCli(args);
     const simulated = runBuiltCli([...args, '--run-to-end']);
     expect(derived.exitCode).toBe(0);

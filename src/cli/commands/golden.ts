@@ -22,9 +22,9 @@ export function registerGoldenCommand(program: Command, io: CliIo): void {
     .option('--config <name>', 'configuration: 1AppVM, 1AppVM-blk or 3AppVM', parseConfiguration, '3AppVM')
     .option('--seed <n>', 'workload seed', parseInteger('--seed'), 42)
     .option('--run-length-ms <ms>', 'simulated run length (default: the configuration\'s)', parseRunLengthMs)
-    .option('--json', 'print the report as one JSON object')
+    .option('--json', 'print the report as one JSON object, with the hypervisor profile (share of instructions per routine and under each static lock)')
     .action((options: GoldenOptions) => {
-      const report = runGolden({ configuration: options.config, seed: options.seed, runLengthNs: options.runLengthMs });
+      const report = runGolden({ configuration: options.config, seed: options.seed, runLengthNs: options.runLengthMs }, { profile: options.json === true });
       io.stdout.write(options.json ? JSON.stringify(report) + '\n' : formatGolden(report));
       const healthy = report.audit.clean && report.detections.length === 0 && report.guests.every((guest) => guest.verdict.kind === 'correct');
       if (!healthy) throw new CommandFailure('golden.unhealthy', 'the fault-free run was not clean: see the report above');

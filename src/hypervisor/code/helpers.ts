@@ -2,31 +2,42 @@
  * Small code-emitting idioms shared by the hypervisor's handlers, so each reads like C.
  */
 import { ref, r14, type Assembler, type Register } from '../../machine/assembler.js';
-import { PER_CPU_BASE, PerCpu, SCHEDULE_LOCKS, TIMER_LOCKS } from '../layout.js';
+import { CPU_LOCKS_POINTER, CpuLocks, PER_CPU_BASE, PerCpu } from '../layout.js';
 
-/** destination = &per_cpu(this CPU) */
-export function thisCpuArea(asm: Assembler, destination: Register): void {
+/**
+ * destination = &per_cpu(this CPU), clobbering `scratch` (r14, the routines' scratch register,
+ * unless the caller is an interrupt handler that has saved another: it must give back every
+ * register of the code it interrupted)
+ */
+export function thisCpuArea(asm: Assembler, destination: Register, scratch: Register = r14): void {
   asm.cpuid(destination);
-  cpuAreaOf(asm, destination, destination);
+  cpuAreaOf(asm, destination, destination, scratch);
 }
 
-/** destination = &per_cpu(cpu) */
-export function cpuAreaOf(asm: Assembler, destination: Register, cpu: Register): void {
-  asm.movi(r14, PerCpu.sizeWords);
-  asm.mul(destination, cpu, r14);
+/** destination = &per_cpu(cpu), clobbering `scratch` */
+export function cpuAreaOf(asm: Assembler, destination: Register, cpu: Register, scratch: Register = r14): void {
+  asm.movi(scratch, PerCpu.sizeWords);
+  asm.mul(destination, cpu, scratch);
   asm.addi(destination, destination, PER_CPU_BASE);
 }
 
-/** destination = &schedule_lock(cpu), one of the static locks */
+/** destination = &schedule_lock(cpu), in the CPU's heap-allocated locks */
 export function scheduleLockOf(asm: Assembler, destination: Register, cpu: Register): void {
-  asm.movi(destination, SCHEDULE_LOCKS);
-  asm.add(destination, destination, cpu);
+  cpuLockOf(asm, destination, cpu, CpuLocks.offset.schedule);
 }
 
-/** destination = &timer_lock(cpu), one of the static locks */
+/** destination = &timer_lock(cpu), in the CPU's heap-allocated locks */
 export function timerLockOf(asm: Assembler, destination: Register, cpu: Register): void {
-  asm.movi(destination, TIMER_LOCKS);
-  asm.add(destination, destination, cpu);
+  cpuLockOf(asm, destination, cpu, CpuLocks.offset.timers);
+}
+
+function cpuLockOf(asm: Assembler, destination: Register, cpu: Register, offset: number): void {
+  asm.movi(r14, CpuLocks.sizeWords);
+  asm.mul(r14, cpu, r14);
+  asm.movi(destination, CPU_LOCKS_POINTER);
+  asm.ld(destination, destination, 0);
+  asm.add(destination, destination, r14);
+  asm.addi(destination, destination, offset);
 }
 
 /** memory[base + offset] += delta, through `scratch` */

@@ -37,7 +37,9 @@ import {
   MMU_LOG_IDLE,
   MMU_LOG_PUT_OLD,
   MMU_LOG_WROTE_ENTRY,
+  BUG_RUN_STATE,
   RUN_STATE_BLOCKED,
+  RUN_STATE_RUNNING,
   SOFTIRQ_SCHEDULE,
   Timer,
   Vcpu,
@@ -86,58 +88,58 @@ function frameDescriptor(asm: Assembler, destination: Register, frame: Register)
 }
 
 /**
- * mmu_update(r2 = slot, r3 = frame): get_page(new), write the entry, put_page(old), in that
- * order, as Xen does: the update takes several steps and is not idempotent.
- * Returns the new use count of `frame` (0 when unmapping).
+ * mmu_update(r2 = slot, r3 = frame): validate the new entry as Xen's get_page_from_l1e does
+ * (the entry it replaces was validated when it was written), then under the domain's lock
+ * get_page(new), write the entry, put_page(old), in that order, as Xen does: the update takes several steps and is not
+ * idempotent. Returns the new use count of `frame` (0 when unmapping), or an error that a Linux
+ * PV guest answers with BUG().
  */
 function emitMmuUpdate(asm: Assembler): void {
   routine(asm, 'do_mmu_update', [r6, r9, r10, r11, r12], (exit) => {
     checkRange(asm, r2, PAGE_TABLE_SLOTS, 'do_mmu_update.invalid');
     checkRange(asm, r3, FRAME_COUNT, 'do_mmu_update.invalid');
     asm.ld(r9, r8, Vcpu.offset.domain);
+    asm.ld(r4, r9, Domain.offset.id);
     asm.ifNotZero(r3, () => {
       frameDescriptor(asm, r11, r3);
-      asm.ld(r1, r11, FrameDescriptor.offset.owner);
-      asm.ld(r4, r9, Domain.offset.id);
-      asm.cmp(r1, r4);
-      asm.bne(ref('do_mmu_update.permission'));
+      validateFrame(asm, r11, r4, 'do_mmu_update.invalid', 'do_mmu_update.permission');
     });
     asm.cli();
     asm.addi(r10, r9, Domain.offset.lock);
-    asm.withLock(r10, () => {
-      asm.add(r12, r9, r2);
-      asm.ld(r6, r12, Domain.offset.pageTable);
-      // log each step, so that recovery can undo a half-done update before a retry
-      asm.st(r8, Vcpu.offset.mmuLogSlot, r2);
-      asm.st(r8, Vcpu.offset.mmuLogOld, r6);
-      asm.st(r8, Vcpu.offset.mmuLogNew, r3);
-      asm.ifNotZero(r3, () => {
-        asm.ld(r1, r11, FrameDescriptor.offset.useCount);
-        asm.addi(r1, r1, 1);
-        asm.st(r11, FrameDescriptor.offset.useCount, r1);
-        storeImmediate(asm, r11, FrameDescriptor.offset.type, FRAME_TYPE_WRITABLE, r1);
-        storeImmediate(asm, r11, FrameDescriptor.offset.validated, 1, r1);
-      });
-      storeImmediate(asm, r8, Vcpu.offset.mmuLogStage, MMU_LOG_GOT_NEW, r1);
-      asm.st(r12, Domain.offset.pageTable, r3);
-      storeImmediate(asm, r8, Vcpu.offset.mmuLogStage, MMU_LOG_WROTE_ENTRY, r1);
-      asm.ifNotZero(r6, () => {
-        frameDescriptor(asm, r12, r6);
-        asm.ld(r1, r12, FrameDescriptor.offset.useCount);
-        asm.addi(r1, r1, -1);
-        asm.st(r12, FrameDescriptor.offset.useCount, r1);
-        asm.cmpi(r1, 0);
-        asm.blt(ref('do_mmu_update.negative'));
-        asm.bne(ref('do_mmu_update.put_done'));
-        storeImmediate(asm, r12, FrameDescriptor.offset.type, FRAME_TYPE_NONE, r1);
-        storeImmediate(asm, r12, FrameDescriptor.offset.validated, 0, r1);
-        asm.label('do_mmu_update.put_done');
-      });
-      storeImmediate(asm, r8, Vcpu.offset.mmuLogStage, MMU_LOG_PUT_OLD, r1);
-      asm.movi(r0, 0);
-      asm.ifNotZero(r3, () => asm.ld(r0, r11, FrameDescriptor.offset.useCount));
-      storeImmediate(asm, r8, Vcpu.offset.mmuLogStage, MMU_LOG_IDLE, r1);
+    asm.spinLock(r10);
+    asm.add(r12, r9, r2);
+    asm.ld(r6, r12, Domain.offset.pageTable);
+    // log each step, so that recovery can undo a half-done update before a retry
+    asm.st(r8, Vcpu.offset.mmuLogSlot, r2);
+    asm.st(r8, Vcpu.offset.mmuLogOld, r6);
+    asm.st(r8, Vcpu.offset.mmuLogNew, r3);
+    asm.ifNotZero(r3, () => {
+      asm.ld(r1, r11, FrameDescriptor.offset.useCount);
+      asm.addi(r1, r1, 1);
+      asm.st(r11, FrameDescriptor.offset.useCount, r1);
+      storeImmediate(asm, r11, FrameDescriptor.offset.type, FRAME_TYPE_WRITABLE, r1);
+      storeImmediate(asm, r11, FrameDescriptor.offset.validated, 1, r1);
     });
+    storeImmediate(asm, r8, Vcpu.offset.mmuLogStage, MMU_LOG_GOT_NEW, r1);
+    asm.st(r12, Domain.offset.pageTable, r3);
+    storeImmediate(asm, r8, Vcpu.offset.mmuLogStage, MMU_LOG_WROTE_ENTRY, r1);
+    asm.ifNotZero(r6, () => {
+      frameDescriptor(asm, r12, r6);
+      asm.ld(r1, r12, FrameDescriptor.offset.useCount);
+      asm.addi(r1, r1, -1);
+      asm.st(r12, FrameDescriptor.offset.useCount, r1);
+      asm.cmpi(r1, 0);
+      asm.blt(ref('do_mmu_update.negative'));
+      asm.bne(ref('do_mmu_update.put_done'));
+      storeImmediate(asm, r12, FrameDescriptor.offset.type, FRAME_TYPE_NONE, r1);
+      storeImmediate(asm, r12, FrameDescriptor.offset.validated, 0, r1);
+      asm.label('do_mmu_update.put_done');
+    });
+    storeImmediate(asm, r8, Vcpu.offset.mmuLogStage, MMU_LOG_PUT_OLD, r1);
+    asm.movi(r0, 0);
+    asm.ifNotZero(r3, () => asm.ld(r0, r11, FrameDescriptor.offset.useCount));
+    storeImmediate(asm, r8, Vcpu.offset.mmuLogStage, MMU_LOG_IDLE, r1);
+    asm.spinUnlock(r10);
     asm.sti();
     asm.jmp(ref(exit));
     asm.label('do_mmu_update.negative');
@@ -149,7 +151,34 @@ function emitMmuUpdate(asm: Assembler): void {
 }
 
 /**
- * multicall(r2 = count): run the sub-calls in the vCPU's multicall buffer, skipping those whose
+ * get_page_from_l1e's checks on a frame descriptor (`descriptor`) for domain id `domainId`: the
+ * domain owns it, its use count is within what a page table can hold (get_page), and it can be
+ * typed writable (get_page_type: untyped, or writable and validated).
+ */
+function validateFrame(asm: Assembler, descriptor: Register, domainId: Register, invalid: string, permission: string): void {
+  asm.ld(r1, descriptor, FrameDescriptor.offset.owner);
+  asm.cmp(r1, domainId);
+  asm.bne(ref(permission));
+  asm.ld(r1, descriptor, FrameDescriptor.offset.useCount);
+  asm.cmpi(r1, 0);
+  asm.blt(ref(invalid));
+  // the slot being rewritten may hold the frame too: the count reaches PAGE_TABLE_SLOTS + 1 at most
+  asm.cmpi(r1, PAGE_TABLE_SLOTS + 1);
+  asm.bge(ref(invalid));
+  asm.ld(r1, descriptor, FrameDescriptor.offset.type);
+  asm.ifEqualImmediate(r1, FRAME_TYPE_WRITABLE, () => {
+    asm.ld(r1, descriptor, FrameDescriptor.offset.validated);
+    asm.cmpi(r1, 1);
+    asm.bne(ref(invalid));
+    asm.movi(r1, FRAME_TYPE_NONE);
+  });
+  asm.cmpi(r1, FRAME_TYPE_NONE);
+  asm.bne(ref(invalid));
+}
+
+/**
+ * multicall(r2 = count): check the whole batch first (every entry a call that may be batched),
+ * as Xen checks the guest's list before running it; then run the sub-calls, skipping those whose
  * completion is already logged, logging each as it completes. Only mmu_update may be batched.
  */
 function emitMulticall(asm: Assembler): void {
@@ -160,13 +189,21 @@ function emitMulticall(asm: Assembler): void {
     asm.bge(ref('do_multicall.invalid'));
     asm.ld(r9, r8, Vcpu.offset.multicallBuffer);
     asm.movi(r6, 0);
+    asm.loop((done) => {
+      asm.cmp(r6, r2);
+      asm.bge(done);
+      multicallEntry(asm, r11, r6, r9);
+      asm.ld(r1, r11, MulticallEntry.operation);
+      asm.cmpi(r1, Hypercall.MmuUpdate);
+      asm.bne(ref('do_multicall.invalid'));
+      asm.addi(r6, r6, 1);
+    });
+    asm.movi(r6, 0);
     asm.movi(r10, 0);
     asm.loop((done, next) => {
       asm.cmp(r6, r2);
       asm.bge(done);
-      asm.movi(r11, MULTICALL_ENTRY_WORDS);
-      asm.mul(r11, r6, r11);
-      asm.add(r11, r11, r9);
+      multicallEntry(asm, r11, r6, r9);
       asm.addi(r6, r6, 1);
       asm.ld(r1, r11, MulticallEntry.done);
       asm.ifNotZero(r1, () => {
@@ -192,6 +229,13 @@ function emitMulticall(asm: Assembler): void {
   });
 }
 
+/** destination = &buffer[index], a multicall entry */
+function multicallEntry(asm: Assembler, destination: Register, index: Register, buffer: Register): void {
+  asm.movi(destination, MULTICALL_ENTRY_WORDS);
+  asm.mul(destination, index, destination);
+  asm.add(destination, destination, buffer);
+}
+
 /** sched_op(r2 = yield | block). Block does not block if an event is already pending. */
 function emitSchedOp(asm: Assembler): void {
   routine(asm, 'do_sched_op', [r6, r9, r10, r11], (exit) => {
@@ -210,6 +254,13 @@ function emitSchedOp(asm: Assembler): void {
     asm.ld(r9, r8, Vcpu.offset.domain);
     asm.addi(r11, r9, Domain.offset.lock);
     asm.withLock(r10, () => {
+      // ASSERT(v->runstate == running && v->is_running): only a running vCPU blocks
+      asm.ld(r1, r8, Vcpu.offset.runState);
+      asm.addi(r1, r1, -RUN_STATE_RUNNING);
+      asm.bugOn(r1, BUG_RUN_STATE);
+      asm.ld(r1, r8, Vcpu.offset.isRunning);
+      asm.addi(r1, r1, -1);
+      asm.bugOn(r1, BUG_RUN_STATE);
       asm.withLock(r11, () => {
         asm.ld(r1, r9, Domain.offset.pendingEvents);
         asm.ifZero(r1, () => storeImmediate(asm, r8, Vcpu.offset.runState, RUN_STATE_BLOCKED, r1));

@@ -1,8 +1,9 @@
 /**
- * Event channels and vCPU wake-up, and the interrupt handlers: local timer, event-check IPI,
+ * Event channels and vCPU wake-up, and the interrupt handlers: event-check IPI,
  * device interrupts routed to the PrivVM as events, spurious vectors, and the NMI watchdog.
+ * The local timer's interrupt is in timers.ts.
  */
-import { ref, r0, r1, r2, r3, r6, r7, r8, r10, type Assembler } from '../../machine/assembler.js';
+import { ref, r0, r1, r2, r3, r6, r7, r10, type Assembler } from '../../machine/assembler.js';
 import {
   DOMAIN_TABLE,
   Domain,
@@ -14,16 +15,14 @@ import {
   RUN_STATE_BLOCKED,
   RUN_STATE_RUNNABLE,
   SOFTIRQ_SCHEDULE,
-  Timer,
   Vcpu,
   WATCHDOG_STRIKES,
 } from '../layout.js';
-import { cpuAreaOf, irqEnter, irqExit, restoreAll, routine, saveAll, scheduleLockOf, storeImmediate, thisCpuArea, timerLockOf } from './helpers.js';
+import { cpuAreaOf, irqEnter, irqExit, restoreAll, routine, saveAll, scheduleLockOf, storeImmediate, thisCpuArea } from './helpers.js';
 
 export function emitInterrupts(asm: Assembler, deviceVectors: readonly number[]): void {
   emitEventSend(asm);
   emitVcpuWake(asm);
-  emitTimerInterrupt(asm);
   emitEventCheckInterrupt(asm);
   emitDeviceInterrupts(asm, deviceVectors);
   emitSpuriousInterrupt(asm);
@@ -46,55 +45,37 @@ function emitEventSend(asm: Assembler): void {
   });
 }
 
-/** vcpu_wake(r0 = vCPU): a blocked vCPU becomes runnable on its processor's runqueue. IF=0. */
+/**
+ * vcpu_wake(r0 = vCPU), IF=0, as Xen's vcpu_wake and csched_vcpu_wake: a blocked vCPU becomes
+ * runnable; one that is its processor's current vCPU stays there (schedule requeues it), one
+ * already queued stays queued, any other goes on the runqueue, and its processor is kicked once
+ * the lock is dropped (Xen's batched softirq raising). Whatever state it was queued in, the
+ * scheduler's checks judge it when it is picked.
+ */
 function emitVcpuWake(asm: Assembler): void {
-  routine(asm, 'vcpu_wake', [r1, r2, r6, r7, r10], () => {
+  routine(asm, 'vcpu_wake', [r1, r2, r6, r7, r10], (exit) => {
     asm.ld(r6, r0, Vcpu.offset.processor);
     cpuAreaOf(asm, r7, r6);
     scheduleLockOf(asm, r10, r6);
-    asm.withLock(r10, () => {
-      asm.ld(r1, r0, Vcpu.offset.runState);
-      asm.ifEqualImmediate(r1, RUN_STATE_BLOCKED, () => {
-        storeImmediate(asm, r0, Vcpu.offset.runState, RUN_STATE_RUNNABLE, r1);
-        asm.call(ref('runqueue_append'));
-        asm.mov(r1, r6);
-        asm.movi(r2, SOFTIRQ_SCHEDULE);
-        asm.call(ref('raise_softirq'));
-      });
-    });
-  });
-}
-
-/** Run every expired timer (dropping the lock around each handler), then reprogram. */
-function emitTimerInterrupt(asm: Assembler): void {
-  asm.label('timer_interrupt');
-  saveAll(asm);
-  thisCpuArea(asm, r7);
-  irqEnter(asm, r7, r1);
-  asm.cpuid(r6);
-  timerLockOf(asm, r10, r6);
-  asm.spinLock(r10);
-  asm.loop((exit) => {
-    asm.ld(r8, r7, PerCpu.offset.timerHead);
-    asm.cmpi(r8, 0);
-    asm.beq(exit);
-    asm.rdtime(r1);
-    asm.ld(r2, r8, Timer.offset.expiresUs);
-    asm.cmp(r2, r1);
-    asm.bgt(exit);
-    asm.mov(r0, r8);
-    asm.call(ref('timer_list_remove'));
-    asm.spinUnlock(r10);
-    asm.ld(r1, r8, Timer.offset.handler);
-    asm.callr(r1);
     asm.spinLock(r10);
+    asm.ld(r1, r0, Vcpu.offset.runState);
+    asm.ifEqualImmediate(r1, RUN_STATE_BLOCKED, () => storeImmediate(asm, r0, Vcpu.offset.runState, RUN_STATE_RUNNABLE, r1));
+    // if (curr_on_cpu(v->processor) == v) return;
+    asm.ld(r1, r7, PerCpu.offset.current);
+    asm.cmp(r1, r0);
+    asm.beq(ref('vcpu_wake.unlock'));
+    // if (__vcpu_on_runq(svc)) return;
+    asm.call(ref('vcpu_on_runqueue'));
+    asm.ifNotZero(r1, () => asm.jmp(ref('vcpu_wake.unlock')));
+    asm.call(ref('runqueue_append'));
+    asm.spinUnlock(r10);
+    asm.mov(r1, r6);
+    asm.movi(r2, SOFTIRQ_SCHEDULE);
+    asm.call(ref('raise_softirq'));
+    asm.jmp(ref(exit));
+    asm.label('vcpu_wake.unlock');
+    asm.spinUnlock(r10);
   });
-  asm.call(ref('timer_reprogram'));
-  asm.spinUnlock(r10);
-  irqExit(asm, r7, r1);
-  asm.eoi();
-  restoreAll(asm);
-  asm.iret();
 }
 
 /** The event-check IPI only interrupts: softirqs run on the way back to the guest or idle. */
@@ -102,7 +83,8 @@ function emitEventCheckInterrupt(asm: Assembler): void {
   asm.label('event_check_interrupt');
   asm.push(r1);
   asm.push(r7);
-  thisCpuArea(asm, r7);
+  // r1 is saved: the scratch register, so that the interrupted code keeps its r14
+  thisCpuArea(asm, r7, r1);
   irqEnter(asm, r7, r1);
   irqExit(asm, r7, r1);
   asm.eoi();
@@ -151,12 +133,19 @@ function emitSpuriousInterrupt(asm: Assembler): void {
 function emitNmi(asm: Assembler): void {
   asm.label('nmi_handler');
   asm.push(r1);
+  asm.push(r2);
+  // while a recovery runs every CPU but the one leading it parks
   asm.movi(r1, RECOVERY_IN_PROGRESS);
   asm.ld(r1, r1, 0);
-  asm.ifNotZero(r1, () => asm.jmp(ref('recovery_park')));
-  asm.push(r2);
+  asm.cpuid(r2);
+  asm.addi(r2, r2, 1);
+  asm.ifNotZero(r1, () => {
+    asm.cmp(r1, r2);
+    asm.bne(ref('recovery_park'));
+  });
   asm.push(r7);
-  thisCpuArea(asm, r7);
+  // r2 is saved: the scratch register, so that the interrupted code keeps its r14
+  thisCpuArea(asm, r7, r2);
   asm.ld(r1, r7, PerCpu.offset.watchdogCount);
   asm.ld(r2, r7, PerCpu.offset.watchdogLastSeen);
   asm.ifEqual(

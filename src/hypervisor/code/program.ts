@@ -7,6 +7,7 @@ import { CODE_BASE, CODE_WORDS } from '../layout.js';
 import { emitEntryPaths } from './entry.js';
 import { emitHypercalls } from './hypercalls.js';
 import { emitInterrupts } from './interrupts.js';
+import { emitRecoveryEntryPaths } from './recovery-entry.js';
 import { emitTimers } from './timers.js';
 
 export const DEVICE_VECTORS: readonly number[] = [VECTOR_DISK, VECTOR_NIC];
@@ -17,6 +18,7 @@ export function assembleHypervisor(): Program {
   emitTimers(asm);
   emitInterrupts(asm, DEVICE_VECTORS);
   emitHypercalls(asm);
+  emitRecoveryEntryPaths(asm);
   const program = asm.link();
   if (program.words.length > CODE_WORDS) throw new Error(`hypervisor code (${program.words.length} words) exceeds its segment`);
   return program;

@@ -3,22 +3,28 @@
  * the local-timer reprogramming, and the timer handlers: recurring hypervisor timers (scheduler
  * tick, software watchdog, time sync) and the guests' one-shot timers.
  *
+ * As in Xen, the local timer's interrupt only raises the timer softirq; the expired timers run
+ * in `timer_softirq`, at the next softirq point (return to guest, the idle loop). So a CPU that
+ * loops in the hypervisor, even with interrupts enabled, runs no timers: its watchdog counter
+ * stops and the NMI watchdog declares it hung.
+ *
  * Recurring handlers set `in_handler` on entry and clear it on exit: a handler abandoned between
  * the two leaves the flag set, which is how recovery finds a timer that will never be re-armed.
  */
-import { ref, r0, r1, r2, r3, r4, r6, r7, r10, type Assembler } from '../../machine/assembler.js';
+import { ref, r0, r1, r2, r3, r4, r6, r7, r8, r10, r14, type Assembler } from '../../machine/assembler.js';
 import { PORT_TIMER } from '../abi.js';
 import {
   BUG_TIMER_LIST_CORRUPT,
   IDLE_TIMER_US,
   PerCpu,
   SOFTIRQ_SCHEDULE,
+  SOFTIRQ_TIMER,
   TIME_LOCK,
   Timer,
   Vcpu,
   WALLCLOCK,
 } from '../layout.js';
-import { addToField, cpuAreaOf, routine, storeImmediate, thisCpuArea, timerLockOf } from './helpers.js';
+import { addToField, cpuAreaOf, irqEnter, irqExit, routine, storeImmediate, thisCpuArea, timerLockOf } from './helpers.js';
 
 export function emitTimers(asm: Assembler): void {
   emitTimerListInsert(asm);
@@ -26,6 +32,8 @@ export function emitTimers(asm: Assembler): void {
   emitSetTimer(asm);
   emitKillTimer(asm);
   emitTimerReprogram(asm);
+  emitTimerInterrupt(asm);
+  emitTimerSoftirq(asm);
   emitRecurringHandlers(asm);
   emitVcpuTimerHandler(asm);
 }
@@ -136,9 +144,63 @@ function emitTimerReprogram(asm: Assembler): void {
   });
 }
 
+/** The local timer fired: raise this CPU's timer softirq (no IPI: it is this CPU) and return. */
+function emitTimerInterrupt(asm: Assembler): void {
+  asm.label('timer_interrupt');
+  asm.push(r1);
+  asm.push(r2);
+  asm.push(r7);
+  asm.push(r14);
+  thisCpuArea(asm, r7);
+  irqEnter(asm, r7, r1);
+  asm.cpuid(r1);
+  asm.movi(r2, SOFTIRQ_TIMER);
+  asm.call(ref('raise_softirq'));
+  irqExit(asm, r7, r1);
+  asm.eoi();
+  asm.pop(r14);
+  asm.pop(r7);
+  asm.pop(r2);
+  asm.pop(r1);
+  asm.iret();
+}
+
+/**
+ * timer_softirq: run every expired timer, dropping the timer lock around each handler, then
+ * reprogram the local timer. Interrupts are off while it walks the list, as under Xen's
+ * spin_lock_irq; the handlers take locks that interrupt handlers take too, so they stay off.
+ */
+function emitTimerSoftirq(asm: Assembler): void {
+  routine(asm, 'timer_softirq', [r0, r1, r2, r6, r7, r8, r10], () => {
+    asm.cli();
+    thisCpuArea(asm, r7);
+    asm.cpuid(r6);
+    timerLockOf(asm, r10, r6);
+    asm.spinLock(r10);
+    asm.loop((exit) => {
+      asm.ld(r8, r7, PerCpu.offset.timerHead);
+      asm.cmpi(r8, 0);
+      asm.beq(exit);
+      asm.rdtime(r1);
+      asm.ld(r2, r8, Timer.offset.expiresUs);
+      asm.cmp(r2, r1);
+      asm.bgt(exit);
+      asm.mov(r0, r8);
+      asm.call(ref('timer_list_remove'));
+      asm.spinUnlock(r10);
+      asm.ld(r1, r8, Timer.offset.handler);
+      asm.callr(r1);
+      asm.spinLock(r10);
+    });
+    asm.call(ref('timer_reprogram'));
+    asm.spinUnlock(r10);
+    asm.sti();
+  });
+}
+
 /**
  * A recurring handler: in_handler = 1; work; expiry += period; set_timer; in_handler = 0.
- * Called from the timer interrupt with r0 = timer and interrupts disabled.
+ * Called from the timer softirq with r0 = timer and interrupts disabled.
  */
 function recurring(asm: Assembler, name: string, work: () => void): void {
   routine(asm, name, [r0, r1, r2, r7], () => {

@@ -4,7 +4,7 @@
  * one, or trip over state the repairs change under it.
  */
 import { CpuMode } from '../../machine/cpu.js';
-import { stackTop } from '../../hypervisor/layout.js';
+import { IST_STACK_WORDS, nmiStackBase, stackTop } from '../../hypervisor/layout.js';
 import { RecoveryHang } from '../context.js';
 import { defineStep } from '../step.js';
 import { isParked, unstoppedCpus } from './stop-cpus.js';
@@ -29,5 +29,12 @@ export const discardThreads = defineStep({
 
 /** True when the CPU was parked straight from guest mode or idle, with nothing in flight. */
 function isParkedIdle(context: Parameters<typeof isParked>[0], cpu: number): boolean {
-  return isParked(context, context.machine.cpus[cpu]) && context.machine.cpus[cpu].stackPointer >= stackTop(cpu) - 8;
+  return isParked(context, context.machine.cpus[cpu]) && interruptedStackPointer(context, cpu) >= stackTop(cpu) - 8;
+}
+
+/** The stack pointer of the thread the park interrupted: an NMI's frame on its own stack holds it. */
+function interruptedStackPointer(context: Parameters<typeof isParked>[0], cpu: number): number {
+  const stackPointer = context.machine.cpus[cpu].stackPointer;
+  const nmiTop = nmiStackBase(cpu) + IST_STACK_WORDS;
+  return stackPointer >= nmiStackBase(cpu) && stackPointer < nmiTop ? context.machine.memory.words[nmiTop - 1] : stackPointer;
 }

@@ -1,18 +1,23 @@
 /**
- * Release heap locks: locks embedded in heap structures (each domain's) that an abandoned thread
- * held would hang the hypervisor on their next use.
+ * Release heap locks: locks embedded in heap structures (each domain's, and each CPU's schedule
+ * and timer locks, which Xen allocates with its per-CPU areas) that an abandoned thread held
+ * would hang the hypervisor on their next use.
  */
-import { Domain } from '../../hypervisor/layout.js';
+import { Domain, scheduleLockAddress, timerLockAddress } from '../../hypervisor/layout.js';
 import { defineStep } from '../step.js';
-import { liveDomains } from './walk.js';
+import { cpuCount, liveDomains } from './walk.js';
 
 export const releaseHeapLocks = defineStep({
   name: 'release-heap-locks',
-  fixes: 'releases locks in heap structures (per-domain locks) that abandoned threads held',
+  fixes: 'releases locks in heap structures (per-domain locks, per-CPU schedule and timer locks) that abandoned threads held',
   run(context) {
+    const cpuLocks = context.hypervisor.layout.cpuLocks;
+    const locks = [
+      ...liveDomains(context).map(({ domain }) => domain + Domain.offset.lock),
+      ...Array.from({ length: cpuCount(context) }, (_, cpu) => [scheduleLockAddress(cpuLocks, cpu), timerLockAddress(cpuLocks, cpu)]).flat(),
+    ];
     let released = 0;
-    for (const { domain } of liveDomains(context)) {
-      const lock = domain + Domain.offset.lock;
+    for (const lock of locks) {
       if (context.read(lock) !== 0) released++;
       context.write(lock, 0);
     }

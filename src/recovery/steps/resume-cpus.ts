@@ -3,7 +3,7 @@
  * returns to a guest or idle. Watchdog NMIs restart from the resume time.
  */
 import { NMI_PERIOD_NS } from '../../machine/machine.js';
-import { RECOVERY_IN_PROGRESS, stackTop } from '../../hypervisor/layout.js';
+import { PerCpu, RECOVERY_IN_PROGRESS, perCpuAddress, stackTop } from '../../hypervisor/layout.js';
 import { defineStep } from '../step.js';
 
 export const resumeCpus = defineStep({
@@ -12,6 +12,7 @@ export const resumeCpus = defineStep({
   run(context) {
     const machine = context.machine;
     context.write(RECOVERY_IN_PROGRESS, 0);
+    for (const cpu of machine.cpus) context.write(perCpuAddress(cpu.index) + PerCpu.offset.recoveryParked, 0);
     const resume = context.hypervisor.label('recovery_resume');
     for (const cpu of machine.cpus) {
       machine.startCpu(cpu.index, resume, stackTop(cpu.index));

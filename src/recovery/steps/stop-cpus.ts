@@ -1,22 +1,22 @@
 /**
- * Stop the CPUs: the recovery IPI goes to every other CPU and the machine runs on briefly. A CPU
- * takes it only if it can (interrupts enabled, or running a guest); the handler parks it, with
- * its irq_count incremented as by any interrupt entry. A CPU spinning with interrupts masked
- * never takes it: that is what the NMI step is for.
+ * Stop the CPUs. The recovery routine's entry does it in the machine before any step runs
+ * (code/recovery-entry.ts, run by ../entry.ts): the recovery IPI to every other online CPU, whose
+ * handler parks it with its irq_count incremented as by any interrupt entry; then, if the routine
+ * is built with the NMI IPI, an NMI to the CPUs that had interrupts masked and so never took the
+ * IPI. These steps report what the entry achieved; switching off `nmi-ipi` builds the entry
+ * without the NMI.
  */
 import { CpuMode, type CpuState } from '../../machine/cpu.js';
-import { NMI_EVENT } from '../../machine/event-queue.js';
-import { RECOVERY_IN_PROGRESS, VECTOR_RECOVERY } from '../../hypervisor/layout.js';
+import { IST_STACK_WORDS, ONLINE_CPUS, nmiStackBase } from '../../hypervisor/layout.js';
 import type { RecoveryContext } from '../context.js';
 import { defineStep } from '../step.js';
 
-/** How long the recovery CPU waits for the others to arrive, in simulated time. */
-export const STOP_WINDOW_NS = 50_000;
-const PARK_LOOP_WORDS = 3;
+/** The park loop is `hlt; jmp`: a parked CPU sleeps on its `hlt` or just after it. */
+const PARK_LOOP_WORDS = 1;
 
 export function isParked(context: RecoveryContext, cpu: CpuState): boolean {
   if (cpu.mode === CpuMode.Stopped) return true;
-  const park = context.hypervisor.label('recovery_park');
+  const park = context.hypervisor.label('recovery_park.halt');
   return cpu.mode === CpuMode.Halted && cpu.programCounter >= park && cpu.programCounter <= park + PARK_LOOP_WORDS;
 }
 
@@ -24,26 +24,25 @@ export function unstoppedCpus(context: RecoveryContext): CpuState[] {
   return context.machine.cpus.filter((cpu) => !isParked(context, cpu));
 }
 
-/** Send `vector` (or an NMI) to every CPU not yet parked, then let the machine run the window. */
-export function signalAndWait(context: RecoveryContext, vector: number): number {
-  const machine = context.machine;
-  const targets = unstoppedCpus(context);
-  for (const cpu of targets) machine.raiseInterrupt(machine.nowNs, cpu.index, vector);
-  const savedHandler = machine.trapHandler;
-  // a CPU that traps now has stopped too: its error is part of the failure being recovered
-  machine.trapHandler = () => undefined;
-  machine.run(machine.nowNs + STOP_WINDOW_NS);
-  machine.trapHandler = savedHandler;
-  return targets.length;
+/** The other CPUs the entry sent the recovery IPI to: those online in the map it read. */
+function onlineOthers(context: RecoveryContext): number {
+  const online = context.machine.memory.words[ONLINE_CPUS];
+  return context.machine.cpus.filter((cpu) => cpu.index !== context.recoveryCpu && ((online >>> cpu.index) & 1) !== 0).length;
+}
+
+/** CPUs parked from an NMI: the park loop runs on their NMI stack. */
+function parkedByNmi(context: RecoveryContext): number {
+  return context.machine.cpus.filter((cpu) => {
+    const base = nmiStackBase(cpu.index);
+    return cpu.index !== context.recoveryCpu && isParked(context, cpu) && cpu.stackPointer >= base && cpu.stackPointer < base + IST_STACK_WORDS;
+  }).length;
 }
 
 export const stopCpus = defineStep({
   name: 'stop-cpus',
   fixes: 'brings every CPU out of hypervisor and guest execution with the recovery IPI, so that repairs run alone',
   run(context) {
-    context.write(RECOVERY_IN_PROGRESS, 1);
-    const signalled = signalAndWait(context, VECTOR_RECOVERY);
-    return { cpusSignalled: signalled, cpusStillRunning: unstoppedCpus(context).length };
+    return { cpusSignalled: onlineOthers(context), cpusStillRunning: unstoppedCpus(context).length + parkedByNmi(context) };
   },
 });
 
@@ -51,7 +50,6 @@ export const nmiIpi = defineStep({
   name: 'nmi-ipi',
   fixes: 'reaches CPUs that had interrupts masked, and so never took the recovery IPI, with an NMI',
   run(context) {
-    const signalled = unstoppedCpus(context).length === 0 ? 0 : signalAndWait(context, NMI_EVENT);
-    return { cpusSignalled: signalled, cpusStillRunning: unstoppedCpus(context).length };
+    return { cpusSignalled: parkedByNmi(context), cpusStillRunning: unstoppedCpus(context).length };
   },
 });
