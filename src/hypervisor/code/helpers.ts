@@ -1,7 +1,7 @@
 /**
  * Small code-emitting idioms shared by the hypervisor's handlers, so each reads like C.
  */
-import { ref, r14, type Assembler, type Register } from '../../machine/assembler.js';
+import { ref, r14, type Assembler, type LabelReference, type Register } from '../../machine/assembler.js';
 import { CPU_LOCKS_POINTER, CpuLocks, PER_CPU_BASE, PerCpu } from '../layout.js';
 
 /**
@@ -55,16 +55,17 @@ export function storeImmediate(asm: Assembler, base: Register, offset: number, v
 
 /**
  * A function that saves the registers it uses and restores them on the way out.
- * `body` receives the exit label: jump there instead of returning early.
+ * `body` receives the exit label (local, `name.exit`): jump there instead of returning early.
  */
-export function routine(asm: Assembler, name: string, saved: readonly Register[], body: (exit: string) => void): void {
-  const exit = `${name}.exit`;
-  asm.label(name);
-  for (const register of saved) asm.push(register);
-  body(exit);
-  asm.label(exit);
-  for (const register of [...saved].reverse()) asm.pop(register);
-  asm.ret();
+export function routine(asm: Assembler, name: string, saved: readonly Register[], body: (exit: LabelReference) => void): void {
+  asm.func(name, () => {
+    const exit = asm.local('exit');
+    for (const register of saved) asm.push(register);
+    body(exit);
+    asm.label(exit);
+    for (const register of [...saved].reverse()) asm.pop(register);
+    asm.ret();
+  });
 }
 
 /** Every general-purpose register, for interrupt handlers that may interrupt anything. */

@@ -3,7 +3,7 @@
  * r7 = this CPU's area, r8 = the calling vCPU; return the result in r0. Each handler disables
  * interrupts around the locks it takes, as Xen's spin_lock_irq does.
  */
-import { ref, r0, r1, r2, r3, r4, r6, r8, r9, r10, r11, r12, r13, type Assembler, type Register } from '../../machine/assembler.js';
+import { ref, r0, r1, r2, r3, r4, r6, r8, r9, r10, r11, r12, r13, type Assembler, type LabelReference, type Register } from '../../machine/assembler.js';
 import {
   DOMCTL_CREATE,
   DOMCTL_DESTROY,
@@ -72,7 +72,7 @@ function checkRange(asm: Assembler, register: Register, limit: number, failure: 
   asm.bge(ref(failure));
 }
 
-function errorExit(asm: Assembler, label: string, code: number, exit: string): void {
+function errorExit(asm: Assembler, label: string, code: number, exit: string | LabelReference): void {
   asm.label(label);
   asm.movi(r0, code);
   asm.jmp(ref(exit));
@@ -342,7 +342,7 @@ function emitDomctl(asm: Assembler): void {
 }
 
 /** r3 = CPU; r10 = domain-list lock; interrupts disabled. */
-function emitDomainCreate(asm: Assembler, exit: string): void {
+function emitDomainCreate(asm: Assembler, exit: LabelReference): void {
   asm.spinLock(r10);
   asm.movi(r6, 1);
   asm.loop((found) => {
@@ -394,7 +394,7 @@ function resetDomain(asm: Assembler, domain: Register, cpu: Register): void {
  * Destroy domain r3 if its vCPU is blocked and not running: unpublish it, cancel its timer,
  * drop its page-table references. Returns 0, or an error.
  */
-function emitDomainDestroy(asm: Assembler, exit: string): void {
+function emitDomainDestroy(asm: Assembler, exit: LabelReference): void {
   checkRange(asm, r3, MAX_DOMAINS, 'do_domctl.destroy_invalid');
   asm.spinLock(r10);
   asm.movi(r1, DOMAIN_TABLE);
