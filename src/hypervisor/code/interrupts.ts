@@ -168,7 +168,7 @@ function emitNmi(asm: Assembler): void {
       asm.bne(ref('recovery_park'));
     });
     asm.push(cpuArea);
-    // r2 is saved: the scratch register, so that the interrupted code keeps its r14
+    // lastSeen (saved) is the scratch register, so that the interrupted code keeps its r14
     thisCpuArea(asm, cpuArea, lastSeen);
     asm.ld(count, cpuArea, PerCpu.offset.watchdogCount);
     asm.ld(lastSeen, cpuArea, PerCpu.offset.watchdogLastSeen);

@@ -24,7 +24,7 @@ import {
   Vcpu,
   WALLCLOCK,
 } from '../layout.js';
-import { addToField, cpuAreaOf, irqEnter, irqExit, routine, storeImmediate, thisCpuArea, timerLockOf } from './helpers.js';
+import { addToField, cpuAreaOf, irqEnter, irqExit, routine, routineScratch, storeImmediate, thisCpuArea, timerLockOf } from './helpers.js';
 
 /** The timer routines' arguments: the timer (r0), its expiry (r1), the CPU area of its list (r7). */
 const { timer, expiry, cpuArea } = aliases({ timer: reg.r0, expiry: reg.r1, cpuArea: reg.r7 });
@@ -167,7 +167,7 @@ function emitTimerReprogram(asm: Assembler): void {
 /** The local timer fired: raise this CPU's timer softirq (no IPI: it is this CPU) and return. */
 function emitTimerInterrupt(asm: Assembler): void {
   // an interrupt handler gives back every register it uses, r14 (thisCpuArea's scratch) too
-  const saved = [raise.cpu, raise.bits, cpuArea, reg.r14];
+  const saved = [raise.cpu, raise.bits, cpuArea, routineScratch];
   asm.func('timer_interrupt', () => {
     for (const register of saved) asm.push(register);
     thisCpuArea(asm, cpuArea);
