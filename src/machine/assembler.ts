@@ -5,6 +5,12 @@
  * Register convention (enforced by nothing but habit, as in real calling conventions):
  * r0-r5 arguments and return value, r6-r11 callee-saved locals, r12-r13 caller temporaries,
  * r14-r15 assembler scratch used by the structured helpers.
+ *
+ * Handlers name what a register holds, as C names a variable: `const current = reg.r8`, or
+ * `const { cpu, current } = aliases({ cpu: reg.r7, current: reg.r8 })`, which refuses two names
+ * for one register. A routine's internal labels are local (`asm.local('retry')`): named
+ * `routine.retry` in the symbol table, so two routines may both have a `retry`, and using one
+ * outside its routine fails at assembly.
  */
 import { Opcode, encode, encodeThreeRegister, immediateRange } from './isa.js';
 
@@ -13,17 +19,36 @@ export const r0: Register = 0, r1: Register = 1, r2: Register = 2, r3: Register 
 export const r4: Register = 4, r5: Register = 5, r6: Register = 6, r7: Register = 7;
 export const r8: Register = 8, r9: Register = 9, r10: Register = 10, r11: Register = 11;
 export const r12: Register = 12, r13: Register = 13, r14: Register = 14, r15: Register = 15;
+/** The registers by name, for aliases: `const entry = reg.r3`. */
+export const reg = { r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14, r15 } as const;
+
+/**
+ * Names for registers, checked: two names for one register (a local silently overwriting another)
+ * is refused when the program is assembled.
+ */
+export function aliases<Name extends string>(named: Readonly<Record<Name, Register>>): Readonly<Record<Name, Register>> {
+  const owner = new Map<Register, string>();
+  for (const [name, register] of Object.entries(named) as [Name, Register][]) {
+    const other = owner.get(register);
+    if (other !== undefined) throw new Error(`register r${register} aliased as both ${other} and ${name}`);
+    owner.set(register, name);
+  }
+  return named;
+}
+
 const SCRATCH_A: Register = r14;
 const SCRATCH_B: Register = r15;
 
-/** A reference to a label, resolved when the program is linked. */
+/** A reference to a label, resolved when the program is linked; `routine` is set for a local label. */
 export interface LabelReference {
   readonly label: string;
+  readonly routine?: string;
 }
 export type Immediate = number | LabelReference;
 
-export function ref(label: string): LabelReference {
-  return { label };
+/** A reference to a global label by name (a local label is already a reference, and passes through). */
+export function ref(label: string | LabelReference): LabelReference {
+  return typeof label === 'string' ? { label } : label;
 }
 
 /** A structure laid out in memory: field name -> word offset, and its size in words. */
@@ -64,6 +89,7 @@ export class Assembler {
   private readonly labels = new Map<string, number>();
   private readonly fixups: Fixup[] = [];
   private uniqueCounter = 0;
+  private routine: string | undefined;
 
   constructor(base: number) {
     this.base = base;
@@ -78,17 +104,44 @@ export class Assembler {
     return `.${hint}${this.uniqueCounter++}`;
   }
 
-  label(name: string): this {
-    if (this.labels.has(name)) throw new Error(`label ${name} defined twice`);
-    this.labels.set(name, this.here);
+  /** Place a label here: a global name, or a local label of the routine being assembled. */
+  label(name: string | LabelReference): this {
+    const label = typeof name === 'string' ? name : this.checkedLocal(name).label;
+    if (this.labels.has(label)) throw new Error(`label ${label} defined twice`);
+    this.labels.set(label, this.here);
     return this;
   }
 
-  /** Start a function: a label that documents intent. */
+  /**
+   * A routine: its label, then `body`, inside which `local` names labels that belong to it.
+   * Routines do not nest (code is laid out one routine after another).
+   */
   func(name: string, body: () => void): this {
+    if (this.routine !== undefined) throw new Error(`routine ${name} begun inside routine ${this.routine}`);
     this.label(name);
-    body();
+    this.routine = name;
+    try {
+      body();
+    } finally {
+      this.routine = undefined;
+    }
     return this;
+  }
+
+  /**
+   * A label local to the routine being assembled, named `routine.hint` so the symbol table (and
+   * every trace and record that names an address) reads as before; place it with `label`.
+   */
+  local(hint: string): LabelReference {
+    if (this.routine === undefined) throw new Error(`local label ${hint} outside any routine`);
+    return { label: `${this.routine}.${hint}`, routine: this.routine };
+  }
+
+  private checkedLocal(reference: LabelReference): LabelReference {
+    if (reference.routine !== undefined && reference.routine !== this.routine) {
+      throw new Error(`local label ${reference.label} used outside its routine ${reference.routine}`);
+    }
+    return reference;
   }
 
   link(): Program {
@@ -108,7 +161,7 @@ export class Assembler {
       if (immediate < min || immediate > max) throw new RangeError(`immediate ${immediate} out of range`);
       this.code.push(encode(opcode, a, b, immediate));
     } else {
-      this.fixups.push({ index: this.code.length, label: immediate.label, opcode, a, b });
+      this.fixups.push({ index: this.code.length, label: this.checkedLocal(immediate).label, opcode, a, b });
       this.code.push(0);
     }
     return this;

@@ -3,7 +3,7 @@
  * the scheduler and its runqueues. As in Xen, a hypervisor thread never outlives one VM exit:
  * `schedule` resets the stack and jumps to `return_to_guest`.
  */
-import { ref, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, type Assembler } from '../../machine/assembler.js';
+import { aliases, ref, reg, type Assembler, type LabelReference } from '../../machine/assembler.js';
 import { EXIT_HYPERCALL, ERROR_NO_SYSTEM_CALL, HYPERCALL_COUNT } from '../abi.js';
 import {
   BUG_CURRENT_NOT_RUNNING,
@@ -27,6 +27,14 @@ import {
 } from '../layout.js';
 import { addToField, cpuAreaOf, routine, scheduleLockOf, storeImmediate, thisCpuArea } from './helpers.js';
 
+/**
+ * What the entry paths keep in their callee-saved registers, and every routine they call relies
+ * on: this CPU's per-CPU area and the vCPU it is running (prev, in the scheduler).
+ */
+const { cpuArea, current } = aliases({ cpuArea: reg.r7, current: reg.r8 });
+/** a register used for one value at a time: a field loaded, tested and forgotten */
+const temporary = reg.r1;
+
 export function emitEntryPaths(asm: Assembler): void {
   emitStartCpu(asm);
   emitVmExit(asm);
@@ -41,12 +49,14 @@ export function emitEntryPaths(asm: Assembler): void {
 
 /** Where each CPU starts: its stack, its local timer, then whatever `current` is. */
 function emitStartCpu(asm: Assembler): void {
-  asm.label('start_cpu');
-  thisCpuArea(asm, r7);
-  asm.ld(r1, r7, PerCpu.offset.stackTop);
-  asm.wrsp(r1);
-  asm.call(ref('timer_reprogram'));
-  asm.jmp(ref('return_to_guest'));
+  asm.func('start_cpu', () => {
+    thisCpuArea(asm, cpuArea);
+    const stackTop = temporary;
+    asm.ld(stackTop, cpuArea, PerCpu.offset.stackTop);
+    asm.wrsp(stackTop);
+    asm.call(ref('timer_reprogram'));
+    asm.jmp(ref('return_to_guest'));
+  });
 }
 
 /**
@@ -54,45 +64,52 @@ function emitStartCpu(asm: Assembler): void {
  * r0 = exit reason, r1 = hypercall number, r2..r4 = arguments, r5 = the guest's resume token.
  */
 function emitVmExit(asm: Assembler): void {
-  asm.label('vmexit_entry');
-  thisCpuArea(asm, r7);
-  asm.ld(r8, r7, PerCpu.offset.current);
-  asm.st(r8, Vcpu.offset.resumeToken, r5);
-  asm.cmpi(r0, EXIT_HYPERCALL);
-  asm.bne(ref('vmexit_interrupt'));
+  const exit = aliases({
+    reason: reg.r0, hypercall: reg.r1, argument0: reg.r2, argument1: reg.r3, argument2: reg.r4, resumeToken: reg.r5,
+  });
+  const result = reg.r0;
+  const handler = reg.r9;
+  asm.func('vmexit_entry', () => {
+    thisCpuArea(asm, cpuArea);
+    asm.ld(current, cpuArea, PerCpu.offset.current);
+    asm.st(current, Vcpu.offset.resumeToken, exit.resumeToken);
+    asm.cmpi(exit.reason, EXIT_HYPERCALL);
+    asm.bne(ref('vmexit_interrupt'));
 
-  // Record the hypercall in the vCPU, so that an abandoned one can be retried.
-  asm.st(r8, Vcpu.offset.hypercallNumber, r1);
-  asm.st(r8, Vcpu.offset.hypercallArguments, r2);
-  asm.st(r8, Vcpu.offset.hypercallArguments + 1, r3);
-  asm.st(r8, Vcpu.offset.hypercallArguments + 2, r4);
-  // the guest frame's return register holds the hypercall number until the call completes
-  asm.st(r8, Vcpu.offset.returnValue, r1);
-  storeImmediate(asm, r8, Vcpu.offset.hypercallInProgress, 1, r9);
-  asm.movi(r0, ERROR_NO_SYSTEM_CALL);
-  asm.cmpi(r1, 0);
-  asm.blt(ref('vmexit_hypercall_done'));
-  asm.cmpi(r1, HYPERCALL_COUNT);
-  asm.bge(ref('vmexit_hypercall_done'));
-  asm.movi(r9, HYPERCALL_TABLE);
-  asm.add(r9, r9, r1);
-  asm.ld(r9, r9, 0);
-  asm.sti();
-  asm.callr(r9);
-  asm.cli();
-  asm.label('vmexit_hypercall_done');
-  thisCpuArea(asm, r7);
-  asm.ld(r8, r7, PerCpu.offset.current);
-  asm.st(r8, Vcpu.offset.returnValue, r0);
-  storeImmediate(asm, r8, Vcpu.offset.hypercallInProgress, 0, r9);
-  asm.jmp(ref('return_to_guest'));
+    // Record the hypercall in the vCPU, so that an abandoned one can be retried.
+    asm.st(current, Vcpu.offset.hypercallNumber, exit.hypercall);
+    asm.st(current, Vcpu.offset.hypercallArguments, exit.argument0);
+    asm.st(current, Vcpu.offset.hypercallArguments + 1, exit.argument1);
+    asm.st(current, Vcpu.offset.hypercallArguments + 2, exit.argument2);
+    // the guest frame's return register holds the hypercall number until the call completes
+    asm.st(current, Vcpu.offset.returnValue, exit.hypercall);
+    storeImmediate(asm, current, Vcpu.offset.hypercallInProgress, 1, handler);
+    asm.movi(result, ERROR_NO_SYSTEM_CALL);
+    asm.cmpi(exit.hypercall, 0);
+    asm.blt(ref('vmexit_hypercall_done'));
+    asm.cmpi(exit.hypercall, HYPERCALL_COUNT);
+    asm.bge(ref('vmexit_hypercall_done'));
+    // handler = hypercall_table[hypercall]
+    asm.movi(handler, HYPERCALL_TABLE);
+    asm.add(handler, handler, exit.hypercall);
+    asm.ld(handler, handler, 0);
+    asm.sti();
+    asm.callr(handler);
+    asm.cli();
+    asm.label('vmexit_hypercall_done');
+    thisCpuArea(asm, cpuArea);
+    asm.ld(current, cpuArea, PerCpu.offset.current);
+    asm.st(current, Vcpu.offset.returnValue, result);
+    storeImmediate(asm, current, Vcpu.offset.hypercallInProgress, 0, handler);
+    asm.jmp(ref('return_to_guest'));
 
-  // An interrupt forced the exit: open the window so it is delivered, then go back.
-  asm.label('vmexit_interrupt');
-  asm.sti();
-  asm.nop();
-  asm.cli();
-  asm.jmp(ref('return_to_guest'));
+    // An interrupt forced the exit: open the window so it is delivered, then go back.
+    asm.label('vmexit_interrupt');
+    asm.sti();
+    asm.nop();
+    asm.cli();
+    asm.jmp(ref('return_to_guest'));
+  });
 }
 
 /**
@@ -100,55 +117,66 @@ function emitVmExit(asm: Assembler): void {
  * in r2 and the saved return value and resume token in r0 and r5.
  */
 function emitReturnToGuest(asm: Assembler): void {
-  asm.label('return_to_guest');
-  asm.cli();
-  thisCpuArea(asm, r7);
-  asm.ld(r1, r7, PerCpu.offset.softirqPending);
-  asm.ifNotZero(r1, () => {
-    asm.sti();
-    asm.call(ref('do_softirq'));
-    asm.jmp(ref('return_to_guest'));
-  });
-  asm.ld(r8, r7, PerCpu.offset.current);
-  asm.ld(r1, r7, PerCpu.offset.idleVcpu);
-  asm.cmp(r8, r1);
-  asm.beq(ref('idle_loop'));
+  const { domain, domainLock } = aliases({ domain: reg.r9, domainLock: reg.r10 });
+  const entry = aliases({ returnValue: reg.r0, events: reg.r2, restartHypercall: reg.r3, resumeToken: reg.r5 });
+  asm.func('return_to_guest', () => {
+    asm.cli();
+    thisCpuArea(asm, cpuArea);
+    asm.ld(temporary, cpuArea, PerCpu.offset.softirqPending);
+    asm.ifNotZero(temporary, () => {
+      asm.sti();
+      asm.call(ref('do_softirq'));
+      asm.jmp(ref('return_to_guest'));
+    });
+    asm.ld(current, cpuArea, PerCpu.offset.current);
+    const idle = temporary;
+    asm.ld(idle, cpuArea, PerCpu.offset.idleVcpu);
+    asm.cmp(current, idle);
+    asm.beq(ref('idle_loop'));
 
-  asm.ld(r9, r8, Vcpu.offset.domain);
-  asm.addi(r10, r9, Domain.offset.lock);
-  asm.withLock(r10, () => {
-    asm.ld(r2, r9, Domain.offset.pendingEvents);
-    storeImmediate(asm, r9, Domain.offset.pendingEvents, 0, r1);
+    asm.ld(domain, current, Vcpu.offset.domain);
+    asm.addi(domainLock, domain, Domain.offset.lock);
+    asm.withLock(domainLock, () => {
+      asm.ld(entry.events, domain, Domain.offset.pendingEvents);
+      storeImmediate(asm, domain, Domain.offset.pendingEvents, 0, temporary);
+    });
+    asm.ld(entry.returnValue, current, Vcpu.offset.returnValue);
+    asm.ld(entry.restartHypercall, current, Vcpu.offset.restartHypercall);
+    storeImmediate(asm, current, Vcpu.offset.restartHypercall, 0, temporary);
+    asm.ld(entry.resumeToken, current, Vcpu.offset.resumeToken);
+    const vcpuId = temporary;
+    asm.ld(vcpuId, current, Vcpu.offset.id);
+    asm.vmenter(vcpuId);
   });
-  asm.ld(r0, r8, Vcpu.offset.returnValue);
-  asm.ld(r3, r8, Vcpu.offset.restartHypercall);
-  storeImmediate(asm, r8, Vcpu.offset.restartHypercall, 0, r1);
-  asm.ld(r5, r8, Vcpu.offset.resumeToken);
-  asm.ld(r1, r8, Vcpu.offset.id);
-  asm.vmenter(r1);
 }
 
 /** The idle vCPU: sleep until an interrupt, run softirqs, repeat. */
 function emitIdleLoop(asm: Assembler): void {
-  asm.label('idle_loop');
-  thisCpuArea(asm, r7);
-  asm.ld(r1, r7, PerCpu.offset.stackTop);
-  asm.wrsp(r1);
-  asm.loop(() => {
-    asm.cli();
-    asm.ld(r1, r7, PerCpu.offset.softirqPending);
-    asm.ifNotZero(
-      r1,
-      () => {
-        asm.sti();
-        asm.call(ref('do_softirq'));
-      },
-      () => {
-        asm.sti();
-        asm.hlt();
-      },
-    );
+  asm.func('idle_loop', () => {
+    thisCpuArea(asm, cpuArea);
+    const stackTop = temporary;
+    asm.ld(stackTop, cpuArea, PerCpu.offset.stackTop);
+    asm.wrsp(stackTop);
+    asm.loop(() => idleOnce(asm));
   });
+}
+
+/** run the softirqs pending, or sleep until an interrupt */
+function idleOnce(asm: Assembler): void {
+  const pending = temporary;
+  asm.cli();
+  asm.ld(pending, cpuArea, PerCpu.offset.softirqPending);
+  asm.ifNotZero(
+    pending,
+    () => {
+      asm.sti();
+      asm.call(ref('do_softirq'));
+    },
+    () => {
+      asm.sti();
+      asm.hlt();
+    },
+  );
 }
 
 /**
@@ -156,21 +184,28 @@ function emitIdleLoop(asm: Assembler): void {
  * does: expired timers, then the scheduler (which never returns). Called with interrupts enabled.
  */
 function emitDoSoftirq(asm: Assembler): void {
-  routine(asm, 'do_softirq', [r1, r2, r3, r4, r7], () => {
-    thisCpuArea(asm, r7);
-    asm.addi(r3, r7, PerCpu.offset.softirqPending);
-    asm.label('do_softirq.retry');
-    asm.ld(r1, r3, 0);
-    asm.mov(r4, r1);
-    asm.movi(r2, 0);
-    asm.cas(r4, r3, r2);
-    asm.bne(ref('do_softirq.retry'));
-    asm.andi(r2, r1, SOFTIRQ_TIMER);
-    asm.ifNotZero(r2, () => asm.call(ref('timer_softirq')));
-    asm.andi(r2, r1, SOFTIRQ_SCHEDULE);
-    asm.ifNotZero(r2, () => asm.jmp(ref('schedule')));
+  const { pending, bit, pendingAddress, expected } = aliases({ pending: reg.r1, bit: reg.r2, pendingAddress: reg.r3, expected: reg.r4 });
+  routine(asm, 'do_softirq', [pending, bit, pendingAddress, expected, cpuArea], () => {
+    thisCpuArea(asm, cpuArea);
+    asm.addi(pendingAddress, cpuArea, PerCpu.offset.softirqPending);
+    // pending = xchg(&softirq_pending, 0)
+    const retry = asm.local('retry');
+    asm.label(retry);
+    asm.ld(pending, pendingAddress, 0);
+    asm.mov(expected, pending);
+    const none = bit;
+    asm.movi(none, 0);
+    asm.cas(expected, pendingAddress, none);
+    asm.bne(retry);
+    asm.andi(bit, pending, SOFTIRQ_TIMER);
+    asm.ifNotZero(bit, () => asm.call(ref('timer_softirq')));
+    asm.andi(bit, pending, SOFTIRQ_SCHEDULE);
+    asm.ifNotZero(bit, () => asm.jmp(ref('schedule')));
   });
 }
+
+/** What the scheduler holds while it decides: prev is `current` (r8), in this CPU's area (r7). */
+const schedule = aliases({ next: reg.r0, cpu: reg.r6, prev: current, idle: reg.r9, lock: reg.r10 });
 
 /**
  * Pick the next vCPU for this CPU. The running vCPU, if still runnable, goes to the tail of the
@@ -181,47 +216,56 @@ function emitDoSoftirq(asm: Assembler): void {
  * another CPU's.
  */
 function emitSchedule(asm: Assembler): void {
-  asm.label('schedule');
-  asm.cli();
-  thisCpuArea(asm, r7);
-  // ASSERT(!in_irq())
-  asm.ld(r1, r7, PerCpu.offset.irqCount);
-  asm.bugOn(r1, BUG_IRQ_COUNT_AT_SCHEDULE);
-  asm.cpuid(r6);
-  scheduleLockOf(asm, r10, r6);
-  asm.spinLock(r10);
-  asm.ld(r8, r7, PerCpu.offset.current);
-  // BUG_ON(!prev->is_running): the CPU's current vCPU must know it is running
-  asm.ld(r1, r8, Vcpu.offset.isRunning);
-  asm.addi(r1, r1, -1);
-  asm.bugOn(r1, BUG_CURRENT_NOT_RUNNING);
-  asm.ld(r9, r7, PerCpu.offset.idleVcpu);
-  asm.cmp(r8, r9);
-  asm.beq(ref('schedule.pick'));
-  requeuePrevious(asm);
-  asm.label('schedule.pick');
+  asm.func('schedule', () => {
+    asm.cli();
+    thisCpuArea(asm, cpuArea);
+    // ASSERT(!in_irq())
+    asm.ld(temporary, cpuArea, PerCpu.offset.irqCount);
+    asm.bugOn(temporary, BUG_IRQ_COUNT_AT_SCHEDULE);
+    asm.cpuid(schedule.cpu);
+    scheduleLockOf(asm, schedule.lock, schedule.cpu);
+    asm.spinLock(schedule.lock);
+    asm.ld(schedule.prev, cpuArea, PerCpu.offset.current);
+    // BUG_ON(!prev->is_running): the CPU's current vCPU must know it is running
+    asm.ld(temporary, schedule.prev, Vcpu.offset.isRunning);
+    asm.addi(temporary, temporary, -1);
+    asm.bugOn(temporary, BUG_CURRENT_NOT_RUNNING);
+    asm.ld(schedule.idle, cpuArea, PerCpu.offset.idleVcpu);
+    const pick = asm.local('pick');
+    asm.cmp(schedule.prev, schedule.idle);
+    asm.beq(pick);
+    requeuePrevious(asm, pick);
+    asm.label(pick);
+    pickNext(asm);
+    asm.st(cpuArea, PerCpu.offset.current, schedule.next);
+    asm.spinUnlock(schedule.lock);
+    asm.ifEqual(schedule.next, schedule.prev, () => undefined, () => asm.call(ref('context_switch')));
+    const stackTop = temporary;
+    asm.ld(stackTop, cpuArea, PerCpu.offset.stackTop);
+    asm.wrsp(stackTop);
+    asm.jmp(ref('return_to_guest'));
+  });
+}
+
+/** next = the runqueue's head, or idle; checked and marked running */
+function pickNext(asm: Assembler): void {
+  const { next, prev, cpu, idle } = schedule;
   asm.call(ref('runqueue_pop'));
   asm.ifZero(
-    r0,
-    () => asm.mov(r0, r9),
-    () => storeImmediate(asm, r0, Vcpu.offset.runState, RUN_STATE_RUNNING, r1),
+    next,
+    () => asm.mov(next, idle),
+    () => storeImmediate(asm, next, Vcpu.offset.runState, RUN_STATE_RUNNING, temporary),
   );
-  asm.ifEqual(r0, r8, () => undefined, () => {
+  asm.ifEqual(next, prev, () => undefined, () => {
     // BUG_ON(next->is_running): a vCPU runs on one CPU at a time
-    asm.ld(r1, r0, Vcpu.offset.isRunning);
-    asm.bugOn(r1, BUG_NEXT_ALREADY_RUNNING);
+    asm.ld(temporary, next, Vcpu.offset.isRunning);
+    asm.bugOn(temporary, BUG_NEXT_ALREADY_RUNNING);
     // BUG_ON(next->processor != cpu): this CPU's runqueue holds only its own vCPUs
-    asm.ld(r1, r0, Vcpu.offset.processor);
-    asm.sub(r1, r1, r6);
-    asm.bugOn(r1, BUG_NEXT_OTHER_CPU);
+    asm.ld(temporary, next, Vcpu.offset.processor);
+    asm.sub(temporary, temporary, cpu);
+    asm.bugOn(temporary, BUG_NEXT_OTHER_CPU);
   });
-  storeImmediate(asm, r0, Vcpu.offset.isRunning, 1, r1);
-  asm.st(r7, PerCpu.offset.current, r0);
-  asm.spinUnlock(r10);
-  asm.ifEqual(r0, r8, () => undefined, () => asm.call(ref('context_switch')));
-  asm.ld(r1, r7, PerCpu.offset.stackTop);
-  asm.wrsp(r1);
-  asm.jmp(ref('return_to_guest'));
+  storeImmediate(asm, next, Vcpu.offset.isRunning, 1, temporary);
 }
 
 /**
@@ -231,17 +275,19 @@ function emitSchedule(asm: Assembler): void {
  * thread abandoned in between leaves the scheduler's views disagreeing.
  */
 function emitContextSwitch(asm: Assembler): void {
-  routine(asm, 'context_switch', [r1, r2, r3], () => {
-    asm.rdtime(r1);
-    asm.ld(r2, r8, Vcpu.offset.runstateEntryUs);
-    asm.sub(r2, r1, r2);
-    asm.ld(r3, r8, Vcpu.offset.runningUs);
-    asm.add(r3, r3, r2);
-    asm.st(r8, Vcpu.offset.runningUs, r3);
-    asm.st(r0, Vcpu.offset.runstateEntryUs, r1);
-    addToField(asm, r7, PerCpu.offset.contextSwitches, 1, r1);
+  const { prev, next } = schedule;
+  const { now, ran, runningUs } = aliases({ now: reg.r1, ran: reg.r2, runningUs: reg.r3 });
+  routine(asm, 'context_switch', [now, ran, runningUs], () => {
+    asm.rdtime(now);
+    asm.ld(ran, prev, Vcpu.offset.runstateEntryUs);
+    asm.sub(ran, now, ran);
+    asm.ld(runningUs, prev, Vcpu.offset.runningUs);
+    asm.add(runningUs, runningUs, ran);
+    asm.st(prev, Vcpu.offset.runningUs, runningUs);
+    asm.st(next, Vcpu.offset.runstateEntryUs, now);
+    addToField(asm, cpuArea, PerCpu.offset.contextSwitches, 1, temporary);
     // context_saved(prev)
-    storeImmediate(asm, r8, Vcpu.offset.isRunning, 0, r1);
+    storeImmediate(asm, prev, Vcpu.offset.isRunning, 0, temporary);
   });
 }
 
@@ -251,14 +297,17 @@ function emitContextSwitch(asm: Assembler): void {
  * runqueue, whose BUG_ON catches one already there. Blocked, it leaves. Any other state is an
  * inconsistent view, and Xen's runstate ASSERTs stop there.
  */
-function requeuePrevious(asm: Assembler): void {
-  asm.ld(r1, r8, Vcpu.offset.runState);
-  asm.ifEqualImmediate(r1, RUN_STATE_BLOCKED, () => asm.jmp(ref('schedule.pick')));
-  asm.ifEqualImmediate(r1, RUN_STATE_RUNNING, () => storeImmediate(asm, r8, Vcpu.offset.runState, RUN_STATE_RUNNABLE, r1));
-  asm.ld(r1, r8, Vcpu.offset.runState);
-  asm.addi(r1, r1, -RUN_STATE_RUNNABLE);
-  asm.bugOn(r1, BUG_RUN_STATE);
-  asm.mov(r0, r8);
+function requeuePrevious(asm: Assembler, pick: LabelReference): void {
+  const { prev } = schedule;
+  const runState = temporary;
+  asm.ld(runState, prev, Vcpu.offset.runState);
+  asm.ifEqualImmediate(runState, RUN_STATE_BLOCKED, () => asm.jmp(pick));
+  asm.ifEqualImmediate(runState, RUN_STATE_RUNNING, () => storeImmediate(asm, prev, Vcpu.offset.runState, RUN_STATE_RUNNABLE, temporary));
+  asm.ld(runState, prev, Vcpu.offset.runState);
+  asm.addi(runState, runState, -RUN_STATE_RUNNABLE);
+  asm.bugOn(runState, BUG_RUN_STATE);
+  const vcpu = reg.r0;
+  asm.mov(vcpu, prev);
   asm.call(ref('runqueue_append'));
 }
 
@@ -269,79 +318,93 @@ function requeuePrevious(asm: Assembler): void {
  * BUG_ON a vCPU already queued and on links that do not hold together.
  */
 function emitRunqueue(asm: Assembler): void {
-  routine(asm, 'vcpu_on_runqueue', [r2], (exit) => {
-    asm.movi(r1, 1);
-    asm.ld(r2, r0, Vcpu.offset.runqueuePrevious);
-    asm.cmpi(r2, 0);
-    asm.bne(ref(exit));
-    asm.ld(r2, r7, PerCpu.offset.runqueueHead);
-    asm.cmp(r2, r0);
-    asm.beq(ref(exit));
-    asm.movi(r1, 0);
+  const queue = cpuArea;
+  const { vcpu, onQueue, link } = aliases({ vcpu: reg.r0, onQueue: reg.r1, link: reg.r2 });
+  routine(asm, 'vcpu_on_runqueue', [link], (exit) => {
+    asm.movi(onQueue, 1);
+    asm.ld(link, vcpu, Vcpu.offset.runqueuePrevious);
+    asm.cmpi(link, 0);
+    asm.bne(exit);
+    asm.ld(link, queue, PerCpu.offset.runqueueHead);
+    asm.cmp(link, vcpu);
+    asm.beq(exit);
+    asm.movi(onQueue, 0);
   });
+  emitRunqueueAppend(asm);
+  emitRunqueuePop(asm);
+}
 
-  routine(asm, 'runqueue_append', [r1, r2], () => {
+function emitRunqueueAppend(asm: Assembler): void {
+  const queue = cpuArea;
+  const { vcpu, tail, link } = aliases({ vcpu: reg.r0, tail: reg.r1, link: reg.r2 });
+  routine(asm, 'runqueue_append', [tail, link], () => {
     // BUG_ON(__vcpu_on_runq(svc)): a vCPU is queued once
+    const onQueue = reg.r1;
     asm.call(ref('vcpu_on_runqueue'));
-    asm.bugOn(r1, BUG_RUNQUEUE_INSERT_QUEUED);
-    asm.ld(r1, r0, Vcpu.offset.runqueueNext);
-    asm.bugOn(r1, BUG_RUNQUEUE_INSERT_QUEUED);
-    asm.ld(r1, r7, PerCpu.offset.runqueueTail);
-    asm.st(r0, Vcpu.offset.runqueuePrevious, r1);
+    asm.bugOn(onQueue, BUG_RUNQUEUE_INSERT_QUEUED);
+    asm.ld(temporary, vcpu, Vcpu.offset.runqueueNext);
+    asm.bugOn(temporary, BUG_RUNQUEUE_INSERT_QUEUED);
+    asm.ld(tail, queue, PerCpu.offset.runqueueTail);
+    asm.st(vcpu, Vcpu.offset.runqueuePrevious, tail);
     asm.ifZero(
-      r1,
+      tail,
       () => {
         // an empty queue has neither head nor tail
-        asm.ld(r2, r7, PerCpu.offset.runqueueHead);
-        asm.bugOn(r2, BUG_RUNQUEUE_LINKS);
-        asm.st(r7, PerCpu.offset.runqueueHead, r0);
+        asm.ld(link, queue, PerCpu.offset.runqueueHead);
+        asm.bugOn(link, BUG_RUNQUEUE_LINKS);
+        asm.st(queue, PerCpu.offset.runqueueHead, vcpu);
       },
       () => {
-        asm.ld(r2, r1, Vcpu.offset.runqueueNext);
-        asm.bugOn(r2, BUG_RUNQUEUE_LINKS);
-        asm.st(r1, Vcpu.offset.runqueueNext, r0);
+        asm.ld(link, tail, Vcpu.offset.runqueueNext);
+        asm.bugOn(link, BUG_RUNQUEUE_LINKS);
+        asm.st(tail, Vcpu.offset.runqueueNext, vcpu);
       },
     );
-    asm.st(r7, PerCpu.offset.runqueueTail, r0);
+    asm.st(queue, PerCpu.offset.runqueueTail, vcpu);
   });
+}
 
-  routine(asm, 'runqueue_pop', [r1, r2], (exit) => {
-    asm.ld(r0, r7, PerCpu.offset.runqueueHead);
-    asm.ifZero(r0, () => {
-      asm.ld(r1, r7, PerCpu.offset.runqueueTail);
-      asm.bugOn(r1, BUG_RUNQUEUE_LINKS);
-      asm.jmp(ref(exit));
+function emitRunqueuePop(asm: Assembler): void {
+  const queue = cpuArea;
+  const { head, next, link } = aliases({ head: reg.r0, next: reg.r1, link: reg.r2 });
+  routine(asm, 'runqueue_pop', [next, link], (exit) => {
+    asm.ld(head, queue, PerCpu.offset.runqueueHead);
+    asm.ifZero(head, () => {
+      asm.ld(temporary, queue, PerCpu.offset.runqueueTail);
+      asm.bugOn(temporary, BUG_RUNQUEUE_LINKS);
+      asm.jmp(exit);
     });
     // BUG_ON(!__vcpu_on_runq(svc)): the head has nothing before it
-    asm.ld(r1, r0, Vcpu.offset.runqueuePrevious);
-    asm.bugOn(r1, BUG_RUNQUEUE_LINKS);
+    asm.ld(temporary, head, Vcpu.offset.runqueuePrevious);
+    asm.bugOn(temporary, BUG_RUNQUEUE_LINKS);
     // ASSERT(next->runstate != running), BUG_ON(!vcpu_runnable(next)): only runnable vCPUs are queued
-    asm.ld(r1, r0, Vcpu.offset.runState);
-    asm.addi(r1, r1, -RUN_STATE_RUNNABLE);
-    asm.bugOn(r1, BUG_RUNQUEUE_CORRUPT);
-    asm.ld(r1, r0, Vcpu.offset.runqueueNext);
-    asm.st(r7, PerCpu.offset.runqueueHead, r1);
+    asm.ld(temporary, head, Vcpu.offset.runState);
+    asm.addi(temporary, temporary, -RUN_STATE_RUNNABLE);
+    asm.bugOn(temporary, BUG_RUNQUEUE_CORRUPT);
+    asm.ld(next, head, Vcpu.offset.runqueueNext);
+    asm.st(queue, PerCpu.offset.runqueueHead, next);
     asm.ifZero(
-      r1,
+      next,
       () => {
         // the last entry is the tail
-        asm.ld(r2, r7, PerCpu.offset.runqueueTail);
-        asm.sub(r2, r2, r0);
-        asm.bugOn(r2, BUG_RUNQUEUE_LINKS);
-        asm.st(r7, PerCpu.offset.runqueueTail, r1);
+        asm.ld(link, queue, PerCpu.offset.runqueueTail);
+        asm.sub(link, link, head);
+        asm.bugOn(link, BUG_RUNQUEUE_LINKS);
+        asm.st(queue, PerCpu.offset.runqueueTail, next);
       },
       () => {
         // the next entry points back at the head
-        asm.ld(r2, r1, Vcpu.offset.runqueuePrevious);
-        asm.sub(r2, r2, r0);
-        asm.bugOn(r2, BUG_RUNQUEUE_LINKS);
-        asm.movi(r2, 0);
-        asm.st(r1, Vcpu.offset.runqueuePrevious, r2);
+        asm.ld(link, next, Vcpu.offset.runqueuePrevious);
+        asm.sub(link, link, head);
+        asm.bugOn(link, BUG_RUNQUEUE_LINKS);
+        asm.movi(link, 0);
+        asm.st(next, Vcpu.offset.runqueuePrevious, link);
       },
     );
-    asm.movi(r2, 0);
-    asm.st(r0, Vcpu.offset.runqueueNext, r2);
-    asm.st(r0, Vcpu.offset.runqueuePrevious, r2);
+    const none = link;
+    asm.movi(none, 0);
+    asm.st(head, Vcpu.offset.runqueueNext, none);
+    asm.st(head, Vcpu.offset.runqueuePrevious, none);
   });
 }
 
@@ -351,22 +414,27 @@ function emitRunqueue(asm: Assembler): void {
  * A CPU raising its own softirq runs it at its next softirq point without being interrupted.
  */
 function emitRaiseSoftirq(asm: Assembler): void {
-  routine(asm, 'raise_softirq', [r3, r4, r5, r6, r11], (exit) => {
-    cpuAreaOf(asm, r3, r1);
-    asm.addi(r3, r3, PerCpu.offset.softirqPending);
-    asm.label('raise_softirq.retry');
-    asm.ld(r4, r3, 0);
-    asm.or(r5, r4, r2);
-    asm.mov(r6, r4);
-    asm.cas(r6, r3, r5);
-    asm.bne(ref('raise_softirq.retry'));
+  const { cpu, bits, pendingAddress, before, after, expected, vector } = aliases({
+    cpu: reg.r1, bits: reg.r2, pendingAddress: reg.r3, before: reg.r4, after: reg.r5, expected: reg.r6, vector: reg.r11,
+  });
+  routine(asm, 'raise_softirq', [pendingAddress, before, after, expected, vector], (exit) => {
+    cpuAreaOf(asm, pendingAddress, cpu);
+    asm.addi(pendingAddress, pendingAddress, PerCpu.offset.softirqPending);
+    const retry = asm.local('retry');
+    asm.label(retry);
+    asm.ld(before, pendingAddress, 0);
+    asm.or(after, before, bits);
+    asm.mov(expected, before);
+    asm.cas(expected, pendingAddress, after);
+    asm.bne(retry);
     // nothing newly set: the CPU has already been told
-    asm.cmp(r5, r4);
-    asm.beq(ref(exit));
-    asm.cpuid(r5);
-    asm.cmp(r5, r1);
-    asm.beq(ref(exit));
-    asm.movi(r11, VECTOR_EVENT_CHECK);
-    asm.ipi(r1, r11);
+    asm.cmp(after, before);
+    asm.beq(exit);
+    const self = after;
+    asm.cpuid(self);
+    asm.cmp(self, cpu);
+    asm.beq(exit);
+    asm.movi(vector, VECTOR_EVENT_CHECK);
+    asm.ipi(cpu, vector);
   });
 }

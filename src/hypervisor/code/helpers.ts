@@ -1,21 +1,24 @@
 /**
  * Small code-emitting idioms shared by the hypervisor's handlers, so each reads like C.
  */
-import { ref, r14, type Assembler, type Register } from '../../machine/assembler.js';
+import { ref, reg, type Assembler, type LabelReference, type Register } from '../../machine/assembler.js';
 import { CPU_LOCKS_POINTER, CpuLocks, PER_CPU_BASE, PerCpu } from '../layout.js';
+
+/** The routines' scratch register (the structured helpers' first): clobbered by the helpers below. */
+export const routineScratch = reg.r14;
 
 /**
  * destination = &per_cpu(this CPU), clobbering `scratch` (r14, the routines' scratch register,
  * unless the caller is an interrupt handler that has saved another: it must give back every
  * register of the code it interrupted)
  */
-export function thisCpuArea(asm: Assembler, destination: Register, scratch: Register = r14): void {
+export function thisCpuArea(asm: Assembler, destination: Register, scratch: Register = routineScratch): void {
   asm.cpuid(destination);
   cpuAreaOf(asm, destination, destination, scratch);
 }
 
 /** destination = &per_cpu(cpu), clobbering `scratch` */
-export function cpuAreaOf(asm: Assembler, destination: Register, cpu: Register, scratch: Register = r14): void {
+export function cpuAreaOf(asm: Assembler, destination: Register, cpu: Register, scratch: Register = routineScratch): void {
   asm.movi(scratch, PerCpu.sizeWords);
   asm.mul(destination, cpu, scratch);
   asm.addi(destination, destination, PER_CPU_BASE);
@@ -31,12 +34,14 @@ export function timerLockOf(asm: Assembler, destination: Register, cpu: Register
   cpuLockOf(asm, destination, cpu, CpuLocks.offset.timers);
 }
 
+/** destination = &cpu_locks[cpu].field, clobbering the routines' scratch register */
 function cpuLockOf(asm: Assembler, destination: Register, cpu: Register, offset: number): void {
-  asm.movi(r14, CpuLocks.sizeWords);
-  asm.mul(r14, cpu, r14);
+  const locksOffset = routineScratch;
+  asm.movi(locksOffset, CpuLocks.sizeWords);
+  asm.mul(locksOffset, cpu, locksOffset);
   asm.movi(destination, CPU_LOCKS_POINTER);
   asm.ld(destination, destination, 0);
-  asm.add(destination, destination, r14);
+  asm.add(destination, destination, locksOffset);
   asm.addi(destination, destination, offset);
 }
 
@@ -55,16 +60,17 @@ export function storeImmediate(asm: Assembler, base: Register, offset: number, v
 
 /**
  * A function that saves the registers it uses and restores them on the way out.
- * `body` receives the exit label: jump there instead of returning early.
+ * `body` receives the exit label (local, `name.exit`): jump there instead of returning early.
  */
-export function routine(asm: Assembler, name: string, saved: readonly Register[], body: (exit: string) => void): void {
-  const exit = `${name}.exit`;
-  asm.label(name);
-  for (const register of saved) asm.push(register);
-  body(exit);
-  asm.label(exit);
-  for (const register of [...saved].reverse()) asm.pop(register);
-  asm.ret();
+export function routine(asm: Assembler, name: string, saved: readonly Register[], body: (exit: LabelReference) => void): void {
+  asm.func(name, () => {
+    const exit = asm.local('exit');
+    for (const register of saved) asm.push(register);
+    body(exit);
+    asm.label(exit);
+    for (const register of [...saved].reverse()) asm.pop(register);
+    asm.ret();
+  });
 }
 
 /** Every general-purpose register, for interrupt handlers that may interrupt anything. */
@@ -78,7 +84,7 @@ export function restoreAll(asm: Assembler): void {
   for (const register of [...ALL_REGISTERS].reverse()) asm.pop(register);
 }
 
-/** irq_count++ on interrupt entry; r7 must hold this CPU's area */
+/** irq_count++ on interrupt entry, in this CPU's area */
 export function irqEnter(asm: Assembler, cpuArea: Register, scratch: Register): void {
   addToField(asm, cpuArea, PerCpu.offset.irqCount, 1, scratch);
 }

@@ -3,7 +3,7 @@
  * r7 = this CPU's area, r8 = the calling vCPU; return the result in r0. Each handler disables
  * interrupts around the locks it takes, as Xen's spin_lock_irq does.
  */
-import { ref, r0, r1, r2, r3, r4, r6, r8, r9, r10, r11, r12, r13, type Assembler, type Register } from '../../machine/assembler.js';
+import { aliases, ref, reg, type Assembler, type LabelReference, type Register } from '../../machine/assembler.js';
 import {
   DOMCTL_CREATE,
   DOMCTL_DESTROY,
@@ -55,6 +55,11 @@ export const hypercallHandlers: Readonly<Record<Hypercall, string>> = {
   [Hypercall.Domctl]: 'do_domctl',
 };
 
+/** The handlers' convention: the result (r0), the calling vCPU (r8); a register for one value at a time (r1). */
+const { result, caller, value } = aliases({ result: reg.r0, caller: reg.r8, value: reg.r1 });
+/** a scratch register of the handlers' own, clobbered by frameDescriptor */
+const frameTable = reg.r13;
+
 export function emitHypercalls(asm: Assembler): void {
   emitMmuUpdate(asm);
   emitMulticall(asm);
@@ -64,27 +69,28 @@ export function emitHypercalls(asm: Assembler): void {
   emitDomctl(asm);
 }
 
-/** if (register < 0 || register >= limit) { r0 = error; return } */
-function checkRange(asm: Assembler, register: Register, limit: number, failure: string): void {
+/** if (register < 0 || register >= limit) goto failure */
+function checkRange(asm: Assembler, register: Register, limit: number, failure: LabelReference): void {
   asm.cmpi(register, 0);
-  asm.blt(ref(failure));
+  asm.blt(failure);
   asm.cmpi(register, limit);
-  asm.bge(ref(failure));
+  asm.bge(failure);
 }
 
-function errorExit(asm: Assembler, label: string, code: number, exit: string): void {
+/** label: result = code; goto exit */
+function errorExit(asm: Assembler, label: LabelReference, code: number, exit: LabelReference): void {
   asm.label(label);
-  asm.movi(r0, code);
-  asm.jmp(ref(exit));
+  asm.movi(result, code);
+  asm.jmp(exit);
 }
 
 /** destination = &frame_table[frame] */
 function frameDescriptor(asm: Assembler, destination: Register, frame: Register): void {
   asm.movi(destination, FrameDescriptor.sizeWords);
   asm.mul(destination, frame, destination);
-  asm.movi(r13, FRAME_TABLE_POINTER);
-  asm.ld(r13, r13, 0);
-  asm.add(destination, destination, r13);
+  asm.movi(frameTable, FRAME_TABLE_POINTER);
+  asm.ld(frameTable, frameTable, 0);
+  asm.add(destination, destination, frameTable);
 }
 
 /**
@@ -95,59 +101,74 @@ function frameDescriptor(asm: Assembler, destination: Register, frame: Register)
  * PV guest answers with BUG().
  */
 function emitMmuUpdate(asm: Assembler): void {
-  routine(asm, 'do_mmu_update', [r6, r9, r10, r11, r12], (exit) => {
-    checkRange(asm, r2, PAGE_TABLE_SLOTS, 'do_mmu_update.invalid');
-    checkRange(asm, r3, FRAME_COUNT, 'do_mmu_update.invalid');
-    asm.ld(r9, r8, Vcpu.offset.domain);
-    asm.ld(r4, r9, Domain.offset.id);
-    asm.ifNotZero(r3, () => {
-      frameDescriptor(asm, r11, r3);
-      validateFrame(asm, r11, r4, 'do_mmu_update.invalid', 'do_mmu_update.permission');
+  const { slot, frame, domainId, oldFrame, domain, lock, newDescriptor, entry } = aliases({
+    slot: reg.r2, frame: reg.r3, domainId: reg.r4, oldFrame: reg.r6, domain: reg.r9, lock: reg.r10, newDescriptor: reg.r11, entry: reg.r12,
+  });
+  routine(asm, 'do_mmu_update', [oldFrame, domain, lock, newDescriptor, entry], (exit) => {
+    const invalid = asm.local('invalid');
+    const permission = asm.local('permission');
+    const negative = asm.local('negative');
+    checkRange(asm, slot, PAGE_TABLE_SLOTS, invalid);
+    checkRange(asm, frame, FRAME_COUNT, invalid);
+    asm.ld(domain, caller, Vcpu.offset.domain);
+    asm.ld(domainId, domain, Domain.offset.id);
+    asm.ifNotZero(frame, () => {
+      frameDescriptor(asm, newDescriptor, frame);
+      validateFrame(asm, newDescriptor, domainId, invalid, permission);
     });
     asm.cli();
-    asm.addi(r10, r9, Domain.offset.lock);
-    asm.spinLock(r10);
-    asm.add(r12, r9, r2);
-    asm.ld(r6, r12, Domain.offset.pageTable);
+    asm.addi(lock, domain, Domain.offset.lock);
+    asm.spinLock(lock);
+    // entry = &domain->page_table[slot]
+    asm.add(entry, domain, slot);
+    asm.ld(oldFrame, entry, Domain.offset.pageTable);
     // log each step, so that recovery can undo a half-done update before a retry
-    asm.st(r8, Vcpu.offset.mmuLogSlot, r2);
-    asm.st(r8, Vcpu.offset.mmuLogOld, r6);
-    asm.st(r8, Vcpu.offset.mmuLogNew, r3);
-    asm.ifNotZero(r3, () => {
-      asm.ld(r1, r11, FrameDescriptor.offset.useCount);
-      asm.addi(r1, r1, 1);
-      asm.st(r11, FrameDescriptor.offset.useCount, r1);
-      storeImmediate(asm, r11, FrameDescriptor.offset.type, FRAME_TYPE_WRITABLE, r1);
-      storeImmediate(asm, r11, FrameDescriptor.offset.validated, 1, r1);
+    asm.st(caller, Vcpu.offset.mmuLogSlot, slot);
+    asm.st(caller, Vcpu.offset.mmuLogOld, oldFrame);
+    asm.st(caller, Vcpu.offset.mmuLogNew, frame);
+    asm.ifNotZero(frame, () => {
+      // get_page(new), get_page_type(new, writable)
+      asm.ld(value, newDescriptor, FrameDescriptor.offset.useCount);
+      asm.addi(value, value, 1);
+      asm.st(newDescriptor, FrameDescriptor.offset.useCount, value);
+      storeImmediate(asm, newDescriptor, FrameDescriptor.offset.type, FRAME_TYPE_WRITABLE, value);
+      storeImmediate(asm, newDescriptor, FrameDescriptor.offset.validated, 1, value);
     });
-    storeImmediate(asm, r8, Vcpu.offset.mmuLogStage, MMU_LOG_GOT_NEW, r1);
-    asm.st(r12, Domain.offset.pageTable, r3);
-    storeImmediate(asm, r8, Vcpu.offset.mmuLogStage, MMU_LOG_WROTE_ENTRY, r1);
-    asm.ifNotZero(r6, () => {
-      frameDescriptor(asm, r12, r6);
-      asm.ld(r1, r12, FrameDescriptor.offset.useCount);
-      asm.addi(r1, r1, -1);
-      asm.st(r12, FrameDescriptor.offset.useCount, r1);
-      asm.cmpi(r1, 0);
-      asm.blt(ref('do_mmu_update.negative'));
-      asm.bne(ref('do_mmu_update.put_done'));
-      storeImmediate(asm, r12, FrameDescriptor.offset.type, FRAME_TYPE_NONE, r1);
-      storeImmediate(asm, r12, FrameDescriptor.offset.validated, 0, r1);
-      asm.label('do_mmu_update.put_done');
-    });
-    storeImmediate(asm, r8, Vcpu.offset.mmuLogStage, MMU_LOG_PUT_OLD, r1);
-    asm.movi(r0, 0);
-    asm.ifNotZero(r3, () => asm.ld(r0, r11, FrameDescriptor.offset.useCount));
-    storeImmediate(asm, r8, Vcpu.offset.mmuLogStage, MMU_LOG_IDLE, r1);
-    asm.spinUnlock(r10);
+    storeImmediate(asm, caller, Vcpu.offset.mmuLogStage, MMU_LOG_GOT_NEW, value);
+    asm.st(entry, Domain.offset.pageTable, frame);
+    storeImmediate(asm, caller, Vcpu.offset.mmuLogStage, MMU_LOG_WROTE_ENTRY, value);
+    asm.ifNotZero(oldFrame, () => putOldFrame(asm, oldFrame, negative));
+    storeImmediate(asm, caller, Vcpu.offset.mmuLogStage, MMU_LOG_PUT_OLD, value);
+    asm.movi(result, 0);
+    asm.ifNotZero(frame, () => asm.ld(result, newDescriptor, FrameDescriptor.offset.useCount));
+    storeImmediate(asm, caller, Vcpu.offset.mmuLogStage, MMU_LOG_IDLE, value);
+    asm.spinUnlock(lock);
     asm.sti();
-    asm.jmp(ref(exit));
-    asm.label('do_mmu_update.negative');
-    asm.movi(r4, 1);
-    asm.bugOn(r4, BUG_FRAME_COUNT_NEGATIVE);
-    errorExit(asm, 'do_mmu_update.invalid', ERROR_INVALID, exit);
-    errorExit(asm, 'do_mmu_update.permission', ERROR_PERMISSION, exit);
+    asm.jmp(exit);
+    asm.label(negative);
+    const always = domainId;
+    asm.movi(always, 1);
+    asm.bugOn(always, BUG_FRAME_COUNT_NEGATIVE);
+    errorExit(asm, invalid, ERROR_INVALID, exit);
+    errorExit(asm, permission, ERROR_PERMISSION, exit);
   });
+}
+
+/** put_page(old): the use count down; at zero the frame loses its type; below zero, `negative` */
+function putOldFrame(asm: Assembler, oldFrame: Register, negative: LabelReference): void {
+  const descriptor = reg.r12;
+  const putDone = asm.local('put_done');
+  frameDescriptor(asm, descriptor, oldFrame);
+  const useCount = value;
+  asm.ld(useCount, descriptor, FrameDescriptor.offset.useCount);
+  asm.addi(useCount, useCount, -1);
+  asm.st(descriptor, FrameDescriptor.offset.useCount, useCount);
+  asm.cmpi(useCount, 0);
+  asm.blt(negative);
+  asm.bne(putDone);
+  storeImmediate(asm, descriptor, FrameDescriptor.offset.type, FRAME_TYPE_NONE, value);
+  storeImmediate(asm, descriptor, FrameDescriptor.offset.validated, 0, value);
+  asm.label(putDone);
 }
 
 /**
@@ -155,25 +176,30 @@ function emitMmuUpdate(asm: Assembler): void {
  * domain owns it, its use count is within what a page table can hold (get_page), and it can be
  * typed writable (get_page_type: untyped, or writable and validated).
  */
-function validateFrame(asm: Assembler, descriptor: Register, domainId: Register, invalid: string, permission: string): void {
-  asm.ld(r1, descriptor, FrameDescriptor.offset.owner);
-  asm.cmp(r1, domainId);
-  asm.bne(ref(permission));
-  asm.ld(r1, descriptor, FrameDescriptor.offset.useCount);
-  asm.cmpi(r1, 0);
-  asm.blt(ref(invalid));
+function validateFrame(asm: Assembler, descriptor: Register, domainId: Register, invalid: LabelReference, permission: LabelReference): void {
+  const owner = value;
+  asm.ld(owner, descriptor, FrameDescriptor.offset.owner);
+  asm.cmp(owner, domainId);
+  asm.bne(permission);
+  const useCount = value;
+  asm.ld(useCount, descriptor, FrameDescriptor.offset.useCount);
+  asm.cmpi(useCount, 0);
+  asm.blt(invalid);
   // the slot being rewritten may hold the frame too: the count reaches PAGE_TABLE_SLOTS + 1 at most
-  asm.cmpi(r1, PAGE_TABLE_SLOTS + 1);
-  asm.bge(ref(invalid));
-  asm.ld(r1, descriptor, FrameDescriptor.offset.type);
-  asm.ifEqualImmediate(r1, FRAME_TYPE_WRITABLE, () => {
-    asm.ld(r1, descriptor, FrameDescriptor.offset.validated);
-    asm.cmpi(r1, 1);
-    asm.bne(ref(invalid));
-    asm.movi(r1, FRAME_TYPE_NONE);
+  asm.cmpi(useCount, PAGE_TABLE_SLOTS + 1);
+  asm.bge(invalid);
+  const type = value;
+  asm.ld(type, descriptor, FrameDescriptor.offset.type);
+  asm.ifEqualImmediate(type, FRAME_TYPE_WRITABLE, () => {
+    const validated = value;
+    asm.ld(validated, descriptor, FrameDescriptor.offset.validated);
+    asm.cmpi(validated, 1);
+    asm.bne(invalid);
+    // writable and validated: as good as untyped
+    asm.movi(type, FRAME_TYPE_NONE);
   });
-  asm.cmpi(r1, FRAME_TYPE_NONE);
-  asm.bne(ref(invalid));
+  asm.cmpi(type, FRAME_TYPE_NONE);
+  asm.bne(invalid);
 }
 
 /**
@@ -182,50 +208,56 @@ function validateFrame(asm: Assembler, descriptor: Register, domainId: Register,
  * completion is already logged, logging each as it completes. Only mmu_update may be batched.
  */
 function emitMulticall(asm: Assembler): void {
-  routine(asm, 'do_multicall', [r6, r9, r10, r11], (exit) => {
-    asm.cmpi(r2, 0);
-    asm.blt(ref('do_multicall.invalid'));
-    asm.cmpi(r2, MULTICALL_MAX_ENTRIES + 1);
-    asm.bge(ref('do_multicall.invalid'));
-    asm.ld(r9, r8, Vcpu.offset.multicallBuffer);
-    asm.movi(r6, 0);
+  const { count, index, buffer, completed, entry } = aliases({ count: reg.r2, index: reg.r6, buffer: reg.r9, completed: reg.r10, entry: reg.r11 });
+  routine(asm, 'do_multicall', [index, buffer, completed, entry], (exit) => {
+    const invalid = asm.local('invalid');
+    asm.cmpi(count, 0);
+    asm.blt(invalid);
+    asm.cmpi(count, MULTICALL_MAX_ENTRIES + 1);
+    asm.bge(invalid);
+    asm.ld(buffer, caller, Vcpu.offset.multicallBuffer);
+    asm.movi(index, 0);
     asm.loop((done) => {
-      asm.cmp(r6, r2);
+      asm.cmp(index, count);
       asm.bge(done);
-      multicallEntry(asm, r11, r6, r9);
-      asm.ld(r1, r11, MulticallEntry.operation);
-      asm.cmpi(r1, Hypercall.MmuUpdate);
-      asm.bne(ref('do_multicall.invalid'));
-      asm.addi(r6, r6, 1);
+      multicallEntry(asm, entry, index, buffer);
+      const operation = value;
+      asm.ld(operation, entry, MulticallEntry.operation);
+      asm.cmpi(operation, Hypercall.MmuUpdate);
+      asm.bne(invalid);
+      asm.addi(index, index, 1);
     });
-    asm.movi(r6, 0);
-    asm.movi(r10, 0);
+    asm.movi(index, 0);
+    asm.movi(completed, 0);
     asm.loop((done, next) => {
-      asm.cmp(r6, r2);
+      asm.cmp(index, count);
       asm.bge(done);
-      multicallEntry(asm, r11, r6, r9);
-      asm.addi(r6, r6, 1);
-      asm.ld(r1, r11, MulticallEntry.done);
-      asm.ifNotZero(r1, () => {
-        asm.addi(r10, r10, 1);
+      multicallEntry(asm, entry, index, buffer);
+      asm.addi(index, index, 1);
+      const entryDone = value;
+      asm.ld(entryDone, entry, MulticallEntry.done);
+      asm.ifNotZero(entryDone, () => {
+        asm.addi(completed, completed, 1);
         asm.jmp(next);
       });
-      asm.movi(r0, ERROR_NO_SYSTEM_CALL);
-      asm.ld(r1, r11, MulticallEntry.operation);
-      asm.ifEqualImmediate(r1, Hypercall.MmuUpdate, () => {
-        asm.push(r2);
-        asm.ld(r2, r11, MulticallEntry.argument0);
-        asm.ld(r3, r11, MulticallEntry.argument1);
+      asm.movi(result, ERROR_NO_SYSTEM_CALL);
+      const operation = value;
+      asm.ld(operation, entry, MulticallEntry.operation);
+      asm.ifEqualImmediate(operation, Hypercall.MmuUpdate, () => {
+        const mmu = aliases({ slot: reg.r2, frame: reg.r3 });
+        asm.push(count);
+        asm.ld(mmu.slot, entry, MulticallEntry.argument0);
+        asm.ld(mmu.frame, entry, MulticallEntry.argument1);
         asm.call(ref('do_mmu_update'));
-        asm.pop(r2);
+        asm.pop(count);
       });
-      asm.st(r11, MulticallEntry.result, r0);
-      storeImmediate(asm, r11, MulticallEntry.done, 1, r1);
-      asm.addi(r10, r10, 1);
+      asm.st(entry, MulticallEntry.result, result);
+      storeImmediate(asm, entry, MulticallEntry.done, 1, value);
+      asm.addi(completed, completed, 1);
     });
-    asm.mov(r0, r10);
-    asm.jmp(ref(exit));
-    errorExit(asm, 'do_multicall.invalid', ERROR_INVALID, exit);
+    asm.mov(result, completed);
+    asm.jmp(exit);
+    errorExit(asm, invalid, ERROR_INVALID, exit);
   });
 }
 
@@ -238,87 +270,106 @@ function multicallEntry(asm: Assembler, destination: Register, index: Register, 
 
 /** sched_op(r2 = yield | block). Block does not block if an event is already pending. */
 function emitSchedOp(asm: Assembler): void {
-  routine(asm, 'do_sched_op', [r6, r9, r10, r11], (exit) => {
-    asm.ifEqualImmediate(r2, SCHEDOP_YIELD, () => {
+  const { operation, cpu, domain, scheduleLock, domainLock } = aliases({
+    operation: reg.r2, cpu: reg.r6, domain: reg.r9, scheduleLock: reg.r10, domainLock: reg.r11,
+  });
+  routine(asm, 'do_sched_op', [cpu, domain, scheduleLock, domainLock], (exit) => {
+    const invalid = asm.local('invalid');
+    asm.ifEqualImmediate(operation, SCHEDOP_YIELD, () => {
       asm.cli();
       raiseScheduleHere(asm);
       asm.sti();
-      asm.movi(r0, 0);
-      asm.jmp(ref(exit));
+      asm.movi(result, 0);
+      asm.jmp(exit);
     });
-    asm.cmpi(r2, SCHEDOP_BLOCK);
-    asm.bne(ref('do_sched_op.invalid'));
+    asm.cmpi(operation, SCHEDOP_BLOCK);
+    asm.bne(invalid);
     asm.cli();
-    asm.cpuid(r6);
-    scheduleLockOf(asm, r10, r6);
-    asm.ld(r9, r8, Vcpu.offset.domain);
-    asm.addi(r11, r9, Domain.offset.lock);
-    asm.withLock(r10, () => {
+    asm.cpuid(cpu);
+    scheduleLockOf(asm, scheduleLock, cpu);
+    asm.ld(domain, caller, Vcpu.offset.domain);
+    asm.addi(domainLock, domain, Domain.offset.lock);
+    asm.withLock(scheduleLock, () => {
       // ASSERT(v->runstate == running && v->is_running): only a running vCPU blocks
-      asm.ld(r1, r8, Vcpu.offset.runState);
-      asm.addi(r1, r1, -RUN_STATE_RUNNING);
-      asm.bugOn(r1, BUG_RUN_STATE);
-      asm.ld(r1, r8, Vcpu.offset.isRunning);
-      asm.addi(r1, r1, -1);
-      asm.bugOn(r1, BUG_RUN_STATE);
-      asm.withLock(r11, () => {
-        asm.ld(r1, r9, Domain.offset.pendingEvents);
-        asm.ifZero(r1, () => storeImmediate(asm, r8, Vcpu.offset.runState, RUN_STATE_BLOCKED, r1));
+      asm.ld(value, caller, Vcpu.offset.runState);
+      asm.addi(value, value, -RUN_STATE_RUNNING);
+      asm.bugOn(value, BUG_RUN_STATE);
+      asm.ld(value, caller, Vcpu.offset.isRunning);
+      asm.addi(value, value, -1);
+      asm.bugOn(value, BUG_RUN_STATE);
+      asm.withLock(domainLock, () => {
+        const pending = value;
+        asm.ld(pending, domain, Domain.offset.pendingEvents);
+        asm.ifZero(pending, () => storeImmediate(asm, caller, Vcpu.offset.runState, RUN_STATE_BLOCKED, value));
       });
     });
     raiseScheduleHere(asm);
     asm.sti();
-    asm.movi(r0, 0);
-    asm.jmp(ref(exit));
-    errorExit(asm, 'do_sched_op.invalid', ERROR_INVALID, exit);
+    asm.movi(result, 0);
+    asm.jmp(exit);
+    errorExit(asm, invalid, ERROR_INVALID, exit);
   });
 }
 
+/** raise_softirq(this CPU, SOFTIRQ_SCHEDULE), keeping the argument register r2 */
 function raiseScheduleHere(asm: Assembler): void {
-  asm.push(r2);
-  asm.cpuid(r1);
-  asm.movi(r2, SOFTIRQ_SCHEDULE);
+  const raise = aliases({ cpu: reg.r1, bits: reg.r2 });
+  asm.push(raise.bits);
+  asm.cpuid(raise.cpu);
+  asm.movi(raise.bits, SOFTIRQ_SCHEDULE);
   asm.call(ref('raise_softirq'));
-  asm.pop(r2);
+  asm.pop(raise.bits);
 }
 
 /** set_timer_op(r2 = microseconds from now): arm the vCPU's one-shot timer. */
 function emitSetTimerOp(asm: Assembler): void {
+  const { timer, expiry, delayUs } = aliases({ timer: reg.r0, expiry: reg.r1, delayUs: reg.r2 });
   routine(asm, 'do_set_timer_op', [], (exit) => {
-    asm.cmpi(r2, 0);
-    asm.blt(ref('do_set_timer_op.invalid'));
-    asm.rdtime(r1);
-    asm.add(r1, r1, r2);
-    asm.addi(r0, r8, Vcpu.offset.timer);
+    const invalid = asm.local('invalid');
+    asm.cmpi(delayUs, 0);
+    asm.blt(invalid);
+    // set_timer(&caller->timer, now + delay)
+    asm.rdtime(expiry);
+    asm.add(expiry, expiry, delayUs);
+    asm.addi(timer, caller, Vcpu.offset.timer);
     asm.cli();
     asm.call(ref('set_timer'));
     asm.sti();
-    asm.movi(r0, 0);
-    asm.jmp(ref(exit));
-    errorExit(asm, 'do_set_timer_op.invalid', ERROR_INVALID, exit);
+    asm.movi(result, 0);
+    asm.jmp(exit);
+    errorExit(asm, invalid, ERROR_INVALID, exit);
   });
 }
 
 /** event_channel_op(r2 = domain id, r3 = port) */
 function emitEventChannelOp(asm: Assembler): void {
+  const { domain, port, domainId, portArgument } = aliases({ domain: reg.r0, port: reg.r1, domainId: reg.r2, portArgument: reg.r3 });
   routine(asm, 'do_event_channel_op', [], (exit) => {
-    checkRange(asm, r2, MAX_DOMAINS, 'do_event_channel_op.invalid');
-    checkRange(asm, r3, EVENT_PORT_COUNT, 'do_event_channel_op.invalid');
-    asm.movi(r0, DOMAIN_TABLE);
-    asm.add(r0, r0, r2);
-    asm.ld(r0, r0, 0);
-    asm.cmpi(r0, 0);
-    asm.beq(ref('do_event_channel_op.no_domain'));
-    asm.mov(r1, r3);
+    const invalid = asm.local('invalid');
+    const noDomain = asm.local('no_domain');
+    checkRange(asm, domainId, MAX_DOMAINS, invalid);
+    checkRange(asm, portArgument, EVENT_PORT_COUNT, invalid);
+    // evtchn_send(domain_table[domain id], port)
+    asm.movi(domain, DOMAIN_TABLE);
+    asm.add(domain, domain, domainId);
+    asm.ld(domain, domain, 0);
+    asm.cmpi(domain, 0);
+    asm.beq(noDomain);
+    asm.mov(port, portArgument);
     asm.cli();
     asm.call(ref('evtchn_send'));
     asm.sti();
-    asm.movi(r0, 0);
-    asm.jmp(ref(exit));
-    errorExit(asm, 'do_event_channel_op.invalid', ERROR_INVALID, exit);
-    errorExit(asm, 'do_event_channel_op.no_domain', ERROR_NO_DOMAIN, exit);
+    asm.movi(result, 0);
+    asm.jmp(exit);
+    errorExit(asm, invalid, ERROR_INVALID, exit);
+    errorExit(asm, noDomain, ERROR_NO_DOMAIN, exit);
   });
 }
+
+/** The registers domctl works in: its operation and argument, and the domain it acts on. */
+const domctl = aliases({
+  operation: reg.r2, argument: reg.r3, domainId: reg.r6, caller, domain: reg.r9, lock: reg.r10, target: reg.r11, vcpu: reg.r12,
+});
 
 /**
  * domctl(r2 = create | destroy, r3 = CPU for create, domain id for destroy). Privileged only.
@@ -326,110 +377,135 @@ function emitEventChannelOp(asm: Assembler): void {
  * table and wakes its vCPU; returns the new domain id.
  */
 function emitDomctl(asm: Assembler): void {
-  routine(asm, 'do_domctl', [r6, r9, r10, r11, r12], (exit) => {
-    asm.ld(r9, r8, Vcpu.offset.domain);
-    asm.ld(r1, r9, Domain.offset.privileged);
-    asm.cmpi(r1, 0);
-    asm.beq(ref('do_domctl.permission'));
+  const { operation, domainId, domain, lock, target, vcpu } = domctl;
+  routine(asm, 'do_domctl', [domainId, domain, lock, target, vcpu], (exit) => {
+    const invalid = asm.local('invalid');
+    const permission = asm.local('permission');
+    asm.ld(domain, caller, Vcpu.offset.domain);
+    const privileged = value;
+    asm.ld(privileged, domain, Domain.offset.privileged);
+    asm.cmpi(privileged, 0);
+    asm.beq(permission);
     asm.cli();
-    asm.movi(r10, DOMAIN_LIST_LOCK);
-    asm.ifEqualImmediate(r2, DOMCTL_CREATE, () => emitDomainCreate(asm, exit));
-    asm.ifEqualImmediate(r2, DOMCTL_DESTROY, () => emitDomainDestroy(asm, exit));
+    asm.movi(lock, DOMAIN_LIST_LOCK);
+    asm.ifEqualImmediate(operation, DOMCTL_CREATE, () => emitDomainCreate(asm, exit));
+    asm.ifEqualImmediate(operation, DOMCTL_DESTROY, () => emitDomainDestroy(asm, exit));
     asm.sti();
-    errorExit(asm, 'do_domctl.invalid', ERROR_INVALID, exit);
-    errorExit(asm, 'do_domctl.permission', ERROR_PERMISSION, exit);
+    errorExit(asm, invalid, ERROR_INVALID, exit);
+    errorExit(asm, permission, ERROR_PERMISSION, exit);
   });
 }
 
 /** r3 = CPU; r10 = domain-list lock; interrupts disabled. */
-function emitDomainCreate(asm: Assembler, exit: string): void {
-  asm.spinLock(r10);
-  asm.movi(r6, 1);
+function emitDomainCreate(asm: Assembler, exit: LabelReference): void {
+  const { argument: cpu, domainId, lock, target } = domctl;
+  const full = asm.local('full');
+  asm.spinLock(lock);
+  // the first free id (0 is the PrivVM's)
+  asm.movi(domainId, 1);
   asm.loop((found) => {
-    asm.cmpi(r6, MAX_DOMAINS);
-    asm.bge(ref('do_domctl.full'));
-    asm.movi(r1, DOMAIN_TABLE);
-    asm.add(r1, r1, r6);
-    asm.ld(r1, r1, 0);
-    asm.cmpi(r1, 0);
+    asm.cmpi(domainId, MAX_DOMAINS);
+    asm.bge(full);
+    const published = value;
+    asm.movi(published, DOMAIN_TABLE);
+    asm.add(published, published, domainId);
+    asm.ld(published, published, 0);
+    asm.cmpi(published, 0);
     asm.beq(found);
-    asm.addi(r6, r6, 1);
+    asm.addi(domainId, domainId, 1);
   });
-  asm.movi(r11, DOMAIN_POOL);
-  asm.add(r11, r11, r6);
-  asm.ld(r11, r11, 0);
-  resetDomain(asm, r11, r3);
-  asm.movi(r1, DOMAIN_TABLE);
-  asm.add(r1, r1, r6);
-  asm.st(r1, 0, r11);
-  asm.spinUnlock(r10);
-  asm.ld(r0, r11, Domain.offset.vcpu);
+  // target = domain_pool[id], reset and published
+  asm.movi(target, DOMAIN_POOL);
+  asm.add(target, target, domainId);
+  asm.ld(target, target, 0);
+  resetDomain(asm, target, cpu);
+  const slot = value;
+  asm.movi(slot, DOMAIN_TABLE);
+  asm.add(slot, slot, domainId);
+  asm.st(slot, 0, target);
+  asm.spinUnlock(lock);
+  const wakeVcpu = result;
+  asm.ld(wakeVcpu, target, Domain.offset.vcpu);
   asm.call(ref('vcpu_wake'));
   asm.sti();
-  asm.mov(r0, r6);
-  asm.jmp(ref(exit));
-  asm.label('do_domctl.full');
-  asm.spinUnlock(r10);
+  asm.mov(result, domainId);
+  asm.jmp(exit);
+  asm.label(full);
+  asm.spinUnlock(lock);
   asm.sti();
-  asm.movi(r0, ERROR_NO_MEMORY);
-  asm.jmp(ref(exit));
+  asm.movi(result, ERROR_NO_MEMORY);
+  asm.jmp(exit);
 }
 
 /** Fresh state for a pooled domain (r11) whose vCPU will run on CPU r3. */
 function resetDomain(asm: Assembler, domain: Register, cpu: Register): void {
-  storeImmediate(asm, domain, Domain.offset.inUse, 1, r1);
-  storeImmediate(asm, domain, Domain.offset.pendingEvents, 0, r1);
-  for (let slot = 0; slot < PAGE_TABLE_SLOTS; slot++) asm.st(domain, Domain.offset.pageTable + slot, r1);
-  asm.ld(r12, domain, Domain.offset.vcpu);
-  asm.st(r12, Vcpu.offset.processor, cpu);
-  asm.st(r12, Vcpu.offset.timer + Timer.offset.cpu, cpu);
-  asm.movi(r1, 0);
+  const { vcpu } = domctl;
+  // inUse = 1; pendingEvents = 0, which leaves `value` 0 to clear the page-table entries with
+  storeImmediate(asm, domain, Domain.offset.inUse, 1, value);
+  storeImmediate(asm, domain, Domain.offset.pendingEvents, 0, value);
+  for (let slot = 0; slot < PAGE_TABLE_SLOTS; slot++) asm.st(domain, Domain.offset.pageTable + slot, value);
+  asm.ld(vcpu, domain, Domain.offset.vcpu);
+  asm.st(vcpu, Vcpu.offset.processor, cpu);
+  asm.st(vcpu, Vcpu.offset.timer + Timer.offset.cpu, cpu);
+  asm.movi(value, 0);
   for (const field of ['isRunning', 'resumeToken', 'returnValue', 'hypercallInProgress', 'runtimeUs'] as const) {
-    asm.st(r12, Vcpu.offset[field], r1);
+    asm.st(vcpu, Vcpu.offset[field], value);
   }
-  storeImmediate(asm, r12, Vcpu.offset.runState, RUN_STATE_BLOCKED, r1);
+  storeImmediate(asm, vcpu, Vcpu.offset.runState, RUN_STATE_BLOCKED, value);
 }
 
 /**
  * Destroy domain r3 if its vCPU is blocked and not running: unpublish it, cancel its timer,
  * drop its page-table references. Returns 0, or an error.
  */
-function emitDomainDestroy(asm: Assembler, exit: string): void {
-  checkRange(asm, r3, MAX_DOMAINS, 'do_domctl.destroy_invalid');
-  asm.spinLock(r10);
-  asm.movi(r1, DOMAIN_TABLE);
-  asm.add(r1, r1, r3);
-  asm.ld(r11, r1, 0);
-  asm.cmpi(r11, 0);
-  asm.beq(ref('do_domctl.destroy_missing'));
-  asm.ld(r12, r11, Domain.offset.vcpu);
-  asm.ld(r6, r12, Vcpu.offset.runState);
-  asm.cmpi(r6, RUN_STATE_BLOCKED);
-  asm.bne(ref('do_domctl.destroy_busy'));
-  asm.movi(r6, 0);
-  asm.st(r1, 0, r6);
-  asm.st(r11, Domain.offset.inUse, r6);
-  asm.spinUnlock(r10);
-  asm.addi(r0, r12, Vcpu.offset.timer);
+function emitDomainDestroy(asm: Assembler, exit: LabelReference): void {
+  const { argument: domainId, lock, target, vcpu } = domctl;
+  const busy = asm.local('destroy_busy');
+  const invalid = asm.local('destroy_invalid');
+  const missing = asm.local('destroy_missing');
+  const enableInterrupts = asm.local('destroy_sti');
+  checkRange(asm, domainId, MAX_DOMAINS, invalid);
+  asm.spinLock(lock);
+  const slot = value;
+  asm.movi(slot, DOMAIN_TABLE);
+  asm.add(slot, slot, domainId);
+  asm.ld(target, slot, 0);
+  asm.cmpi(target, 0);
+  asm.beq(missing);
+  asm.ld(vcpu, target, Domain.offset.vcpu);
+  const runState = domctl.domainId;
+  asm.ld(runState, vcpu, Vcpu.offset.runState);
+  asm.cmpi(runState, RUN_STATE_BLOCKED);
+  asm.bne(busy);
+  // unpublish: domain_table[id] = 0, target->in_use = 0
+  const zero = domctl.domainId;
+  asm.movi(zero, 0);
+  asm.st(slot, 0, zero);
+  asm.st(target, Domain.offset.inUse, zero);
+  asm.spinUnlock(lock);
+  const timer = result;
+  asm.addi(timer, vcpu, Vcpu.offset.timer);
   asm.call(ref('kill_timer'));
-  asm.push(r8);
-  asm.mov(r8, r12);
-  for (let slot = 0; slot < PAGE_TABLE_SLOTS; slot++) {
-    asm.movi(r2, slot);
-    asm.movi(r3, 0);
+  // every page-table slot unmapped, as the destroyed domain's vCPU
+  asm.push(caller);
+  asm.mov(caller, vcpu);
+  const mmu = aliases({ slot: reg.r2, frame: reg.r3 });
+  for (let index = 0; index < PAGE_TABLE_SLOTS; index++) {
+    asm.movi(mmu.slot, index);
+    asm.movi(mmu.frame, 0);
     asm.call(ref('do_mmu_update'));
   }
-  asm.pop(r8);
+  asm.pop(caller);
   asm.cli();
-  asm.movi(r0, 0);
-  asm.jmp(ref(exit));
-  asm.label('do_domctl.destroy_busy');
-  asm.spinUnlock(r10);
-  errorExit(asm, 'do_domctl.destroy_invalid', ERROR_INVALID, 'do_domctl.destroy_sti');
-  asm.label('do_domctl.destroy_missing');
-  asm.spinUnlock(r10);
-  asm.movi(r0, ERROR_NO_DOMAIN);
-  asm.label('do_domctl.destroy_sti');
+  asm.movi(result, 0);
+  asm.jmp(exit);
+  asm.label(busy);
+  asm.spinUnlock(lock);
+  errorExit(asm, invalid, ERROR_INVALID, enableInterrupts);
+  asm.label(missing);
+  asm.spinUnlock(lock);
+  asm.movi(result, ERROR_NO_DOMAIN);
+  asm.label(enableInterrupts);
   asm.sti();
-  asm.jmp(ref(exit));
+  asm.jmp(exit);
 }

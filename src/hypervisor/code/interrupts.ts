@@ -3,7 +3,7 @@
  * device interrupts routed to the PrivVM as events, spurious vectors, and the NMI watchdog.
  * The local timer's interrupt is in timers.ts.
  */
-import { ref, r0, r1, r2, r3, r6, r7, r10, type Assembler } from '../../machine/assembler.js';
+import { aliases, ref, reg, type Assembler } from '../../machine/assembler.js';
 import {
   DOMAIN_TABLE,
   Domain,
@@ -20,6 +20,9 @@ import {
 } from '../layout.js';
 import { cpuAreaOf, irqEnter, irqExit, restoreAll, routine, saveAll, scheduleLockOf, storeImmediate, thisCpuArea } from './helpers.js';
 
+/** Where the handlers keep this CPU's per-CPU area, as the routines they call expect it. */
+const cpuArea = reg.r7;
+
 export function emitInterrupts(asm: Assembler, deviceVectors: readonly number[]): void {
   emitEventSend(asm);
   emitVcpuWake(asm);
@@ -31,16 +34,19 @@ export function emitInterrupts(asm: Assembler, deviceVectors: readonly number[])
 
 /** evtchn_send(r0 = domain, r1 = port): mark the port pending, wake the domain's vCPU. IF=0. */
 function emitEventSend(asm: Assembler): void {
-  routine(asm, 'evtchn_send', [r0, r2, r3, r10], () => {
-    asm.addi(r10, r0, Domain.offset.lock);
-    asm.withLock(r10, () => {
-      asm.ld(r2, r0, Domain.offset.pendingEvents);
-      asm.movi(r3, 1);
-      asm.shl(r3, r3, r1);
-      asm.or(r2, r2, r3);
-      asm.st(r0, Domain.offset.pendingEvents, r2);
+  const { domain, port, pending, bit, lock } = aliases({ domain: reg.r0, port: reg.r1, pending: reg.r2, bit: reg.r3, lock: reg.r10 });
+  routine(asm, 'evtchn_send', [domain, pending, bit, lock], () => {
+    asm.addi(lock, domain, Domain.offset.lock);
+    asm.withLock(lock, () => {
+      // pending_events |= 1 << port
+      asm.ld(pending, domain, Domain.offset.pendingEvents);
+      asm.movi(bit, 1);
+      asm.shl(bit, bit, port);
+      asm.or(pending, pending, bit);
+      asm.st(domain, Domain.offset.pendingEvents, pending);
     });
-    asm.ld(r0, r0, Domain.offset.vcpu);
+    const vcpu = domain;
+    asm.ld(vcpu, domain, Domain.offset.vcpu);
     asm.call(ref('vcpu_wake'));
   });
 }
@@ -53,77 +59,92 @@ function emitEventSend(asm: Assembler): void {
  * scheduler's checks judge it when it is picked.
  */
 function emitVcpuWake(asm: Assembler): void {
-  routine(asm, 'vcpu_wake', [r1, r2, r6, r7, r10], (exit) => {
-    asm.ld(r6, r0, Vcpu.offset.processor);
-    cpuAreaOf(asm, r7, r6);
-    scheduleLockOf(asm, r10, r6);
-    asm.spinLock(r10);
-    asm.ld(r1, r0, Vcpu.offset.runState);
-    asm.ifEqualImmediate(r1, RUN_STATE_BLOCKED, () => storeImmediate(asm, r0, Vcpu.offset.runState, RUN_STATE_RUNNABLE, r1));
+  const { vcpu, value, bits, processor, lock } = aliases({ vcpu: reg.r0, value: reg.r1, bits: reg.r2, processor: reg.r6, lock: reg.r10 });
+  routine(asm, 'vcpu_wake', [value, bits, processor, cpuArea, lock], (exit) => {
+    const unlock = asm.local('unlock');
+    asm.ld(processor, vcpu, Vcpu.offset.processor);
+    cpuAreaOf(asm, cpuArea, processor);
+    scheduleLockOf(asm, lock, processor);
+    asm.spinLock(lock);
+    const runState = value;
+    asm.ld(runState, vcpu, Vcpu.offset.runState);
+    asm.ifEqualImmediate(runState, RUN_STATE_BLOCKED, () => storeImmediate(asm, vcpu, Vcpu.offset.runState, RUN_STATE_RUNNABLE, value));
     // if (curr_on_cpu(v->processor) == v) return;
-    asm.ld(r1, r7, PerCpu.offset.current);
-    asm.cmp(r1, r0);
-    asm.beq(ref('vcpu_wake.unlock'));
+    const current = value;
+    asm.ld(current, cpuArea, PerCpu.offset.current);
+    asm.cmp(current, vcpu);
+    asm.beq(unlock);
     // if (__vcpu_on_runq(svc)) return;
+    const onQueue = value;
     asm.call(ref('vcpu_on_runqueue'));
-    asm.ifNotZero(r1, () => asm.jmp(ref('vcpu_wake.unlock')));
+    asm.ifNotZero(onQueue, () => asm.jmp(unlock));
     asm.call(ref('runqueue_append'));
-    asm.spinUnlock(r10);
-    asm.mov(r1, r6);
-    asm.movi(r2, SOFTIRQ_SCHEDULE);
+    asm.spinUnlock(lock);
+    // raise_softirq(processor, SOFTIRQ_SCHEDULE)
+    asm.mov(value, processor);
+    asm.movi(bits, SOFTIRQ_SCHEDULE);
     asm.call(ref('raise_softirq'));
-    asm.jmp(ref(exit));
-    asm.label('vcpu_wake.unlock');
-    asm.spinUnlock(r10);
+    asm.jmp(exit);
+    asm.label(unlock);
+    asm.spinUnlock(lock);
   });
 }
 
 /** The event-check IPI only interrupts: softirqs run on the way back to the guest or idle. */
 function emitEventCheckInterrupt(asm: Assembler): void {
-  asm.label('event_check_interrupt');
-  asm.push(r1);
-  asm.push(r7);
-  // r1 is saved: the scratch register, so that the interrupted code keeps its r14
-  thisCpuArea(asm, r7, r1);
-  irqEnter(asm, r7, r1);
-  irqExit(asm, r7, r1);
-  asm.eoi();
-  asm.pop(r7);
-  asm.pop(r1);
-  asm.iret();
+  // the scratch register is one this handler saves, so that the interrupted code keeps its r14
+  const scratch = reg.r1;
+  asm.func('event_check_interrupt', () => {
+    asm.push(scratch);
+    asm.push(cpuArea);
+    thisCpuArea(asm, cpuArea, scratch);
+    irqEnter(asm, cpuArea, scratch);
+    irqExit(asm, cpuArea, scratch);
+    asm.eoi();
+    asm.pop(cpuArea);
+    asm.pop(scratch);
+    asm.iret();
+  });
 }
 
 /** Device interrupts become events for the domain the vector is routed to (the PrivVM). */
 function emitDeviceInterrupts(asm: Assembler, deviceVectors: readonly number[]): void {
-  for (const vector of deviceVectors) {
-    asm.label(`device_interrupt_${vector}`);
-    saveAll(asm);
-    asm.movi(r6, vector);
-    asm.jmp(ref('device_interrupt_common'));
+  const { domain, port, vector } = aliases({ domain: reg.r0, port: reg.r1, vector: reg.r6 });
+  for (const number of deviceVectors) {
+    asm.func(`device_interrupt_${number}`, () => {
+      saveAll(asm);
+      asm.movi(vector, number);
+      asm.jmp(ref('device_interrupt_common'));
+    });
   }
-  asm.label('device_interrupt_common');
-  thisCpuArea(asm, r7);
-  irqEnter(asm, r7, r1);
-  asm.movi(r1, IRQ_DOMAIN_TABLE);
-  asm.add(r1, r1, r6);
-  asm.ld(r1, r1, 0);
-  asm.movi(r0, DOMAIN_TABLE);
-  asm.add(r0, r0, r1);
-  asm.ld(r0, r0, 0);
-  asm.movi(r1, IRQ_PORT_TABLE);
-  asm.add(r1, r1, r6);
-  asm.ld(r1, r1, 0);
-  asm.ifNotZero(r0, () => asm.call(ref('evtchn_send')));
-  irqExit(asm, r7, r1);
-  asm.eoi();
-  restoreAll(asm);
-  asm.iret();
+  asm.func('device_interrupt_common', () => {
+    thisCpuArea(asm, cpuArea);
+    irqEnter(asm, cpuArea, port);
+    // domain = domain_table[irq_domain_table[vector]]
+    const domainId = port;
+    asm.movi(domainId, IRQ_DOMAIN_TABLE);
+    asm.add(domainId, domainId, vector);
+    asm.ld(domainId, domainId, 0);
+    asm.movi(domain, DOMAIN_TABLE);
+    asm.add(domain, domain, domainId);
+    asm.ld(domain, domain, 0);
+    // port = irq_port_table[vector]
+    asm.movi(port, IRQ_PORT_TABLE);
+    asm.add(port, port, vector);
+    asm.ld(port, port, 0);
+    asm.ifNotZero(domain, () => asm.call(ref('evtchn_send')));
+    irqExit(asm, cpuArea, port);
+    asm.eoi();
+    restoreAll(asm);
+    asm.iret();
+  });
 }
 
 function emitSpuriousInterrupt(asm: Assembler): void {
-  asm.label('spurious_interrupt');
-  asm.eoi();
-  asm.iret();
+  asm.func('spurious_interrupt', () => {
+    asm.eoi();
+    asm.iret();
+  });
 }
 
 /**
@@ -131,42 +152,47 @@ function emitSpuriousInterrupt(asm: Assembler): void {
  * for WATCHDOG_STRIKES consecutive NMIs.
  */
 function emitNmi(asm: Assembler): void {
-  asm.label('nmi_handler');
-  asm.push(r1);
-  asm.push(r2);
-  // while a recovery runs every CPU but the one leading it parks
-  asm.movi(r1, RECOVERY_IN_PROGRESS);
-  asm.ld(r1, r1, 0);
-  asm.cpuid(r2);
-  asm.addi(r2, r2, 1);
-  asm.ifNotZero(r1, () => {
-    asm.cmp(r1, r2);
-    asm.bne(ref('recovery_park'));
+  const { count, lastSeen } = aliases({ count: reg.r1, lastSeen: reg.r2 });
+  asm.func('nmi_handler', () => {
+    const done = asm.local('done');
+    asm.push(count);
+    asm.push(lastSeen);
+    // while a recovery runs every CPU but the one leading it parks
+    const { leader, self } = aliases({ leader: reg.r1, self: reg.r2 });
+    asm.movi(leader, RECOVERY_IN_PROGRESS);
+    asm.ld(leader, leader, 0);
+    asm.cpuid(self);
+    asm.addi(self, self, 1);
+    asm.ifNotZero(leader, () => {
+      asm.cmp(leader, self);
+      asm.bne(ref('recovery_park'));
+    });
+    asm.push(cpuArea);
+    // lastSeen (saved) is the scratch register, so that the interrupted code keeps its r14
+    thisCpuArea(asm, cpuArea, lastSeen);
+    asm.ld(count, cpuArea, PerCpu.offset.watchdogCount);
+    asm.ld(lastSeen, cpuArea, PerCpu.offset.watchdogLastSeen);
+    asm.ifEqual(
+      count,
+      lastSeen,
+      () => {
+        const strikes = lastSeen;
+        asm.ld(strikes, cpuArea, PerCpu.offset.watchdogStrikes);
+        asm.addi(strikes, strikes, 1);
+        asm.st(cpuArea, PerCpu.offset.watchdogStrikes, strikes);
+        asm.cmpi(strikes, WATCHDOG_STRIKES);
+        asm.blt(done);
+        asm.panic(PANIC_WATCHDOG_HANG);
+      },
+      () => {
+        asm.st(cpuArea, PerCpu.offset.watchdogLastSeen, count);
+        storeImmediate(asm, cpuArea, PerCpu.offset.watchdogStrikes, 0, lastSeen);
+      },
+    );
+    asm.label(done);
+    asm.pop(cpuArea);
+    asm.pop(lastSeen);
+    asm.pop(count);
+    asm.iret();
   });
-  asm.push(r7);
-  // r2 is saved: the scratch register, so that the interrupted code keeps its r14
-  thisCpuArea(asm, r7, r2);
-  asm.ld(r1, r7, PerCpu.offset.watchdogCount);
-  asm.ld(r2, r7, PerCpu.offset.watchdogLastSeen);
-  asm.ifEqual(
-    r1,
-    r2,
-    () => {
-      asm.ld(r2, r7, PerCpu.offset.watchdogStrikes);
-      asm.addi(r2, r2, 1);
-      asm.st(r7, PerCpu.offset.watchdogStrikes, r2);
-      asm.cmpi(r2, WATCHDOG_STRIKES);
-      asm.blt(ref('nmi_handler.done'));
-      asm.panic(PANIC_WATCHDOG_HANG);
-    },
-    () => {
-      asm.st(r7, PerCpu.offset.watchdogLastSeen, r1);
-      storeImmediate(asm, r7, PerCpu.offset.watchdogStrikes, 0, r2);
-    },
-  );
-  asm.label('nmi_handler.done');
-  asm.pop(r7);
-  asm.pop(r2);
-  asm.pop(r1);
-  asm.iret();
 }

@@ -13,7 +13,7 @@
  * and the other CPUs' side: the recovery IPI's handler and the park loop, and the resume path
  * the repairs release every CPU into.
  */
-import { ref, r0, r1, r2, r3, r6, r7, r8, r9, r11, type Assembler } from '../../machine/assembler.js';
+import { aliases, ref, reg, type Assembler } from '../../machine/assembler.js';
 import {
   IPI_DESTINATIONS,
   MAX_CPUS,
@@ -33,6 +33,10 @@ import { addToField, cpuAreaOf, routine, saveAll, storeImmediate, thisCpuArea } 
 export const RECOVERY_IPI_WAIT_US = 50;
 
 /** In this order: ../../recovery/entry.ts tells where a stuck CPU is by the labels that follow each routine. */
+/** What the recovery entry keeps across the routines it calls: this CPU's index, and the vector to send. */
+const { self, vector } = aliases({ self: reg.r6, vector: reg.r9 });
+const cpuArea = reg.r7;
+
 export function emitRecoveryEntryPaths(asm: Assembler): void {
   emitExceptionEntry(asm);
   emitDoubleFault(asm);
@@ -45,9 +49,10 @@ export function emitRecoveryEntryPaths(asm: Assembler): void {
 
 /** The frame is on the stack the CPU was using; save the registers there (SAVE_ALL) and panic. */
 function emitExceptionEntry(asm: Assembler): void {
-  asm.label('exception_entry');
-  saveAll(asm);
-  asm.jmp(ref('panic'));
+  asm.func('exception_entry', () => {
+    saveAll(asm);
+    asm.jmp(ref('panic'));
+  });
 }
 
 /**
@@ -56,14 +61,22 @@ function emitExceptionEntry(asm: Assembler): void {
  * the other CPUs park them.
  */
 function emitDoubleFault(asm: Assembler): void {
-  asm.label('double_fault');
-  asm.cli();
-  asm.movi(r1, RECOVERY_SHUTDOWN);
-  asm.movi(r2, RECOVERY_IN_PROGRESS);
-  asm.st(r2, 0, r1);
-  asm.label('double_fault.halt');
+  const { shutdown, recovery } = aliases({ shutdown: reg.r1, recovery: reg.r2 });
+  asm.func('double_fault', () => {
+    asm.cli();
+    asm.movi(shutdown, RECOVERY_SHUTDOWN);
+    asm.movi(recovery, RECOVERY_IN_PROGRESS);
+    asm.st(recovery, 0, shutdown);
+    haltForever(asm);
+  });
+}
+
+/** halt: for (;;) hlt, at the routine's local label `halt` */
+function haltForever(asm: Assembler): void {
+  const halt = asm.local('halt');
+  asm.label(halt);
   asm.hlt();
-  asm.jmp(ref('double_fault.halt'));
+  asm.jmp(halt);
 }
 
 /**
@@ -74,26 +87,30 @@ function emitDoubleFault(asm: Assembler): void {
  * entry, and halts.
  */
 function emitPanic(asm: Assembler): void {
-  asm.label('panic');
-  asm.cli();
-  thisCpuArea(asm, r7);
-  asm.ld(r1, r7, PerCpu.offset.current);
-  asm.ld(r1, r1, Vcpu.offset.id);
-  asm.cpuid(r6);
-  asm.addi(r2, r6, 1);
-  asm.movi(r3, RECOVERY_IN_PROGRESS);
-  asm.movi(r0, 0);
-  asm.cas(r0, r3, r2);
-  asm.bne(ref('panic.claimed'));
-  asm.movi(r3, RECOVERY_ENTRY_POINTER);
-  asm.ld(r3, r3, 0);
-  asm.jr(r3);
-  asm.label('panic.claimed');
-  asm.cmp(r0, r2);
-  asm.bne(ref('recovery_park'));
-  asm.label('panic.halt');
-  asm.hlt();
-  asm.jmp(ref('panic.halt'));
+  const { owner, vcpuId, claim, address } = aliases({ owner: reg.r0, vcpuId: reg.r1, claim: reg.r2, address: reg.r3 });
+  asm.func('panic', () => {
+    const claimed = asm.local('claimed');
+    asm.cli();
+    thisCpuArea(asm, cpuArea);
+    // the console line: the vCPU this CPU ran
+    asm.ld(vcpuId, cpuArea, PerCpu.offset.current);
+    asm.ld(vcpuId, vcpuId, Vcpu.offset.id);
+    // claim = this CPU + 1; cmpxchg(&recovery_in_progress, 0, claim)
+    asm.cpuid(self);
+    asm.addi(claim, self, 1);
+    asm.movi(address, RECOVERY_IN_PROGRESS);
+    asm.movi(owner, 0);
+    asm.cas(owner, address, claim);
+    asm.bne(claimed);
+    // (*recovery_entry_pointer)()
+    asm.movi(address, RECOVERY_ENTRY_POINTER);
+    asm.ld(address, address, 0);
+    asm.jr(address);
+    asm.label(claimed);
+    asm.cmp(owner, claim);
+    asm.bne(ref('recovery_park'));
+    haltForever(asm);
+  });
 }
 
 /**
@@ -102,90 +119,100 @@ function emitPanic(asm: Assembler): void {
  * routine sends it an NMI, if it is built to, and waits for every online CPU to park.
  */
 function emitRecoveryEntry(asm: Assembler): void {
-  asm.label('recovery_entry');
-  asm.cpuid(r6);
-  asm.movi(r9, VECTOR_RECOVERY);
-  asm.call(ref('recovery_signal_others'));
-  asm.rdtime(r11);
-  asm.addi(r11, r11, RECOVERY_IPI_WAIT_US);
+  const { allParked, value, deadlineUs } = aliases({ allParked: reg.r0, value: reg.r1, deadlineUs: reg.r11 });
+  asm.func('recovery_entry', () => {
+    const stopped = asm.local('stopped');
+    asm.cpuid(self);
+    asm.movi(vector, VECTOR_RECOVERY);
+    asm.call(ref('recovery_signal_others'));
+    asm.rdtime(deadlineUs);
+    asm.addi(deadlineUs, deadlineUs, RECOVERY_IPI_WAIT_US);
+    asm.loop((exit) => {
+      asm.call(ref('recovery_others_parked'));
+      asm.cmpi(allParked, 0);
+      asm.bne(stopped);
+      const now = value;
+      asm.rdtime(now);
+      asm.cmp(now, deadlineUs);
+      asm.bge(exit);
+    });
+    // if (!recovery_nmi) hand over with the others still running
+    const sendNmi = value;
+    asm.movi(sendNmi, RECOVERY_NMI);
+    asm.ld(sendNmi, sendNmi, 0);
+    asm.cmpi(sendNmi, 0);
+    asm.beq(stopped);
+    const nmi = 0;
+    asm.movi(vector, nmi);
+    asm.call(ref('recovery_signal_others'));
+    asm.label(asm.local('wait'));
+    asm.loop((exit) => {
+      asm.call(ref('recovery_others_parked'));
+      asm.cmpi(allParked, 0);
+      asm.bne(exit);
+      asm.pause();
+    });
+    asm.label(stopped);
+    asm.handover();
+  });
+}
+
+/** The registers the walks over the other CPUs use. */
+const walk = aliases({ value: reg.r1, destination: reg.r2, cpu: reg.r3, cpuArea, online: reg.r8 });
+
+/**
+ * for each other online CPU not yet parked: `body`, with `cpu` (r3) its index. The walk goes on
+ * at the routine's local label `next`, so each routine using it has one walk.
+ */
+function forEachOtherCpuNotParked(asm: Assembler, body: () => void): void {
+  const { value, cpu, online } = walk;
+  const next = asm.local('next');
+  asm.movi(online, ONLINE_CPUS);
+  asm.ld(online, online, 0);
+  asm.movi(cpu, 0);
   asm.loop((exit) => {
-    asm.call(ref('recovery_others_parked'));
-    asm.cmpi(r0, 0);
-    asm.bne(ref('recovery_entry.stopped'));
-    asm.rdtime(r1);
-    asm.cmp(r1, r11);
+    asm.cmpi(cpu, MAX_CPUS);
     asm.bge(exit);
+    // online & (1 << cpu), and not this CPU
+    asm.shr(value, online, cpu);
+    asm.andi(value, value, 1);
+    asm.cmpi(value, 0);
+    asm.beq(next);
+    asm.cmp(cpu, self);
+    asm.beq(next);
+    cpuAreaOf(asm, cpuArea, cpu);
+    const parked = value;
+    asm.ld(parked, cpuArea, PerCpu.offset.recoveryParked);
+    asm.cmpi(parked, 0);
+    asm.bne(next);
+    body();
+    asm.label(next);
+    asm.addi(cpu, cpu, 1);
   });
-  asm.movi(r1, RECOVERY_NMI);
-  asm.ld(r1, r1, 0);
-  asm.cmpi(r1, 0);
-  asm.beq(ref('recovery_entry.stopped'));
-  asm.movi(r9, 0);
-  asm.call(ref('recovery_signal_others'));
-  asm.label('recovery_entry.wait');
-  asm.loop((exit) => {
-    asm.call(ref('recovery_others_parked'));
-    asm.cmpi(r0, 0);
-    asm.bne(exit);
-    asm.pause();
-  });
-  asm.label('recovery_entry.stopped');
-  asm.handover();
 }
 
 /** recovery_signal_others(r6 = this CPU, r9 = vector, 0 = NMI): to every other online CPU not yet parked. */
 function emitSignalOthers(asm: Assembler): void {
-  routine(asm, 'recovery_signal_others', [r1, r2, r3, r7, r8], () => {
-    asm.movi(r8, ONLINE_CPUS);
-    asm.ld(r8, r8, 0);
-    asm.movi(r3, 0);
-    asm.loop((exit) => {
-      asm.cmpi(r3, MAX_CPUS);
-      asm.bge(exit);
-      asm.shr(r1, r8, r3);
-      asm.andi(r1, r1, 1);
-      asm.cmpi(r1, 0);
-      asm.beq(ref('recovery_signal_others.next'));
-      asm.cmp(r3, r6);
-      asm.beq(ref('recovery_signal_others.next'));
-      cpuAreaOf(asm, r7, r3);
-      asm.ld(r1, r7, PerCpu.offset.recoveryParked);
-      asm.cmpi(r1, 0);
-      asm.bne(ref('recovery_signal_others.next'));
-      asm.movi(r2, IPI_DESTINATIONS);
-      asm.add(r2, r2, r3);
-      asm.ld(r2, r2, 0);
-      asm.ipi(r2, r9);
-      asm.label('recovery_signal_others.next');
-      asm.addi(r3, r3, 1);
+  const { value, destination, cpu, online } = walk;
+  routine(asm, 'recovery_signal_others', [value, destination, cpu, cpuArea, online], () => {
+    forEachOtherCpuNotParked(asm, () => {
+      asm.movi(destination, IPI_DESTINATIONS);
+      asm.add(destination, destination, cpu);
+      asm.ld(destination, destination, 0);
+      asm.ipi(destination, vector);
     });
   });
 }
 
 /** recovery_others_parked(r6 = this CPU): r0 = 1 when every other online CPU has parked, else 0. */
 function emitOthersParked(asm: Assembler): void {
-  routine(asm, 'recovery_others_parked', [r1, r3, r7, r8], (done) => {
-    asm.movi(r0, 1);
-    asm.movi(r8, ONLINE_CPUS);
-    asm.ld(r8, r8, 0);
-    asm.movi(r3, 0);
-    asm.loop((exit) => {
-      asm.cmpi(r3, MAX_CPUS);
-      asm.bge(exit);
-      asm.shr(r1, r8, r3);
-      asm.andi(r1, r1, 1);
-      asm.cmpi(r1, 0);
-      asm.beq(ref('recovery_others_parked.next'));
-      asm.cmp(r3, r6);
-      asm.beq(ref('recovery_others_parked.next'));
-      cpuAreaOf(asm, r7, r3);
-      asm.ld(r1, r7, PerCpu.offset.recoveryParked);
-      asm.cmpi(r1, 0);
-      asm.bne(ref('recovery_others_parked.next'));
-      asm.movi(r0, 0);
-      asm.jmp(ref(done));
-      asm.label('recovery_others_parked.next');
-      asm.addi(r3, r3, 1);
+  const { value, cpu, online } = walk;
+  const allParked = reg.r0;
+  routine(asm, 'recovery_others_parked', [value, cpu, cpuArea, online], (done) => {
+    asm.movi(allParked, 1);
+    forEachOtherCpuNotParked(asm, () => {
+      asm.movi(allParked, 0);
+      asm.jmp(done);
     });
   });
 }
@@ -198,28 +225,33 @@ function emitOthersParked(asm: Assembler): void {
  * the CPU runs again, after the recovery, and must not park it then.
  */
 function emitParkAndResume(asm: Assembler): void {
-  asm.label('recovery_interrupt');
-  asm.eoi();
-  asm.push(r1);
-  asm.movi(r1, RECOVERY_IN_PROGRESS);
-  asm.ld(r1, r1, 0);
-  asm.ifZero(r1, () => {
-    asm.pop(r1);
-    asm.iret();
+  const value = reg.r1;
+  asm.func('recovery_interrupt', () => {
+    asm.eoi();
+    asm.push(value);
+    const recovery = value;
+    asm.movi(recovery, RECOVERY_IN_PROGRESS);
+    asm.ld(recovery, recovery, 0);
+    asm.ifZero(recovery, () => {
+      asm.pop(value);
+      asm.iret();
+    });
+    thisCpuArea(asm, cpuArea);
+    addToField(asm, cpuArea, PerCpu.offset.irqCount, 1, value);
+    // and on into recovery_park
   });
-  thisCpuArea(asm, r7);
-  addToField(asm, r7, PerCpu.offset.irqCount, 1, r1);
-  asm.label('recovery_park');
-  asm.cli();
-  thisCpuArea(asm, r7);
-  storeImmediate(asm, r7, PerCpu.offset.recoveryParked, 1, r1);
-  asm.label('recovery_park.halt');
-  asm.hlt();
-  asm.jmp(ref('recovery_park.halt'));
+  asm.func('recovery_park', () => {
+    asm.cli();
+    thisCpuArea(asm, cpuArea);
+    storeImmediate(asm, cpuArea, PerCpu.offset.recoveryParked, 1, value);
+    haltForever(asm);
+  });
 
-  asm.label('recovery_resume');
-  asm.cpuid(r1);
-  asm.movi(r2, SOFTIRQ_SCHEDULE);
-  asm.call(ref('raise_softirq'));
-  asm.jmp(ref('return_to_guest'));
+  const raise = aliases({ cpu: reg.r1, bits: reg.r2 });
+  asm.func('recovery_resume', () => {
+    asm.cpuid(raise.cpu);
+    asm.movi(raise.bits, SOFTIRQ_SCHEDULE);
+    asm.call(ref('raise_softirq'));
+    asm.jmp(ref('return_to_guest'));
+  });
 }

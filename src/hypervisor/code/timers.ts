@@ -11,7 +11,7 @@
  * Recurring handlers set `in_handler` on entry and clear it on exit: a handler abandoned between
  * the two leaves the flag set, which is how recovery finds a timer that will never be re-armed.
  */
-import { ref, r0, r1, r2, r3, r4, r6, r7, r8, r10, r14, type Assembler } from '../../machine/assembler.js';
+import { aliases, ref, reg, type Assembler } from '../../machine/assembler.js';
 import { PORT_TIMER } from '../abi.js';
 import {
   BUG_TIMER_LIST_CORRUPT,
@@ -24,7 +24,12 @@ import {
   Vcpu,
   WALLCLOCK,
 } from '../layout.js';
-import { addToField, cpuAreaOf, irqEnter, irqExit, routine, storeImmediate, thisCpuArea, timerLockOf } from './helpers.js';
+import { addToField, cpuAreaOf, irqEnter, irqExit, routine, routineScratch, storeImmediate, thisCpuArea, timerLockOf } from './helpers.js';
+
+/** The timer routines' arguments: the timer (r0), its expiry (r1), the CPU area of its list (r7). */
+const { timer, expiry, cpuArea } = aliases({ timer: reg.r0, expiry: reg.r1, cpuArea: reg.r7 });
+/** raise_softirq(r1 = CPU, r2 = bits) */
+const raise = aliases({ cpu: reg.r1, bits: reg.r2 });
 
 export function emitTimers(asm: Assembler): void {
   emitTimerListInsert(asm);
@@ -40,71 +45,82 @@ export function emitTimers(asm: Assembler): void {
 
 /** timer_list_insert(r0 = timer, r7 = CPU area): keep the list sorted by expiry. */
 function emitTimerListInsert(asm: Assembler): void {
-  routine(asm, 'timer_list_insert', [r1, r2, r3, r4], () => {
-    asm.ld(r1, r0, Timer.offset.expiresUs);
-    asm.movi(r2, 0);
-    asm.ld(r3, r7, PerCpu.offset.timerHead);
+  const { expires, previous, entry, entryExpires } = aliases({ expires: reg.r1, previous: reg.r2, entry: reg.r3, entryExpires: reg.r4 });
+  routine(asm, 'timer_list_insert', [expires, previous, entry, entryExpires], () => {
+    asm.ld(expires, timer, Timer.offset.expiresUs);
+    asm.movi(previous, 0);
+    asm.ld(entry, cpuArea, PerCpu.offset.timerHead);
+    // the first entry that expires later than this timer, and the one before it
     asm.loop((exit) => {
-      asm.cmpi(r3, 0);
+      asm.cmpi(entry, 0);
       asm.beq(exit);
-      asm.ld(r4, r3, Timer.offset.expiresUs);
-      asm.cmp(r4, r1);
+      asm.ld(entryExpires, entry, Timer.offset.expiresUs);
+      asm.cmp(entryExpires, expires);
       asm.bgt(exit);
-      asm.mov(r2, r3);
-      asm.ld(r3, r3, Timer.offset.next);
+      asm.mov(previous, entry);
+      asm.ld(entry, entry, Timer.offset.next);
     });
-    asm.st(r0, Timer.offset.previous, r2);
-    asm.st(r0, Timer.offset.next, r3);
+    asm.st(timer, Timer.offset.previous, previous);
+    asm.st(timer, Timer.offset.next, entry);
     asm.ifZero(
-      r2,
-      () => asm.st(r7, PerCpu.offset.timerHead, r0),
-      () => asm.st(r2, Timer.offset.next, r0),
+      previous,
+      () => asm.st(cpuArea, PerCpu.offset.timerHead, timer),
+      () => asm.st(previous, Timer.offset.next, timer),
     );
-    asm.ifNotZero(r3, () => asm.st(r3, Timer.offset.previous, r0));
-    storeImmediate(asm, r0, Timer.offset.active, 1, r4);
+    asm.ifNotZero(entry, () => asm.st(entry, Timer.offset.previous, timer));
+    storeImmediate(asm, timer, Timer.offset.active, 1, entryExpires);
   });
 }
 
 /** timer_list_remove(r0 = timer, r7 = CPU area) */
 function emitTimerListRemove(asm: Assembler): void {
-  routine(asm, 'timer_list_remove', [r1, r2, r3], () => {
+  const { previous, next, none } = aliases({ previous: reg.r1, next: reg.r2, none: reg.r3 });
+  routine(asm, 'timer_list_remove', [previous, next, none], () => {
     // BUG_ON(!timer->active): only a timer on a list can be taken off it
-    asm.ld(r1, r0, Timer.offset.active);
-    asm.addi(r1, r1, -1);
-    asm.bugOn(r1, BUG_TIMER_LIST_CORRUPT);
-    asm.ld(r1, r0, Timer.offset.previous);
-    asm.ld(r2, r0, Timer.offset.next);
+    const active = previous;
+    asm.ld(active, timer, Timer.offset.active);
+    asm.addi(active, active, -1);
+    asm.bugOn(active, BUG_TIMER_LIST_CORRUPT);
+    asm.ld(previous, timer, Timer.offset.previous);
+    asm.ld(next, timer, Timer.offset.next);
     asm.ifZero(
-      r1,
-      () => asm.st(r7, PerCpu.offset.timerHead, r2),
-      () => asm.st(r1, Timer.offset.next, r2),
+      previous,
+      () => asm.st(cpuArea, PerCpu.offset.timerHead, next),
+      () => asm.st(previous, Timer.offset.next, next),
     );
-    asm.ifNotZero(r2, () => asm.st(r2, Timer.offset.previous, r1));
-    asm.movi(r3, 0);
-    asm.st(r0, Timer.offset.next, r3);
-    asm.st(r0, Timer.offset.previous, r3);
-    asm.st(r0, Timer.offset.active, r3);
+    asm.ifNotZero(next, () => asm.st(next, Timer.offset.previous, previous));
+    asm.movi(none, 0);
+    asm.st(timer, Timer.offset.next, none);
+    asm.st(timer, Timer.offset.previous, none);
+    asm.st(timer, Timer.offset.active, none);
   });
 }
+
+/** The registers set_timer and kill_timer find the timer's list with. */
+const list = aliases({ value: reg.r2, self: reg.r3, cpu: reg.r6, cpuArea, lock: reg.r10 });
 
 /**
  * set_timer(r0 = timer, r1 = expiry in µs): (re)arm a timer on its CPU's list; if it becomes
  * the earliest on this CPU, reprogram the local timer. Interrupts must be disabled.
  */
 function emitSetTimer(asm: Assembler): void {
-  routine(asm, 'set_timer', [r2, r3, r6, r7, r10], () => {
-    asm.ld(r6, r0, Timer.offset.cpu);
-    cpuAreaOf(asm, r7, r6);
-    timerLockOf(asm, r10, r6);
-    asm.withLock(r10, () => {
-      asm.ld(r2, r0, Timer.offset.active);
-      asm.ifNotZero(r2, () => asm.call(ref('timer_list_remove')));
-      asm.st(r0, Timer.offset.expiresUs, r1);
+  const { value, self, cpu, lock } = list;
+  routine(asm, 'set_timer', [value, self, cpu, cpuArea, lock], () => {
+    asm.ld(cpu, timer, Timer.offset.cpu);
+    cpuAreaOf(asm, cpuArea, cpu);
+    timerLockOf(asm, lock, cpu);
+    asm.withLock(lock, () => {
+      const active = value;
+      asm.ld(active, timer, Timer.offset.active);
+      asm.ifNotZero(active, () => asm.call(ref('timer_list_remove')));
+      asm.st(timer, Timer.offset.expiresUs, expiry);
       asm.call(ref('timer_list_insert'));
-      asm.ld(r2, r7, PerCpu.offset.timerHead);
-      asm.cpuid(r3);
-      asm.ifEqual(r2, r0, () => {
-        asm.ifEqual(r3, r6, () => asm.call(ref('timer_reprogram')));
+      // the earliest now, on this CPU: the local timer must fire for it
+      const head = value;
+      asm.ld(head, cpuArea, PerCpu.offset.timerHead);
+      asm.cpuid(self);
+      asm.ifEqual(head, timer, () => {
+        asm.ifEqual(self, cpu, () => asm.call(ref('timer_reprogram')));
       });
     });
   });
@@ -112,57 +128,58 @@ function emitSetTimer(asm: Assembler): void {
 
 /** kill_timer(r0 = timer): take it off its CPU's list if it is on one. Interrupts disabled. */
 function emitKillTimer(asm: Assembler): void {
-  routine(asm, 'kill_timer', [r2, r6, r7, r10], () => {
-    asm.ld(r6, r0, Timer.offset.cpu);
-    cpuAreaOf(asm, r7, r6);
-    timerLockOf(asm, r10, r6);
-    asm.withLock(r10, () => {
-      asm.ld(r2, r0, Timer.offset.active);
-      asm.ifNotZero(r2, () => asm.call(ref('timer_list_remove')));
+  const { value: active, cpu, lock } = list;
+  routine(asm, 'kill_timer', [active, cpu, cpuArea, lock], () => {
+    asm.ld(cpu, timer, Timer.offset.cpu);
+    cpuAreaOf(asm, cpuArea, cpu);
+    timerLockOf(asm, lock, cpu);
+    asm.withLock(lock, () => {
+      asm.ld(active, timer, Timer.offset.active);
+      asm.ifNotZero(active, () => asm.call(ref('timer_list_remove')));
     });
   });
 }
 
 /** timer_reprogram(r7 = this CPU's area): local timer to the earliest expiry, or a default. */
 function emitTimerReprogram(asm: Assembler): void {
-  routine(asm, 'timer_reprogram', [r1, r2, r3], () => {
-    asm.ld(r1, r7, PerCpu.offset.timerHead);
+  const { head, delayUs, now } = aliases({ head: reg.r1, delayUs: reg.r2, now: reg.r3 });
+  routine(asm, 'timer_reprogram', [head, delayUs, now], () => {
+    const program = asm.local('program');
+    asm.ld(head, cpuArea, PerCpu.offset.timerHead);
     asm.ifZero(
-      r1,
-      () => asm.movi(r2, IDLE_TIMER_US),
+      head,
+      () => asm.movi(delayUs, IDLE_TIMER_US),
       () => {
-        asm.ld(r2, r1, Timer.offset.expiresUs);
-        asm.rdtime(r3);
-        asm.sub(r2, r2, r3);
-        asm.cmpi(r2, 0);
-        asm.bge(ref('timer_reprogram.program'));
-        asm.movi(r2, 0);
+        asm.ld(delayUs, head, Timer.offset.expiresUs);
+        asm.rdtime(now);
+        asm.sub(delayUs, delayUs, now);
+        // already expired: fire at once
+        asm.cmpi(delayUs, 0);
+        asm.bge(program);
+        asm.movi(delayUs, 0);
       },
     );
-    asm.label('timer_reprogram.program');
-    asm.settimer(r2);
+    asm.label(program);
+    asm.settimer(delayUs);
   });
 }
 
 /** The local timer fired: raise this CPU's timer softirq (no IPI: it is this CPU) and return. */
 function emitTimerInterrupt(asm: Assembler): void {
-  asm.label('timer_interrupt');
-  asm.push(r1);
-  asm.push(r2);
-  asm.push(r7);
-  asm.push(r14);
-  thisCpuArea(asm, r7);
-  irqEnter(asm, r7, r1);
-  asm.cpuid(r1);
-  asm.movi(r2, SOFTIRQ_TIMER);
-  asm.call(ref('raise_softirq'));
-  irqExit(asm, r7, r1);
-  asm.eoi();
-  asm.pop(r14);
-  asm.pop(r7);
-  asm.pop(r2);
-  asm.pop(r1);
-  asm.iret();
+  // an interrupt handler gives back every register it uses, r14 (thisCpuArea's scratch) too
+  const saved = [raise.cpu, raise.bits, cpuArea, routineScratch];
+  asm.func('timer_interrupt', () => {
+    for (const register of saved) asm.push(register);
+    thisCpuArea(asm, cpuArea);
+    irqEnter(asm, cpuArea, raise.cpu);
+    asm.cpuid(raise.cpu);
+    asm.movi(raise.bits, SOFTIRQ_TIMER);
+    asm.call(ref('raise_softirq'));
+    irqExit(asm, cpuArea, raise.cpu);
+    asm.eoi();
+    for (const register of [...saved].reverse()) asm.pop(register);
+    asm.iret();
+  });
 }
 
 /**
@@ -171,29 +188,31 @@ function emitTimerInterrupt(asm: Assembler): void {
  * spin_lock_irq; the handlers take locks that interrupt handlers take too, so they stay off.
  */
 function emitTimerSoftirq(asm: Assembler): void {
-  routine(asm, 'timer_softirq', [r0, r1, r2, r6, r7, r8, r10], () => {
+  const { now, expires, cpu, head, lock } = aliases({ now: reg.r1, expires: reg.r2, cpu: reg.r6, head: reg.r8, lock: reg.r10 });
+  routine(asm, 'timer_softirq', [timer, now, expires, cpu, cpuArea, head, lock], () => {
     asm.cli();
-    thisCpuArea(asm, r7);
-    asm.cpuid(r6);
-    timerLockOf(asm, r10, r6);
-    asm.spinLock(r10);
+    thisCpuArea(asm, cpuArea);
+    asm.cpuid(cpu);
+    timerLockOf(asm, lock, cpu);
+    asm.spinLock(lock);
     asm.loop((exit) => {
-      asm.ld(r8, r7, PerCpu.offset.timerHead);
-      asm.cmpi(r8, 0);
+      asm.ld(head, cpuArea, PerCpu.offset.timerHead);
+      asm.cmpi(head, 0);
       asm.beq(exit);
-      asm.rdtime(r1);
-      asm.ld(r2, r8, Timer.offset.expiresUs);
-      asm.cmp(r2, r1);
+      asm.rdtime(now);
+      asm.ld(expires, head, Timer.offset.expiresUs);
+      asm.cmp(expires, now);
       asm.bgt(exit);
-      asm.mov(r0, r8);
+      asm.mov(timer, head);
       asm.call(ref('timer_list_remove'));
-      asm.spinUnlock(r10);
-      asm.ld(r1, r8, Timer.offset.handler);
-      asm.callr(r1);
-      asm.spinLock(r10);
+      asm.spinUnlock(lock);
+      const handler = now;
+      asm.ld(handler, head, Timer.offset.handler);
+      asm.callr(handler);
+      asm.spinLock(lock);
     });
     asm.call(ref('timer_reprogram'));
-    asm.spinUnlock(r10);
+    asm.spinUnlock(lock);
     asm.sti();
   });
 }
@@ -203,46 +222,51 @@ function emitTimerSoftirq(asm: Assembler): void {
  * Called from the timer softirq with r0 = timer and interrupts disabled.
  */
 function recurring(asm: Assembler, name: string, work: () => void): void {
-  routine(asm, name, [r0, r1, r2, r7], () => {
-    storeImmediate(asm, r0, Timer.offset.inHandler, 1, r1);
+  const period = reg.r2;
+  routine(asm, name, [timer, expiry, period, cpuArea], () => {
+    storeImmediate(asm, timer, Timer.offset.inHandler, 1, expiry);
     work();
-    asm.ld(r1, r0, Timer.offset.expiresUs);
-    asm.ld(r2, r0, Timer.offset.periodUs);
-    asm.add(r1, r1, r2);
+    asm.ld(expiry, timer, Timer.offset.expiresUs);
+    asm.ld(period, timer, Timer.offset.periodUs);
+    asm.add(expiry, expiry, period);
     asm.call(ref('set_timer'));
-    storeImmediate(asm, r0, Timer.offset.inHandler, 0, r1);
+    storeImmediate(asm, timer, Timer.offset.inHandler, 0, expiry);
   });
 }
 
 function emitRecurringHandlers(asm: Assembler): void {
   recurring(asm, 'scheduler_tick_fn', () => {
-    thisCpuArea(asm, r7);
-    asm.ld(r1, r7, PerCpu.offset.current);
-    addToField(asm, r1, Vcpu.offset.runtimeUs, 10, r2);
-    asm.cpuid(r1);
-    asm.movi(r2, SOFTIRQ_SCHEDULE);
+    thisCpuArea(asm, cpuArea);
+    const current = reg.r1;
+    asm.ld(current, cpuArea, PerCpu.offset.current);
+    addToField(asm, current, Vcpu.offset.runtimeUs, 10, reg.r2);
+    asm.cpuid(raise.cpu);
+    asm.movi(raise.bits, SOFTIRQ_SCHEDULE);
     asm.call(ref('raise_softirq'));
   });
   recurring(asm, 'watchdog_fn', () => {
-    thisCpuArea(asm, r7);
-    addToField(asm, r7, PerCpu.offset.watchdogCount, 1, r1);
+    thisCpuArea(asm, cpuArea);
+    addToField(asm, cpuArea, PerCpu.offset.watchdogCount, 1, reg.r1);
   });
   recurring(asm, 'time_sync_fn', () => {
-    asm.movi(r7, TIME_LOCK);
-    asm.withLock(r7, () => {
-      asm.movi(r1, WALLCLOCK);
-      asm.rdtime(r2);
-      asm.st(r1, 0, r2);
+    const { lock, wallclock, now } = aliases({ lock: reg.r7, wallclock: reg.r1, now: reg.r2 });
+    asm.movi(lock, TIME_LOCK);
+    asm.withLock(lock, () => {
+      asm.movi(wallclock, WALLCLOCK);
+      asm.rdtime(now);
+      asm.st(wallclock, 0, now);
     });
   });
 }
 
 /** A guest's one-shot timer fired: send its domain the timer event. */
 function emitVcpuTimerHandler(asm: Assembler): void {
-  routine(asm, 'vcpu_timer_fn', [r0, r1], () => {
-    asm.ld(r0, r0, Timer.offset.data);
-    asm.ld(r0, r0, Vcpu.offset.domain);
-    asm.movi(r1, PORT_TIMER);
+  const { domain, port } = aliases({ domain: reg.r0, port: reg.r1 });
+  routine(asm, 'vcpu_timer_fn', [timer, port], () => {
+    const vcpu = domain;
+    asm.ld(vcpu, timer, Timer.offset.data);
+    asm.ld(domain, vcpu, Vcpu.offset.domain);
+    asm.movi(port, PORT_TIMER);
     asm.call(ref('evtchn_send'));
   });
 }
