@@ -9,6 +9,7 @@ import { liveDomains } from './walk.js';
 export const releaseHeapLocks = defineStep({
   name: 'release-heap-locks',
   fixes: 'releases locks in heap structures (per-domain locks) that abandoned threads held',
+  repairs: ['domain.lock'],
   run(context) {
     let released = 0;
     for (const { domain } of liveDomains(context)) {
