@@ -4,6 +4,8 @@
  * those diagnoses fall into. Plain JSON data: triage (campaign layer) computes it, the report
  * layer renders it, and the results directory keeps it (triage.jsonl) so triage can resume.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** How one named region of state differs from the fault-free run's at the same point. */
 export interface RegionDifference {
@@ -44,6 +46,7 @@ export type RestoringSet =
 export interface TrialDiagnosis {
   readonly id: string;
   readonly replay: string;
+  readonly mechanism: string;
   readonly cause: string;
   readonly detector: string;
   /** the function the fault landed in */
@@ -76,4 +79,13 @@ export interface Triage {
   readonly campaign: string;
   readonly failed: number;
   readonly clusters: readonly TriageCluster[];
+}
+
+/** The clusters of the last triage of a results directory, beside its trials. */
+export const TRIAGE_CLUSTERS_FILE = 'triage.json';
+
+/** The directory's triage, when `ninelives triage` has written one. */
+export function readTriage(directory: string): Triage | undefined {
+  const path = join(directory, TRIAGE_CLUSTERS_FILE);
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Triage) : undefined;
 }

@@ -3,6 +3,7 @@
  * kinds of state in the restoring set), ranked by size, each with the steps that repair most of
  * its trials and a one-line reading built from the step definitions' own descriptions.
  */
+import { mechanismNamed } from '../../recovery/mechanisms.js';
 import type { RecoveryStep } from '../../recovery/step.js';
 import type { RestoringSet, TrialDiagnosis, Triage, TriageCluster } from '../../results/triage.js';
 import { kindOfRegion } from './footprint.js';
@@ -15,7 +16,7 @@ export function restoringKinds(restoring: RestoringSet): string[] {
 
 export function signatureOf(diagnosis: TrialDiagnosis): string {
   const kinds = restoringKinds(diagnosis.restoring);
-  return `${diagnosis.cause} | ${diagnosis.detector} | restoring: ${kinds.length === 0 ? 'none found' : kinds.join(', ')}`;
+  return `${diagnosis.mechanism} | ${diagnosis.cause} | ${diagnosis.detector} | restoring: ${kinds.length === 0 ? 'none found' : kinds.join(', ')}`;
 }
 
 /** True when `step` declares it repairs state of `kind` (the kind itself, or a prefix of it). */
@@ -66,7 +67,12 @@ function readingOf(restoring: readonly string[], repairedBy: readonly string[], 
   const repairing = steps.filter((step) => repairedBy.includes(step.name));
   if (repairing.length > 0) return `${state}: ${repairing.map((step) => `${step.name} (switched off) ${step.fixes}`).join('; ')}`;
   const declared = steps.filter((step) => restoring.some((kind) => stepRepairs(step, kind)));
-  const enabled = declared.filter((step) => !disabledSteps.includes(step.name));
+  const ofMechanism = new Set(mechanismStepNames(members[0].mechanism));
+  const enabled = declared.filter((step) => ofMechanism.has(step.name) && !disabledSteps.includes(step.name));
   if (enabled.length > 0) return `${state}, although ${enabled.map((step) => step.name).join(', ')} is on: it does not set this case right`;
   return `${state}: no step repairs it`;
+}
+
+function mechanismStepNames(mechanism: string): string[] {
+  return mechanism === 'microreset' || mechanism === 'microreboot' ? mechanismNamed(mechanism).steps.map((entry) => entry.step.name) : [];
 }

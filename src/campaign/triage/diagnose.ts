@@ -56,6 +56,7 @@ export function diagnoseTrial(trial: FailedTrial, bounds: TriageBounds = DEFAULT
   return {
     id: trial.id,
     replay: trial.replay,
+    mechanism: trial.spec.mechanism ?? 'none',
     cause: causeOf(trial.recovery),
     detector: detectorOf(point.detection),
     faultFunction: atDetection.faultFunction,

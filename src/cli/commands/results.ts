@@ -10,6 +10,7 @@ import { TRIALS_FILE, finishResults } from '../../results/directory.js';
 import { writeDirectoryReports } from '../../report/write.js';
 import { ResultsFileError, firstRecord, readRecords } from '../../results/store.js';
 import type { CampaignRecord } from '../../results/summary.js';
+import { readTriage } from '../../results/triage.js';
 import { formatTrace } from '../../trial/trace.js';
 import { runTrial } from '../../trial/trial.js';
 import { CommandFailure, InputError, UsageError } from '../errors.js';
@@ -46,7 +47,8 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
         const first = firstRecord(path);
         if (first === undefined) throw noTrials(path);
         const summary = finishResults(directory, first.campaign, first.record.seed);
-        await writeDirectoryReports(directory, summary, { title: first.campaign, generatedBy: `ninelives report ${directory}` });
+        const triage = readTriage(directory);
+        await writeDirectoryReports(directory, summary, { title: first.campaign, generatedBy: `ninelives report ${directory}`, ...(triage === undefined ? {} : { triage }) });
         io.stdout.write(`report: ${join(directory, 'report.md')} (also report.html, summary.json, trials.csv)\n`);
       }),
     );
