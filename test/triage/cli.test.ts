@@ -44,6 +44,11 @@ describe('ninelives triage', () => {
     expect(again.stdout).toBe(first.stdout);
     expect(readFileSync(join(out, 'triage.jsonl'), 'utf8')).toBe(stored);
 
+    const timeline = join(directory, 'timeline.html');
+    const replayed = await cli(['replay', out, clusters[0].trials[0], '--timeline', timeline]);
+    expect(replayed.exitCode, replayed.stderr).toBe(0);
+    expect(readFileSync(timeline, 'utf8')).toContain('clear-irq-count');
+
     const report = await cli(['report', out]);
     expect(report.exitCode, report.stderr).toBe(0);
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<section id="triage">');

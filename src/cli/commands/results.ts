@@ -15,6 +15,7 @@ import { formatTrace } from '../../trial/trace.js';
 import { runTrial } from '../../trial/trial.js';
 import { CommandFailure, InputError, UsageError } from '../errors.js';
 import type { CliIo } from '../io.js';
+import { writeTimeline } from '../timeline.js';
 
 function resultsFile(directory: string): string {
   const path = join(directory, TRIALS_FILE);
@@ -76,7 +77,8 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
     .argument('<dir>', 'results directory')
     .argument('<trial-id>', 'the trial\'s id, e.g. 3AppVM/register/microreset/all/12')
     .option('--trace', 'print the instructions around the injection and the path to detection')
-    .action((directory: string, id: string, options: { trace?: boolean }) =>
+    .option('--timeline <file.html>', 'also write the trial\'s timeline page (lanes per CPU, fault, detection, recovery steps, guest events)')
+    .action((directory: string, id: string, options: { trace?: boolean; timeline?: string }) =>
       explainResultsFile(async () => {
         const path = resultsFile(directory);
         const stored = findRecord(path, id);
@@ -88,6 +90,10 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
           throw new CommandFailure('replay.diverged', `trial ${id} did not reproduce its stored record`);
         }
         io.stdout.write(`reproduced: the record equals the stored one\n`);
+        if (options.timeline !== undefined) {
+          await writeTimeline(stored.spec, options.timeline, id);
+          io.stdout.write(`timeline: ${options.timeline}\n`);
+        }
       }),
     );
 }
