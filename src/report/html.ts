@@ -4,7 +4,7 @@
  */
 import type { Summary } from '../results/summary.js';
 import { CHART_FONT, renderSvg, reportCharts, type ReportChart } from './charts.js';
-import { TRIAGE_NOTE, triageTable } from './triage.js';
+import { TRIAGE_NOTE, trialLinksHtml, triageTable } from './triage.js';
 import { buildTables, notes, type ReportContext, type Table } from './tables.js';
 
 export type { ReportContext } from './tables.js';
@@ -57,7 +57,8 @@ export async function renderHtml(summary: Summary, context: ReportContext): Prom
 
   if (context.triage !== undefined) {
     body.push('<section id="triage">', '<h2>Triage: why recoveries failed</h2>', `<p class="note">${escapeHtml(TRIAGE_NOTE)}</p>`);
-    body.push(context.triage.clusters.length === 0 ? '<p>No failed recoveries.</p>' : htmlTable(triageTable(context.triage), 'triage'), '</section>');
+    body.push(context.triage.clusters.length === 0 ? '<p>No failed recoveries.</p>' : htmlTable(triageTable(context.triage), 'triage'));
+    body.push(...trialLinksHtml(context.triage, escapeHtml), '</section>');
   }
 
   body.push(

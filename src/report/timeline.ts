@@ -6,7 +6,8 @@
  * the record.
  */
 import type { TopLevelSpec } from 'vega-lite';
-import type { Footprint } from '../results/triage.js';
+import type { Footprint, TrialDiagnosis } from '../results/triage.js';
+import type { TrialRecord } from '../trial/record.js';
 import type { TrialTimeline } from '../trial/timeline.js';
 import { CHART_FONT, renderSvg } from './charts.js';
 import { escapeHtml, inlineSvg } from './html.js';
@@ -75,7 +76,16 @@ function uniqueNames(names: readonly string[]): string[] {
   });
 }
 
-export async function renderTimelinePage(timeline: TrialTimeline, options: { readonly title: string; readonly footprint?: Footprint }): Promise<string> {
+export interface TimelinePageOptions {
+  readonly title: string;
+  readonly footprint?: Footprint;
+  /** the trial's restoring set and repairing steps, when triage found them */
+  readonly diagnosis?: TrialDiagnosis;
+  /** the other mechanisms' records for the same fault, shown side by side */
+  readonly others?: readonly { readonly label: string; readonly record: TrialRecord }[];
+}
+
+export async function renderTimelinePage(timeline: TrialTimeline, options: TimelinePageOptions): Promise<string> {
   const svg = timeline.segments.length === 0 && timeline.events.length === 0 ? '<p>The fault was not injected: nothing to show.</p>' : inlineSvg(await renderSvg(timelineSpec(timeline)), 'timeline');
   const body = [
     `<h1>${escapeHtml(options.title)}</h1>`,
@@ -86,8 +96,8 @@ export async function renderTimelinePage(timeline: TrialTimeline, options: { rea
     ...timeline.events.map((event) => `<li><span class="time">${(event.timeNs / 1_000_000).toFixed(4)} ms</span> ${escapeHtml(event.label)}</li>`),
     '</ol>',
     ...(options.footprint === undefined ? [] : footprintHtml(options.footprint)),
-    '<h2>Record</h2>',
-    `<pre>${escapeHtml(JSON.stringify(timeline.record, null, 2))}</pre>`,
+    ...(options.diagnosis === undefined ? [] : diagnosisHtml(options.diagnosis)),
+    ...recordsHtml(timeline.record, options.others ?? []),
   ];
   return [
     '<!DOCTYPE html>',
@@ -95,7 +105,7 @@ export async function renderTimelinePage(timeline: TrialTimeline, options: { rea
     '<head>',
     '<meta charset="utf-8">',
     `<title>${escapeHtml(options.title)}</title>`,
-    `<style>body { font: 14px/1.5 ${CHART_FONT}; margin: 32px; color: #1f2329; } svg { max-width: 100%; height: auto; } pre { background: #f6f7f9; padding: 12px; overflow-x: auto; } .time { font-variant-numeric: tabular-nums; color: #5b616b; } .note { color: #5b616b; }</style>`,
+    `<style>body { font: 14px/1.5 ${CHART_FONT}; margin: 32px; color: #1f2329; } svg { max-width: 100%; height: auto; } pre { background: #f6f7f9; padding: 12px; overflow-x: auto; } .time { font-variant-numeric: tabular-nums; color: #5b616b; } .note { color: #5b616b; } .records { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 16px; }</style>`,
     '</head>',
     '<body>',
     ...body,
@@ -103,6 +113,24 @@ export async function renderTimelinePage(timeline: TrialTimeline, options: { rea
     '</html>',
     '',
   ].join('\n');
+}
+
+function diagnosisHtml(diagnosis: TrialDiagnosis): string[] {
+  const restoring = diagnosis.restoring;
+  const regions = restoring.kind === 'none' ? 'none within the footprint' : restoring.regions.map((region) => `<code>${escapeHtml(region)}</code>`).join(' ');
+  const bound = restoring.kind === 'exhausted' ? ` (search out of bounds: ${escapeHtml(restoring.reason)})` : '';
+  return [
+    '<h2>Counterfactual repair</h2>',
+    `<p><strong>Minimal restoring set</strong> (set back ${restoring.point === 'detection' ? 'at the detection' : 'just before the CPUs run again'}): ${regions}${bound}; ${restoring.reruns} re-runs.</p>`,
+    `<p><strong>Repaired by</strong> (a switched-off step switched on alone): ${diagnosis.repairedBy.length === 0 ? 'none' : diagnosis.repairedBy.map((step) => `<code>${escapeHtml(step)}</code>`).join(' ')}</p>`,
+    `<p><strong>Audit after recovery:</strong> ${diagnosis.auditAfterRecovery.length === 0 ? 'clean' : escapeHtml(diagnosis.auditAfterRecovery.join('; '))}</p>`,
+  ];
+}
+
+/** The trial's record, and beside it the other mechanisms' records for the same fault. */
+function recordsHtml(record: TrialRecord, others: readonly { readonly label: string; readonly record: TrialRecord }[]): string[] {
+  const column = (label: string, shown: TrialRecord): string => `<div><h3>${escapeHtml(label)}</h3><pre>${escapeHtml(JSON.stringify(shown, null, 2))}</pre></div>`;
+  return ['<h2>Records</h2>', `<div class="records">${[column(`${record.mechanism} (this trial)`, record), ...others.map((other) => column(other.label, other.record))].join('')}</div>`];
 }
 
 function footprintHtml(footprint: Footprint): string[] {

@@ -37,8 +37,34 @@ export function renderTriageMarkdown(triage: Triage, generatedBy: string): strin
     out.push(`- **Restoring set:** ${restoringText(cluster)}`);
     out.push(`- **Repaired by:** ${cluster.repairedBy.join(', ') || 'no switched-off step'}`);
     out.push(`- **Fault landed in:** ${cluster.faultFunctions.join(', ')}`);
-    out.push(`- **Example:** \`${cluster.replay}\``);
+    const page = triage.pages?.[cluster.trials[0]];
+    out.push(`- **Example:** \`${cluster.replay}\`${page === undefined ? '' : ` ([trial page](${page}))`}`);
     out.push(`- **Trials:** ${cluster.trials.slice(0, 8).join('; ')}${cluster.trials.length > 8 ? ` and ${cluster.trials.length - 8} more` : ''}`, '');
   });
+  out.push(...discordantMarkdown(triage));
   return out.join('\n');
+}
+
+function discordantMarkdown(triage: Triage): string[] {
+  const discordant = triage.discordant ?? [];
+  if (discordant.length === 0) return [];
+  const out = ['## Discordant trials', '', `${discordant.length} failed trials recovered by another mechanism on the same fault. Any trial's page: \`ninelives replay DIR ID --timeline FILE.html\`.`, ''];
+  for (const id of discordant) {
+    const page = triage.pages?.[id];
+    out.push(page === undefined ? `- ${id}` : `- [${id}](${page})`);
+  }
+  out.push('');
+  return out;
+}
+
+/** Links to the trial pages triage wrote: each cluster's example, and the discordant trials. */
+export function trialLinksHtml(triage: Triage, escape: (text: string) => string): string[] {
+  const pages = triage.pages ?? {};
+  const link = (id: string): string => (pages[id] === undefined ? escape(id) : `<a href="${escape(pages[id])}">${escape(id)}</a>`);
+  const out = ['<h3>Example trials</h3>', '<ol>', ...triage.clusters.map((cluster) => `<li>${link(cluster.trials[0])}</li>`), '</ol>'];
+  const discordant = triage.discordant ?? [];
+  if (discordant.length > 0) {
+    out.push('<h3>Discordant trials</h3>', `<p class="note">Failed here, recovered by another mechanism on the same fault. Any trial's page: <code>ninelives replay DIR ID --timeline FILE.html</code>.</p>`, '<ul>', ...discordant.map((id) => `<li>${link(id)}</li>`), '</ul>');
+  }
+  return out;
 }

@@ -79,6 +79,10 @@ export interface Triage {
   readonly campaign: string;
   readonly failed: number;
   readonly clusters: readonly TriageCluster[];
+  /** trial pages written beside the results (trial id -> path relative to the directory) */
+  readonly pages?: Readonly<Record<string, string>>;
+  /** failed trials another mechanism recovered from on the same fault */
+  readonly discordant?: readonly string[];
 }
 
 /** The clusters of the last triage of a results directory, beside its trials. */

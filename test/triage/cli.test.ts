@@ -38,6 +38,10 @@ describe('ninelives triage', () => {
     for (const file of ['triage.md', 'triage.json', 'triage.jsonl']) expect(existsSync(join(out, file)), file).toBe(true);
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<section id="triage">');
     expect(readFileSync(join(out, 'triage.md'), 'utf8')).toContain(clusters[0].trials[0]);
+    const triage = JSON.parse(readFileSync(join(out, 'triage.json'), 'utf8')) as { pages: Record<string, string> };
+    const page = triage.pages[clusters[0].trials[0]];
+    expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain(`href="${page}"`);
+    expect(readFileSync(join(out, page), 'utf8')).toContain('Minimal restoring set');
 
     const stored = readFileSync(join(out, 'triage.jsonl'), 'utf8');
     const again = await cli(['triage', out, '--workers', '1', '--json']);

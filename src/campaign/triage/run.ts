@@ -26,7 +26,8 @@ export interface TriageOptions {
   readonly signal?: AbortSignal;
 }
 
-export type TriageRun = { readonly kind: 'completed'; readonly triage: Triage; readonly diagnosed: number } | { readonly kind: 'interrupted'; readonly done: number; readonly total: number };
+export type TriageRun =
+  | { readonly kind: 'completed'; readonly triage: Triage; readonly diagnoses: readonly TrialDiagnosis[]; readonly diagnosed: number } | { readonly kind: 'interrupted'; readonly done: number; readonly total: number };
 
 /** The failed recoveries of a results directory, in its (canonical) order. */
 export function failedTrials(directory: string): { campaign: string; trials: FailedTrial[] } {
@@ -62,7 +63,7 @@ export async function triageDirectory(directory: string, options: TriageOptions)
   if (done < trials.length) return { kind: 'interrupted', done, total: trials.length };
   const diagnoses = trials.map((trial) => stored.diagnoses.get(trial.id) as TrialDiagnosis);
   const disabled = [...new Set(trials.flatMap((trial) => trial.spec.disabledSteps ?? []))];
-  return { kind: 'completed', triage: clusterDiagnoses(campaign, diagnoses, recoverySteps, disabled), diagnosed: missing.length };
+  return { kind: 'completed', triage: clusterDiagnoses(campaign, diagnoses, recoverySteps, disabled), diagnoses, diagnosed: missing.length };
 }
 
 /** A stored line carries the bounds it was found within: other bounds make it stale. */

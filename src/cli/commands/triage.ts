@@ -17,6 +17,7 @@ import { TRIAGE_CLUSTERS_FILE, type Triage } from '../../results/triage.js';
 import { writeDirectoryReports } from '../../report/write.js';
 import { renderTriageMarkdown } from '../../report/triage.js';
 import { CliError, UsageError } from '../errors.js';
+import { writeTrialPages } from '../trial-pages.js';
 import type { CliIo } from '../io.js';
 import { parseInteger } from '../options.js';
 import { createProgress } from '../progress.js';
@@ -54,7 +55,8 @@ export function registerTriageCommand(program: Command, io: CliIo): void {
       const bounds: TriageBounds = options.timeBudgetMs === undefined ? { maxReruns: options.maxReruns } : { maxReruns: options.maxReruns, timeBudgetMs: options.timeBudgetMs };
       const run = await triageWithProgress(directory, options.workers, bounds, io);
       if (run.kind === 'interrupted') throw new TriageInterrupted(`interrupted after ${run.done}/${run.total} trials; continue with: ${commandLine}`);
-      const { triage } = run;
+      const { pages, discordant } = await writeTrialPages(directory, run.triage, new Map(run.diagnoses.map((diagnosis) => [diagnosis.id, diagnosis])));
+      const triage: Triage = { ...run.triage, pages: Object.fromEntries(pages), discordant };
       writeFileAtomically(join(directory, TRIAGE_CLUSTERS_FILE), JSON.stringify(triage, null, 2) + '\n');
       writeFileAtomically(join(directory, 'triage.md'), renderTriageMarkdown(triage, commandLine));
       const summary = finishResults(directory, first.campaign, first.record.seed);
