@@ -1,8 +1,8 @@
 /**
- * The trial browser, kept small: a page per cluster's example trial and per discordant trial
- * (recovered by one mechanism only), up to a cap, each with its record beside the other
- * mechanisms' records for the same fault, its footprint, restoring set and timeline. Any other
- * trial's page is made on demand with `ninelives replay DIR ID --timeline FILE.html`.
+ * The trial browser, kept small: a page per cluster's example trial (the 40 largest clusters)
+ * and per discordant trial (recovered by one mechanism only; the first 20), each with its record
+ * beside the other mechanisms' records for the same fault, its footprint, restoring set and
+ * timeline. Any other trial's page is made on demand with `ninelives replay DIR ID --timeline`.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +17,8 @@ import { trialTimeline } from '../trial/timeline.js';
 export const TRIAL_PAGES_FOLDER = 'trials';
 /** Discordant trials get pages up to this many; the rest are listed with their replay command. */
 export const DISCORDANT_PAGE_LIMIT = 20;
+/** The largest clusters' examples get pages up to this many (a page costs a re-run and a rendering). */
+export const CLUSTER_PAGE_LIMIT = 40;
 
 export interface TrialPages {
   /** trial id -> page path relative to the results directory */
@@ -32,7 +34,7 @@ export async function writeTrialPages(directory: string, triage: Triage, diagnos
   const entries = [...readRecords(trialsPath(directory))];
   const byFault = groupByFault(entries);
   const discordant = entries.filter((entry) => isDiscordant(entry, byFault.get(faultKey(entry)) ?? [])).map((entry) => entry.id);
-  const wanted = [...new Set([...triage.clusters.map((cluster) => cluster.trials[0]), ...discordant.slice(0, DISCORDANT_PAGE_LIMIT)])];
+  const wanted = [...new Set([...triage.clusters.slice(0, CLUSTER_PAGE_LIMIT).map((cluster) => cluster.trials[0]), ...discordant.slice(0, DISCORDANT_PAGE_LIMIT)])];
   const byId = new Map(entries.map((entry) => [entry.id, entry]));
   mkdirSync(join(directory, TRIAL_PAGES_FOLDER), { recursive: true });
   const pages = new Map<string, string>();

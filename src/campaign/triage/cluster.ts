@@ -38,7 +38,8 @@ export function clusterDiagnoses(campaign: string, diagnoses: readonly TrialDiag
 }
 
 function clusterOf(signature: string, members: readonly TrialDiagnosis[], steps: readonly RecoveryStep[], disabledSteps: readonly string[]): TriageCluster {
-  const sorted = [...members].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+  // in the results' canonical order: the first is the cluster's example
+  const sorted = members;
   const restoring = restoringKinds(sorted[0].restoring);
   const stepCounts = new Map<string, number>();
   for (const member of sorted) for (const step of member.repairedBy) stepCounts.set(step, (stepCounts.get(step) ?? 0) + 1);
