@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { renderTimelinePage } from '../report/timeline.js';
 import { trialsPath } from '../results/directory.js';
 import { readRecords } from '../results/store.js';
+import { isHarnessError } from '../results/harness-error.js';
 import type { CampaignRecord } from '../results/summary.js';
 import type { Triage, TrialDiagnosis } from '../results/triage.js';
 import type { TrialRecord } from '../trial/record.js';
@@ -26,12 +27,16 @@ export interface TrialPages {
   readonly discordant: readonly string[];
 }
 
+/** A stored trial that ran: its record is the engine's. */
+type TrialEntry = CampaignRecord & { readonly record: TrialRecord };
+
 export function pageName(id: string): string {
   return `${TRIAL_PAGES_FOLDER}/${id.replace(/[^A-Za-z0-9.-]+/g, '_')}.html`;
 }
 
 export async function writeTrialPages(directory: string, triage: Triage, diagnoses: ReadonlyMap<string, TrialDiagnosis>): Promise<TrialPages> {
-  const entries = [...readRecords(trialsPath(directory))];
+  // a harness error has no trial record to show (the report lists it among the harness errors)
+  const entries = [...readRecords(trialsPath(directory))].filter((entry): entry is TrialEntry => !isHarnessError(entry.record));
   const byFault = groupByFault(entries);
   const discordant = entries.filter((entry) => isDiscordant(entry, byFault.get(faultKey(entry)) ?? [])).map((entry) => entry.id);
   const wanted = [...new Set([...triage.clusters.slice(0, CLUSTER_PAGE_LIMIT).map((cluster) => cluster.trials[0]), ...discordant.slice(0, DISCORDANT_PAGE_LIMIT)])];
@@ -50,12 +55,12 @@ export async function writeTrialPages(directory: string, triage: Triage, diagnos
   return { pages, discordant };
 }
 
-function faultKey(entry: CampaignRecord): string {
+function faultKey(entry: TrialEntry): string {
   return JSON.stringify([entry.spec.configuration, entry.spec.faultType, entry.spec.trialIndex]);
 }
 
-function groupByFault(entries: readonly CampaignRecord[]): Map<string, CampaignRecord[]> {
-  const groups = new Map<string, CampaignRecord[]>();
+function groupByFault(entries: readonly TrialEntry[]): Map<string, TrialEntry[]> {
+  const groups = new Map<string, TrialEntry[]>();
   for (const entry of entries) {
     const group = groups.get(faultKey(entry));
     if (group === undefined) groups.set(faultKey(entry), [entry]);
@@ -65,7 +70,7 @@ function groupByFault(entries: readonly CampaignRecord[]): Map<string, CampaignR
 }
 
 /** Failed here, recovered by another mechanism on the same fault. */
-function isDiscordant(entry: CampaignRecord, sameFault: readonly CampaignRecord[]): boolean {
+function isDiscordant(entry: TrialEntry, sameFault: readonly TrialEntry[]): boolean {
   if (resultOf(entry.record) !== 'recoveryFailed') return false;
   return sameFault.some((other) => other.record.mechanism !== entry.record.mechanism && resultOf(other.record) === 'recovered');
 }

@@ -16,7 +16,7 @@ export interface RecoveryStep<Name extends string = string> {
   /**
    * The kinds of state this step sets right, as triage names them: a region of hypervisor memory
    * by the AddressNamer's name without indices (`percpu.irqCount`; a prefix such as `locks`
-   * covers `locks.schedule`), or `cpu.<field>` for a CPU's own state. Triage checks a failure's
+   * covers `locks.time`), or `cpu.<field>` for a CPU's own state. Triage checks a failure's
    * restoring set against these; tests check that switching the step off leaves exactly such state.
    */
   readonly repairs?: readonly string[];

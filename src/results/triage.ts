@@ -6,10 +6,11 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ResultsFileError } from './lines.js';
 
 /** How one named region of state differs from the fault-free run's at the same point. */
 export interface RegionDifference {
-  /** the region as the hypervisor names it: `locks.schedule`, `percpu[1].irqCount`, `cpu[0].timerDeadline` */
+  /** the region as the hypervisor names it: `cpu_locks[0].schedule`, `percpu[1].irqCount`, `cpu[0].timerDeadline` */
   readonly region: string;
   /** the region with its indices dropped (`percpu.irqCount`): what steps declare they repair */
   readonly kind: string;
@@ -88,8 +89,22 @@ export interface Triage {
 /** The clusters of the last triage of a results directory, beside its trials. */
 export const TRIAGE_CLUSTERS_FILE = 'triage.json';
 
-/** The directory's triage, when `ninelives triage` has written one. */
+/**
+ * The directory's triage, when `ninelives triage` has written one. A results directory is user
+ * input: a triage.json that is not one is a ResultsFileError, one line, not a crash.
+ */
 export function readTriage(directory: string): Triage | undefined {
   const path = join(directory, TRIAGE_CLUSTERS_FILE);
-  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Triage) : undefined;
+  if (!existsSync(path)) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    throw new ResultsFileError(`${path} is not a triage (not JSON): run \`ninelives triage\` again, or remove it`);
+  }
+  const triage = (typeof value === 'object' && value !== null ? value : {}) as Partial<Triage>;
+  if (typeof triage.campaign !== 'string' || typeof triage.failed !== 'number' || !Array.isArray(triage.clusters)) {
+    throw new ResultsFileError(`${path} is not a triage: run \`ninelives triage\` again, or remove it`);
+  }
+  return triage as Triage;
 }

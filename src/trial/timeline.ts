@@ -5,7 +5,9 @@
  * events. The record shown is the trial's own (runTrial); the lanes come from a second run of the
  * same trial in short steps, sampled at each step, from the injection to a while after recovery.
  * Bounded runs of the machine are transparent (the golden run relies on it), so the sampled run
- * is the trial's run; it stops sampling at the first detection after recovery.
+ * is the trial's run: the engine's phases in its order (start, trigger, inject, run to the
+ * detection without the follow shortcut, put transient faults back, recover: the recovery entry
+ * in the machine, then the steps); it stops sampling at the first detection after recovery.
  */
 import { CpuMode } from '../machine/cpu.js';
 import { describeDetection } from '../hypervisor/detection.js';
@@ -16,6 +18,7 @@ import { runToTrigger, startFrom } from './fast-forward.js';
 import { faultPlansOf, injectFaults } from './inject.js';
 import type { TrialRecord, TrialSpec } from './record.js';
 import { recoveryOf } from './recover-and-run.js';
+import { runToDetection } from './run-to-detection.js';
 import { System } from './system.js';
 import { runTrial } from './trial.js';
 
@@ -117,6 +120,11 @@ function sampledRun(spec: TrialSpec, record: Exclude<TrialRecord, { outcome: 'no
   const detectedNs = record.outcome === 'detected' ? record.detection.timeNs : Math.min(system.runLengthNs, system.machine.nowNs + UNDETECTED_WINDOW_NS);
   sampleUntil(system, lanes, detectedNs, Math.max(1_000, (detectedNs - system.machine.nowNs) / SAMPLES));
   if (record.outcome !== 'detected' || record.recovery === undefined) return { cpuCount: system.machine.cpus.length, segments: lanes.finish(), events };
+  // the samples stop at the detection's instant, not past it: the engine's own phase takes the
+  // run to the detection (and leaves the hypervisor stopped there, where the recovery entry starts)
+  const ending = runToDetection(system, golden, { instructionCount: injected.last.instructionCount, detection: injected.detection }, false);
+  if (ending.kind !== 'detected') return { cpuCount: system.machine.cpus.length, segments: lanes.finish(), events };
+  lanes.sample(system);
   injected.restoreTransient();
   const detection = record.detection;
   recoveryOf(system, spec, record.injection, detection, golden, {

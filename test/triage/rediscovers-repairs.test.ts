@@ -1,5 +1,6 @@
 /**
- * The procedure rediscovers known repairs: for each of six microreset repairs, a small campaign
+ * The procedure rediscovers known repairs: for each of five microreset repairs (a sixth is not
+ * shown on this model: see notShown), a small campaign
  * with that one step switched off, triaged, has the step in the `repairedBy` of its largest
  * cluster, and that cluster's restoring set names state the step declares it repairs (the step
  * definition's own `repairs`, not a pinned outcome). Campaigns are as small as shows it.
@@ -14,16 +15,31 @@ import { removeTemporaryDirectories, temporaryDirectory } from '../campaign/help
 
 afterAll(removeTemporaryDirectories);
 
-/** The configuration and fail-stop trials that show each step (fail-stop faults are all detected). */
+/**
+ * The configuration and fail-stop trials that show each step (fail-stop faults are all detected).
+ * Since recovery starts in the machine (issue 15), some failures come with every step on (a
+ * scheduler left mid-switch, a corrupted resume token), and a held lock shows as several causes
+ * (a watchdog hang, a guest timed out, the PrivVM's timer): the campaigns are large enough for the
+ * step's own cluster to be the largest.
+ */
 const cases = [
   { step: 'clear-irq-count', configuration: '1AppVM', trials: 8 },
-  { step: 'release-heap-locks', configuration: '1AppVM', trials: 40 },
+  // the per-CPU schedule and timer locks are in the heap now, beside the domains' locks
+  { step: 'release-heap-locks', configuration: '1AppVM', trials: 150 },
   { step: 'retry-hypercalls', configuration: '1AppVM', trials: 20 },
-  { step: 'reprogram-timers', configuration: '1AppVM', trials: 40 },
-  { step: 'release-static-locks', configuration: '1AppVM', trials: 30 },
+  { step: 'reprogram-timers', configuration: '1AppVM', trials: 150 },
   // 1AppVM's fail-stop faults rarely leave the scheduler's views disagreeing; 3AppVM's do
   { step: 'scheduler-consistency', configuration: '3AppVM', trials: 60 },
 ] as const;
+
+/**
+ * Not shown on the current model: the static locks are only the domain list's (taken by domctl,
+ * which no configuration calls before recovery) and the time lock (held for three instructions
+ * of the 50 ms time sync), so no small campaign's fault leaves one held (300 register and 200
+ * fail-stop trials of 1AppVM, 80 fail-stop of 3AppVM: no failure repaired by the step). The
+ * schedule and timer locks it used to release moved to the heap with issue 15.
+ */
+const notShown = ['release-static-locks'] as const;
 
 describe('triage rediscovers known repairs', () => {
   for (const { step, configuration, trials } of cases) {
@@ -44,6 +60,7 @@ describe('triage rediscovers known repairs', () => {
       expect(largest, 'no failed recovery to triage').toBeDefined();
       expect(largest.repairedBy).toContain(step);
       expect(largest.restoring.some((kind) => stepRepairs(definition, kind)), `restoring set ${largest.restoring.join(', ')}`).toBe(true);
-    }, 120_000);
+    }, 300_000);
   }
+  for (const step of notShown) it.todo(`${step}: no small campaign leaves a static lock held on this model (see notShown)`);
 });

@@ -173,7 +173,11 @@ function kindsOf(comparison: Comparison): string[] {
 
 /** The failure cause with its detail's numbers dropped, so that like failures read alike. */
 export function causeOf(recovery: RecoveryRecord): string {
-  const detail = (recovery.detail ?? '').replace(/ at cpu \d+ pc 0x[0-9a-f]+.*$/, '').replace(/ on cpu \d+/, '').replace(/\d+/g, 'N');
+  const detail = (recovery.detail ?? '')
+    .replace(/ at cpu \d+ pc 0x[0-9a-f]+.*$/, '')
+    .replace(/ on cpu \d+/, '')
+    .replace(/0x[0-9a-f]+/g, 'N')
+    .replace(/\d+/g, 'N');
   return detail === '' ? `${recovery.cause}` : `${recovery.cause}: ${detail}`;
 }
 

@@ -31,7 +31,7 @@ export interface Comparison {
   readonly progressIgnored: number;
 }
 
-/** The region a word belongs to: its name without a word offset (`locks.schedule+1` -> `locks.schedule`). */
+/** The region a word belongs to: its name without a word offset (`vcpu[0].timer+1` -> `vcpu[0].timer`). */
 export function regionOfName(name: string): string {
   return name.replace(/\+\d+$/, '');
 }

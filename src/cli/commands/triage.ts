@@ -21,13 +21,14 @@ import { writeTrialPages } from '../trial-pages.js';
 import type { CliIo } from '../io.js';
 import { parseInteger } from '../options.js';
 import { createProgress } from '../progress.js';
-import { EXIT_INTERRUPTED } from './run.js';
+import { claimOrExplain, EXIT_INTERRUPTED } from './run.js';
 
 interface TriageCommandOptions {
   readonly workers: number;
   readonly json?: boolean;
   readonly maxReruns: number;
   readonly timeBudgetMs?: number;
+  readonly force?: boolean;
 }
 
 class TriageInterrupted extends CliError {
@@ -47,10 +48,13 @@ export function registerTriageCommand(program: Command, io: CliIo): void {
     .option('--json', 'print { clusters: [ { signature, count, trials, restoring, repairedBy } ] } instead of the findings')
     .option('--max-reruns <n>', 're-runs through the machine per trial (steps and restoring-set search together)', parseInteger('--max-reruns', 1, 100_000), DEFAULT_BOUNDS.maxReruns)
     .option('--time-budget-ms <ms>', 'wall-clock budget per trial (makes results depend on the machine\'s speed)', parseInteger('--time-budget-ms', 1, 86_400_000))
+    .option('--force', 'write the triage even where the directory holds other files than a ninelives result')
     .action(async (directory: string, options: TriageCommandOptions, command: Command) => {
       if (!existsSync(join(directory, TRIALS_FILE))) throw new UsageError('usage.noResults', `no ${TRIALS_FILE} in ${directory}`);
       const first = firstRecord(join(directory, TRIALS_FILE));
       if (first === undefined) throw new UsageError('usage.noResults', `${join(directory, TRIALS_FILE)} holds no trials`);
+      // triage writes beside the results (triage.*, trials/, the reports): the directory must be this campaign's, as for report
+      claimOrExplain(directory, { campaign: first.campaign, force: options.force, named: 'the results directory' });
       const commandLine = ['ninelives', ...(command.parent?.args ?? ['triage', directory])].join(' ');
       const bounds: TriageBounds = options.timeBudgetMs === undefined ? { maxReruns: options.maxReruns } : { maxReruns: options.maxReruns, timeBudgetMs: options.timeBudgetMs };
       const run = await triageWithProgress(directory, options.workers, bounds, io);
