@@ -47,7 +47,8 @@ export async function triageDirectory(directory: string, options: TriageOptions)
   const { campaign, trials } = failedTrials(directory);
   const path = join(directory, TRIAGE_FILE);
   const stored = storedDiagnoses(path, new Set(trials.map((trial) => trial.id)), bounds);
-  if (stored.rewrite) writeFileSync(path, [...stored.diagnoses.values()].map((diagnosis) => line(diagnosis, bounds)).join(''));
+  // written even when empty: it says the directory was triaged, and is what a resumed triage reads
+  if (stored.rewrite || !existsSync(path)) writeFileSync(path, [...stored.diagnoses.values()].map((diagnosis) => line(diagnosis, bounds)).join(''));
   const missing = trials.filter((trial) => !stored.diagnoses.has(trial.id));
   let done = trials.length - missing.length;
   options.onProgress?.(done, trials.length);
