@@ -87,3 +87,12 @@ export { mechanismNames, mechanisms, UnknownStepError, type MechanismName } from
 export { isStepName, stepNames, type StepName } from './recovery/steps/index.js';
 export type { Mechanism, MechanismStep, RecoveryStep } from './recovery/step.js';
 export { configurationNames, getConfiguration, type Configuration } from './guests/configurations.js';
+
+// triage: why recoveries failed (diagnosis, counterfactual re-runs, clusters) and trial timelines
+export { diagnoseTrial, DEFAULT_BOUNDS, type FailedTrial, type TriageBounds } from './campaign/triage/diagnose.js';
+export { triageDirectory, type TriageOptions, type TriageRun } from './campaign/triage/run.js';
+export { clusterDiagnoses, signatureOf, stepRepairs } from './campaign/triage/cluster.js';
+export { ddmin, type MinimalSet } from './campaign/triage/ddmin.js';
+export type { Footprint, RegionDifference, RestoringSet, TrialDiagnosis, Triage, TriageCluster } from './results/triage.js';
+export { recoverFromDetection, runToDetectionPoint, type DetectionPoint, type Rerun } from './trial/counterfactual.js';
+export { trialTimeline, type TrialTimeline, type TimelineEvent, type TimelineSegment } from './trial/timeline.js';

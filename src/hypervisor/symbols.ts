@@ -10,6 +10,7 @@ import type { HeapLayout } from './boot.js';
 import {
   CODE_BASE,
   CODE_WORDS,
+  CpuLocks,
   Domain,
   FrameDescriptor,
   MULTICALL_BUFFER_WORDS,
@@ -85,6 +86,8 @@ function heapRegions(layout: HeapLayout): Region[] {
     ...each('tick_timer', layout.schedulerTickTimers, Timer, Timer.sizeWords),
     ...each('watchdog_timer', layout.watchdogTimers, Timer, Timer.sizeWords),
     ...each('time_sync_timer', [layout.timeSyncTimer], Timer, Timer.sizeWords),
+    // each CPU's schedule and timer locks, allocated at boot one CPU after the other
+    { name: 'cpu_locks', base: layout.cpuLocks, count: layout.schedulerTickTimers.length, struct: CpuLocks, strideWords: CpuLocks.sizeWords },
   ];
 }
 

@@ -13,6 +13,13 @@ export interface RecoveryStep<Name extends string = string> {
   readonly name: Name;
   /** one sentence: the inconsistency this step fixes, or the job it does */
   readonly fixes: string;
+  /**
+   * The kinds of state this step sets right, as triage names them: a region of hypervisor memory
+   * by the AddressNamer's name without indices (`percpu.irqCount`; a prefix such as `locks`
+   * covers `locks.time`), or `cpu.<field>` for a CPU's own state. Triage checks a failure's
+   * restoring set against these; tests check that switching the step off leaves exactly such state.
+   */
+  readonly repairs?: readonly string[];
   run(context: RecoveryContext): StepWork;
 }
 

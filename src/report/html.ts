@@ -5,6 +5,7 @@
 import { describeHarnessErrors, describePartial } from '../results/result-facts.js';
 import type { Summary } from '../results/summary.js';
 import { CHART_FONT, renderSvg, reportCharts, type ReportChart } from './charts.js';
+import { TRIAGE_NOTE, trialLinksHtml, triageTable } from './triage.js';
 import { buildTables, notes, type ReportContext, type Table } from './tables.js';
 
 export type { ReportContext } from './tables.js';
@@ -56,6 +57,12 @@ export async function renderHtml(summary: Summary, context: ReportContext): Prom
     body.push('<section id="failures">', '<h2>Failure causes and detectors</h2>', `<p class="note">${escapeHtml(notes.failures)}</p>`);
     for (const { config, table } of tables.failures) body.push(`<h3>Configuration <span class="name">${escapeHtml(config)}</span></h3>`, htmlTable(table, 'failures'));
     body.push('</section>');
+  }
+
+  if (context.triage !== undefined) {
+    body.push('<section id="triage">', '<h2>Triage: why recoveries failed</h2>', `<p class="note">${escapeHtml(TRIAGE_NOTE)}</p>`);
+    body.push(context.triage.clusters.length === 0 ? '<p>No failed recoveries.</p>' : htmlTable(triageTable(context.triage), 'triage'));
+    body.push(...trialLinksHtml(context.triage, escapeHtml), '</section>');
   }
 
   body.push(
@@ -155,7 +162,7 @@ tbody tr:last-child td { border-bottom: 2px solid var(--ink); }
 tbody tr:nth-child(even) td { background: var(--band); }
 th.left, td.left { text-align: left; }
 th.right, td.right { text-align: right; }
-table.failures td:nth-last-child(-n+2) { white-space: normal; min-width: 220px; }
+table.failures td:nth-last-child(-n+2), table.triage td:nth-child(n+2) { white-space: normal; min-width: 160px; }
 table.results td.left, table.comparisons td.left { white-space: normal; }
 figure.chart { margin: 26px 0 8px; padding: 14px 16px 10px; border: 1px solid var(--hairline); border-radius: 6px; break-inside: avoid; }
 .chart-body { overflow-x: auto; }

@@ -3,6 +3,7 @@
  * and rendered by both the Markdown and the HTML writers, so the two always show the same
  * numbers.
  */
+import type { Triage } from '../results/triage.js';
 import type { Comparison, Summary, SummaryGroup } from '../results/summary.js';
 import { formatCount, formatInterval, formatMs, formatPValue, formatPercent, formatPointDifference, formatShare, MISSING } from './format.js';
 import { ablationCells, attempted, configurations, faultTypesOf, FULL_STAGE, injected, mainRows, mechanismsOf, type Cell } from './groups.js';
@@ -14,6 +15,8 @@ export interface ReportContext {
   readonly generatedBy: string;
   /** the campaign file's description, as written there */
   readonly description?: string;
+  /** the campaign's triage, when `ninelives triage` has run: a section of its own */
+  readonly triage?: Triage;
 }
 
 export interface Column {

@@ -20,8 +20,13 @@ export class OutputDirectoryError extends NinelivesError {
   }
 }
 
-/** The files a results directory holds (and the staged files of an interrupted write). */
-const RESULT_FILES = new Set([MANIFEST_FILE, 'trials.jsonl', 'summary.json', 'report.md', 'report.html', 'trials.csv']);
+/**
+ * The files a results directory holds (and the staged files of an interrupted write): the run's,
+ * and those `ninelives triage` adds (its findings, its clusters, its diagnoses so far).
+ */
+const RESULT_FILES = new Set([MANIFEST_FILE, 'trials.jsonl', 'summary.json', 'report.md', 'report.html', 'trials.csv', 'triage.md', 'triage.json', 'triage.jsonl']);
+/** The folders a results directory holds: the trial pages triage writes (the trial browser). */
+const RESULT_FOLDERS = new Set(['trials']);
 const SYSTEM_DIRECTORIES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/usr', '/var', '/tmp', '/home', '/mnt', '/media', '/snap'];
 /** not even below these: the kernel's, or the system's own files (the package manager's, the boot loader's) */
 const SYSTEM_TREES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/sbin', '/snap', '/sys', '/usr'];
@@ -78,9 +83,12 @@ function checkExisting(directory: string, real: string, claim: Claim): Manifest 
     if (error instanceof ForeignManifestError) throw new OutputDirectoryError(`${error.message}: ${directory} is not a ninelives result; choose another directory, or --force`);
     throw error;
   }
-  const irregular = entries.find((name) => RESULT_FILES.has(name) && !lstatSync(join(real, name)).isFile());
+  const irregular = entries.find((name) => (RESULT_FILES.has(name) && !lstatSync(join(real, name)).isFile()) || (RESULT_FOLDERS.has(name) && !lstatSync(join(real, name)).isDirectory()));
   // a link, a pipe or a device named like a result would be read, truncated or replaced
-  if (irregular !== undefined) throw new OutputDirectoryError(`${join(directory, irregular)} is not a regular file: ninelives reads and replaces its result files, so it refuses ${directory}`);
+  if (irregular !== undefined) {
+    const what = RESULT_FOLDERS.has(irregular) ? 'a directory' : 'a regular file';
+    throw new OutputDirectoryError(`${join(directory, irregular)} is not ${what}: ninelives reads and replaces its result files, so it refuses ${directory}`);
+  }
   if (manifest !== undefined) {
     if (manifest.campaign !== claim.campaign) throw new OutputDirectoryError(`${directory} holds the results of campaign "${manifest.campaign}", not "${claim.campaign}": choose another directory`);
     return manifest;
@@ -111,7 +119,7 @@ function shardCampaign(directory: string): string | undefined {
 }
 
 function isResultFile(name: string): boolean {
-  if (RESULT_FILES.has(name)) return true;
+  if (RESULT_FILES.has(name) || RESULT_FOLDERS.has(name)) return true;
   // `run --shard` puts shards below the campaign's default directory, where merge then writes
   if (SHARD_DIRECTORY.test(name)) return true;
   // staged files of a write that was interrupted: `<file>.partial` and `.<file>.<pid>.<n>.tmp`

@@ -6,6 +6,8 @@
  * directory with other files, another campaign's results, a manifest that is not ours, a path
  * that cannot be created) is refused before any work, in one line with exit 2, and nothing in it
  * changes; --force writes into a directory with other files, and never into a system directory.
+ * What `ninelives triage` adds (triage.md, triage.json, triage.jsonl, the trials/ pages) is
+ * ninelives's own: a triaged result is still accepted, and triage claims a directory as report does.
  */
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -250,6 +252,31 @@ describe('report and merge write only where run would', () => {
     expect(intoShard.exitCode).toBe(2);
     expect(messages(intoShard.stderr)).toEqual([expect.stringMatching(/is also one of the shards/)]);
   });
+});
+
+describe('a triaged result is still the campaign\'s own', () => {
+  it('triage writes into it; report and run --resume accept its triage files and trial pages, with or without the manifest; triage refuses a directory of the user\'s', async () => {
+    const out = fresh();
+    cpSync(results, out, { recursive: true });
+    const triaged = await cli(['triage', out, '--workers', '1']);
+    expect(triaged.exitCode, triaged.stderr).toBe(0);
+    for (const name of ['triage.md', 'triage.json', 'triage.jsonl', 'trials']) expect(existsSync(join(out, name)), name).toBe(true);
+    for (const withManifest of [true, false]) {
+      if (!withManifest) rmSync(join(out, 'ninelives.json'));
+      const report = await cli(['report', out]);
+      expect(report.exitCode, report.stderr).toBe(0);
+      const resume = await cli(['run', campaign, '--out', out, '--workers', '1', '--resume']);
+      expect(resume.exitCode, resume.stderr).toBe(0);
+    }
+    // run --resume wrote the manifest again; without it, a file of the user's makes the directory not ours (as for report)
+    rmSync(join(out, 'ninelives.json'));
+    writeFileSync(join(out, 'mine.txt'), 'mine\n');
+    const before = snapshot(out);
+    const refusedTriage = await cli(['triage', out, '--workers', '1']);
+    expect(refusedTriage.exitCode).toBe(2);
+    expect(messages(refusedTriage.stderr)).toEqual([expect.stringMatching(/holds no ninelives result of campaign "small" \(it has mine\.txt\)/)]);
+    expect(snapshot(out)).toEqual(before);
+  }, 120_000);
 });
 
 it('claimOutputDirectory throws OutputDirectoryError for every refusal, before creating anything', () => {

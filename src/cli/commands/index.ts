@@ -14,6 +14,7 @@ import { registerMechanismsCommand } from './mechanisms.js';
 import { registerPlanCommands } from './plan.js';
 import { registerResultsCommands } from './results.js';
 import { registerRunCommand } from './run.js';
+import { registerTriageCommand } from './triage.js';
 
 export type CommandRegistrar = (program: Command, io: CliIo) => void;
 
@@ -27,4 +28,5 @@ export const commandRegistrars: readonly CommandRegistrar[] = [
   registerLatencyCommand,
   registerAblateCommand,
   registerCheckCommand,
+  registerTriageCommand,
 ];

@@ -7,6 +7,7 @@ import type { FaultType } from '../../faults/fault.js';
 import { formatTrace } from '../../trial/trace.js';
 import { runTrial } from '../../trial/trial.js';
 import type { CliIo } from '../io.js';
+import { writeTimeline } from '../timeline.js';
 import { NOMINAL_HOST } from '../../recovery/cost-model.js';
 import type { MechanismName } from '../../recovery/mechanisms.js';
 import { checkSteps, parseConfiguration, parseFaultType, parseInteger, parseMechanism, parseRunLengthMs, parseStepList } from '../options.js';
@@ -25,6 +26,7 @@ interface InjectOptions {
   readonly disable: readonly string[];
   readonly cpus?: number;
   readonly memoryGib?: number;
+  readonly timeline?: string;
 }
 
 export function registerInjectCommand(program: Command, io: CliIo): void {
@@ -44,27 +46,30 @@ export function registerInjectCommand(program: Command, io: CliIo): void {
     .option('--disable <steps>', 'comma-separated repair steps to switch off (see `ninelives mechanisms`)', parseStepList, [])
     .option('--cpus <n>', 'CPUs of the nominal host the recovery cost model prices', parseInteger('--cpus', 1, 1024))
     .option('--memory-gib <n>', 'memory of the nominal host, GiB', parseInteger('--memory-gib', 1, 65536))
-    .action((options: InjectOptions) => {
+    .option('--timeline <file.html>', 'also write the trial\'s timeline page (lanes per CPU, fault, detection, recovery steps, guest events)')
+    .action(async (options: InjectOptions) => {
       checkSteps(options.mechanism, options.disable);
-      const { record, trace, followedGoldenFromNs } = runTrial(
-        {
-          configuration: options.config,
-          seed: options.seed,
-          trialIndex: options.trial,
-          faultType: options.fault,
-          runLengthNs: options.runLengthMs,
-          strictNetBench: options.strictNetbench,
-          mechanism: options.mechanism,
-          disabledSteps: options.disable,
-          host: options.cpus === undefined && options.memoryGib === undefined ? undefined : { cpus: options.cpus ?? NOMINAL_HOST.cpus, memoryGiB: options.memoryGib ?? NOMINAL_HOST.memoryGiB },
-        },
-        { trace: options.trace, fromBoot: options.fromBoot, followGolden: options.runToEnd !== true },
-      );
+      const spec = {
+        configuration: options.config,
+        seed: options.seed,
+        trialIndex: options.trial,
+        faultType: options.fault,
+        runLengthNs: options.runLengthMs,
+        strictNetBench: options.strictNetbench,
+        mechanism: options.mechanism,
+        disabledSteps: options.disable,
+        host: options.cpus === undefined && options.memoryGib === undefined ? undefined : { cpus: options.cpus ?? NOMINAL_HOST.cpus, memoryGiB: options.memoryGib ?? NOMINAL_HOST.memoryGiB },
+      };
+      const { record, trace, followedGoldenFromNs } = runTrial(spec, { trace: options.trace, fromBoot: options.fromBoot, followGolden: options.runToEnd !== true });
       io.stdout.write(JSON.stringify(record, null, 2) + '\n');
       if (followedGoldenFromNs !== undefined) {
         const atMs = followedGoldenFromNs / 1_000_000;
         io.stderr.write(`from ${atMs} ms the trial followed the golden run (changed code words hold the same instructions): its end state was derived, not simulated; --run-to-end simulates it\n`);
       }
       if (trace !== undefined) io.stdout.write(formatTrace(trace) + '\n');
+      if (options.timeline !== undefined) {
+        await writeTimeline(spec, options.timeline, `trial ${spec.trialIndex} (${spec.configuration}, ${spec.faultType}, ${spec.mechanism})`);
+        io.stderr.write(`timeline: ${options.timeline}\n`);
+      }
     });
 }

@@ -10,6 +10,7 @@ import { TRIALS_FILE, finishResults } from '../../results/directory.js';
 import { writeDirectoryReports } from '../../report/write.js';
 import { ResultsFileError, firstRecord, readRecords } from '../../results/store.js';
 import type { CampaignRecord } from '../../results/summary.js';
+import { readTriage } from '../../results/triage.js';
 import { formatTrace } from '../../trial/trace.js';
 import { runTrial } from '../../trial/trial.js';
 import { describePartial } from '../../results/result-facts.js';
@@ -18,6 +19,7 @@ import { checkShards, ShardMismatchError, type ShardCheck } from '../../results/
 import { CommandFailure, errorLine, InputError, UsageError } from '../errors.js';
 import { claimOrExplain } from './run.js';
 import type { CliIo } from '../io.js';
+import { writeTimeline } from '../timeline.js';
 
 function resultsFile(directory: string): string {
   const path = join(directory, TRIALS_FILE);
@@ -54,7 +56,8 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
         if (first === undefined) throw noTrials(path);
         claimOrExplain(directory, { campaign: first.campaign, force: options.force, named: 'the results directory' });
         const summary = finishResults(directory, first.campaign, first.record.seed);
-        await writeDirectoryReports(directory, summary, { title: first.campaign, generatedBy: `ninelives report ${directory}` });
+        const triage = readTriage(directory);
+        await writeDirectoryReports(directory, summary, { title: first.campaign, generatedBy: `ninelives report ${directory}`, ...(triage === undefined ? {} : { triage }) });
         io.stdout.write(`report: ${join(directory, 'report.md')} (also report.html, summary.json, trials.csv)\n`);
         if (summary.partial !== undefined) io.stderr.write(errorLine(`${describePartial(summary.partial)}; the reports say so`));
       }),
@@ -89,7 +92,8 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
     .argument('<dir>', 'results directory')
     .argument('<trial-id>', 'the trial\'s id, e.g. 3AppVM/register/microreset/all/12')
     .option('--trace', 'print the instructions around the injection and the path to detection')
-    .action((directory: string, id: string, options: { trace?: boolean }) =>
+    .option('--timeline <file.html>', 'also write the trial\'s timeline page (lanes per CPU, fault, detection, recovery steps, guest events)')
+    .action((directory: string, id: string, options: { trace?: boolean; timeline?: string }) =>
       explainResultsFile(async () => {
         const path = resultsFile(directory);
         const stored = findRecord(path, id);
@@ -103,6 +107,10 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
           throw new CommandFailure('replay.diverged', `trial ${id} did not reproduce its stored record`);
         }
         io.stdout.write(`reproduced: the record equals the stored one\n`);
+        if (options.timeline !== undefined) {
+          await writeTimeline(stored.spec, options.timeline, id);
+          io.stdout.write(`timeline: ${options.timeline}\n`);
+        }
       }),
     );
 }

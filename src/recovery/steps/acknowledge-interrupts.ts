@@ -8,6 +8,7 @@ import { defineStep } from '../step.js';
 export const acknowledgeInterrupts = defineStep({
   name: 'acknowledge-interrupts',
   fixes: 'sends end-of-interrupt for every vector left in service and unblocks NMIs',
+  repairs: ['cpu.inServiceVectors'],
   run(context) {
     let acknowledged = 0;
     let unblocked = 0;

@@ -8,6 +8,7 @@ import { cpuCount, perCpuField } from './walk.js';
 export const clearIrqCount = defineStep({
   name: 'clear-irq-count',
   fixes: 'resets each CPU\'s irq_count, left non-zero by the recovery IPI and abandoned handlers',
+  repairs: ['percpu.irqCount'],
   run(context) {
     let cleared = 0;
     for (let cpu = 0; cpu < cpuCount(context); cpu++) {

@@ -10,6 +10,7 @@ import { cpuCount, liveDomains } from './walk.js';
 export const releaseHeapLocks = defineStep({
   name: 'release-heap-locks',
   fixes: 'releases locks in heap structures (per-domain locks, per-CPU schedule and timer locks) that abandoned threads held',
+  repairs: ['domain.lock', 'cpu_locks'],
   run(context) {
     const cpuLocks = context.hypervisor.layout.cpuLocks;
     const locks = [

@@ -9,6 +9,7 @@ import { defineStep } from '../step.js';
 export const releaseStaticLocks = defineStep({
   name: 'release-static-locks',
   fixes: 'releases the static locks (domain list, time) that abandoned threads held',
+  repairs: ['locks'],
   run(context) {
     let released = 0;
     for (let offset = 0; offset < LOCKS_WORDS; offset++) {

@@ -10,6 +10,7 @@ import { perCpuField } from './walk.js';
 export const reprogramTimers = defineStep({
   name: 'reprogram-timers',
   fixes: 'programs every CPU\'s local timer for its earliest pending timer',
+  repairs: ['cpu.timerDeadlineNs'],
   run(context) {
     let disarmed = 0;
     const nowNs = context.machine.nowNs;

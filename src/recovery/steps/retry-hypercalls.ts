@@ -10,6 +10,8 @@ import { liveDomains } from './walk.js';
 export const retryHypercalls = defineStep({
   name: 'retry-hypercalls',
   fixes: 'rewinds every abandoned guest hypercall so that the guest issues it again',
+  // the guest-visible result of the abandoned hypercall: what the guest reads on its return
+  repairs: ['vcpu.returnValue', 'vcpu.restartHypercall', 'vcpu.hypercallInProgress'],
   run(context) {
     let rewound = 0;
     for (const { vcpu } of liveDomains(context)) {

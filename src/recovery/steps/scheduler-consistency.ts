@@ -12,6 +12,7 @@ import { appendRunqueue, cpuCount, liveDomains, perCpuField, type LiveDomain } f
 export const schedulerConsistency = defineStep({
   name: 'scheduler-consistency',
   fixes: 'makes runqueues, run states and is_running agree with each CPU\'s current vCPU',
+  repairs: ['percpu.current', 'percpu.runqueueHead', 'percpu.runqueueTail', 'vcpu.runState', 'vcpu.isRunning', 'vcpu.runqueueNext', 'vcpu.runqueuePrevious', 'idle_vcpu.isRunning'],
   run(context) {
     const domains = liveDomains(context);
     const currents = validCurrents(context, domains);

@@ -1,0 +1,79 @@
+/**
+ * Clusters of failed recoveries: diagnoses grouped by signature (failure cause, detector, and the
+ * kinds of state in the restoring set), ranked by size, each with the steps that repair most of
+ * its trials and a one-line reading built from the step definitions' own descriptions.
+ */
+import { mechanismNamed } from '../../recovery/mechanisms.js';
+import type { RecoveryStep } from '../../recovery/step.js';
+import type { RestoringSet, TrialDiagnosis, Triage, TriageCluster } from '../../results/triage.js';
+import { kindOfRegion } from './footprint.js';
+
+/** The kinds (indices dropped) of a restoring set's regions, sorted; empty when none was found. */
+export function restoringKinds(restoring: RestoringSet): string[] {
+  if (restoring.kind === 'none') return [];
+  return [...new Set(restoring.regions.map(kindOfRegion))].sort();
+}
+
+export function signatureOf(diagnosis: TrialDiagnosis): string {
+  const kinds = restoringKinds(diagnosis.restoring);
+  return `${diagnosis.mechanism} | ${diagnosis.cause} | ${diagnosis.detector} | restoring: ${kinds.length === 0 ? 'none found' : kinds.join(', ')}`;
+}
+
+/** True when `step` declares it repairs state of `kind` (the kind itself, or a prefix of it). */
+export function stepRepairs(step: RecoveryStep, kind: string): boolean {
+  return (step.repairs ?? []).some((declared) => kind === declared || kind.startsWith(`${declared}.`));
+}
+
+export function clusterDiagnoses(campaign: string, diagnoses: readonly TrialDiagnosis[], steps: readonly RecoveryStep[], disabledSteps: readonly string[]): Triage {
+  const groups = new Map<string, TrialDiagnosis[]>();
+  for (const diagnosis of diagnoses) {
+    const signature = signatureOf(diagnosis);
+    const group = groups.get(signature);
+    if (group === undefined) groups.set(signature, [diagnosis]);
+    else group.push(diagnosis);
+  }
+  const clusters = [...groups.entries()].map(([signature, members]) => clusterOf(signature, members, steps, disabledSteps));
+  clusters.sort((x, y) => y.count - x.count || (x.signature < y.signature ? -1 : x.signature > y.signature ? 1 : 0));
+  return { campaign, failed: diagnoses.length, clusters };
+}
+
+function clusterOf(signature: string, members: readonly TrialDiagnosis[], steps: readonly RecoveryStep[], disabledSteps: readonly string[]): TriageCluster {
+  // in the results' canonical order: the first is the cluster's example
+  const sorted = members;
+  const restoring = restoringKinds(sorted[0].restoring);
+  const stepCounts = new Map<string, number>();
+  for (const member of sorted) for (const step of member.repairedBy) stepCounts.set(step, (stepCounts.get(step) ?? 0) + 1);
+  // a step repairs the cluster when it repairs most of its trials
+  const repairedBy = [...stepCounts.entries()].filter(([, count]) => count * 2 > sorted.length).map(([step]) => step).sort();
+  return {
+    signature,
+    count: sorted.length,
+    trials: sorted.map((member) => member.id),
+    restoring,
+    repairedBy,
+    cause: sorted[0].cause,
+    detector: sorted[0].detector,
+    faultFunctions: [...new Set(sorted.map((member) => member.faultFunction))].sort(),
+    replay: sorted[0].replay,
+    reading: readingOf(restoring, repairedBy, sorted, steps, disabledSteps),
+    exhausted: sorted.filter((member) => member.restoring.kind === 'exhausted').length,
+  };
+}
+
+/** One line: what is left wrong, and which step repairs it, or that none does. */
+function readingOf(restoring: readonly string[], repairedBy: readonly string[], members: readonly TrialDiagnosis[], steps: readonly RecoveryStep[], disabledSteps: readonly string[]): string {
+  if (restoring.length === 0) return 'no restoring set within the footprint: the failure is not in named hypervisor state that setting back repairs';
+  const halfDone = members.every((member) => member.restoring.kind !== 'none' && member.restoring.regions.every((region) => member.footprint.leftHalfDone.includes(region)));
+  const state = `${restoring.join(', ')} ${halfDone ? 'left half-done by abandoned work' : 'left wrong'}`;
+  const repairing = steps.filter((step) => repairedBy.includes(step.name));
+  if (repairing.length > 0) return `${state}: ${repairing.map((step) => `${step.name} (switched off) ${step.fixes}`).join('; ')}`;
+  const declared = steps.filter((step) => restoring.some((kind) => stepRepairs(step, kind)));
+  const ofMechanism = new Set(mechanismStepNames(members[0].mechanism));
+  const enabled = declared.filter((step) => ofMechanism.has(step.name) && !disabledSteps.includes(step.name));
+  if (enabled.length > 0) return `${state}, although ${enabled.map((step) => step.name).join(', ')} is on: it does not set this case right`;
+  return `${state}: no step repairs it`;
+}
+
+function mechanismStepNames(mechanism: string): string[] {
+  return mechanism === 'microreset' || mechanism === 'microreboot' ? mechanismNamed(mechanism).steps.map((entry) => entry.step.name) : [];
+}

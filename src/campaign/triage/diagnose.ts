@@ -1,0 +1,193 @@
+/**
+ * Diagnosis of one failed recovery: its footprint at the detection and after recovery, the
+ * audit's findings after recovery, the disabled steps that repair it, and a minimal restoring
+ * set found by delta debugging. Every verdict is a re-run from the detection snapshot through the
+ * machine (trial/counterfactual.ts).
+ */
+import { performance } from 'node:perf_hooks';
+import { audit } from '../../hypervisor/audit.js';
+import { AddressNamer } from '../../hypervisor/symbols.js';
+import type { Detection } from '../../hypervisor/detection.js';
+import { settle } from '../../trial/golden.js';
+import { goldenSystemAt, recoverFromDetection, runToDetectionPoint, systemAtDetection, type DetectionPoint } from '../../trial/counterfactual.js';
+import type { RecoveryRecord, TrialSpec } from '../../trial/record.js';
+import type { System } from '../../trial/system.js';
+import type { RestoringSet, TrialDiagnosis } from '../../results/triage.js';
+import { ddmin } from './ddmin.js';
+import { compareWithGolden, regionOfName, setBack, type Comparison } from './footprint.js';
+
+export interface TriageBounds {
+  /** re-runs per trial, the repair steps' and the search's together */
+  readonly maxReruns: number;
+  /** wall-clock budget per trial; absent: only re-runs bound it (and results stay deterministic) */
+  readonly timeBudgetMs?: number;
+}
+
+export const DEFAULT_BOUNDS: TriageBounds = { maxReruns: 64 };
+
+/** The failed trial to diagnose: its id, spec and recovery record. */
+export interface FailedTrial {
+  readonly id: string;
+  readonly spec: TrialSpec;
+  readonly recovery: RecoveryRecord;
+  readonly replay: string;
+}
+
+export class NotReproducedError extends Error {}
+
+export function diagnoseTrial(trial: FailedTrial, bounds: TriageBounds = DEFAULT_BOUNDS): TrialDiagnosis {
+  const startMs = performance.now();
+  const outOfTime = (): boolean => bounds.timeBudgetMs !== undefined && performance.now() - startMs > bounds.timeBudgetMs;
+  const point = runToDetectionPoint(trial.spec);
+  if (point === undefined) throw new NotReproducedError(`${trial.id}: the trial did not reach a detection when re-run`);
+  const atDetection = footprintAtDetection(point);
+  const afterRecovery = footprintAfterRecovery(point);
+  const reruns = { count: 0 };
+  const recovers = (recovery: RecoveryRecord | undefined): boolean => {
+    reruns.count++;
+    return recovery?.result === 'recovered';
+  };
+  const repairedBy = (trial.spec.disabledSteps ?? []).filter(
+    (step) => reruns.count < bounds.maxReruns && recovers(recoverFromDetection(point, { disabledSteps: (trial.spec.disabledSteps ?? []).filter((other) => other !== step) }).recovery),
+  );
+  const restoring = restoringSet(point, atDetection.comparison, afterRecovery, (run) => recovers(run()), bounds.maxReruns - reruns.count, outOfTime);
+  const atDetectionRegions = new Set(atDetection.comparison.differences.map((difference) => difference.region));
+  const after = afterRecovery?.comparison.differences;
+  return {
+    id: trial.id,
+    replay: trial.replay,
+    mechanism: trial.spec.mechanism ?? 'none',
+    cause: causeOf(trial.recovery),
+    detector: detectorOf(point.detection),
+    faultFunction: atDetection.faultFunction,
+    footprint: {
+      atDetection: atDetection.comparison.differences,
+      afterRecovery: after,
+      touchedByFault: (after ?? atDetection.comparison.differences).map((difference) => difference.region).filter((region) => atDetectionRegions.has(region)),
+      leftHalfDone: (after ?? []).map((difference) => difference.region).filter((region) => !atDetectionRegions.has(region)),
+      progressIgnored: atDetection.comparison.progressIgnored + (afterRecovery?.comparison.progressIgnored ?? 0),
+    },
+    auditAfterRecovery: afterRecovery?.audit ?? [],
+    restoring,
+    repairedBy,
+    reruns: reruns.count,
+  };
+}
+
+/** The trial at its detection against the golden run at the same instant (interval from the injection). */
+function footprintAtDetection(point: DetectionPoint): { comparison: Comparison; faultFunction: string } {
+  const trial = systemAtDetection(point);
+  const golden = goldenSystemAt(point.golden, point.detection.timeNs);
+  const start = goldenSystemAt(point.golden, point.injection.timeNs);
+  const namer = new AddressNamer(trial.hypervisor.program, trial.hypervisor.layout);
+  return { comparison: compareWithGolden(trial, golden, start), faultFunction: regionOfName(namer.name(point.injection.programCounter)) };
+}
+
+interface AfterRecovery {
+  readonly comparison: Comparison;
+  readonly audit: readonly string[];
+  /** the fault-free run at the point the trial's CPUs were released, settled */
+  readonly golden: System;
+}
+
+/**
+ * The trial as recovery leaves it (every CPU released, nothing run yet) against the golden run at
+ * the detection instant, settled to a quiescent point (no handler in flight: the state a
+ * recovered hypervisor should be in). Not the golden run at the resume instant: while recovery
+ * holds the CPUs the guests stand still too, and the golden run's tens of milliseconds of guest
+ * work would drown the signal. The interval starts at the injection. Undefined when recovery did
+ * not release the CPUs.
+ */
+function footprintAfterRecovery(point: DetectionPoint): AfterRecovery | undefined {
+  let result: AfterRecovery | undefined;
+  const start = goldenSystemAt(point.golden, point.injection.timeNs);
+  const golden = goldenSystemAt(point.golden, point.detection.timeNs);
+  settle(golden);
+  recoverFromDetection(point, {
+    observer: {
+      onRecovered: (system) => {
+        const findings = audit(system.machine, system.hypervisor.layout);
+        result = { comparison: compareWithGolden(system, golden, start), audit: findings.clean ? [] : findings.findings.map((finding) => `${finding.invariant}: ${finding.detail}`), golden };
+      },
+    },
+  });
+  return result;
+}
+
+/**
+ * The minimal restoring set: after recovery when recovery got that far (regions set back just
+ * before the CPUs run again), else at the detection. First all regions together (if that does
+ * not recover the trial, there is none), then delta debugging.
+ */
+function restoringSet(
+  point: DetectionPoint,
+  atDetection: Comparison,
+  afterRecovery: AfterRecovery | undefined,
+  recovers: (run: () => RecoveryRecord | undefined) => boolean,
+  maxReruns: number,
+  outOfTime: () => boolean,
+): RestoringSet {
+  const where = afterRecovery === undefined ? ('detection' as const) : ('afterRecovery' as const);
+  const comparison = afterRecovery?.comparison ?? atDetection;
+  const regions = comparison.differences.map((difference) => difference.region);
+  const rerun = (subset: readonly string[]): boolean =>
+    recovers(() => {
+      if (afterRecovery === undefined) {
+        const golden = goldenSystemAt(point.golden, point.detection.timeNs);
+        return recoverFromDetection(point, { change: (system) => setBack(system, golden, subset, comparison.places) }).recovery;
+      }
+      return recoverFromDetection(point, { observer: { onRecovered: (system) => setBack(system, afterRecovery.golden, subset, comparison.places) } }).recovery;
+    });
+  if (maxReruns < 1 || outOfTime()) return { kind: 'exhausted', regions, reruns: 0, point: where, reason: 'no re-runs left for the search' };
+  const start = passingSuperset(comparison, rerun, maxReruns);
+  if (start === undefined) return { kind: 'none', reruns: Math.min(maxReruns, 1 + kindsOf(comparison).length), point: where };
+  const minimal = ddmin(start.regions, rerun, maxReruns - start.reruns, outOfTime);
+  const reruns = minimal.tests + start.reruns;
+  if (minimal.kind === 'exhausted') return { kind: 'exhausted', regions: minimal.items, reruns, point: where, reason: outOfTime() ? 'time budget spent' : `re-run bound (${maxReruns}) reached` };
+  return { kind: 'found', regions: minimal.items, reruns, point: where };
+}
+
+/**
+ * A set of regions that, set back, recovers the trial: the whole footprint, or else the footprint
+ * without one kind of region (setting back guest-shared state, say, can break the trial's own
+ * guests, whose state is not set back). Undefined when none of these recovers it.
+ */
+function passingSuperset(comparison: Comparison, rerun: (subset: readonly string[]) => boolean, maxReruns: number): { regions: string[]; reruns: number } | undefined {
+  const regions = comparison.differences.map((difference) => difference.region);
+  if (regions.length === 0) return undefined;
+  if (rerun(regions)) return { regions, reruns: 1 };
+  let reruns = 1;
+  for (const kind of kindsOf(comparison)) {
+    if (reruns >= maxReruns) return undefined;
+    const without = comparison.differences.filter((difference) => difference.kind !== kind).map((difference) => difference.region);
+    if (without.length === 0) continue;
+    reruns++;
+    if (rerun(without)) return { regions: without, reruns };
+  }
+  return undefined;
+}
+
+function kindsOf(comparison: Comparison): string[] {
+  return [...new Set(comparison.differences.map((difference) => difference.kind))];
+}
+
+/** The failure cause with its detail's numbers dropped, so that like failures read alike. */
+export function causeOf(recovery: RecoveryRecord): string {
+  const detail = (recovery.detail ?? '')
+    .replace(/ at cpu \d+ pc 0x[0-9a-f]+.*$/, '')
+    .replace(/ on cpu \d+/, '')
+    .replace(/0x[0-9a-f]+/g, 'N')
+    .replace(/\d+/g, 'N');
+  return detail === '' ? `${recovery.cause}` : `${recovery.cause}: ${detail}`;
+}
+
+function detectorOf(detection: Detection): string {
+  switch (detection.detector) {
+    case 'exception':
+      return `exception ${detection.exception}`;
+    case 'assertion':
+      return `assertion "${detection.assertion}"`;
+    case 'hang':
+      return 'watchdog hang';
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Corruption footprints: the named regions of hypervisor state where a trial differs from the
+ * fault-free run at the same point. Names come from the hypervisor's own AddressNamer (structure
+ * and field, per-CPU area, static lock, code label), with a region being a named field (its word
+ * offset dropped) and its kind the region without indices, so nothing here knows the layout.
+ *
+ * Telling legitimate progress apart: the trial is compared with the golden run at the same
+ * instant, and each differing word is also read in the golden run at the start of the interval
+ * (the injection, for the footprint at detection; the detection, for the one after recovery).
+ * A word the fault-free run moved in the interval and that the trial holds strictly between the
+ * golden run's two values is progress at another pace (the clock, a counter, a timer's expiry)
+ * and is counted, not listed. A word stuck at the interval's start value, or beyond either end,
+ * or one the golden run never moved, is a difference.
+ */
+import { NO_DEADLINE } from '../../machine/cpu.js';
+import { AddressNamer } from '../../hypervisor/symbols.js';
+import type { RegionDifference } from '../../results/triage.js';
+import type { System } from '../../trial/system.js';
+
+/** CPU fields that outlive a reset of the CPU's thread: recovery repairs them, so they are state. */
+const cpuFields = ['timerDeadlineNs', 'inServiceVectors'] as const;
+type CpuField = (typeof cpuFields)[number];
+
+/** Where a named region lives: memory words, or one CPU's field. */
+export type RegionPlace = { readonly kind: 'words'; readonly addresses: readonly number[] } | { readonly kind: 'cpu'; readonly cpu: number; readonly field: CpuField };
+
+export interface Comparison {
+  readonly differences: readonly RegionDifference[];
+  /** each differing region's place, to set it back */
+  readonly places: ReadonlyMap<string, RegionPlace>;
+  readonly progressIgnored: number;
+}
+
+/** The region a word belongs to: its name without a word offset (`vcpu[0].timer+1` -> `vcpu[0].timer`). */
+export function regionOfName(name: string): string {
+  return name.replace(/\+\d+$/, '');
+}
+
+/** A region's kind: its name without indices (`percpu[1].irqCount` -> `percpu.irqCount`). */
+export function kindOfRegion(region: string): string {
+  return region.replace(/\[\d+\]/g, '');
+}
+
+/**
+ * Compare `trial` with `golden` (the fault-free run at the same point), given `start` (the
+ * fault-free run at the start of the interval). Stacks are thread state, which recovery
+ * discards; everything else mapped is compared.
+ */
+export function compareWithGolden(trial: System, golden: System, start: System): Comparison {
+  const namer = new AddressNamer(trial.hypervisor.program, trial.hypervisor.layout);
+  const codeWords = trial.hypervisor.program.words.length;
+  const words = new Map<string, number[]>();
+  let progressIgnored = 0;
+  const t = trial.machine.memory.words;
+  const g = golden.machine.memory.words;
+  const s = start.machine.memory.words;
+  for (const segment of trial.machine.memory.segments) {
+    if (segment.kind === 'stack') continue;
+    const end = segment.base + (segment.kind === 'code' ? Math.min(segment.sizeWords, codeWords) : segment.sizeWords);
+    for (let address = segment.base; address < end; address++) {
+      if (t[address] === g[address]) continue;
+      if (isProgress(t[address], s[address], g[address])) {
+        progressIgnored++;
+        continue;
+      }
+      const name = segment.kind === 'code' ? `code:${regionOfName(namer.name(address))}` : regionOfName(namer.name(address));
+      const list = words.get(name);
+      if (list === undefined) words.set(name, [address]);
+      else list.push(address);
+    }
+  }
+  const places = new Map<string, RegionPlace>();
+  const differences: RegionDifference[] = [];
+  for (const [region, addresses] of words) {
+    places.set(region, { kind: 'words', addresses });
+    differences.push({ region, kind: kindOfRegion(region), words: addresses.length, trialValue: t[addresses[0]], goldenValue: g[addresses[0]] });
+  }
+  trial.machine.cpus.forEach((cpu, index) => {
+    for (const field of cpuFields) {
+      const value = cpu[field];
+      const goldenValue = golden.machine.cpus[index][field];
+      if (value === goldenValue) continue;
+      if (isProgress(value, start.machine.cpus[index][field], goldenValue) && value !== NO_DEADLINE) {
+        progressIgnored++;
+        continue;
+      }
+      const region = `cpu[${index}].${field}`;
+      places.set(region, { kind: 'cpu', cpu: index, field });
+      differences.push({ region, kind: kindOfRegion(region), words: 1, trialValue: value, goldenValue });
+    }
+  });
+  return { differences, places, progressIgnored };
+}
+
+/** Strictly between the fault-free run's values at the interval's start and end. */
+function isProgress(value: number, startValue: number, endValue: number): boolean {
+  if (startValue === endValue) return false;
+  return value > Math.min(startValue, endValue) && value < Math.max(startValue, endValue);
+}
+
+/** Set `regions` of `system` back to their values in `golden`. */
+export function setBack(system: System, golden: System, regions: readonly string[], places: ReadonlyMap<string, RegionPlace>): void {
+  const words = system.machine.memory.words;
+  for (const region of regions) {
+    const place = places.get(region);
+    if (place === undefined) throw new Error(`no such region in the footprint: ${region}`);
+    if (place.kind === 'words') {
+      for (const address of place.addresses) words[address] = golden.machine.memory.words[address];
+    } else {
+      system.machine.cpus[place.cpu][place.field] = golden.machine.cpus[place.cpu][place.field];
+    }
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * Triage of a finished campaign's results directory: diagnose every failed recovery (on the
+ * worker pool, or in this thread), appending each diagnosis to triage.jsonl as it completes so an
+ * interrupted triage resumes where it stopped, then cluster them. Diagnoses are pure functions of
+ * the trial's spec and the bounds, so the order they complete in changes nothing.
+ */
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { recoverySteps } from '../../recovery/steps/index.js';
+import { trialsPath } from '../../results/directory.js';
+import { readRecords } from '../../results/store.js';
+import type { TrialDiagnosis, Triage } from '../../results/triage.js';
+import { clusterDiagnoses } from './cluster.js';
+import { DEFAULT_BOUNDS, type FailedTrial, type TriageBounds } from './diagnose.js';
+import diagnoseJob, { type TriageJob } from './worker.js';
+
+export const TRIAGE_FILE = 'triage.jsonl';
+
+export interface TriageOptions {
+  readonly workers: number;
+  readonly bounds?: TriageBounds;
+  readonly onProgress?: (done: number, total: number) => void;
+  /** aborting stops new diagnoses; those in flight finish and are kept */
+  readonly signal?: AbortSignal;
+}
+
+export type TriageRun =
+  | { readonly kind: 'completed'; readonly triage: Triage; readonly diagnoses: readonly TrialDiagnosis[]; readonly diagnosed: number } | { readonly kind: 'interrupted'; readonly done: number; readonly total: number };
+
+/** The failed recoveries of a results directory, in its (canonical) order. */
+export function failedTrials(directory: string): { campaign: string; trials: FailedTrial[] } {
+  const trials: FailedTrial[] = [];
+  let campaign = '';
+  for (const entry of readRecords(trialsPath(directory))) {
+    campaign = entry.campaign;
+    const record = entry.record;
+    if (record.outcome !== 'detected' || record.recovery?.result !== 'recoveryFailed') continue;
+    trials.push({ id: entry.id, spec: entry.spec, recovery: record.recovery, replay: record.replay });
+  }
+  return { campaign, trials };
+}
+
+export async function triageDirectory(directory: string, options: TriageOptions): Promise<TriageRun> {
+  const bounds = options.bounds ?? DEFAULT_BOUNDS;
+  const { campaign, trials } = failedTrials(directory);
+  const path = join(directory, TRIAGE_FILE);
+  const stored = storedDiagnoses(path, new Set(trials.map((trial) => trial.id)), bounds);
+  // written even when empty: it says the directory was triaged, and is what a resumed triage reads
+  if (stored.rewrite || !existsSync(path)) writeFileSync(path, [...stored.diagnoses.values()].map((diagnosis) => line(diagnosis, bounds)).join(''));
+  const missing = trials.filter((trial) => !stored.diagnoses.has(trial.id));
+  let done = trials.length - missing.length;
+  options.onProgress?.(done, trials.length);
+  const onDiagnosis = (diagnosis: TrialDiagnosis): void => {
+    appendFileSync(path, line(diagnosis, bounds));
+    stored.diagnoses.set(diagnosis.id, diagnosis);
+    done++;
+    options.onProgress?.(done, trials.length);
+  };
+  const jobs = missing.map((trial) => ({ trial, bounds }));
+  if (options.workers <= 1) await diagnoseHere(jobs, options.signal, onDiagnosis);
+  else await diagnoseInWorkers(jobs, options.workers, options.signal, onDiagnosis);
+  if (done < trials.length) return { kind: 'interrupted', done, total: trials.length };
+  const diagnoses = trials.map((trial) => stored.diagnoses.get(trial.id) as TrialDiagnosis);
+  const disabled = [...new Set(trials.flatMap((trial) => trial.spec.disabledSteps ?? []))];
+  return { kind: 'completed', triage: clusterDiagnoses(campaign, diagnoses, recoverySteps, disabled), diagnoses, diagnosed: missing.length };
+}
+
+/** A stored line carries the bounds it was found within: other bounds make it stale. */
+function line(diagnosis: TrialDiagnosis, bounds: TriageBounds): string {
+  return JSON.stringify({ bounds, diagnosis }) + '\n';
+}
+
+/** Diagnoses already in triage.jsonl for these trials and bounds; any other line means rewriting the file. */
+function storedDiagnoses(path: string, wanted: ReadonlySet<string>, bounds: TriageBounds): { diagnoses: Map<string, TrialDiagnosis>; rewrite: boolean } {
+  const diagnoses = new Map<string, TrialDiagnosis>();
+  if (!existsSync(path)) return { diagnoses, rewrite: false };
+  let rewrite = false;
+  for (const text of readFileSync(path, 'utf8').split('\n')) {
+    if (text.trim() === '') continue;
+    try {
+      const parsed = JSON.parse(text) as { bounds: TriageBounds; diagnosis: TrialDiagnosis };
+      if (JSON.stringify(parsed.bounds) === JSON.stringify(bounds) && wanted.has(parsed.diagnosis.id)) diagnoses.set(parsed.diagnosis.id, parsed.diagnosis);
+      else rewrite = true;
+    } catch {
+      // a line cut short by an interruption: diagnose that trial again
+      rewrite = true;
+    }
+  }
+  return { diagnoses, rewrite };
+}
+
+async function diagnoseHere(jobs: readonly TriageJob[], signal: AbortSignal | undefined, onDiagnosis: (diagnosis: TrialDiagnosis) => void): Promise<void> {
+  for (const job of jobs) {
+    if (signal?.aborted) return;
+    onDiagnosis(diagnoseJob(job));
+    await new Promise((resolveTick) => setImmediate(resolveTick));
+  }
+}
+
+async function diagnoseInWorkers(jobs: readonly TriageJob[], workers: number, signal: AbortSignal | undefined, onDiagnosis: (diagnosis: TrialDiagnosis) => void): Promise<void> {
+  const pool = new Piscina<TriageJob, TrialDiagnosis>({ filename: workerFile(), minThreads: workers, maxThreads: workers });
+  const running = new Set<Promise<void>>();
+  try {
+    for (const job of jobs) {
+      if (signal?.aborted) break;
+      const tracked: Promise<void> = pool
+        .run(job)
+        .then(onDiagnosis)
+        .finally(() => running.delete(tracked));
+      running.add(tracked);
+      if (running.size >= workers * 2) await Promise.race(running);
+    }
+    await Promise.all(running);
+  } finally {
+    await pool.destroy();
+  }
+}
+
+/** The compiled worker next to this module; from TypeScript sources (tests), the built one. */
+function workerFile(): string {
+  const here = fileURLToPath(import.meta.url);
+  const sibling = join(dirname(here), 'worker.js');
+  if (here.endsWith('.js') && existsSync(sibling)) return sibling;
+  const built = resolve(dirname(here), '../../../dist/src/campaign/triage/worker.js');
+  if (!existsSync(built)) throw new Error(`worker threads need the compiled worker: run \`npm run build\` (looked for ${built})`);
+  return built;
+}

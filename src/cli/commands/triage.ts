@@ -1,0 +1,96 @@
+/**
+ * `ninelives triage DIR`: why did recoveries fail? Diagnoses every failed recovery of a finished
+ * campaign (footprint, audit, minimal restoring set, the switched-off steps that repair it) on
+ * the worker pool, clusters them, and writes triage.md, triage.json and a section of report.html.
+ * An interrupted triage resumes where it stopped when run again (triage.jsonl keeps each diagnosis).
+ */
+import { availableParallelism } from 'node:os';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { triageDirectory, type TriageRun } from '../../campaign/triage/run.js';
+import { DEFAULT_BOUNDS, type TriageBounds } from '../../campaign/triage/diagnose.js';
+import { TRIALS_FILE, finishResults } from '../../results/directory.js';
+import { firstRecord } from '../../results/store.js';
+import { writeFileAtomically } from '../../results/staged-file.js';
+import { TRIAGE_CLUSTERS_FILE, type Triage } from '../../results/triage.js';
+import { writeDirectoryReports } from '../../report/write.js';
+import { renderTriageMarkdown } from '../../report/triage.js';
+import { CliError, UsageError } from '../errors.js';
+import { writeTrialPages } from '../trial-pages.js';
+import type { CliIo } from '../io.js';
+import { parseInteger } from '../options.js';
+import { createProgress } from '../progress.js';
+import { claimOrExplain, EXIT_INTERRUPTED } from './run.js';
+
+interface TriageCommandOptions {
+  readonly workers: number;
+  readonly json?: boolean;
+  readonly maxReruns: number;
+  readonly timeBudgetMs?: number;
+  readonly force?: boolean;
+}
+
+class TriageInterrupted extends CliError {
+  readonly exitCode = EXIT_INTERRUPTED;
+
+  constructor(message: string) {
+    super('run.interrupted', message);
+  }
+}
+
+export function registerTriageCommand(program: Command, io: CliIo): void {
+  program
+    .command('triage')
+    .description('diagnose and cluster the failed recoveries of a results directory; writes triage.md, triage.json and a section of report.html')
+    .argument('<dir>', 'results directory of a finished campaign')
+    .option('--workers <n>', 'worker threads (default: one per core)', parseInteger('--workers', 1, 256), availableParallelism())
+    .option('--json', 'print { clusters: [ { signature, count, trials, restoring, repairedBy } ] } instead of the findings')
+    .option('--max-reruns <n>', 're-runs through the machine per trial (steps and restoring-set search together)', parseInteger('--max-reruns', 1, 100_000), DEFAULT_BOUNDS.maxReruns)
+    .option('--time-budget-ms <ms>', 'wall-clock budget per trial (makes results depend on the machine\'s speed)', parseInteger('--time-budget-ms', 1, 86_400_000))
+    .option('--force', 'write the triage even where the directory holds other files than a ninelives result')
+    .action(async (directory: string, options: TriageCommandOptions, command: Command) => {
+      if (!existsSync(join(directory, TRIALS_FILE))) throw new UsageError('usage.noResults', `no ${TRIALS_FILE} in ${directory}`);
+      const first = firstRecord(join(directory, TRIALS_FILE));
+      if (first === undefined) throw new UsageError('usage.noResults', `${join(directory, TRIALS_FILE)} holds no trials`);
+      // triage writes beside the results (triage.*, trials/, the reports): the directory must be this campaign's, as for report
+      claimOrExplain(directory, { campaign: first.campaign, force: options.force, named: 'the results directory' });
+      const commandLine = ['ninelives', ...(command.parent?.args ?? ['triage', directory])].join(' ');
+      const bounds: TriageBounds = options.timeBudgetMs === undefined ? { maxReruns: options.maxReruns } : { maxReruns: options.maxReruns, timeBudgetMs: options.timeBudgetMs };
+      const run = await triageWithProgress(directory, options.workers, bounds, io);
+      if (run.kind === 'interrupted') throw new TriageInterrupted(`interrupted after ${run.done}/${run.total} trials; continue with: ${commandLine}`);
+      const { pages, discordant } = await writeTrialPages(directory, run.triage, new Map(run.diagnoses.map((diagnosis) => [diagnosis.id, diagnosis])));
+      const triage: Triage = { ...run.triage, pages: Object.fromEntries(pages), discordant };
+      writeFileAtomically(join(directory, TRIAGE_CLUSTERS_FILE), JSON.stringify(triage, null, 2) + '\n');
+      writeFileAtomically(join(directory, 'triage.md'), renderTriageMarkdown(triage, commandLine));
+      const summary = finishResults(directory, first.campaign, first.record.seed);
+      await writeDirectoryReports(directory, summary, { title: first.campaign, generatedBy: commandLine, triage });
+      io.stdout.write(options.json === true ? JSON.stringify(jsonOf(triage), null, 2) + '\n' : describe(triage, directory));
+    });
+}
+
+async function triageWithProgress(directory: string, workers: number, bounds: TriageBounds, io: CliIo): Promise<TriageRun> {
+  const progress = createProgress(io, 'triage');
+  const controller = new AbortController();
+  const interrupt = (): void => controller.abort();
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  try {
+    return await triageDirectory(directory, { workers, bounds, signal: controller.signal, onProgress: (done, total) => progress.update(done, total) });
+  } finally {
+    progress.stop();
+    process.removeListener('SIGINT', interrupt);
+    process.removeListener('SIGTERM', interrupt);
+  }
+}
+
+function jsonOf(triage: Triage): unknown {
+  return { clusters: triage.clusters.map(({ signature, count, trials, restoring, repairedBy }) => ({ signature, count, trials, restoring, repairedBy })) };
+}
+
+function describe(triage: Triage, directory: string): string {
+  const lines = [`${triage.failed} failed recoveries in ${triage.clusters.length} clusters:`];
+  for (const cluster of triage.clusters.slice(0, 10)) lines.push(`  ${String(cluster.count).padStart(5)}  ${cluster.reading}`, `         e.g. ${cluster.replay}`);
+  lines.push(`triage: ${join(directory, 'triage.md')} (also triage.json, triage.jsonl, and a section of report.html)`);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,80 @@
+/**
+ * The trial browser, kept small: a page per cluster's example trial (the 40 largest clusters)
+ * and per discordant trial (recovered by one mechanism only; the first 20), each with its record
+ * beside the other mechanisms' records for the same fault, its footprint, restoring set and
+ * timeline. Any other trial's page is made on demand with `ninelives replay DIR ID --timeline`.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { renderTimelinePage } from '../report/timeline.js';
+import { trialsPath } from '../results/directory.js';
+import { readRecords } from '../results/store.js';
+import { isHarnessError } from '../results/harness-error.js';
+import type { CampaignRecord } from '../results/summary.js';
+import type { Triage, TrialDiagnosis } from '../results/triage.js';
+import type { TrialRecord } from '../trial/record.js';
+import { trialTimeline } from '../trial/timeline.js';
+
+export const TRIAL_PAGES_FOLDER = 'trials';
+/** Discordant trials get pages up to this many; the rest are listed with their replay command. */
+export const DISCORDANT_PAGE_LIMIT = 20;
+/** The largest clusters' examples get pages up to this many (a page costs a re-run and a rendering). */
+export const CLUSTER_PAGE_LIMIT = 40;
+
+export interface TrialPages {
+  /** trial id -> page path relative to the results directory */
+  readonly pages: ReadonlyMap<string, string>;
+  readonly discordant: readonly string[];
+}
+
+/** A stored trial that ran: its record is the engine's. */
+type TrialEntry = CampaignRecord & { readonly record: TrialRecord };
+
+export function pageName(id: string): string {
+  return `${TRIAL_PAGES_FOLDER}/${id.replace(/[^A-Za-z0-9.-]+/g, '_')}.html`;
+}
+
+export async function writeTrialPages(directory: string, triage: Triage, diagnoses: ReadonlyMap<string, TrialDiagnosis>): Promise<TrialPages> {
+  // a harness error has no trial record to show (the report lists it among the harness errors)
+  const entries = [...readRecords(trialsPath(directory))].filter((entry): entry is TrialEntry => !isHarnessError(entry.record));
+  const byFault = groupByFault(entries);
+  const discordant = entries.filter((entry) => isDiscordant(entry, byFault.get(faultKey(entry)) ?? [])).map((entry) => entry.id);
+  const wanted = [...new Set([...triage.clusters.slice(0, CLUSTER_PAGE_LIMIT).map((cluster) => cluster.trials[0]), ...discordant.slice(0, DISCORDANT_PAGE_LIMIT)])];
+  const byId = new Map(entries.map((entry) => [entry.id, entry]));
+  mkdirSync(join(directory, TRIAL_PAGES_FOLDER), { recursive: true });
+  const pages = new Map<string, string>();
+  for (const id of wanted) {
+    const entry = byId.get(id);
+    if (entry === undefined) continue;
+    const diagnosis = diagnoses.get(id);
+    const others = (byFault.get(faultKey(entry)) ?? []).filter((other) => other.id !== id).map((other) => ({ label: `${other.record.mechanism} (${other.stage})`, record: other.record }));
+    const page = await renderTimelinePage(trialTimeline(entry.spec), { title: id, ...(diagnosis === undefined ? {} : { footprint: diagnosis.footprint, diagnosis }), others });
+    writeFileSync(join(directory, pageName(id)), page);
+    pages.set(id, pageName(id));
+  }
+  return { pages, discordant };
+}
+
+function faultKey(entry: TrialEntry): string {
+  return JSON.stringify([entry.spec.configuration, entry.spec.faultType, entry.spec.trialIndex]);
+}
+
+function groupByFault(entries: readonly TrialEntry[]): Map<string, TrialEntry[]> {
+  const groups = new Map<string, TrialEntry[]>();
+  for (const entry of entries) {
+    const group = groups.get(faultKey(entry));
+    if (group === undefined) groups.set(faultKey(entry), [entry]);
+    else group.push(entry);
+  }
+  return groups;
+}
+
+/** Failed here, recovered by another mechanism on the same fault. */
+function isDiscordant(entry: TrialEntry, sameFault: readonly TrialEntry[]): boolean {
+  if (resultOf(entry.record) !== 'recoveryFailed') return false;
+  return sameFault.some((other) => other.record.mechanism !== entry.record.mechanism && resultOf(other.record) === 'recovered');
+}
+
+function resultOf(record: TrialRecord): string | undefined {
+  return record.outcome === 'detected' ? record.recovery?.result : undefined;
+}

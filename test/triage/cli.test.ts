@@ -1,0 +1,66 @@
+/**
+ * `ninelives triage DIR`: clusters a finished campaign's failed recoveries, prints them as JSON
+ * with --json, writes triage.md, triage.json and a section of report.html, and resumes from
+ * triage.jsonl; a directory without results is a usage error before any work.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cli, removeTemporaryDirectories, temporaryDirectory, writeCampaign } from '../campaign/helpers.js';
+
+afterAll(removeTemporaryDirectories);
+
+interface JsonCluster {
+  readonly signature: string;
+  readonly count: number;
+  readonly trials: readonly string[];
+  readonly restoring: readonly string[];
+  readonly repairedBy: readonly string[];
+}
+
+describe('ninelives triage', () => {
+  it('clusters the failed recoveries, writes its files and resumes', async () => {
+    const directory = temporaryDirectory();
+    const campaign = writeCampaign(
+      directory,
+      ['name: no-irq-clear', 'seed: 7', 'configurations: [1AppVM]', 'faults:', '  failstop: 4', 'mechanisms:', '  - { name: microreset, disable: [clear-irq-count] }', ''].join('\n'),
+    );
+    const out = join(directory, 'results');
+    const ran = await cli(['run', campaign, '--out', out, '--workers', '1']);
+    expect(ran.exitCode, ran.stderr).toBe(0);
+    const first = await cli(['triage', out, '--workers', '1', '--json']);
+    expect(first.exitCode, first.stderr).toBe(0);
+    const { clusters } = JSON.parse(first.stdout) as { clusters: JsonCluster[] };
+    const trials = readFileSync(join(out, 'trials.jsonl'), 'utf8').split('\n').filter((line) => line.includes('"recoveryFailed"')).length;
+    expect(clusters.reduce((sum, cluster) => sum + cluster.count, 0)).toBe(trials);
+    for (const cluster of clusters) expect(Object.keys(cluster).sort()).toEqual(['count', 'repairedBy', 'restoring', 'signature', 'trials']);
+    expect(clusters[0].repairedBy).toEqual(['clear-irq-count']);
+    for (const file of ['triage.md', 'triage.json', 'triage.jsonl']) expect(existsSync(join(out, file)), file).toBe(true);
+    expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<section id="triage">');
+    expect(readFileSync(join(out, 'triage.md'), 'utf8')).toContain(clusters[0].trials[0]);
+    const triage = JSON.parse(readFileSync(join(out, 'triage.json'), 'utf8')) as { pages: Record<string, string> };
+    const page = triage.pages[clusters[0].trials[0]];
+    expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain(`href="${page}"`);
+    expect(readFileSync(join(out, page), 'utf8')).toContain('Minimal restoring set');
+
+    const stored = readFileSync(join(out, 'triage.jsonl'), 'utf8');
+    const again = await cli(['triage', out, '--workers', '1', '--json']);
+    expect(again.stdout).toBe(first.stdout);
+    expect(readFileSync(join(out, 'triage.jsonl'), 'utf8')).toBe(stored);
+
+    const timeline = join(directory, 'timeline.html');
+    const replayed = await cli(['replay', out, clusters[0].trials[0], '--timeline', timeline]);
+    expect(replayed.exitCode, replayed.stderr).toBe(0);
+    expect(readFileSync(timeline, 'utf8')).toContain('clear-irq-count');
+
+    const report = await cli(['report', out]);
+    expect(report.exitCode, report.stderr).toBe(0);
+    expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<section id="triage">');
+  }, 120_000);
+
+  it('refuses a directory without results before any work', async () => {
+    const result = await cli(['triage', temporaryDirectory()]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/no trials\.jsonl/);
+  });
+});

@@ -1,0 +1,47 @@
+/**
+ * A trial's timeline page: the SVG holds the fault, the detection and each recovery step the
+ * record names, a lane per CPU, and the lanes show recovery holding every CPU; the CLI writes it
+ * from `inject --timeline`.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { renderTimelinePage } from '../../src/report/timeline.js';
+import type { TrialSpec } from '../../src/trial/record.js';
+import { trialTimeline } from '../../src/trial/timeline.js';
+import { cli, removeTemporaryDirectories, temporaryDirectory } from '../campaign/helpers.js';
+
+afterAll(removeTemporaryDirectories);
+
+const spec: TrialSpec = { configuration: '1AppVM', seed: 7, trialIndex: 0, faultType: 'failstop', mechanism: 'microreset', disabledSteps: ['release-static-locks'] };
+
+/** The text of an SVG's text elements. */
+function svgTexts(html: string): string[] {
+  const svg = /<svg[\s\S]*?<\/svg>/.exec(html)?.[0] ?? '';
+  return [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((match) => match[1]);
+}
+
+describe('trial timelines', () => {
+  it('hold the fault, the detection, each recovery step and a lane per CPU', async () => {
+    const timeline = trialTimeline(spec);
+    const record = timeline.record;
+    if (record.outcome !== 'detected' || record.recovery === undefined) throw new Error('expected a detected, recovered-from trial');
+    const texts = svgTexts(await renderTimelinePage(timeline, { title: 'example' }));
+    expect(texts.some((text) => text.startsWith('fault:'))).toBe(true);
+    expect(texts.some((text) => text.startsWith('detection:'))).toBe(true);
+    for (const step of record.recovery.steps) expect(texts.some((text) => text.startsWith(`${step.step} (`)), step.step).toBe(true);
+    for (let cpu = 0; cpu < timeline.cpuCount; cpu++) expect(texts).toContain(`cpu ${cpu}`);
+    const held = timeline.segments.filter((segment) => segment.activity === 'recovery');
+    expect(new Set(held.map((segment) => segment.cpu)).size).toBe(timeline.cpuCount);
+    for (const segment of held) expect(segment.startNs).toBeGreaterThanOrEqual(record.detection.timeNs);
+  });
+
+  it('are written by inject --timeline', async () => {
+    const path = join(temporaryDirectory(), 'timeline.html');
+    const result = await cli(['inject', '--config', '1AppVM', '--fault', 'failstop', '--seed', '7', '--trial', '0', '--mechanism', 'microreset', '--disable', 'release-static-locks', '--timeline', path]);
+    expect(result.exitCode, result.stderr).toBe(0);
+    const html = readFileSync(path, 'utf8');
+    expect(html).toContain('<svg');
+    expect(html).toContain('Left half-done by abandoned work');
+  });
+});
