@@ -5,7 +5,7 @@
  * reports are its caller's to render (the report layer sits above this one). Memory stays flat:
  * records go to disk, not into a list.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
@@ -15,6 +15,8 @@ import { finishResults, trialsPath } from '../results/directory.js';
 import { ResultsStore, readRecords } from '../results/store.js';
 import type { CampaignRecord, Summary } from '../results/summary.js';
 import runJobs from './worker.js';
+import { StoppingRounds, stopRuleOf } from './stopping.js';
+import { STOP_RULE_FILE, stopRuleText } from '../results/stopping.js';
 import { NinelivesError } from '../errors.js';
 
 export interface RunOptions {
@@ -56,19 +58,34 @@ export async function runCampaign(campaign: Campaign, options: RunOptions): Prom
   if (foreign > 0) {
     throw new ResultsExistError(`${store.path} holds ${foreign} trials this campaign does not plan (e.g. ${firstForeign}): it is another campaign's or another setting's; choose another --out`);
   }
-  const missing = jobs.filter((job) => !done.has(job));
+  const rule = stopRuleOf(campaign);
+  if (rule !== undefined && options.shard !== undefined) throw new ResultsExistError(`${campaign.name} stops at a precision, which needs every trial index of a cell: run it whole (or through the queue), not in shards`);
+  if (rule !== undefined) writeFileSync(join(options.outDirectory, STOP_RULE_FILE), stopRuleText(rule));
+  const rounds = new StoppingRounds(jobs, rule);
+  if (rule !== undefined) for (const record of readRecords(store.path)) rounds.add(record);
   const tally = new Tally(jobs.length, done.size, options.onProgress);
+  let ran = 0;
+  let finished = true;
+  const nextGroups = (): TrialJob[][] | undefined => {
+    const round = rounds.next();
+    if (round === undefined) return undefined;
+    const missing = round.filter((job) => !done.has(job));
+    ran += missing.length;
+    return groupByFault(missing);
+  };
   try {
-    await execute(missing, options, (record) => {
+    await execute(nextGroups, options, (record) => {
       store.append(record);
       tally.add(record);
+      rounds.add(record);
     });
+    finished = !options.signal?.aborted;
   } finally {
     store.close();
   }
-  if (tally.done < jobs.length) return { kind: 'interrupted', total: jobs.length, done: tally.done };
+  if (!finished || (rule === undefined && tally.done < jobs.length)) return { kind: 'interrupted', total: jobs.length, done: tally.done };
   const summary = finishResults(options.outDirectory, campaign.name, campaign.seed);
-  return { kind: 'completed', total: jobs.length, ran: missing.length, summary };
+  return { kind: 'completed', total: jobs.length, ran, summary };
 }
 
 interface StoredTrials {
@@ -100,10 +117,12 @@ function isPlannedAs(record: CampaignRecord, job: TrialJob): boolean {
   return record.campaign === job.campaign && JSON.stringify(record.spec) === JSON.stringify(job.spec);
 }
 
-async function execute(jobs: readonly TrialJob[], options: RunOptions, onRecord: (record: CampaignRecord) => void): Promise<void> {
-  const groups = groupByFault(jobs);
-  if (options.workers <= 1) return executeHere(groups, options.signal, onRecord);
-  return executeInWorkers(groups, options.workers, options.signal, onRecord);
+/** Fault groups come in rounds: `nextGroups` is asked again once a round's records are all in. */
+type GroupSource = () => readonly TrialJob[][] | undefined;
+
+async function execute(nextGroups: GroupSource, options: RunOptions, onRecord: (record: CampaignRecord) => void): Promise<void> {
+  if (options.workers <= 1) return executeHere(nextGroups, options.signal, onRecord);
+  return executeInWorkers(nextGroups, options.workers, options.signal, onRecord);
 }
 
 /** Jobs of the same fault (configuration, fault type, trial index), in plan order: run together. */
@@ -118,22 +137,33 @@ export function groupByFault(jobs: readonly TrialJob[]): TrialJob[][] {
   return [...groups.values()];
 }
 
-async function executeHere(groups: readonly TrialJob[][], signal: AbortSignal | undefined, onRecord: (record: CampaignRecord) => void): Promise<void> {
-  for (const group of groups) {
-    if (signal?.aborted) return;
-    runJobs(group).forEach(onRecord);
-    // let signals and progress output through between faults
-    await new Promise((resolveTick) => setImmediate(resolveTick));
+async function executeHere(nextGroups: GroupSource, signal: AbortSignal | undefined, onRecord: (record: CampaignRecord) => void): Promise<void> {
+  for (let groups = nextGroups(); groups !== undefined; groups = nextGroups()) {
+    for (const group of groups) {
+      if (signal?.aborted) return;
+      runJobs(group).forEach(onRecord);
+      // let signals and progress output through between faults
+      await new Promise((resolveTick) => setImmediate(resolveTick));
+    }
   }
 }
 
-async function executeInWorkers(groups: readonly TrialJob[][], workers: number, signal: AbortSignal | undefined, onRecord: (record: CampaignRecord) => void): Promise<void> {
+async function executeInWorkers(nextGroups: GroupSource, workers: number, signal: AbortSignal | undefined, onRecord: (record: CampaignRecord) => void): Promise<void> {
   const pool = new Piscina<readonly TrialJob[], CampaignRecord[]>({ filename: workerFile(), minThreads: workers, maxThreads: workers });
   const inFlightLimit = workers * 4;
+  let groups: readonly TrialJob[][] | undefined = [];
   let next = 0;
   const running = new Set<Promise<void>>();
   try {
-    while (next < groups.length && !signal?.aborted) {
+    while (!signal?.aborted) {
+      if (next >= groups.length) {
+        // a round's decisions need all of the previous round's records
+        await Promise.all(running);
+        groups = nextGroups();
+        next = 0;
+        if (groups === undefined) break;
+        continue;
+      }
       const group = groups[next++];
       const task = pool.run(group).then((records) => records.forEach(onRecord));
       const tracked: Promise<void> = task.finally(() => running.delete(tracked));

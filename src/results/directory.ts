@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { sortResultsFile } from './canonical.js';
 import { readRecords, writeAtomically } from './store.js';
+import { readStopRule } from './stopping.js';
 import { summarize, type Summary } from './summary.js';
 
 export const TRIALS_FILE = 'trials.jsonl';
@@ -18,12 +19,13 @@ export function trialsPath(directory: string): string {
 /**
  * Rewrite trials.jsonl in canonical order, then write summary.json. The records pass through one
  * at a time (sorted by a small key per line, then read again for the summary), so memory does not
- * grow with the number of trials.
+ * grow with the number of trials. A directory run with a stop rule (stopping.json) gets where
+ * each cell stopped in its summary.
  */
 export function finishResults(directory: string, campaign: string, seed: number): Summary {
   const path = trialsPath(directory);
   sortResultsFile(path);
-  const summary = summarize(campaign, seed, readRecords(path));
+  const summary = summarize(campaign, seed, readRecords(path), readStopRule(directory));
   writeAtomically(join(directory, SUMMARY_FILE), JSON.stringify(summary, null, 2) + '\n');
   return summary;
 }

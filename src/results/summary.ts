@@ -6,6 +6,7 @@
 import type { FaultType } from '../faults/fault.js';
 import { mcNemarExact, percentile, wilson, type Interval } from './statistics.js';
 import type { TrialRecord, TrialSpec } from '../trial/record.js';
+import { StoppingAccumulator, type StopRule, type Stopping } from './stopping.js';
 
 export interface CampaignRecord {
   readonly campaign: string;
@@ -66,6 +67,8 @@ export interface Summary {
   readonly trials: number;
   readonly groups: readonly SummaryGroup[];
   readonly comparisons: readonly Comparison[];
+  /** where each cell stopped and why, for a campaign with a stop rule */
+  readonly stopping?: Stopping;
 }
 
 function groupKey(entry: CampaignRecord): string {
@@ -74,10 +77,15 @@ function groupKey(entry: CampaignRecord): string {
 }
 
 /** The summary of records given in any iterable (an array, or a file read a record at a time). */
-export function summarize(campaign: string, seed: number, entries: Iterable<CampaignRecord>): Summary {
+export function summarize(campaign: string, seed: number, entries: Iterable<CampaignRecord>, stopRule?: StopRule): Summary {
   const accumulator = new SummaryAccumulator();
-  for (const entry of entries) accumulator.add(entry);
-  return accumulator.summary(campaign, seed);
+  const stopping = new StoppingAccumulator();
+  for (const entry of entries) {
+    accumulator.add(entry);
+    stopping.add(entry);
+  }
+  const summary = accumulator.summary(campaign, seed);
+  return stopRule === undefined ? summary : { ...summary, stopping: stopping.stopping(stopRule) };
 }
 
 /**
