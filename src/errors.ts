@@ -23,6 +23,8 @@ export const errorCodes = [
   'usage.noResults',
   'usage.noTrial',
   'usage.resultsExist',
+  'usage.missingPackage',
+  'usage.noQueue',
   // commander's own, as usage codes
   'usage.unknownCommand',
   'usage.unknownOption',
@@ -36,10 +38,12 @@ export const errorCodes = [
   // input files
   'input.campaign',
   'input.results',
+  'input.sql',
   // failures
   'check.violated',
   'golden.unhealthy',
   'merge.conflict',
+  'queue.versionMismatch',
   'replay.diverged',
   'run.interrupted',
   'internal',

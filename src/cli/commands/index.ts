@@ -13,6 +13,7 @@ import { registerLatencyCommand } from './latency.js';
 import { registerMechanismsCommand } from './mechanisms.js';
 import { registerPlanCommands } from './plan.js';
 import { registerResultsCommands } from './results.js';
+import { registerQueryCommands } from './query.js';
 import { registerRunCommand } from './run.js';
 
 export type CommandRegistrar = (program: Command, io: CliIo) => void;
@@ -27,4 +28,5 @@ export const commandRegistrars: readonly CommandRegistrar[] = [
   registerLatencyCommand,
   registerAblateCommand,
   registerCheckCommand,
+  registerQueryCommands,
 ];
