@@ -177,7 +177,7 @@ async function executeInWorkers(nextGroups: GroupSource, workers: number, signal
 }
 
 /** The compiled worker next to this module; from TypeScript sources (tests), the built one. */
-function workerFile(): string {
+export function workerFile(): string {
   const here = fileURLToPath(import.meta.url);
   const sibling = join(dirname(here), 'worker.js');
   if (here.endsWith('.js') && existsSync(sibling)) return sibling;

@@ -14,6 +14,7 @@ import { registerMechanismsCommand } from './mechanisms.js';
 import { registerPlanCommands } from './plan.js';
 import { registerResultsCommands } from './results.js';
 import { registerQueryCommands } from './query.js';
+import { registerQueueCommands } from './queue.js';
 import { registerRunCommand } from './run.js';
 
 export type CommandRegistrar = (program: Command, io: CliIo) => void;
@@ -29,4 +30,5 @@ export const commandRegistrars: readonly CommandRegistrar[] = [
   registerAblateCommand,
   registerCheckCommand,
   registerQueryCommands,
+  registerQueueCommands,
 ];
