@@ -13,6 +13,11 @@ export function stopRuleOf(campaign: Campaign): StopRule | undefined {
   return campaign.stop === undefined ? undefined : { margin: campaign.stop.margin, confidence: campaign.stop.confidence, minDetected: campaign.stop.minDetected, every: campaign.stop.every };
 }
 
+/** A cell's key: configuration, fault type, mechanism, stage. */
+export function cellKey(job: TrialJob): string {
+  return cellOf(job);
+}
+
 function cellOf(job: TrialJob): string {
   return JSON.stringify([job.spec.configuration, job.spec.faultType, job.spec.mechanism, job.stage]);
 }
@@ -74,6 +79,17 @@ export class StoppingRounds {
    * have all been added.
    */
   next(): TrialJob[] | undefined {
+    return this.nextRound()?.jobs;
+  }
+
+  /** As next(), with the round's index and the cells it runs (cellKey of each). */
+  nextRound(): { round: number; jobs: TrialJob[]; cells: string[] } | undefined {
+    const round = this.round;
+    const jobs = this.advance();
+    return jobs === undefined ? undefined : { round, jobs, cells: [...new Set(jobs.map(cellKey))] };
+  }
+
+  private advance(): TrialJob[] | undefined {
     if (this.round >= this.rounds) return undefined;
     const round = this.round++;
     if (this.rule === undefined) return [...this.jobs];

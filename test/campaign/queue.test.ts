@@ -100,7 +100,7 @@ describe.skipIf(!redisReachable)('the Redis work queue', () => {
     expect(await merged(hosts)).toEqual(reference);
     // finished: the same chunks are the same jobs, and with the results nothing is missing
     expect(await enqueue(address)).toMatch(/, 0 added to queue/);
-    expect(await enqueue(address, hosts)).toMatch(/: 8 chunks, 0 missing from the results, 0 added/);
+    expect(await enqueue(address, hosts)).toBe('queued: complete in the results given; nothing enqueued\n');
     const before = hosts.map((out) => completeLines(join(out, 'trials.jsonl')));
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(hosts.map((out) => completeLines(join(out, 'trials.jsonl')))).toEqual(before);
@@ -151,6 +151,19 @@ describe.skipIf(!redisReachable)('the Redis work queue', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('queue "' + address.queue + '" holds chunks of ninelives 0.0.0+elsewhere; this worker is ');
   }, 30_000);
+
+  it('a campaign with a stop rule, queued round by round on one host (`queue run`), gives the plain run\'s results', async () => {
+    const address = freshQueue();
+    const text = ['name: queuedstop', 'seed: 9', 'configurations: [1AppVM]', 'runLengthMs: 300', 'faults: { register: 60, failstop: 20 }', 'mechanisms: [microreset, microreboot]', 'stop: { margin: 0.15, confidence: 0.9, minDetected: 8, every: 10 }', ''].join('\n');
+    const stopping = writeCampaign(directory, text, 'stopping.yaml');
+    const plain = await spawnCli(['run', stopping, '--out', join(directory, 'stop-plain'), '--workers', '1'], directory).exited;
+    expect(plain.code, plain.stderr).toBe(0);
+    const queued = await spawnCli(['queue', 'run', stopping, '--out', join(directory, 'stop-queued'), '--processes', '2', '--chunk-size', '3', '--redis', address.url, '--queue', address.queue], directory).exited;
+    expect(queued.code, queued.stderr).toBe(0);
+    const expected = resultsIn(join(directory, 'stop-plain'));
+    expect(resultsIn(join(directory, 'stop-queued'))).toEqual(expected);
+    expect(JSON.parse(expected.summary)).toHaveProperty('stopping');
+  }, 120_000);
 
   it('job ids name the campaign, its seed, the version and the chunk', () => {
     const parsed = parseCampaign(CAMPAIGN_TEXT, 'queued.yaml');

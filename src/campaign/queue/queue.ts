@@ -6,7 +6,10 @@
  * same record. Trials are pure functions of their spec, so delivering a chunk twice is harmless.
  */
 import { connect } from 'node:net';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { STOP_RULE_FILE, stopRuleText, type StopRule } from '../../results/stopping.js';
+import { stopRuleOf } from '../stopping.js';
 import { Piscina } from 'piscina';
 import { DelayedError, Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { NinelivesError } from '../../errors.js';
@@ -16,7 +19,7 @@ import type { CampaignRecord } from '../../results/summary.js';
 import type { TrialJob } from '../plan.js';
 import { workerFile } from '../runner.js';
 import type { Campaign } from '../spec.js';
-import { chunkJobId, chunksOf, finishedTrials, missingChunks, type ChunkJob } from './chunks.js';
+import { chunkJobId, chunksOf, pendingWork, type ChunkJob } from './chunks.js';
 
 export const DEFAULT_QUEUE = 'ninelives';
 
@@ -89,6 +92,8 @@ export interface EnqueueResult {
   readonly missing: number;
   /** jobs Redis did not hold yet */
   readonly added: number;
+  /** a campaign with a stop rule: the round enqueued (enqueue again once it is done) */
+  readonly round?: number;
 }
 
 /**
@@ -96,22 +101,22 @@ export interface EnqueueResult {
  * (waiting, running or completed) keeps its job: its id is the same.
  */
 export async function enqueueCampaign(address: QueueAddress, campaign: Campaign, options: { version: string; chunkSize: number; resultsFiles: readonly string[] }): Promise<EnqueueResult> {
-  if (campaign.stop !== undefined) throw new NinelivesError('usage.noQueue', `${campaign.name} stops at a precision; the queue runs fixed-size campaigns for now: use \`ninelives run\``);
-  const chunks = chunksOf(campaign, options.chunkSize);
-  const missing = missingChunks(chunks, finishedTrials(campaign, options.resultsFiles));
+  const pending = pendingWork(campaign, options.chunkSize, options.resultsFiles);
+  if (pending === undefined) return { chunks: 0, missing: 0, added: 0 };
+  const { chunks, missing, round } = pending;
   const queue = new Queue<ChunkJob>(address.queue, { connection: connectionOf(address.url) });
   try {
     const client = await queue.client;
     await client.set(versionKey(address.queue), options.version);
     let added = 0;
     for (const chunk of missing) {
-      const jobId = chunkJobId(campaign, options.version, options.chunkSize, chunk);
+      const jobId = chunkJobId(campaign, options.version, options.chunkSize, chunk, round?.round);
       if ((await queue.getJob(jobId)) !== undefined) continue;
       const trials = chunks[chunk].reduce((sum, group) => sum + group.length, 0);
-      await queue.add('chunk', { campaign, chunk, chunkSize: options.chunkSize, version: options.version, trials }, { jobId, removeOnComplete: false, removeOnFail: false, attempts: 3 });
+ await queue.add('chunk', { campaign, chunk, chunkSize: options.chunkSize, version: options.version, trials, ...(round === undefined ? {} : { round }) }, { jobId, removeOnComplete: false, removeOnFail: false, attempts: 3 });
       added++;
     }
-    return { chunks: chunks.length, missing: missing.length, added };
+    return { chunks: chunks.length, missing: missing.length, added, ...(round === undefined ? {} : { round: round.round }) };
   } finally {
     await queue.close();
   }
@@ -176,7 +181,7 @@ export async function startWorker(address: QueueAddress, options: WorkOptions): 
 }
 
 async function runChunk(job: Job<ChunkJob, number>, pool: Piscina<readonly TrialJob[], CampaignRecord[]>, store: ResultsStore, options: WorkOptions): Promise<number> {
-  const groups = chunksOf(job.data.campaign, job.data.chunkSize)[job.data.chunk];
+  const groups = chunksOf(job.data.campaign, job.data.chunkSize, job.data.round)[job.data.chunk];
   let trials = 0;
   await Promise.all(
     groups.map(async (group) => {
@@ -186,6 +191,8 @@ async function runChunk(job: Job<ChunkJob, number>, pool: Piscina<readonly Trial
       await job.updateProgress(trials);
     }),
   );
+  // a host's results say which stop rule they were run under, for `merge`
+  if (job.data.campaign.stop !== undefined) writeFileSync(join(options.outDirectory, STOP_RULE_FILE), stopRuleText(stopRuleOf(job.data.campaign) as StopRule));
   options.onChunk?.(job.data, trials);
   return trials;
 }

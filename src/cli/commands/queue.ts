@@ -5,7 +5,7 @@
  * `ninelives merge` combines the hosts' results directories.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,8 @@ import type { Command } from 'commander';
 import { checkReachable, DEFAULT_QUEUE, enqueueCampaign, queueStatus, startWorker, type QueueAddress, type QueueStatus } from '../../campaign/queue/queue.js';
 import { TRIALS_FILE, finishResults } from '../../results/directory.js';
 import { planMerge, writeMerged } from '../../results/merge.js';
+import { STOP_RULE_FILE, stopRuleText } from '../../results/stopping.js';
+import { stopRuleOf } from '../../campaign/stopping.js';
 import { NinelivesError } from '../../errors.js';
 import { writeDirectoryReports } from '../../report/write.js';
 import { CommandFailure, UsageError } from '../errors.js';
@@ -88,7 +90,12 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
       const campaign = loadOrExplain(path);
       const address = await reachable(options);
       const result = await translated(() => enqueueCampaign(address, campaign, { version: ninelivesVersion(), chunkSize: options.chunkSize, resultsFiles: resultsFilesIn(options.results) }));
-      io.stdout.write(`${campaign.name}: ${result.chunks} chunks, ${result.missing} missing from the results, ${result.added} added to queue "${address.queue}"\n`);
+      const round = result.round === undefined ? '' : ` (round ${result.round} of its stop rule: enqueue again, with the hosts' results, once it is done)`;
+      if (result.missing === 0) {
+        io.stdout.write(`${campaign.name}: complete in the results given; nothing enqueued\n`);
+        return;
+      }
+      io.stdout.write(`${campaign.name}: ${result.chunks} chunks, ${result.missing} missing from the results, ${result.added} added to queue "${address.queue}"${round}\n`);
     });
 
   withAddress(queue.command('work'))
@@ -129,11 +136,20 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
     .action(async (path: string, options: AddressOptions & { out: string; processes: number; workers: number; chunkSize: number }) => {
       const campaign = loadOrExplain(path);
       const address = await reachable(options);
-      const enqueued = await translated(() => enqueueCampaign(address, campaign, { version: ninelivesVersion(), chunkSize: options.chunkSize, resultsFiles: resultsFilesIn([options.out]) }));
       const hosts = Array.from({ length: options.processes }, (_, index) => join(options.out, 'hosts', `worker-${index + 1}`));
       const children = hosts.map((out) => spawnWorker(address, out, options.workers));
+      let added = 0;
       try {
-        await untilDrained(address, children, io);
+        // one pass for a fixed-size campaign; one per round for a campaign with a stop rule
+        for (;;) {
+          const enqueued = await translated(() => enqueueCampaign(address, campaign, { version: ninelivesVersion(), chunkSize: options.chunkSize, resultsFiles: resultsFilesIn([options.out]) }));
+          if (enqueued.missing === 0) break;
+          if (enqueued.added === 0 && (await queueStatus(address)).waiting + (await queueStatus(address)).running === 0) {
+            throw new CommandFailure('internal', `queue "${address.queue}" says ${enqueued.missing} chunks are done that ${options.out} lacks: give another --queue, or flush it`);
+          }
+          added += enqueued.added;
+          await untilDrained(address, children, io);
+        }
       } finally {
         await Promise.all(children.map(stopChild));
       }
@@ -143,9 +159,11 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
       mkdirSync(options.out, { recursive: true });
       const merged = join(options.out, TRIALS_FILE);
       writeMerged(plan, merged);
+      const rule = stopRuleOf(campaign);
+      if (rule !== undefined) writeFileSync(join(options.out, STOP_RULE_FILE), stopRuleText(rule));
       const summary = finishResults(options.out, plan.campaign.name, plan.campaign.seed);
       await writeDirectoryReports(options.out, summary, { title: campaign.name, generatedBy: `ninelives queue run ${path} --out ${options.out}` });
-      io.stdout.write(`${campaign.name}: ${enqueued.added} chunks run by ${options.processes} processes; ${summary.trials} trials; report: ${join(options.out, 'report.md')}\n`);
+      io.stdout.write(`${campaign.name}: ${added} chunks run by ${options.processes} processes; ${summary.trials} trials; report: ${join(options.out, 'report.md')}\n`);
     });
 }
 
