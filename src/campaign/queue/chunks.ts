@@ -59,7 +59,8 @@ export function finishedTrials(campaign: Campaign, resultsFiles: readonly string
   const planned = new Map(planTrials(campaign).map((job) => [job.id, JSON.stringify(job.spec)]));
   const finished = new Set<string>();
   for (const path of resultsFiles) {
-    for (const entry of readRecords(path)) {
+    // a live worker may be appending to it: leave its last line alone
+    for (const entry of readRecords(path, { repairTornEnd: false })) {
       if (entry.campaign !== campaign.name || planned.get(entry.id) !== JSON.stringify(entry.spec) || finished.has(entry.id)) continue;
       finished.add(entry.id);
       onRecord?.(entry);

@@ -144,7 +144,8 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
         for (;;) {
           const enqueued = await translated(() => enqueueCampaign(address, campaign, { version: ninelivesVersion(), chunkSize: options.chunkSize, resultsFiles: resultsFilesIn([options.out]) }));
           if (enqueued.missing === 0) break;
-          if (enqueued.added === 0 && (await queueStatus(address)).waiting + (await queueStatus(address)).running === 0) {
+          const status = await queueStatus(address);
+          if (enqueued.added === 0 && status.waiting + status.running === 0) {
             throw new CommandFailure('internal', `queue "${address.queue}" says ${enqueued.missing} chunks are done that ${options.out} lacks: give another --queue, or flush it`);
           }
           added += enqueued.added;
