@@ -10,6 +10,7 @@ import { accessSync, constants, existsSync, lstatSync, mkdirSync, readdirSync, r
 import { homedir } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { NinelivesError } from '../errors.js';
+import { STOP_RULE_FILE } from './stopping.js';
 import { ForeignManifestError, MANIFEST_FILE, readManifest, writeManifest, type Manifest } from './manifest.js';
 import { firstRecord } from './store.js';
 
@@ -21,7 +22,8 @@ export class OutputDirectoryError extends NinelivesError {
 }
 
 /** The files a results directory holds (and the staged files of an interrupted write). */
-const RESULT_FILES = new Set([MANIFEST_FILE, 'trials.jsonl', 'summary.json', 'report.md', 'report.html', 'trials.csv']);
+// stopping.json: the stop rule a campaign ran under (results/stopping.ts)
+const RESULT_FILES = new Set([MANIFEST_FILE, 'trials.jsonl', 'summary.json', 'report.md', 'report.html', 'trials.csv', STOP_RULE_FILE]);
 const SYSTEM_DIRECTORIES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/usr', '/var', '/tmp', '/home', '/mnt', '/media', '/snap'];
 /** not even below these: the kernel's, or the system's own files (the package manager's, the boot loader's) */
 const SYSTEM_TREES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/sbin', '/snap', '/sys', '/usr'];

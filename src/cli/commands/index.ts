@@ -13,6 +13,8 @@ import { registerLatencyCommand } from './latency.js';
 import { registerMechanismsCommand } from './mechanisms.js';
 import { registerPlanCommands } from './plan.js';
 import { registerResultsCommands } from './results.js';
+import { registerQueryCommands } from './query.js';
+import { registerQueueCommands } from './queue.js';
 import { registerRunCommand } from './run.js';
 
 export type CommandRegistrar = (program: Command, io: CliIo) => void;
@@ -27,4 +29,6 @@ export const commandRegistrars: readonly CommandRegistrar[] = [
   registerLatencyCommand,
   registerAblateCommand,
   registerCheckCommand,
+  registerQueryCommands,
+  registerQueueCommands,
 ];
