@@ -15,6 +15,7 @@ import { TRIALS_FILE, finishResults } from '../../results/directory.js';
 import { planMerge, writeMerged } from '../../results/merge.js';
 import { currentProvenance, provenanceId } from '../../results/provenance.js';
 import { STOP_RULE_FILE, stopRuleText } from '../../results/stopping.js';
+import { runManifest } from '../../campaign/run-manifest.js';
 import { stopRuleOf } from '../../campaign/stopping.js';
 import { NinelivesError } from '../../errors.js';
 import { writeDirectoryReports } from '../../report/write.js';
@@ -22,7 +23,7 @@ import { CommandFailure, UsageError } from '../errors.js';
 import type { CliIo } from '../io.js';
 import { parseInteger } from '../options.js';
 import { findPackageRoot } from '../../package-info.js';
-import { loadOrExplain } from './run.js';
+import { claimOrExplain, loadOrExplain } from './run.js';
 
 const DEFAULT_CHUNK_SIZE = 20;
 const POLL_MS = 500;
@@ -123,8 +124,11 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
     .option('--processes <n>', 'worker processes', parseInteger('--processes', 1, 256), 2)
     .option('--workers <n>', 'worker threads per process', parseInteger('--workers', 1, 256), 1)
     .option('--chunk-size <n>', 'fault groups per chunk', parseInteger('--chunk-size', 1, 100_000), DEFAULT_CHUNK_SIZE)
-    .action(async (path: string, options: AddressOptions & { out: string; processes: number; workers: number; chunkSize: number }) => {
+    .option('--force', 'write into an output directory that holds other files than this campaign\'s results')
+    .action(async (path: string, options: AddressOptions & { out: string; processes: number; workers: number; chunkSize: number; force?: boolean }) => {
       const campaign = loadOrExplain(path);
+      // as for `run`: DIR is new, empty or this campaign's (its manifest says so), before any work
+      claimOrExplain(options.out, { campaign: campaign.name, force: options.force, named: '--out' }, runManifest(campaign, undefined, undefined));
       const address = await reachable(options);
       const hosts = Array.from({ length: options.processes }, (_, index) => join(options.out, 'hosts', `worker-${index + 1}`));
       const children = hosts.map((out) => spawnWorker(address, out, options.workers));
