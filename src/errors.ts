@@ -26,6 +26,8 @@ export const errorCodes = [
   'usage.outputDirectory',
   'usage.tooManyTrials',
   'usage.mixedShards',
+  'usage.missingPackage',
+  'usage.noQueue',
   // commander's own, as usage codes
   'usage.unknownCommand',
   'usage.unknownOption',
@@ -39,11 +41,13 @@ export const errorCodes = [
   // input files
   'input.campaign',
   'input.results',
+  'input.sql',
   // failures
   'check.violated',
   'golden.unhealthy',
   'merge.conflict',
   'merge.partial',
+  'queue.versionMismatch',
   'replay.diverged',
   'run.interrupted',
   'run.errors',

@@ -8,7 +8,7 @@
  * are its caller's to render (the report layer sits above this one). Memory stays flat: records
  * go to disk, not into a list.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
@@ -22,6 +22,8 @@ import { currentProvenance, describeProvenance, sameProvenance, type Provenance 
 import { ResultsStore, readRecords } from '../results/store.js';
 import type { CampaignRecord, Summary } from '../results/summary.js';
 import runJobs from './worker.js';
+import { StoppingRounds, stopRuleOf } from './stopping.js';
+import { STOP_RULE_FILE, stopRuleText } from '../results/stopping.js';
 import { NinelivesError } from '../errors.js';
 
 export interface RunOptions {
@@ -69,30 +71,54 @@ export async function runCampaign(campaign: Campaign, options: RunOptions): Prom
     throw new ResultsExistError(`${store.path} holds ${foreign} trials this campaign does not plan (e.g. ${firstForeign}): it is another campaign's or another setting's; choose another --out`);
   }
   const missing = jobs.filter((job) => !done.has(job));
-  // complete results of another version are only reported again: nothing is mixed
-  if (otherVersion !== undefined && missing.length > 0) {
-    throw new ResultsExistError(`${store.path} was made by ${describeProvenance(otherVersion.value)}, and this is ${describeProvenance(provenance)}: results of different versions are not mixed; finish it with that version, or choose another --out`);
+  const rule = stopRuleOf(campaign);
+  if (rule !== undefined && options.shard !== undefined) throw new ResultsExistError(`${campaign.name} stops at a precision, which needs every trial index of a cell: run it whole (or through the queue), not in shards`);
+  const mixingRefused = (): ResultsExistError | undefined =>
+    otherVersion === undefined ? undefined : new ResultsExistError(`${store.path} was made by ${describeProvenance(otherVersion.value)}, and this is ${describeProvenance(provenance)}: results of different versions are not mixed; finish it with that version, or choose another --out`);
+  // complete results of another version are only reported again: nothing is mixed (with a stop
+  // rule, whether anything is left to run is known round by round, below)
+  if (rule === undefined && missing.length > 0) {
+    const refused = mixingRefused();
+    if (refused !== undefined) throw refused;
   }
   if (options.manifest !== undefined) writeManifest(options.outDirectory, otherVersion === undefined ? options.manifest : { ...options.manifest, ninelives: otherVersion.value ?? options.manifest.ninelives });
+  if (rule !== undefined) writeFileSync(join(options.outDirectory, STOP_RULE_FILE), stopRuleText(rule));
+  const rounds = new StoppingRounds(jobs, rule);
+  if (rule !== undefined) for (const record of readRecords(store.path)) rounds.add(record);
   const tally = new Tally(jobs.length, done.size, options.onProgress);
   const sample = new SampleKeeper(options.selfCheckEvery ?? DEFAULT_SELF_CHECK_EVERY);
+  let ran = 0;
+  let finished = true;
   let ranInWorkers = false;
+  const nextGroups = (): TrialJob[][] | undefined => {
+    const round = rounds.next();
+    if (round === undefined) return undefined;
+    const toRun = round.filter((job) => !done.has(job));
+    if (toRun.length > 0) {
+      const refused = mixingRefused();
+      if (refused !== undefined) throw refused;
+    }
+    ran += toRun.length;
+    return groupByFault(toRun);
+  };
   try {
-    ranInWorkers = await execute(missing, options, (group, records) => {
+    ranInWorkers = await execute(nextGroups, options, (group, records) => {
       sample.keep(group, records);
       for (const record of records) {
         // provenance is the campaign layer's: the trial's own record stays what runTrial returns
         store.append({ ...record, ninelives: provenance });
         tally.add(record);
+        rounds.add(record);
       }
     });
+    finished = !options.signal?.aborted;
   } finally {
     store.close();
   }
-  if (tally.done < jobs.length) return { kind: 'interrupted', total: jobs.length, done: tally.done };
+  if (!finished || (rule === undefined && tally.done < jobs.length)) return { kind: 'interrupted', total: jobs.length, done: tally.done };
   const selfCheck = await sample.check(ranInWorkers, options.outDirectory);
   const summary = finishResults(options.outDirectory, campaign.name, campaign.seed);
-  return { kind: 'completed', total: jobs.length, ran: missing.length, summary, selfCheck };
+  return { kind: 'completed', total: jobs.length, ran, summary, selfCheck };
 }
 
 /** The records of the sampled faults this run ran, to run again once the run is done. */
@@ -159,16 +185,17 @@ function isPlannedAs(record: CampaignRecord, job: TrialJob): boolean {
 }
 
 type OnRecords = (group: readonly TrialJob[], records: readonly CampaignRecord[]) => void;
-type RunGroup = (group: readonly TrialJob[]) => Promise<CampaignRecord[]>;
+export type RunGroup = (group: readonly TrialJob[]) => Promise<CampaignRecord[]>;
+/** Fault groups come in rounds: `nextGroups` is asked again once a round's records are all in. */
+type GroupSource = () => readonly TrialJob[][] | undefined;
 
-/** Run the jobs; true if they ran in worker threads. */
-async function execute(jobs: readonly TrialJob[], options: RunOptions, onRecords: OnRecords): Promise<boolean> {
-  const groups = groupByFault(jobs);
+/** Run the rounds of jobs; true if they ran in worker threads. */
+async function execute(nextGroups: GroupSource, options: RunOptions, onRecords: OnRecords): Promise<boolean> {
   if (options.workers <= 1) {
-    await executeHere(groups, options.signal, onRecords);
+    await executeHere(nextGroups, options.signal, onRecords);
     return false;
   }
-  await executeInWorkers(groups, options.workers, options.signal, onRecords);
+  await executeInWorkers(nextGroups, options.workers, options.signal, onRecords);
   return true;
 }
 
@@ -177,7 +204,7 @@ async function execute(jobs: readonly TrialJob[], options: RunOptions, onRecords
  * replaces it), each of them once more on its own; a trial that fails again is recorded as a
  * harness error, so one bad trial neither ends the campaign nor takes its fault's others with it.
  */
-async function runWithRetry(run: RunGroup, group: readonly TrialJob[]): Promise<CampaignRecord[]> {
+export async function runWithRetry(run: RunGroup, group: readonly TrialJob[]): Promise<CampaignRecord[]> {
   try {
     return await run(group);
   } catch {
@@ -205,24 +232,35 @@ export function groupByFault(jobs: readonly TrialJob[]): TrialJob[][] {
   return [...groups.values()];
 }
 
-async function executeHere(groups: readonly TrialJob[][], signal: AbortSignal | undefined, onRecords: OnRecords): Promise<void> {
+async function executeHere(nextGroups: GroupSource, signal: AbortSignal | undefined, onRecords: OnRecords): Promise<void> {
   const runHere: RunGroup = async (group) => runJobs(group);
-  for (const group of groups) {
-    if (signal?.aborted) return;
-    onRecords(group, await runWithRetry(runHere, group));
-    // let signals and progress output through between faults
-    await new Promise((resolveTick) => setImmediate(resolveTick));
+  for (let groups = nextGroups(); groups !== undefined; groups = nextGroups()) {
+    for (const group of groups) {
+      if (signal?.aborted) return;
+      onRecords(group, await runWithRetry(runHere, group));
+      // let signals and progress output through between faults
+      await new Promise((resolveTick) => setImmediate(resolveTick));
+    }
   }
 }
 
-async function executeInWorkers(groups: readonly TrialJob[][], workers: number, signal: AbortSignal | undefined, onRecords: OnRecords): Promise<void> {
+async function executeInWorkers(nextGroups: GroupSource, workers: number, signal: AbortSignal | undefined, onRecords: OnRecords): Promise<void> {
   const pool = new Piscina<readonly TrialJob[], CampaignRecord[]>({ filename: workerFile(), minThreads: workers, maxThreads: workers });
   const runInPool: RunGroup = (group) => pool.run(group);
   const inFlightLimit = workers * 4;
+  let groups: readonly TrialJob[][] | undefined = [];
   let next = 0;
   const running = new Set<Promise<void>>();
   try {
-    while (next < groups.length && !signal?.aborted) {
+    while (!signal?.aborted) {
+      if (next >= groups.length) {
+        // a round's decisions need all of the previous round's records
+        await Promise.all(running);
+        groups = nextGroups();
+        next = 0;
+        if (groups === undefined) break;
+        continue;
+      }
       const group = groups[next++];
       const task = runWithRetry(runInPool, group).then((records) => onRecords(group, records));
       const tracked: Promise<void> = task.finally(() => running.delete(tracked));
@@ -236,7 +274,7 @@ async function executeInWorkers(groups: readonly TrialJob[][], workers: number, 
 }
 
 /** The compiled worker next to this module; from TypeScript sources (tests), the built one. */
-function workerFile(): string {
+export function workerFile(): string {
   const built = builtWorkerFile();
   if (!existsSync(built)) throw new Error(`worker threads need the compiled worker: run \`npm run build\` (looked for ${built})`);
   return built;

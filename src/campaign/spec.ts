@@ -62,6 +62,15 @@ export const campaignSchema = strictObject({
   /** the host the recovery cost model prices */
   host: strictObject({ cpus: positiveInteger.max(1024), memoryGiB: positiveInteger.max(65_536) }).default(NOMINAL_HOST),
   strictNetBench: z.boolean().default(false),
+  /** stop each cell once its recovery rate is known within a margin; `faults` are then the most trials per fault type */
+  stop: strictObject({
+    margin: z.number().gt(0).lt(0.5),
+    confidence: z.number().gt(0).lt(1),
+    /** recoveries attempted before a cell may stop */
+    minDetected: positiveInteger.default(100),
+    /** trial indexes between the checkpoints where cells may stop */
+    every: positiveInteger.default(100),
+  }).optional(),
 });
 
 export type CampaignFile = z.infer<typeof campaignSchema>;

@@ -49,6 +49,9 @@ export async function renderHtml(summary: Summary, context: ReportContext): Prom
     body.push('</section>');
   }
 
+  if (tables.stopping !== null) {
+    body.push('<section id="stopping">', '<h2>Where each cell stopped</h2>', `<p class="note">${escapeHtml(notes.stopping)}</p>`, htmlTable(tables.stopping, 'stopping'), '</section>');
+  }
   if (tables.comparisons !== null) {
     body.push('<section id="comparisons">', '<h2>Paired comparisons</h2>', `<p class="note">${escapeHtml(notes.comparisons)}</p>`, htmlTable(tables.comparisons, 'comparisons'), '</section>');
   }

@@ -33,6 +33,8 @@ export function renderMarkdown(summary: Summary, context: ReportContext): string
     }
   }
 
+  if (tables.stopping !== null) out.push('## Where each cell stopped', '', notes.stopping, '', ...markdownTable(tables.stopping), '');
+
   if (tables.comparisons !== null) out.push('## Paired comparisons', '', notes.comparisons, '', ...markdownTable(tables.comparisons), '');
 
   if (tables.failures.length > 0) {

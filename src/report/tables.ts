@@ -5,6 +5,7 @@
  */
 import type { Triage } from '../results/triage.js';
 import type { Comparison, Summary, SummaryGroup } from '../results/summary.js';
+import type { Stopping } from '../results/stopping.js';
 import { formatCount, formatInterval, formatMs, formatPValue, formatPercent, formatPointDifference, formatShare, MISSING } from './format.js';
 import { ablationCells, attempted, configurations, faultTypesOf, FULL_STAGE, injected, mainRows, mechanismsOf, type Cell } from './groups.js';
 
@@ -56,6 +57,8 @@ export interface ReportTables {
   readonly comparisons: Table | null;
   /** failure causes and detectors per group, one table per configuration (groups with detections) */
   readonly failures: readonly ConfigurationTable[];
+  /** where each cell stopped and why; null for a campaign of fixed size */
+  readonly stopping: Table | null;
 }
 
 const left = (label: string): Column => ({ label, align: 'left' });
@@ -69,6 +72,8 @@ export const notes = {
   comparisons:
     'Paired on the same faults (same trial index): only detections recovered by one mechanism and not the other (discordant pairs) carry information. p is the exact two-sided McNemar test.',
   failures: 'First cause of each failed recovery, and the detector that caught each detected fault.',
+  stopping:
+    'Each cell ran until its recovery rate\'s Wilson interval was within the margin of the estimate (checked every few trial indexes, after a floor of attempted recoveries), or until the campaign\'s trial count. Baselines without a mechanism run as long as their fault type\'s mechanisms.',
 } as const;
 
 export function buildTables(summary: Summary): ReportTables {
@@ -80,6 +85,7 @@ export function buildTables(summary: Summary): ReportTables {
     failures: configurations(summary)
       .map((config) => ({ config, table: failureTable(summary, config) }))
       .filter(({ table }) => table.rows.length > 0),
+    stopping: summary.stopping === undefined ? null : stoppingTable(summary.stopping),
   };
 }
 
@@ -165,6 +171,25 @@ function ablationTable(cell: Cell): Table {
         formatMs(group.serviceInterruptionMs.max),
       ];
     }),
+  };
+}
+
+const stopReasons = { margin: 'margin reached', limit: 'trial limit', paired: 'ran with its mechanisms' } as const;
+
+function stoppingTable(stopping: Stopping): Table {
+  const { rule } = stopping;
+  return {
+    columns: [left('Configuration'), left('Fault'), left('Mechanism'), left('Stage'), right('Trials'), right('Recoveries attempted'), right(`± at ${formatPercent(rule.confidence)}`), left('Why it stopped')],
+    rows: stopping.cells.map((cell) => [
+      cell.config,
+      cell.faultType,
+      cell.mechanism,
+      cell.stage,
+      formatCount(cell.trials),
+      formatCount(cell.attempted),
+      Number.isNaN(cell.halfWidth) ? MISSING : formatPercent(cell.halfWidth),
+      `${stopReasons[cell.reason]}${cell.reason === 'margin' ? ` (±${formatPercent(rule.margin)})` : ''}`,
+    ]),
   };
 }
 

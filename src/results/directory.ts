@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { sortResultsFile } from './canonical.js';
 import { endsInTornLine, manifestOf, RecordFacts, withFacts } from './result-facts.js';
 import { readRecords, writeAtomically } from './store.js';
+import { readStopRule } from './stopping.js';
 import { summarize, type Summary } from './summary.js';
 
 export const TRIALS_FILE = 'trials.jsonl';
@@ -22,7 +23,8 @@ export function trialsPath(directory: string): string {
  * results as a whole (result-facts.ts: the description from the directory's manifest, which
  * ninelives made the records, harness errors, and whether the results are partial). The records
  * pass through one at a time (sorted by a small key per line, then read again for the summary),
- * so memory does not grow with the number of trials.
+ * so memory does not grow with the number of trials. A directory run with a stop rule
+ * (stopping.json) gets where each cell stopped in its summary.
  */
 export function finishResults(directory: string, campaign: string, seed: number): Summary {
   const path = trialsPath(directory);
@@ -30,7 +32,7 @@ export function finishResults(directory: string, campaign: string, seed: number)
   const tornLine = endsInTornLine(path);
   sortResultsFile(path);
   const facts = new RecordFacts();
-  const summary = withFacts(summarize(campaign, seed, facts.watch(readRecords(path))), facts, manifestOf(directory), tornLine);
+  const summary = withFacts(summarize(campaign, seed, facts.watch(readRecords(path)), readStopRule(directory)), facts, manifestOf(directory), tornLine);
   writeAtomically(join(directory, SUMMARY_FILE), JSON.stringify(summary, null, 2) + '\n');
   return summary;
 }

@@ -31,8 +31,16 @@ export interface Line {
   readonly number: number;
 }
 
+export interface ReadOptions {
+  /**
+   * Cut a torn last line off the file (the default). False for a file another process may be
+   * appending to (a queue worker's): its last line may be a write in progress.
+   */
+  readonly repairTornEnd?: boolean;
+}
+
 /** The file's complete lines that are not blank, in order; none if the file does not exist. */
-export function* readLines(path: string): Generator<Line> {
+export function* readLines(path: string, options: ReadOptions = {}): Generator<Line> {
   if (!existsSync(path)) return;
   const descriptor = openSync(path, 'r');
   let tornAt: number | undefined;
@@ -44,7 +52,7 @@ export function* readLines(path: string): Generator<Line> {
   } finally {
     closeSync(descriptor);
   }
-  if (tornAt !== undefined) truncateSync(path, tornAt);
+  if (tornAt !== undefined && options.repairTornEnd !== false) truncateSync(path, tornAt);
 }
 
 /** Yields the lines; returns where a torn last line starts, if there is one. */

@@ -10,6 +10,7 @@ import { accessSync, constants, existsSync, lstatSync, mkdirSync, readdirSync, r
 import { homedir } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { NinelivesError } from '../errors.js';
+import { STOP_RULE_FILE } from './stopping.js';
 import { ForeignManifestError, MANIFEST_FILE, readManifest, writeManifest, type Manifest } from './manifest.js';
 import { firstRecord } from './store.js';
 
@@ -22,9 +23,10 @@ export class OutputDirectoryError extends NinelivesError {
 
 /**
  * The files a results directory holds (and the staged files of an interrupted write): the run's,
- * and those `ninelives triage` adds (its findings, its clusters, its diagnoses so far).
+ * the stop rule it ran under (results/stopping.ts), and those `ninelives triage` adds (its
+ * findings, its clusters, its diagnoses so far).
  */
-const RESULT_FILES = new Set([MANIFEST_FILE, 'trials.jsonl', 'summary.json', 'report.md', 'report.html', 'trials.csv', 'triage.md', 'triage.json', 'triage.jsonl']);
+const RESULT_FILES = new Set([MANIFEST_FILE, 'trials.jsonl', 'summary.json', 'report.md', 'report.html', 'trials.csv', STOP_RULE_FILE, 'triage.md', 'triage.json', 'triage.jsonl']);
 /** The folders a results directory holds: the trial pages triage writes (the trial browser). */
 const RESULT_FOLDERS = new Set(['trials']);
 const SYSTEM_DIRECTORIES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/usr', '/var', '/tmp', '/home', '/mnt', '/media', '/snap'];

@@ -32,6 +32,11 @@ export function describeProvenance(provenance: Provenance | undefined): string {
   return `ninelives ${provenance.version} (${source})`;
 }
 
+/** The provenance as one string ("0.1.0+git:<commit>"): what a queue's chunks and job ids name. */
+export function provenanceId(provenance: Provenance): string {
+  return `${provenance.version}+${provenance.source}`;
+}
+
 export function sameProvenance(a: Provenance | undefined, b: Provenance | undefined): boolean {
   return a?.version === b?.version && a?.source === b?.source;
 }

@@ -66,11 +66,14 @@ export function manifestOf(directory: string): Manifest | undefined {
  * line (a trial that was being written, at least, is missing).
  */
 export function withFacts(summary: Summary, facts: RecordFacts, manifest: Manifest | undefined, tornLine: boolean): Summary {
-  const planned = manifest?.planned ?? (tornLine ? facts.records + 1 : undefined);
+  // under a stop rule the manifest's count is a ceiling, not a promise: cells stop when their
+  // answer is known, so only a torn line shows that trials are missing
+  const ceiling = summary.stopping === undefined ? manifest?.planned : undefined;
+  const planned = ceiling ?? (tornLine ? facts.records + 1 : undefined);
   const torn = tornLine ? ['trials.jsonl ended in a torn line (an interrupted write), which was dropped'] : [];
   const partial =
     planned !== undefined && facts.records < planned
-      ? { trials: facts.records, planned, reason: [...(manifest?.planned === undefined ? ['no manifest says how many were planned'] : [`${planned - facts.records} planned trial${planned - facts.records === 1 ? ' is' : 's are'} missing`]), ...torn].join('; ') }
+      ? { trials: facts.records, planned, reason: [...(ceiling === undefined ? ['no manifest says how many were planned'] : [`${planned - facts.records} planned trial${planned - facts.records === 1 ? ' is' : 's are'} missing`]), ...torn].join('; ') }
       : undefined;
   return {
     ...summary,

@@ -5,7 +5,7 @@
  * the final file is rewritten in canonical order, atomically (canonical.ts).
  */
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
-import { readLines, ResultsFileError, type Line } from './lines.js';
+import { readLines, ResultsFileError, type Line, type ReadOptions } from './lines.js';
 import { writeFileAtomically } from './staged-file.js';
 import type { CampaignRecord } from './summary.js';
 
@@ -33,8 +33,8 @@ export { ResultsFileError } from './lines.js';
  * The records in a results file, one at a time, in file order; a torn last line (an interrupted
  * write) is dropped from the file.
  */
-export function* readRecords(path: string): Generator<CampaignRecord> {
-  for (const line of readLines(path)) yield parseRecord(line, path);
+export function* readRecords(path: string, options?: ReadOptions): Generator<CampaignRecord> {
+  for (const line of readLines(path, options)) yield parseRecord(line, path);
 }
 
 /** The first record of a results file, or undefined when it holds none. */

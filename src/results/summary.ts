@@ -8,6 +8,7 @@ import { mcNemarExact, percentile, wilson, type Interval } from './statistics.js
 import type { TrialRecord, TrialSpec } from '../trial/record.js';
 import { isHarnessError, type HarnessErrorRecord } from './harness-error.js';
 import type { Provenance } from './provenance.js';
+import { StoppingAccumulator, type StopRule, type Stopping } from './stopping.js';
 
 export interface CampaignRecord {
   readonly campaign: string;
@@ -85,6 +86,8 @@ export interface Summary {
   readonly harnessErrors?: number;
   /** present when the results hold fewer trials than planned */
   readonly partial?: { readonly trials: number; readonly planned: number; readonly reason: string };
+  /** where each cell stopped and why, for a campaign with a stop rule */
+  readonly stopping?: Stopping;
 }
 
 function groupKey(entry: CampaignRecord): string {
@@ -93,10 +96,15 @@ function groupKey(entry: CampaignRecord): string {
 }
 
 /** The summary of records given in any iterable (an array, or a file read a record at a time). */
-export function summarize(campaign: string, seed: number, entries: Iterable<CampaignRecord>): Summary {
+export function summarize(campaign: string, seed: number, entries: Iterable<CampaignRecord>, stopRule?: StopRule): Summary {
   const accumulator = new SummaryAccumulator();
-  for (const entry of entries) accumulator.add(entry);
-  return accumulator.summary(campaign, seed);
+  const stopping = new StoppingAccumulator();
+  for (const entry of entries) {
+    accumulator.add(entry);
+    stopping.add(entry);
+  }
+  const summary = accumulator.summary(campaign, seed);
+  return stopRule === undefined ? summary : { ...summary, stopping: stopping.stopping(stopRule) };
 }
 
 /**

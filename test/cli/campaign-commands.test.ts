@@ -287,6 +287,9 @@ function validate(schema: JsonSchema, value: unknown, where = ''): string[] {
       case 'exclusiveMinimum':
         if (typeof value === 'number' && value <= (setting as number)) problems.push(`${where}: not above ${String(setting)}`);
         break;
+      case 'exclusiveMaximum':
+        if (typeof value === 'number' && value >= (setting as number)) problems.push(`${where}: not below ${String(setting)}`);
+        break;
       case 'maximum':
         if (typeof value === 'number' && value > (setting as number)) problems.push(`${where}: above ${String(setting)}`);
         break;

@@ -46,6 +46,12 @@ describe('readLines', () => {
     expect(readFileSync(alone, 'utf8')).toBe('');
   });
 
+  it('leaves a torn last line in place when told the file is another process\'s, being appended to', () => {
+    const path = fileWith('{"a":1}\n{"b":2}\n{"c":');
+    expect([...readLines(path, { repairTornEnd: false })].map((line) => line.text)).toEqual(['{"a":1}', '{"b":2}']);
+    expect(readFileSync(path, 'utf8')).toBe('{"a":1}\n{"b":2}\n{"c":');
+  });
+
   it('leaves the file as it is when the reader stops early', () => {
     const path = fileWith('{"a":1}\n{"b":2}\n{"c":');
     for (const line of readLines(path)) {

@@ -13,6 +13,8 @@ import { registerLatencyCommand } from './latency.js';
 import { registerMechanismsCommand } from './mechanisms.js';
 import { registerPlanCommands } from './plan.js';
 import { registerResultsCommands } from './results.js';
+import { registerQueryCommands } from './query.js';
+import { registerQueueCommands } from './queue.js';
 import { registerRunCommand } from './run.js';
 import { registerTriageCommand } from './triage.js';
 
@@ -29,4 +31,6 @@ export const commandRegistrars: readonly CommandRegistrar[] = [
   registerAblateCommand,
   registerCheckCommand,
   registerTriageCommand,
+  registerQueryCommands,
+  registerQueueCommands,
 ];

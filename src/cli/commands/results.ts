@@ -2,12 +2,13 @@
  * Commands over a results directory: `merge` combines shards, `report` regenerates the summary
  * and reports from trials.jsonl alone, `replay` re-runs one trial and checks it reproduces.
  */
-import { existsSync, lstatSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { MergeConflictError, MixedCampaignsError, planMerge, writeMerged, type MergePlan, type ShardResults } from '../../results/merge.js';
 import { TRIALS_FILE, finishResults } from '../../results/directory.js';
 import { writeDirectoryReports } from '../../report/write.js';
+import { STOP_RULE_FILE } from '../../results/stopping.js';
 import { ResultsFileError, firstRecord, readRecords } from '../../results/store.js';
 import type { CampaignRecord } from '../../results/summary.js';
 import { readTriage } from '../../results/triage.js';
@@ -77,6 +78,9 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
         if (plan.campaign === undefined) throw noTrials(plan.shards[0].path);
         claimOrExplain(out, { campaign: plan.campaign.name, force: options.force, named: 'the merge output directory' }, { campaign: plan.campaign.name, seed: plan.campaign.seed, ...check.manifest });
         writeMerged(plan, join(out, TRIALS_FILE));
+        // a campaign that stops at a precision says so in its merged summary too
+        const stopRule = shards.map((directory) => join(directory, STOP_RULE_FILE)).find((path) => existsSync(path));
+        if (stopRule !== undefined) copyFileSync(stopRule, join(out, STOP_RULE_FILE));
         const summary = finishResults(out, plan.campaign.name, plan.campaign.seed);
         await writeDirectoryReports(out, summary, { title: plan.campaign.name, generatedBy: `ninelives merge ${out} ${shards.join(' ')}` });
         io.stdout.write(`merged ${plan.trials} trials from ${shards.length} shards; report: ${join(out, 'report.md')}\n`);

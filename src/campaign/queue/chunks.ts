@@ -1,0 +1,105 @@
+/**
+ * A campaign's units of work on the queue: chunks of fault groups (the trials of one fault under
+ * every mechanism variant, which share a run), in plan order. A chunk's job id is a function of
+ * the campaign (its whole spec, hashed), the ninelives version, the chunk size and the chunk's
+ * index, so enqueueing the same chunk twice is one job. Which chunks are missing is computed
+ * from whatever results exist, so resuming (or refilling a flushed Redis) is enqueueing again.
+ */
+import { createHash } from 'node:crypto';
+import { readRecords } from '../../results/store.js';
+import type { CampaignRecord } from '../../results/summary.js';
+import { planTrials, type TrialJob } from '../plan.js';
+import { groupByFault } from '../runner.js';
+import type { Campaign } from '../spec.js';
+import { cellKey, StoppingRounds, stopRuleOf } from '../stopping.js';
+
+export interface ChunkJob {
+  readonly campaign: Campaign;
+  readonly chunk: number;
+  readonly chunkSize: number;
+  /** the producer's ninelives version: a worker of another one refuses the chunk */
+  readonly version: string;
+  readonly trials: number;
+  /** a campaign with a stop rule: the round (of `every` trial indexes) and the cells it runs */
+  readonly round?: RoundSelection;
+}
+
+export interface RoundSelection {
+  readonly round: number;
+  readonly cells: readonly string[];
+}
+
+/** The campaign's fault groups in plan order, cut into chunks of `chunkSize` groups. */
+export function chunksOf(campaign: Campaign, chunkSize: number, selection?: RoundSelection): TrialJob[][][] {
+  const groups = groupByFault(selected(planTrials(campaign), campaign, selection));
+  const chunks: TrialJob[][][] = [];
+  for (let start = 0; start < groups.length; start += chunkSize) chunks.push(groups.slice(start, start + chunkSize));
+  return chunks;
+}
+
+/** A round's jobs: its trial indexes, of the cells still running (the stopping rounds' choice). */
+function selected(jobs: readonly TrialJob[], campaign: Campaign, selection: RoundSelection | undefined): readonly TrialJob[] {
+  if (selection === undefined || campaign.stop === undefined) return jobs;
+  const { every } = campaign.stop;
+  const cells = new Set(selection.cells);
+  return jobs.filter((job) => job.spec.trialIndex >= selection.round * every && job.spec.trialIndex < (selection.round + 1) * every && cells.has(cellKey(job)));
+}
+
+export function campaignDigest(campaign: Campaign, version: string): string {
+  return createHash('sha256').update(JSON.stringify([campaign, version])).digest('hex').slice(0, 16);
+}
+
+/** BullMQ job ids may not hold ':'; these hold letters, digits, '.', '_' and '-'. */
+export function chunkJobId(campaign: Campaign, version: string, chunkSize: number, chunk: number, round?: number): string {
+  return `${campaign.name}-${campaign.seed}-${campaignDigest(campaign, version)}-${chunkSize}-${round === undefined ? '' : `r${round}-`}${chunk}`;
+}
+
+/** Ids of this campaign's trials in the results files given (a missing file holds none). */
+export function finishedTrials(campaign: Campaign, resultsFiles: readonly string[], onRecord?: (entry: CampaignRecord) => void): Set<string> {
+  const planned = new Map(planTrials(campaign).map((job) => [job.id, JSON.stringify(job.spec)]));
+  const finished = new Set<string>();
+  for (const path of resultsFiles) {
+    // a live worker may be appending to it: leave its last line alone
+    for (const entry of readRecords(path, { repairTornEnd: false })) {
+      if (entry.campaign !== campaign.name || planned.get(entry.id) !== JSON.stringify(entry.spec) || finished.has(entry.id)) continue;
+      finished.add(entry.id);
+      onRecord?.(entry);
+    }
+  }
+  return finished;
+}
+
+export interface PendingWork {
+  /** the chunks, of the whole campaign or of its next round */
+  readonly chunks: readonly TrialJob[][][];
+  /** indexes of the chunks with a trial the results lack */
+  readonly missing: readonly number[];
+  readonly round?: RoundSelection;
+}
+
+/**
+ * What is left to run: the whole campaign's missing chunks, or for a campaign with a stop rule
+ * the first round with a trial the results lack (decided from the results of the rounds before
+ * it, as the runner decides); undefined when nothing is left.
+ */
+export function pendingWork(campaign: Campaign, chunkSize: number, resultsFiles: readonly string[]): PendingWork | undefined {
+  const rule = stopRuleOf(campaign);
+  const rounds = new StoppingRounds(planTrials(campaign), rule);
+  const finished = finishedTrials(campaign, resultsFiles, (entry) => rounds.add(entry));
+  for (let next = rounds.nextRound(); next !== undefined; next = rounds.nextRound()) {
+    const round = rule === undefined ? undefined : { round: next.round, cells: next.cells };
+    const chunks = chunksOf(campaign, chunkSize, round);
+    const missing = missingChunks(chunks, finished);
+    if (missing.length > 0) return { chunks, missing, round };
+  }
+  return undefined;
+}
+
+/** Indexes of the chunks with a trial not in `finished`. */
+export function missingChunks(chunks: readonly TrialJob[][][], finished: ReadonlySet<string>): number[] {
+  const missing: number[] = [];
+  chunks.forEach((chunk, index) => {
+    if (chunk.some((group) => group.some((job) => !finished.has(job.id)))) missing.push(index);
+  });
+  return missing;
+}

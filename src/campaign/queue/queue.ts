@@ -1,0 +1,246 @@
+/**
+ * The Redis work queue (BullMQ): a producer enqueues a campaign's missing chunks; workers, on any
+ * number of hosts, run chunks in their local worker threads (so the event loop stays free to
+ * renew BullMQ's locks) and append the records to their own results file; `merge` combines the
+ * hosts' files, checking that a trial run twice (a chunk re-issued after a worker died) gave the
+ * same record. Trials are pure functions of their spec, so delivering a chunk twice is harmless.
+ */
+import { connect } from 'node:net';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { STOP_RULE_FILE, stopRuleText, type StopRule } from '../../results/stopping.js';
+import { stopRuleOf } from '../stopping.js';
+import { Piscina } from 'piscina';
+import { DelayedError, Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { NinelivesError } from '../../errors.js';
+import { trialsPath } from '../../results/directory.js';
+import { currentProvenance } from '../../results/provenance.js';
+import { ResultsStore } from '../../results/store.js';
+import type { CampaignRecord } from '../../results/summary.js';
+import type { TrialJob } from '../plan.js';
+import { runWithRetry, workerFile } from '../runner.js';
+import type { Campaign } from '../spec.js';
+import { chunkJobId, chunksOf, pendingWork, type ChunkJob } from './chunks.js';
+
+export const DEFAULT_QUEUE = 'ninelives';
+
+export class QueueUnreachableError extends NinelivesError {
+  constructor(url: string, reason: string) {
+    super('usage.noQueue', `cannot reach Redis at ${url} (${reason}): start redis-server, or give --redis redis://HOST:PORT`);
+  }
+}
+
+export class VersionMismatchError extends NinelivesError {
+  constructor(queue: string, theirs: string, mine: string) {
+    super('queue.versionMismatch', `queue "${queue}" holds chunks of ninelives ${theirs}; this worker is ${mine}: run the same version on every host`);
+  }
+}
+
+export interface QueueAddress {
+  readonly url: string;
+  readonly queue: string;
+}
+
+/** ioredis options from a redis:// URL; BullMQ's workers need maxRetriesPerRequest null. */
+export function connectionOf(url: string): ConnectionOptions {
+  const parsed = new URL(url);
+  return {
+    host: parsed.hostname,
+    port: parsed.port === '' ? 6379 : Number(parsed.port),
+    username: parsed.username === '' ? undefined : decodeURIComponent(parsed.username),
+    password: parsed.password === '' ? undefined : decodeURIComponent(parsed.password),
+    db: parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0,
+    maxRetriesPerRequest: null,
+  };
+}
+
+/** Fails fast, in one line, where Redis does not answer (ioredis itself would retry forever). */
+export async function checkReachable(url: string, timeoutMs = 3000): Promise<void> {
+  let host: string;
+  let port: number;
+  try {
+    const parsed = new URL(url);
+    if (parsed.protocol !== 'redis:') throw new Error('not redis://');
+    host = parsed.hostname;
+    port = parsed.port === '' ? 6379 : Number(parsed.port);
+  } catch {
+    throw new QueueUnreachableError(url, 'expected redis://HOST:PORT');
+  }
+  await new Promise<void>((resolve, reject) => {
+    const socket = connect({ host, port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new QueueUnreachableError(url, 'no answer'));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.end();
+      resolve();
+    });
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      reject(new QueueUnreachableError(url, error.message));
+    });
+  });
+}
+
+function versionKey(queue: string): string {
+  return `ninelives:${queue}:version`;
+}
+
+export interface EnqueueResult {
+  readonly chunks: number;
+  readonly missing: number;
+  /** jobs Redis did not hold yet */
+  readonly added: number;
+  /** a campaign with a stop rule: the round enqueued (enqueue again once it is done) */
+  readonly round?: number;
+}
+
+/**
+ * Enqueue the chunks of `campaign` that the results files lack. A chunk already on the queue
+ * (waiting, running or completed) keeps its job: its id is the same.
+ */
+export async function enqueueCampaign(address: QueueAddress, campaign: Campaign, options: { version: string; chunkSize: number; resultsFiles: readonly string[] }): Promise<EnqueueResult> {
+  const pending = pendingWork(campaign, options.chunkSize, options.resultsFiles);
+  if (pending === undefined) return { chunks: 0, missing: 0, added: 0 };
+  const { chunks, missing, round } = pending;
+  const queue = new Queue<ChunkJob>(address.queue, { connection: connectionOf(address.url) });
+  try {
+    const client = await queue.client;
+    await client.set(versionKey(address.queue), options.version);
+    let added = 0;
+    for (const chunk of missing) {
+      const jobId = chunkJobId(campaign, options.version, options.chunkSize, chunk, round?.round);
+      if ((await queue.getJob(jobId)) !== undefined) continue;
+      const trials = chunks[chunk].reduce((sum, group) => sum + group.length, 0);
+ await queue.add('chunk', { campaign, chunk, chunkSize: options.chunkSize, version: options.version, trials, ...(round === undefined ? {} : { round }) }, { jobId, removeOnComplete: false, removeOnFail: false, attempts: 3 });
+      added++;
+    }
+    return { chunks: chunks.length, missing: missing.length, added, ...(round === undefined ? {} : { round: round.round }) };
+  } finally {
+    await queue.close();
+  }
+}
+
+export interface WorkOptions {
+  readonly version: string;
+  readonly outDirectory: string;
+  readonly threads: number;
+  /** how long a dead worker's chunk stays locked before it is re-issued */
+  readonly lockDurationMs?: number;
+  readonly onChunk?: (job: ChunkJob, trials: number) => void;
+}
+
+export interface RunningWorker {
+  /** resolves when the worker stopped: closed, or refused a chunk of another version */
+  readonly stopped: Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Works chunks until closed. Each record goes to `outDirectory`/trials.jsonl as it completes. */
+export async function startWorker(address: QueueAddress, options: WorkOptions): Promise<RunningWorker> {
+  const queue = new Queue(address.queue, { connection: connectionOf(address.url) });
+  const wanted = await (await queue.client).get(versionKey(address.queue));
+  await queue.close();
+  if (wanted !== null && wanted !== options.version) throw new VersionMismatchError(address.queue, wanted, options.version);
+  mkdirSync(options.outDirectory, { recursive: true });
+  const store = new ResultsStore(trialsPath(options.outDirectory));
+  const pool = new Piscina<readonly TrialJob[], CampaignRecord[]>({ filename: workerFile(), minThreads: options.threads, maxThreads: options.threads });
+  let refused: VersionMismatchError | undefined;
+  const lockDuration = options.lockDurationMs ?? 30_000;
+  const worker = new Worker<ChunkJob, number>(
+    address.queue,
+    async (job: Job<ChunkJob, number>, token?: string) => {
+      if (job.data.version !== options.version) {
+        // give the chunk back for a worker of its version, and stop taking chunks
+        refused = new VersionMismatchError(address.queue, job.data.version, options.version);
+        // wall-clock time for the broker, at the edge: no trial reads it
+        // eslint-disable-next-line no-restricted-properties
+        await job.moveToDelayed(Date.now() + 1000, token);
+        void closeAll();
+        throw new DelayedError();
+      }
+      return runChunk(job, pool, store, options);
+    },
+    { connection: connectionOf(address.url), concurrency: options.threads, lockDuration, stalledInterval: Math.max(1000, lockDuration / 2), maxStalledCount: 10 },
+  );
+  let closing: Promise<void> | undefined;
+  const closeAll = (): Promise<void> =>
+    (closing ??= (async () => {
+      await worker.close();
+      await pool.destroy();
+      store.close();
+    })());
+  await worker.waitUntilReady();
+  const stopped = new Promise<void>((resolve, reject) => {
+    worker.on('closed', () => {
+      void (closing ?? Promise.resolve()).then(() => (refused === undefined ? resolve() : reject(refused)));
+    });
+  });
+  return { stopped, close: closeAll };
+}
+
+async function runChunk(job: Job<ChunkJob, number>, pool: Piscina<readonly TrialJob[], CampaignRecord[]>, store: ResultsStore, options: WorkOptions): Promise<number> {
+  const groups = chunksOf(job.data.campaign, job.data.chunkSize, job.data.round)[job.data.chunk];
+  let trials = 0;
+  await Promise.all(
+    groups.map(async (group) => {
+      // a trial the harness fails is retried, then recorded as a harness error, as in a plain run
+      const records = await runWithRetry((jobs) => pool.run(jobs), group);
+      for (const record of records) store.append({ ...record, ninelives: currentProvenance() });
+      trials += records.length;
+      await job.updateProgress(trials);
+    }),
+  );
+  // a host's results say which stop rule they were run under, for `merge`
+  if (job.data.campaign.stop !== undefined) writeFileSync(join(options.outDirectory, STOP_RULE_FILE), stopRuleText(stopRuleOf(job.data.campaign) as StopRule));
+  options.onChunk?.(job.data, trials);
+  return trials;
+}
+
+export interface QueueStatus {
+  readonly completed: number;
+  readonly running: number;
+  readonly waiting: number;
+  /** running chunks whose worker stopped renewing the lock: they go back to waiting soon */
+  readonly stalled: number;
+  readonly failed: number;
+  readonly trialsDone: number;
+  readonly trialsTotal: number;
+  /** over the completed chunks, from the first start to the last finish */
+  readonly trialsPerSecond: number;
+  readonly etaSeconds: number;
+}
+
+export async function queueStatus(address: QueueAddress): Promise<QueueStatus> {
+  const queue = new Queue<ChunkJob, number>(address.queue, { connection: connectionOf(address.url) });
+  try {
+    const counts = await queue.getJobCounts('completed', 'active', 'waiting', 'delayed', 'prioritized', 'failed');
+    const completed = await queue.getJobs(['completed']);
+    const active = await queue.getJobs(['active']);
+    const pending = await queue.getJobs(['waiting', 'delayed', 'prioritized']);
+    const client = await queue.client;
+    let stalled = 0;
+    for (const job of active) if ((await client.get(queue.toKey(`${job.id}:lock`))) === null) stalled++;
+    const trialsDone = completed.reduce((sum, job) => sum + (job.returnvalue ?? 0), 0);
+    const trialsTotal = [...completed, ...active, ...pending].reduce((sum, job) => sum + job.data.trials, 0);
+    const started = Math.min(...completed.map((job) => job.processedOn ?? Number.POSITIVE_INFINITY));
+    const finished = Math.max(...completed.map((job) => job.finishedOn ?? 0));
+    const seconds = (finished - started) / 1000;
+    const trialsPerSecond = completed.length > 0 && seconds > 0 ? trialsDone / seconds : 0;
+    return {
+      completed: counts.completed,
+      running: counts.active,
+      waiting: counts.waiting + counts.delayed + counts.prioritized,
+      stalled,
+      failed: counts.failed,
+      trialsDone,
+      trialsTotal,
+      trialsPerSecond,
+      etaSeconds: trialsPerSecond > 0 ? (trialsTotal - trialsDone) / trialsPerSecond : Number.NaN,
+    };
+  } finally {
+    await queue.close();
+  }
+}

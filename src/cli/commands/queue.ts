@@ -1,0 +1,194 @@
+/**
+ * `ninelives queue ...`: campaigns on a Redis work queue (BullMQ). `enqueue` adds a campaign's
+ * missing chunks, `work` runs chunks on this host into its own results directory, `status`
+ * shows the fleet's progress, and `run` does all three on one host and merges the result.
+ * `ninelives merge` combines the hosts' results directories.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { checkReachable, DEFAULT_QUEUE, enqueueCampaign, queueStatus, startWorker, type QueueAddress, type QueueStatus } from '../../campaign/queue/queue.js';
+import { TRIALS_FILE, finishResults } from '../../results/directory.js';
+import { planMerge, writeMerged } from '../../results/merge.js';
+import { currentProvenance, provenanceId } from '../../results/provenance.js';
+import { STOP_RULE_FILE, stopRuleText } from '../../results/stopping.js';
+import { runManifest } from '../../campaign/run-manifest.js';
+import { stopRuleOf } from '../../campaign/stopping.js';
+import { NinelivesError } from '../../errors.js';
+import { writeDirectoryReports } from '../../report/write.js';
+import { CommandFailure, UsageError } from '../errors.js';
+import type { CliIo } from '../io.js';
+import { parseInteger } from '../options.js';
+import { findPackageRoot } from '../../package-info.js';
+import { claimOrExplain, loadOrExplain } from './run.js';
+
+const DEFAULT_CHUNK_SIZE = 20;
+const POLL_MS = 500;
+
+interface AddressOptions {
+  readonly redis: string;
+  readonly queue: string;
+}
+
+/** The version a queue's chunks are made and worked with: the provenance records carry, as one string. */
+export function ninelivesVersion(): string {
+  return provenanceId(currentProvenance());
+}
+
+function withAddress(command: Command): Command {
+  return command
+    .option('--redis <url>', 'the Redis server (default: $NINELIVES_REDIS_URL or redis://127.0.0.1:6379)', process.env.NINELIVES_REDIS_URL ?? 'redis://127.0.0.1:6379')
+    .option('--queue <name>', 'the queue\'s name', DEFAULT_QUEUE);
+}
+
+async function reachable(options: AddressOptions): Promise<QueueAddress> {
+  await translated(() => checkReachable(options.redis));
+  return { url: options.redis, queue: options.queue };
+}
+
+async function translated<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof NinelivesError && /^(usage|input)\./.test(error.code)) throw new UsageError(error.code, error.message);
+    if (error instanceof NinelivesError) throw new CommandFailure(error.code, error.message);
+    throw error;
+  }
+}
+
+/** Results files under the directories given: each directory's own, and its hosts' (DIR/hosts/*). */
+function resultsFilesIn(directories: readonly string[]): string[] {
+  return directories.flatMap((directory) => {
+    const hosts = join(directory, 'hosts');
+    const own = [join(directory, TRIALS_FILE)];
+    const ofHosts = existsSync(hosts) ? readdirSync(hosts).map((host) => join(hosts, host, TRIALS_FILE)) : [];
+    return [...own, ...ofHosts].filter((path) => existsSync(path));
+  });
+}
+
+export function registerQueueCommands(program: Command, io: CliIo): void {
+  const queue = program.command('queue').description('run campaigns on a Redis work queue (BullMQ) across hosts');
+
+  withAddress(queue.command('enqueue'))
+    .description('enqueue the chunks of a campaign that the results given lack (again after a Redis restart: idempotent)')
+    .argument('<campaign>', 'campaign file (YAML)')
+    .option('--results <dirs...>', 'results directories already holding trials of it (and their hosts/*)', [])
+    .option('--chunk-size <n>', 'fault groups per chunk', parseInteger('--chunk-size', 1, 100_000), DEFAULT_CHUNK_SIZE)
+    .action(async (path: string, options: AddressOptions & { results: string[]; chunkSize: number }) => {
+      const campaign = loadOrExplain(path);
+      const address = await reachable(options);
+      const result = await translated(() => enqueueCampaign(address, campaign, { version: ninelivesVersion(), chunkSize: options.chunkSize, resultsFiles: resultsFilesIn(options.results) }));
+      const round = result.round === undefined ? '' : ` (round ${result.round} of its stop rule: enqueue again, with the hosts' results, once it is done)`;
+      if (result.missing === 0) {
+        io.stdout.write(`${campaign.name}: complete in the results given; nothing enqueued\n`);
+        return;
+      }
+      io.stdout.write(`${campaign.name}: ${result.chunks} chunks, ${result.missing} missing from the results, ${result.added} added to queue "${address.queue}"${round}\n`);
+    });
+
+  withAddress(queue.command('work'))
+    .description('work chunks from the queue with this host\'s worker threads, appending records to DIR/trials.jsonl, until SIGINT or SIGTERM')
+    .requiredOption('--out <dir>', 'this host\'s results directory')
+    .option('--workers <n>', 'worker threads (default: one per core)', parseInteger('--workers', 1, 256), availableParallelism())
+    .option('--lock-ms <ms>', 'how long a dead worker\'s chunk stays locked before another takes it', parseInteger('--lock-ms', 1000, 3_600_000), 30_000)
+    .action(async (options: AddressOptions & { out: string; workers: number; lockMs: number }) => {
+      const address = await reachable(options);
+      const worker = await translated(() => startWorker(address, { version: ninelivesVersion(), outDirectory: options.out, threads: options.workers, lockDurationMs: options.lockMs }));
+      const stop = (): void => void worker.close();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      io.stderr.write(`worker ${process.pid} (ninelives ${ninelivesVersion()}) on queue "${address.queue}", ${options.workers} threads, results in ${options.out}\n`);
+      try {
+        await translated(() => worker.stopped);
+      } finally {
+        process.removeListener('SIGINT', stop);
+        process.removeListener('SIGTERM', stop);
+      }
+    });
+
+  withAddress(queue.command('status'))
+    .description('chunks done, running, waiting and stalled across every host; trials per second and the time left')
+    .option('--json', 'one JSON object')
+    .action(async (options: AddressOptions & { json?: boolean }) => {
+      const status = await translated(async () => queueStatus(await reachable(options)));
+      io.stdout.write(options.json === true ? JSON.stringify(status) + '\n' : describeStatus(status));
+    });
+
+  withAddress(queue.command('run'))
+    .description('one host: enqueue a campaign, work it with N worker processes, merge their results into DIR and write the reports')
+    .argument('<campaign>', 'campaign file (YAML)')
+    .requiredOption('--out <dir>', 'results directory (the processes write DIR/hosts/worker-I)')
+    .option('--processes <n>', 'worker processes', parseInteger('--processes', 1, 256), 2)
+    .option('--workers <n>', 'worker threads per process', parseInteger('--workers', 1, 256), 1)
+    .option('--chunk-size <n>', 'fault groups per chunk', parseInteger('--chunk-size', 1, 100_000), DEFAULT_CHUNK_SIZE)
+    .option('--force', 'write into an output directory that holds other files than this campaign\'s results')
+    .action(async (path: string, options: AddressOptions & { out: string; processes: number; workers: number; chunkSize: number; force?: boolean }) => {
+      const campaign = loadOrExplain(path);
+      // as for `run`: DIR is new, empty or this campaign's (its manifest says so), before any work
+      claimOrExplain(options.out, { campaign: campaign.name, force: options.force, named: '--out' }, runManifest(campaign, undefined, undefined));
+      const address = await reachable(options);
+      const hosts = Array.from({ length: options.processes }, (_, index) => join(options.out, 'hosts', `worker-${index + 1}`));
+      const children = hosts.map((out) => spawnWorker(address, out, options.workers));
+      let added = 0;
+      try {
+        // one pass for a fixed-size campaign; one per round for a campaign with a stop rule
+        for (;;) {
+          const enqueued = await translated(() => enqueueCampaign(address, campaign, { version: ninelivesVersion(), chunkSize: options.chunkSize, resultsFiles: resultsFilesIn([options.out]) }));
+          if (enqueued.missing === 0) break;
+          const status = await queueStatus(address);
+          if (enqueued.added === 0 && status.waiting + status.running === 0) {
+            throw new CommandFailure('internal', `queue "${address.queue}" says ${enqueued.missing} chunks are done that ${options.out} lacks: give another --queue, or flush it`);
+          }
+          added += enqueued.added;
+          await untilDrained(address, children, io);
+        }
+      } finally {
+        await Promise.all(children.map(stopChild));
+      }
+      const shards = resultsFilesIn([options.out]).map((file) => ({ directory: dirname(file), path: file }));
+      const plan = planMerge(shards);
+      if (plan.campaign === undefined) throw new CommandFailure('merge.conflict', 'the workers wrote no trials');
+      mkdirSync(options.out, { recursive: true });
+      const merged = join(options.out, TRIALS_FILE);
+      writeMerged(plan, merged);
+      const rule = stopRuleOf(campaign);
+      if (rule !== undefined) writeFileSync(join(options.out, STOP_RULE_FILE), stopRuleText(rule));
+      const summary = finishResults(options.out, plan.campaign.name, plan.campaign.seed);
+      await writeDirectoryReports(options.out, summary, { title: campaign.name, generatedBy: `ninelives queue run ${path} --out ${options.out}` });
+      io.stdout.write(`${campaign.name}: ${added} chunks run by ${options.processes} processes; ${summary.trials} trials; report: ${join(options.out, 'report.md')}\n`);
+    });
+}
+
+function spawnWorker(address: QueueAddress, out: string, threads: number): ChildProcess {
+  // the built CLI, also when this command runs inside another program (a test)
+  const main = join(findPackageRoot(dirname(fileURLToPath(import.meta.url))), 'dist/src/cli/main.js');
+  return spawn(process.execPath, [main, 'queue', 'work', '--redis', address.url, '--queue', address.queue, '--out', out, '--workers', String(threads)], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+async function untilDrained(address: QueueAddress, children: readonly ChildProcess[], io: CliIo): Promise<void> {
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    const status = await queueStatus(address);
+    io.stderr.write(describeStatus(status));
+    if (status.running === 0 && status.waiting === 0) {
+      if (status.failed > 0) throw new CommandFailure('internal', `${status.failed} chunks failed: see \`ninelives queue status\``);
+      return;
+    }
+    if (children.every((child) => child.exitCode !== null || child.signalCode !== null)) throw new CommandFailure('internal', 'every worker process exited before the queue was drained');
+  }
+}
+
+function describeStatus(status: QueueStatus): string {
+  const eta = Number.isNaN(status.etaSeconds) ? '-' : `${Math.ceil(status.etaSeconds)} s`;
+  return `chunks: ${status.completed} done, ${status.running} running, ${status.waiting} waiting, ${status.stalled} stalled, ${status.failed} failed; trials ${status.trialsDone}/${status.trialsTotal}, ${status.trialsPerSecond.toFixed(1)}/s, ETA ${eta}\n`;
+}

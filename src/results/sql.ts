@@ -1,0 +1,127 @@
+/**
+ * SQL over a results directory with DuckDB: a `trials` view with one row per trial record and
+ * one column per field, nested fields flattened (`recovery.result` becomes `recovery_result`,
+ * the spec's fields that the record does not repeat become `spec_*`; lists stay lists). DuckDB
+ * is large and optional: it is imported here, when a query is asked for, and nowhere else.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { NinelivesError } from '../errors.js';
+import { TRIALS_FILE } from './directory.js';
+
+type DuckDbModule = typeof import('@duckdb/node-api');
+type Connection = Awaited<ReturnType<Awaited<ReturnType<DuckDbModule['DuckDBInstance']['create']>>['connect']>>;
+type ColumnType = ReturnType<Awaited<ReturnType<Connection['run']>>['columnTypes']>[number];
+
+export const DUCKDB_PACKAGE = '@duckdb/node-api';
+
+export class MissingPackageError extends NinelivesError {
+  constructor(packageName: string) {
+    super('usage.missingPackage', `this command needs the optional package ${packageName}: install it with \`npm install ${packageName}\` (in ninelives' directory, or globally beside it)`);
+  }
+}
+
+export class SqlError extends NinelivesError {
+  constructor(message: string) {
+    super('input.sql', `SQL: ${message.split('\n')[0]}`);
+  }
+}
+
+/** How the DuckDB package is imported; a test gives one that fails, as on a machine without it. */
+export type DuckDbImporter = () => Promise<DuckDbModule>;
+
+const importDuckDb: DuckDbImporter = () => import('@duckdb/node-api');
+
+export async function loadDuckDb(importer: DuckDbImporter = importDuckDb): Promise<DuckDbModule> {
+  try {
+    return await importer();
+  } catch {
+    throw new MissingPackageError(DUCKDB_PACKAGE);
+  }
+}
+
+export interface QueryResult {
+  readonly columns: readonly string[];
+  /** values as JSON: integers as numbers (as strings beyond 2^53), lists and structs as arrays and objects */
+  readonly rows: readonly (readonly unknown[])[];
+}
+
+export interface TrialsDatabase {
+  query(sql: string): Promise<QueryResult>;
+  exportParquet(file: string): Promise<void>;
+  close(): void;
+}
+
+/** A DuckDB database in memory with the `trials` view over `directory`/trials.jsonl. */
+export async function openTrials(directory: string, importer?: DuckDbImporter): Promise<TrialsDatabase> {
+  const path = join(directory, TRIALS_FILE);
+  if (!existsSync(path)) throw new NinelivesError('usage.noResults', `no ${TRIALS_FILE} in ${directory}`);
+  const duckdb = await loadDuckDb(importer);
+  const instance = await duckdb.DuckDBInstance.create(':memory:');
+  const connection = await instance.connect();
+  // every line read for the schema: a field that appears late (a rare outcome's) is still a column
+  await connection.run(`CREATE VIEW raw_trials AS SELECT * FROM read_json(${literal(path)}, format = 'newline_delimited', sample_size = -1)`);
+  const shape = await connection.run('SELECT * FROM raw_trials LIMIT 0');
+  const columns = flattenedColumns(shape.columnNames(), shape.columnTypes(), duckdb.DuckDBTypeId.STRUCT);
+  await connection.run(`CREATE VIEW trials AS SELECT ${columns.join(', ')} FROM raw_trials`);
+  return {
+    async query(sql) {
+      try {
+        const reader = await connection.runAndReadAll(sql);
+        return { columns: reader.columnNames(), rows: reader.getRowsJS().map((row) => row.map(plain)) };
+      } catch (error) {
+        throw new SqlError(error instanceof Error ? error.message : String(error));
+      }
+    },
+    async exportParquet(file) {
+      await connection.run(`COPY trials TO ${literal(file)} (FORMAT parquet)`);
+    },
+    close() {
+      connection.closeSync();
+      instance.closeSync();
+    },
+  };
+}
+
+/** `expression AS name` for every leaf of the record, then of the spec where the record lacks it. */
+function flattenedColumns(names: readonly string[], types: readonly ColumnType[], structId: number): string[] {
+  const columns: string[] = [];
+  const taken = new Set<string>();
+  const add = (expression: string, name: string): void => {
+    if (taken.has(name)) return;
+    taken.add(name);
+    columns.push(`${expression} AS ${quote(name)}`);
+  };
+  const byName = new Map(names.map((name, index) => [name, types[index]]));
+  for (const name of ['campaign', 'id', 'stage']) if (byName.has(name)) add(quote(name), name);
+  const walk = (expression: string, prefix: string, type: ColumnType, name: (leaf: string) => string): void => {
+    if (type.typeId === structId && 'entryNames' in type) {
+      const struct = type as unknown as { entryNames: string[]; entryTypes: ColumnType[] };
+      struct.entryNames.forEach((entry, index) => walk(`${expression}.${quote(entry)}`, prefix === '' ? entry : `${prefix}_${entry}`, struct.entryTypes[index], name));
+    } else add(expression, name(prefix));
+  };
+  const record = byName.get('record');
+  if (record !== undefined) walk('"record"', '', record, (leaf) => leaf);
+  const recordColumns = new Set(taken);
+  const spec = byName.get('spec');
+  // the spec repeats most of the record's fields: only the others, as spec_*
+  if (spec !== undefined) walk('"spec"', '', spec, (leaf) => (recordColumns.has(leaf) ? leaf : `spec_${leaf}`));
+  return columns;
+}
+
+/** A DuckDB value as plain JSON data: counts (BIGINT) as numbers while they are exact. */
+function plain(value: unknown): unknown {
+  if (typeof value === 'bigint') return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value.toString();
+  if (Array.isArray(value)) return value.map(plain);
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, plain(inner)]));
+  return value;
+}
+
+function quote(identifier: string): string {
+  return `"${identifier.replace(/"/g, '""')}"`;
+}
+
+function literal(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}

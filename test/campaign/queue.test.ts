@@ -1,0 +1,175 @@
+/**
+ * The Redis work queue, against a real redis-server ($NINELIVES_REDIS_URL, as .ci/run starts
+ * one): one producer and three worker processes give what a plain run gives, byte for byte; so
+ * does a worker killed (SIGKILL) mid-chunk, whose chunk another worker takes once its lock
+ * expires; enqueueing a finished campaign again runs nothing; a flushed Redis is refilled from
+ * the results. Without Redis these tests skip with a message, except under CI=true, where that
+ * is a failure. Worker processes run the built CLI: `npm run build` first.
+ */
+import { join } from 'node:path';
+import { Queue } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkReachable, connectionOf, queueStatus, type QueueAddress } from '../../src/campaign/queue/queue.js';
+import { chunkJobId } from '../../src/campaign/queue/chunks.js';
+import { parseCampaign } from '../../src/campaign/spec.js';
+import { cli, completeLines, read, removeTemporaryDirectories, requireFreshBuild, smallCampaignText, spawnCli, temporaryDirectory, waitUntil, writeCampaign, type Child } from './helpers.js';
+
+/** a database of its own, so that flushing it touches nothing else */
+const REDIS_URL = `${process.env.NINELIVES_REDIS_URL ?? 'redis://127.0.0.1:6379'}/7`;
+const redisReachable = await checkReachable(REDIS_URL, 1000).then(
+  () => true,
+  () => false,
+);
+if (!redisReachable) {
+  if (process.env.CI === 'true') throw new Error(`CI=true but Redis is not reachable at ${REDIS_URL}: .ci/run starts redis-server and exports NINELIVES_REDIS_URL`);
+  console.warn(`skipping the queue tests: no Redis at ${REDIS_URL} (set NINELIVES_REDIS_URL, or install redis-server)`);
+}
+
+const CAMPAIGN_TEXT = smallCampaignText({ name: 'queued', register: 24, failstop: 8 });
+const CHUNK_SIZE = '4';
+let directory: string;
+let campaign: string;
+let reference: { trials: string; summary: string };
+let queues = 0;
+
+function resultsIn(out: string): { trials: string; summary: string } {
+  return { trials: read(join(out, 'trials.jsonl')), summary: read(join(out, 'summary.json')) };
+}
+
+function freshQueue(): QueueAddress {
+  return { url: REDIS_URL, queue: `test-${process.pid}-${++queues}` };
+}
+
+function worker(address: QueueAddress, out: string, extra: readonly string[] = []): Child {
+  return spawnCli(['queue', 'work', '--redis', address.url, '--queue', address.queue, '--out', out, '--workers', '1', ...extra], directory);
+}
+
+async function enqueue(address: QueueAddress, results: readonly string[] = []): Promise<string> {
+  const result = await cli(['queue', 'enqueue', campaign, '--redis', address.url, '--queue', address.queue, '--chunk-size', CHUNK_SIZE, ...(results.length > 0 ? ['--results', ...results] : [])]);
+  expect(result.stderr).toBe('');
+  expect(result.exitCode).toBe(0);
+  return result.stdout;
+}
+
+async function drained(address: QueueAddress, timeoutMs = 90_000): Promise<void> {
+  let done = false;
+  const deadline = performance.now() + timeoutMs;
+  while (!done) {
+    if (performance.now() > deadline) throw new Error(`queue ${address.queue} not drained in ${timeoutMs} ms`);
+    const status = await queueStatus(address);
+    expect(status.failed).toBe(0);
+    done = status.running === 0 && status.waiting === 0 && status.completed > 0;
+    if (!done) await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+async function stop(children: readonly Child[]): Promise<void> {
+  for (const child of children) if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill('SIGTERM');
+  for (const child of children) {
+    const exited = await child.exited;
+    expect(exited.signal === 'SIGKILL' || exited.code === 0, exited.stderr).toBe(true);
+  }
+}
+
+async function merged(outs: readonly string[]): Promise<{ trials: string; summary: string }> {
+  const out = join(directory, `merged-${++queues}`);
+  const result = await cli(['merge', out, ...outs.filter((host) => completeLines(join(host, 'trials.jsonl')) > 0)]);
+  expect(result.exitCode, result.stderr).toBe(0);
+  return resultsIn(out);
+}
+
+beforeAll(async () => {
+  if (!redisReachable) return;
+  requireFreshBuild();
+  directory = temporaryDirectory();
+  campaign = writeCampaign(directory, CAMPAIGN_TEXT);
+  const plain = await spawnCli(['run', campaign, '--out', join(directory, 'plain'), '--workers', '1'], directory).exited;
+  expect(plain.code, plain.stderr).toBe(0);
+  reference = resultsIn(join(directory, 'plain'));
+}, 60_000);
+
+afterAll(removeTemporaryDirectories);
+
+describe.skipIf(!redisReachable)('the Redis work queue', () => {
+  it('one producer and three worker processes give the plain run\'s results, byte for byte; enqueueing again runs nothing', async () => {
+    const address = freshQueue();
+    const hosts = [1, 2, 3].map((index) => join(directory, `three-${index}`));
+    const workers = hosts.map((out) => worker(address, out));
+    expect(await enqueue(address)).toBe(`queued: 8 chunks, 8 missing from the results, 8 added to queue "${address.queue}"\n`);
+    await drained(address);
+    expect(await merged(hosts)).toEqual(reference);
+    // finished: the same chunks are the same jobs, and with the results nothing is missing
+    expect(await enqueue(address)).toMatch(/, 0 added to queue/);
+    expect(await enqueue(address, hosts)).toBe('queued: complete in the results given; nothing enqueued\n');
+    const before = hosts.map((out) => completeLines(join(out, 'trials.jsonl')));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(hosts.map((out) => completeLines(join(out, 'trials.jsonl')))).toEqual(before);
+    expect(before.reduce((sum, lines) => sum + lines, 0)).toBe(64);
+    await stop(workers);
+  }, 120_000);
+
+  it('a worker killed mid-chunk loses nothing and counts nothing twice: its chunk is re-issued', async () => {
+    const address = freshQueue();
+    const hosts = [1, 2].map((index) => join(directory, `killed-${index}`));
+    const doomed = worker(address, hosts[0], ['--lock-ms', '2000']);
+    await enqueue(address);
+    await waitUntil(() => completeLines(join(hosts[0], 'trials.jsonl')) >= 3, 'the first worker has started a chunk');
+    doomed.process.kill('SIGKILL');
+    const survivor = worker(address, hosts[1], ['--lock-ms', '2000']);
+    await drained(address);
+    expect(await merged(hosts)).toEqual(reference);
+    await stop([doomed, survivor]);
+  }, 120_000);
+
+  it('a flushed Redis: enqueueing again from the results finishes the campaign', async () => {
+    const address = freshQueue();
+    const hosts = [1, 2].map((index) => join(directory, `flushed-${index}`));
+    const first = worker(address, hosts[0]);
+    await enqueue(address);
+    await waitUntil(() => completeLines(join(hosts[0], 'trials.jsonl')) >= 20, 'some chunks are done');
+    await stop([first]);
+    const queue = new Queue(address.queue, { connection: connectionOf(address.url) });
+    // the client is an ioredis instance; BullMQ's type lists only the commands BullMQ uses
+    await ((await queue.client) as unknown as { flushdb(): Promise<unknown> }).flushdb();
+    await queue.close();
+    const second = worker(address, hosts[1]);
+    const refill = await enqueue(address, hosts);
+    const missing = Number(/(\d+) missing/.exec(refill)?.[1]);
+    expect(missing).toBeGreaterThan(0);
+    expect(missing).toBeLessThan(8);
+    await drained(address);
+    expect(await merged(hosts)).toEqual(reference);
+    await stop([second]);
+  }, 120_000);
+
+  it('a worker of another version is refused', async () => {
+    const address = freshQueue();
+    const queue = new Queue(address.queue, { connection: connectionOf(address.url) });
+    await (await queue.client).set(`ninelives:${address.queue}:version`, '0.0.0+elsewhere');
+    await queue.close();
+    const refused = await worker(address, join(directory, 'refused')).exited;
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('queue "' + address.queue + '" holds chunks of ninelives 0.0.0+elsewhere; this worker is ');
+  }, 30_000);
+
+  it('a campaign with a stop rule, queued round by round on one host (`queue run`), gives the plain run\'s results', async () => {
+    const address = freshQueue();
+    const text = ['name: queuedstop', 'seed: 9', 'configurations: [1AppVM]', 'runLengthMs: 300', 'faults: { register: 60, failstop: 20 }', 'mechanisms: [microreset, microreboot]', 'stop: { margin: 0.15, confidence: 0.9, minDetected: 8, every: 10 }', ''].join('\n');
+    const stopping = writeCampaign(directory, text, 'stopping.yaml');
+    const plain = await spawnCli(['run', stopping, '--out', join(directory, 'stop-plain'), '--workers', '1'], directory).exited;
+    expect(plain.code, plain.stderr).toBe(0);
+    const queued = await spawnCli(['queue', 'run', stopping, '--out', join(directory, 'stop-queued'), '--processes', '2', '--chunk-size', '3', '--redis', address.url, '--queue', address.queue], directory).exited;
+    expect(queued.code, queued.stderr).toBe(0);
+    const expected = resultsIn(join(directory, 'stop-plain'));
+    expect(resultsIn(join(directory, 'stop-queued'))).toEqual(expected);
+    expect(JSON.parse(expected.summary)).toHaveProperty('stopping');
+  }, 120_000);
+
+  it('job ids name the campaign, its seed, the version and the chunk', () => {
+    const parsed = parseCampaign(CAMPAIGN_TEXT, 'queued.yaml');
+    const id = chunkJobId(parsed, '0.1.0+abc', 4, 7);
+    expect(id).toMatch(/^queued-5-[0-9a-f]{16}-4-7$/);
+    expect(chunkJobId(parsed, '0.1.0+def', 4, 7)).not.toBe(id);
+    expect(chunkJobId({ ...parsed, seed: 6 }, '0.1.0+abc', 4, 7)).not.toBe(id);
+  });
+});

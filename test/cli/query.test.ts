@@ -1,0 +1,93 @@
+/**
+ * `ninelives query` and `export`: SQL over a results directory's trials with the optional DuckDB
+ * package, nested fields flattened; without the package, one line saying how to install it.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { afterAll, describe, expect, it } from 'vitest';
+import { registerQueryCommands } from '../../src/cli/commands/query.js';
+import { runCli } from '../../src/cli/run.js';
+import { loadDuckDb, MissingPackageError, openTrials } from '../../src/results/sql.js';
+import { detected, nonManifested, sdc } from '../report/fixtures.js';
+import { cli, removeTemporaryDirectories, temporaryDirectory } from '../campaign/helpers.js';
+
+afterAll(removeTemporaryDirectories);
+
+function resultsDirectory(): string {
+  const directory = temporaryDirectory();
+  const records = [
+    nonManifested({ trialIndex: 0, mechanism: 'microreset' }),
+    detected({ trialIndex: 1, mechanism: 'microreset' }, { recovered: true, serviceInterruptionMs: 22 }),
+    detected({ trialIndex: 1, mechanism: 'microreboot' }, { recovered: false, cause: 'secondFailure', serviceInterruptionMs: 713 }),
+    detected({ trialIndex: 2, mechanism: 'microreset' }, { recovered: true, serviceInterruptionMs: 24 }),
+    detected({ trialIndex: 2, mechanism: 'microreboot' }, { recovered: true, serviceInterruptionMs: 700 }),
+    sdc({ trialIndex: 3, mechanism: 'microreboot' }),
+  ];
+  writeFileSync(join(directory, 'trials.jsonl'), records.map((record) => JSON.stringify(record) + '\n').join(''));
+  return directory;
+}
+
+describe('ninelives query', () => {
+  it('answers SQL over a `trials` view with nested fields flattened', async () => {
+    const directory = resultsDirectory();
+    const result = await cli(['query', directory, "SELECT mechanism, count(*) AS n, count(*) FILTER (WHERE recovery_result = 'recovered') AS recovered, max(recovery_serviceInterruptionMs) AS worst FROM trials WHERE outcome = 'detected' GROUP BY mechanism ORDER BY mechanism", '--json']);
+    expect(result.stderr).toBe('');
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout.trim().split('\n').map((line) => JSON.parse(line) as unknown)).toEqual([
+      { mechanism: 'microreboot', n: 2, recovered: 1, worst: 713 },
+      { mechanism: 'microreset', n: 2, recovered: 2, worst: 24 },
+    ]);
+  });
+
+  it('flattens the record, keeps the spec\'s other fields as spec_*, and prints a table', async () => {
+    const database = await openTrials(resultsDirectory());
+    try {
+      const { columns } = await database.query('SELECT * FROM trials');
+      expect(columns.slice(0, 6)).toEqual(['campaign', 'id', 'stage', 'configuration', 'faultType', 'mechanism']);
+      expect(columns).toEqual(expect.arrayContaining(['plan_trigger_timeNs', 'injection_location_register', 'detection_detector', 'recovery_cause', 'cause']));
+      expect(columns.filter((column) => column.startsWith('spec_'))).toEqual([]);
+    } finally {
+      database.close();
+    }
+    const table = await cli(['query', resultsDirectory(), 'SELECT trialIndex, outcome FROM trials WHERE mechanism = \'microreboot\' ORDER BY trialIndex']);
+    expect(table.stdout).toBe('trialIndex  outcome\n1           detected\n2           detected\n3           sdc\n');
+  });
+
+  it('refuses wrong SQL in one line, exit 2', async () => {
+    const result = await cli(['query', resultsDirectory(), 'SELECT nope FROM trials']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/^ninelives: SQL: Binder Error: .*nope.*\n$/);
+  });
+
+  it('exports Parquet that DuckDB reads back', async () => {
+    const directory = resultsDirectory();
+    const file = join(directory, 'trials.parquet');
+    const result = await cli(['export', directory, '--parquet', file]);
+    expect(result.stdout).toBe(`wrote 6 trials to ${file}\n`);
+    expect(readFileSync(file).subarray(0, 4).toString()).toBe('PAR1');
+    const duckdb = await loadDuckDb();
+    const connection = await (await duckdb.DuckDBInstance.create(':memory:')).connect();
+    const reader = await connection.runAndReadAll(`SELECT count(*) AS n, count(DISTINCT recovery_cause) AS causes FROM '${file}'`);
+    expect(reader.getRowObjectsJson()).toEqual([{ n: '6', causes: '1' }]);
+  });
+
+  it('without the optional package, says in one line how to install it (exit 2)', async () => {
+    const missing = () => Promise.reject(new Error("Cannot find package '@duckdb/node-api'"));
+    await expect(loadDuckDb(missing)).rejects.toBeInstanceOf(MissingPackageError);
+    let stderr = '';
+    const io = { stdout: { write: () => undefined }, stderr: { write: (text: string) => (stderr += text) } };
+    const register = (program: Command) => registerQueryCommands(program, io, missing);
+    const directory = resultsDirectory();
+    mkdirSync(join(directory, 'x'), { recursive: true });
+    const exitCode = await runCli(['query', directory, 'SELECT 1'], io, [register]);
+    expect(exitCode).toBe(2);
+    expect(stderr).toBe('ninelives: this command needs the optional package @duckdb/node-api: install it with `npm install @duckdb/node-api` (in ninelives\' directory, or globally beside it)\n');
+  });
+
+  it('a directory without results is a usage error', async () => {
+    const result = await cli(['query', temporaryDirectory(), 'SELECT 1']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/^ninelives: no trials.jsonl in /);
+  });
+});
