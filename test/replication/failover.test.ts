@@ -128,3 +128,15 @@ describe('a checkpoint', () => {
     expect(changedPages(before, before)).toBe(0);
   });
 });
+
+describe('the failover breakdown', () => {
+  it('adds heartbeat detection, restore and resume, and shows the overhead falling as the epoch grows', async () => {
+    const { failoverBreakdown } = await import('../../src/trial/failover-breakdown.js');
+    const breakdown = failoverBreakdown('3AppVM', 1);
+    expect(breakdown.items[0].ms).toBe(MISSED_HEARTBEATS * DEFAULT_REPLICATION.heartbeatMs);
+    expect(breakdown.totalMs).toBeCloseTo(breakdown.items.reduce((sum, item) => sum + item.ms, 0), 9);
+    const overheads = breakdown.costs.map((cost) => cost.overheadPercent);
+    expect(overheads[0]).toBeGreaterThan(overheads[1]);
+    expect(overheads[1]).toBeGreaterThan(overheads[2]);
+  });
+});
