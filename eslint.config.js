@@ -10,13 +10,14 @@ export const layers = {
   hypervisor: ['machine'],
   guests: ['machine', 'hypervisor'],
   faults: ['machine', 'hypervisor', 'guests'],
-  recovery: ['machine', 'hypervisor', 'guests'],
-  trial: ['machine', 'hypervisor', 'guests', 'faults', 'recovery'],
-  check: ['machine', 'hypervisor', 'guests', 'faults', 'recovery', 'trial'],
-  results: ['machine', 'hypervisor', 'guests', 'faults', 'recovery', 'trial'],
-  campaign: ['machine', 'hypervisor', 'guests', 'faults', 'recovery', 'trial', 'results'],
-  report: ['machine', 'hypervisor', 'guests', 'faults', 'recovery', 'trial', 'results'],
-  cli: ['machine', 'hypervisor', 'guests', 'faults', 'recovery', 'trial', 'check', 'results', 'campaign', 'report'],
+  replication: ['machine', 'hypervisor', 'guests'],
+  recovery: ['machine', 'hypervisor', 'guests', 'replication'],
+  trial: ['machine', 'hypervisor', 'guests', 'faults', 'replication', 'recovery'],
+  check: ['machine', 'hypervisor', 'guests', 'faults', 'replication', 'recovery', 'trial'],
+  results: ['machine', 'hypervisor', 'guests', 'faults', 'replication', 'recovery', 'trial'],
+  campaign: ['machine', 'hypervisor', 'guests', 'faults', 'replication', 'recovery', 'trial', 'results'],
+  report: ['machine', 'hypervisor', 'guests', 'faults', 'replication', 'recovery', 'trial', 'results'],
+  cli: ['machine', 'hypervisor', 'guests', 'faults', 'replication', 'recovery', 'trial', 'check', 'results', 'campaign', 'report'],
 };
 
 /** For each folder, a no-restricted-imports rule that refuses the folders it may not import. */

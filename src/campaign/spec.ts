@@ -32,9 +32,9 @@ function strictObject<Shape extends z.core.$ZodLooseShape>(shape: Shape) {
 
 const mechanismEntry = z.union(
   [
-    z.enum(['none', 'microreset', 'microreboot']),
+    z.enum(['none', 'microreset', 'microreboot', 'failover']),
     strictObject({
-      name: z.enum(['none', 'microreset', 'microreboot']),
+      name: z.enum(['none', 'microreset', 'microreboot', 'failover']),
       /** repair steps switched off */
       disable: z.array(plainText(MAX_LABEL_LENGTH)).max(MAX_LIST_LENGTH).optional(),
       /** run every cumulative stage of the mechanism's repairs, from none to all */
@@ -43,7 +43,7 @@ const mechanismEntry = z.union(
       label: plainText(MAX_LABEL_LENGTH).min(1).optional(),
     }),
   ],
-  { error: 'expected a mechanism name (none, microreset, microreboot) or an object with name, disable, ablation, label' },
+  { error: 'expected a mechanism name (none, microreset, microreboot, failover) or an object with name, disable, ablation, label' },
 );
 
 export const campaignSchema = strictObject({
@@ -77,7 +77,7 @@ export type CampaignFile = z.infer<typeof campaignSchema>;
 
 /** One mechanism variant of a campaign: a group of trials in the reports. */
 export interface Variant {
-  readonly mechanism: 'none' | 'microreset' | 'microreboot';
+  readonly mechanism: 'none' | 'microreset' | 'microreboot' | 'failover';
   readonly stage: string;
   readonly disabledSteps: readonly string[];
 }
@@ -219,7 +219,7 @@ function expandVariants(file: CampaignFile, path: string): Variant[] {
   return variants;
 }
 
-function ablationVariants(name: 'microreset' | 'microreboot'): Variant[] {
+function ablationVariants(name: 'microreset' | 'microreboot' | 'failover'): Variant[] {
   return ablationStages(mechanismNamed(name)).map(({ stage, disabledSteps }) => ({ mechanism: name, stage, disabledSteps }));
 }
 

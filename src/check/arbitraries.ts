@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import {
   CODE_FAULT_WINDOW_WORDS,
   MAX_INSTRUCTIONS_AFTER_TRIGGER,
-  faultTypes,
+  hypervisorFaultTypes,
   registerNames,
   type FaultPlan,
   type FaultTarget,
@@ -39,7 +39,7 @@ export const defaultScenarioSpace: ScenarioSpace = {
   runLengthNs: 300_000_000,
   mechanisms: ['microreset', 'microreboot'],
   disabledSteps: [],
-  faultTypes,
+  faultTypes: hypervisorFaultTypes,
   maxFaults: 2,
 };
 
@@ -83,6 +83,8 @@ export function faultTargetArbitrary(type: FaultType): fc.Arbitrary<FaultTarget>
   switch (type) {
     case 'failstop':
       return fc.constant({ type: 'failstop' as const });
+    case 'hostFailstop':
+      return fc.constant({ type: 'hostFailstop' as const });
     case 'register':
       return fc.record({ type: fc.constant('register' as const), register: fc.constantFrom(...registerNames), bit: bits });
     case 'code':
@@ -93,12 +95,12 @@ export function faultTargetArbitrary(type: FaultType): fc.Arbitrary<FaultTarget>
 }
 
 /** One fault of one of `types` (shrinking prefers the first type listed). */
-export function faultPlanArbitrary(runLengthNs: number, types: readonly FaultType[] = faultTypes): fc.Arbitrary<FaultPlan> {
+export function faultPlanArbitrary(runLengthNs: number, types: readonly FaultType[] = hypervisorFaultTypes): fc.Arbitrary<FaultPlan> {
   return fc.record({ trigger: triggerArbitrary(runLengthNs), target: fc.oneof(...types.map(faultTargetArbitrary)) });
 }
 
 /** 1 to `maxFaults` faults, in trigger-time order. */
-export function faultsArbitrary(runLengthNs: number, maxFaults: number, types: readonly FaultType[] = faultTypes): fc.Arbitrary<FaultPlan[]> {
+export function faultsArbitrary(runLengthNs: number, maxFaults: number, types: readonly FaultType[] = hypervisorFaultTypes): fc.Arbitrary<FaultPlan[]> {
   return fc
     .array(faultPlanArbitrary(runLengthNs, types), { minLength: 1, maxLength: maxFaults })
     .map((faults) => faults.slice().sort((first, second) => first.trigger.timeNs - second.trigger.timeNs));

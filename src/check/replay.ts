@@ -51,6 +51,8 @@ function target(value: unknown, what: string): FaultTarget {
   switch (value.type) {
     case 'failstop':
       return { type: 'failstop' };
+    case 'hostFailstop':
+      return { type: 'hostFailstop' };
     case 'register':
       if (!(registerNames as readonly unknown[]).includes(value.register)) throw new ScenarioFormatError(`${what}.register must be one of ${registerNames.join(', ')}`);
       return { type: 'register', register: value.register as RegisterName, bit: integer(value.bit, `${what}.bit`, 0, 31) };

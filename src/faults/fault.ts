@@ -6,7 +6,10 @@
  * near which PC) is resolved against the machine at the moment of injection by the injector.
  */
 
-export const faultTypes = ['failstop', 'register', 'code', 'memory'] as const;
+/** Faults in the hypervisor's execution (Gigan's). */
+export const hypervisorFaultTypes = ['failstop', 'register', 'code', 'memory'] as const;
+/** hostFailstop stops the whole primary host (every CPU) at the trigger: what replication is for. */
+export const faultTypes = [...hypervisorFaultTypes, 'hostFailstop'] as const;
 export type FaultType = (typeof faultTypes)[number];
 
 export function isFaultType(value: string): value is FaultType {
@@ -32,6 +35,7 @@ export interface Trigger {
 
 export type FaultTarget =
   | { readonly type: 'failstop' }
+  | { readonly type: 'hostFailstop' }
   | { readonly type: 'register'; readonly register: RegisterName; readonly bit: number }
   | { readonly type: 'code'; readonly wordOffset: number; readonly bit: number }
   /** `fraction` in [0, 1) picks a word among the in-use static data and heap words */
@@ -56,5 +60,7 @@ export interface Injection {
 
 export type InjectedLocation =
   | { readonly type: 'failstop'; readonly before: number; readonly after: 0 }
+  /** every CPU of the host stopped; `cpus` says how many */
+  | { readonly type: 'hostFailstop'; readonly cpus: number }
   | { readonly type: 'register'; readonly register: RegisterName; readonly bit: number; readonly before: number; readonly after: number }
   | { readonly type: 'code' | 'memory'; readonly address: number; readonly symbol: string; readonly bit: number; readonly before: number; readonly after: number };

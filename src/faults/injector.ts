@@ -3,7 +3,7 @@
  * instruction, and records exactly where. Code faults are transient: `restore` puts the bit
  * back, and the trial calls it when the error is detected.
  */
-import type { CpuState } from '../machine/cpu.js';
+import { CpuMode, type CpuState } from '../machine/cpu.js';
 import { disassemble } from '../machine/disassembler.js';
 import type { Machine } from '../machine/machine.js';
 import type { FaultPlan, InjectedLocation, Injection, RegisterName } from './fault.js';
@@ -55,6 +55,8 @@ function flip(plan: FaultPlan, cpu: CpuState, context: InjectionContext): { loca
       cpu.programCounter = 0;
       return { location: { type: 'failstop', before, after: 0 }, restore: undefined };
     }
+    case 'hostFailstop':
+      return { location: stopHost(context.machine), restore: undefined };
     case 'register': {
       const before = readRegister(cpu, target.register);
       const after = (before ^ (1 << target.bit)) | 0;
@@ -70,6 +72,15 @@ function flip(plan: FaultPlan, cpu: CpuState, context: InjectionContext): { loca
     case 'memory':
       return flipWord(context, 'memory', memoryAddress(context.memorySpans, target.fraction), target.bit, false);
   }
+}
+
+/**
+ * The whole host stops, as on a power or board failure: every CPU ceases at once, so no handler
+ * runs, no watchdog NMI is taken and nothing on this host can notice. Only another host can.
+ */
+function stopHost(machine: Machine): InjectedLocation {
+  for (const cpu of machine.cpus) cpu.mode = CpuMode.Stopped;
+  return { type: 'hostFailstop', cpus: machine.cpus.length };
 }
 
 function flipWord(

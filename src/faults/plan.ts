@@ -24,6 +24,8 @@ function drawTarget(random: Random, faultType: FaultType): FaultTarget {
   switch (faultType) {
     case 'failstop':
       return { type: 'failstop' };
+    case 'hostFailstop':
+      return { type: 'hostFailstop' };
     case 'register':
       return { type: 'register', register: registerNames[random.integer(registerNames.length)], bit: random.integer(32) };
     case 'code':

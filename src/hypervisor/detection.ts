@@ -27,6 +27,17 @@ export type Detection =
       readonly cpu: number;
       readonly programCounter: number;
       readonly timeNs: number;
+    }
+  /**
+   * Not Xen's: a backup host declared the primary failed when `missed` heartbeats in a row did
+   * not arrive. Nothing on the primary detected anything, so there is no CPU (-1) and no PC (0).
+   */
+  | {
+      readonly detector: 'heartbeat';
+      readonly missed: number;
+      readonly cpu: -1;
+      readonly programCounter: 0;
+      readonly timeNs: number;
     };
 
 /** The traps that are detections: not a double fault (it follows the exception it could not deliver) nor a handover. */
@@ -78,5 +89,7 @@ export function describeDetection(detection: Detection): string {
       return `assertion "${detection.assertion}" at ${where}`;
     case 'hang':
       return `watchdog hang on cpu ${detection.cpu}`;
+    case 'heartbeat':
+      return `${detection.missed} heartbeats missed by the backup host`;
   }
 }

@@ -2,20 +2,22 @@
  * The recovery mechanisms by name, and the names of their steps.
  */
 import { NinelivesError } from '../errors.js';
+import { failover } from './failover.js';
 import { microreboot } from './microreboot.js';
 import { microreset } from './microreset.js';
 import type { Mechanism } from './step.js';
 
-export const mechanismNames = ['none', 'microreset', 'microreboot'] as const;
+export const mechanismNames = ['none', 'microreset', 'microreboot', 'failover'] as const;
 export type MechanismName = (typeof mechanismNames)[number];
 
-export const mechanisms: readonly Mechanism[] = [microreset, microreboot];
+export const mechanisms: readonly Mechanism[] = [microreset, microreboot, failover];
 
 export function isMechanismName(value: string): value is MechanismName {
   return (mechanismNames as readonly string[]).includes(value);
 }
 
 export function mechanismNamed(name: Exclude<MechanismName, 'none'>): Mechanism {
+  if (name === 'failover') return failover;
   return name === 'microreset' ? microreset : microreboot;
 }
 

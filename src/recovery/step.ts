@@ -36,7 +36,7 @@ export interface MechanismStep {
 }
 
 export interface Mechanism {
-  readonly name: 'microreset' | 'microreboot';
+  readonly name: 'microreset' | 'microreboot' | 'failover';
   readonly description: string;
   /** in execution order */
   readonly steps: readonly MechanismStep[];

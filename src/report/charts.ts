@@ -8,6 +8,7 @@
  */
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
+import { tradeoffChart } from './tradeoff-chart.js';
 import type { Summary, SummaryGroup } from '../results/summary.js';
 import { formatMs, formatPercent } from './format.js';
 import { ablationCells, attempted, configurations, faultTypesOf, injected, mainLabels, mainRows } from './groups.js';
@@ -375,6 +376,15 @@ export function reportCharts(summary: Summary): ReportChart[] {
       spec: serviceInterruptionChart(summary),
     },
   ];
+  const tradeoff = tradeoffChart(summary, config, SCHEMA);
+  if (tradeoff !== null) {
+    charts.push({
+      id: 'tradeoff',
+      title: 'Repair or replace',
+      caption: 'Recovered / injected faults against the median service interruption, per mechanism and fault type; point size is the overhead when nothing fails (failover: replication to a backup host).',
+      spec: tradeoff,
+    });
+  }
   const ablation = ablationChart(summary);
   if (ablation !== null) {
     charts.push({

@@ -142,6 +142,8 @@ export function describeLocation(injection: Injection): string {
   switch (location.type) {
     case 'failstop':
       return `failstop pc ${hex(location.before)}->0x0`;
+    case 'hostFailstop':
+      return `hostFailstop ${location.cpus} CPUs stopped`;
     case 'register':
       return `register ${location.register} bit ${location.bit} ${hex(location.before)}->${hex(location.after)}`;
     case 'code':

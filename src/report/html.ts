@@ -39,7 +39,7 @@ export async function renderHtml(summary: Summary, context: ReportContext): Prom
   body.push('<section id="results">', '<h2>Results</h2>', `<p class="note">${escapeHtml(notes.main)}</p>`);
   if (tables.main.length === 0) body.push('<p>No trials.</p>');
   for (const { config, table } of tables.main) body.push(`<h3>Configuration <span class="name">${escapeHtml(config)}</span></h3>`, htmlTable(table, 'results'));
-  body.push(figure('recovery-rate'), figure('outcomes'), figure('service-interruption'), '</section>');
+  body.push(figure('recovery-rate'), figure('outcomes'), figure('service-interruption'), figure('tradeoff'), '</section>');
 
   if (tables.ablation.length > 0) {
     body.push('<section id="ablation">', '<h2>Ablation</h2>', `<p class="note">${escapeHtml(notes.ablation)}</p>`, figure('ablation'));

@@ -111,6 +111,9 @@ function overview(summary: Summary): OverviewItem[] {
 
 function mainTable(summary: Summary, config: string): Table {
   const rows = mainRows(summary).filter((row) => row.group.config === config);
+  // campaigns with failover also say what each mechanism costs when nothing fails
+  const costs = rows.some(({ group }) => group.overheadPercent !== undefined);
+  const costColumns = costs ? [right('Overhead'), right('Output delay p50'), right('Output delay p99')] : [];
   return {
     columns: [
       left('Fault'),
@@ -126,9 +129,11 @@ function mainTable(summary: Summary, config: string): Table {
       right('SI p50'),
       right('SI p90'),
       right('SI max'),
+      ...costColumns,
     ],
     rows: rows.map(({ group, label }) => {
       const shown = injected(group);
+      const costCells = costs ? [`${(group.overheadPercent ?? 0).toFixed(1)}%`, formatMs(group.outputDelayMs?.p50 ?? 0), formatMs(group.outputDelayMs?.p99 ?? 0)] : [];
       return [
         group.faultType,
         label,
@@ -143,6 +148,7 @@ function mainTable(summary: Summary, config: string): Table {
         formatMs(group.serviceInterruptionMs.p50),
         formatMs(group.serviceInterruptionMs.p90),
         formatMs(group.serviceInterruptionMs.max),
+        ...costCells,
       ];
     }),
   };

@@ -4,6 +4,7 @@
  * and failure causes; plus paired McNemar comparisons between mechanisms on the same faults.
  */
 import type { FaultType } from '../faults/fault.js';
+import { costWhenNothingFails } from './replication-cost.js';
 import { mcNemarExact, percentile, wilson, type Interval } from './statistics.js';
 import type { TrialRecord, TrialSpec } from '../trial/record.js';
 import { isHarnessError, type HarnessErrorRecord } from './harness-error.js';
@@ -56,6 +57,9 @@ export interface SummaryGroup {
   readonly serviceInterruptionMs: { readonly mean: number; readonly p50: number; readonly p90: number; readonly p99: number; readonly max: number };
   readonly failureCauses: Readonly<Record<string, number>>;
   readonly detectors: Readonly<Record<string, number>>;
+  /** in campaigns with a failover group: what the mechanism costs when nothing fails (replication-cost.ts) */
+  readonly overheadPercent?: number;
+  readonly outputDelayMs?: { readonly p50: number; readonly p99: number };
 }
 
 export interface Comparison {
@@ -118,11 +122,14 @@ export class SummaryAccumulator {
   private trials = 0;
   private readonly groups = new Map<string, GroupTally>();
   private readonly pairs = new MechanismPairs();
+  /** failover's epoch, from its specs (one per campaign) */
+  private epochMs: number | undefined;
 
   add(entry: CampaignRecord): void {
     // a trial the harness could not run has no outcome to count
     if (!isTrialEntry(entry)) return;
     this.trials++;
+    this.epochMs ??= entry.spec.replication?.epochMs;
     const key = groupKey(entry);
     let group = this.groups.get(key);
     if (group === undefined) {
@@ -134,7 +141,9 @@ export class SummaryAccumulator {
   }
 
   summary(campaign: string, seed: number): Summary {
-    const groups = [...this.groups.values()].map((group) => group.summary()).sort(compareGroups);
+    const tallied = [...this.groups.values()].map((group) => group.summary()).sort(compareGroups);
+    const replicates = tallied.some((group) => group.mechanism === 'failover');
+    const groups = replicates ? tallied.map((group) => ({ ...group, ...costWhenNothingFails(group.mechanism, group.config, seed, this.epochMs) })) : tallied;
     return { campaign, seed, trials: this.trials, groups, comparisons: this.pairs.comparisons() };
   }
 }

@@ -30,6 +30,8 @@ export interface TrialSpec {
    * previous fault if that is later; faults whose turn comes after a detection are not injected.
    */
   readonly faults?: readonly FaultPlan[];
+  /** failover only: the epoch and heartbeat periods (defaults 30 ms and 30 ms) */
+  readonly replication?: { readonly epochMs?: number; readonly heartbeatMs?: number };
 }
 
 export type RecoveryFailureCause =
@@ -43,7 +45,9 @@ export type RecoveryFailureCause =
   | 'appVmFailed'
   | 'multipleVmFailures'
   | 'newVmFailed'
-  | 'hypervisorInconsistent';
+  | 'hypervisorInconsistent'
+  /** failover: the corruption had reached a VM's state before detection and was checkpointed to the backup */
+  | 'corruptionReplicated';
 
 export interface FailedVm {
   readonly domainId: number;

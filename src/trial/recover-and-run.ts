@@ -79,12 +79,12 @@ export function recoverAndRun(
   return { result: 'recovered', noVmFailure: failedVms.length === 0, failedVms, cause: null, detail: null, steps, ...timing };
 }
 
-type LivenessEnding =
+export type LivenessEnding =
   | { readonly kind: 'ran' }
   | { readonly kind: 'runaway'; readonly cause: string }
   | { readonly kind: 'secondFailure'; readonly detection: Detection };
 
-function runLiveness(system: System, resumeNs: number, instructions: number): LivenessEnding {
+export function runLiveness(system: System, resumeNs: number, instructions: number): LivenessEnding {
   system.hypervisor.resume();
   const budget = new RunawayBudget(system.hypervisor, system.machine.hypervisorInstructions + instructions);
   const stop = budget.run(Math.max(system.runLengthNs, resumeNs + LIVENESS_NS));
@@ -94,7 +94,7 @@ function runLiveness(system: System, resumeNs: number, instructions: number): Li
   return detection === undefined ? { kind: 'ran' } : { kind: 'secondFailure', detection };
 }
 
-function failedAppVms(system: System): FailedVm[] {
+export function failedAppVms(system: System): FailedVm[] {
   const nowNs = system.machine.nowNs;
   const original = new Set(system.configuration.domains.map((domain) => domain.domainId));
   return system
@@ -107,7 +107,7 @@ function failedAppVms(system: System): FailedVm[] {
 }
 
 /** The first reason recovery did not succeed, in order of precedence; undefined if it did. */
-function firstCause(system: System, ending: LivenessEnding, failedVms: readonly FailedVm[]): { cause: RecoveryFailureCause; detail: string } | undefined {
+export function firstCause(system: System, ending: LivenessEnding, failedVms: readonly FailedVm[]): { cause: RecoveryFailureCause; detail: string } | undefined {
   const nowNs = system.machine.nowNs;
   if (ending.kind === 'secondFailure') return { cause: 'secondFailure', detail: describeDetection(ending.detection) };
   if (ending.kind === 'runaway') return { cause: 'hypervisorRunaway', detail: `${ending.cause}, after recovery` };

@@ -16,6 +16,7 @@ import { runToTrigger, startFrom } from './fast-forward.js';
 import { goldenRun, type GoldenRun } from './golden-cache.js';
 import { faultPlansOf, injectFaults } from './inject.js';
 import type { LaterFault, RecoveryRecord, TrialRecord, TrialSpec } from './record.js';
+import { runFailoverTrial } from './failover.js';
 import { recoveryOf, type RecoveryObserver } from './recover-and-run.js';
 import { finalSystem, runToDetection, type Ending } from './run-to-detection.js';
 import { System, type SystemOptions, type SystemSnapshot } from './system.js';
@@ -79,6 +80,8 @@ function runVariants(specs: readonly TrialSpec[], options: TrialOptions): TrialR
   for (const spec of specs) rejectUnknownSteps(spec.mechanism ?? 'none', spec.disabledSteps ?? []);
   const [base] = specs;
   if (base === undefined) return [];
+  // failover runs the primary under replication and a backup host: its own engine (failover.ts)
+  if (specs.some((spec) => spec.mechanism === 'failover')) return specs.map((spec) => (spec.mechanism === 'failover' ? { record: runFailoverTrial(spec) } : runVariants([spec], options)[0]));
   if (!specs.every((spec) => sameFault(spec, base))) return specs.map((spec) => runTrial(spec, options));
   const run = prepare(base, options);
   const trigger = runToTrigger(run.system, run.plans[0]);

@@ -44,19 +44,19 @@ const badFiles: readonly BadFile[] = [
   { title: 'a name with a slash', text: variation({ name: 'name: ../escape' }), problems: [/^name: a name of letters, digits/] },
   { title: 'an unknown configuration', text: variation({ configurations: 'configurations: [1AppVM, 2AppVM]' }), problems: [/^configurations\.1: .*expected one of "1AppVM"\|"1AppVM-blk"\|"3AppVM"$/] },
   { title: 'no configuration', text: variation({ configurations: 'configurations: []' }), problems: [/^configurations: .*>=1 items$/] },
-  { title: 'an unknown fault type', text: variation({ faults: 'faults: { register: 3, cosmic: 3 }' }), problems: [/^faults\.cosmic: unknown key \(expected one of failstop, register, code, memory\)$/] },
+  { title: 'an unknown fault type', text: variation({ faults: 'faults: { register: 3, cosmic: 3 }' }), problems: [/^faults\.cosmic: unknown key \(expected one of failstop, register, code, memory, hostFailstop\)$/] },
   { title: 'no fault type', text: variation({ faults: 'faults: {}' }), problems: [/^faults: at least one fault type$/] },
   {
     title: 'unknown mechanisms, as a name and as an object',
     text: variation({ mechanisms: 'mechanisms: [microreset, nilihype, { name: rehype }]' }),
-    problems: [/^mechanisms\.1: .*expected one of "none"\|"microreset"\|"microreboot"$/, /^mechanisms\.2\.name: .*expected one of "none"\|"microreset"\|"microreboot"$/],
+    problems: [/^mechanisms\.1: .*expected one of "none"\|"microreset"\|"microreboot"\|"failover"$/, /^mechanisms\.2\.name: .*expected one of "none"\|"microreset"\|"microreboot"\|"failover"$/],
   },
   {
     title: 'a mechanism object with a bad name and an unknown key',
     text: variation({ mechanisms: 'mechanisms: [{ name: rehype, disabled: [x] }]' }),
-    problems: [/^mechanisms\.0\.name: .*expected one of "none"\|"microreset"\|"microreboot"$/, /^mechanisms\.0\.disabled: unknown key \(expected /],
+    problems: [/^mechanisms\.0\.name: .*expected one of "none"\|"microreset"\|"microreboot"\|"failover"$/, /^mechanisms\.0\.disabled: unknown key \(expected /],
   },
-  { title: 'a mechanism entry of the wrong type', text: variation({ mechanisms: 'mechanisms: [42]' }), problems: [/^mechanisms\.0: expected a mechanism name \(none, microreset, microreboot\) or an object/] },
+  { title: 'a mechanism entry of the wrong type', text: variation({ mechanisms: 'mechanisms: [42]' }), problems: [/^mechanisms\.0: expected a mechanism name \(none, microreset, microreboot, failover\) or an object/] },
   {
     title: 'a disabled step the mechanism does not have',
     text: variation({ mechanisms: 'mechanisms: [{ name: microreset, disable: [boot-new-instance, clear-irq-count] }]' }),

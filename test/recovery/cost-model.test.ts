@@ -10,7 +10,7 @@ import { NOMINAL_HOST, price, rebootCosts, resetCosts, totalMs, type NominalHost
 import { microreboot } from '../../src/recovery/microreboot.js';
 import { microreset } from '../../src/recovery/microreset.js';
 import type { Mechanism } from '../../src/recovery/step.js';
-import { MS, ONE_APP_VM, UNIXBENCH_CPU, failstopAt, findPoint, recoverFrom } from './scenario.js';
+import { MS, ONE_APP_VM, UNIXBENCH_CPU, failstopAt, findPoint, recoverFrom, type MechanismChoice } from './scenario.js';
 
 function stepMs(mechanism: Mechanism, step: string, host: NominalHost): number {
   const found = mechanism.steps.find((each) => each.step.name === step);
@@ -90,7 +90,7 @@ describe('a recovery\'s latency', () => {
     ];
     for (const [mechanism, disabled, host] of cases) {
       const detected = failstopAt(at);
-      const record = recoverFrom(detected, mechanism.name, disabled, host);
+      const record = recoverFrom(detected, mechanism.name as MechanismChoice, disabled, host);
       const expectedMs = mechanismMs(mechanism, host, disabled);
       expect(record.recoveryLatencyMs).toBeCloseTo(expectedMs, 5);
       expect(record.steps.reduce((sum, step) => sum + step.ms, 0)).toBeCloseTo(expectedMs, 9);

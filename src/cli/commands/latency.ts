@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { NOMINAL_HOST, price, totalMs, type NominalHost } from '../../recovery/cost-model.js';
 import { mechanisms } from '../../recovery/mechanisms.js';
+import { failoverBreakdown } from '../../trial/failover-breakdown.js';
 import type { CliIo } from '../io.js';
 import { parseInteger } from '../options.js';
 
@@ -14,7 +15,7 @@ interface LatencyOptions {
 }
 
 export function latencyBreakdown(host: NominalHost) {
-  return mechanisms.map((mechanism) => {
+  return mechanisms.filter((mechanism) => mechanism.steps.length > 0).map((mechanism) => {
     const items = mechanism.steps.flatMap(({ step, costs }) => costs.map((cost) => ({ step: step.name, ...price(cost, host) })));
     return { mechanism: mechanism.name, host, items, totalMs: totalMs(items) };
   });
@@ -39,6 +40,19 @@ export function registerLatencyCommand(program: Command, io: CliIo): void {
         io.stdout.write(`  ${'total'.padEnd(48)} ${mechanism.totalMs.toFixed(2).padStart(8)} ms\n\n`);
       }
       const [reset, reboot] = [breakdown[0].totalMs, breakdown[1].totalMs];
-      io.stdout.write(`microreboot / microreset = ${(reboot / reset).toFixed(1)}x\n`);
+      io.stdout.write(`microreboot / microreset = ${(reboot / reset).toFixed(1)}x\n\n`);
+      writeFailoverBreakdown(io);
     });
+}
+
+/** Failover's service interruption on 3AppVM, and what replication costs at three epochs. */
+function writeFailoverBreakdown(io: CliIo): void {
+  const breakdown = failoverBreakdown('3AppVM', 1);
+  io.stdout.write(`failover (Remus/NiLiCon) on 3AppVM, heartbeats every ${breakdown.heartbeatMs} ms\n`);
+  for (const item of breakdown.items) io.stdout.write(`  ${item.label.padEnd(48)} ${item.ms.toFixed(2).padStart(8)} ms\n`);
+  io.stdout.write(`  ${'total (service interruption, at most)'.padEnd(48)} ${breakdown.totalMs.toFixed(2).padStart(8)} ms\n`);
+  io.stdout.write('  when nothing fails (golden run):\n');
+  for (const cost of breakdown.costs) {
+    io.stdout.write(`    epoch ${String(cost.epochMs).padStart(3)} ms: stop ${cost.pauseMs.toFixed(1)} ms/epoch, overhead ${cost.overheadPercent.toFixed(1)}%, output delay p50 ${cost.outputDelayMs.p50.toFixed(1)} ms, p99 ${cost.outputDelayMs.p99.toFixed(1)} ms\n`);
+  }
 }

@@ -1,0 +1,323 @@
+/**
+ * A trial under failover (Remus/NiLiCon). The primary runs the trial as any trial does, and a
+ * replicator watches it: at the end of every epoch it captures what changed (the pause and the
+ * transfer are priced from that state), and the backup holds the checkpoint once the transfer
+ * is through. The primary's pause is a freeze of the VMs, so it stretches wall-clock time without
+ * changing what the VMs compute: the simulated run is the same run, and the pause is accounted
+ * as overhead and as output delay (outputs wait for their epoch's commit).
+ *
+ * When the primary fails (a detector of its hypervisor fires, or its heartbeats stop) the backup
+ * host, a second simulated host with the same hypervisor, takes the last checkpoint it holds,
+ * resumes the VMs from it and runs on; in 3AppVM the new-VM check then runs there. What the
+ * checkpoint carried decides the outcome: a corruption that reached a VM before the checkpoint
+ * was taken comes back with it (cause corruptionReplicated).
+ *
+ * Modelling limits: the backup restores the checkpoint as a whole machine state (the hypervisor
+ * side of the VMs comes with it) rather than recreating the domains through its toolstack's
+ * hypercalls; the restore is priced as if it did. The guests resume at the checkpoint's
+ * simulated time, so the outside world's wait is reported as service interruption, not replayed
+ * into NetBench's windows.
+ */
+import type { FaultPlan, Injection } from '../faults/fault.js';
+import { sameWords } from '../machine/state-equality.js';
+import { trialSeed } from '../faults/random.js';
+import type { Detection } from '../hypervisor/detection.js';
+import { PRIVILEGED_DOMAIN_ID } from '../hypervisor/abi.js';
+import { AddressNamer } from '../hypervisor/symbols.js';
+import { failoverCosts, pauseMs, restoreMs } from '../recovery/failover.js';
+import { changedGuestBytes, changedPages, checkpointBytes, type CapturedState } from '../replication/checkpoint.js';
+import { HeartbeatMonitor, MISSED_HEARTBEATS } from '../replication/heartbeat.js';
+import { DEFAULT_LINK, transferMs, type Link } from '../replication/link.js';
+import { percentile, releaseTimeNs, type EpochCommit } from '../replication/output-commit.js';
+import { RunawayBudget } from './budget.js';
+import { classify, commonFields } from './classify.js';
+import { runToTrigger } from './fast-forward.js';
+import { settle } from './golden.js';
+import { checkpointBefore, goldenRun, type GoldenRun } from './golden-cache.js';
+import { faultPlansOf, injectFaults } from './inject.js';
+import type { RecoveryRecord, TrialRecord, TrialSpec } from './record.js';
+import { failedAppVms, firstCause, runLiveness } from './recover-and-run.js';
+import { instructionBudget, type Ending } from './run-to-detection.js';
+import { System, type SystemOptions, type SystemSnapshot } from './system.js';
+
+export interface ReplicationOptions {
+  readonly epochMs: number;
+  readonly heartbeatMs: number;
+  readonly link: Link;
+}
+
+export const DEFAULT_REPLICATION: ReplicationOptions = { epochMs: 30, heartbeatMs: 30, link: DEFAULT_LINK };
+
+/** One epoch's checkpoint as the replicator took it. */
+export interface EpochCheckpoint extends EpochCommit {
+  readonly captured: CapturedState;
+  readonly pauseMs: number;
+  readonly bytes: number;
+  readonly snapshot: SystemSnapshot;
+}
+
+/** Checkpoints kept for failover: enough to cover commits still in flight at a failure. */
+const KEPT_CHECKPOINTS = 8;
+
+/** Watches the primary and takes its checkpoints at epoch ends. */
+export class Replicator {
+  private previousWords: Int32Array | undefined;
+  private previousGuests: string[] = [];
+  readonly commits: EpochCommit[] = [];
+  readonly pauses: number[] = [];
+  private kept: EpochCheckpoint[] = [];
+
+  constructor(
+    private readonly system: System,
+    readonly options: ReplicationOptions,
+    private readonly keepSnapshots: boolean,
+  ) {}
+
+  get epochNs(): number {
+    return Math.round(this.options.epochMs * 1_000_000);
+  }
+
+  /** The first epoch end after `timeNs`. */
+  nextEpochEndNs(timeNs: number): number {
+    return (Math.floor(timeNs / this.epochNs) + 1) * this.epochNs;
+  }
+
+  /** The baseline the first checkpoint is measured against (the state at the previous epoch end). */
+  baseline(): void {
+    this.previousWords = this.system.machine.memory.words.slice();
+    this.previousGuests = this.appVmStates();
+  }
+
+  /** An epoch ends now: capture what changed, price the pause and the transfer, note the commit. */
+  epochEnd(): EpochCheckpoint {
+    const words = this.system.machine.memory.words;
+    const guests = this.appVmStates();
+    const appVms = this.appVmIds().length;
+    const captured: CapturedState = {
+      hypervisorPages: this.previousWords === undefined ? 0 : changedPages(this.previousWords, words),
+      guestBytes: changedGuestBytes(this.previousGuests, guests),
+      vcpus: appVms,
+      rings: appVms,
+    };
+    this.previousWords = words.slice();
+    this.previousGuests = guests;
+    const paused = pauseMs(captured);
+    const bytes = checkpointBytes(captured);
+    const takenNs = this.system.machine.nowNs;
+    const committedNs = takenNs + Math.round((paused + transferMs(this.options.link, bytes) + this.options.link.latencyMs) * 1_000_000);
+    const checkpoint = { takenNs, committedNs, captured, pauseMs: paused, bytes, snapshot: this.keepSnapshots ? this.system.snapshot() : (undefined as unknown as SystemSnapshot) };
+    this.commits.push({ takenNs, committedNs });
+    this.pauses.push(paused);
+    if (this.keepSnapshots) this.kept = [...this.kept.slice(1 - KEPT_CHECKPOINTS), checkpoint];
+    return checkpoint;
+  }
+
+  /** The latest checkpoint the backup holds whole by `timeNs`. */
+  committedBy(timeNs: number): EpochCheckpoint | undefined {
+    return this.kept.filter((checkpoint) => checkpoint.committedNs <= timeNs).at(-1);
+  }
+
+  private appVmIds(): number[] {
+    return this.system.configuration.domains.map((domain) => domain.domainId).filter((id) => id !== PRIVILEGED_DOMAIN_ID);
+  }
+
+  /** Each AppVM's guest state and vCPU, as text (what a checkpoint of it would send). */
+  private appVmStates(): string[] {
+    const state = this.system.host.saveState();
+    return this.appVmIds().map((id) => JSON.stringify([state.kernels[id], state.vcpus[id]]));
+  }
+}
+
+/** How the primary's run under replication ended. */
+type PrimaryEnding = { readonly kind: 'failed'; readonly detection: Detection; readonly lastAliveNs: number } | { readonly kind: 'ended'; readonly ending: Ending };
+
+/** One trial of `spec` (mechanism failover). */
+export function runFailoverTrial(spec: TrialSpec, options: ReplicationOptions = replicationOf(spec)): TrialRecord {
+  const systemOptions = systemOptionsOf(spec);
+  const golden = goldenRun(systemOptions);
+  const seedOfTrial = trialSeed(spec.seed, spec.trialIndex);
+  const plans = faultPlansOf(spec, seedOfTrial, golden.runLengthNs);
+  const common = commonFields(spec, seedOfTrial, plans[0]);
+  const system = new System(systemOptions);
+  const replicator = new Replicator(system, options, true);
+  startBefore(system, golden, replicator, plans[0]);
+  const trigger = runToTrigger(system, plans[0]);
+  if (trigger.kind !== 'landed') return { ...common, outcome: 'notInjected' };
+  const injected = injectFaults(system, plans, trigger.cpu, new AddressNamer(system.hypervisor.program, system.hypervisor.layout));
+  const primary = runPrimary(system, golden, replicator, injected.detection, injected.last.instructionCount);
+  if (primary.kind === 'ended') return classify(system, primary.ending, injected.first, common, undefined);
+  injected.restoreTransient();
+  const recovery = failOver(systemOptions, golden, replicator, injected.first, primary);
+  return classify(system, { kind: 'detected', detection: primary.detection }, injected.first, common, recovery);
+}
+
+/**
+ * Restore the golden run's checkpoint a few epochs before the trigger and run to the trigger
+ * through the epoch ends, so that the backup holds the checkpoints it would hold at the fault.
+ */
+function startBefore(system: System, golden: GoldenRun, replicator: Replicator, plan: FaultPlan): void {
+  const startNs = Math.max(0, plan.trigger.timeNs - KEPT_CHECKPOINTS * replicator.epochNs);
+  system.restore(checkpointBefore(golden, startNs).snapshot);
+  let first = true;
+  for (let endNs = replicator.nextEpochEndNs(system.machine.nowNs); endNs <= plan.trigger.timeNs; endNs += replicator.epochNs) {
+    const stop = system.hypervisor.run({ untilNs: endNs });
+    if (stop.kind === 'detected') return;
+    // the first epoch end is the backup's initial synchronisation: the checkpoints build on it
+    if (first) replicator.baseline();
+    replicator.epochEnd();
+    first = false;
+  }
+}
+
+/**
+ * Run the primary from the injection, taking checkpoints at epoch ends and sending heartbeats,
+ * until its hypervisor detects the error, the backup declares it failed, it runs away, it is
+ * back in the golden run's state, or the run ends.
+ */
+function runPrimary(system: System, golden: GoldenRun, replicator: Replicator, detected: Detection | undefined, instructionCount: number): PrimaryEnding {
+  const machine = system.machine;
+  if (detected !== undefined) return { kind: 'failed', detection: detected, lastAliveNs: detected.timeNs };
+  const heartbeatNs = Math.round(replicator.options.heartbeatMs * 1_000_000);
+  const monitor = new HeartbeatMonitor(heartbeatNs, replicator.options.link, machine.nowNs);
+  const budget = new RunawayBudget(system.hypervisor, instructionCount + instructionBudget(golden));
+  let nextEpochNs = replicator.nextEpochEndNs(machine.nowNs);
+  let nextHeartbeatNs = (Math.floor(machine.nowNs / heartbeatNs) + 1) * heartbeatNs;
+  let retired = machine.hypervisorInstructions;
+  let lastAliveNs = machine.nowNs;
+  const checkpoints = golden.checkpoints.filter((checkpoint) => checkpoint.timeNs > machine.nowNs);
+  while (machine.nowNs < system.runLengthNs) {
+    const goldenNs = checkpoints[0]?.timeNs ?? Infinity;
+    const untilNs = Math.min(nextEpochNs, nextHeartbeatNs, goldenNs, system.runLengthNs);
+    const stop = budget.run(untilNs);
+    if (stop === 'runaway') return { kind: 'ended', ending: { kind: 'runaway', cause: budget.runawayCause } };
+    if (stop.kind === 'detected') return { kind: 'failed', detection: stop.detection, lastAliveNs: stop.detection.timeNs };
+    if (untilNs === nextHeartbeatNs) {
+      const ran = machine.hypervisorInstructions > retired;
+      retired = machine.hypervisorInstructions;
+      if (ran) lastAliveNs = untilNs;
+      monitor.tick(untilNs, ran);
+      nextHeartbeatNs += heartbeatNs;
+      if (monitor.hasDeclared(untilNs)) return { kind: 'failed', detection: heartbeatDetection(monitor.declaredAtNs()), lastAliveNs };
+    }
+    if (untilNs === nextEpochNs) {
+      replicator.epochEnd();
+      nextEpochNs += replicator.epochNs;
+    }
+    if (untilNs === goldenNs) {
+      const checkpoint = checkpoints.shift();
+      if (checkpoint !== undefined && system.isInStateOf(checkpoint.snapshot, checkpoint.stateBesidesMemory)) return { kind: 'ended', ending: { kind: 'matchedGolden', timeNs: checkpoint.timeNs } };
+    }
+  }
+  const detection = settle(system, budget.bounds());
+  return detection === undefined ? { kind: 'ended', ending: { kind: 'endOfRun' } } : { kind: 'failed', detection, lastAliveNs: detection.timeNs };
+}
+
+function heartbeatDetection(timeNs: number): Detection {
+  return { detector: 'heartbeat', missed: MISSED_HEARTBEATS, cpu: -1, programCounter: 0, timeNs };
+}
+
+/**
+ * The backup takes over: the latest checkpoint it holds whole when the primary stopped sending,
+ * restored on its own host, the VMs resumed there, the new-VM check where the configuration has
+ * one, and the same judgement as any recovery.
+ */
+function failOver(options: SystemOptions, golden: GoldenRun, replicator: Replicator, injection: Injection, primary: Extract<PrimaryEnding, { kind: 'failed' }>): RecoveryRecord {
+  const link = replicator.options.link;
+  const noticedNs = primary.detection.detector === 'heartbeat' ? primary.detection.timeNs : primary.detection.timeNs + Math.round(link.latencyMs * 1_000_000);
+  const checkpoint = replicator.committedBy(primary.lastAliveNs);
+  const restoring = checkpoint === undefined ? 0 : restoreMs(restoredState(checkpoint.snapshot, options));
+  const resumingMs = failoverCosts.resumeMs;
+  const recoveryLatencyMs = restoring + resumingMs;
+  const timing = { recoveryLatencyMs, serviceInterruptionMs: (noticedNs - injection.timeNs) / 1_000_000 + recoveryLatencyMs };
+  const steps: RecoveryRecord['steps'] = [
+    { step: 'detect', work: { detectedAtMs: (noticedNs - injection.timeNs) / 1_000_000 }, ms: 0 },
+    { step: 'restoreCheckpoint', work: { checkpointAtMs: (checkpoint?.takenNs ?? 0) / 1_000_000, bytes: checkpoint?.bytes ?? 0 }, ms: restoring },
+    { step: 'resumeVms', work: {}, ms: resumingMs },
+  ];
+  if (checkpoint === undefined) return { result: 'recoveryFailed', noVmFailure: false, failedVms: [], cause: 'recoveryNeverRan', detail: 'the backup holds no checkpoint', steps, ...timing };
+  const backup = new System(options);
+  backup.restore(checkpoint.snapshot);
+  if (backup.configuration.createsVmAfterRecovery) backup.requestNewVm();
+  const ending = runLiveness(backup, checkpoint.takenNs, instructionBudget(golden));
+  const failedVms = failedAppVms(backup);
+  const cause = firstCause(backup, ending, failedVms);
+  if (cause === undefined) return { result: 'recovered', noVmFailure: failedVms.length === 0, failedVms, cause: null, detail: null, steps, ...timing };
+  const replicated = checkpoint.takenNs > injection.timeNs && differsFromGolden(checkpoint, options, golden);
+  const failure = replicated ? { cause: 'corruptionReplicated' as const, detail: `checkpoint at ${checkpoint.takenNs} ns (after the fault) held a state the golden run does not have; then ${cause.cause}: ${cause.detail}` } : cause;
+  return { result: 'recoveryFailed', noVmFailure: false, failedVms, ...failure, steps, ...timing };
+}
+
+function restoredState(snapshot: SystemSnapshot, options: SystemOptions): { domains: number; pages: number; guestBytes: number } {
+  const system = new System(options);
+  const domains = system.configuration.domains.length - 1;
+  const guestBytes = JSON.stringify(snapshot.host.kernels).length;
+  return { domains, pages: Math.ceil(snapshot.machine.words.length / 1_024), guestBytes };
+}
+
+/**
+ * True when a checkpoint holds a state the golden run does not have at the same time: a VM's
+ * guest state or the hypervisor-side state of the VMs (it travels with the checkpoint).
+ */
+function differsFromGolden(checkpoint: EpochCheckpoint, options: SystemOptions, golden: GoldenRun): boolean {
+  const reference = new System(options);
+  reference.restore(checkpointBefore(golden, checkpoint.takenNs).snapshot);
+  reference.hypervisor.run({ untilNs: checkpoint.takenNs });
+  const ids = reference.configuration.domains.map((domain) => domain.domainId).filter((id) => id !== PRIVILEGED_DOMAIN_ID);
+  const expected = reference.host.saveState();
+  const guestsDiffer = ids.some((id) => JSON.stringify(expected.kernels[id]) !== JSON.stringify(checkpoint.snapshot.host.kernels[id]));
+  return guestsDiffer || !sameWords(reference.machine.memory.words, checkpoint.snapshot.machine.words);
+}
+
+/** The replication options of a spec: its own, else the defaults. */
+export function replicationOf(spec: TrialSpec): ReplicationOptions {
+  return { ...DEFAULT_REPLICATION, ...(spec.replication ?? {}) };
+}
+
+function systemOptionsOf(spec: TrialSpec): SystemOptions {
+  return { configuration: spec.configuration, seed: spec.seed, runLengthNs: spec.runLengthNs, strictNetBench: spec.strictNetBench };
+}
+
+/** What replication costs when nothing fails, measured on the golden run of a configuration. */
+export interface ReplicationCost {
+  readonly epochMs: number;
+  /** share of wall-clock time the VMs are paused: stop time over epoch plus stop time */
+  readonly overheadPercent: number;
+  readonly pauseMs: { readonly mean: number; readonly max: number };
+  /** how much later each NetBench reply leaves than it would without replication */
+  readonly outputDelayMs: { readonly p50: number; readonly p99: number };
+  readonly checkpointBytes: { readonly mean: number };
+  readonly commits: readonly EpochCommit[];
+  /** each reply's (produced, released) times; released undefined when its checkpoint never committed */
+  readonly outputs: readonly { readonly producedNs: number; readonly releasedNs: number | undefined }[];
+}
+
+/**
+ * Run the golden run of `options` from boot under a replicator (no fault) and measure the
+ * pauses and the output delay that output commit adds. The VMs compute the same (the pause is a
+ * freeze), so the guest work lost is the paused share of wall-clock time.
+ */
+export function measureReplicationCost(options: SystemOptions, replication: ReplicationOptions = DEFAULT_REPLICATION): ReplicationCost {
+  const system = new System(options);
+  const replicator = new Replicator(system, replication, false);
+  system.start();
+  replicator.baseline();
+  const bytes: number[] = [];
+  for (let endNs = replicator.epochNs; endNs <= system.runLengthNs; endNs += replicator.epochNs) {
+    const stop = system.hypervisor.run({ untilNs: endNs });
+    if (stop.kind === 'detected') throw new Error(`the golden run of ${options.configuration} detected an error: replication cannot be measured`);
+    bytes.push(replicator.epochEnd().bytes);
+  }
+  const outputs = system.nic.transmissions().map((transmission) => ({ producedNs: transmission.timeNs, releasedNs: releaseTimeNs(replicator.commits, transmission.timeNs) }));
+  const delays = outputs.flatMap(({ producedNs, releasedNs }) => (releasedNs === undefined ? [] : [(releasedNs - producedNs) / 1_000_000]));
+  const pausedMs = replicator.pauses.reduce((sum, ms) => sum + ms, 0);
+  const epochs = replicator.pauses.length;
+  return {
+    epochMs: replication.epochMs,
+    overheadPercent: epochs === 0 ? 0 : (100 * pausedMs) / (epochs * replication.epochMs + pausedMs),
+    pauseMs: { mean: epochs === 0 ? 0 : pausedMs / epochs, max: Math.max(0, ...replicator.pauses) },
+    outputDelayMs: { p50: percentile(delays, 50), p99: percentile(delays, 99) },
+    checkpointBytes: { mean: epochs === 0 ? 0 : bytes.reduce((sum, value) => sum + value, 0) / epochs },
+    commits: replicator.commits,
+    outputs,
+  };
+}

@@ -1,0 +1,142 @@
+/**
+ * Failover (Remus/NiLiCon) through the machine: output commit on the golden run, a host
+ * fail-stop recovered on the backup and not by microreset, heartbeat detection timing, and the
+ * cost of replication as the epoch changes.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { changedPages } from '../../src/replication/checkpoint.js';
+import { HeartbeatMonitor, MISSED_HEARTBEATS } from '../../src/replication/heartbeat.js';
+import { DEFAULT_LINK } from '../../src/replication/link.js';
+import { releaseTimeNs } from '../../src/replication/output-commit.js';
+import { DEFAULT_REPLICATION, measureReplicationCost } from '../../src/trial/failover.js';
+import type { TrialSpec } from '../../src/trial/record.js';
+import { runTrial, runTrialVariants } from '../../src/trial/trial.js';
+
+const MS = 1_000_000;
+const THREE_APP_VM = { configuration: '3AppVM', seed: 1 };
+/** seed 1, trial 0: the host stops at 1309 ms, while every VM is running */
+const hostStop: TrialSpec = { ...THREE_APP_VM, trialIndex: 0, faultType: 'hostFailstop' };
+
+describe('output commit', () => {
+  it('releases each NetBench reply only when the checkpoint of its epoch has committed on the backup', () => {
+    const cost = measureReplicationCost(THREE_APP_VM);
+    expect(cost.outputs.length).toBeGreaterThan(1_000);
+    for (const { producedNs, releasedNs } of cost.outputs) {
+      const commit = cost.commits.find((candidate) => candidate.takenNs >= producedNs);
+      expect(commit).toBeDefined();
+      expect(releasedNs).toBe(commit?.committedNs);
+      expect(releasedNs).toBeGreaterThan(commit?.takenNs ?? Infinity);
+    }
+    // the delay is about half an epoch plus the stop time and the round trip
+    expect(cost.outputDelayMs.p50).toBeGreaterThan(DEFAULT_REPLICATION.epochMs / 2);
+    expect(cost.outputDelayMs.p99).toBeLessThan(DEFAULT_REPLICATION.epochMs + 3 * cost.pauseMs.max);
+  });
+
+  it('holds back an output whose checkpoint has not committed', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 1_000 }), { maxLength: 20 }), fc.integer({ min: 0, max: 1_100 }), (ends, producedNs) => {
+        const commits = [...new Set(ends)].sort((x, y) => x - y).map((takenNs) => ({ takenNs, committedNs: takenNs + 7 }));
+        const expected = commits.find((commit) => commit.takenNs >= producedNs)?.committedNs;
+        expect(releaseTimeNs(commits, producedNs)).toBe(expected);
+      }),
+    );
+  });
+
+  it('costs more as the epoch shrinks, and delays outputs less', () => {
+    const short = measureReplicationCost(THREE_APP_VM, { ...DEFAULT_REPLICATION, epochMs: 10 });
+    const long = measureReplicationCost(THREE_APP_VM, { ...DEFAULT_REPLICATION, epochMs: 100 });
+    expect(short.overheadPercent).toBeGreaterThan(2 * long.overheadPercent);
+    expect(short.outputDelayMs.p50).toBeLessThan(long.outputDelayMs.p50);
+  });
+});
+
+describe('a host fail-stop', () => {
+  it('is recovered by failover on the backup, and not by microreset, which nothing ever calls', () => {
+    const [reset, failover] = runTrialVariants([{ ...hostStop, mechanism: 'microreset' }, { ...hostStop, mechanism: 'failover' }]);
+    expect(reset.outcome).toBe('sdc');
+    expect(failover.outcome).toBe('detected');
+    if (failover.outcome !== 'detected') return;
+    expect(failover.detection.detector).toBe('heartbeat');
+    expect(failover.recovery?.result).toBe('recovered');
+    // the service interruption: detection by heartbeat, restore and resume (hundreds of ms)
+    expect(failover.recovery?.serviceInterruptionMs).toBeGreaterThan(200);
+    expect(failover.recovery?.serviceInterruptionMs).toBeLessThan(1_000);
+  });
+
+  it.each([10, 30])('is declared by the backup when %i ms heartbeats stop coming, three missed in a row', (heartbeatMs) => {
+    const { record } = runTrial({ ...hostStop, mechanism: 'failover', replication: { heartbeatMs } });
+    expect(record.outcome).toBe('detected');
+    if (record.outcome !== 'detected') return;
+    const latencyNs = record.detectionLatencyNs;
+    expect(latencyNs).toBeGreaterThan((MISSED_HEARTBEATS - 1) * heartbeatMs * MS);
+    expect(latencyNs).toBeLessThanOrEqual(MISSED_HEARTBEATS * heartbeatMs * MS + DEFAULT_LINK.latencyMs * MS);
+  });
+
+  it('gives the same record every time, alone or beside another mechanism', () => {
+    const spec: TrialSpec = { ...hostStop, mechanism: 'failover' };
+    const alone = JSON.stringify(runTrial(spec).record);
+    expect(JSON.stringify(runTrial(spec).record)).toBe(alone);
+    expect(JSON.stringify(runTrialVariants([{ ...hostStop, mechanism: 'microreboot' }, spec])[1])).toBe(alone);
+  });
+});
+
+describe('a corruption', () => {
+  it('that reached the VMs before detection is replicated to the backup, which fails with it', () => {
+    // seed 1, register trial 18: a register flip hangs a CPU; the watchdog notices ~390 ms later,
+    // after several checkpoints of the damaged state have committed
+    const { record } = runTrial({ ...THREE_APP_VM, trialIndex: 18, faultType: 'register', mechanism: 'failover' });
+    expect(record.outcome).toBe('detected');
+    if (record.outcome !== 'detected') return;
+    expect(record.detectionLatencyNs).toBeGreaterThan(2 * DEFAULT_REPLICATION.epochMs * MS);
+    expect(record.recovery?.cause).toBe('corruptionReplicated');
+    const restored = record.recovery?.steps.find((step) => step.step === 'restoreCheckpoint');
+    expect((restored?.work.checkpointAtMs ?? 0) * MS).toBeGreaterThan(record.injection.timeNs);
+  });
+
+  it('caught before its epoch commits is not: the backup resumes from a clean checkpoint', () => {
+    // seed 1, register trial 2: detected 0.1 ms after the flip
+    const { record } = runTrial({ ...THREE_APP_VM, trialIndex: 2, faultType: 'register', mechanism: 'failover' });
+    expect(record.outcome).toBe('detected');
+    if (record.outcome !== 'detected') return;
+    expect(record.recovery?.result).toBe('recovered');
+    const restored = record.recovery?.steps.find((step) => step.step === 'restoreCheckpoint');
+    expect((restored?.work.checkpointAtMs ?? Infinity) * MS).toBeLessThan(record.injection.timeNs);
+  });
+});
+
+describe('the heartbeat monitor', () => {
+  it('declares the primary failed the missed heartbeats after the last one arrived', () => {
+    const monitor = new HeartbeatMonitor(30 * MS, DEFAULT_LINK, 0);
+    monitor.tick(30 * MS, true);
+    monitor.tick(60 * MS, false);
+    const lastArrivalNs = 30 * MS + DEFAULT_LINK.latencyMs * MS;
+    expect(monitor.declaredAtNs()).toBe(lastArrivalNs + MISSED_HEARTBEATS * 30 * MS);
+    expect(monitor.hasDeclared(monitor.declaredAtNs() - 1)).toBe(false);
+    expect(monitor.hasDeclared(monitor.declaredAtNs())).toBe(true);
+  });
+});
+
+describe('a checkpoint', () => {
+  it('captures each page with a changed word once', () => {
+    const before = new Int32Array(4 * 1_024);
+    const after = before.slice();
+    after[5] = 1;
+    after[6] = 2;
+    after[3 * 1_024] = 3;
+    expect(changedPages(before, after)).toBe(2);
+    expect(changedPages(before, before)).toBe(0);
+  });
+});
+
+describe('the failover breakdown', () => {
+  it('adds heartbeat detection, restore and resume, and shows the overhead falling as the epoch grows', async () => {
+    const { failoverBreakdown } = await import('../../src/trial/failover-breakdown.js');
+    const breakdown = failoverBreakdown('3AppVM', 1);
+    expect(breakdown.items[0].ms).toBe(MISSED_HEARTBEATS * DEFAULT_REPLICATION.heartbeatMs);
+    expect(breakdown.totalMs).toBeCloseTo(breakdown.items.reduce((sum, item) => sum + item.ms, 0), 9);
+    const overheads = breakdown.costs.map((cost) => cost.overheadPercent);
+    expect(overheads[0]).toBeGreaterThan(overheads[1]);
+    expect(overheads[1]).toBeGreaterThan(overheads[2]);
+  });
+});
