@@ -189,5 +189,7 @@ function detectorOf(detection: Detection): string {
       return `assertion "${detection.assertion}"`;
     case 'hang':
       return 'watchdog hang';
+    case 'heartbeat':
+      return 'missed heartbeats';
   }
 }
