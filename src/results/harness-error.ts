@@ -5,18 +5,10 @@
  * reports show it. The campaign layer decides when a trial has failed (campaign/harness.ts);
  * this layer only knows what such a record looks like.
  */
-import type { FaultType } from '../faults/fault.js';
 import { getConfiguration } from '../guests/configurations.js';
-import type { MechanismName } from '../recovery/mechanisms.js';
-import { replayCommand, type TrialRecord, type TrialSpec } from '../trial/record.js';
+import { replayCommand, specFields, type SpecFields, type TrialRecord, type TrialSpec } from '../trial/record.js';
 
-export interface HarnessErrorRecord {
-  readonly configuration: string;
-  readonly faultType: FaultType;
-  readonly mechanism: MechanismName;
-  readonly disabledSteps: readonly string[];
-  readonly seed: number;
-  readonly trialIndex: number;
+export interface HarnessErrorRecord extends SpecFields {
   readonly outcome: 'harnessError';
   /** what went wrong, as the harness saw it */
   readonly error: string;
@@ -25,12 +17,7 @@ export interface HarnessErrorRecord {
 
 export function harnessErrorRecord(spec: TrialSpec, error: unknown): HarnessErrorRecord {
   return {
-    configuration: spec.configuration,
-    faultType: spec.faultType,
-    mechanism: spec.mechanism ?? 'none',
-    disabledSteps: spec.disabledSteps ?? [],
-    seed: spec.seed,
-    trialIndex: spec.trialIndex,
+    ...specFields(spec),
     outcome: 'harnessError',
     error: messageOf(error),
     replay: replayCommand(spec, getConfiguration(spec.configuration).runLengthNs),

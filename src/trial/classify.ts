@@ -6,7 +6,7 @@
 import type { FaultPlan, Injection } from '../faults/fault.js';
 import { audit } from '../hypervisor/audit.js';
 import { getConfiguration } from '../guests/configurations.js';
-import { replayCommand, type RecoveryRecord, type TrialRecord, type TrialSpec } from './record.js';
+import { replayCommand, specFields, type RecoveryRecord, type TrialRecord, type TrialSpec } from './record.js';
 import { finalSystem, type Ending } from './run-to-detection.js';
 import type { System } from './system.js';
 
@@ -15,12 +15,7 @@ export type Common = Omit<Extract<TrialRecord, { outcome: 'notInjected' }>, 'out
 
 export function commonFields(spec: TrialSpec, seedOfTrial: number, plan: FaultPlan): Common {
   return {
-    configuration: spec.configuration,
-    faultType: spec.faultType,
-    mechanism: spec.mechanism ?? 'none',
-    disabledSteps: spec.disabledSteps ?? [],
-    seed: spec.seed,
-    trialIndex: spec.trialIndex,
+    ...specFields(spec),
     trialSeed: seedOfTrial,
     plan,
     replay: replayCommand(spec, getConfiguration(spec.configuration).runLengthNs),

@@ -75,13 +75,28 @@ export interface LaterFault {
   readonly injection: Injection | null;
 }
 
-interface TrialCommon {
+/** What names a trial in every record, a harness error's too: its spec with the defaults filled in. */
+export interface SpecFields {
   readonly configuration: string;
   readonly faultType: FaultType;
   readonly mechanism: MechanismName;
   readonly disabledSteps: readonly string[];
   readonly seed: number;
   readonly trialIndex: number;
+}
+
+export function specFields(spec: TrialSpec): SpecFields {
+  return {
+    configuration: spec.configuration,
+    faultType: spec.faultType,
+    mechanism: spec.mechanism ?? 'none',
+    disabledSteps: spec.disabledSteps ?? [],
+    seed: spec.seed,
+    trialIndex: spec.trialIndex,
+  };
+}
+
+interface TrialCommon extends SpecFields {
   readonly trialSeed: number;
   readonly plan: FaultPlan;
   /** present only when the spec gave more than one fault */
