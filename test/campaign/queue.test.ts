@@ -6,6 +6,7 @@
  * the results. Without Redis these tests skip with a message, except under CI=true, where that
  * is a failure. Worker processes run the built CLI: `npm run build` first.
  */
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -98,6 +99,9 @@ describe.skipIf(!redisReachable)('the Redis work queue', () => {
     expect(await enqueue(address)).toBe(`queued: 8 chunks, 8 missing from the results, 8 added to queue "${address.queue}"\n`);
     await drained(address);
     expect(await merged(hosts)).toEqual(reference);
+    const status = await queueStatus(address);
+    expect(status).toMatchObject({ completed: 8, running: 0, waiting: 0, stalled: 0, failed: 0, trialsDone: 64, trialsTotal: 64, etaSeconds: 0 });
+    expect(status.trialsPerSecond).toBeGreaterThan(0);
     // finished: the same chunks are the same jobs, and with the results nothing is missing
     expect(await enqueue(address)).toMatch(/, 0 added to queue/);
     expect(await enqueue(address, hosts)).toBe('queued: complete in the results given; nothing enqueued\n');
@@ -118,6 +122,8 @@ describe.skipIf(!redisReachable)('the Redis work queue', () => {
     const survivor = worker(address, hosts[1], ['--lock-ms', '2000']);
     await drained(address);
     expect(await merged(hosts)).toEqual(reference);
+    // the re-issued chunk's trials are counted once, by the worker that finished it
+    expect(await queueStatus(address)).toMatchObject({ completed: 8, trialsDone: 64, trialsTotal: 64 });
     await stop([doomed, survivor]);
   }, 120_000);
 
@@ -165,6 +171,27 @@ describe.skipIf(!redisReachable)('the Redis work queue', () => {
     expect(JSON.parse(expected.summary)).toHaveProperty('stopping');
   }, 120_000);
 
+  it('status reads no job: at 25,000 chunks (a million trials) it costs what it costs at one', async () => {
+    const address = freshQueue();
+    const queue = new Queue(address.queue, { connection: connectionOf(address.url) });
+    const jobs = 25_000;
+    try {
+      for (let start = 0; start < jobs; start += 5000) {
+        await queue.addBulk(Array.from({ length: 5000 }, (_, index) => ({ name: 'chunk', data: { trials: 40, index: start + index } })));
+      }
+    } finally {
+      await queue.close();
+    }
+    const commands = await monitored(() => queueStatus(address));
+    const status = commands.result;
+    expect(status).toMatchObject({ waiting: jobs, running: 0, completed: 0, stalled: 0 });
+    // BullMQ keeps job i in the hash bull:QUEUE:i: no command of status names one
+    const jobKey = new RegExp(`"bull:${address.queue}:\\d+"`);
+    expect(commands.lines.filter((line) => jobKey.test(line))).toEqual([]);
+    expect(commands.lines.length).toBeGreaterThan(0);
+    expect(commands.lines.length).toBeLessThan(40);
+  }, 60_000);
+
   it('job ids name the campaign, its seed, the version and the chunk', () => {
     const parsed = parseCampaign(CAMPAIGN_TEXT, 'queued.yaml');
     const id = chunkJobId(parsed, '0.1.0+abc', 4, 7);
@@ -173,3 +200,19 @@ describe.skipIf(!redisReachable)('the Redis work queue', () => {
     expect(chunkJobId({ ...parsed, seed: 6 }, '0.1.0+abc', 4, 7)).not.toBe(id);
   });
 });
+
+/** The commands Redis ran, in its MONITOR feed, for the keys of our database, while `work` ran. */
+async function monitored<T>(work: () => Promise<T>): Promise<{ result: T; lines: string[] }> {
+  const { hostname, port } = new URL(REDIS_URL);
+  const socket = connect({ host: hostname, port: Number(port === '' ? 6379 : port) });
+  let feed = '';
+  socket.on('data', (data) => (feed += data.toString('utf8')));
+  socket.write('MONITOR\r\n');
+  await waitUntil(() => feed.startsWith('+OK'), 'MONITOR is on', 5000);
+  const result = await work();
+  // the feed may lag the commands a little
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  socket.destroy();
+  const lines = feed.split('\r\n').filter((line) => line.startsWith('+') && / \[7 /.test(line));
+  return { result, lines };
+}

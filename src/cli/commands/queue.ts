@@ -188,7 +188,10 @@ async function untilDrained(address: QueueAddress, children: readonly ChildProce
   }
 }
 
-function describeStatus(status: QueueStatus): string {
+export function describeStatus(status: QueueStatus): string {
   const eta = Number.isNaN(status.etaSeconds) ? '-' : `${Math.ceil(status.etaSeconds)} s`;
-  return `chunks: ${status.completed} done, ${status.running} running, ${status.waiting} waiting, ${status.stalled} stalled, ${status.failed} failed; trials ${status.trialsDone}/${status.trialsTotal}, ${status.trialsPerSecond.toFixed(1)}/s, ETA ${eta}\n`;
+  const total = `chunks: ${status.completed} done, ${status.running} running, ${status.waiting} waiting, ${status.stalled} stalled, ${status.failed} failed; trials ${status.trialsDone}/${status.trialsTotal}, ${status.trialsPerSecond.toFixed(1)}/s, ETA ${eta}\n`;
+  // one line per campaign where the queue holds more than one
+  const campaigns = status.campaigns.length > 1 ? status.campaigns.map((entry) => `  ${entry.campaign}: trials ${entry.trialsDone}/${entry.trialsQueued}\n`) : [];
+  return total + campaigns.join('');
 }
