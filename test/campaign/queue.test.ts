@@ -6,6 +6,7 @@
  * the results. Without Redis these tests skip with a message, except under CI=true, where that
  * is a failure. Worker processes run the built CLI: `npm run build` first.
  */
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
@@ -13,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkReachable, connectionOf, queueStatus, type QueueAddress } from '../../src/campaign/queue/queue.js';
 import { chunkJobId } from '../../src/campaign/queue/chunks.js';
 import { parseCampaign } from '../../src/campaign/spec.js';
-import { cli, completeLines, read, removeTemporaryDirectories, requireFreshBuild, smallCampaignText, spawnCli, temporaryDirectory, waitUntil, writeCampaign, type Child } from './helpers.js';
+import { cli, completeLines, messages, read, removeTemporaryDirectories, requireFreshBuild, smallCampaignText, spawnCli, temporaryDirectory, waitUntil, writeCampaign, type Child } from './helpers.js';
 
 /** a database of its own, so that flushing it touches nothing else */
 const REDIS_URL = `${process.env.NINELIVES_REDIS_URL ?? 'redis://127.0.0.1:6379'}/7`;
@@ -90,6 +91,41 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(removeTemporaryDirectories);
+
+describe('queue work claims its --out before any chunk, as run does', () => {
+  // no Redis listens on port 1: a refusal of the directory comes before any attempt to reach it
+  const nowhere = 'redis://127.0.0.1:1';
+
+  it('someone else\'s files: one line, exit 2, before reaching Redis; --force writes there', async () => {
+    const out = temporaryDirectory();
+    writeFileSync(join(out, 'notes.txt'), 'mine\n');
+    const refused = await cli(['queue', 'work', '--out', out, '--redis', nowhere]);
+    expect(refused.exitCode).toBe(2);
+    expect(messages(refused.stderr)).toEqual([`ninelives: ${out} is not empty and holds no ninelives result (it has notes.txt): choose a new or empty directory, or --force to write there anyway`]);
+    const forced = await cli(['queue', 'work', '--out', out, '--redis', nowhere, '--force']);
+    expect(forced.exitCode).toBe(2);
+    expect(forced.stderr).toContain('cannot reach Redis at redis://127.0.0.1:1');
+    expect(readdirSync(out)).toEqual(['notes.txt']);
+  });
+
+  it('a new directory, or a ninelives result of any campaign, is claimed (the chunks say which campaign)', async () => {
+    const parent = temporaryDirectory();
+    const results = join(parent, 'results');
+    mkdirSync(results);
+    writeFileSync(join(results, 'ninelives.json'), JSON.stringify({ tool: 'ninelives', campaign: 'other', seed: 1 }));
+    for (const out of [join(parent, 'new'), results]) {
+      const claimed = await cli(['queue', 'work', '--out', out, '--redis', nowhere]);
+      expect(claimed.stderr).toContain('cannot reach Redis');
+    }
+    expect(existsSync(join(parent, 'new'))).toBe(true);
+  });
+
+  it('the filesystem root is refused', async () => {
+    const refused = await cli(['queue', 'work', '--out', '/', '--redis', nowhere]);
+    expect(refused.exitCode).toBe(2);
+    expect(messages(refused.stderr)).toEqual(['ninelives: --out / is the filesystem root: choose a directory of your own for the results']);
+  });
+});
 
 describe.skipIf(!redisReachable)('the Redis work queue', () => {
   it('one producer and three worker processes give the plain run\'s results, byte for byte; enqueueing again runs nothing', async () => {
@@ -190,6 +226,24 @@ describe.skipIf(!redisReachable)('the Redis work queue', () => {
     expect(commands.lines.filter((line) => jobKey.test(line))).toEqual([]);
     expect(commands.lines.length).toBeGreaterThan(0);
     expect(commands.lines.length).toBeLessThan(40);
+  }, 60_000);
+
+  it('a worker whose --out holds another campaign\'s results gives the chunk back and stops: one line, exit 2, nothing written', async () => {
+    const address = freshQueue();
+    const out = join(directory, 'other-campaign');
+    mkdirSync(out);
+    const manifest = JSON.stringify({ tool: 'ninelives', campaign: 'other', seed: 1 });
+    writeFileSync(join(out, 'ninelives.json'), manifest);
+    await enqueue(address);
+    const refused = await worker(address, out).exited;
+    expect(refused.code).toBe(2);
+    // after its banner (worker PID on queue ...), one error line
+    expect(messages(refused.stderr).slice(1)).toEqual([`ninelives: ${out} holds results of campaign "other" (seed 1); the queue gave this worker a chunk of campaign "queued" (seed 5): start the workers of each campaign with their own --out`]);
+    expect(readdirSync(out)).toEqual(['ninelives.json']);
+    expect(read(join(out, 'ninelives.json'))).toBe(manifest);
+    const status = await queueStatus(address);
+    expect(status.waiting).toBe(8);
+    expect(status.trialsDone).toBe(0);
   }, 60_000);
 
   it('job ids name the campaign, its seed, the version and the chunk', () => {

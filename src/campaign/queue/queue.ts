@@ -21,6 +21,7 @@ import type { TrialJob } from '../plan.js';
 import { runWithRetry, workerFile } from '../runner.js';
 import type { Campaign } from '../spec.js';
 import { chunkJobId, chunksOf, pendingWork, type ChunkJob } from './chunks.js';
+import { HostCampaignError, HostDirectory } from './host-directory.js';
 import { addQueued, chunkDone, chunkStarted, existing, readProgress, type CampaignProgress } from './progress.js';
 
 export const DEFAULT_QUEUE = 'ninelives';
@@ -156,19 +157,27 @@ export async function startWorker(address: QueueAddress, options: WorkOptions): 
   mkdirSync(options.outDirectory, { recursive: true });
   const store = new ResultsStore(trialsPath(options.outDirectory));
   const pool = new Piscina<readonly TrialJob[], CampaignRecord[]>({ filename: workerFile(), minThreads: options.threads, maxThreads: options.threads });
-  let refused: VersionMismatchError | undefined;
+  const host = new HostDirectory(options.outDirectory);
+  let refused: NinelivesError | undefined;
+  // give the chunk back for another worker, and stop taking chunks
+  const giveBack = async (job: Job<ChunkJob, number>, token: string | undefined, why: NinelivesError): Promise<never> => {
+    refused = why;
+    // wall-clock time for the broker, at the edge: no trial reads it
+    // eslint-disable-next-line no-restricted-properties
+    await job.moveToDelayed(Date.now() + 1000, token);
+    void closeAll();
+    throw new DelayedError();
+  };
   const lockDuration = options.lockDurationMs ?? 30_000;
   const worker = new Worker<ChunkJob, number>(
     address.queue,
     async (job: Job<ChunkJob, number>, token?: string) => {
-      if (job.data.version !== options.version) {
-        // give the chunk back for a worker of its version, and stop taking chunks
-        refused = new VersionMismatchError(address.queue, job.data.version, options.version);
-        // wall-clock time for the broker, at the edge: no trial reads it
-        // eslint-disable-next-line no-restricted-properties
-        await job.moveToDelayed(Date.now() + 1000, token);
-        void closeAll();
-        throw new DelayedError();
+      if (job.data.version !== options.version) return giveBack(job, token, new VersionMismatchError(address.queue, job.data.version, options.version));
+      try {
+        host.admit(job.data.campaign);
+      } catch (error) {
+        if (error instanceof HostCampaignError) return giveBack(job, token, error);
+        throw error;
       }
       const client = await worker.client;
       await chunkStarted(client, address.queue);

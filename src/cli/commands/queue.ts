@@ -94,7 +94,11 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
     .requiredOption('--out <dir>', 'this host\'s results directory')
     .option('--workers <n>', 'worker threads (default: one per core)', parseInteger('--workers', 1, 256), availableParallelism())
     .option('--lock-ms <ms>', 'how long a dead worker\'s chunk stays locked before another takes it', parseInteger('--lock-ms', 1000, 3_600_000), 30_000)
-    .action(async (options: AddressOptions & { out: string; workers: number; lockMs: number }) => {
+    .option('--force', 'write into an output directory that holds other files than a ninelives result')
+    .action(async (options: AddressOptions & { out: string; workers: number; lockMs: number; force?: boolean }) => {
+      // as for `run --out`: new, empty or a ninelives result, before any chunk (the first chunk's
+      // campaign writes the manifest, and chunks of another campaign are refused)
+      claimOrExplain(options.out, { campaign: undefined, force: options.force, named: '--out' });
       const address = await reachable(options);
       const worker = await translated(() => startWorker(address, { version: ninelivesVersion(), outDirectory: options.out, threads: options.workers, lockDurationMs: options.lockMs }));
       const stop = (): void => void worker.close();
