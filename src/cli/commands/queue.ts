@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { checkReachable, DEFAULT_QUEUE, enqueueCampaign, queueStatus, startWorker, type QueueAddress, type QueueStatus } from '../../campaign/queue/queue.js';
 import { TRIALS_FILE, finishResults } from '../../results/directory.js';
+import { writeManifest } from '../../results/manifest.js';
 import { planMerge, writeMerged } from '../../results/merge.js';
 import { currentProvenance, provenanceId } from '../../results/provenance.js';
 import { STOP_RULE_FILE, stopRuleText } from '../../results/stopping.js';
@@ -132,7 +133,9 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
     .action(async (path: string, options: AddressOptions & { out: string; processes: number; workers: number; chunkSize: number; force?: boolean }) => {
       const campaign = loadOrExplain(path);
       // as for `run`: DIR is new, empty or this campaign's (its manifest says so), before any work
-      claimOrExplain(options.out, { campaign: campaign.name, force: options.force, named: '--out' }, runManifest(campaign, undefined, undefined));
+      // unfinished until the hosts' results are merged, so a run stopped on the way says it is partial
+      const manifest = runManifest(campaign, undefined, undefined);
+      claimOrExplain(options.out, { campaign: campaign.name, force: options.force, named: '--out' }, { ...manifest, unfinished: true });
       const address = await reachable(options);
       const hosts = Array.from({ length: options.processes }, (_, index) => join(options.out, 'hosts', `worker-${index + 1}`));
       const children = hosts.map((out) => spawnWorker(address, out, options.workers));
@@ -158,6 +161,7 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
       mkdirSync(options.out, { recursive: true });
       const merged = join(options.out, TRIALS_FILE);
       writeMerged(plan, merged);
+      writeManifest(options.out, manifest);
       const rule = stopRuleOf(campaign);
       if (rule !== undefined) writeFileSync(join(options.out, STOP_RULE_FILE), stopRuleText(rule));
       const summary = finishResults(options.out, plan.campaign.name, plan.campaign.seed);
