@@ -20,7 +20,7 @@ import type { CampaignRecord } from '../../results/summary.js';
 import type { TrialJob } from '../plan.js';
 import { runWithRetry, workerFile } from '../runner.js';
 import type { Campaign } from '../spec.js';
-import { chunkJobId, chunksOf, pendingWork, type ChunkJob } from './chunks.js';
+import { ChunkCache, chunkJobId, pendingWork, type ChunkJob } from './chunks.js';
 import { HostCampaignError, HostDirectory } from './host-directory.js';
 import { addQueued, chunkDone, chunkStarted, existing, readProgress, type CampaignProgress } from './progress.js';
 
@@ -158,6 +158,7 @@ export async function startWorker(address: QueueAddress, options: WorkOptions): 
   const store = new ResultsStore(trialsPath(options.outDirectory));
   const pool = new Piscina<readonly TrialJob[], CampaignRecord[]>({ filename: workerFile(), minThreads: options.threads, maxThreads: options.threads });
   const host = new HostDirectory(options.outDirectory);
+  const chunks = new ChunkCache();
   let refused: NinelivesError | undefined;
   // give the chunk back for another worker, and stop taking chunks
   const giveBack = async (job: Job<ChunkJob, number>, token: string | undefined, why: NinelivesError): Promise<never> => {
@@ -181,7 +182,7 @@ export async function startWorker(address: QueueAddress, options: WorkOptions): 
       }
       const client = await worker.client;
       await chunkStarted(client, address.queue);
-      const trials = await runChunk(job, pool, store, options);
+      const trials = await runChunk(job, chunks.chunk(job.data), pool, store, options);
       // counted once per chunk, after its records are on disk
       await chunkDone(client, address.queue, job.id ?? '', campaignLabel(job.data.campaign), trials);
       return trials;
@@ -204,8 +205,7 @@ export async function startWorker(address: QueueAddress, options: WorkOptions): 
   return { stopped, close: closeAll };
 }
 
-async function runChunk(job: Job<ChunkJob, number>, pool: Piscina<readonly TrialJob[], CampaignRecord[]>, store: ResultsStore, options: WorkOptions): Promise<number> {
-  const groups = chunksOf(job.data.campaign, job.data.chunkSize, job.data.round)[job.data.chunk];
+async function runChunk(job: Job<ChunkJob, number>, groups: readonly TrialJob[][], pool: Piscina<readonly TrialJob[], CampaignRecord[]>, store: ResultsStore, options: WorkOptions): Promise<number> {
   let trials = 0;
   await Promise.all(
     groups.map(async (group) => {
@@ -244,26 +244,35 @@ export interface QueueStatus {
  * chunks only (as many as the fleet has threads), to see which are stalled.
  */
 export async function queueStatus(address: QueueAddress): Promise<QueueStatus> {
-  const queue = new Queue<ChunkJob, number>(address.queue, { connection: connectionOf(address.url) });
+  const queue = openQueue(address);
   try {
-    const counts = await queue.getJobCounts('completed', 'active', 'waiting', 'delayed', 'prioritized', 'paused', 'failed');
-    const client = await queue.client;
-    const activeIds = await client.lrange(queue.toKey('active'), 0, -1);
-    const locks = await existing(client, activeIds.map((id) => queue.toKey(`${id}:lock`)));
-    const progress = await readProgress(client, address.queue);
-    return {
-      completed: counts.completed,
-      running: counts.active,
-      waiting: counts.waiting + counts.delayed + counts.prioritized + counts.paused,
-      stalled: activeIds.length - locks,
-      failed: counts.failed,
-      trialsDone: progress.trialsDone,
-      trialsTotal: progress.trialsQueued,
-      trialsPerSecond: progress.trialsPerSecond,
-      etaSeconds: progress.etaSeconds,
-      campaigns: progress.campaigns,
-    };
+    return await statusOf(queue);
   } finally {
     await queue.close();
   }
+}
+
+export function openQueue(address: QueueAddress): Queue<ChunkJob, number> {
+  return new Queue<ChunkJob, number>(address.queue, { connection: connectionOf(address.url) });
+}
+
+/** As queueStatus, on a queue the caller keeps open (one who asks often). */
+export async function statusOf(queue: Queue<ChunkJob, number>): Promise<QueueStatus> {
+  const counts = await queue.getJobCounts('completed', 'active', 'waiting', 'delayed', 'prioritized', 'paused', 'failed');
+  const client = await queue.client;
+  const activeIds = await client.lrange(queue.toKey('active'), 0, -1);
+  const locks = await existing(client, activeIds.map((id) => queue.toKey(`${id}:lock`)));
+  const progress = await readProgress(client, queue.name);
+  return {
+    completed: counts.completed,
+    running: counts.active,
+    waiting: counts.waiting + counts.delayed + counts.prioritized + counts.paused,
+    stalled: activeIds.length - locks,
+    failed: counts.failed,
+    trialsDone: progress.trialsDone,
+    trialsTotal: progress.trialsQueued,
+    trialsPerSecond: progress.trialsPerSecond,
+    etaSeconds: progress.etaSeconds,
+    campaigns: progress.campaigns,
+  };
 }

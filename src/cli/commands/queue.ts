@@ -10,7 +10,9 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { checkReachable, DEFAULT_QUEUE, enqueueCampaign, queueStatus, startWorker, type QueueAddress, type QueueStatus } from '../../campaign/queue/queue.js';
+import type { Queue } from 'bullmq';
+import type { ChunkJob } from '../../campaign/queue/chunks.js';
+import { checkReachable, DEFAULT_QUEUE, enqueueCampaign, openQueue, queueStatus, startWorker, statusOf, type QueueAddress, type QueueStatus } from '../../campaign/queue/queue.js';
 import { TRIALS_FILE, finishResults } from '../../results/directory.js';
 import { writeManifest } from '../../results/manifest.js';
 import { planMerge, writeMerged } from '../../results/merge.js';
@@ -27,7 +29,10 @@ import { findPackageRoot } from '../../package-info.js';
 import { claimOrExplain, loadOrExplain } from './run.js';
 
 const DEFAULT_CHUNK_SIZE = 20;
-const POLL_MS = 500;
+/** `queue run` asks how the queue is doing this often: status is a few Redis commands, and a round of a stop rule waits for it */
+const POLL_MS = 100;
+/** and says so on stderr this often */
+const REPORT_EVERY_POLLS = 20;
 
 interface AddressOptions {
   readonly redis: string;
@@ -139,21 +144,23 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
       const address = await reachable(options);
       const hosts = Array.from({ length: options.processes }, (_, index) => join(options.out, 'hosts', `worker-${index + 1}`));
       const children = hosts.map((out) => spawnWorker(address, out, options.workers));
+      const queue = openQueue(address);
       let added = 0;
       try {
         // one pass for a fixed-size campaign; one per round for a campaign with a stop rule
         for (;;) {
           const enqueued = await translated(() => enqueueCampaign(address, campaign, { version: ninelivesVersion(), chunkSize: options.chunkSize, resultsFiles: resultsFilesIn([options.out]) }));
           if (enqueued.missing === 0) break;
-          const status = await queueStatus(address);
+          const status = await statusOf(queue);
           if (enqueued.added === 0 && status.waiting + status.running === 0) {
             throw new CommandFailure('internal', `queue "${address.queue}" says ${enqueued.missing} chunks are done that ${options.out} lacks: give another --queue, or flush it`);
           }
           added += enqueued.added;
-          await untilDrained(address, children, io);
+          await untilDrained(queue, children, io);
         }
       } finally {
         await Promise.all(children.map(stopChild));
+        await queue.close();
       }
       const shards = resultsFilesIn([options.out]).map((file) => ({ directory: dirname(file), path: file }));
       const plan = planMerge(shards);
@@ -183,11 +190,11 @@ async function stopChild(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-async function untilDrained(address: QueueAddress, children: readonly ChildProcess[], io: CliIo): Promise<void> {
-  for (;;) {
+async function untilDrained(queue: Queue<ChunkJob, number>, children: readonly ChildProcess[], io: CliIo): Promise<void> {
+  for (let poll = 1; ; poll++) {
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    const status = await queueStatus(address);
-    io.stderr.write(describeStatus(status));
+    const status = await statusOf(queue);
+    if (poll % REPORT_EVERY_POLLS === 0) io.stderr.write(describeStatus(status));
     if (status.running === 0 && status.waiting === 0) {
       if (status.failed > 0) throw new CommandFailure('internal', `${status.failed} chunks failed: see \`ninelives queue status\``);
       return;
