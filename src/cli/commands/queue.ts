@@ -29,10 +29,15 @@ import { findPackageRoot } from '../../package-info.js';
 import { claimOrExplain, loadOrExplain } from './run.js';
 
 const DEFAULT_CHUNK_SIZE = 20;
-/** `queue run` asks how the queue is doing this often: status is a few Redis commands, and a round of a stop rule waits for it */
-const POLL_MS = 100;
+/**
+ * `queue run` asks how the queue is doing after a tenth of the time it has waited so far, within
+ * these bounds: a short round of a stop rule is seen done within 50 ms, a long wait costs a
+ * status a second, and no wait runs more than a tenth longer than its work.
+ */
+const POLL_MIN_MS = 50;
+const POLL_MAX_MS = 1000;
 /** and says so on stderr this often */
-const REPORT_EVERY_POLLS = 20;
+const REPORT_MS = 2000;
 
 interface AddressOptions {
   readonly redis: string;
@@ -191,10 +196,16 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 async function untilDrained(queue: Queue<ChunkJob, number>, children: readonly ChildProcess[], io: CliIo): Promise<void> {
-  for (let poll = 1; ; poll++) {
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  const started = performance.now();
+  let reported = started;
+  for (;;) {
+    const waitedMs = performance.now() - started;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(POLL_MAX_MS, Math.max(POLL_MIN_MS, waitedMs / 10))));
     const status = await statusOf(queue);
-    if (poll % REPORT_EVERY_POLLS === 0) io.stderr.write(describeStatus(status));
+    if (performance.now() - reported >= REPORT_MS) {
+      reported = performance.now();
+      io.stderr.write(describeStatus(status));
+    }
     if (status.running === 0 && status.waiting === 0) {
       if (status.failed > 0) throw new CommandFailure('internal', `${status.failed} chunks failed: see \`ninelives queue status\``);
       return;
