@@ -60,6 +60,8 @@ export interface KvRequest {
   readonly delta: number;
   readonly racy: boolean;
   readonly workNs: number;
+  /** how far into its work a racy request touches the counter */
+  readonly racyAtNs: number;
 }
 
 /** A reply leaving the server: what the outside world sees. */
@@ -109,11 +111,10 @@ export class KvRecording {
   readonly outputs = new IndexedLog<KvOutput>();
 }
 
-/** The backup's replay: the log, how far to replay, and whether to keep the original gaps. */
+/** The backup's replay: the log, and whether to keep the original gaps between system calls. */
 export interface KvReplay {
+  /** what the backup holds of the primary's log; its outputs are the released replies */
   readonly log: KvRecording;
-  /** replay until this many outputs have been produced (the last released one), then go live */
-  readonly untilOutputs: number;
   readonly timingAdjustment: boolean;
 }
 
@@ -136,8 +137,10 @@ export class KvServerLink {
   speedFactors: readonly number[] = [1, 1];
   onOutput: ((output: KvOutput) => void) | undefined;
   divergence: KvDivergence | undefined;
-  /** when the replay reached the last released output and the server went live */
+  /** when the replay reached the last released output and the server went live (-1: at once) */
   replayEndedNs: number | undefined;
+  /** the released replies the replay has still to reproduce, by request id */
+  private awaited = new Map<number, KvOutput>();
   /** lock acquisitions seen on this host, in order (thread ids) */
   readonly acquisitions: number[] = [];
 
@@ -150,12 +153,32 @@ export class KvServerLink {
     return owner.sharedMemory();
   }
 
-  /** Start replaying `replay` (on the backup, right after restoring the checkpoint). */
+  /**
+   * Start replaying `replay` (on the backup, right after restoring the checkpoint) up to the
+   * last released reply: every reply the primary released after the checkpoint must come again,
+   * the same. Replies are told apart by request, as the clients see them.
+   */
   startReplay(replay: KvReplay): void {
     this.replay = replay;
     this.divergence = undefined;
     this.replayEndedNs = undefined;
-    if (this.shared().outputs >= replay.untilOutputs) this.goLive(-1);
+    const from = this.shared().outputs;
+    this.awaited = new Map(replay.log.outputs.items.filter((output) => output.index >= from).map((output) => [output.requestId, output]));
+    if (this.awaited.size === 0) this.goLive(-1);
+  }
+
+  /** Replies released after the checkpoint, that the replay has to reproduce. */
+  awaitedCount(): number {
+    return this.awaited.size;
+  }
+
+  /** A reply of the replay: compared with the released one for its request; live once none is awaited. */
+  replayed(output: KvOutput, nowNs: number): void {
+    const released = this.awaited.get(output.requestId);
+    if (released === undefined) return;
+    if (this.divergence === undefined && !sameOutput(released, output)) this.divergence = { released, replayed: output };
+    this.awaited.delete(output.requestId);
+    if (this.awaited.size === 0) this.goLive(nowNs);
   }
 
   goLive(nowNs: number): void {
@@ -185,8 +208,8 @@ export interface KvShared {
   ordering: KvOrdering;
   clocks: number[];
   asleep: boolean[];
-  /** time threads spent waiting for the lock or their turn (spinning), per thread */
-  waitNs: number[];
+  /** time threads spent waiting for their turn in the lock's order (log or Kendo), per thread */
+  orderingWaitNs: number[];
 }
 
 type Phase = 'recv' | 'sleep' | 'lock' | 'unlock' | 'racyRead' | 'racyWrite' | 'send';
@@ -221,7 +244,7 @@ function initialShared(): KvShared {
     ordering: 'none',
     clocks: [0, 0],
     asleep: [false, false],
-    waitNs: [0, 0],
+    orderingWaitNs: [0, 0],
   };
 }
 
@@ -244,12 +267,15 @@ export function requestArrivalNs(seed: number, id: number): number {
 
 export function kvRequest(seed: number, id: number, raceRate: number): KvRequest {
   const hash = mix(seed, id);
+  const racyHash = mix(seed ^ 0x5bd1e995, id);
+  const workNs = MINIMUM_WORK_NS + ((hash >>> 10) % (MAXIMUM_WORK_NS - MINIMUM_WORK_NS + 1));
   return {
     id,
     key: hash % KV_KEYS,
     delta: 1 + ((hash >>> 3) % 100),
-    racy: mix(seed ^ 0x5bd1e995, id) / 2 ** 32 < raceRate,
-    workNs: MINIMUM_WORK_NS + ((hash >>> 10) % (MAXIMUM_WORK_NS - MINIMUM_WORK_NS + 1)),
+    racy: racyHash / 2 ** 32 < raceRate,
+    workNs,
+    racyAtNs: mix(seed ^ 0x27d4eb2f, id) % workNs,
   };
 }
 
@@ -388,6 +414,9 @@ export class KvThread extends KernelBase<KvThreadState> {
   private idle(nowNs: number): GuestAction {
     const shared = this.link.shared();
     shared.asleep[this.state.thread] = true;
+    // no work is owed while the socket is empty: the progress clock restarts at the next recv
+    // (a request that never gets answered is caught at the end, against the arrivals)
+    this.state.lastProgressNs = null;
     if (this.loggedSyscall() !== undefined) return this.yieldAfter(this.scaled(REPLAY_POLL_NS));
     const waitNs = Math.max(1_000, requestArrivalNs(this.seed, shared.socketNext) - nowNs);
     this.state.phase = 'sleep';
@@ -397,8 +426,9 @@ export class KvThread extends KernelBase<KvThreadState> {
   private acquire(): GuestAction {
     const shared = this.link.shared();
     const thread = this.state.thread;
-    if (!this.mayAcquire(shared, thread)) {
-      shared.waitNs[thread] += this.scaled(SPIN_NS);
+    const refusal = this.refusal(shared, thread);
+    if (refusal !== undefined) {
+      if (refusal === 'notMyTurn') shared.orderingWaitNs[thread] += this.scaled(SPIN_NS);
       return this.yieldAfter(this.scaled(SPIN_NS));
     }
     shared.lockHolder = thread;
@@ -412,38 +442,51 @@ export class KvThread extends KernelBase<KvThreadState> {
   }
 
   /**
-   * Whether this thread may take the lock now. Free, and: with a replayed lock order, it is
+   * Why this thread may not take the lock now (undefined: it may). Free, and: with a replayed lock order, it is
    * this thread's turn in it; with Kendo's rule, its clock is the smallest of the threads
    * awake (ties by thread id) and the last release happened at an earlier logical time. A
    * thread whose turn it is but finds the lock taken moves its clock on (Kendo), so that the
    * holder, waiting for its turn to release, is not kept waiting by it.
    */
-  private mayAcquire(shared: KvShared, thread: number): boolean {
+  private refusal(shared: KvShared, thread: number): 'held' | 'notMyTurn' | undefined {
     const replay = this.link.replay;
     if (shared.ordering === 'deterministic') {
-      if (!this.hasTurn(shared, thread)) return false;
+      if (!this.hasTurn(shared, thread)) return 'notMyTurn';
       if (shared.lockHolder !== -1 || shared.lockReleasedAt >= shared.clocks[thread]) {
         shared.clocks[thread]++;
-        return false;
+        return 'held';
       }
-      return true;
+      return undefined;
     }
-    if (shared.lockHolder !== -1) return false;
+    if (shared.lockHolder !== -1) return 'held';
     if (shared.ordering === 'log' && replay !== undefined) {
       const next = replay.log.lockOrder.at(shared.lockAcquisitions);
-      if (next !== undefined && next !== thread) return false;
+      if (next !== undefined && next !== thread) return 'notMyTurn';
     }
-    return true;
+    return undefined;
   }
 
   private hasTurn(shared: KvShared, thread: number): boolean {
     const mine = shared.clocks[thread];
     for (let other = 0; other < THREAD_COUNT; other++) {
-      if (other === thread || shared.asleep[other]) continue;
-      const theirs = shared.clocks[other];
+      if (other === thread) continue;
+      const theirs = this.clockOf(shared, other);
+      if (theirs === undefined) continue;
       if (theirs < mine || (theirs === mine && other < thread)) return false;
     }
     return true;
+  }
+
+  /**
+   * The logical time of a thread's next action; undefined for a thread asleep in recv, which
+   * takes no turn (it wakes with a clock past the others', the shepherd's bump). On a replaying
+   * backup the bump is known from the log, so an asleep thread counts from its wake-up clock:
+   * the others may not run past it before it wakes, as on the primary they did not.
+   */
+  private clockOf(shared: KvShared, thread: number): number | undefined {
+    if (!shared.asleep[thread]) return shared.clocks[thread];
+    const sleeper = this.link.threads[thread];
+    return sleeper === undefined ? undefined : this.link.replay?.log.syscalls[thread].at(sleeper.syscallCount())?.clock;
   }
 
   private otherClocksMaximum(): number {
@@ -461,9 +504,13 @@ export class KvThread extends KernelBase<KvThreadState> {
     shared.clocks[this.state.thread]++;
     this.state.replyValue = shared.store[request.key];
     this.state.replyHits = 0;
-    const extra = this.state.thread === 0 ? (this.link.options.imbalance ?? 0) : 0;
     this.state.phase = request.racy ? 'racyRead' : 'send';
-    return this.work(request.workNs * (1 + extra));
+    return this.work(request.racy ? this.workNs(request.racyAtNs) : this.workNs(request.workNs));
+  }
+
+  /** The request's work on this thread: thread 0's is longer by the server's imbalance. */
+  private workNs(nominalNs: number): number {
+    return nominalNs * (1 + (this.state.thread === 0 ? (this.link.options.imbalance ?? 0) : 0));
   }
 
   private racyRead(): GuestAction {
@@ -477,7 +524,8 @@ export class KvThread extends KernelBase<KvThreadState> {
     shared.hits = (this.state.hitsRead + 1) | 0;
     this.state.replyHits = shared.hits;
     this.state.phase = 'send';
-    return this.work(SEND_NS);
+    const request = this.request();
+    return this.work(this.workNs(request.workNs - request.racyAtNs));
   }
 
   private send(nowNs: number): GuestAction {
@@ -500,12 +548,7 @@ export class KvThread extends KernelBase<KvThreadState> {
   private emit(output: KvOutput, nowNs: number): void {
     const link = this.link;
     link.recording?.outputs.put(output.index, output);
-    const replay = link.replay;
-    if (replay !== undefined) {
-      const released = replay.log.outputs.at(output.index);
-      if (released !== undefined && link.divergence === undefined && !sameOutput(released, output)) link.divergence = { released, replayed: output };
-      if (output.index + 1 >= replay.untilOutputs) link.goLive(nowNs);
-    }
+    if (link.replay !== undefined) link.replayed(output, nowNs);
     link.onOutput?.(output);
   }
 
@@ -557,8 +600,9 @@ export class KvThread extends KernelBase<KvThreadState> {
   }
 }
 
+/** The same reply, as a client sees it: which request, and what it says. */
 function sameOutput(left: KvOutput, right: KvOutput): boolean {
-  return left.requestId === right.requestId && left.thread === right.thread && left.value === right.value && left.hits === right.hits;
+  return left.requestId === right.requestId && left.value === right.value && left.hits === right.hits;
 }
 
 /** How many requests have arrived by `timeNs` (arrivals are in order of id within a burst). */
