@@ -47,12 +47,14 @@ export interface ReplayOptions {
   readonly timingAdjustment: boolean;
   readonly heartbeatMs: number;
   readonly link: Link;
+  /** the backup's CPU speeds, instead of the seeded perturbation (tests construct a timing with it) */
+  readonly backupSpeedFactors?: readonly number[];
 }
 
 export const DEFAULT_REPLAY: ReplayOptions = { checkpointMs: 100, ordering: 'log', timingAdjustment: true, heartbeatMs: 30, link: DEFAULT_LINK };
 
 /** The backup host's CPUs run up to this much faster or slower than the primary's. */
-export const BACKUP_SPEED_SPREAD = 0.01;
+export const BACKUP_SPEED_SPREAD = 0.002;
 
 /** Checkpoints kept on the backup: the last few cover commits still in flight at a failure. */
 const KEPT_EPOCHS = 3;
@@ -216,7 +218,7 @@ function failOver(
   const detectedAtMs = (noticedNs - injection.timeNs) / 1_000_000;
   const checkpoint = replicator.committedBy(primary.lastAliveNs);
   const restoring = checkpoint === undefined ? 0 : restoreMs({ domains: new System(options).configuration.domains.length - 1, pages: Math.ceil(checkpoint.snapshot.machine.words.length / 1_024), guestBytes: JSON.stringify(checkpoint.snapshot.host.kernels).length });
-  const speedFactors = backupSpeedFactors(seedOfTrial);
+  const speedFactors = replay.backupSpeedFactors ?? backupSpeedFactors(seedOfTrial);
   const restoreStep = { step: 'restoreCheckpoint', work: { checkpointAtMs: (checkpoint?.takenNs ?? 0) / 1_000_000, bytes: checkpoint?.bytes ?? 0, speed0: speedFactors[0], speed1: speedFactors[1] }, ms: restoring };
   if (checkpoint === undefined) {
     const steps = [{ step: 'detect', work: { detectedAtMs }, ms: 0 }, restoreStep];
