@@ -28,13 +28,13 @@ import { hypercallAction } from './protocol.js';
 export type KvOrdering = 'none' | 'log' | 'deterministic';
 
 export interface KvServerOptions {
-  /** share of requests that touch the statistics counter without the lock (default 0.05) */
+  /** share of requests that touch the statistics counter without the lock (default 0.1) */
   readonly raceRate?: number;
   /** extra work of thread 0's requests, as a share of their work (0: balanced) */
   readonly imbalance?: number;
 }
 
-export const DEFAULT_RACE_RATE = 0.05;
+export const DEFAULT_RACE_RATE = 0.1;
 export const KV_KEYS = 8;
 /** requests arrive in bursts of two, one burst per millisecond on average */
 export const BURST_REQUESTS = 2;

@@ -5,6 +5,8 @@
  * differently timed hosts, and one seed giving one record.
  */
 import { describe, expect, it } from 'vitest';
+import { planTrials } from '../../src/campaign/plan.js';
+import { campaignOf } from '../../src/campaign/spec.js';
 import type { FaultPlan } from '../../src/faults/fault.js';
 import { KvRecording, kvRequest } from '../../src/guests/kvserver.js';
 import type { KvThread } from '../../src/guests/kvserver.js';
@@ -109,5 +111,22 @@ describe('replay-failover', () => {
     expect(recording.lockOrder.at(4)).toBeUndefined();
     expect(recording.lockOrder.end()).toBe(7);
     expect(() => recording.lockOrder.put(9, 0)).toThrow(/out of order/);
+  });
+});
+
+describe('replay-failover in a campaign', () => {
+  const file = { name: 'r', seed: 1, configurations: ['3AppVM-mt'], faults: { hostFailstop: 1 } };
+
+  it('names each group by its options and gives them to its trials; other mechanisms keep their specs', () => {
+    const campaign = campaignOf({ ...file, mechanisms: ['failover', { name: 'replay-failover', checkpointMs: 1000, timingAdjustment: false }, 'replay-failover'] }, 'r.yaml');
+    expect(campaign.variants.map((variant) => variant.stage)).toEqual(['all', '1000ms log unadjusted', '100ms log adjusted']);
+    const specs = planTrials(campaign).map((job) => job.spec);
+    expect(specs[0]).not.toHaveProperty('replay');
+    expect(specs[1].replay).toEqual({ checkpointMs: 1000, timingAdjustment: false });
+    expect(specs[2].replay).toEqual({});
+  });
+
+  it('refuses replay options on another mechanism', () => {
+    expect(() => campaignOf({ ...file, mechanisms: [{ name: 'failover', ordering: 'log' }] }, 'r.yaml')).toThrow(/options of replay-failover, not of failover/);
   });
 });
