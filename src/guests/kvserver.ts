@@ -30,7 +30,7 @@ export type KvOrdering = 'none' | 'log' | 'deterministic';
 export interface KvServerOptions {
   /** share of requests that touch the statistics counter without the lock (default 0.1) */
   readonly raceRate?: number;
-  /** extra work of thread 0's requests, as a share of their work (0: balanced) */
+  /** how much longer thread 0's work takes than its instruction count says, as a share (0: balanced) */
   readonly imbalance?: number;
 }
 
@@ -505,12 +505,7 @@ export class KvThread extends KernelBase<KvThreadState> {
     this.state.replyValue = shared.store[request.key];
     this.state.replyHits = 0;
     this.state.phase = request.racy ? 'racyRead' : 'send';
-    return this.work(request.racy ? this.workNs(request.racyAtNs) : this.workNs(request.workNs));
-  }
-
-  /** The request's work on this thread: thread 0's is longer by the server's imbalance. */
-  private workNs(nominalNs: number): number {
-    return nominalNs * (1 + (this.state.thread === 0 ? (this.link.options.imbalance ?? 0) : 0));
+    return this.work(request.racy ? request.racyAtNs : request.workNs);
   }
 
   private racyRead(): GuestAction {
@@ -525,7 +520,7 @@ export class KvThread extends KernelBase<KvThreadState> {
     this.state.replyHits = shared.hits;
     this.state.phase = 'send';
     const request = this.request();
-    return this.work(this.workNs(request.workNs - request.racyAtNs));
+    return this.work(request.workNs - request.racyAtNs);
   }
 
   private send(nowNs: number): GuestAction {
@@ -584,11 +579,16 @@ export class KvThread extends KernelBase<KvThreadState> {
     return this.state.request;
   }
 
-  /** Nominal work: it takes this host's time, and moves Kendo's clock by its deterministic amount. */
+  /**
+   * Nominal work: it moves Kendo's clock by its deterministic amount (its instructions) and
+   * takes this host's time; thread 0's instructions take longer by the server's imbalance (its
+   * share of slow work: cache misses, a busier core), which its clock does not see.
+   */
   private work(nominalNs: number): GuestAction {
     const shared = this.link.shared();
     shared.clocks[this.state.thread] += Math.max(1, Math.round(nominalNs / NS_PER_TICK));
-    return this.yieldAfter(this.scaled(nominalNs));
+    const slower = this.state.thread === 0 ? 1 + (this.link.options.imbalance ?? 0) : 1;
+    return this.yieldAfter(this.scaled(nominalNs * slower));
   }
 
   private scaled(nominalNs: number): number {

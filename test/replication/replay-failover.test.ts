@@ -103,6 +103,15 @@ describe('replay-failover', () => {
     expect(cost.failoverOutputDelayMs.p50).toBeGreaterThan(10);
   }, SLOW);
 
+  it("makes threads wait under Kendo's rule, the more the more unbalanced they are; the logged order costs the primary no wait", () => {
+    const options = { configuration: '3AppVM-mt', seed: 42, runLengthNs: 300 * MS };
+    const waitPercent = (imbalance: number, ordering: ReplayOptions['ordering']) => measureReplayCost({ ...options, kvServer: { imbalance } }, { ...DEFAULT_REPLAY, ordering }).orderingWaitPercent;
+    const balanced = waitPercent(0, 'deterministic');
+    expect(balanced).toBeGreaterThan(0);
+    expect(waitPercent(3, 'deterministic')).toBeGreaterThan(2 * balanced);
+    expect(waitPercent(3, 'log')).toBe(0);
+  }, SLOW);
+
   it('logs each thread system call at its index, and refuses an entry out of order', () => {
     const recording = new KvRecording();
     recording.lockOrder.put(5, 1);
