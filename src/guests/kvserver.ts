@@ -390,7 +390,11 @@ export class KvThread extends KernelBase<KvThreadState> {
     const logged = this.loggedSyscall();
     // a thread whose log ran out while another still replays takes nothing live yet: the
     // requests the other will replay are still on the socket
-    if (logged === undefined && this.link.replaying()) return this.yieldAfter(this.scaled(REPLAY_POLL_NS));
+    // (and like a thread blocked in recv it takes no turn in Kendo's order meanwhile)
+    if (logged === undefined && this.link.replaying()) {
+      shared.asleep[thread] = true;
+      return this.yieldAfter(this.scaled(REPLAY_POLL_NS));
+    }
     const wasAsleep = shared.asleep[thread];
     shared.asleep[thread] = false;
     let requestId: number;
