@@ -19,7 +19,7 @@
  * happened, the order of lock acquisitions, and, with Kendo ordering, the logical clock a
  * thread woke with. A replayer (KvReplay) feeds the logged results back.
  */
-import { Hypercall, SCHEDOP_YIELD } from '../hypervisor/abi.js';
+import { Hypercall, SCHEDOP_BLOCK, SCHEDOP_YIELD } from '../hypervisor/abi.js';
 import type { GuestAction } from './kernel.js';
 import { KernelBase, PROGRESS_WINDOW_NS, initialCommonState, type CommonState, type Failure } from './kernel-base.js';
 import { hypercallAction } from './protocol.js';
@@ -368,7 +368,7 @@ export class KvThread extends KernelBase<KvThreadState> {
       case 'sleep':
         // the timer is armed: block until it fires (or the block returns with events pending)
         this.state.phase = 'recv';
-        return hypercallAction(0, Hypercall.SchedOp, 1);
+        return hypercallAction(0, Hypercall.SchedOp, SCHEDOP_BLOCK);
       case 'lock':
         return this.acquire();
       case 'unlock':
