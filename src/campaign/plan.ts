@@ -38,6 +38,8 @@ export function planTrials(campaign: Campaign, trialsOverride?: number): TrialJo
               mechanism: variant.mechanism,
               disabledSteps: variant.disabledSteps,
               host: campaign.host,
+              // only replay-failover's specs carry its options, so every other spec is as it was
+              ...(variant.replay === undefined ? {} : { replay: variant.replay }),
             },
           });
         }

@@ -32,18 +32,24 @@ function strictObject<Shape extends z.core.$ZodLooseShape>(shape: Shape) {
 
 const mechanismEntry = z.union(
   [
-    z.enum(['none', 'microreset', 'microreboot', 'failover']),
+    z.enum(['none', 'microreset', 'microreboot', 'failover', 'replay-failover']),
     strictObject({
-      name: z.enum(['none', 'microreset', 'microreboot', 'failover']),
+      name: z.enum(['none', 'microreset', 'microreboot', 'failover', 'replay-failover']),
       /** repair steps switched off */
       disable: z.array(plainText(MAX_LABEL_LENGTH)).max(MAX_LIST_LENGTH).optional(),
       /** run every cumulative stage of the mechanism's repairs, from none to all */
       ablation: z.boolean().optional(),
       /** the group's stage name in reports (default: "all", or derived from `disable`) */
       label: plainText(MAX_LABEL_LENGTH).min(1).optional(),
+      /** replay-failover: checkpoint interval (default 100 ms) */
+      checkpointMs: z.number().int().min(10).max(10_000).optional(),
+      /** replay-failover: how the key-value server's lock acquisitions are ordered (default log) */
+      ordering: z.enum(['log', 'deterministic', 'none']).optional(),
+      /** replay-failover: delay replayed threads to the original gaps between system calls (default true) */
+      timingAdjustment: z.boolean().optional(),
     }),
   ],
-  { error: 'expected a mechanism name (none, microreset, microreboot, failover) or an object with name, disable, ablation, label' },
+  { error: 'expected a mechanism name (none, microreset, microreboot, failover, replay-failover) or an object with name, disable, ablation, label, checkpointMs, ordering, timingAdjustment' },
 );
 
 export const campaignSchema = strictObject({
@@ -77,9 +83,17 @@ export type CampaignFile = z.infer<typeof campaignSchema>;
 
 /** One mechanism variant of a campaign: a group of trials in the reports. */
 export interface Variant {
-  readonly mechanism: 'none' | 'microreset' | 'microreboot' | 'failover';
+  readonly mechanism: 'none' | 'microreset' | 'microreboot' | 'failover' | 'replay-failover';
   readonly stage: string;
   readonly disabledSteps: readonly string[];
+  /** replay-failover's options, as given (absent for every other mechanism) */
+  readonly replay?: ReplaySettings;
+}
+
+export interface ReplaySettings {
+  readonly checkpointMs?: number;
+  readonly ordering?: 'log' | 'deterministic' | 'none';
+  readonly timingAdjustment?: boolean;
 }
 
 export interface Campaign extends CampaignFile {
@@ -204,8 +218,11 @@ function expandVariants(file: CampaignFile, path: string): Variant[] {
       const steps = mechanism.steps.map(({ step }) => step.name).join(', ');
       problems.push(`${where}.disable: ${spec.name} has no step ${unknown.map((name) => `"${name}"`).join(', ')} (expected one of ${steps})`);
     }
+    const replay = replaySettingsOf(spec);
+    if (replay !== undefined && spec.name !== 'replay-failover') problems.push(`${where}: checkpointMs, ordering and timingAdjustment are options of replay-failover, not of ${spec.name}`);
     if (spec.ablation === true) return ablationVariants(spec.name);
     const disabledSteps = spec.disable ?? [];
+    if (spec.name === 'replay-failover') return [{ mechanism: spec.name, stage: spec.label ?? replayStage(replay ?? {}), disabledSteps, replay: replay ?? {} }];
     const stage = spec.label ?? (disabledSteps.length === 0 ? 'all' : `without ${disabledSteps.join(', ')}`);
     return [{ mechanism: spec.name, stage, disabledSteps }];
   });
@@ -219,7 +236,19 @@ function expandVariants(file: CampaignFile, path: string): Variant[] {
   return variants;
 }
 
-function ablationVariants(name: 'microreset' | 'microreboot' | 'failover'): Variant[] {
+/** The replay options an entry gives, or undefined when it gives none. */
+function replaySettingsOf(entry: { checkpointMs?: number; ordering?: 'log' | 'deterministic' | 'none'; timingAdjustment?: boolean }): ReplaySettings | undefined {
+  const { checkpointMs, ordering, timingAdjustment } = entry;
+  if (checkpointMs === undefined && ordering === undefined && timingAdjustment === undefined) return undefined;
+  return { ...(checkpointMs === undefined ? {} : { checkpointMs }), ...(ordering === undefined ? {} : { ordering }), ...(timingAdjustment === undefined ? {} : { timingAdjustment }) };
+}
+
+/** A replay-failover group's default stage name: its options with the defaults filled in. */
+function replayStage(replay: ReplaySettings): string {
+  return `${replay.checkpointMs ?? 100}ms ${replay.ordering ?? 'log'} ${replay.timingAdjustment === false ? 'unadjusted' : 'adjusted'}`;
+}
+
+function ablationVariants(name: 'microreset' | 'microreboot' | 'failover' | 'replay-failover'): Variant[] {
   return ablationStages(mechanismNamed(name)).map(({ stage, disabledSteps }) => ({ mechanism: name, stage, disabledSteps }));
 }
 

@@ -5,7 +5,7 @@
 import { PRIVILEGED_DOMAIN_ID } from '../hypervisor/abi.js';
 import { NinelivesError } from '../errors.js';
 
-export type DomainKind = 'privvm' | 'unixbench' | 'blkbench' | 'netbench';
+export type DomainKind = 'privvm' | 'unixbench' | 'blkbench' | 'netbench' | 'kvserver';
 
 export interface DomainPlan {
   readonly domainId: number;
@@ -53,6 +53,16 @@ const configurations: readonly Configuration[] = [
     domains: [privVm, { domainId: 1, kind: 'unixbench', cpu: 1 }, { domainId: 2, kind: 'netbench', cpu: 2 }],
     runLengthNs: 2_400_000_000,
     newVm: { cpu: 3, kind: 'blkbench' },
+    createsVmAfterRecovery: true,
+  },
+  {
+    name: '3AppVM-mt',
+    description:
+      'PrivVM on CPU 0, a two-vCPU key-value server on CPUs 1 and 3 (domains 1 and 3: one vCPU per domain in this hypervisor), NetBench on CPU 2; after recovery a new BlkBench VM on CPU 4',
+    cpuCount: 5,
+    domains: [privVm, { domainId: 1, kind: 'kvserver', cpu: 1 }, { domainId: 2, kind: 'netbench', cpu: 2 }, { domainId: 3, kind: 'kvserver', cpu: 3 }],
+    runLengthNs: 2_400_000_000,
+    newVm: { cpu: 4, kind: 'blkbench' },
     createsVmAfterRecovery: true,
   },
 ];

@@ -2,6 +2,7 @@
 import { BlkBench, type BlkBenchOptions } from './blkbench.js';
 import type { DomainKind } from './configurations.js';
 import type { GuestKernel } from './kernel.js';
+import { KvThread, type KvThreadOptions } from './kvserver.js';
 import { NetBench, type NetBenchOptions } from './netbench.js';
 import { PrivVm, type PrivVmOptions } from './privvm.js';
 import { UnixBench, type UnixBenchOptions } from './unixbench.js';
@@ -11,6 +12,7 @@ export interface KernelOptionsByKind {
   unixbench: UnixBenchOptions;
   blkbench: BlkBenchOptions;
   netbench: NetBenchOptions;
+  kvserver: KvThreadOptions;
 }
 
 export interface KernelByKind {
@@ -18,6 +20,7 @@ export interface KernelByKind {
   unixbench: UnixBench;
   blkbench: BlkBench;
   netbench: NetBench;
+  kvserver: KvThread;
 }
 
 export function createKernel<K extends DomainKind>(kind: K, options: KernelOptionsByKind[K]): KernelByKind[K] & GuestKernel {
@@ -26,6 +29,7 @@ export function createKernel<K extends DomainKind>(kind: K, options: KernelOptio
     unixbench: (unixBenchOptions) => new UnixBench(unixBenchOptions),
     blkbench: (blkBenchOptions) => new BlkBench(blkBenchOptions),
     netbench: (netBenchOptions) => new NetBench(netBenchOptions),
+    kvserver: (kvOptions) => new KvThread(kvOptions),
   };
   const build = builders[kind];
   if (build === undefined) throw new Error(`unknown guest kind "${String(kind)}"`);

@@ -19,6 +19,18 @@ export const failover: Mechanism = {
   repairOrder: [],
 };
 
+/**
+ * Replay-failover (HyCoR): failover's checkpoints, plus a log of the VMs' nondeterministic events
+ * that lets an output leave as soon as the log up to it is on the backup; the backup replays the
+ * log from the checkpoint. Its run is in trial/replay-failover.ts; it prices the restore as failover does.
+ */
+export const replayFailover: Mechanism = {
+  name: 'replay-failover',
+  description: 'HyCoR: checkpoints plus a log of nondeterministic events to a backup host; outputs leave once logged there; the backup replays the log',
+  steps: [],
+  repairOrder: [],
+};
+
 /** What an epoch's checkpoint captured (see replication/checkpoint.ts). */
 export interface PausedState {
   readonly hypervisorPages: number;

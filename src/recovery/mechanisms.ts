@@ -2,15 +2,15 @@
  * The recovery mechanisms by name, and the names of their steps.
  */
 import { NinelivesError } from '../errors.js';
-import { failover } from './failover.js';
+import { failover, replayFailover } from './failover.js';
 import { microreboot } from './microreboot.js';
 import { microreset } from './microreset.js';
 import type { Mechanism } from './step.js';
 
-export const mechanismNames = ['none', 'microreset', 'microreboot', 'failover'] as const;
+export const mechanismNames = ['none', 'microreset', 'microreboot', 'failover', 'replay-failover'] as const;
 export type MechanismName = (typeof mechanismNames)[number];
 
-export const mechanisms: readonly Mechanism[] = [microreset, microreboot, failover];
+export const mechanisms: readonly Mechanism[] = [microreset, microreboot, failover, replayFailover];
 
 export function isMechanismName(value: string): value is MechanismName {
   return (mechanismNames as readonly string[]).includes(value);
@@ -18,6 +18,7 @@ export function isMechanismName(value: string): value is MechanismName {
 
 export function mechanismNamed(name: Exclude<MechanismName, 'none'>): Mechanism {
   if (name === 'failover') return failover;
+  if (name === 'replay-failover') return replayFailover;
   return name === 'microreset' ? microreset : microreboot;
 }
 

@@ -36,7 +36,7 @@ export interface MechanismStep {
 }
 
 export interface Mechanism {
-  readonly name: 'microreset' | 'microreboot' | 'failover';
+  readonly name: 'microreset' | 'microreboot' | 'failover' | 'replay-failover';
   readonly description: string;
   /** in execution order */
   readonly steps: readonly MechanismStep[];

@@ -5,6 +5,8 @@
  * cost nothing until a failure. Campaigns without failover keep their summaries as they were.
  */
 import { DEFAULT_REPLICATION, measureReplicationCost, type ReplicationCost } from '../trial/failover.js';
+import { DEFAULT_REPLAY, measureReplayCost, type ReplayCost } from '../trial/replay-failover.js';
+import type { TrialSpec } from '../trial/record.js';
 
 export interface CostWhenNothingFails {
   readonly overheadPercent: number;
@@ -23,6 +25,23 @@ export function costWhenNothingFails(mechanism: string, configuration: string, s
   if (cost === undefined) {
     cost = measureReplicationCost({ configuration, seed }, { ...DEFAULT_REPLICATION, epochMs });
     measured.set(key, cost);
+  }
+  return { overheadPercent: round(cost.overheadPercent), outputDelayMs: { p50: round(cost.outputDelayMs.p50), p99: round(cost.outputDelayMs.p99) } };
+}
+
+const replayMeasured = new Map<string, ReplayCost>();
+
+/**
+ * What a replay-failover group costs when nothing fails, with its options: checkpoint pauses and
+ * ordering waits as overhead, and each reply's wait for its log to reach the backup.
+ */
+export function replayCostWhenNothingFails(configuration: string, seed: number, settings: NonNullable<TrialSpec['replay']>): CostWhenNothingFails {
+  const options = { ...DEFAULT_REPLAY, ...settings };
+  const key = JSON.stringify([configuration, seed, options.checkpointMs, options.ordering]);
+  let cost = replayMeasured.get(key);
+  if (cost === undefined) {
+    cost = measureReplayCost({ configuration, seed }, options);
+    replayMeasured.set(key, cost);
   }
   return { overheadPercent: round(cost.overheadPercent), outputDelayMs: { p50: round(cost.outputDelayMs.p50), p99: round(cost.outputDelayMs.p99) } };
 }

@@ -4,7 +4,7 @@
  * and failure causes; plus paired McNemar comparisons between mechanisms on the same faults.
  */
 import type { FaultType } from '../faults/fault.js';
-import { costWhenNothingFails } from './replication-cost.js';
+import { costWhenNothingFails, replayCostWhenNothingFails } from './replication-cost.js';
 import { mcNemarExact, percentile, wilson, type Interval } from './statistics.js';
 import type { TrialRecord, TrialSpec } from '../trial/record.js';
 import { isHarnessError, type HarnessErrorRecord } from './harness-error.js';
@@ -99,6 +99,11 @@ function groupKey(entry: CampaignRecord): string {
   return JSON.stringify([record.configuration, record.faultType, record.mechanism, entry.stage]);
 }
 
+/** The same key, from a group's identity. */
+function groupKeyOf(group: Pick<SummaryGroup, 'config' | 'faultType' | 'mechanism' | 'stage'>): string {
+  return JSON.stringify([group.config, group.faultType, group.mechanism, group.stage]);
+}
+
 /** The summary of records given in any iterable (an array, or a file read a record at a time). */
 export function summarize(campaign: string, seed: number, entries: Iterable<CampaignRecord>, stopRule?: StopRule): Summary {
   const accumulator = new SummaryAccumulator();
@@ -141,9 +146,14 @@ export class SummaryAccumulator {
   }
 
   summary(campaign: string, seed: number): Summary {
-    const tallied = [...this.groups.values()].map((group) => group.summary()).sort(compareGroups);
-    const replicates = tallied.some((group) => group.mechanism === 'failover');
-    const groups = replicates ? tallied.map((group) => ({ ...group, ...costWhenNothingFails(group.mechanism, group.config, seed, this.epochMs) })) : tallied;
+    const tallies = [...this.groups.values()];
+    const tallied = tallies.map((group) => group.summary()).sort(compareGroups);
+    const replicates = tallied.some((group) => group.mechanism === 'failover' || group.mechanism === 'replay-failover');
+    // replay-failover's cost depends on each group's options (its checkpoint interval, ordering)
+    const replayOf = new Map(tallies.map((group) => [group.key, group.replay]));
+    const costOf = (group: SummaryGroup) =>
+      group.mechanism === 'replay-failover' ? replayCostWhenNothingFails(group.config, seed, replayOf.get(groupKeyOf(group)) ?? {}) : costWhenNothingFails(group.mechanism, group.config, seed, this.epochMs);
+    const groups = replicates ? tallied.map((group) => ({ ...group, ...costOf(group) })) : tallied;
     return { campaign, seed, trials: this.trials, groups, comparisons: this.pairs.comparisons() };
   }
 }
@@ -162,8 +172,16 @@ class GroupTally {
   private readonly detectors: Record<string, number> = {};
   private readonly interruptions: number[] = [];
 
-  constructor({ record, stage }: TrialEntry) {
+  /** replay-failover's options, from the group's specs */
+  readonly replay: TrialSpec['replay'];
+
+  constructor({ record, stage, spec }: TrialEntry) {
     this.identity = { mechanism: record.mechanism, faultType: record.faultType, config: record.configuration, stage };
+    this.replay = spec.replay;
+  }
+
+  get key(): string {
+    return groupKeyOf(this.identity);
   }
 
   add({ record }: TrialEntry): void {

@@ -34,7 +34,9 @@ const cache = new Map<string, GoldenRun>();
 const CACHE_LIMIT = 8;
 
 function keyOf(options: SystemOptions, runLengthNs: number): string {
-  return JSON.stringify([options.configuration, options.seed, runLengthNs, options.strictNetBench ?? false]);
+  // the key-value server's options are keyed only when given, so every other key stays as it was
+  const kvServer = options.kvServer === undefined ? [] : [options.kvServer];
+  return JSON.stringify([options.configuration, options.seed, runLengthNs, options.strictNetBench ?? false, ...kvServer]);
 }
 
 export function goldenRun(options: SystemOptions): GoldenRun {

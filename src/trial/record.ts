@@ -32,6 +32,8 @@ export interface TrialSpec {
   readonly faults?: readonly FaultPlan[];
   /** failover only: the epoch and heartbeat periods (defaults 30 ms and 30 ms) */
   readonly replication?: { readonly epochMs?: number; readonly heartbeatMs?: number };
+  /** replay-failover only: checkpoint interval (default 100 ms), lock ordering (default log), timing adjustment (default on) */
+  readonly replay?: { readonly checkpointMs?: number; readonly ordering?: 'log' | 'deterministic' | 'none'; readonly timingAdjustment?: boolean };
 }
 
 export type RecoveryFailureCause =
@@ -47,7 +49,9 @@ export type RecoveryFailureCause =
   | 'newVmFailed'
   | 'hypervisorInconsistent'
   /** failover: the corruption had reached a VM's state before detection and was checkpointed to the backup */
-  | 'corruptionReplicated';
+  | 'corruptionReplicated'
+  /** replay-failover: the backup's replay produced a reply that differs from one already released */
+  | 'replayDiverged';
 
 export interface FailedVm {
   readonly domainId: number;

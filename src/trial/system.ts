@@ -18,6 +18,7 @@ import { GuestHost, type GuestHostState } from '../guests/host.js';
 import type { GuestKernel, SharedRegion } from '../guests/kernel.js';
 import type { NetBench } from '../guests/netbench.js';
 import type { PrivVm } from '../guests/privvm.js';
+import { KvServerLink, type KvServerOptions } from '../guests/kvserver.js';
 
 export interface SystemOptions {
   readonly configuration: string;
@@ -26,6 +27,8 @@ export interface SystemOptions {
   readonly runLengthNs?: number;
   /** NetBench counts losses inside service interruptions too */
   readonly strictNetBench?: boolean;
+  /** the key-value server's race rate and load imbalance (configuration 3AppVM-mt) */
+  readonly kvServer?: KvServerOptions;
 }
 
 export interface SystemSnapshot {
@@ -77,9 +80,12 @@ export class System {
   readonly disk: Disk;
   readonly nic: Nic;
   private createdDomains: number[] = [];
+  /** the key-value server's threads and its link to a replicator (3AppVM-mt) */
+  readonly kvServer: KvServerLink;
 
   constructor(options: SystemOptions) {
     this.configuration = getConfiguration(options.configuration);
+    this.kvServer = new KvServerLink(options.kvServer);
     this.seed = options.seed;
     this.runLengthNs = runLengthOf(options);
     const { cpuCount, domains } = this.configuration;
@@ -218,6 +224,8 @@ export class System {
         return createKernel('blkbench', { domainId, seed: kernelSeed, ringRegion: ring });
       case 'netbench':
         return createKernel('netbench', { domainId, seed: kernelSeed, ringRegion: ring, nic: this.nic, strict: options.strictNetBench });
+      case 'kvserver':
+        return createKernel('kvserver', { domainId, seed: kernelSeed, thread: this.kvServer.threads.length, link: this.kvServer });
     }
   }
 

@@ -17,6 +17,7 @@ import { goldenRun, type GoldenRun } from './golden-cache.js';
 import { faultPlansOf, injectFaults } from './inject.js';
 import type { LaterFault, RecoveryRecord, TrialRecord, TrialSpec } from './record.js';
 import { runFailoverTrial } from './failover.js';
+import { runReplayFailoverTrial } from './replay-failover.js';
 import { recoveryOf, type RecoveryObserver } from './recover-and-run.js';
 import { finalSystem, runToDetection, type Ending } from './run-to-detection.js';
 import { System, type SystemOptions, type SystemSnapshot } from './system.js';
@@ -82,6 +83,8 @@ function runVariants(specs: readonly TrialSpec[], options: TrialOptions): TrialR
   if (base === undefined) return [];
   // failover runs the primary under replication and a backup host: its own engine (failover.ts)
   if (specs.some((spec) => spec.mechanism === 'failover')) return specs.map((spec) => (spec.mechanism === 'failover' ? { record: runFailoverTrial(spec) } : runVariants([spec], options)[0]));
+  // replay-failover logs and replays to a backup host: its own engine too (replay-failover.ts)
+  if (specs.some((spec) => spec.mechanism === 'replay-failover')) return specs.map((spec) => (spec.mechanism === 'replay-failover' ? { record: runReplayFailoverTrial(spec) } : runVariants([spec], options)[0]));
   if (!specs.every((spec) => sameFault(spec, base))) return specs.map((spec) => runTrial(spec, options));
   const run = prepare(base, options);
   const trigger = runToTrigger(run.system, run.plans[0]);

@@ -4,7 +4,7 @@ import { UnknownConfigurationError, configurationNames, getConfiguration } from 
 
 describe('configurations', () => {
   it('lists the named configurations', () => {
-    expect(configurationNames()).toEqual(['1AppVM', '1AppVM-blk', '3AppVM']);
+    expect(configurationNames()).toEqual(['1AppVM', '1AppVM-blk', '3AppVM', '3AppVM-mt']);
   });
 
   it('describes 3AppVM as in the paper, with CPU 3 left for the post-recovery BlkBench VM', () => {

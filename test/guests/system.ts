@@ -10,6 +10,7 @@ import { createKernel, type KernelOptionsByKind } from '../../src/guests/factory
 import type { GuestKernel, GuestVerdict } from '../../src/guests/kernel.js';
 import type { NetBench } from '../../src/guests/netbench.js';
 import type { PrivVm } from '../../src/guests/privvm.js';
+import { KvServerLink } from '../../src/guests/kvserver.js';
 import { FakeHypervisor, FakeRegion, type FakeTamper } from './fake-hypervisor.js';
 
 export interface SystemOptions {
@@ -42,6 +43,7 @@ export class TestSystem {
   nic: Nic | undefined;
   readonly createdDomains: number[] = [];
   private readonly records = new Map<number, DomainRecord>();
+  private readonly kvServer = new KvServerLink();
 
   constructor(private readonly options: SystemOptions) {
     this.configuration = getConfiguration(options.configuration);
@@ -141,6 +143,8 @@ export class TestSystem {
         return createKernel('blkbench', { domainId, seed, ringRegion });
       case 'netbench':
         return createKernel('netbench', { domainId, seed, ringRegion, nic: this.nic });
+      case 'kvserver':
+        return createKernel('kvserver', { domainId, seed, thread: this.kvServer.threads.length, link: this.kvServer });
     }
   }
 
