@@ -7,6 +7,7 @@
  */
 import type { Injection } from '../faults/fault.js';
 import type { Detection } from '../hypervisor/detection.js';
+import type { CpuState } from '../machine/cpu.js';
 import { AddressNamer } from '../hypervisor/symbols.js';
 import { trialSeed } from '../faults/random.js';
 import { checkpointBefore, goldenRun, type GoldenRun } from './golden-cache.js';
@@ -26,6 +27,12 @@ export interface DetectionPoint {
   readonly detection: Detection;
   /** the system at the detection, transient faults put back */
   readonly atDetection: SystemSnapshot;
+  /**
+   * the detecting CPU when its detection trap was raised, before the machine delivered the
+   * exception (in the snapshot that delivery has happened: a frame pushed, or a double fault
+   * taken because the stack pointer was bad); absent when no trap was the detection
+   */
+  readonly cpuAtTrap?: CpuState;
 }
 
 /** Run `spec`'s fault to its detection; undefined when it is not injected or not detected. */
@@ -42,7 +49,7 @@ export function runToDetectionPoint(spec: TrialSpec): DetectionPoint | undefined
   const ending = runToDetection(system, golden, { instructionCount: injected.last.instructionCount, detection: injected.detection }, false);
   if (ending.kind !== 'detected') return undefined;
   injected.restoreTransient();
-  return { spec, options, golden, injection: injected.first, detection: ending.detection, atDetection: system.snapshot() };
+  return { spec, options, golden, injection: injected.first, detection: ending.detection, atDetection: system.snapshot(), cpuAtTrap: system.hypervisor.detectingCpuAtTrap() };
 }
 
 /** The golden run's whole system at `timeNs` (from its latest checkpoint before then). */
@@ -51,6 +58,26 @@ export function goldenSystemAt(golden: GoldenRun, timeNs: number): System {
   system.restore(checkpointBefore(golden, timeNs).snapshot);
   if (system.machine.nowNs < timeNs) system.hypervisor.run({ untilNs: timeNs });
   return system;
+}
+
+/**
+ * Rewind the detecting CPU of `system` (at the detection) to the moment of its trap, let
+ * `change` alter it there (registers set back, say), and let the machine deliver the exception
+ * again: whether the frame can be pushed now, or the CPU double-faults, is the machine's verdict.
+ */
+export function redeliverFromTrap(system: System, point: DetectionPoint, change: (cpu: CpuState) => void): void {
+  if (point.cpuAtTrap === undefined) throw new Error('the detection was not a trap: there is no moment to rewind to');
+  const cpu = system.machine.cpus[point.detection.cpu];
+  const atTrap = point.cpuAtTrap;
+  // what delivering an exception changes; the CPU's timer and interrupt controller it leaves alone
+  cpu.registers.set(atTrap.registers);
+  cpu.stackPointer = atTrap.stackPointer;
+  cpu.flags = atTrap.flags;
+  cpu.programCounter = atTrap.programCounter;
+  cpu.mode = atTrap.mode;
+  cpu.interruptShadow = atTrap.interruptShadow;
+  change(cpu);
+  system.machine.redeliverException(cpu.index);
 }
 
 /** A fresh system in the state the trial had at its detection. */

@@ -9,12 +9,13 @@ import { audit } from '../../hypervisor/audit.js';
 import { AddressNamer } from '../../hypervisor/symbols.js';
 import type { Detection } from '../../hypervisor/detection.js';
 import { settle } from '../../trial/golden.js';
-import { goldenSystemAt, recoverFromDetection, runToDetectionPoint, systemAtDetection, type DetectionPoint } from '../../trial/counterfactual.js';
+import { goldenSystemAt, recoverFromDetection, redeliverFromTrap, runToDetectionPoint, systemAtDetection, type DetectionPoint } from '../../trial/counterfactual.js';
+import type { CpuState } from '../../machine/cpu.js';
 import type { RecoveryRecord, TrialSpec } from '../../trial/record.js';
 import type { System } from '../../trial/system.js';
 import type { RestoringSet, TrialDiagnosis } from '../../results/triage.js';
 import { ddmin } from './ddmin.js';
-import { compareWithGolden, regionOfName, setBack, type Comparison } from './footprint.js';
+import { compareRegisters, compareWithGolden, regionOfName, setBack, setRegister, trapRegisters, type Comparison } from './footprint.js';
 
 export interface TriageBounds {
   /** re-runs per trial, the repair steps' and the search's together */
@@ -74,13 +75,35 @@ export function diagnoseTrial(trial: FailedTrial, bounds: TriageBounds = DEFAULT
   };
 }
 
-/** The trial at its detection against the golden run at the same instant (interval from the injection). */
+/**
+ * The trial at its detection against the golden run at the same instant (interval from the
+ * injection): memory and CPU fields, and the CPUs' registers (the detecting CPU's as they were at
+ * its trap, before the exception was delivered; see compareRegisters for how progress is told apart).
+ */
 function footprintAtDetection(point: DetectionPoint): { comparison: Comparison; faultFunction: string } {
   const trial = systemAtDetection(point);
   const golden = goldenSystemAt(point.golden, point.detection.timeNs);
   const start = goldenSystemAt(point.golden, point.injection.timeNs);
   const namer = new AddressNamer(trial.hypervisor.program, trial.hypervisor.layout);
-  return { comparison: compareWithGolden(trial, golden, start), faultFunction: regionOfName(namer.name(point.injection.programCounter)) };
+  const memory = compareWithGolden(trial, golden, start);
+  const cpus = trial.machine.cpus.map((cpu) => (cpu.index === point.detection.cpu && point.cpuAtTrap !== undefined ? point.cpuAtTrap : cpu));
+  const goldenAt = new Map<number, System>([[point.detection.timeNs, golden]]);
+  const goldenCpu = (index: number): CpuState => {
+    const timeNs = cpus[index].timeNs;
+    let system = goldenAt.get(timeNs);
+    if (system === undefined) {
+      system = goldenSystemAt(point.golden, timeNs);
+      goldenAt.set(timeNs, system);
+    }
+    return system.machine.cpus[index];
+  };
+  const registers = compareRegisters(cpus, goldenCpu, point.cpuAtTrap === undefined ? undefined : point.detection.cpu);
+  const comparison: Comparison = {
+    differences: [...memory.differences, ...registers.differences],
+    places: new Map([...memory.places, ...registers.places]),
+    progressIgnored: memory.progressIgnored + registers.progressIgnored,
+  };
+  return { comparison, faultFunction: regionOfName(namer.name(point.injection.programCounter)) };
 }
 
 interface AfterRecovery {
@@ -134,7 +157,7 @@ function restoringSet(
     recovers(() => {
       if (afterRecovery === undefined) {
         const golden = goldenSystemAt(point.golden, point.detection.timeNs);
-        return recoverFromDetection(point, { change: (system) => setBack(system, golden, subset, comparison.places) }).recovery;
+        return recoverFromDetection(point, { change: (system) => setBackAtDetection(system, point, golden, subset, comparison.places) }).recovery;
       }
       return recoverFromDetection(point, { observer: { onRecovered: (system) => setBack(system, afterRecovery.golden, subset, comparison.places) } }).recovery;
     });
@@ -145,6 +168,20 @@ function restoringSet(
   const reruns = minimal.tests + start.reruns;
   if (minimal.kind === 'exhausted') return { kind: 'exhausted', regions: minimal.items, reruns, point: where, reason: outOfTime() ? 'time budget spent' : `re-run bound (${maxReruns}) reached` };
   return { kind: 'found', regions: minimal.items, reruns, point: where };
+}
+
+/**
+ * Set `regions` back in the trial at its detection; when they include the detecting CPU's
+ * registers, rewind that CPU to its trap with them set back and let the machine deliver the
+ * exception again (a stack pointer set back before the push, not after a double fault).
+ */
+function setBackAtDetection(system: System, point: DetectionPoint, golden: System, regions: readonly string[], places: Comparison['places']): void {
+  setBack(system, golden, regions, places);
+  const registers = trapRegisters(regions, places);
+  if (registers.length === 0) return;
+  redeliverFromTrap(system, point, (cpu) => {
+    for (const place of registers) setRegister(cpu, place.register, place.value);
+  });
 }
 
 /**
