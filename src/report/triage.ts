@@ -6,7 +6,7 @@ import type { Triage, TriageCluster } from '../results/triage.js';
 import type { Table } from './tables.js';
 
 export const TRIAGE_NOTE =
-  'Failed recoveries grouped by failure cause, detector and the kinds of state in their minimal restoring set ' +
+  'Failed recoveries grouped by failure cause, detector, the kinds of state in their minimal restoring set and the hypervisor routine the fault landed in ' +
   '(the fewest named regions that, set back to the fault-free run\'s values just before the CPUs run again, turn the failure into a recovery; ' +
   'found by delta debugging over re-runs from the detection snapshot). "Repaired by": switched-off steps that, switched on alone, recover most of the cluster.';
 
@@ -15,12 +15,20 @@ export function triageTable(triage: Triage): Table {
     columns: [
       { label: 'Trials', align: 'right' },
       { label: 'Cause', align: 'left' },
+      { label: 'Fault in', align: 'left' },
       { label: 'Restoring set', align: 'left' },
       { label: 'Repaired by', align: 'left' },
       { label: 'Reading', align: 'left' },
     ],
-    rows: triage.clusters.map((cluster) => [String(cluster.count), cluster.cause, restoringText(cluster), cluster.repairedBy.join(', ') || '—', cluster.reading]),
+    rows: triage.clusters.map((cluster) => [String(cluster.count), cluster.cause, faultPlace(cluster), restoringText(cluster), cluster.repairedBy.join(', ') || '—', cluster.reading]),
   };
+}
+
+/** The routine the cluster's faults landed in, and the labels within it when they say more. */
+function faultPlace(cluster: TriageCluster): string {
+  if (cluster.faultRoutine === undefined) return cluster.faultFunctions.join(', ');
+  const labels = cluster.faultFunctions.filter((label) => label !== cluster.faultRoutine);
+  return labels.length === 0 ? cluster.faultRoutine : `${cluster.faultRoutine} (${cluster.faultFunctions.join(', ')})`;
 }
 
 function restoringText(cluster: TriageCluster): string {
@@ -36,7 +44,7 @@ export function renderTriageMarkdown(triage: Triage, generatedBy: string): strin
     out.push(`- **Detector:** ${cluster.detector}`);
     out.push(`- **Restoring set:** ${restoringText(cluster)}`);
     out.push(`- **Repaired by:** ${cluster.repairedBy.join(', ') || 'no switched-off step'}`);
-    out.push(`- **Fault landed in:** ${cluster.faultFunctions.join(', ')}`);
+    out.push(`- **Fault landed in:** ${faultPlace(cluster)}`);
     const page = triage.pages?.[cluster.trials[0]];
     out.push(`- **Example:** \`${cluster.replay}\`${page === undefined ? '' : ` ([trial page](${page}))`}`);
     out.push(`- **Trials:** ${cluster.trials.slice(0, 8).join('; ')}${cluster.trials.length > 8 ? ` and ${cluster.trials.length - 8} more` : ''}`, '');

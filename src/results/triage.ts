@@ -50,7 +50,7 @@ export interface TrialDiagnosis {
   readonly mechanism: string;
   readonly cause: string;
   readonly detector: string;
-  /** the function the fault landed in */
+  /** the code label the fault landed in: a code fault's flipped word, else the instruction the CPU was at */
   readonly faultFunction: string;
   readonly footprint: Footprint;
   /** the audit's violated invariants right after recovery (and at the end of the run) */
@@ -69,6 +69,9 @@ export interface TriageCluster {
   readonly repairedBy: readonly string[];
   readonly cause: string;
   readonly detector: string;
+  /** the hypervisor routine every trial's fault landed in (part of the signature) */
+  readonly faultRoutine?: string;
+  /** the code labels within it */
   readonly faultFunctions: readonly string[];
   readonly replay: string;
   readonly reading: string;

@@ -1,6 +1,6 @@
 /**
- * Clusters of failed recoveries: diagnoses grouped by signature (failure cause, detector, and the
- * kinds of state in the restoring set), ranked by size, each with the steps that repair most of
+ * Clusters of failed recoveries: diagnoses grouped by signature (failure cause, detector, the
+ * kinds of state in the restoring set, and the hypervisor routine the fault landed in), ranked by size, each with the steps that repair most of
  * its trials and a one-line reading built from the step definitions' own descriptions.
  */
 import { mechanismNamed } from '../../recovery/mechanisms.js';
@@ -14,9 +14,14 @@ export function restoringKinds(restoring: RestoringSet): string[] {
   return [...new Set(restoring.regions.map(kindOfRegion))].sort();
 }
 
+/** The hypervisor routine of a code label: the function, without its local label (`raise_softirq.retry` -> `raise_softirq`). */
+export function routineOf(label: string): string {
+  return label.replace(/\..*$/, '');
+}
+
 export function signatureOf(diagnosis: TrialDiagnosis): string {
   const kinds = restoringKinds(diagnosis.restoring);
-  return `${diagnosis.mechanism} | ${diagnosis.cause} | ${diagnosis.detector} | restoring: ${kinds.length === 0 ? 'none found' : kinds.join(', ')}`;
+  return `${diagnosis.mechanism} | ${diagnosis.cause} | ${diagnosis.detector} | restoring: ${kinds.length === 0 ? 'none found' : kinds.join(', ')} | fault in ${routineOf(diagnosis.faultFunction)}`;
 }
 
 /** True when `step` declares it repairs state of `kind` (the kind itself, or a prefix of it). */
@@ -53,6 +58,7 @@ function clusterOf(signature: string, members: readonly TrialDiagnosis[], steps:
     repairedBy,
     cause: sorted[0].cause,
     detector: sorted[0].detector,
+    faultRoutine: routineOf(sorted[0].faultFunction),
     faultFunctions: [...new Set(sorted.map((member) => member.faultFunction))].sort(),
     replay: sorted[0].replay,
     reading: readingOf(restoring, repairedBy, sorted, steps, disabledSteps),

@@ -5,6 +5,7 @@
  * machine (trial/counterfactual.ts).
  */
 import { performance } from 'node:perf_hooks';
+import type { Injection } from '../../faults/fault.js';
 import { audit } from '../../hypervisor/audit.js';
 import { AddressNamer } from '../../hypervisor/symbols.js';
 import type { Detection } from '../../hypervisor/detection.js';
@@ -103,7 +104,16 @@ function footprintAtDetection(point: DetectionPoint): { comparison: Comparison; 
     places: new Map([...memory.places, ...registers.places]),
     progressIgnored: memory.progressIgnored + registers.progressIgnored,
   };
-  return { comparison, faultFunction: regionOfName(namer.name(point.injection.programCounter)) };
+  return { comparison, faultFunction: faultFunctionOf(point.injection, namer) };
+}
+
+/**
+ * Where the fault landed, by the code label it is in: the flipped word's for a code fault (the
+ * code that carries the fault), else the instruction the CPU was at when the fault struck.
+ */
+export function faultFunctionOf(injection: Injection, namer: AddressNamer): string {
+  const address = injection.location.type === 'code' ? injection.location.address : injection.programCounter;
+  return regionOfName(namer.name(address));
 }
 
 interface AfterRecovery {

@@ -18,6 +18,12 @@ import diagnoseJob, { type TriageJob } from './worker.js';
 
 export const TRIAGE_FILE = 'triage.jsonl';
 
+/**
+ * What a stored diagnosis holds changes with the diagnosis (2: the CPUs' registers in the
+ * footprint, a code fault's place by its flipped word): lines of another format are diagnosed again.
+ */
+const DIAGNOSIS_FORMAT = 2;
+
 export interface TriageOptions {
   readonly workers: number;
   readonly bounds?: TriageBounds;
@@ -67,9 +73,9 @@ export async function triageDirectory(directory: string, options: TriageOptions)
   return { kind: 'completed', triage: clusterDiagnoses(campaign, diagnoses, recoverySteps, disabled), diagnoses, diagnosed: missing.length };
 }
 
-/** A stored line carries the bounds it was found within: other bounds make it stale. */
+/** A stored line carries its format and the bounds it was found within: another of either makes it stale. */
 function line(diagnosis: TrialDiagnosis, bounds: TriageBounds): string {
-  return JSON.stringify({ bounds, diagnosis }) + '\n';
+  return JSON.stringify({ format: DIAGNOSIS_FORMAT, bounds, diagnosis }) + '\n';
 }
 
 /** Diagnoses already in triage.jsonl for these trials and bounds; any other line means rewriting the file. */
@@ -80,8 +86,8 @@ function storedDiagnoses(path: string, wanted: ReadonlySet<string>, bounds: Tria
   for (const text of readFileSync(path, 'utf8').split('\n')) {
     if (text.trim() === '') continue;
     try {
-      const parsed = JSON.parse(text) as { bounds: TriageBounds; diagnosis: TrialDiagnosis };
-      if (JSON.stringify(parsed.bounds) === JSON.stringify(bounds) && wanted.has(parsed.diagnosis.id)) diagnoses.set(parsed.diagnosis.id, parsed.diagnosis);
+      const parsed = JSON.parse(text) as { format?: number; bounds: TriageBounds; diagnosis: TrialDiagnosis };
+      if (parsed.format === DIAGNOSIS_FORMAT && JSON.stringify(parsed.bounds) === JSON.stringify(bounds) && wanted.has(parsed.diagnosis.id)) diagnoses.set(parsed.diagnosis.id, parsed.diagnosis);
       else rewrite = true;
     } catch {
       // a line cut short by an interruption: diagnose that trial again
