@@ -13,7 +13,7 @@ import { settle } from '../../trial/golden.js';
 import { goldenSystemAt, recoverFromDetection, redeliverFromTrap, runToDetectionPoint, systemAtDetection, type DetectionPoint } from '../../trial/counterfactual.js';
 import type { CpuState } from '../../machine/cpu.js';
 import type { RecoveryRecord, TrialSpec } from '../../trial/record.js';
-import type { System } from '../../trial/system.js';
+import { System } from '../../trial/system.js';
 import type { RestoringSet, TrialDiagnosis } from '../../results/triage.js';
 import { ddmin } from './ddmin.js';
 import { compareRegisters, compareWithGolden, regionOfName, setBack, setRegister, trapRegisters, type Comparison } from './footprint.js';
@@ -89,15 +89,15 @@ function footprintAtDetection(point: DetectionPoint): { comparison: Comparison; 
   const memory = compareWithGolden(trial, golden, start);
   const cpus = trial.machine.cpus.map((cpu) => (cpu.index === point.detection.cpu && point.cpuAtTrap !== undefined ? point.cpuAtTrap : cpu));
   const goldenAt = new Map<number, System>([[point.detection.timeNs, golden]]);
-  const goldenCpu = (index: number): CpuState => {
-    const timeNs = cpus[index].timeNs;
+  const goldenAtTime = (timeNs: number): System => {
     let system = goldenAt.get(timeNs);
     if (system === undefined) {
       system = goldenSystemAt(point.golden, timeNs);
       goldenAt.set(timeNs, system);
     }
-    return system.machine.cpus[index];
+    return system;
   };
+  const goldenCpu = (index: number): CpuState => goldenCpuInStep(point, cpus[index], goldenAtTime(cpus[index].timeNs));
   const registers = compareRegisters(cpus, goldenCpu, point.cpuAtTrap === undefined ? undefined : point.detection.cpu);
   const comparison: Comparison = {
     differences: [...memory.differences, ...registers.differences],
@@ -105,6 +105,31 @@ function footprintAtDetection(point: DetectionPoint): { comparison: Comparison; 
     progressIgnored: memory.progressIgnored + registers.progressIgnored,
   };
   return { comparison, faultFunction: faultFunctionOf(point.injection, namer) };
+}
+
+/** Instructions the fault-free run may be stepped on, all CPUs together, to bring one CPU level with the trial's (see goldenCpuInStep). */
+const MAX_STEP_ON = 4096;
+
+/**
+ * CPU `trial.index` of the fault-free run at the trial CPU's point of its stream: the golden run
+ * at the trial CPU's local time (`atTime`, left as it is), run on, in a copy, while that CPU has
+ * retired fewer instructions than the trial's (the machine runs CPUs in slices, so at one instant
+ * a CPU can stand anywhere in its slice: a CPU woken by an interrupt may not have run yet). When it cannot be brought level, it is returned as
+ * it is, out of step: compareRegisters counts its differences as progress.
+ */
+function goldenCpuInStep(point: DetectionPoint, trial: CpuState, atTime: System): CpuState {
+  if (atTime.machine.cpus[trial.index].instructionsRetired >= trial.instructionsRetired) return atTime.machine.cpus[trial.index].clone();
+  const system = new System(point.options);
+  system.restore(atTime.snapshot());
+  const cpu = (): CpuState => system.machine.cpus[trial.index];
+  // other CPUs' instructions count toward a run's limit too: each round retires at most the gap
+  const limit = system.machine.hypervisorInstructions + MAX_STEP_ON;
+  for (let round = 0; round < 64 && cpu().instructionsRetired < trial.instructionsRetired; round++) {
+    const behind = trial.instructionsRetired - cpu().instructionsRetired;
+    if (system.machine.hypervisorInstructions + behind > limit) break;
+    system.hypervisor.run({ untilNs: Number.MAX_SAFE_INTEGER, instructionLimit: system.machine.hypervisorInstructions + behind });
+  }
+  return cpu().clone();
 }
 
 /**
@@ -149,8 +174,10 @@ function footprintAfterRecovery(point: DetectionPoint): AfterRecovery | undefine
 
 /**
  * The minimal restoring set: after recovery when recovery got that far (regions set back just
- * before the CPUs run again), else at the detection. First all regions together (if that does
- * not recover the trial, there is none), then delta debugging.
+ * before the CPUs run again), else at the detection. When nothing set back after recovery
+ * recovers the trial, the damage may be in what recovery discards or overwrites (a CPU's
+ * registers, a stack) before it could be compared: the search is tried again at the detection,
+ * within the re-runs left.
  */
 function restoringSet(
   point: DetectionPoint,
@@ -160,20 +187,28 @@ function restoringSet(
   maxReruns: number,
   outOfTime: () => boolean,
 ): RestoringSet {
-  const where = afterRecovery === undefined ? ('detection' as const) : ('afterRecovery' as const);
-  const comparison = afterRecovery?.comparison ?? atDetection;
-  const regions = comparison.differences.map((difference) => difference.region);
-  const rerun = (subset: readonly string[]): boolean =>
+  let golden: System | undefined;
+  const atDetectionRerun = (subset: readonly string[]): boolean =>
     recovers(() => {
-      if (afterRecovery === undefined) {
-        const golden = goldenSystemAt(point.golden, point.detection.timeNs);
-        return recoverFromDetection(point, { change: (system) => setBackAtDetection(system, point, golden, subset, comparison.places) }).recovery;
-      }
-      return recoverFromDetection(point, { observer: { onRecovered: (system) => setBack(system, afterRecovery.golden, subset, comparison.places) } }).recovery;
+      golden ??= goldenSystemAt(point.golden, point.detection.timeNs);
+      const reference = golden;
+      return recoverFromDetection(point, { change: (system) => setBackAtDetection(system, point, reference, subset, atDetection.places) }).recovery;
     });
+  if (afterRecovery === undefined) return searchAt('detection', atDetection, atDetectionRerun, maxReruns, outOfTime);
+  const afterRecoveryRerun = (subset: readonly string[]): boolean =>
+    recovers(() => recoverFromDetection(point, { observer: { onRecovered: (system) => setBack(system, afterRecovery.golden, subset, afterRecovery.comparison.places) } }).recovery);
+  const after = searchAt('afterRecovery', afterRecovery.comparison, afterRecoveryRerun, maxReruns, outOfTime);
+  if (after.kind !== 'none' || after.reruns >= maxReruns || outOfTime()) return after;
+  const before = searchAt('detection', atDetection, atDetectionRerun, maxReruns - after.reruns, outOfTime);
+  return { ...before, reruns: before.reruns + after.reruns };
+}
+
+/** A passing superset, then delta debugging, at one point of the trial, within `maxReruns`. */
+function searchAt(where: RestoringSet['point'], comparison: Comparison, rerun: (subset: readonly string[]) => boolean, maxReruns: number, outOfTime: () => boolean): RestoringSet {
+  const regions = comparison.differences.map((difference) => difference.region);
   if (maxReruns < 1 || outOfTime()) return { kind: 'exhausted', regions, reruns: 0, point: where, reason: 'no re-runs left for the search' };
   const start = passingSuperset(comparison, rerun, maxReruns);
-  if (start === undefined) return { kind: 'none', reruns: Math.min(maxReruns, 1 + kindsOf(comparison).length), point: where };
+  if (start.regions === undefined) return { kind: 'none', reruns: start.reruns, point: where };
   const minimal = ddmin(start.regions, rerun, maxReruns - start.reruns, outOfTime);
   const reruns = minimal.tests + start.reruns;
   if (minimal.kind === 'exhausted') return { kind: 'exhausted', regions: minimal.items, reruns, point: where, reason: outOfTime() ? 'time budget spent' : `re-run bound (${maxReruns}) reached` };
@@ -197,21 +232,21 @@ function setBackAtDetection(system: System, point: DetectionPoint, golden: Syste
 /**
  * A set of regions that, set back, recovers the trial: the whole footprint, or else the footprint
  * without one kind of region (setting back guest-shared state, say, can break the trial's own
- * guests, whose state is not set back). Undefined when none of these recovers it.
+ * guests, whose state is not set back). No regions when none of these recovers it.
  */
-function passingSuperset(comparison: Comparison, rerun: (subset: readonly string[]) => boolean, maxReruns: number): { regions: string[]; reruns: number } | undefined {
+function passingSuperset(comparison: Comparison, rerun: (subset: readonly string[]) => boolean, maxReruns: number): { regions: string[] | undefined; reruns: number } {
   const regions = comparison.differences.map((difference) => difference.region);
-  if (regions.length === 0) return undefined;
+  if (regions.length === 0) return { regions: undefined, reruns: 0 };
   if (rerun(regions)) return { regions, reruns: 1 };
   let reruns = 1;
   for (const kind of kindsOf(comparison)) {
-    if (reruns >= maxReruns) return undefined;
+    if (reruns >= maxReruns) break;
     const without = comparison.differences.filter((difference) => difference.kind !== kind).map((difference) => difference.region);
     if (without.length === 0) continue;
     reruns++;
     if (rerun(without)) return { regions: without, reruns };
   }
-  return undefined;
+  return { regions: undefined, reruns };
 }
 
 function kindsOf(comparison: Comparison): string[] {
