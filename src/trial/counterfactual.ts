@@ -13,7 +13,10 @@ import { trialSeed } from '../faults/random.js';
 import { checkpointBefore, goldenRun, type GoldenRun } from './golden-cache.js';
 import { runToTrigger, startFrom } from './fast-forward.js';
 import { faultPlansOf, injectFaults } from './inject.js';
-import type { RecoveryRecord, TrialSpec } from './record.js';
+import type { RecoveryRecord, TrialRecord, TrialSpec } from './record.js';
+import { RunawayBudget } from './budget.js';
+import { classify, commonFields } from './classify.js';
+import { instructionBudget } from './run-to-detection.js';
 import { recoveryOf, type RecoveryObserver } from './recover-and-run.js';
 import { runToDetection } from './run-to-detection.js';
 import { System, type SystemOptions, type SystemSnapshot } from './system.js';
@@ -50,6 +53,59 @@ export function runToDetectionPoint(spec: TrialSpec): DetectionPoint | undefined
   if (ending.kind !== 'detected') return undefined;
   injected.restoreTransient();
   return { spec, options, golden, injection: injected.first, detection: ending.detection, atDetection: system.snapshot(), cpuAtTrap: system.hypervisor.detectingCpuAtTrap() };
+}
+
+/**
+ * A silent data corruption stopped where the trial is first compared with the fault-free run
+ * after its fault: the first golden checkpoint after the injection (the fault still in place, as
+ * an undetected trial keeps it). Setting state back there and running on to the end is the SDC's
+ * counterfactual re-run.
+ */
+export interface SdcPoint {
+  readonly spec: TrialSpec;
+  readonly options: SystemOptions;
+  readonly golden: GoldenRun;
+  readonly injection: Injection;
+  /** hypervisor instructions retired when the (last) fault was injected: the runaway budget counts from there */
+  readonly instructionCount: number;
+  readonly atNs: number;
+  readonly atPoint: SystemSnapshot;
+}
+
+/** Run `spec`'s fault to the first checkpoint after it; undefined when it is not injected, or is detected or runs away before. */
+export function runToSdcPoint(spec: TrialSpec): SdcPoint | undefined {
+  const options: SystemOptions = { configuration: spec.configuration, seed: spec.seed, runLengthNs: spec.runLengthNs, strictNetBench: spec.strictNetBench };
+  const golden = goldenRun(options);
+  const plans = faultPlansOf(spec, trialSeed(spec.seed, spec.trialIndex), golden.runLengthNs);
+  const system = new System(options);
+  startFrom(system, golden, plans[0], false);
+  const trigger = runToTrigger(system, plans[0]);
+  if (trigger.kind !== 'landed') return undefined;
+  const namer = new AddressNamer(system.hypervisor.program, system.hypervisor.layout);
+  const injected = injectFaults(system, plans, trigger.cpu, namer);
+  if (injected.detection !== undefined) return undefined;
+  const checkpoint = golden.checkpoints.find((candidate) => candidate.timeNs > system.machine.nowNs);
+  if (checkpoint === undefined) return undefined;
+  const stop = new RunawayBudget(system.hypervisor, injected.last.instructionCount + instructionBudget(golden)).run(checkpoint.timeNs);
+  if (stop === 'runaway' || stop.kind === 'detected') return undefined;
+  return { spec, options, golden, injection: injected.first, instructionCount: injected.last.instructionCount, atNs: checkpoint.timeNs, atPoint: system.snapshot() };
+}
+
+/** From the SDC point, after `change`, run on to the end as the trial did and classify: its record. */
+export function runOnFromSdcPoint(point: SdcPoint, change: (system: System) => void): TrialRecord {
+  const system = new System(point.options);
+  system.restore(point.atPoint);
+  change(system);
+  const ending = runToDetection(system, point.golden, { instructionCount: point.instructionCount }, true);
+  const plans = faultPlansOf(point.spec, trialSeed(point.spec.seed, point.spec.trialIndex), point.golden.runLengthNs);
+  return classify(system, ending, point.injection, commonFields(point.spec, trialSeed(point.spec.seed, point.spec.trialIndex), plans[0]), undefined);
+}
+
+/** A fresh system in the state the trial had at its SDC point. */
+export function systemAtSdcPoint(point: SdcPoint): System {
+  const system = new System(point.options);
+  system.restore(point.atPoint);
+  return system;
 }
 
 /** The golden run's whole system at `timeNs` (from its latest checkpoint before then). */

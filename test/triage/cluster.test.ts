@@ -36,5 +36,6 @@ describe('cluster signatures', () => {
     expect(triage.clusters[0].faultFunctions).toEqual(['raise_softirq', 'raise_softirq.retry']);
     expect(triage.clusters[0].signature).toContain('fault in raise_softirq');
     expect(triage.clusters[0].restoring).toEqual(['cpu.sp']);
+    expect(triage.clusters[0].reading).toMatch(/^cpu\.sp wrong at the detection/);
   });
 });

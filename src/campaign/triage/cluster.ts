@@ -29,7 +29,7 @@ export function stepRepairs(step: RecoveryStep, kind: string): boolean {
   return (step.repairs ?? []).some((declared) => kind === declared || kind.startsWith(`${declared}.`));
 }
 
-export function clusterDiagnoses(campaign: string, diagnoses: readonly TrialDiagnosis[], steps: readonly RecoveryStep[], disabledSteps: readonly string[]): Triage {
+export function clusterDiagnoses(campaign: string, diagnoses: readonly TrialDiagnosis[], steps: readonly RecoveryStep[], disabledSteps: readonly string[], withSilent = false): Triage {
   const groups = new Map<string, TrialDiagnosis[]>();
   for (const diagnosis of diagnoses) {
     const signature = signatureOf(diagnosis);
@@ -39,7 +39,13 @@ export function clusterDiagnoses(campaign: string, diagnoses: readonly TrialDiag
   }
   const clusters = [...groups.entries()].map(([signature, members]) => clusterOf(signature, members, steps, disabledSteps));
   clusters.sort((x, y) => y.count - x.count || (x.signature < y.signature ? -1 : x.signature > y.signature ? 1 : 0));
-  return { campaign, failed: diagnoses.length, clusters };
+  const silent = diagnoses.filter(isSilent).length;
+  return withSilent ? { campaign, failed: diagnoses.length - silent, silent, clusters } : { campaign, failed: diagnoses.length, clusters };
+}
+
+/** A diagnosis of a silent data corruption (no detector fired, no recovery ran). */
+export function isSilent(diagnosis: TrialDiagnosis): boolean {
+  return diagnosis.restoring.point === 'checkpoint';
 }
 
 function clusterOf(signature: string, members: readonly TrialDiagnosis[], steps: readonly RecoveryStep[], disabledSteps: readonly string[]): TriageCluster {
@@ -68,7 +74,14 @@ function clusterOf(signature: string, members: readonly TrialDiagnosis[], steps:
 
 /** One line: what is left wrong, and which step repairs it, or that none does. */
 function readingOf(restoring: readonly string[], repairedBy: readonly string[], members: readonly TrialDiagnosis[], steps: readonly RecoveryStep[], disabledSteps: readonly string[]): string {
+  if (isSilent(members[0])) {
+    if (restoring.length === 0) return 'silent corruption: no restoring set within the footprint at the first checkpoint after the fault';
+    return `silent corruption of ${restoring.join(', ')}: no detector fired, and setting it back at the first checkpoint after the fault makes the run correct`;
+  }
   if (restoring.length === 0) return 'no restoring set within the footprint: the failure is not in named hypervisor state that setting back repairs';
+  if (restoring.every(isRegisterKind) && members.every((member) => member.restoring.point === 'detection')) {
+    return `${restoring.join(', ')} wrong at the detection: set back (the detecting CPU's at its trap, before its exception is delivered), recovery runs and succeeds; no step repairs a register before recovery starts`;
+  }
   const halfDone = members.every((member) => member.restoring.kind !== 'none' && member.restoring.regions.every((region) => member.footprint.leftHalfDone.includes(region)));
   const state = `${restoring.join(', ')} ${halfDone ? 'left half-done by abandoned work' : 'left wrong'}`;
   const repairing = steps.filter((step) => repairedBy.includes(step.name));
@@ -78,6 +91,11 @@ function readingOf(restoring: readonly string[], repairedBy: readonly string[], 
   const enabled = declared.filter((step) => ofMechanism.has(step.name) && !disabledSteps.includes(step.name));
   if (enabled.length > 0) return `${state}, although ${enabled.map((step) => step.name).join(', ')} is on: it does not set this case right`;
   return `${state}: no step repairs it`;
+}
+
+/** A kind that is a CPU register (`cpu.sp`, `cpu.r5`, `cpu.pc`, `cpu.flags`), not a CPU field such as its timer. */
+function isRegisterKind(kind: string): boolean {
+  return /^cpu\.(pc|sp|flags|r\d+)$/.test(kind);
 }
 
 function mechanismStepNames(mechanism: string): string[] {

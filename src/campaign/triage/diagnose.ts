@@ -10,10 +10,11 @@ import { audit } from '../../hypervisor/audit.js';
 import { AddressNamer } from '../../hypervisor/symbols.js';
 import type { Detection } from '../../hypervisor/detection.js';
 import { settle } from '../../trial/golden.js';
-import { goldenSystemAt, recoverFromDetection, redeliverFromTrap, runToDetectionPoint, systemAtDetection, type DetectionPoint } from '../../trial/counterfactual.js';
+import { goldenSystemAt, recoverFromDetection, redeliverFromTrap, runOnFromSdcPoint, runToDetectionPoint, runToSdcPoint, systemAtDetection, systemAtSdcPoint, type DetectionPoint } from '../../trial/counterfactual.js';
+import type { GoldenRun } from '../../trial/golden-cache.js';
 import type { CpuState } from '../../machine/cpu.js';
 import type { RecoveryRecord, TrialSpec } from '../../trial/record.js';
-import { System } from '../../trial/system.js';
+import { System, type SystemOptions } from '../../trial/system.js';
 import type { RestoringSet, TrialDiagnosis } from '../../results/triage.js';
 import { ddmin } from './ddmin.js';
 import { compareRegisters, compareWithGolden, regionOfName, setBack, setRegister, trapRegisters, type Comparison } from './footprint.js';
@@ -76,6 +77,53 @@ export function diagnoseTrial(trial: FailedTrial, bounds: TriageBounds = DEFAULT
   };
 }
 
+/** A silent data corruption to diagnose: its id, spec, and the symptom its record names. */
+export interface SilentTrial {
+  readonly kind: 'sdc';
+  readonly id: string;
+  readonly spec: TrialSpec;
+  readonly cause: string;
+  readonly replay: string;
+  readonly injection: Injection;
+}
+
+/** What the detector of a silent data corruption reads in a diagnosis: none fired. */
+export const SILENT = 'none (silent)';
+
+/**
+ * Diagnosis of a silent data corruption: its footprint where the trial is first compared with
+ * the fault-free run after the fault (the first checkpoint after the injection; the fault itself
+ * still in place, as an undetected trial keeps it), and a minimal restoring set there: the
+ * fewest regions that, set back, make the run on to the end correct (non-manifested), each test
+ * a re-run through the machine to the end of the run.
+ */
+export function diagnoseSdc(trial: SilentTrial, bounds: TriageBounds = DEFAULT_BOUNDS): TrialDiagnosis {
+  const startMs = performance.now();
+  const outOfTime = (): boolean => bounds.timeBudgetMs !== undefined && performance.now() - startMs > bounds.timeBudgetMs;
+  const point = runToSdcPoint(trial.spec);
+  const silent = { id: trial.id, replay: trial.replay, mechanism: trial.spec.mechanism ?? 'none', cause: `sdc: ${withoutNumbers(trial.cause)}`, detector: SILENT, auditAfterRecovery: [], repairedBy: [] };
+  if (point === undefined) {
+    // ran away (or ended) before the first checkpoint: nothing to compare there, no search
+    const fresh = new System({ configuration: trial.spec.configuration, seed: trial.spec.seed });
+    const faultFunction = faultFunctionOf(trial.injection, new AddressNamer(fresh.hypervisor.program, fresh.hypervisor.layout));
+    return { ...silent, faultFunction, footprint: { atDetection: [], touchedByFault: [], leftHalfDone: [], progressIgnored: 0 }, restoring: { kind: 'none', reruns: 0, point: 'checkpoint' }, reruns: 0 };
+  }
+  const system = systemAtSdcPoint(point);
+  const golden = goldenSystemAt(point.golden, point.atNs);
+  const memory = compareWithGolden(system, golden, goldenSystemAt(point.golden, point.injection.timeNs));
+  const registers = registersAgainstGolden(point.golden, point.options, system.machine.cpus, { timeNs: point.atNs, system: golden }, undefined);
+  const comparison: Comparison = { differences: [...memory.differences, ...registers.differences], places: new Map([...memory.places, ...registers.places]), progressIgnored: memory.progressIgnored + registers.progressIgnored };
+  const correct = (subset: readonly string[]): boolean => runOnFromSdcPoint(point, (rerun) => setBack(rerun, golden, subset, comparison.places)).outcome === 'nonManifested';
+  const restoring = searchAt('checkpoint', comparison, correct, bounds.maxReruns, outOfTime);
+  return {
+    ...silent,
+    faultFunction: faultFunctionOf(point.injection, new AddressNamer(system.hypervisor.program, system.hypervisor.layout)),
+    footprint: { atDetection: comparison.differences, touchedByFault: comparison.differences.map((difference) => difference.region), leftHalfDone: [], progressIgnored: comparison.progressIgnored },
+    restoring,
+    reruns: restoring.reruns,
+  };
+}
+
 /**
  * The trial at its detection against the golden run at the same instant (interval from the
  * injection): memory and CPU fields, and the CPUs' registers (the detecting CPU's as they were at
@@ -88,23 +136,31 @@ function footprintAtDetection(point: DetectionPoint): { comparison: Comparison; 
   const namer = new AddressNamer(trial.hypervisor.program, trial.hypervisor.layout);
   const memory = compareWithGolden(trial, golden, start);
   const cpus = trial.machine.cpus.map((cpu) => (cpu.index === point.detection.cpu && point.cpuAtTrap !== undefined ? point.cpuAtTrap : cpu));
-  const goldenAt = new Map<number, System>([[point.detection.timeNs, golden]]);
-  const goldenAtTime = (timeNs: number): System => {
-    let system = goldenAt.get(timeNs);
-    if (system === undefined) {
-      system = goldenSystemAt(point.golden, timeNs);
-      goldenAt.set(timeNs, system);
-    }
-    return system;
-  };
-  const goldenCpu = (index: number): CpuState => goldenCpuInStep(point, cpus[index], goldenAtTime(cpus[index].timeNs));
-  const registers = compareRegisters(cpus, goldenCpu, point.cpuAtTrap === undefined ? undefined : point.detection.cpu);
+  const registers = registersAgainstGolden(point.golden, point.options, cpus, { timeNs: point.detection.timeNs, system: golden }, point.cpuAtTrap === undefined ? undefined : point.detection.cpu);
   const comparison: Comparison = {
     differences: [...memory.differences, ...registers.differences],
     places: new Map([...memory.places, ...registers.places]),
     progressIgnored: memory.progressIgnored + registers.progressIgnored,
   };
   return { comparison, faultFunction: faultFunctionOf(point.injection, namer) };
+}
+
+/**
+ * compareRegisters against the fault-free run: each CPU against the golden run at its own local
+ * time, brought level with it (goldenCpuInStep). `known` is the golden run at one time already
+ * made; `atTrap` the detecting CPU, if its registers are set back by rewinding to its trap.
+ */
+function registersAgainstGolden(golden: GoldenRun, options: SystemOptions, cpus: readonly CpuState[], known: { timeNs: number; system: System }, atTrap: number | undefined): ReturnType<typeof compareRegisters> {
+  const goldenAt = new Map<number, System>([[known.timeNs, known.system]]);
+  const goldenAtTime = (timeNs: number): System => {
+    let system = goldenAt.get(timeNs);
+    if (system === undefined) {
+      system = goldenSystemAt(golden, timeNs);
+      goldenAt.set(timeNs, system);
+    }
+    return system;
+  };
+  return compareRegisters(cpus, (index) => goldenCpuInStep(options, cpus[index], goldenAtTime(cpus[index].timeNs)), atTrap);
 }
 
 /** Instructions the fault-free run may be stepped on, all CPUs together, to bring one CPU level with the trial's (see goldenCpuInStep). */
@@ -117,9 +173,9 @@ const MAX_STEP_ON = 4096;
  * a CPU can stand anywhere in its slice: a CPU woken by an interrupt may not have run yet). When it cannot be brought level, it is returned as
  * it is, out of step: compareRegisters counts its differences as progress.
  */
-function goldenCpuInStep(point: DetectionPoint, trial: CpuState, atTime: System): CpuState {
+function goldenCpuInStep(options: SystemOptions, trial: CpuState, atTime: System): CpuState {
   if (atTime.machine.cpus[trial.index].instructionsRetired >= trial.instructionsRetired) return atTime.machine.cpus[trial.index].clone();
-  const system = new System(point.options);
+  const system = new System(options);
   system.restore(atTime.snapshot());
   const cpu = (): CpuState => system.machine.cpus[trial.index];
   // other CPUs' instructions count toward a run's limit too: each round retires at most the gap
@@ -255,12 +311,16 @@ function kindsOf(comparison: Comparison): string[] {
 
 /** The failure cause with its detail's numbers dropped, so that like failures read alike. */
 export function causeOf(recovery: RecoveryRecord): string {
-  const detail = (recovery.detail ?? '')
+  const detail = withoutNumbers(recovery.detail ?? '');
+  return detail === '' ? `${recovery.cause}` : `${recovery.cause}: ${detail}`;
+}
+
+function withoutNumbers(text: string): string {
+  return text
     .replace(/ at cpu \d+ pc 0x[0-9a-f]+.*$/, '')
     .replace(/ on cpu \d+/, '')
     .replace(/0x[0-9a-f]+/g, 'N')
     .replace(/\d+/g, 'N');
-  return detail === '' ? `${recovery.cause}` : `${recovery.cause}: ${detail}`;
 }
 
 function detectorOf(detection: Detection): string {
