@@ -85,6 +85,12 @@ export interface TimelinePageOptions {
   readonly others?: readonly { readonly label: string; readonly record: TrialRecord }[];
 }
 
+const restoringPointText = {
+  detection: "at the detection (the detecting CPU's registers at its trap, before its exception is delivered)",
+  afterRecovery: 'just before the CPUs run again',
+  checkpoint: 'at the first checkpoint after the fault, then run on to the end',
+} as const;
+
 export async function renderTimelinePage(timeline: TrialTimeline, options: TimelinePageOptions): Promise<string> {
   const svg = timeline.segments.length === 0 && timeline.events.length === 0 ? '<p>The fault was not injected: nothing to show.</p>' : inlineSvg(await renderSvg(timelineSpec(timeline)), 'timeline');
   const body = [
@@ -121,7 +127,7 @@ function diagnosisHtml(diagnosis: TrialDiagnosis): string[] {
   const bound = restoring.kind === 'exhausted' ? ` (search out of bounds: ${escapeHtml(restoring.reason)})` : '';
   return [
     '<h2>Counterfactual repair</h2>',
-    `<p><strong>Minimal restoring set</strong> (set back ${restoring.point === 'detection' ? 'at the detection' : 'just before the CPUs run again'}): ${regions}${bound}; ${restoring.reruns} re-runs.</p>`,
+    `<p><strong>Minimal restoring set</strong> (set back ${restoringPointText[restoring.point]}): ${regions}${bound}; ${restoring.reruns} re-runs.</p>`,
     `<p><strong>Repaired by</strong> (a switched-off step switched on alone): ${diagnosis.repairedBy.length === 0 ? 'none' : diagnosis.repairedBy.map((step) => `<code>${escapeHtml(step)}</code>`).join(' ')}</p>`,
     `<p><strong>Audit after recovery:</strong> ${diagnosis.auditAfterRecovery.length === 0 ? 'clean' : escapeHtml(diagnosis.auditAfterRecovery.join('; '))}</p>`,
   ];

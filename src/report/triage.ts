@@ -7,8 +7,8 @@ import type { Table } from './tables.js';
 
 export const TRIAGE_NOTE =
   'Failed recoveries grouped by failure cause, detector, the kinds of state in their minimal restoring set and the hypervisor routine the fault landed in ' +
-  '(the fewest named regions that, set back to the fault-free run\'s values just before the CPUs run again, turn the failure into a recovery; ' +
-  'found by delta debugging over re-runs from the detection snapshot). "Repaired by": switched-off steps that, switched on alone, recover most of the cluster.';
+  '(the fewest named regions that, set back to the fault-free run\'s values just before the CPUs run again, or else at the detection, turn the failure into a recovery; ' +
+  'found by delta debugging over re-runs from the detection snapshot). The detecting CPU\'s registers (cpu[k].sp, cpu[k].pc, ...) are set back at its trap, before the machine delivers its exception. "Repaired by": switched-off steps that, switched on alone, recover most of the cluster.';
 
 /** What was diagnosed: failed recoveries, and silent data corruptions when they were asked for. */
 export function diagnosedText(triage: Triage): string {
@@ -64,7 +64,7 @@ export function renderTriageMarkdown(triage: Triage, generatedBy: string): strin
 function discordantMarkdown(triage: Triage): string[] {
   const discordant = triage.discordant ?? [];
   if (discordant.length === 0) return [];
-  const out = ['## Discordant trials', '', `${discordant.length} failed trials recovered by another mechanism on the same fault. Any trial's page: \`ninelives replay DIR ID --timeline FILE.html\`.`, ''];
+  const out = ['## Discordant trials', '', `${discordant.length} failed trials recovered by another mechanism on the same fault. Any trial's page: \`ninelives triage DIR --page ID\`.`, ''];
   for (const id of discordant) {
     const page = triage.pages?.[id];
     out.push(page === undefined ? `- ${id}` : `- [${id}](${page})`);
@@ -80,7 +80,7 @@ export function trialLinksHtml(triage: Triage, escape: (text: string) => string)
   const out = ['<h3>Example trials</h3>', '<ol>', ...triage.clusters.map((cluster) => `<li>${link(cluster.trials[0])}</li>`), '</ol>'];
   const discordant = triage.discordant ?? [];
   if (discordant.length > 0) {
-    out.push('<h3>Discordant trials</h3>', `<p class="note">Failed here, recovered by another mechanism on the same fault. Any trial's page: <code>ninelives replay DIR ID --timeline FILE.html</code>.</p>`, '<ul>', ...discordant.map((id) => `<li>${link(id)}</li>`), '</ul>');
+    out.push('<h3>Discordant trials</h3>', `<p class="note">Failed here, recovered by another mechanism on the same fault. Any trial's page: <code>ninelives triage DIR --page ID</code>.</p>`, '<ul>', ...discordant.map((id) => `<li>${link(id)}</li>`), '</ul>');
   }
   return out;
 }

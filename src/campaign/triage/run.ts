@@ -76,6 +76,23 @@ export async function triageDirectory(directory: string, options: TriageOptions)
   return { kind: 'completed', triage: clusterDiagnoses(campaign, diagnoses, recoverySteps, disabled, options.sdc ?? false), diagnoses, diagnosed: missing.length };
 }
 
+/** The diagnosis of trial `id` stored in a directory's triage.jsonl (the last of the current format), if any. */
+export function storedDiagnosisOf(directory: string, id: string): TrialDiagnosis | undefined {
+  const path = join(directory, TRIAGE_FILE);
+  if (!existsSync(path)) return undefined;
+  let found: TrialDiagnosis | undefined;
+  for (const text of readFileSync(path, 'utf8').split('\n')) {
+    if (text.trim() === '') continue;
+    try {
+      const parsed = JSON.parse(text) as { format?: number; diagnosis: TrialDiagnosis };
+      if (parsed.format === DIAGNOSIS_FORMAT && parsed.diagnosis.id === id) found = parsed.diagnosis;
+    } catch {
+      // a line cut short by an interruption holds no diagnosis
+    }
+  }
+  return found;
+}
+
 /** A stored line carries its format and the bounds it was found within: another of either makes it stale. */
 function line(diagnosis: TrialDiagnosis, bounds: TriageBounds): string {
   return JSON.stringify({ format: DIAGNOSIS_FORMAT, bounds, diagnosis }) + '\n';

@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { triageDirectory, type TriageRun } from '../../campaign/triage/run.js';
+import { storedDiagnosisOf, triageDirectory, type TriageRun } from '../../campaign/triage/run.js';
 import { DEFAULT_BOUNDS, type TriageBounds } from '../../campaign/triage/diagnose.js';
 import { TRIALS_FILE, finishResults } from '../../results/directory.js';
 import { firstRecord } from '../../results/store.js';
@@ -17,7 +17,7 @@ import { TRIAGE_CLUSTERS_FILE, type Triage } from '../../results/triage.js';
 import { writeDirectoryReports } from '../../report/write.js';
 import { diagnosedText, renderTriageMarkdown } from '../../report/triage.js';
 import { CliError, UsageError } from '../errors.js';
-import { writeTrialPages } from '../trial-pages.js';
+import { writeTrialPage, writeTrialPages } from '../trial-pages.js';
 import type { CliIo } from '../io.js';
 import { parseInteger } from '../options.js';
 import { createProgress } from '../progress.js';
@@ -30,6 +30,7 @@ interface TriageCommandOptions {
   readonly timeBudgetMs?: number;
   readonly force?: boolean;
   readonly sdc?: boolean;
+  readonly page?: string;
 }
 
 class TriageInterrupted extends CliError {
@@ -50,6 +51,7 @@ export function registerTriageCommand(program: Command, io: CliIo): void {
     .option('--max-reruns <n>', 're-runs through the machine per trial (steps and restoring-set search together)', parseInteger('--max-reruns', 1, 100_000), DEFAULT_BOUNDS.maxReruns)
     .option('--time-budget-ms <ms>', 'wall-clock budget per trial (makes results depend on the machine\'s speed)', parseInteger('--time-budget-ms', 1, 86_400_000))
     .option('--sdc', 'also diagnose and cluster the silent data corruptions (footprint and restoring set at the first checkpoint after the fault)')
+    .option('--page <id>', 'write only trial <id>\'s browser page (record, the other mechanisms\' records, footprint and restoring set, timeline) to <dir>/trials/ and print its path')
     .option('--force', 'write the triage even where the directory holds other files than a ninelives result')
     .action(async (directory: string, options: TriageCommandOptions, command: Command) => {
       if (!existsSync(join(directory, TRIALS_FILE))) throw new UsageError('usage.noResults', `no ${TRIALS_FILE} in ${directory}`);
@@ -57,6 +59,12 @@ export function registerTriageCommand(program: Command, io: CliIo): void {
       if (first === undefined) throw new UsageError('usage.noResults', `${join(directory, TRIALS_FILE)} holds no trials`);
       // triage writes beside the results (triage.*, trials/, the reports): the directory must be this campaign's, as for report
       claimOrExplain(directory, { campaign: first.campaign, force: options.force, named: 'the results directory' });
+      if (options.page !== undefined) {
+        const page = await writeTrialPage(directory, options.page, storedDiagnosisOf(directory, options.page));
+        if (page === undefined) throw new UsageError('usage.noTrial', `no trial ${options.page} in ${join(directory, TRIALS_FILE)}`);
+        io.stdout.write(`page: ${join(directory, page)}\n`);
+        return;
+      }
       const commandLine = ['ninelives', ...(command.parent?.args ?? ['triage', directory])].join(' ');
       const bounds: TriageBounds = options.timeBudgetMs === undefined ? { maxReruns: options.maxReruns } : { maxReruns: options.maxReruns, timeBudgetMs: options.timeBudgetMs };
       const run = await triageWithProgress(directory, { workers: options.workers, bounds, sdc: options.sdc === true }, io);
