@@ -38,4 +38,12 @@ describe('cluster signatures', () => {
     expect(triage.clusters[0].restoring).toEqual(['cpu.sp']);
     expect(triage.clusters[0].reading).toMatch(/^cpu\.sp wrong at the detection/);
   });
+
+  it('rank by the size of their finding first: the routines of one finding stay together', () => {
+    const other = (id: string): TrialDiagnosis => ({ ...diagnosis(id, 'evtchn_send'), cause: 'secondFailure: watchdog hang' });
+    const triage = clusterDiagnoses('test', [diagnosis('a', 'raise_softirq'), diagnosis('b', 'schedule'), diagnosis('c', 'do_mmu_update'), other('d'), other('e')], recoverySteps, []);
+    // the hang's cluster (2) is the largest, but the double fault's finding (3, in three routines) ranks first
+    expect(triage.clusters.map((cluster) => cluster.count)).toEqual([1, 1, 1, 2]);
+    expect(triage.clusters.slice(0, 3).every((cluster) => cluster.cause === 'recoveryNeverRan: double fault')).toBe(true);
+  });
 });

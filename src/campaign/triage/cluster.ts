@@ -1,7 +1,9 @@
 /**
  * Clusters of failed recoveries: diagnoses grouped by signature (failure cause, detector, the
- * kinds of state in the restoring set, and the hypervisor routine the fault landed in), ranked by size, each with the steps that repair most of
- * its trials and a one-line reading built from the step definitions' own descriptions.
+ * kinds of state in the restoring set, and the hypervisor routine the fault landed in), ranked
+ * by the size of their finding (the signature without the routine), then by their own size,
+ * each with the steps that repair most of its trials and a one-line reading built from the step
+ * definitions' own descriptions.
  */
 import { mechanismNamed } from '../../recovery/mechanisms.js';
 import type { RecoveryStep } from '../../recovery/step.js';
@@ -20,8 +22,13 @@ export function routineOf(label: string): string {
 }
 
 export function signatureOf(diagnosis: TrialDiagnosis): string {
+  return `${findingOf(diagnosis)} | fault in ${routineOf(diagnosis.faultFunction)}`;
+}
+
+/** The signature without the fault's routine: one finding, which the routines split into clusters. */
+function findingOf(diagnosis: TrialDiagnosis): string {
   const kinds = restoringKinds(diagnosis.restoring);
-  return `${diagnosis.mechanism} | ${diagnosis.cause} | ${diagnosis.detector} | restoring: ${kinds.length === 0 ? 'none found' : kinds.join(', ')} | fault in ${routineOf(diagnosis.faultFunction)}`;
+  return `${diagnosis.mechanism} | ${diagnosis.cause} | ${diagnosis.detector} | restoring: ${kinds.length === 0 ? 'none found' : kinds.join(', ')}`;
 }
 
 /** True when `step` declares it repairs state of `kind` (the kind itself, or a prefix of it). */
@@ -38,7 +45,16 @@ export function clusterDiagnoses(campaign: string, diagnoses: readonly TrialDiag
     else group.push(diagnosis);
   }
   const clusters = [...groups.entries()].map(([signature, members]) => clusterOf(signature, members, steps, disabledSteps));
-  clusters.sort((x, y) => y.count - x.count || (x.signature < y.signature ? -1 : x.signature > y.signature ? 1 : 0));
+  // ranked by the size of their finding (the clusters of one finding, split by routine, stay
+  // together: the findings list reads in order of how much each explains), then by their own
+  const findingCount = new Map<string, number>();
+  const findings = new Map(clusters.map((cluster) => [cluster, findingOf(groups.get(cluster.signature)?.[0] as TrialDiagnosis)]));
+  for (const cluster of clusters) findingCount.set(findings.get(cluster) as string, (findingCount.get(findings.get(cluster) as string) ?? 0) + cluster.count);
+  const order = (x: string, y: string): number => (x < y ? -1 : x > y ? 1 : 0);
+  clusters.sort((x, y) => {
+    const [findingX, findingY] = [findings.get(x) as string, findings.get(y) as string];
+    return (findingCount.get(findingY) as number) - (findingCount.get(findingX) as number) || order(findingX, findingY) || y.count - x.count || order(x.signature, y.signature);
+  });
   const silent = diagnoses.filter(isSilent).length;
   return withSilent ? { campaign, failed: diagnoses.length - silent, silent, clusters } : { campaign, failed: diagnoses.length, clusters };
 }
