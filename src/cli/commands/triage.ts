@@ -100,7 +100,10 @@ function jsonOf(triage: Triage): unknown {
 
 function describe(triage: Triage, directory: string): string {
   const lines = [`${diagnosedText(triage)} in ${triage.clusters.length} clusters:`];
-  for (const cluster of triage.clusters.slice(0, 10)) lines.push(`  ${String(cluster.count).padStart(5)}  ${cluster.reading}`, `         e.g. ${cluster.replay}`);
+  for (const cluster of triage.clusters.slice(0, 10)) {
+    const place = cluster.faultRoutine === undefined ? '' : ` [fault in ${cluster.faultRoutine}]`;
+    lines.push(`  ${String(cluster.count).padStart(5)}  ${cluster.reading}${place}`, `         e.g. ${cluster.replay}`);
+  }
   lines.push(`triage: ${join(directory, 'triage.md')} (also triage.json, triage.jsonl, and a section of report.html)`);
   return lines.join('\n') + '\n';
 }
