@@ -81,7 +81,9 @@ export async function runCampaign(campaign: Campaign, options: RunOptions): Prom
     const refused = mixingRefused();
     if (refused !== undefined) throw refused;
   }
-  if (options.manifest !== undefined) writeManifest(options.outDirectory, otherVersion === undefined ? options.manifest : { ...options.manifest, ninelives: otherVersion.value ?? options.manifest.ninelives });
+  const manifest = options.manifest === undefined ? undefined : otherVersion === undefined ? options.manifest : { ...options.manifest, ninelives: otherVersion.value ?? options.manifest.ninelives };
+  // unfinished until every trial is in: a run killed or interrupted on the way says so
+  if (manifest !== undefined) writeManifest(options.outDirectory, { ...manifest, unfinished: true });
   if (rule !== undefined) writeFileSync(join(options.outDirectory, STOP_RULE_FILE), stopRuleText(rule));
   const rounds = new StoppingRounds(jobs, rule);
   if (rule !== undefined) for (const record of readRecords(store.path)) rounds.add(record);
@@ -116,9 +118,15 @@ export async function runCampaign(campaign: Campaign, options: RunOptions): Prom
     store.close();
   }
   if (!finished || (rule === undefined && tally.done < jobs.length)) return { kind: 'interrupted', total: jobs.length, done: tally.done };
+  if (manifest !== undefined) writeManifest(options.outDirectory, finishedManifest(manifest));
   const selfCheck = await sample.check(ranInWorkers, options.outDirectory);
   const summary = finishResults(options.outDirectory, campaign.name, campaign.seed);
   return { kind: 'completed', total: jobs.length, ran, summary, selfCheck };
+}
+
+/** The manifest of a run whose trials are all in. */
+export function finishedManifest(manifest: Omit<Manifest, 'tool'>): Omit<Manifest, 'tool'> {
+  return Object.fromEntries(Object.entries(manifest).filter(([field]) => field !== 'unfinished')) as Omit<Manifest, 'tool'>;
 }
 
 /** The records of the sampled faults this run ran, to run again once the run is done. */

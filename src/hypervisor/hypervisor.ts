@@ -124,10 +124,12 @@ export class Hypervisor {
     if (this.stoppedAt === undefined) throw new Error('the recovery entry runs only from a detection');
     const entry = { traps: [] as Trap[], handedOverBy: undefined as number | undefined };
     this.entry = entry;
+    this.machine.handoverArmed = true;
     try {
       this.machine.run({ untilNs });
     } finally {
       this.entry = undefined;
+      this.machine.handoverArmed = false;
     }
     if (entry.handedOverBy === undefined) return { kind: 'timeReached', traps: entry.traps };
     return { kind: 'handedOver', cpu: entry.handedOverBy, traps: entry.traps };

@@ -1,11 +1,15 @@
 /**
  * Where the hypervisor lives in machine memory, and the shape of its structures.
  *
- * Word addresses. Unmapped gaps separate the segments and the per-CPU stacks, so that a
- * corrupted pointer or a stack overflow usually faults instead of silently hitting a neighbour.
+ * Word addresses. As on Xen, whose direct map covers all of the host's RAM, nearly every address
+ * below DIRECT_MAP_END is mapped: the hypervisor's segments, and between them direct-mapped memory
+ * that holds none of its state. Only the null page and one guard page below each stack are left
+ * unmapped (a stack overflow faults), and nothing at or above DIRECT_MAP_END. So a pointer or
+ * stack pointer with a flipped bit faults about as often as on Xen (a low bit keeps it mapped, a
+ * high one does not), and otherwise reads or writes somewhere silently.
  */
 import { struct } from '../machine/assembler.js';
-import type { Segment } from '../machine/memory.js';
+import { PAGE_WORDS, type Segment } from '../machine/memory.js';
 import { FRAME_COUNT, HYPERCALL_COUNT, MAX_DOMAINS, MULTICALL_ENTRY_WORDS, MULTICALL_MAX_ENTRIES, PAGE_TABLE_SLOTS, RING_WORDS } from './abi.js';
 
 export const MAX_CPUS = 8;
@@ -17,7 +21,7 @@ export const STATIC_WORDS = 0x400;
 export const HEAP_BASE = 0x4000;
 export const HEAP_WORDS = 0x2000;
 export const STACK_REGION_BASE = 0x8000;
-/** each CPU's stack is followed by an unmapped guard of the same size */
+/** each CPU's stack has an unmapped guard page below it */
 export const STACK_WORDS = 0x100;
 export const STACK_STRIDE = 0x200;
 
@@ -31,7 +35,7 @@ export function stackTop(cpu: number): number {
 /**
  * Each CPU's NMI and double-fault stacks (x86's IST): an NMI, and a double fault, run there
  * whatever the stack pointer was, so a corrupted one cannot keep the watchdog or the
- * double-fault report from running. Each is followed by an unmapped guard.
+ * double-fault report from running. Each has an unmapped guard page below it.
  */
 export const IST_REGION_BASE = STACK_REGION_BASE + MAX_CPUS * STACK_STRIDE;
 export const IST_STACK_WORDS = 0x40;
@@ -44,7 +48,36 @@ export function doubleFaultStackBase(cpu: number): number {
   return nmiStackBase(cpu) + 2 * IST_STACK_WORDS;
 }
 
+/** The end of the mapped address space: half the bits of a word address select mapped memory. */
+export const DIRECT_MAP_END = 0x10000;
+
 export function segmentsFor(cpuCount: number): Segment[] {
+  const hypervisor = hypervisorSegments(cpuCount);
+  return [...hypervisor, ...directMapSegments(hypervisor)];
+}
+
+/** The pages left unmapped below DIRECT_MAP_END: the null page and one guard page below each stack. */
+function unmappedPages(stacks: readonly Segment[]): number[] {
+  return [0, ...stacks.map((stack) => stack.base - PAGE_WORDS)];
+}
+
+/** Direct-mapped memory: every page below DIRECT_MAP_END that is neither a segment nor unmapped. */
+function directMapSegments(hypervisor: readonly Segment[]): Segment[] {
+  const taken = new Set(unmappedPages(hypervisor.filter((segment) => segment.kind === 'stack')));
+  for (const segment of hypervisor) {
+    for (let page = segment.base; page < segment.base + segment.sizeWords; page += PAGE_WORDS) taken.add(page);
+  }
+  const free: Segment[] = [];
+  for (let page = 0; page < DIRECT_MAP_END; page += PAGE_WORDS) {
+    if (taken.has(page)) continue;
+    const last = free.at(-1);
+    if (last !== undefined && last.base + last.sizeWords === page) free[free.length - 1] = { ...last, sizeWords: last.sizeWords + PAGE_WORDS };
+    else free.push({ name: `directMap@${page.toString(16)}`, kind: 'directMap', base: page, sizeWords: PAGE_WORDS });
+  }
+  return free;
+}
+
+function hypervisorSegments(cpuCount: number): Segment[] {
   const segments: Segment[] = [
     { name: 'code', kind: 'code', base: CODE_BASE, sizeWords: CODE_WORDS },
     { name: 'static', kind: 'static', base: STATIC_BASE, sizeWords: STATIC_WORDS },

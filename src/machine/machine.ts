@@ -134,6 +134,8 @@ export class Machine implements BlockHost {
   guestPort: GuestPort = rejectingGuestPort;
   trapHandler: TrapHandler;
   tracer: Tracer | undefined;
+  /** `handover` hands the machine to the layer above only while this is set (the recovery entry runs) */
+  handoverArmed = false;
   nowNs = DOUBLE_FIELD;
   /** hypervisor instructions retired by all CPUs */
   hypervisorInstructions = 0;
@@ -906,7 +908,10 @@ export class Machine implements BlockHost {
           cpu.stackPointer = r[a];
           break;
         case Opcode.HandOver:
-          this.raise(cpu, { kind: 'handover', cpu: cpu.index, programCounter: pc });
+          // the layer above listens only while it runs a recovery entry; anywhere else the word is
+          // no instruction (a code fault can make one)
+          if (this.handoverArmed) this.raise(cpu, { kind: 'handover', cpu: cpu.index, programCounter: pc });
+          else this.exception(cpu, 'invalidOpcode');
           continue;
         default:
           this.exception(cpu, 'invalidOpcode');

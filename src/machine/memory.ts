@@ -2,8 +2,8 @@
  * Word-addressed hypervisor memory: one flat Int32Array divided into segments with permissions.
  *
  * Permissions are kept per page so the interpreter checks an access with one array lookup.
- * Addresses between segments are unmapped, and the first page is never mapped (a null guard),
- * so a jump to 0 or a load through a null pointer faults at once, as on real hardware.
+ * Addresses that no segment maps fault, and the first page is never mapped (a null guard), so a
+ * jump to 0 or a load through a null pointer faults at once, as on real hardware.
  */
 
 export const PAGE_SHIFT = 6;
@@ -13,7 +13,12 @@ export const PERMISSION_READ = 1;
 export const PERMISSION_WRITE = 2;
 export const PERMISSION_EXECUTE = 4;
 
-export type SegmentKind = 'code' | 'static' | 'heap' | 'stack';
+/**
+ * `directMap`: memory the hypervisor maps but keeps none of its own state in (on Xen, the direct
+ * map of the rest of the host's RAM: free pages and the guests' memory). A wild access lands
+ * there without faulting; nothing the model runs reads it back.
+ */
+export type SegmentKind = 'code' | 'static' | 'heap' | 'stack' | 'directMap';
 
 export interface Segment {
   readonly name: string;
@@ -31,6 +36,7 @@ export function segmentPermission(kind: SegmentKind): number {
     case 'static':
     case 'heap':
     case 'stack':
+    case 'directMap':
       return PERMISSION_READ | PERMISSION_WRITE;
   }
 }

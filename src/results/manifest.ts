@@ -3,7 +3,8 @@
  * says the directory is a ninelives result and of which campaign (so a later run, merge or
  * report may write there and nothing else may), how many trials the directory should hold (so a
  * short result can say so), which shard of how many it is (so merge can name missing shards),
- * and which ninelives made it.
+ * which ninelives made it, and, while a run is writing it (or was stopped before it finished),
+ * that it is unfinished.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,6 +35,12 @@ export interface Manifest {
   /** a hash of everything that decides the campaign's trials: equal for its shards, and only for them */
   readonly fingerprint?: string;
   readonly ninelives: Provenance;
+  /**
+   * Set before a run's first trial and cleared once its last is in: a run that was killed or
+   * interrupted leaves it, so its results say they are partial even where no count can (under a
+   * stop rule the planned count is only a ceiling).
+   */
+  readonly unfinished?: true;
 }
 
 /** A ninelives.json that is not one of ours: the directory is the user's. */

@@ -34,8 +34,11 @@ const SYSTEM_DIRECTORIES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '
 const SYSTEM_TREES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/sbin', '/snap', '/sys', '/usr'];
 
 export interface Claim {
-  /** the campaign whose results the directory is for */
-  readonly campaign: string;
+  /**
+   * the campaign whose results the directory is for; undefined for a queue worker's directory,
+   * which learns its campaign from the chunks it takes: then a result of any campaign is ours
+   */
+  readonly campaign: string | undefined;
   /** write even into a directory with other files in it */
   readonly force?: boolean;
   /** the option or argument that named the directory, for messages */
@@ -92,7 +95,7 @@ function checkExisting(directory: string, real: string, claim: Claim): Manifest 
     throw new OutputDirectoryError(`${join(directory, irregular)} is not ${what}: ninelives reads and replaces its result files, so it refuses ${directory}`);
   }
   if (manifest !== undefined) {
-    if (manifest.campaign !== claim.campaign) throw new OutputDirectoryError(`${directory} holds the results of campaign "${manifest.campaign}", not "${claim.campaign}": choose another directory`);
+    if (claim.campaign !== undefined && manifest.campaign !== claim.campaign) throw new OutputDirectoryError(`${directory} holds the results of campaign "${manifest.campaign}", not "${claim.campaign}": choose another directory`);
     return manifest;
   }
   if (entries.length === 0 || claim.force === true) return undefined;
@@ -101,12 +104,18 @@ function checkExisting(directory: string, real: string, claim: Claim): Manifest 
   // results made before manifests, or shards of this campaign in their default directories
   const ours =
     strangers.length === 0 &&
-    (entries.includes('trials.jsonl') ? legacyCampaign(real) === claim.campaign : shards.length === entries.length && shards.every((name) => shardCampaign(join(real, name)) === claim.campaign));
+    (entries.includes('trials.jsonl') ? isClaimed(legacyCampaign(real), claim) : shards.length === entries.length && shards.every((name) => isClaimed(shardCampaign(join(real, name)), claim)));
   if (!ours) {
     const example = strangers[0] ?? entries[0];
-    throw new OutputDirectoryError(`${directory} is not empty and holds no ninelives result of campaign "${claim.campaign}" (it has ${example}): choose a new or empty directory, or --force to write there anyway`);
+    const result = claim.campaign === undefined ? 'no ninelives result' : `no ninelives result of campaign "${claim.campaign}"`;
+    throw new OutputDirectoryError(`${directory} is not empty and holds ${result} (it has ${example}): choose a new or empty directory, or --force to write there anyway`);
   }
   return undefined;
+}
+
+/** A result of this campaign, or of any when the claim names none. */
+function isClaimed(campaign: string | undefined, claim: Claim): boolean {
+  return campaign !== undefined && (claim.campaign === undefined || campaign === claim.campaign);
 }
 
 const SHARD_DIRECTORY = /^shard-\d+-of-\d+$/;

@@ -14,7 +14,11 @@ import { findPackageRoot, packageVersion } from '../package-info.js';
 
 export interface Provenance {
   readonly version: string;
-  /** `git:<commit>` or `sha256:<hash of the code>` */
+  /**
+   * `git:<commit>`; `git:<commit>+sha256:<hash of the code>` when the checkout's code differs from
+   * that commit (so results of uncommitted code never pass for the commit's); or
+   * `sha256:<hash of the code>` where there is no git
+   */
   readonly source: string;
 }
 
@@ -28,7 +32,7 @@ export function currentProvenance(): Provenance {
 /** How a provenance reads in messages: `ninelives 0.1.0 (git:1a2b3c4d5e6f)`. */
 export function describeProvenance(provenance: Provenance | undefined): string {
   if (provenance === undefined) return 'an unrecorded ninelives version (results made before provenance was recorded)';
-  const source = provenance.source.replace(/^(\w+:[0-9a-f]{12})[0-9a-f]*$/, '$1');
+  const source = provenance.source.replace(/(\w+:[0-9a-f]{12})[0-9a-f]*/g, '$1');
   return `ninelives ${provenance.version} (${source})`;
 }
 
@@ -43,9 +47,24 @@ export function sameProvenance(a: Provenance | undefined, b: Provenance | undefi
 
 function sourceIdentity(): string {
   const codeDirectory = dirname(dirname(fileURLToPath(import.meta.url)));
-  const root = findPackageRoot(codeDirectory);
+  return sourceIdentityAt(findPackageRoot(codeDirectory), codeDirectory);
+}
+
+/** The source identity of the code in `codeDirectory`, part of the package checked out at `root`. */
+export function sourceIdentityAt(root: string, codeDirectory: string): string {
   const commit = gitCommit(root);
-  return commit === undefined ? `sha256:${hashTree(codeDirectory)}` : `git:${commit}`;
+  if (commit === undefined) return `sha256:${hashTree(codeDirectory)}`;
+  return codeChangedSince(root) ? `git:${commit}+sha256:${hashTree(codeDirectory)}` : `git:${commit}`;
+}
+
+/** Whether the checkout's code (sources, manifest, lockfile) differs from its commit; unknown counts as changed. */
+function codeChangedSince(root: string): boolean {
+  try {
+    const changes = execFileSync('git', ['status', '--porcelain', '--', 'src', 'package.json', 'package-lock.json'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 });
+    return changes.trim() !== '';
+  } catch {
+    return true;
+  }
 }
 
 function gitCommit(root: string): string | undefined {

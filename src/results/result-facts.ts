@@ -60,21 +60,36 @@ export function manifestOf(directory: string): Manifest | undefined {
   }
 }
 
+/** The reason a directory whose manifest is still marked unfinished gives. */
+export const UNFINISHED = 'the run writing these results has not finished (it was stopped or is still running): resume it to complete them';
+
 /**
  * The summary with the facts added. Results are partial when they hold fewer trials than the
- * manifest plans, or, where no manifest says what was planned, when the file ended in a torn
- * line (a trial that was being written, at least, is missing).
+ * manifest plans, when the manifest says the run writing them has not finished (the only sign,
+ * under a stop rule, that a run stopped between rounds), or, where no manifest says what was
+ * planned, when the file ended in a torn line (a trial that was being written, at least, is
+ * missing).
  */
 export function withFacts(summary: Summary, facts: RecordFacts, manifest: Manifest | undefined, tornLine: boolean): Summary {
   // under a stop rule the manifest's count is a ceiling, not a promise: cells stop when their
-  // answer is known, so only a torn line shows that trials are missing
+  // answer is known, so only a torn line or the unfinished mark shows that trials are missing
   const ceiling = summary.stopping === undefined ? manifest?.planned : undefined;
-  const planned = ceiling ?? (tornLine ? facts.records + 1 : undefined);
-  const torn = tornLine ? ['trials.jsonl ended in a torn line (an interrupted write), which was dropped'] : [];
-  const partial =
-    planned !== undefined && facts.records < planned
-      ? { trials: facts.records, planned, reason: [...(ceiling === undefined ? ['no manifest says how many were planned'] : [`${planned - facts.records} planned trial${planned - facts.records === 1 ? ' is' : 's are'} missing`]), ...torn].join('; ') }
-      : undefined;
+  const short = ceiling === undefined ? tornLine : facts.records < ceiling;
+  const unfinished = manifest?.unfinished === true;
+  if (!short && !unfinished) return withCounts(summary, facts, manifest, undefined);
+  const planned = ceiling ?? (tornLine ? facts.records + 1 : Math.max(manifest?.planned ?? 0, facts.records));
+  const atMost = summary.stopping !== undefined && !tornLine && planned > facts.records ? [`under its stop rule ${planned} is the most it may take`] : [];
+  const reasons = [
+    ...(ceiling !== undefined && facts.records < ceiling ? [`${ceiling - facts.records} planned trial${ceiling - facts.records === 1 ? ' is' : 's are'} missing`] : []),
+    ...(tornLine && manifest?.planned === undefined ? ['no manifest says how many were planned'] : []),
+    ...(unfinished ? [UNFINISHED] : []),
+    ...atMost,
+    ...(tornLine ? ['trials.jsonl ended in a torn line (an interrupted write), which was dropped'] : []),
+  ];
+  return withCounts(summary, facts, manifest, { trials: facts.records, planned, reason: reasons.join('; ') });
+}
+
+function withCounts(summary: Summary, facts: RecordFacts, manifest: Manifest | undefined, partial: Summary['partial']): Summary {
   return {
     ...summary,
     ...(manifest?.description === undefined ? {} : { description: manifest.description }),

@@ -6,13 +6,15 @@
  * the results. Without Redis these tests skip with a message, except under CI=true, where that
  * is a failure. Worker processes run the built CLI: `npm run build` first.
  */
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkReachable, connectionOf, queueStatus, type QueueAddress } from '../../src/campaign/queue/queue.js';
 import { chunkJobId } from '../../src/campaign/queue/chunks.js';
 import { parseCampaign } from '../../src/campaign/spec.js';
-import { cli, completeLines, read, removeTemporaryDirectories, requireFreshBuild, smallCampaignText, spawnCli, temporaryDirectory, waitUntil, writeCampaign, type Child } from './helpers.js';
+import { cli, completeLines, messages, read, removeTemporaryDirectories, requireFreshBuild, smallCampaignText, spawnCli, temporaryDirectory, waitUntil, writeCampaign, type Child } from './helpers.js';
 
 /** a database of its own, so that flushing it touches nothing else */
 const REDIS_URL = `${process.env.NINELIVES_REDIS_URL ?? 'redis://127.0.0.1:6379'}/7`;
@@ -90,6 +92,41 @@ beforeAll(async () => {
 
 afterAll(removeTemporaryDirectories);
 
+describe('queue work claims its --out before any chunk, as run does', () => {
+  // no Redis listens on port 1: a refusal of the directory comes before any attempt to reach it
+  const nowhere = 'redis://127.0.0.1:1';
+
+  it('someone else\'s files: one line, exit 2, before reaching Redis; --force writes there', async () => {
+    const out = temporaryDirectory();
+    writeFileSync(join(out, 'notes.txt'), 'mine\n');
+    const refused = await cli(['queue', 'work', '--out', out, '--redis', nowhere]);
+    expect(refused.exitCode).toBe(2);
+    expect(messages(refused.stderr)).toEqual([`ninelives: ${out} is not empty and holds no ninelives result (it has notes.txt): choose a new or empty directory, or --force to write there anyway`]);
+    const forced = await cli(['queue', 'work', '--out', out, '--redis', nowhere, '--force']);
+    expect(forced.exitCode).toBe(2);
+    expect(forced.stderr).toContain('cannot reach Redis at redis://127.0.0.1:1');
+    expect(readdirSync(out)).toEqual(['notes.txt']);
+  });
+
+  it('a new directory, or a ninelives result of any campaign, is claimed (the chunks say which campaign)', async () => {
+    const parent = temporaryDirectory();
+    const results = join(parent, 'results');
+    mkdirSync(results);
+    writeFileSync(join(results, 'ninelives.json'), JSON.stringify({ tool: 'ninelives', campaign: 'other', seed: 1 }));
+    for (const out of [join(parent, 'new'), results]) {
+      const claimed = await cli(['queue', 'work', '--out', out, '--redis', nowhere]);
+      expect(claimed.stderr).toContain('cannot reach Redis');
+    }
+    expect(existsSync(join(parent, 'new'))).toBe(true);
+  });
+
+  it('the filesystem root is refused', async () => {
+    const refused = await cli(['queue', 'work', '--out', '/', '--redis', nowhere]);
+    expect(refused.exitCode).toBe(2);
+    expect(messages(refused.stderr)).toEqual(['ninelives: --out / is the filesystem root: choose a directory of your own for the results']);
+  });
+});
+
 describe.skipIf(!redisReachable)('the Redis work queue', () => {
   it('one producer and three worker processes give the plain run\'s results, byte for byte; enqueueing again runs nothing', async () => {
     const address = freshQueue();
@@ -98,6 +135,9 @@ describe.skipIf(!redisReachable)('the Redis work queue', () => {
     expect(await enqueue(address)).toBe(`queued: 8 chunks, 8 missing from the results, 8 added to queue "${address.queue}"\n`);
     await drained(address);
     expect(await merged(hosts)).toEqual(reference);
+    const status = await queueStatus(address);
+    expect(status).toMatchObject({ completed: 8, running: 0, waiting: 0, stalled: 0, failed: 0, trialsDone: 64, trialsTotal: 64, etaSeconds: 0 });
+    expect(status.trialsPerSecond).toBeGreaterThan(0);
     // finished: the same chunks are the same jobs, and with the results nothing is missing
     expect(await enqueue(address)).toMatch(/, 0 added to queue/);
     expect(await enqueue(address, hosts)).toBe('queued: complete in the results given; nothing enqueued\n');
@@ -118,6 +158,8 @@ describe.skipIf(!redisReachable)('the Redis work queue', () => {
     const survivor = worker(address, hosts[1], ['--lock-ms', '2000']);
     await drained(address);
     expect(await merged(hosts)).toEqual(reference);
+    // the re-issued chunk's trials are counted once, by the worker that finished it
+    expect(await queueStatus(address)).toMatchObject({ completed: 8, trialsDone: 64, trialsTotal: 64 });
     await stop([doomed, survivor]);
   }, 120_000);
 
@@ -165,6 +207,45 @@ describe.skipIf(!redisReachable)('the Redis work queue', () => {
     expect(JSON.parse(expected.summary)).toHaveProperty('stopping');
   }, 120_000);
 
+  it('status reads no job: at 25,000 chunks (a million trials) it costs what it costs at one', async () => {
+    const address = freshQueue();
+    const queue = new Queue(address.queue, { connection: connectionOf(address.url) });
+    const jobs = 25_000;
+    try {
+      for (let start = 0; start < jobs; start += 5000) {
+        await queue.addBulk(Array.from({ length: 5000 }, (_, index) => ({ name: 'chunk', data: { trials: 40, index: start + index } })));
+      }
+    } finally {
+      await queue.close();
+    }
+    const commands = await monitored(() => queueStatus(address));
+    const status = commands.result;
+    expect(status).toMatchObject({ waiting: jobs, running: 0, completed: 0, stalled: 0 });
+    // BullMQ keeps job i in the hash bull:QUEUE:i: no command of status names one
+    const jobKey = new RegExp(`"bull:${address.queue}:\\d+"`);
+    expect(commands.lines.filter((line) => jobKey.test(line))).toEqual([]);
+    expect(commands.lines.length).toBeGreaterThan(0);
+    expect(commands.lines.length).toBeLessThan(40);
+  }, 60_000);
+
+  it('a worker whose --out holds another campaign\'s results gives the chunk back and stops: one line, exit 2, nothing written', async () => {
+    const address = freshQueue();
+    const out = join(directory, 'other-campaign');
+    mkdirSync(out);
+    const manifest = JSON.stringify({ tool: 'ninelives', campaign: 'other', seed: 1 });
+    writeFileSync(join(out, 'ninelives.json'), manifest);
+    await enqueue(address);
+    const refused = await worker(address, out).exited;
+    expect(refused.code).toBe(2);
+    // after its banner (worker PID on queue ...), one error line
+    expect(messages(refused.stderr).slice(1)).toEqual([`ninelives: ${out} holds results of campaign "other" (seed 1); the queue gave this worker a chunk of campaign "queued" (seed 5): start the workers of each campaign with their own --out`]);
+    expect(readdirSync(out)).toEqual(['ninelives.json']);
+    expect(read(join(out, 'ninelives.json'))).toBe(manifest);
+    const status = await queueStatus(address);
+    expect(status.waiting).toBe(8);
+    expect(status.trialsDone).toBe(0);
+  }, 60_000);
+
   it('job ids name the campaign, its seed, the version and the chunk', () => {
     const parsed = parseCampaign(CAMPAIGN_TEXT, 'queued.yaml');
     const id = chunkJobId(parsed, '0.1.0+abc', 4, 7);
@@ -173,3 +254,19 @@ describe.skipIf(!redisReachable)('the Redis work queue', () => {
     expect(chunkJobId({ ...parsed, seed: 6 }, '0.1.0+abc', 4, 7)).not.toBe(id);
   });
 });
+
+/** The commands Redis ran, in its MONITOR feed, for the keys of our database, while `work` ran. */
+async function monitored<T>(work: () => Promise<T>): Promise<{ result: T; lines: string[] }> {
+  const { hostname, port } = new URL(REDIS_URL);
+  const socket = connect({ host: hostname, port: Number(port === '' ? 6379 : port) });
+  let feed = '';
+  socket.on('data', (data) => (feed += data.toString('utf8')));
+  socket.write('MONITOR\r\n');
+  await waitUntil(() => feed.startsWith('+OK'), 'MONITOR is on', 5000);
+  const result = await work();
+  // the feed may lag the commands a little
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  socket.destroy();
+  const lines = feed.split('\r\n').filter((line) => line.startsWith('+') && / \[7 /.test(line));
+  return { result, lines };
+}

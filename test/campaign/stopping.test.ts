@@ -4,6 +4,7 @@
  * campaign that stops at a precision gives the same bytes whatever the worker count or a
  * resume after SIGKILL (run through the built CLI).
  */
+import { cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import seedrandom from 'seedrandom';
@@ -14,7 +15,8 @@ import { StoppingRounds } from '../../src/campaign/stopping.js';
 import { planTrials } from '../../src/campaign/plan.js';
 import { parseCampaign } from '../../src/campaign/spec.js';
 import type { Summary } from '../../src/results/summary.js';
-import { read, removeTemporaryDirectories, requireFreshBuild, spawnCli, temporaryDirectory, waitForLines, writeCampaign } from './helpers.js';
+import { UNFINISHED } from '../../src/results/result-facts.js';
+import { cli, messages, read, removeTemporaryDirectories, requireFreshBuild, spawnCli, temporaryDirectory, waitForLines, writeCampaign } from './helpers.js';
 
 afterAll(removeTemporaryDirectories);
 
@@ -90,11 +92,26 @@ describe('a campaign that stops at a precision', () => {
     await waitForLines(killed, join(outputs[2], 'trials.jsonl'), 25);
     killed.process.kill('SIGKILL');
     await killed.exited;
+    // killed between whole lines, only its manifest can say the run is unfinished: cut a torn line
+    const copy = join(directory, 'killed-copy');
+    cpSync(outputs[2], copy, { recursive: true });
+    const text = read(join(copy, 'trials.jsonl'));
+    writeFileSync(join(copy, 'trials.jsonl'), text.slice(0, text.lastIndexOf('\n') + 1));
+    expect(JSON.parse(read(join(copy, 'ninelives.json')))).toMatchObject({ campaign: 'stopping', unfinished: true });
+    const report = await cli(['report', copy]);
+    expect(report.exitCode, report.stderr).toBe(0);
+    const reason = `${UNFINISHED}; under its stop rule 220 is the most it may take`;
+    expect(messages(report.stderr)).toEqual([expect.stringMatching(/^ninelives: partial: \d+ of 220 trials \(.*\); the reports say so$/)]);
+    expect(messages(report.stderr)[0]).toContain(reason);
+    expect((JSON.parse(read(join(copy, 'summary.json'))) as Summary).partial?.reason).toBe(reason);
+    expect(read(join(copy, 'report.md'))).toContain(UNFINISHED);
     const resumed = await spawnCli(['run', campaign, '--out', outputs[2], '--workers', '2', '--resume'], directory).exited;
     expect(resumed.code, resumed.stderr).toBe(0);
     const [reference, ...others] = outputs.map((out) => ({ trials: read(join(out, 'trials.jsonl')), summary: read(join(out, 'summary.json')) }));
     for (const other of others) expect(other).toEqual(reference);
     const summary = JSON.parse(reference.summary) as Summary;
+    expect(summary.partial).toBeUndefined();
+    expect(JSON.parse(read(join(outputs[2], 'ninelives.json')))).not.toHaveProperty('unfinished');
     expect(summary.stopping?.cells.length).toBe(4);
     // the small register cells stop before the limit of 80
     expect(summary.stopping?.cells.some((cell) => cell.reason === 'margin' && cell.trials < 80)).toBe(true);

@@ -286,10 +286,18 @@ describe('exception delivery into the hypervisor (x86: frame on the current stac
     expect(cpu.programCounter).toBe(built.address('spin'));
   });
 
-  it('handover stops the CPU and reports where', () => {
+  it('handover, while the layer above listens, stops the CPU and reports where', () => {
     const built = delivering((asm) => asm.nop().label('done').handover().label('nmi').hlt());
+    built.machine.handoverArmed = true;
     built.machine.run(1_000);
     expect(built.traps).toEqual([{ kind: 'handover', cpu: 0, programCounter: built.address('done') }]);
     expect(built.machine.cpus[0].mode).toBe(CpuMode.Stopped);
+  });
+
+  it('handover anywhere else (a code fault can make one) is an invalid opcode, delivered like any fault', () => {
+    const built = delivering((asm) => asm.nop().label('done').handover().label('nmi').hlt());
+    built.machine.run(1_000);
+    expect(built.traps).toEqual([exception('invalidOpcode', built.address('done'), 0, 'none')]);
+    expect(built.machine.cpus[0].programCounter).toBe(built.address('fault') + 2);
   });
 });

@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CpuMode } from '../../src/machine/cpu.js';
-import { IPI_DESTINATIONS, STACK_REGION_BASE, ONLINE_CPUS, PerCpu, RECOVERY_ENTRY_POINTER, RECOVERY_IN_PROGRESS, perCpuAddress } from '../../src/hypervisor/layout.js';
+import { DIRECT_MAP_END, IPI_DESTINATIONS, ONLINE_CPUS, PerCpu, RECOVERY_ENTRY_POINTER, RECOVERY_IN_PROGRESS, perCpuAddress } from '../../src/hypervisor/layout.js';
 import { ENTRY_WINDOW_NS } from '../../src/recovery/entry.js';
 import type { System } from '../../src/trial/system.js';
 import {
@@ -69,13 +69,13 @@ describe('the recovery entry', () => {
 
   it.each(MECHANISMS)('%s: a stack pointer flipped off its stack makes the exception frame unpushable: a double fault, and recovery never runs', (mechanism) => {
     const at = point();
-    // bit 14 moves the stack pointer from 0x82xx to 0xc2xx, far past every mapped segment
-    const detected = stackPointerFaultAt(at, 14);
+    // bit 16 moves the stack pointer from 0x82xx to 0x182xx, past the end of the mapped address space
+    const detected = stackPointerFaultAt(at, 16);
     const { system, detection } = detected;
     expect(detection).toMatchObject({ detector: 'exception', exception: 'pageFault', cpu: UNIXBENCH_CPU });
-    expect(detection.detector === 'exception' && detection.address).toBeGreaterThan(STACK_REGION_BASE + 0x4000 - 0x100);
+    expect(detection.detector === 'exception' && detection.address).toBeGreaterThanOrEqual(DIRECT_MAP_END);
     const record = recoverFrom(detected, mechanism);
-    expectRecoveryFailed(record, 'recoveryNeverRan', /^double fault: the exception frame could not be pushed \(stack pointer 0xc[0-9a-f]{3}\)$/);
+    expectRecoveryFailed(record, 'recoveryNeverRan', /^double fault: the exception frame could not be pushed \(stack pointer 0x18[0-9a-f]{3}\)$/);
     expect(record.steps).toEqual([]);
     expect(record.recoveryLatencyMs).toBe(ENTRY_WINDOW_NS / 1_000_000);
     // the double-fault handler shut the system down and halted; nobody else stopped
@@ -86,6 +86,15 @@ describe('the recovery entry', () => {
 
     // the same fault on a bit that keeps the stack pointer inside its stack is recovered from
     expectRecovered(recoverFrom(stackPointerFaultAt(at, 0), mechanism));
+  });
+
+  it.each(MECHANISMS)('%s: a stack pointer flipped into direct-mapped memory pushes the exception frame there: the panic path runs and recovery starts', (mechanism) => {
+    // bit 14 moves the stack pointer from 0x82xx to 0xc2xx: mapped, as most of Xen's direct map is
+    const detected = stackPointerFaultAt(point(), 14);
+    expect(detected.detection.detector === 'exception' && detected.detection.exception).not.toBe('doubleFault');
+    const record = recoverFrom(detected, mechanism);
+    expect(record.cause).not.toBe('recoveryNeverRan');
+    expect(record.steps.length).toBeGreaterThan(0);
   });
 
   it.each(MECHANISMS)('%s: a corrupted recovery-entry pointer faults inside the panic path: recovery never runs', (mechanism) => {

@@ -30,8 +30,8 @@ export interface RoundSelection {
 }
 
 /** The campaign's fault groups in plan order, cut into chunks of `chunkSize` groups. */
-export function chunksOf(campaign: Campaign, chunkSize: number, selection?: RoundSelection): TrialJob[][][] {
-  const groups = groupByFault(selected(planTrials(campaign), campaign, selection));
+export function chunksOf(campaign: Campaign, chunkSize: number, selection?: RoundSelection, planned: readonly TrialJob[] = planTrials(campaign)): TrialJob[][][] {
+  const groups = groupByFault(selected(planned, campaign, selection));
   const chunks: TrialJob[][][] = [];
   for (let start = 0; start < groups.length; start += chunkSize) chunks.push(groups.slice(start, start + chunkSize));
   return chunks;
@@ -55,8 +55,8 @@ export function chunkJobId(campaign: Campaign, version: string, chunkSize: numbe
 }
 
 /** Ids of this campaign's trials in the results files given (a missing file holds none). */
-export function finishedTrials(campaign: Campaign, resultsFiles: readonly string[], onRecord?: (entry: CampaignRecord) => void): Set<string> {
-  const planned = new Map(planTrials(campaign).map((job) => [job.id, JSON.stringify(job.spec)]));
+export function finishedTrials(campaign: Campaign, resultsFiles: readonly string[], onRecord?: (entry: CampaignRecord) => void, jobs: readonly TrialJob[] = planTrials(campaign)): Set<string> {
+  const planned = new Map(jobs.map((job) => [job.id, JSON.stringify(job.spec)]));
   const finished = new Set<string>();
   for (const path of resultsFiles) {
     // a live worker may be appending to it: leave its last line alone
@@ -84,11 +84,14 @@ export interface PendingWork {
  */
 export function pendingWork(campaign: Campaign, chunkSize: number, resultsFiles: readonly string[]): PendingWork | undefined {
   const rule = stopRuleOf(campaign);
-  const rounds = new StoppingRounds(planTrials(campaign), rule);
-  const finished = finishedTrials(campaign, resultsFiles, (entry) => rounds.add(entry));
+  const planned = planTrials(campaign);
+  const rounds = new StoppingRounds(planned, rule);
+  const finished = finishedTrials(campaign, resultsFiles, (entry) => rounds.add(entry), planned);
   for (let next = rounds.nextRound(); next !== undefined; next = rounds.nextRound()) {
     const round = rule === undefined ? undefined : { round: next.round, cells: next.cells };
-    const chunks = chunksOf(campaign, chunkSize, round);
+    // a round whose trials are all in needs no chunks cut
+    if (next.jobs.every((job) => finished.has(job.id))) continue;
+    const chunks = chunksOf(campaign, chunkSize, round, planned);
     const missing = missingChunks(chunks, finished);
     if (missing.length > 0) return { chunks, missing, round };
   }
@@ -102,4 +105,23 @@ export function missingChunks(chunks: readonly TrialJob[][][], finished: Readonl
     if (chunk.some((group) => group.some((job) => !finished.has(job.id)))) missing.push(index);
   });
   return missing;
+}
+
+/**
+ * A worker's chunks of the campaign it is working: planning a campaign costs as much as a few
+ * trials, so it is done once per campaign and round, not once per chunk (the last one is kept:
+ * a worker takes chunks of one campaign and round after another).
+ */
+export class ChunkCache {
+  private key: string | undefined;
+  private chunks: TrialJob[][][] = [];
+
+  chunk(job: ChunkJob): TrialJob[][] {
+    const key = JSON.stringify([campaignDigest(job.campaign, job.version), job.chunkSize, job.round ?? null]);
+    if (key !== this.key) {
+      this.chunks = chunksOf(job.campaign, job.chunkSize, job.round);
+      this.key = key;
+    }
+    return this.chunks[job.chunk];
+  }
 }

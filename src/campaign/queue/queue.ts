@@ -20,7 +20,9 @@ import type { CampaignRecord } from '../../results/summary.js';
 import type { TrialJob } from '../plan.js';
 import { runWithRetry, workerFile } from '../runner.js';
 import type { Campaign } from '../spec.js';
-import { chunkJobId, chunksOf, pendingWork, type ChunkJob } from './chunks.js';
+import { ChunkCache, chunkJobId, pendingWork, type ChunkJob } from './chunks.js';
+import { HostCampaignError, HostDirectory } from './host-directory.js';
+import { addQueued, chunkDone, chunkStarted, existing, readProgress, type CampaignProgress } from './progress.js';
 
 export const DEFAULT_QUEUE = 'ninelives';
 
@@ -110,17 +112,25 @@ export async function enqueueCampaign(address: QueueAddress, campaign: Campaign,
     const client = await queue.client;
     await client.set(versionKey(address.queue), options.version);
     let added = 0;
+    let trialsAdded = 0;
     for (const chunk of missing) {
       const jobId = chunkJobId(campaign, options.version, options.chunkSize, chunk, round?.round);
       if ((await queue.getJob(jobId)) !== undefined) continue;
       const trials = chunks[chunk].reduce((sum, group) => sum + group.length, 0);
- await queue.add('chunk', { campaign, chunk, chunkSize: options.chunkSize, version: options.version, trials, ...(round === undefined ? {} : { round }) }, { jobId, removeOnComplete: false, removeOnFail: false, attempts: 3 });
+      await queue.add('chunk', { campaign, chunk, chunkSize: options.chunkSize, version: options.version, trials, ...(round === undefined ? {} : { round }) }, { jobId, removeOnComplete: false, removeOnFail: false, attempts: 3 });
       added++;
+      trialsAdded += trials;
     }
+    if (trialsAdded > 0) await addQueued(client, address.queue, campaignLabel(campaign), trialsAdded);
     return { chunks: chunks.length, missing: missing.length, added, ...(round === undefined ? {} : { round: round.round }) };
   } finally {
     await queue.close();
   }
+}
+
+/** How status names a campaign: its name and seed. */
+export function campaignLabel(campaign: Campaign): string {
+  return `${campaign.name} seed ${campaign.seed}`;
 }
 
 export interface WorkOptions {
@@ -147,21 +157,35 @@ export async function startWorker(address: QueueAddress, options: WorkOptions): 
   mkdirSync(options.outDirectory, { recursive: true });
   const store = new ResultsStore(trialsPath(options.outDirectory));
   const pool = new Piscina<readonly TrialJob[], CampaignRecord[]>({ filename: workerFile(), minThreads: options.threads, maxThreads: options.threads });
-  let refused: VersionMismatchError | undefined;
+  const host = new HostDirectory(options.outDirectory);
+  const chunks = new ChunkCache();
+  let refused: NinelivesError | undefined;
+  // give the chunk back for another worker, and stop taking chunks
+  const giveBack = async (job: Job<ChunkJob, number>, token: string | undefined, why: NinelivesError): Promise<never> => {
+    refused = why;
+    // wall-clock time for the broker, at the edge: no trial reads it
+    // eslint-disable-next-line no-restricted-properties
+    await job.moveToDelayed(Date.now() + 1000, token);
+    void closeAll();
+    throw new DelayedError();
+  };
   const lockDuration = options.lockDurationMs ?? 30_000;
   const worker = new Worker<ChunkJob, number>(
     address.queue,
     async (job: Job<ChunkJob, number>, token?: string) => {
-      if (job.data.version !== options.version) {
-        // give the chunk back for a worker of its version, and stop taking chunks
-        refused = new VersionMismatchError(address.queue, job.data.version, options.version);
-        // wall-clock time for the broker, at the edge: no trial reads it
-        // eslint-disable-next-line no-restricted-properties
-        await job.moveToDelayed(Date.now() + 1000, token);
-        void closeAll();
-        throw new DelayedError();
+      if (job.data.version !== options.version) return giveBack(job, token, new VersionMismatchError(address.queue, job.data.version, options.version));
+      try {
+        host.admit(job.data.campaign);
+      } catch (error) {
+        if (error instanceof HostCampaignError) return giveBack(job, token, error);
+        throw error;
       }
-      return runChunk(job, pool, store, options);
+      const client = await worker.client;
+      await chunkStarted(client, address.queue);
+      const trials = await runChunk(job, chunks.chunk(job.data), pool, store, options);
+      // counted once per chunk, after its records are on disk
+      await chunkDone(client, address.queue, job.id ?? '', campaignLabel(job.data.campaign), trials);
+      return trials;
     },
     { connection: connectionOf(address.url), concurrency: options.threads, lockDuration, stalledInterval: Math.max(1000, lockDuration / 2), maxStalledCount: 10 },
   );
@@ -181,8 +205,7 @@ export async function startWorker(address: QueueAddress, options: WorkOptions): 
   return { stopped, close: closeAll };
 }
 
-async function runChunk(job: Job<ChunkJob, number>, pool: Piscina<readonly TrialJob[], CampaignRecord[]>, store: ResultsStore, options: WorkOptions): Promise<number> {
-  const groups = chunksOf(job.data.campaign, job.data.chunkSize, job.data.round)[job.data.chunk];
+async function runChunk(job: Job<ChunkJob, number>, groups: readonly TrialJob[][], pool: Piscina<readonly TrialJob[], CampaignRecord[]>, store: ResultsStore, options: WorkOptions): Promise<number> {
   let trials = 0;
   await Promise.all(
     groups.map(async (group) => {
@@ -206,41 +229,50 @@ export interface QueueStatus {
   /** running chunks whose worker stopped renewing the lock: they go back to waiting soon */
   readonly stalled: number;
   readonly failed: number;
+  /** trials of finished chunks, and of the chunks enqueued (over the queue's life) */
   readonly trialsDone: number;
   readonly trialsTotal: number;
-  /** over the completed chunks, from the first start to the last finish */
+  /** since the queue last went from idle to busy: first chunk started to last chunk finished */
   readonly trialsPerSecond: number;
   readonly etaSeconds: number;
+  readonly campaigns: readonly CampaignProgress[];
 }
 
+/**
+ * The fleet's progress at a cost that does not grow with the number of jobs: BullMQ's counts,
+ * the progress hash the producer and workers keep (progress.ts), and the locks of the running
+ * chunks only (as many as the fleet has threads), to see which are stalled.
+ */
 export async function queueStatus(address: QueueAddress): Promise<QueueStatus> {
-  const queue = new Queue<ChunkJob, number>(address.queue, { connection: connectionOf(address.url) });
+  const queue = openQueue(address);
   try {
-    const counts = await queue.getJobCounts('completed', 'active', 'waiting', 'delayed', 'prioritized', 'failed');
-    const completed = await queue.getJobs(['completed']);
-    const active = await queue.getJobs(['active']);
-    const pending = await queue.getJobs(['waiting', 'delayed', 'prioritized']);
-    const client = await queue.client;
-    let stalled = 0;
-    for (const job of active) if ((await client.get(queue.toKey(`${job.id}:lock`))) === null) stalled++;
-    const trialsDone = completed.reduce((sum, job) => sum + (job.returnvalue ?? 0), 0);
-    const trialsTotal = [...completed, ...active, ...pending].reduce((sum, job) => sum + job.data.trials, 0);
-    const started = Math.min(...completed.map((job) => job.processedOn ?? Number.POSITIVE_INFINITY));
-    const finished = Math.max(...completed.map((job) => job.finishedOn ?? 0));
-    const seconds = (finished - started) / 1000;
-    const trialsPerSecond = completed.length > 0 && seconds > 0 ? trialsDone / seconds : 0;
-    return {
-      completed: counts.completed,
-      running: counts.active,
-      waiting: counts.waiting + counts.delayed + counts.prioritized,
-      stalled,
-      failed: counts.failed,
-      trialsDone,
-      trialsTotal,
-      trialsPerSecond,
-      etaSeconds: trialsPerSecond > 0 ? (trialsTotal - trialsDone) / trialsPerSecond : Number.NaN,
-    };
+    return await statusOf(queue);
   } finally {
     await queue.close();
   }
+}
+
+export function openQueue(address: QueueAddress): Queue<ChunkJob, number> {
+  return new Queue<ChunkJob, number>(address.queue, { connection: connectionOf(address.url) });
+}
+
+/** As queueStatus, on a queue the caller keeps open (one who asks often). */
+export async function statusOf(queue: Queue<ChunkJob, number>): Promise<QueueStatus> {
+  const counts = await queue.getJobCounts('completed', 'active', 'waiting', 'delayed', 'prioritized', 'paused', 'failed');
+  const client = await queue.client;
+  const activeIds = await client.lrange(queue.toKey('active'), 0, -1);
+  const locks = await existing(client, activeIds.map((id) => queue.toKey(`${id}:lock`)));
+  const progress = await readProgress(client, queue.name);
+  return {
+    completed: counts.completed,
+    running: counts.active,
+    waiting: counts.waiting + counts.delayed + counts.prioritized + counts.paused,
+    stalled: activeIds.length - locks,
+    failed: counts.failed,
+    trialsDone: progress.trialsDone,
+    trialsTotal: progress.trialsQueued,
+    trialsPerSecond: progress.trialsPerSecond,
+    etaSeconds: progress.etaSeconds,
+    campaigns: progress.campaigns,
+  };
 }

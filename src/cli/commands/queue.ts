@@ -10,8 +10,11 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { checkReachable, DEFAULT_QUEUE, enqueueCampaign, queueStatus, startWorker, type QueueAddress, type QueueStatus } from '../../campaign/queue/queue.js';
+import type { Queue } from 'bullmq';
+import type { ChunkJob } from '../../campaign/queue/chunks.js';
+import { checkReachable, DEFAULT_QUEUE, enqueueCampaign, openQueue, queueStatus, startWorker, statusOf, type QueueAddress, type QueueStatus } from '../../campaign/queue/queue.js';
 import { TRIALS_FILE, finishResults } from '../../results/directory.js';
+import { writeManifest } from '../../results/manifest.js';
 import { planMerge, writeMerged } from '../../results/merge.js';
 import { currentProvenance, provenanceId } from '../../results/provenance.js';
 import { STOP_RULE_FILE, stopRuleText } from '../../results/stopping.js';
@@ -26,7 +29,15 @@ import { findPackageRoot } from '../../package-info.js';
 import { claimOrExplain, loadOrExplain } from './run.js';
 
 const DEFAULT_CHUNK_SIZE = 20;
-const POLL_MS = 500;
+/**
+ * `queue run` asks how the queue is doing after a tenth of the time it has waited so far, within
+ * these bounds: a short round of a stop rule is seen done within 50 ms, a long wait costs a
+ * status a second, and no wait runs more than a tenth longer than its work.
+ */
+const POLL_MIN_MS = 50;
+const POLL_MAX_MS = 1000;
+/** and says so on stderr this often */
+const REPORT_MS = 2000;
 
 interface AddressOptions {
   readonly redis: string;
@@ -94,7 +105,11 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
     .requiredOption('--out <dir>', 'this host\'s results directory')
     .option('--workers <n>', 'worker threads (default: one per core)', parseInteger('--workers', 1, 256), availableParallelism())
     .option('--lock-ms <ms>', 'how long a dead worker\'s chunk stays locked before another takes it', parseInteger('--lock-ms', 1000, 3_600_000), 30_000)
-    .action(async (options: AddressOptions & { out: string; workers: number; lockMs: number }) => {
+    .option('--force', 'write into an output directory that holds other files than a ninelives result')
+    .action(async (options: AddressOptions & { out: string; workers: number; lockMs: number; force?: boolean }) => {
+      // as for `run --out`: new, empty or a ninelives result, before any chunk (the first chunk's
+      // campaign writes the manifest, and chunks of another campaign are refused)
+      claimOrExplain(options.out, { campaign: undefined, force: options.force, named: '--out' });
       const address = await reachable(options);
       const worker = await translated(() => startWorker(address, { version: ninelivesVersion(), outDirectory: options.out, threads: options.workers, lockDurationMs: options.lockMs }));
       const stop = (): void => void worker.close();
@@ -128,25 +143,29 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
     .action(async (path: string, options: AddressOptions & { out: string; processes: number; workers: number; chunkSize: number; force?: boolean }) => {
       const campaign = loadOrExplain(path);
       // as for `run`: DIR is new, empty or this campaign's (its manifest says so), before any work
-      claimOrExplain(options.out, { campaign: campaign.name, force: options.force, named: '--out' }, runManifest(campaign, undefined, undefined));
+      // unfinished until the hosts' results are merged, so a run stopped on the way says it is partial
+      const manifest = runManifest(campaign, undefined, undefined);
+      claimOrExplain(options.out, { campaign: campaign.name, force: options.force, named: '--out' }, { ...manifest, unfinished: true });
       const address = await reachable(options);
       const hosts = Array.from({ length: options.processes }, (_, index) => join(options.out, 'hosts', `worker-${index + 1}`));
       const children = hosts.map((out) => spawnWorker(address, out, options.workers));
+      const queue = openQueue(address);
       let added = 0;
       try {
         // one pass for a fixed-size campaign; one per round for a campaign with a stop rule
         for (;;) {
           const enqueued = await translated(() => enqueueCampaign(address, campaign, { version: ninelivesVersion(), chunkSize: options.chunkSize, resultsFiles: resultsFilesIn([options.out]) }));
           if (enqueued.missing === 0) break;
-          const status = await queueStatus(address);
+          const status = await statusOf(queue);
           if (enqueued.added === 0 && status.waiting + status.running === 0) {
             throw new CommandFailure('internal', `queue "${address.queue}" says ${enqueued.missing} chunks are done that ${options.out} lacks: give another --queue, or flush it`);
           }
           added += enqueued.added;
-          await untilDrained(address, children, io);
+          await untilDrained(queue, children, io);
         }
       } finally {
         await Promise.all(children.map(stopChild));
+        await queue.close();
       }
       const shards = resultsFilesIn([options.out]).map((file) => ({ directory: dirname(file), path: file }));
       const plan = planMerge(shards);
@@ -154,6 +173,7 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
       mkdirSync(options.out, { recursive: true });
       const merged = join(options.out, TRIALS_FILE);
       writeMerged(plan, merged);
+      writeManifest(options.out, manifest);
       const rule = stopRuleOf(campaign);
       if (rule !== undefined) writeFileSync(join(options.out, STOP_RULE_FILE), stopRuleText(rule));
       const summary = finishResults(options.out, plan.campaign.name, plan.campaign.seed);
@@ -175,11 +195,17 @@ async function stopChild(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-async function untilDrained(address: QueueAddress, children: readonly ChildProcess[], io: CliIo): Promise<void> {
+async function untilDrained(queue: Queue<ChunkJob, number>, children: readonly ChildProcess[], io: CliIo): Promise<void> {
+  const started = performance.now();
+  let reported = started;
   for (;;) {
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    const status = await queueStatus(address);
-    io.stderr.write(describeStatus(status));
+    const waitedMs = performance.now() - started;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(POLL_MAX_MS, Math.max(POLL_MIN_MS, waitedMs / 10))));
+    const status = await statusOf(queue);
+    if (performance.now() - reported >= REPORT_MS) {
+      reported = performance.now();
+      io.stderr.write(describeStatus(status));
+    }
     if (status.running === 0 && status.waiting === 0) {
       if (status.failed > 0) throw new CommandFailure('internal', `${status.failed} chunks failed: see \`ninelives queue status\``);
       return;
@@ -188,7 +214,10 @@ async function untilDrained(address: QueueAddress, children: readonly ChildProce
   }
 }
 
-function describeStatus(status: QueueStatus): string {
+export function describeStatus(status: QueueStatus): string {
   const eta = Number.isNaN(status.etaSeconds) ? '-' : `${Math.ceil(status.etaSeconds)} s`;
-  return `chunks: ${status.completed} done, ${status.running} running, ${status.waiting} waiting, ${status.stalled} stalled, ${status.failed} failed; trials ${status.trialsDone}/${status.trialsTotal}, ${status.trialsPerSecond.toFixed(1)}/s, ETA ${eta}\n`;
+  const total = `chunks: ${status.completed} done, ${status.running} running, ${status.waiting} waiting, ${status.stalled} stalled, ${status.failed} failed; trials ${status.trialsDone}/${status.trialsTotal}, ${status.trialsPerSecond.toFixed(1)}/s, ETA ${eta}\n`;
+  // one line per campaign where the queue holds more than one
+  const campaigns = status.campaigns.length > 1 ? status.campaigns.map((entry) => `  ${entry.campaign}: trials ${entry.trialsDone}/${entry.trialsQueued}\n`) : [];
+  return total + campaigns.join('');
 }
