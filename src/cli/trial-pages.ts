@@ -2,10 +2,11 @@
  * The trial browser, kept small: a page per cluster's example trial (the 40 largest clusters)
  * and per discordant trial (recovered by one mechanism only; the first 20), each with its record
  * beside the other mechanisms' records for the same fault, its footprint, restoring set and
- * timeline. Any other trial's page is made on demand with `ninelives replay DIR ID --timeline`.
+ * timeline. Any other trial's page is made on demand with `ninelives triage DIR --page ID`.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { diagnoseSdc, diagnoseTrial } from '../campaign/triage/diagnose.js';
 import { renderTimelinePage } from '../report/timeline.js';
 import { trialsPath } from '../results/directory.js';
 import { readRecords } from '../results/store.js';
@@ -46,13 +47,40 @@ export async function writeTrialPages(directory: string, triage: Triage, diagnos
   for (const id of wanted) {
     const entry = byId.get(id);
     if (entry === undefined) continue;
-    const diagnosis = diagnoses.get(id);
-    const others = (byFault.get(faultKey(entry)) ?? []).filter((other) => other.id !== id).map((other) => ({ label: `${other.record.mechanism} (${other.stage})`, record: other.record }));
-    const page = await renderTimelinePage(trialTimeline(entry.spec), { title: id, ...(diagnosis === undefined ? {} : { footprint: diagnosis.footprint, diagnosis }), others });
-    writeFileSync(join(directory, pageName(id)), page);
+    await writePage(directory, entry, byFault, diagnoses.get(id));
     pages.set(id, pageName(id));
   }
   return { pages, discordant };
+}
+
+/**
+ * One trial's page, on demand (`ninelives triage DIR --page ID`): its stored diagnosis when
+ * triage has made one, else, for a failed recovery or an SDC, its footprint (a diagnosis without
+ * the re-runs of the search). Returns the page's path relative to the directory, or undefined
+ * when the directory holds no trial `id`.
+ */
+export async function writeTrialPage(directory: string, id: string, stored: TrialDiagnosis | undefined): Promise<string | undefined> {
+  const entries = [...readRecords(trialsPath(directory))].filter((entry): entry is TrialEntry => !isHarnessError(entry.record));
+  const entry = entries.find((candidate) => candidate.id === id);
+  if (entry === undefined) return undefined;
+  mkdirSync(join(directory, TRIAL_PAGES_FOLDER), { recursive: true });
+  await writePage(directory, entry, groupByFault(entries), stored ?? footprintOnly(entry));
+  return pageName(id);
+}
+
+/** A diagnosis without re-runs: the footprint of a failed recovery or an SDC; undefined for other trials. */
+function footprintOnly(entry: TrialEntry): TrialDiagnosis | undefined {
+  const record = entry.record;
+  const bounds = { maxReruns: 0 };
+  if (record.outcome === 'sdc') return diagnoseSdc({ kind: 'sdc', id: entry.id, spec: entry.spec, cause: record.cause, replay: record.replay, injection: record.injection }, bounds);
+  if (record.outcome === 'detected' && record.recovery?.result === 'recoveryFailed') return diagnoseTrial({ id: entry.id, spec: entry.spec, recovery: record.recovery, replay: record.replay }, bounds);
+  return undefined;
+}
+
+async function writePage(directory: string, entry: TrialEntry, byFault: ReadonlyMap<string, TrialEntry[]>, diagnosis: TrialDiagnosis | undefined): Promise<void> {
+  const others = (byFault.get(faultKey(entry)) ?? []).filter((other) => other.id !== entry.id).map((other) => ({ label: `${other.record.mechanism} (${other.stage})`, record: other.record }));
+  const page = await renderTimelinePage(trialTimeline(entry.spec), { title: entry.id, ...(diagnosis === undefined ? {} : { footprint: diagnosis.footprint, diagnosis }), others });
+  writeFileSync(join(directory, pageName(entry.id)), page);
 }
 
 function faultKey(entry: TrialEntry): string {

@@ -11,6 +11,7 @@
  * over to the repair steps.
  */
 import type { Program } from '../machine/assembler.js';
+import type { CpuState } from '../machine/cpu.js';
 import { Machine, type GuestPort, type RunBounds } from '../machine/machine.js';
 import type { Trap } from '../machine/trap.js';
 import { bootHypervisor, type BootConfig, type HeapLayout } from './boot.js';
@@ -48,6 +49,12 @@ export class Hypervisor {
   readonly detections: Detection[] = [];
   /** the detection the hypervisor stopped at, until resume() */
   private stoppedAt: Detection | undefined;
+  /**
+   * The detecting CPU as it was when its detection trap was raised, before the machine delivered
+   * the exception (pushed its frame, or double-faulted): triage rewinds to it to ask whether other
+   * register values would have let the exception, and recovery, go through. Observation only.
+   */
+  private cpuAtDetectionTrap: CpuState | undefined;
   /** while the recovery entry runs: what it has met so far */
   private entry: { readonly traps: Trap[]; handedOverBy: number | undefined } | undefined;
 
@@ -91,6 +98,11 @@ export class Hypervisor {
   /** The detection the hypervisor is stopped at, if it is. */
   stoppedDetection(): Detection | undefined {
     return this.stoppedAt;
+  }
+
+  /** The detecting CPU before its exception was delivered (see cpuAtDetectionTrap), if a trap was the detection. */
+  detectingCpuAtTrap(): CpuState | undefined {
+    return this.cpuAtDetectionTrap?.clone();
   }
 
   /** Put back the stop of a saved state: stopped at `detection`, or running when it is undefined. */
@@ -138,7 +150,9 @@ export class Hypervisor {
       }
       return;
     }
-    if (isDetection(trap)) this.detect(detectionFromTrap(trap, this.machine.cpus[trap.cpu].timeNs));
+    if (!isDetection(trap)) return;
+    if (this.stoppedAt === undefined) this.cpuAtDetectionTrap = this.machine.cpus[trap.cpu].clone();
+    this.detect(detectionFromTrap(trap, this.machine.cpus[trap.cpu].timeNs));
   }
 
   private detect(detection: Detection): void {

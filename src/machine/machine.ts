@@ -629,6 +629,17 @@ export class Machine implements BlockHost {
     return undefined;
   }
 
+  /**
+   * Deliver an exception to `cpuIndex` as raise() does after reporting the trap: for a
+   * counterfactual re-run that rewinds the CPU to the moment of its trap and lets the machine
+   * deliver the exception again (from other register values, say).
+   */
+  redeliverException(cpuIndex: number): void {
+    const exceptions = this.config.exceptions;
+    if (exceptions === undefined) throw new Error('this machine has no exception delivery');
+    this.deliverException(this.cpus[cpuIndex], exceptions);
+  }
+
   /** Enter the exception handler on the current stack; if that fails, the double-fault handler on its own. */
   private deliverException(cpu: CpuState, exceptions: ExceptionDelivery): void {
     const failed = this.enterHandler(cpu, cpu.stackPointer, exceptions.tableBase);

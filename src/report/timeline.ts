@@ -23,6 +23,9 @@ const activityColors: Readonly<Record<string, string>> = {
 /** A handler's name is drawn on its segment when the segment is at least this share of the window. */
 const LABEL_SHARE = 0.04;
 
+/** The layers of the timeline's top-level spec. */
+type LayerSpecs = Extract<TopLevelSpec, { layer: unknown }>['layer'];
+
 export function timelineSpec(timeline: TrialTimeline): TopLevelSpec {
   const ms = (ns: number): number => ns / 1_000_000;
   const times = [...timeline.segments.flatMap((segment) => [segment.startNs, segment.endNs]), ...timeline.events.flatMap((event) => [event.timeNs, event.endNs ?? event.timeNs])];
@@ -44,7 +47,9 @@ export function timelineSpec(timeline: TrialTimeline): TopLevelSpec {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     width: 900,
     height: 18 * lanes.length,
-    config: { font: CHART_FONT, view: { stroke: null } },
+    // the legend below the lanes: to their right it covered the labels of events near the end
+    config: { font: CHART_FONT, view: { stroke: null }, legend: { orient: 'bottom' } },
+    // a layer without rows is left out (vega-lite warns of an infinite extent for it)
     layer: [
       {
         data: { values: segments },
@@ -58,13 +63,16 @@ export function timelineSpec(timeline: TrialTimeline): TopLevelSpec {
       },
       { data: { values: labels }, mark: { type: 'text', align: 'left', dx: 2, fontSize: 9, color: 'white' }, encoding: { x: { field: 'start', type: 'quantitative' }, y, text: { field: 'text' } } },
       { data: { values: stepRows }, mark: { type: 'bar', height: 12, color: activityColors.recovery }, encoding: { x: { field: 'start', type: 'quantitative' }, x2: { field: 'end' }, y } },
-      { data: { values: stepRows }, mark: { type: 'text', align: 'left', dx: 4, fontSize: 10 }, encoding: { x: { field: 'end', type: 'quantitative' }, y, text: { field: 'text' } } },
+      { data: { values: stepRows }, mark: { type: 'text', align: 'left', dx: 4, fontSize: 10, limit: LABEL_LIMIT_PX }, encoding: { x: { field: 'end', type: 'quantitative' }, y, text: { field: 'text' } } },
       { data: { values: eventRows }, mark: { type: 'rule', strokeDash: [3, 3], color: '#5b616b' }, encoding: { x: { field: 'time', type: 'quantitative' } } },
       { data: { values: eventRows }, mark: { type: 'point', filled: true, size: 50, color: '#1f2329' }, encoding: { x: { field: 'time', type: 'quantitative' }, y } },
-      { data: { values: eventRows }, mark: { type: 'text', align: 'left', dx: 6, fontSize: 10 }, encoding: { x: { field: 'time', type: 'quantitative' }, y, text: { field: 'text' } } },
-    ],
+      { data: { values: eventRows }, mark: { type: 'text', align: 'left', dx: 6, fontSize: 10, limit: LABEL_LIMIT_PX }, encoding: { x: { field: 'time', type: 'quantitative' }, y, text: { field: 'text' } } },
+    ].filter((layer) => layer.data.values.length > 0) as LayerSpecs,
   };
 }
+
+/** Labels in the chart are cut at this width (the events list below the chart has them whole). */
+const LABEL_LIMIT_PX = 320;
 
 /** Names made unique by numbering repeats (`guest`, `guest 2`). */
 function uniqueNames(names: readonly string[]): string[] {
@@ -84,6 +92,12 @@ export interface TimelinePageOptions {
   /** the other mechanisms' records for the same fault, shown side by side */
   readonly others?: readonly { readonly label: string; readonly record: TrialRecord }[];
 }
+
+const restoringPointText = {
+  detection: "at the detection (the detecting CPU's registers at its trap, before its exception is delivered)",
+  afterRecovery: 'just before the CPUs run again',
+  checkpoint: 'at the first checkpoint after the fault, then run on to the end',
+} as const;
 
 export async function renderTimelinePage(timeline: TrialTimeline, options: TimelinePageOptions): Promise<string> {
   const svg = timeline.segments.length === 0 && timeline.events.length === 0 ? '<p>The fault was not injected: nothing to show.</p>' : inlineSvg(await renderSvg(timelineSpec(timeline)), 'timeline');
@@ -121,7 +135,7 @@ function diagnosisHtml(diagnosis: TrialDiagnosis): string[] {
   const bound = restoring.kind === 'exhausted' ? ` (search out of bounds: ${escapeHtml(restoring.reason)})` : '';
   return [
     '<h2>Counterfactual repair</h2>',
-    `<p><strong>Minimal restoring set</strong> (set back ${restoring.point === 'detection' ? 'at the detection' : 'just before the CPUs run again'}): ${regions}${bound}; ${restoring.reruns} re-runs.</p>`,
+    `<p><strong>Minimal restoring set</strong> (set back ${restoringPointText[restoring.point]}): ${regions}${bound}; ${restoring.reruns} re-runs.</p>`,
     `<p><strong>Repaired by</strong> (a switched-off step switched on alone): ${diagnosis.repairedBy.length === 0 ? 'none' : diagnosis.repairedBy.map((step) => `<code>${escapeHtml(step)}</code>`).join(' ')}</p>`,
     `<p><strong>Audit after recovery:</strong> ${diagnosis.auditAfterRecovery.length === 0 ? 'clean' : escapeHtml(diagnosis.auditAfterRecovery.join('; '))}</p>`,
   ];
@@ -134,12 +148,15 @@ function recordsHtml(record: TrialRecord, others: readonly { readonly label: str
 }
 
 function footprintHtml(footprint: Footprint): string[] {
+  const hex = (value: number): string => `0x${(value >>> 0).toString(16)}`;
+  const differences = (title: string, regions: Footprint['atDetection']): string =>
+    `<p><strong>${escapeHtml(title)}:</strong> ${regions.length === 0 ? 'none' : regions.map((difference) => `<code title="${escapeHtml(`${difference.words} word(s) differ`)}">${escapeHtml(difference.region)}</code> <span class="note">${hex(difference.trialValue)} → ${hex(difference.goldenValue)}</span>`).join('; ')}</p>`;
   const list = (title: string, regions: readonly string[]): string => `<p><strong>${escapeHtml(title)}:</strong> ${regions.length === 0 ? 'none' : regions.map((region) => `<code>${escapeHtml(region)}</code>`).join(' ')}</p>`;
   return [
     '<h2>Footprint</h2>',
-    '<p class="note">State that differs from the fault-free run at the same point (progress of clocks and counters left out).</p>',
-    list('At the detection', footprint.atDetection.map((difference) => difference.region)),
-    list('After recovery', (footprint.afterRecovery ?? []).map((difference) => difference.region)),
+    '<p class="note">State that differs from the fault-free run at the same point (progress of clocks and counters, and of CPUs out of step, left out); each region with its first differing word, this trial\'s value → the fault-free run\'s.</p>',
+    differences('At the detection', footprint.atDetection),
+    differences('After recovery', footprint.afterRecovery ?? []),
     list('Touched by the fault', footprint.touchedByFault),
     list('Left half-done by abandoned work', footprint.leftHalfDone),
   ];

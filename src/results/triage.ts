@@ -37,12 +37,19 @@ export interface Footprint {
   readonly progressIgnored: number;
 }
 
+/**
+ * Where a restoring set is set back: at the detection (the detecting CPU's registers at its
+ * trap), just before the CPUs run again after recovery, or, for a silent data corruption, at the
+ * first checkpoint after the fault.
+ */
+export type RestoringPoint = 'detection' | 'afterRecovery' | 'checkpoint';
+
 /** A search that ran out of its bounds says so, and what it had found by then. */
 export type RestoringSet =
-  | { readonly kind: 'found'; readonly regions: readonly string[]; readonly reruns: number; readonly point: 'detection' | 'afterRecovery' }
+  | { readonly kind: 'found'; readonly regions: readonly string[]; readonly reruns: number; readonly point: RestoringPoint }
   /** even setting back every region of the footprint does not recover the trial */
-  | { readonly kind: 'none'; readonly reruns: number; readonly point: 'detection' | 'afterRecovery' }
-  | { readonly kind: 'exhausted'; readonly regions: readonly string[]; readonly reruns: number; readonly point: 'detection' | 'afterRecovery'; readonly reason: string };
+  | { readonly kind: 'none'; readonly reruns: number; readonly point: RestoringPoint }
+  | { readonly kind: 'exhausted'; readonly regions: readonly string[]; readonly reruns: number; readonly point: RestoringPoint; readonly reason: string };
 
 export interface TrialDiagnosis {
   readonly id: string;
@@ -50,7 +57,7 @@ export interface TrialDiagnosis {
   readonly mechanism: string;
   readonly cause: string;
   readonly detector: string;
-  /** the function the fault landed in */
+  /** the code label the fault landed in: a code fault's flipped word, else the instruction the CPU was at */
   readonly faultFunction: string;
   readonly footprint: Footprint;
   /** the audit's violated invariants right after recovery (and at the end of the run) */
@@ -69,6 +76,9 @@ export interface TriageCluster {
   readonly repairedBy: readonly string[];
   readonly cause: string;
   readonly detector: string;
+  /** the hypervisor routine every trial's fault landed in (part of the signature) */
+  readonly faultRoutine?: string;
+  /** the code labels within it */
   readonly faultFunctions: readonly string[];
   readonly replay: string;
   readonly reading: string;
@@ -78,7 +88,10 @@ export interface TriageCluster {
 
 export interface Triage {
   readonly campaign: string;
+  /** failed recoveries diagnosed */
   readonly failed: number;
+  /** silent data corruptions diagnosed (`triage --sdc`); absent when they were not asked for */
+  readonly silent?: number;
   readonly clusters: readonly TriageCluster[];
   /** trial pages written beside the results (trial id -> path relative to the directory) */
   readonly pages?: Readonly<Record<string, string>>;

@@ -71,8 +71,9 @@ class Lanes {
 
   constructor(private readonly namer: AddressNamer) {}
 
-  sample(system: System): void {
-    const nowNs = system.machine.nowNs;
+  /** Each CPU's activity at `atNs` (default the machine's time; a trap's own instant is finer: the machine's time is a slice's start). */
+  sample(system: System, atNs = system.machine.nowNs): void {
+    const nowNs = atNs;
     system.machine.cpus.forEach((cpu, index) => {
       const handler = cpu.mode === CpuMode.Running || cpu.mode === CpuMode.Paused ? functionOf(this.namer.name(cpu.programCounter)) : undefined;
       this.extend(index, nowNs, activityOf(cpu.mode), handler);
@@ -99,8 +100,10 @@ class Lanes {
       this.open[cpu] = { ...current, endNs: nowNs };
       return;
     }
-    if (current !== undefined && current.endNs > current.startNs) this.segments.push({ ...current, endNs: nowNs });
-    this.open[cpu] = { cpu, startNs: current?.endNs ?? nowNs, endNs: nowNs, activity, ...(handler === undefined ? {} : { handler }) };
+    // the time since the last sample goes to the activity seen then: segments never overlap
+    const closed = current !== undefined && current.endNs > current.startNs;
+    if (closed) this.segments.push({ ...current, endNs: nowNs });
+    this.open[cpu] = { cpu, startNs: closed || current === undefined ? nowNs : current.startNs, endNs: nowNs, activity, ...(handler === undefined ? {} : { handler }) };
   }
 }
 
@@ -116,7 +119,7 @@ function sampledRun(spec: TrialSpec, record: Exclude<TrialRecord, { outcome: 'no
   const trigger = runToTrigger(system, plans[0]);
   if (trigger.kind !== 'landed') return { cpuCount: system.machine.cpus.length, segments: [], events };
   const injected = injectFaults(system, plans, trigger.cpu, namer);
-  lanes.sample(system);
+  lanes.sample(system, Math.max(system.machine.nowNs, record.injection.timeNs));
   const detectedNs = record.outcome === 'detected' ? record.detection.timeNs : Math.min(system.runLengthNs, system.machine.nowNs + UNDETECTED_WINDOW_NS);
   sampleUntil(system, lanes, detectedNs, Math.max(1_000, (detectedNs - system.machine.nowNs) / SAMPLES));
   if (record.outcome !== 'detected' || record.recovery === undefined) return { cpuCount: system.machine.cpus.length, segments: lanes.finish(), events };
@@ -124,17 +127,21 @@ function sampledRun(spec: TrialSpec, record: Exclude<TrialRecord, { outcome: 'no
   // run to the detection (and leaves the hypervisor stopped there, where the recovery entry starts)
   const ending = runToDetection(system, golden, { instructionCount: injected.last.instructionCount, detection: injected.detection }, false);
   if (ending.kind !== 'detected') return { cpuCount: system.machine.cpus.length, segments: lanes.finish(), events };
-  lanes.sample(system);
+  lanes.sample(system, Math.max(system.machine.nowNs, ending.detection.timeNs));
   injected.restoreTransient();
   const detection = record.detection;
+  let released = false;
   recoveryOf(system, spec, record.injection, detection, golden, {
     onRecovered: (recovered) => {
+      released = true;
       lanes.held(recovered.machine.cpus.length, detection.timeNs, recovered.machine.nowNs);
       recovered.hypervisor.resume();
       const second = sampleUntil(recovered, lanes, recovered.machine.nowNs + AFTER_RECOVERY_NS, AFTER_RECOVERY_NS / SAMPLES);
       if (second !== undefined) events.push({ kind: 'second failure', timeNs: second.timeNs, label: `second failure: ${second.text}` });
     },
   });
+  // a recovery that never released the CPUs leaves them where its entry (run in the machine) left them
+  if (!released) lanes.sample(system);
   return { cpuCount: system.machine.cpus.length, segments: lanes.finish(), events };
 }
 
@@ -160,7 +167,14 @@ function recordEvents(record: Exclude<TrialRecord, { outcome: 'notInjected' }>):
     events.push({ kind: 'recovery step', timeNs: startNs, endNs, label: `${step.step} (${step.ms.toFixed(2)} ms)` });
     startNs = endNs;
   }
-  if (record.recovery !== undefined) events.push({ kind: 'resumed', timeNs: startNs, label: record.recovery.result === 'recovered' ? 'resumed: recovered' : `resumed: ${record.recovery.cause}` });
+  const recovery = record.recovery;
+  if (recovery?.cause === 'recoveryNeverRan') {
+    // the entry ran in the machine for its window and never handed over: nothing resumed
+    const endNs = startNs + Math.round(recovery.recoveryLatencyMs * 1_000_000);
+    events.push({ kind: 'recovery step', timeNs: startNs, endNs, label: `recovery entry, never handed over: ${recovery.detail ?? ''}` });
+  } else if (recovery !== undefined) {
+    events.push({ kind: 'resumed', timeNs: startNs, label: recovery.result === 'recovered' ? 'resumed: recovered' : `resumed: ${recovery.cause}` });
+  }
   return events;
 }
 

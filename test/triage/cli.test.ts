@@ -53,6 +53,22 @@ describe('ninelives triage', () => {
     expect(replayed.exitCode, replayed.stderr).toBe(0);
     expect(readFileSync(timeline, 'utf8')).toContain('clear-irq-count');
 
+    // any trial's page on demand, with its stored diagnosis when triage made one
+    const ids = readFileSync(join(out, 'trials.jsonl'), 'utf8').split('\n').filter((line) => line !== '').map((line) => (JSON.parse(line) as { id: string }).id);
+    const unpaged = ids.find((id) => !(id in triage.pages));
+    if (unpaged !== undefined) {
+      const onDemand = await cli(['triage', out, '--page', unpaged]);
+      expect(onDemand.exitCode, onDemand.stderr).toBe(0);
+      const path = onDemand.stdout.replace(/^page: /, '').trim();
+      expect(readFileSync(path, 'utf8')).toContain(unpaged);
+    }
+    const storedPage = await cli(['triage', out, '--page', clusters[0].trials[0]]);
+    expect(storedPage.exitCode, storedPage.stderr).toBe(0);
+    expect(readFileSync(storedPage.stdout.replace(/^page: /, '').trim(), 'utf8')).toContain('Minimal restoring set');
+    const missing = await cli(['triage', out, '--page', 'no/such/trial']);
+    expect(missing.exitCode).toBe(2);
+    expect(missing.stderr).toMatch(/no trial no\/such\/trial/);
+
     const report = await cli(['report', out]);
     expect(report.exitCode, report.stderr).toBe(0);
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<section id="triage">');

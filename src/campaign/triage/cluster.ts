@@ -1,7 +1,9 @@
 /**
- * Clusters of failed recoveries: diagnoses grouped by signature (failure cause, detector, and the
- * kinds of state in the restoring set), ranked by size, each with the steps that repair most of
- * its trials and a one-line reading built from the step definitions' own descriptions.
+ * Clusters of failed recoveries: diagnoses grouped by signature (failure cause, detector, the
+ * kinds of state in the restoring set, and the hypervisor routine the fault landed in), ranked
+ * by the size of their finding (the signature without the routine), then by their own size,
+ * each with the steps that repair most of its trials and a one-line reading built from the step
+ * definitions' own descriptions.
  */
 import { mechanismNamed } from '../../recovery/mechanisms.js';
 import type { RecoveryStep } from '../../recovery/step.js';
@@ -14,7 +16,17 @@ export function restoringKinds(restoring: RestoringSet): string[] {
   return [...new Set(restoring.regions.map(kindOfRegion))].sort();
 }
 
+/** The hypervisor routine of a code label: the function, without its local label (`raise_softirq.retry` -> `raise_softirq`). */
+export function routineOf(label: string): string {
+  return label.replace(/\..*$/, '');
+}
+
 export function signatureOf(diagnosis: TrialDiagnosis): string {
+  return `${findingOf(diagnosis)} | fault in ${routineOf(diagnosis.faultFunction)}`;
+}
+
+/** The signature without the fault's routine: one finding, which the routines split into clusters. */
+function findingOf(diagnosis: TrialDiagnosis): string {
   const kinds = restoringKinds(diagnosis.restoring);
   return `${diagnosis.mechanism} | ${diagnosis.cause} | ${diagnosis.detector} | restoring: ${kinds.length === 0 ? 'none found' : kinds.join(', ')}`;
 }
@@ -24,7 +36,7 @@ export function stepRepairs(step: RecoveryStep, kind: string): boolean {
   return (step.repairs ?? []).some((declared) => kind === declared || kind.startsWith(`${declared}.`));
 }
 
-export function clusterDiagnoses(campaign: string, diagnoses: readonly TrialDiagnosis[], steps: readonly RecoveryStep[], disabledSteps: readonly string[]): Triage {
+export function clusterDiagnoses(campaign: string, diagnoses: readonly TrialDiagnosis[], steps: readonly RecoveryStep[], disabledSteps: readonly string[], withSilent = false): Triage {
   const groups = new Map<string, TrialDiagnosis[]>();
   for (const diagnosis of diagnoses) {
     const signature = signatureOf(diagnosis);
@@ -33,8 +45,23 @@ export function clusterDiagnoses(campaign: string, diagnoses: readonly TrialDiag
     else group.push(diagnosis);
   }
   const clusters = [...groups.entries()].map(([signature, members]) => clusterOf(signature, members, steps, disabledSteps));
-  clusters.sort((x, y) => y.count - x.count || (x.signature < y.signature ? -1 : x.signature > y.signature ? 1 : 0));
-  return { campaign, failed: diagnoses.length, clusters };
+  // ranked by the size of their finding (the clusters of one finding, split by routine, stay
+  // together: the findings list reads in order of how much each explains), then by their own
+  const findingCount = new Map<string, number>();
+  const findings = new Map(clusters.map((cluster) => [cluster, findingOf(groups.get(cluster.signature)?.[0] as TrialDiagnosis)]));
+  for (const cluster of clusters) findingCount.set(findings.get(cluster) as string, (findingCount.get(findings.get(cluster) as string) ?? 0) + cluster.count);
+  const order = (x: string, y: string): number => (x < y ? -1 : x > y ? 1 : 0);
+  clusters.sort((x, y) => {
+    const [findingX, findingY] = [findings.get(x) as string, findings.get(y) as string];
+    return (findingCount.get(findingY) as number) - (findingCount.get(findingX) as number) || order(findingX, findingY) || y.count - x.count || order(x.signature, y.signature);
+  });
+  const silent = diagnoses.filter(isSilent).length;
+  return withSilent ? { campaign, failed: diagnoses.length - silent, silent, clusters } : { campaign, failed: diagnoses.length, clusters };
+}
+
+/** A diagnosis of a silent data corruption (no detector fired, no recovery ran). */
+export function isSilent(diagnosis: TrialDiagnosis): boolean {
+  return diagnosis.restoring.point === 'checkpoint';
 }
 
 function clusterOf(signature: string, members: readonly TrialDiagnosis[], steps: readonly RecoveryStep[], disabledSteps: readonly string[]): TriageCluster {
@@ -53,6 +80,7 @@ function clusterOf(signature: string, members: readonly TrialDiagnosis[], steps:
     repairedBy,
     cause: sorted[0].cause,
     detector: sorted[0].detector,
+    faultRoutine: routineOf(sorted[0].faultFunction),
     faultFunctions: [...new Set(sorted.map((member) => member.faultFunction))].sort(),
     replay: sorted[0].replay,
     reading: readingOf(restoring, repairedBy, sorted, steps, disabledSteps),
@@ -62,7 +90,14 @@ function clusterOf(signature: string, members: readonly TrialDiagnosis[], steps:
 
 /** One line: what is left wrong, and which step repairs it, or that none does. */
 function readingOf(restoring: readonly string[], repairedBy: readonly string[], members: readonly TrialDiagnosis[], steps: readonly RecoveryStep[], disabledSteps: readonly string[]): string {
+  if (isSilent(members[0])) {
+    if (restoring.length === 0) return 'silent corruption: no restoring set within the footprint at the first checkpoint after the fault';
+    return `silent corruption of ${restoring.join(', ')}: no detector fired, and setting it back at the first checkpoint after the fault makes the run correct`;
+  }
   if (restoring.length === 0) return 'no restoring set within the footprint: the failure is not in named hypervisor state that setting back repairs';
+  if (restoring.every(isRegisterKind) && members.every((member) => member.restoring.point === 'detection')) {
+    return `${restoring.join(', ')} wrong at the detection: set back (the detecting CPU's at its trap, before its exception is delivered), recovery runs and succeeds; no step repairs a register before recovery starts`;
+  }
   const halfDone = members.every((member) => member.restoring.kind !== 'none' && member.restoring.regions.every((region) => member.footprint.leftHalfDone.includes(region)));
   const state = `${restoring.join(', ')} ${halfDone ? 'left half-done by abandoned work' : 'left wrong'}`;
   const repairing = steps.filter((step) => repairedBy.includes(step.name));
@@ -72,6 +107,11 @@ function readingOf(restoring: readonly string[], repairedBy: readonly string[], 
   const enabled = declared.filter((step) => ofMechanism.has(step.name) && !disabledSteps.includes(step.name));
   if (enabled.length > 0) return `${state}, although ${enabled.map((step) => step.name).join(', ')} is on: it does not set this case right`;
   return `${state}: no step repairs it`;
+}
+
+/** A kind that is a CPU register (`cpu.sp`, `cpu.r5`, `cpu.pc`, `cpu.flags`), not a CPU field such as its timer. */
+function isRegisterKind(kind: string): boolean {
+  return /^cpu\.(pc|sp|flags|r\d+)$/.test(kind);
 }
 
 function mechanismStepNames(mechanism: string): string[] {

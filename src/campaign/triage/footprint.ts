@@ -12,7 +12,7 @@
  * and is counted, not listed. A word stuck at the interval's start value, or beyond either end,
  * or one the golden run never moved, is a difference.
  */
-import { NO_DEADLINE } from '../../machine/cpu.js';
+import { NO_DEADLINE, type CpuState } from '../../machine/cpu.js';
 import { AddressNamer } from '../../hypervisor/symbols.js';
 import type { RegionDifference } from '../../results/triage.js';
 import type { System } from '../../trial/system.js';
@@ -21,8 +21,15 @@ import type { System } from '../../trial/system.js';
 const cpuFields = ['timerDeadlineNs', 'inServiceVectors'] as const;
 type CpuField = (typeof cpuFields)[number];
 
-/** Where a named region lives: memory words, or one CPU's field. */
-export type RegionPlace = { readonly kind: 'words'; readonly addresses: readonly number[] } | { readonly kind: 'cpu'; readonly cpu: number; readonly field: CpuField };
+/**
+ * Where a named region lives: memory words, one CPU's field, or one CPU's register (set back to
+ * `value`, the fault-free run's at the same point of that CPU's execution; `atTrap` when it is
+ * the detecting CPU's register at its trap, set back by rewinding to the trap).
+ */
+export type RegionPlace =
+  | { readonly kind: 'words'; readonly addresses: readonly number[] }
+  | { readonly kind: 'cpu'; readonly cpu: number; readonly field: CpuField }
+  | { readonly kind: 'register'; readonly cpu: number; readonly register: string; readonly value: number; readonly atTrap: boolean };
 
 export interface Comparison {
   readonly differences: readonly RegionDifference[];
@@ -98,7 +105,10 @@ function isProgress(value: number, startValue: number, endValue: number): boolea
   return value > Math.min(startValue, endValue) && value < Math.max(startValue, endValue);
 }
 
-/** Set `regions` of `system` back to their values in `golden`. */
+/**
+ * Set `regions` of `system` back to their values in `golden`, except the detecting CPU's
+ * registers at its trap (see trapRegisters): those need the trial rewound to the trap.
+ */
 export function setBack(system: System, golden: System, regions: readonly string[], places: ReadonlyMap<string, RegionPlace>): void {
   const words = system.machine.memory.words;
   for (const region of regions) {
@@ -106,8 +116,66 @@ export function setBack(system: System, golden: System, regions: readonly string
     if (place === undefined) throw new Error(`no such region in the footprint: ${region}`);
     if (place.kind === 'words') {
       for (const address of place.addresses) words[address] = golden.machine.memory.words[address];
-    } else {
+    } else if (place.kind === 'cpu') {
       system.machine.cpus[place.cpu][place.field] = golden.machine.cpus[place.cpu][place.field];
+    } else if (!place.atTrap) {
+      setRegister(system.machine.cpus[place.cpu], place.register, place.value);
     }
   }
+}
+
+/** The places among `regions` that are the detecting CPU's registers at its trap. */
+export function trapRegisters(regions: readonly string[], places: ReadonlyMap<string, RegionPlace>): Extract<RegionPlace, { kind: 'register' }>[] {
+  return regions.flatMap((region) => {
+    const place = places.get(region);
+    return place?.kind === 'register' && place.atTrap ? [place] : [];
+  });
+}
+
+/** A CPU's registers as a researcher names them: pc, sp, flags (the interrupt flag is its bit 0), r0..r15. */
+export function registersOf(cpu: CpuState): [string, number][] {
+  return [['pc', cpu.programCounter], ['sp', cpu.stackPointer], ['flags', cpu.flags], ...[...cpu.registers].map((value, index): [string, number] => [`r${index}`, value])];
+}
+
+export function setRegister(cpu: CpuState, register: string, value: number): void {
+  if (register === 'pc') cpu.programCounter = value;
+  else if (register === 'sp') cpu.stackPointer = value;
+  else if (register === 'flags') cpu.flags = value;
+  else cpu.registers[Number(register.slice(1))] = value;
+}
+
+/**
+ * The CPUs' registers against the fault-free run's. Registers are not counters, so progress is
+ * told apart by where each CPU is in its own instruction stream: CPU k of the trial is compared
+ * with CPU k of the fault-free run at k's own local time, and only when both have retired the
+ * same number of instructions in the same mode, that is, when they stand at the same point of
+ * the same stream. Then every register that differs is the fault's doing, directly or through a
+ * path the fault changed. A CPU out of step (asleep for another time, a scheduling quantum ahead
+ * of where the detection stopped the others, in a guest) holds other values for reasons of
+ * timing: its differing registers are counted as progress, not listed. `trial[k]` is the
+ * trial's CPU k (for the detecting CPU: as it was at its trap); `goldenCpu(k)` the fault-free
+ * run's at the same local time; `atTrap` the detecting CPU, whose registers are set back by
+ * rewinding to its trap.
+ */
+export function compareRegisters(trial: readonly CpuState[], goldenCpu: (index: number) => CpuState, atTrap: number | undefined): { differences: RegionDifference[]; places: Map<string, RegionPlace>; progressIgnored: number } {
+  const differences: RegionDifference[] = [];
+  const places = new Map<string, RegionPlace>();
+  let progressIgnored = 0;
+  trial.forEach((cpu, index) => {
+    const golden = goldenCpu(index);
+    const inStep = cpu.instructionsRetired === golden.instructionsRetired && cpu.mode === golden.mode;
+    const goldenValues = new Map(registersOf(golden));
+    for (const [register, value] of registersOf(cpu)) {
+      const goldenValue = goldenValues.get(register) as number;
+      if (value === goldenValue) continue;
+      if (!inStep) {
+        progressIgnored++;
+        continue;
+      }
+      const region = `cpu[${index}].${register}`;
+      places.set(region, { kind: 'register', cpu: index, register, value: goldenValue, atTrap: index === atTrap });
+      differences.push({ region, kind: kindOfRegion(region), words: 1, trialValue: value, goldenValue });
+    }
+  });
+  return { differences, places, progressIgnored };
 }

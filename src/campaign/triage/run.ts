@@ -13,15 +13,23 @@ import { trialsPath } from '../../results/directory.js';
 import { readRecords } from '../../results/store.js';
 import type { TrialDiagnosis, Triage } from '../../results/triage.js';
 import { clusterDiagnoses } from './cluster.js';
-import { DEFAULT_BOUNDS, type FailedTrial, type TriageBounds } from './diagnose.js';
+import { DEFAULT_BOUNDS, type FailedTrial, type SilentTrial, type TriageBounds } from './diagnose.js';
 import diagnoseJob, { type TriageJob } from './worker.js';
 
 export const TRIAGE_FILE = 'triage.jsonl';
+
+/**
+ * What a stored diagnosis holds changes with the diagnosis (2: the CPUs' registers in the
+ * footprint, a code fault's place by its flipped word): lines of another format are diagnosed again.
+ */
+const DIAGNOSIS_FORMAT = 2;
 
 export interface TriageOptions {
   readonly workers: number;
   readonly bounds?: TriageBounds;
   readonly onProgress?: (done: number, total: number) => void;
+  /** diagnose the silent data corruptions too */
+  readonly sdc?: boolean;
   /** aborting stops new diagnoses; those in flight finish and are kept */
   readonly signal?: AbortSignal;
 }
@@ -29,13 +37,14 @@ export interface TriageOptions {
 export type TriageRun =
   | { readonly kind: 'completed'; readonly triage: Triage; readonly diagnoses: readonly TrialDiagnosis[]; readonly diagnosed: number } | { readonly kind: 'interrupted'; readonly done: number; readonly total: number };
 
-/** The failed recoveries of a results directory, in its (canonical) order. */
-export function failedTrials(directory: string): { campaign: string; trials: FailedTrial[] } {
-  const trials: FailedTrial[] = [];
+/** The failed recoveries of a results directory (and with `sdc`, its silent data corruptions), in its (canonical) order. */
+export function failedTrials(directory: string, sdc = false): { campaign: string; trials: (FailedTrial | SilentTrial)[] } {
+  const trials: (FailedTrial | SilentTrial)[] = [];
   let campaign = '';
   for (const entry of readRecords(trialsPath(directory))) {
     campaign = entry.campaign;
     const record = entry.record;
+    if (sdc && record.outcome === 'sdc') trials.push({ kind: 'sdc', id: entry.id, spec: entry.spec, cause: record.cause, replay: record.replay, injection: record.injection });
     if (record.outcome !== 'detected' || record.recovery?.result !== 'recoveryFailed') continue;
     trials.push({ id: entry.id, spec: entry.spec, recovery: record.recovery, replay: record.replay });
   }
@@ -44,7 +53,7 @@ export function failedTrials(directory: string): { campaign: string; trials: Fai
 
 export async function triageDirectory(directory: string, options: TriageOptions): Promise<TriageRun> {
   const bounds = options.bounds ?? DEFAULT_BOUNDS;
-  const { campaign, trials } = failedTrials(directory);
+  const { campaign, trials } = failedTrials(directory, options.sdc ?? false);
   const path = join(directory, TRIAGE_FILE);
   const stored = storedDiagnoses(path, new Set(trials.map((trial) => trial.id)), bounds);
   // written even when empty: it says the directory was triaged, and is what a resumed triage reads
@@ -64,12 +73,29 @@ export async function triageDirectory(directory: string, options: TriageOptions)
   if (done < trials.length) return { kind: 'interrupted', done, total: trials.length };
   const diagnoses = trials.map((trial) => stored.diagnoses.get(trial.id) as TrialDiagnosis);
   const disabled = [...new Set(trials.flatMap((trial) => trial.spec.disabledSteps ?? []))];
-  return { kind: 'completed', triage: clusterDiagnoses(campaign, diagnoses, recoverySteps, disabled), diagnoses, diagnosed: missing.length };
+  return { kind: 'completed', triage: clusterDiagnoses(campaign, diagnoses, recoverySteps, disabled, options.sdc ?? false), diagnoses, diagnosed: missing.length };
 }
 
-/** A stored line carries the bounds it was found within: other bounds make it stale. */
+/** The diagnosis of trial `id` stored in a directory's triage.jsonl (the last of the current format), if any. */
+export function storedDiagnosisOf(directory: string, id: string): TrialDiagnosis | undefined {
+  const path = join(directory, TRIAGE_FILE);
+  if (!existsSync(path)) return undefined;
+  let found: TrialDiagnosis | undefined;
+  for (const text of readFileSync(path, 'utf8').split('\n')) {
+    if (text.trim() === '') continue;
+    try {
+      const parsed = JSON.parse(text) as { format?: number; diagnosis: TrialDiagnosis };
+      if (parsed.format === DIAGNOSIS_FORMAT && parsed.diagnosis.id === id) found = parsed.diagnosis;
+    } catch {
+      // a line cut short by an interruption holds no diagnosis
+    }
+  }
+  return found;
+}
+
+/** A stored line carries its format and the bounds it was found within: another of either makes it stale. */
 function line(diagnosis: TrialDiagnosis, bounds: TriageBounds): string {
-  return JSON.stringify({ bounds, diagnosis }) + '\n';
+  return JSON.stringify({ format: DIAGNOSIS_FORMAT, bounds, diagnosis }) + '\n';
 }
 
 /** Diagnoses already in triage.jsonl for these trials and bounds; any other line means rewriting the file. */
@@ -80,8 +106,8 @@ function storedDiagnoses(path: string, wanted: ReadonlySet<string>, bounds: Tria
   for (const text of readFileSync(path, 'utf8').split('\n')) {
     if (text.trim() === '') continue;
     try {
-      const parsed = JSON.parse(text) as { bounds: TriageBounds; diagnosis: TrialDiagnosis };
-      if (JSON.stringify(parsed.bounds) === JSON.stringify(bounds) && wanted.has(parsed.diagnosis.id)) diagnoses.set(parsed.diagnosis.id, parsed.diagnosis);
+      const parsed = JSON.parse(text) as { format?: number; bounds: TriageBounds; diagnosis: TrialDiagnosis };
+      if (parsed.format === DIAGNOSIS_FORMAT && JSON.stringify(parsed.bounds) === JSON.stringify(bounds) && wanted.has(parsed.diagnosis.id)) diagnoses.set(parsed.diagnosis.id, parsed.diagnosis);
       else rewrite = true;
     } catch {
       // a line cut short by an interruption: diagnose that trial again

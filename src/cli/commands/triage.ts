@@ -8,16 +8,16 @@ import { availableParallelism } from 'node:os';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { triageDirectory, type TriageRun } from '../../campaign/triage/run.js';
+import { storedDiagnosisOf, triageDirectory, type TriageRun } from '../../campaign/triage/run.js';
 import { DEFAULT_BOUNDS, type TriageBounds } from '../../campaign/triage/diagnose.js';
 import { TRIALS_FILE, finishResults } from '../../results/directory.js';
 import { firstRecord } from '../../results/store.js';
 import { writeFileAtomically } from '../../results/staged-file.js';
 import { TRIAGE_CLUSTERS_FILE, type Triage } from '../../results/triage.js';
 import { writeDirectoryReports } from '../../report/write.js';
-import { renderTriageMarkdown } from '../../report/triage.js';
+import { diagnosedText, renderTriageMarkdown } from '../../report/triage.js';
 import { CliError, UsageError } from '../errors.js';
-import { writeTrialPages } from '../trial-pages.js';
+import { writeTrialPage, writeTrialPages } from '../trial-pages.js';
 import type { CliIo } from '../io.js';
 import { parseInteger } from '../options.js';
 import { createProgress } from '../progress.js';
@@ -29,6 +29,8 @@ interface TriageCommandOptions {
   readonly maxReruns: number;
   readonly timeBudgetMs?: number;
   readonly force?: boolean;
+  readonly sdc?: boolean;
+  readonly page?: string;
 }
 
 class TriageInterrupted extends CliError {
@@ -48,6 +50,8 @@ export function registerTriageCommand(program: Command, io: CliIo): void {
     .option('--json', 'print { clusters: [ { signature, count, trials, restoring, repairedBy } ] } instead of the findings')
     .option('--max-reruns <n>', 're-runs through the machine per trial (steps and restoring-set search together)', parseInteger('--max-reruns', 1, 100_000), DEFAULT_BOUNDS.maxReruns)
     .option('--time-budget-ms <ms>', 'wall-clock budget per trial (makes results depend on the machine\'s speed)', parseInteger('--time-budget-ms', 1, 86_400_000))
+    .option('--sdc', 'also diagnose and cluster the silent data corruptions (footprint and restoring set at the first checkpoint after the fault)')
+    .option('--page <id>', 'write only trial <id>\'s browser page (record, the other mechanisms\' records, footprint and restoring set, timeline) to <dir>/trials/ and print its path')
     .option('--force', 'write the triage even where the directory holds other files than a ninelives result')
     .action(async (directory: string, options: TriageCommandOptions, command: Command) => {
       if (!existsSync(join(directory, TRIALS_FILE))) throw new UsageError('usage.noResults', `no ${TRIALS_FILE} in ${directory}`);
@@ -55,9 +59,15 @@ export function registerTriageCommand(program: Command, io: CliIo): void {
       if (first === undefined) throw new UsageError('usage.noResults', `${join(directory, TRIALS_FILE)} holds no trials`);
       // triage writes beside the results (triage.*, trials/, the reports): the directory must be this campaign's, as for report
       claimOrExplain(directory, { campaign: first.campaign, force: options.force, named: 'the results directory' });
+      if (options.page !== undefined) {
+        const page = await writeTrialPage(directory, options.page, storedDiagnosisOf(directory, options.page));
+        if (page === undefined) throw new UsageError('usage.noTrial', `no trial ${options.page} in ${join(directory, TRIALS_FILE)}`);
+        io.stdout.write(`page: ${join(directory, page)}\n`);
+        return;
+      }
       const commandLine = ['ninelives', ...(command.parent?.args ?? ['triage', directory])].join(' ');
       const bounds: TriageBounds = options.timeBudgetMs === undefined ? { maxReruns: options.maxReruns } : { maxReruns: options.maxReruns, timeBudgetMs: options.timeBudgetMs };
-      const run = await triageWithProgress(directory, options.workers, bounds, io);
+      const run = await triageWithProgress(directory, { workers: options.workers, bounds, sdc: options.sdc === true }, io);
       if (run.kind === 'interrupted') throw new TriageInterrupted(`interrupted after ${run.done}/${run.total} trials; continue with: ${commandLine}`);
       const { pages, discordant } = await writeTrialPages(directory, run.triage, new Map(run.diagnoses.map((diagnosis) => [diagnosis.id, diagnosis])));
       const triage: Triage = { ...run.triage, pages: Object.fromEntries(pages), discordant };
@@ -69,14 +79,14 @@ export function registerTriageCommand(program: Command, io: CliIo): void {
     });
 }
 
-async function triageWithProgress(directory: string, workers: number, bounds: TriageBounds, io: CliIo): Promise<TriageRun> {
+async function triageWithProgress(directory: string, { workers, bounds, sdc }: { workers: number; bounds: TriageBounds; sdc: boolean }, io: CliIo): Promise<TriageRun> {
   const progress = createProgress(io, 'triage');
   const controller = new AbortController();
   const interrupt = (): void => controller.abort();
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
   try {
-    return await triageDirectory(directory, { workers, bounds, signal: controller.signal, onProgress: (done, total) => progress.update(done, total) });
+    return await triageDirectory(directory, { workers, bounds, sdc, signal: controller.signal, onProgress: (done, total) => progress.update(done, total) });
   } finally {
     progress.stop();
     process.removeListener('SIGINT', interrupt);
@@ -89,8 +99,11 @@ function jsonOf(triage: Triage): unknown {
 }
 
 function describe(triage: Triage, directory: string): string {
-  const lines = [`${triage.failed} failed recoveries in ${triage.clusters.length} clusters:`];
-  for (const cluster of triage.clusters.slice(0, 10)) lines.push(`  ${String(cluster.count).padStart(5)}  ${cluster.reading}`, `         e.g. ${cluster.replay}`);
+  const lines = [`${diagnosedText(triage)} in ${triage.clusters.length} clusters:`];
+  for (const cluster of triage.clusters.slice(0, 10)) {
+    const place = cluster.faultRoutine === undefined ? '' : ` [fault in ${cluster.faultRoutine}]`;
+    lines.push(`  ${String(cluster.count).padStart(5)}  ${cluster.reading}${place}`, `         e.g. ${cluster.replay}`);
+  }
   lines.push(`triage: ${join(directory, 'triage.md')} (also triage.json, triage.jsonl, and a section of report.html)`);
   return lines.join('\n') + '\n';
 }
