@@ -227,6 +227,8 @@ export class Assembler {
   wrsp(source: Register): this { return this.emit(Opcode.WriteStackPointer, source, 0, 0); }
   /** stop this CPU and hand the machine to the layer above (the recovery entry is done) */
   handover(): this { return this.emit(Opcode.HandOver, 0, 0, 0); }
+  /** PKRU = source + value (a machine without protection keys traps on it as an invalid opcode) */
+  wrpkru(source: Register, value: Immediate = 0): this { return this.emit(Opcode.WritePkru, source, 0, value); }
 
   // --- structured helpers -----------------------------------------------------------------
 

@@ -9,6 +9,9 @@
 export const PAGE_SHIFT = 6;
 export const PAGE_WORDS = 1 << PAGE_SHIFT;
 
+/** protection keys a page may carry, as on x86 */
+export const PROTECTION_KEYS = 16;
+
 export const PERMISSION_READ = 1;
 export const PERMISSION_WRITE = 2;
 export const PERMISSION_EXECUTE = 4;
@@ -39,6 +42,11 @@ export class Memory {
   readonly words: Int32Array;
   /** per page: PERMISSION_* bits; 0 means unmapped */
   readonly pagePermissions: Uint8Array;
+  /**
+   * per page: its protection key (0..15), as x86 page-table entries hold one. Checked against
+   * the accessing CPU's PKRU only on a machine with protection keys; all 0 otherwise.
+   */
+  readonly pageKeys: Uint8Array;
   readonly segments: readonly Segment[];
 
   constructor(segments: readonly Segment[]) {
@@ -46,6 +54,7 @@ export class Memory {
     const sizeWords = Math.ceil(end / PAGE_WORDS) * PAGE_WORDS;
     this.words = new Int32Array(sizeWords);
     this.pagePermissions = new Uint8Array(sizeWords >>> PAGE_SHIFT);
+    this.pageKeys = new Uint8Array(sizeWords >>> PAGE_SHIFT);
     this.segments = segments;
     for (const segment of segments) this.map(segment);
   }
@@ -57,6 +66,18 @@ export class Memory {
   permissionAt(address: number): number {
     if (address < 0 || address >= this.words.length) return 0;
     return this.pagePermissions[address >>> PAGE_SHIFT];
+  }
+
+  /** The protection key of the page holding `address` (0 outside memory). */
+  keyAt(address: number): number {
+    if (address < 0 || address >= this.words.length) return 0;
+    return this.pageKeys[address >>> PAGE_SHIFT];
+  }
+
+  /** Give the pages of [base, base + sizeWords) protection key `key` (x86's pkey_mprotect). */
+  setKey(base: number, sizeWords: number, key: number): void {
+    if (key < 0 || key >= PROTECTION_KEYS || !Number.isInteger(key)) throw new RangeError(`protection key ${key} is not one of 0..${PROTECTION_KEYS - 1}`);
+    for (let page = base >>> PAGE_SHIFT; page < (base + sizeWords + PAGE_WORDS - 1) >>> PAGE_SHIFT; page++) this.pageKeys[page] = key;
   }
 
   segmentAt(address: number): Segment | undefined {

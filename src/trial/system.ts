@@ -6,7 +6,7 @@
 import { CpuMode } from '../machine/cpu.js';
 import { Fingerprint, addCpuState } from '../machine/digest.js';
 import type { MachineSnapshot } from '../machine/machine.js';
-import { sameWords } from '../machine/state-equality.js';
+import { samePageKeys, sameWords } from '../machine/state-equality.js';
 import { MAX_DOMAINS, PRIVILEGED_DOMAIN_ID } from '../hypervisor/abi.js';
 import { Hypervisor } from '../hypervisor/hypervisor.js';
 import type { Detection } from '../hypervisor/detection.js';
@@ -156,7 +156,10 @@ export class System {
 
   /** A fingerprint of the whole system: hypervisor memory, CPU state, guest and device state. */
   digest(): string {
-    return new Fingerprint().addWords(this.machine.memory.words).addString(this.stateBesidesMemory()).hex();
+    const fingerprint = new Fingerprint().addWords(this.machine.memory.words);
+    // the pages' protection keys, on a machine that has them (the others' digests stay as they were)
+    if (this.machine.protectionKeys) fingerprint.addWords(this.machine.memory.pageKeys);
+    return fingerprint.addString(this.stateBesidesMemory()).hex();
   }
 
   /**
@@ -178,7 +181,8 @@ export class System {
     return (
       stateBesidesMemory.startsWith(cpus) &&
       stateBesidesMemory.slice(cpus.length) === this.guestsAndDevices() &&
-      sameWords(this.machine.memory.words, snapshot.machine.words)
+      sameWords(this.machine.memory.words, snapshot.machine.words) &&
+      samePageKeys(this.machine.memory.pageKeys, snapshot.machine.pageKeys)
     );
   }
 
