@@ -47,6 +47,12 @@ export interface MachineConfig {
    * PKRU, and `wrpkru` runs; off (the default), `wrpkru` is an invalid opcode and no key is looked at
    */
   readonly protectionKeys?: boolean;
+  /**
+   * log2 of the words one protection key covers: a page (PAGE_SHIFT) as on x86 by default. A
+   * finer granule stands for a layout that gives every object its own pages (as PUSh's allocator
+   * does) without moving the objects of a packed one.
+   */
+  readonly protectionKeyShift?: number;
 }
 
 /**
@@ -194,7 +200,7 @@ export class Machine implements BlockHost {
     this.nowNs = 0;
     this.lastWriteNs = 0;
     this.secondRunningNs = 0;
-    this.memory = new Memory(config.segments);
+    this.memory = new Memory(config.segments, config.protectionKeyShift);
     this.pageKeys = this.memory.pageKeys;
     this.protectionKeys = config.protectionKeys === true;
     this.cpus = Array.from({ length: config.cpuCount }, (_, index) => new CpuState(index));
@@ -727,6 +733,7 @@ export class Machine implements BlockHost {
     const words = this.memory.words;
     const permissions = this.memory.pagePermissions;
     const keys = this.memory.pageKeys;
+    const keyShift = this.memory.keyShift;
     const size = words.length;
     const r = cpu.registers;
     const translation = this.tracer === undefined ? this.translation : undefined;
@@ -768,7 +775,7 @@ export class Machine implements BlockHost {
         case Opcode.Load: {
           const address = r[b] + immediate;
           const permission = address < 0 || address >= size ? 0 : permissions[address >>> PAGE_SHIFT];
-          if ((permission & PERMISSION_READ) === 0 || (cpu.pkru !== 0 && keyDenies(cpu.pkru, keys[address >>> PAGE_SHIFT], false))) {
+          if ((permission & PERMISSION_READ) === 0 || (cpu.pkru !== 0 && keyDenies(cpu.pkru, keys[address >>> keyShift], false))) {
             this.accessFault(cpu, address, 'read');
             continue;
           }
@@ -778,7 +785,7 @@ export class Machine implements BlockHost {
         }
         case Opcode.Store: {
           const address = r[a] + immediate;
-          if (address < 0 || address >= size || (permissions[address >>> PAGE_SHIFT] & PERMISSION_WRITE) === 0 || (cpu.pkru !== 0 && keyDenies(cpu.pkru, keys[address >>> PAGE_SHIFT], true))) {
+          if (address < 0 || address >= size || (permissions[address >>> PAGE_SHIFT] & PERMISSION_WRITE) === 0 || (cpu.pkru !== 0 && keyDenies(cpu.pkru, keys[address >>> keyShift], true))) {
             this.accessFault(cpu, address, 'write');
             continue;
           }

@@ -116,18 +116,29 @@ describe('protection keys in the machine state', () => {
     expect(built.machine.cpus[0].pkru).toBe(12);
   });
 
+  it('a finer key granule keys words apart within a page', () => {
+    const built = rig((asm) => asm.movi(13, DATA_BASE).movi(1, writeDisableBit(KEY)).wrpkru(1).movi(2, 1).st(13, 1, 2).st(13, 0, 2).hlt(), { config: { protectionKeys: true, protectionKeyShift: 0 } });
+    built.machine.memory.setKey(DATA_BASE, 1, KEY);
+    built.machine.run(1_000);
+    expect(built.traps).toEqual([expect.objectContaining({ exception: 'protectionKey', address: DATA_BASE })]);
+    expect(built.machine.memory.words[DATA_BASE + 1]).toBe(1);
+  });
+
   it('rejects a key outside 0..15', () => {
     const machine = new Machine({ cpuCount: 1, segments: [], interruptTableBase: 0, timerVector: 1, hostStackTops: [0], vmExitEntry: 0 });
     expect(() => machine.memory.setKey(0, 1, 16)).toThrow(/protection key 16/);
   });
 });
 
-/** Random keys for the static data and stack pages, as a list of [page, key]. */
-const pageKeys = fc.array(fc.tuple(fc.integer({ min: STATIC_BASE >>> PAGE_SHIFT, max: (STACK_BASE >>> PAGE_SHIFT) + 7 }), fc.integer({ min: 0, max: 15 })), { maxLength: 6 });
+/** Random keys for granules of the static data and stacks, as a list of [address, key], and the granule size. */
+const keyLayout = fc.record({
+  keys: fc.array(fc.tuple(fc.integer({ min: STATIC_BASE, max: STACK_BASE + 2 * STACK_WORDS_PER_CPU }), fc.integer({ min: 0, max: 15 })), { maxLength: 12 }),
+  shift: fc.integer({ min: 0, max: PAGE_SHIFT }),
+});
 
-function runKeyed(program: RandomProgram, keys: readonly (readonly [number, number])[], translate: boolean, instructionLimit: number): unknown {
-  const built = buildRandomProgram(program, { translate, protectionKeys: true });
-  for (const [page, key] of keys) built.machine.memory.pageKeys[page] = key;
+function runKeyed(program: RandomProgram, layout: { keys: readonly (readonly [number, number])[]; shift: number }, translate: boolean, instructionLimit: number): unknown {
+  const built = buildRandomProgram(program, { translate, protectionKeys: true, protectionKeyShift: layout.shift });
+  for (const [address, key] of layout.keys) built.machine.memory.setKey(address, 1, key);
   const outcomes = runThrough(built.machine, 40_000, { instructionLimit });
   return { outcomes, traps: built.traps, state: machineState(built.machine) };
 }
@@ -135,7 +146,7 @@ function runKeyed(program: RandomProgram, keys: readonly (readonly [number, numb
 describe('translation with protection keys', () => {
   it('gives the same stops, traps and final state as interpreting every instruction', () => {
     fc.assert(
-      fc.property(randomKeyedProgram, pageKeys, fc.integer({ min: 1, max: 60_000 }), (program, keys, stop) => {
+      fc.property(randomKeyedProgram, keyLayout, fc.integer({ min: 1, max: 60_000 }), (program, keys, stop) => {
         expect(runKeyed(program, keys, true, stop)).toEqual(runKeyed(program, keys, false, stop));
       }),
       { numRuns: 120 },
