@@ -16,6 +16,7 @@ import type { Trap } from '../machine/trap.js';
 import { bootHypervisor, type BootConfig, type HeapLayout } from './boot.js';
 import { entryPoint, hypervisorProgram } from './code/program.js';
 import { detectionFromTrap, isDetection, type Detection } from './detection.js';
+import { BOOT_SEED, applyProtectionPolicy, resetProtectionRights } from './protection-domains.js';
 import {
   EXCEPTION_TABLE,
   INTERRUPT_TABLE,
@@ -54,7 +55,8 @@ export class Hypervisor {
   constructor(config: BootConfig, guestPort: GuestPort) {
     if (config.cpuCount < 1 || config.cpuCount > MAX_CPUS) throw new RangeError(`cpu count must be 1..${MAX_CPUS}`);
     this.config = config;
-    this.program = hypervisorProgram();
+    const protectionKeys = config.protectionKeys === true;
+    this.program = hypervisorProgram({ protectionKeys });
     this.machine = new Machine({
       cpuCount: config.cpuCount,
       segments: segmentsFor(config.cpuCount),
@@ -67,9 +69,15 @@ export class Hypervisor {
         nmiStackTops: perCpu(config.cpuCount, (cpu) => nmiStackBase(cpu) + IST_STACK_WORDS),
         doubleFaultStackTops: perCpu(config.cpuCount, (cpu) => doubleFaultStackBase(cpu) + IST_STACK_WORDS),
       },
+      // keyed per word: see protection-domains.ts
+      ...(protectionKeys ? { protectionKeys, protectionKeyShift: 0 } : {}),
     });
     this.machine.guestPort = guestPort;
     this.layout = bootHypervisor(this.machine.memory, this.program, config);
+    if (protectionKeys) {
+      applyProtectionPolicy(this.machine.memory, this.layout, config.cpuCount, BOOT_SEED);
+      resetProtectionRights(this.machine.memory.words, this.machine.cpus, BOOT_SEED);
+    }
     this.machine.trapHandler = (trap) => this.onTrap(trap);
   }
 
@@ -119,6 +127,18 @@ export class Hypervisor {
     }
     if (entry.handedOverBy === undefined) return { kind: 'timeReached', traps: entry.traps };
     return { kind: 'handedOver', cpu: entry.handedOverBy, traps: entry.traps };
+  }
+
+  /**
+   * Re-hash the protection domains with `seed` (PUSh's periodic re-hash, so that data sharing a
+   * domain by collision does not hide a race for long): memory keyed anew, the seed where the
+   * lock code reads it, every CPU's rights those of a CPU holding no lock. Only at a point where
+   * no CPU holds a lock, and only in a hypervisor built with protection keys.
+   */
+  rehashProtectionDomains(seed: number): void {
+    if (!this.machine.protectionKeys) throw new Error('this hypervisor was built without protection keys');
+    applyProtectionPolicy(this.machine.memory, this.layout, this.config.cpuCount, seed);
+    resetProtectionRights(this.machine.memory.words, this.machine.cpus, seed);
   }
 
   label(name: string): number {

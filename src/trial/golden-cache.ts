@@ -34,7 +34,7 @@ const cache = new Map<string, GoldenRun>();
 const CACHE_LIMIT = 8;
 
 function keyOf(options: SystemOptions, runLengthNs: number): string {
-  return JSON.stringify([options.configuration, options.seed, runLengthNs, options.strictNetBench ?? false]);
+  return JSON.stringify([options.configuration, options.seed, runLengthNs, options.strictNetBench ?? false, ...(options.protectionKeys === true ? ['pkeys'] : [])]);
 }
 
 export function goldenRun(options: SystemOptions): GoldenRun {

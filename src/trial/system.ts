@@ -26,6 +26,8 @@ export interface SystemOptions {
   readonly runLengthNs?: number;
   /** NetBench counts losses inside service interruptions too */
   readonly strictNetBench?: boolean;
+  /** the hypervisor enforces its intended-sharing policy with protection keys (PUSh) */
+  readonly protectionKeys?: boolean;
 }
 
 export interface SystemSnapshot {
@@ -84,7 +86,7 @@ export class System {
     this.runLengthNs = runLengthOf(options);
     const { cpuCount, domains } = this.configuration;
     this.host = new GuestHost(cpuCount);
-    this.hypervisor = new Hypervisor({ cpuCount, domains }, this.host);
+    this.hypervisor = new Hypervisor({ cpuCount, domains, ...(options.protectionKeys === true ? { protectionKeys: true } : {}) }, this.host);
     const machine = this.hypervisor.machine;
     const platform: DevicePlatform = { raiseInterrupt: (timeNs, cpu, vector) => machine.raiseInterrupt(timeNs, cpu, vector) };
     const privCpu = domains.find((domain) => domain.domainId === PRIVILEGED_DOMAIN_ID)?.cpu ?? 0;
