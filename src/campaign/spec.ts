@@ -67,7 +67,7 @@ export const campaignSchema = strictObject({
    * true for every trial, "both" for every mechanism variant without and with (its stage "+pkeys"), on the same faults
    */
   // optional, not defaulted: a campaign without it keeps the fingerprint it had before the option existed
-  pkeys: z.union([z.boolean(), z.literal('both')]).optional(),
+  pkeys: z.union([z.boolean(), z.enum(['both'])]).optional(),
   /** stop each cell once its recovery rate is known within a margin; `faults` are then the most trials per fault type */
   stop: strictObject({
     margin: z.number().gt(0).lt(0.5),

@@ -33,6 +33,7 @@ import type { HeapLayout } from './boot.js';
 import {
   CpuLocks,
   DOMAIN_LIST_LOCK,
+  DOMAIN_TABLE,
   Domain,
   FRAME_TABLE_WORDS,
   FrameDescriptor,
@@ -197,9 +198,15 @@ function heapClaims(words: Int32Array, layout: HeapLayout, cpuCount: number): Cl
   claims.push(...frameClaims(words, layout, domainLock));
   for (let domainId = 0; domainId < MAX_DOMAINS; domainId++) {
     const domain = layout.domains[domainId];
-    claims.push({ base: domain, sizeWords: Domain.sizeWords, owner: domainLock(domainId), object: `domain[${domainId}]` });
+    if (words[DOMAIN_TABLE + domainId] === domain) {
+      claims.push({ base: domain, sizeWords: Domain.sizeWords, owner: domainLock(domainId), object: `domain[${domainId}]` });
+      claims.push(...vcpuClaims(words, layout.vcpus[domainId], `vcpu[${domainId}]`, scheduleLock, timerLock, cpuCount));
+    }
+    // a pooled domain (not running at boot): domctl create initialises it for a CPU chosen then,
+    // a policy change the keys do not follow (PUSh would re-key it explicitly): untracked
     claims.push({ base: domain + Domain.offset.lock, sizeWords: 1, owner: untracked, object: `domain[${domainId}].lock` });
-    claims.push(...vcpuClaims(words, layout.vcpus[domainId], `vcpu[${domainId}]`, scheduleLock, timerLock, cpuCount));
+    // published or not: domctl create and destroy write it under the domain-list lock
+    claims.push({ base: domain + Domain.offset.inUse, sizeWords: 1, owner: lock(DOMAIN_LIST_LOCK), object: `domain[${domainId}].inUse` });
     claims.push({ base: layout.rings[domainId], sizeWords: RING_WORDS, owner: untracked, object: `ring[${domainId}]` });
     claims.push({ base: layout.multicallBuffers[domainId], sizeWords: MULTICALL_BUFFER_WORDS, owner: untracked, object: `multicall[${domainId}]` });
   }

@@ -174,6 +174,8 @@ export class Machine implements BlockHost {
    * accounting, not machine state: hypervisorInstructions counts them as retired)
    */
   skippedInstructions = 0;
+  /** `wrpkru` executed, all CPUs (accounting for the policy's cost, not machine state: snapshots leave it alone) */
+  pkruWrites = 0;
   /** hypervisor instructions actually executed: retired less skipped (host work, for bounds on it) */
   get executedInstructions(): number {
     return this.hypervisorInstructions - this.skippedInstructions;
@@ -941,6 +943,7 @@ export class Machine implements BlockHost {
           }
           cpu.pkru = (r[a] + immediate) | 0;
           cpu.timeNs += WRPKRU_EXTRA_NS;
+          this.pkruWrites++;
           break;
         default:
           this.exception(cpu, 'invalidOpcode');
