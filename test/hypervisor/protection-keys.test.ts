@@ -22,6 +22,7 @@ import {
 import { CpuMode, accessDisableBit, writeDisableBit } from '../../src/machine/cpu.js';
 import { Opcode, decode, operationOf } from '../../src/machine/isa.js';
 import type { System } from '../../src/trial/system.js';
+import { runTrial } from '../../src/trial/trial.js';
 import { MS, runToQuiescence, startedSystem } from './system-helpers.js';
 
 function keyedSystem(configuration = '1AppVM', seed = 5): System {
@@ -195,5 +196,18 @@ describe('a planted race', () => {
     const stop = system.hypervisor.run({ untilNs: 120 * MS });
     expect(system.hypervisor.detections).toEqual([]);
     expect(stop.kind).toBe('timeReached');
+  });
+});
+
+describe('a trial with protection keys', () => {
+  it('says so in its record and replay command, and one seed reproduces it byte for byte; without keys the record has no such field', () => {
+    const spec = { configuration: '1AppVM', seed: 3, trialIndex: 1, faultType: 'failstop' as const, runLengthNs: 120 * MS, mechanism: 'microreset' as const };
+    const keyed = runTrial({ ...spec, pkeys: true }).record;
+    expect(keyed).toMatchObject({ pkeys: true });
+    expect(keyed.replay).toMatch(/ --pkeys/);
+    expect(JSON.stringify(runTrial({ ...spec, pkeys: true }).record)).toBe(JSON.stringify(keyed));
+    const plain = runTrial(spec).record;
+    expect('pkeys' in plain).toBe(false);
+    expect(plain.replay).not.toMatch(/pkeys/);
   });
 });
