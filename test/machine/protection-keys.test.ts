@@ -9,6 +9,7 @@ import { accessDisableBit, writeDisableBit } from '../../src/machine/cpu.js';
 import { disassemble } from '../../src/machine/disassembler.js';
 import { Opcode, encode } from '../../src/machine/isa.js';
 import { Machine, WRPKRU_EXTRA_NS } from '../../src/machine/machine.js';
+import { blockSource } from '../../src/machine/translator.js';
 import { PAGE_SHIFT, PAGE_WORDS } from '../../src/machine/memory.js';
 import { CODE_BASE, DATA_BASE, STACK_BASE, STACK_WORDS_PER_CPU, STATIC_BASE, rig, runProgram, stackTop } from './rig.js';
 import { buildRandomProgram, randomKeyedProgram, runThrough, type RandomProgram } from './random-program.js';
@@ -151,5 +152,14 @@ describe('translation with protection keys', () => {
       }),
       { numRuns: 120 },
     );
+  });
+});
+
+describe('a machine without protection keys', () => {
+  it('translates blocks that never look at a key: the source is what it was before keys existed', () => {
+    const built = rig((asm) => asm.movi(13, DATA_BASE).ld(1, 13, 0).st(13, 1, 1).push(1).pop(2).cas(1, 13, 2).hlt());
+    const { words, pagePermissions, sizeWords } = built.machine.memory;
+    expect(blockSource(CODE_BASE, words, pagePermissions, sizeWords)).not.toMatch(/pkru|pageKeys/);
+    expect(blockSource(CODE_BASE, words, pagePermissions, sizeWords, PAGE_SHIFT)).toMatch(/cpu\.pkru !== 0 && \(\(cpu\.pkru >>> \(host\.pageKeys\[address >>> 6\] << 1\)\) & 3\)/);
   });
 });
