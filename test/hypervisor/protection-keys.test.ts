@@ -211,3 +211,14 @@ describe('a trial with protection keys', () => {
     expect(plain.replay).not.toMatch(/pkeys/);
   });
 });
+
+describe('recovery that creates a VM, with protection keys', () => {
+  it('raises no violation: the new domain\'s structures are initialised for a CPU chosen then, outside the keys\' policy', () => {
+    for (const trialIndex of [0]) {
+      const record = runTrial({ configuration: '3AppVM', seed: 20, trialIndex, faultType: 'failstop', mechanism: 'microreset', pkeys: true }).record;
+      expect(record.outcome).toBe('detected');
+      if (record.outcome !== 'detected') continue;
+      expect(record.recovery?.detail ?? '').not.toMatch(/protectionKey/);
+    }
+  });
+});
