@@ -58,6 +58,10 @@ export const READ_SHARED_DOMAIN = 15;
 export const HASHED_DOMAINS = 14;
 /** the word the acquire and release code reads the hash seed from: past the static data, so no fault aims at it and a reboot keeps it */
 export const PROTECTION_SEED = STATIC_BASE + STATIC_WORDS - 1;
+/** how many periodic re-hash points have passed (see REHASH_PERIOD_NS): beside the seed, as keeping and ignored alike */
+export const REHASH_EPOCH = PROTECTION_SEED - 1;
+/** PUSh re-hashes periodically so that a collision does not hide a race for long: every 100 ms of simulated time, where no CPU holds a lock */
+export const REHASH_PERIOD_NS = 100_000_000;
 /** the seed boot uses (odd, as the multiply-shift family needs) */
 export const BOOT_SEED = 0x9e3779b1 | 0;
 /** every hashed domain and the read-shared one write-disabled; key 0 open */
@@ -129,20 +133,30 @@ function ownerName(owner: Owner): string {
   }
 }
 
-interface Claim {
+export interface Claim {
   readonly base: number;
   readonly sizeWords: number;
   readonly owner: Owner;
   readonly object: string;
 }
 
+/** Who owns each piece of hypervisor data, as booted; the domains follow under a seed (policyUnder). */
+export interface ProtectionClaims {
+  readonly claims: readonly Claim[];
+}
+
 /**
- * The policy over hypervisor data as booted (`words` gives each vCPU's processor, each timer's
- * CPU and each frame's owner), under `seed`. Words it does not name are untracked.
+ * The policy's owners over hypervisor data as booted (`words` gives each vCPU's processor, each
+ * timer's CPU and each frame's owner). Words it does not name are untracked. Kept from boot, so
+ * that a re-hash never reads owners from memory a fault may have corrupted since.
  */
-export function protectionPolicy(words: Int32Array, layout: HeapLayout, cpuCount: number, seed: number): PolicyRange[] {
-  const claims = [...staticClaims(cpuCount, layout.cpuLocks), ...heapClaims(words, layout, cpuCount)];
-  return claims.map((claim) => ({ base: claim.base, sizeWords: claim.sizeWords, domain: domainOf(claim.owner, seed), owner: ownerName(claim.owner), object: claim.object }));
+export function protectionClaims(words: Int32Array, layout: HeapLayout, cpuCount: number): ProtectionClaims {
+  return { claims: [...staticClaims(cpuCount, layout.cpuLocks), ...heapClaims(words, layout, cpuCount)] };
+}
+
+/** The domain of every claimed range under `seed`. */
+export function policyUnder(owners: ProtectionClaims, seed: number): PolicyRange[] {
+  return owners.claims.map((claim) => ({ base: claim.base, sizeWords: claim.sizeWords, domain: domainOf(claim.owner, seed), owner: ownerName(claim.owner), object: claim.object }));
 }
 
 type StaticField = keyof typeof StaticData.offset;
@@ -162,6 +176,7 @@ function staticClaims(cpuCount: number, cpuLocks: number): Claim[] {
     field('domainTable', lock(DOMAIN_LIST_LOCK)),
     field('wallclockUs', lock(TIME_LOCK)),
     { base: PROTECTION_SEED, sizeWords: 1, owner: readShared, object: 'protectionSeed' },
+    { base: REHASH_EPOCH, sizeWords: 1, owner: readShared, object: 'rehashEpoch' },
   ];
   for (let cpu = 0; cpu < cpuCount; cpu++) claims.push(...perCpuClaims(cpu, cpuLocks));
   return claims;
@@ -265,12 +280,20 @@ function cpuOf(value: number, cpuCount: number): number {
  * write the seed where the lock code reads it. Later ranges override earlier ones (a struct,
  * then its fields).
  */
-export function applyProtectionPolicy(memory: Memory, layout: HeapLayout, cpuCount: number, seed: number): PolicyRange[] {
-  const policy = protectionPolicy(memory.words, layout, cpuCount, seed);
+export function applyProtectionPolicy(memory: Memory, owners: ProtectionClaims, seed: number): PolicyRange[] {
+  const policy = policyUnder(owners, seed);
   memory.pageKeys.fill(UNTRACKED_DOMAIN);
   for (const range of policy) memory.setKey(range.base, range.sizeWords, range.domain);
   memory.words[PROTECTION_SEED] = seed;
   return policy;
+}
+
+/** True when every CPU holds no lock and is not inside the lock code: its counts and PKRU those of a CPU holding none. */
+export function noLockHeld(words: Int32Array, cpus: readonly CpuState[], seed: number): boolean {
+  return cpus.every((cpu) => {
+    const counts = idleCounts(cpu.index, seed);
+    return words[perCpuAddress(cpu.index) + OPEN_COUNTS_OFFSET] === counts && cpu.pkru === pkruForCounts(counts);
+  });
 }
 
 /** Every CPU holding no lock: its open-domain counts its private domain alone, its PKRU from them. */

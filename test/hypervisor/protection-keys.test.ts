@@ -14,6 +14,7 @@ import {
   CLOSED_PKRU,
   OPEN_COUNTS_OFFSET,
   PROTECTION_SEED,
+  REHASH_EPOCH,
   hashedDomain,
   idleCounts,
   nextSeed,
@@ -66,11 +67,22 @@ describe('the build', () => {
 });
 
 describe('golden runs with the policy', () => {
-  it.each(['1AppVM', '1AppVM-blk', '3AppVM'])('%s raises no violation', (configuration) => {
+  it.each(['1AppVM', '1AppVM-blk', '3AppVM'])('%s raises no violation, re-hashed every 100 ms', (configuration) => {
     const system = keyedSystem(configuration, 23);
     const stop = system.hypervisor.run({ untilNs: 250 * MS });
     expect(system.hypervisor.detections).toEqual([]);
     expect(stop.kind).toBe('timeReached');
+    expect(system.machine.memory.words[REHASH_EPOCH]).toBe(2);
+    expect(system.machine.memory.words[PROTECTION_SEED]).not.toBe(BOOT_SEED);
+  });
+
+  it('re-hashes alike however the run is cut into pieces: the same state at the end', () => {
+    const whole = keyedSystem('3AppVM', 9);
+    whole.hypervisor.run({ untilNs: 230 * MS });
+    const pieces = keyedSystem('3AppVM', 9);
+    for (const untilNs of [37 * MS, 100 * MS, 100 * MS + 1, 199 * MS, 230 * MS]) pieces.hypervisor.run({ untilNs });
+    expect(pieces.machine.memory.words[REHASH_EPOCH]).toBe(2);
+    expect(pieces.digest()).toBe(whole.digest());
   });
 });
 
