@@ -58,7 +58,7 @@ export const READ_SHARED_DOMAIN = 15;
 export const HASHED_DOMAINS = 14;
 /** the word the acquire and release code reads the hash seed from: past the static data, so no fault aims at it and a reboot keeps it */
 export const PROTECTION_SEED = STATIC_BASE + STATIC_WORDS - 1;
-/** how many periodic re-hash points have passed (see REHASH_PERIOD_NS): beside the seed, as keeping and ignored alike */
+/** how many periodic re-hash points have passed (see REHASH_PERIOD_NS): beside the seed, where no fault aims and a reboot keeps it */
 export const REHASH_EPOCH = PROTECTION_SEED - 1;
 /** PUSh re-hashes periodically so that a collision does not hide a race for long: every 100 ms of simulated time, where no CPU holds a lock */
 export const REHASH_PERIOD_NS = 100_000_000;
