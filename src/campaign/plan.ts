@@ -35,6 +35,7 @@ export function planTrials(campaign: Campaign, trialsOverride?: number): TrialJo
               faultType,
               runLengthNs: campaign.runLengthMs === undefined ? undefined : campaign.runLengthMs * 1_000_000,
               strictNetBench: campaign.strictNetBench,
+              ...(variant.pkeys === true ? { pkeys: true } : {}),
               mechanism: variant.mechanism,
               disabledSteps: variant.disabledSteps,
               host: campaign.host,

@@ -68,6 +68,12 @@ export const campaignSchema = strictObject({
   /** the host the recovery cost model prices */
   host: strictObject({ cpus: positiveInteger.max(1024), memoryGiB: positiveInteger.max(65_536) }).default(NOMINAL_HOST),
   strictNetBench: z.boolean().default(false),
+  /**
+   * the hypervisor built with its intended-sharing policy enforced by protection keys (PUSh):
+   * true for every trial, "both" for every mechanism variant without and with (its stage "+pkeys"), on the same faults
+   */
+  // optional, not defaulted: a campaign without it keeps the fingerprint it had before the option existed
+  pkeys: z.union([z.boolean(), z.enum(['both'])]).optional(),
   /** stop each cell once its recovery rate is known within a margin; `faults` are then the most trials per fault type */
   stop: strictObject({
     margin: z.number().gt(0).lt(0.5),
@@ -88,6 +94,8 @@ export interface Variant {
   readonly disabledSteps: readonly string[];
   /** replay-failover's options, as given (absent for every other mechanism) */
   readonly replay?: ReplaySettings;
+  /** the hypervisor built with protection keys (PUSh) */
+  readonly pkeys?: boolean;
 }
 
 export interface ReplaySettings {
@@ -226,14 +234,22 @@ function expandVariants(file: CampaignFile, path: string): Variant[] {
     const stage = spec.label ?? (disabledSteps.length === 0 ? 'all' : `without ${disabledSteps.join(', ')}`);
     return [{ mechanism: spec.name, stage, disabledSteps }];
   });
+  const keyed = withProtectionKeys(variants, file.pkeys);
   const seen = new Set<string>();
-  for (const variant of variants) {
+  for (const variant of keyed) {
     const key = `${variant.mechanism}/${variant.stage}`;
     if (seen.has(key)) problems.push(`${path}: mechanisms: ${variant.mechanism} appears twice with stage "${variant.stage}" (give one a label)`);
     seen.add(key);
   }
   if (problems.length > 0) throw new CampaignError(problems);
-  return variants;
+  return keyed;
+}
+
+/** Every variant keyed (true), as it is (false), or both, the keyed one's stage marked "+pkeys". */
+function withProtectionKeys(variants: readonly Variant[], pkeys: boolean | 'both' | undefined): Variant[] {
+  if (pkeys === undefined || pkeys === false) return [...variants];
+  if (pkeys === true) return variants.map((variant) => ({ ...variant, pkeys: true }));
+  return variants.flatMap((variant) => [variant, { ...variant, stage: `${variant.stage}+pkeys`, pkeys: true }]);
 }
 
 /** The replay options an entry gives, or undefined when it gives none. */

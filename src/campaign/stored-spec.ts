@@ -19,6 +19,7 @@ const storedSpec = z.object({
   faultType: z.enum(faultTypes),
   runLengthNs: z.number().int().min(10 * MS).max(60_000 * MS).optional(),
   strictNetBench: z.boolean().optional(),
+  pkeys: z.boolean().optional(),
   mechanism: z.enum(['none', 'microreset', 'microreboot']).optional(),
   disabledSteps: z.array(z.string()).max(MAX_LIST_LENGTH).optional(),
   host: z.object({ cpus: z.number().int().min(1).max(1024), memoryGiB: z.number().int().min(1).max(65_536) }).optional(),

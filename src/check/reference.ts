@@ -137,7 +137,7 @@ function lastWork(stream: readonly ResultsStep[]): number {
 const cache = new Map<string, GoldenReference>();
 
 export function goldenReference(options: SystemOptions): GoldenReference {
-  const key = JSON.stringify([options.configuration, options.seed, options.runLengthNs ?? null, options.strictNetBench ?? false]);
+  const key = JSON.stringify([options.configuration, options.seed, options.runLengthNs ?? null, options.strictNetBench ?? false, ...(options.protectionKeys === true ? ['pkeys'] : [])]);
   const cached = cache.get(key);
   if (cached !== undefined) return cached;
   const reference = new GoldenReference(options);

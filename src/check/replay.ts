@@ -101,6 +101,7 @@ export function parseScenario(text: string): Scenario {
     disabledSteps: disabledSteps as string[],
     faults,
     ...(value.strictNetBench === true ? { strictNetBench: true } : {}),
+    ...(value.pkeys === true ? { pkeys: true } : {}),
     ...(isObject(value.host) ? { host: { cpus: integer(value.host.cpus, 'host.cpus', 1, 1024), memoryGiB: integer(value.host.memoryGiB, 'host.memoryGiB', 1, 65536) } } : {}),
   };
   try {

@@ -26,6 +26,8 @@ export interface Scenario {
   /** one or more, in trigger-time order */
   readonly faults: readonly FaultPlan[];
   readonly strictNetBench?: boolean;
+  /** the hypervisor built with its intended-sharing policy (protection keys) */
+  readonly pkeys?: boolean;
   readonly host?: NominalHost;
 }
 
@@ -67,7 +69,7 @@ export interface ScenarioRun {
 const STOPPING_STEPS: readonly string[] = [stopCpus.name, nmiIpi.name];
 
 export function systemOptionsOf(scenario: Scenario): SystemOptions {
-  return { configuration: scenario.configuration, seed: scenario.seed, runLengthNs: scenario.runLengthNs, strictNetBench: scenario.strictNetBench };
+  return { configuration: scenario.configuration, seed: scenario.seed, runLengthNs: scenario.runLengthNs, strictNetBench: scenario.strictNetBench, ...(scenario.pkeys === true ? { protectionKeys: true } : {}) };
 }
 
 export function trialSpecOf(scenario: Scenario): TrialSpec {
@@ -78,6 +80,7 @@ export function trialSpecOf(scenario: Scenario): TrialSpec {
     faultType: scenario.faults[0].target.type,
     runLengthNs: scenario.runLengthNs,
     strictNetBench: scenario.strictNetBench,
+    ...(scenario.pkeys === true ? { pkeys: true } : {}),
     mechanism: scenario.mechanism,
     disabledSteps: scenario.disabledSteps,
     host: scenario.host,

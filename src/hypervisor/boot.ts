@@ -72,6 +72,8 @@ export interface BootConfig {
   readonly cpuCount: number;
   /** domains running from boot; the PrivVM must be among them */
   readonly domains: readonly BootDomain[];
+  /** the intended-sharing policy enforced with protection keys (PUSh); off by default */
+  readonly protectionKeys?: boolean;
 }
 
 /** Where boot put each heap structure; the audit, the guests' shared pages and recovery use it. */

@@ -18,6 +18,18 @@ import { bootHypervisor, type BootConfig, type HeapLayout } from './boot.js';
 import { entryPoint, hypervisorProgram } from './code/program.js';
 import { detectionFromTrap, isDetection, type Detection } from './detection.js';
 import {
+  BOOT_SEED,
+  PROTECTION_SEED,
+  REHASH_EPOCH,
+  REHASH_PERIOD_NS,
+  applyProtectionPolicy,
+  nextSeed,
+  noLockHeld,
+  protectionClaims,
+  resetProtectionRights,
+  type ProtectionClaims,
+} from './protection-domains.js';
+import {
   EXCEPTION_TABLE,
   INTERRUPT_TABLE,
   IST_STACK_WORDS,
@@ -55,13 +67,16 @@ export class Hypervisor {
    * register values would have let the exception, and recovery, go through. Observation only.
    */
   private cpuAtDetectionTrap: CpuState | undefined;
+  /** the intended-sharing policy's owners, from boot: only in a hypervisor built with protection keys */
+  private readonly protection: ProtectionClaims | undefined;
   /** while the recovery entry runs: what it has met so far */
   private entry: { readonly traps: Trap[]; handedOverBy: number | undefined } | undefined;
 
   constructor(config: BootConfig, guestPort: GuestPort) {
     if (config.cpuCount < 1 || config.cpuCount > MAX_CPUS) throw new RangeError(`cpu count must be 1..${MAX_CPUS}`);
     this.config = config;
-    this.program = hypervisorProgram();
+    const protectionKeys = config.protectionKeys === true;
+    this.program = hypervisorProgram({ protectionKeys });
     this.machine = new Machine({
       cpuCount: config.cpuCount,
       segments: segmentsFor(config.cpuCount),
@@ -74,9 +89,16 @@ export class Hypervisor {
         nmiStackTops: perCpu(config.cpuCount, (cpu) => nmiStackBase(cpu) + IST_STACK_WORDS),
         doubleFaultStackTops: perCpu(config.cpuCount, (cpu) => doubleFaultStackBase(cpu) + IST_STACK_WORDS),
       },
+      // keyed per word: see protection-domains.ts
+      ...(protectionKeys ? { protectionKeys, protectionKeyShift: 0 } : {}),
     });
     this.machine.guestPort = guestPort;
     this.layout = bootHypervisor(this.machine.memory, this.program, config);
+    this.protection = protectionKeys ? protectionClaims(this.machine.memory.words, this.layout, config.cpuCount) : undefined;
+    if (this.protection !== undefined) {
+      applyProtectionPolicy(this.machine.memory, this.protection, BOOT_SEED);
+      resetProtectionRights(this.machine.memory.words, this.machine.cpus, BOOT_SEED);
+    }
     this.machine.trapHandler = (trap) => this.onTrap(trap);
   }
 
@@ -86,9 +108,41 @@ export class Hypervisor {
     for (let cpu = 0; cpu < this.config.cpuCount; cpu++) this.machine.startCpu(cpu, start, stackTop(cpu));
   }
 
-  /** Run within `bounds`; a hypervisor stopped at a detection returns it again without running. */
+  /**
+   * Run within `bounds`; a hypervisor stopped at a detection returns it again without running.
+   * With protection keys, the run stops at every re-hash point on the way (see rehashAtPoints).
+   */
   run(bounds: RunBounds): RunStop {
     if (this.stoppedAt !== undefined) return { kind: 'detected', detection: this.stoppedAt };
+    return this.protection === undefined ? this.runWithin(bounds) : this.rehashAtPoints(bounds);
+  }
+
+  /**
+   * PUSh's periodic re-hash: at every multiple of REHASH_PERIOD_NS, if no CPU holds a lock, the
+   * next seed of the family. Where a run stops never changes what happens (the machine's
+   * promise), and the points passed are counted in memory, so every path to a time re-hashes alike.
+   */
+  private rehashAtPoints(bounds: RunBounds): RunStop {
+    const machine = this.machine;
+    const words = machine.memory.words;
+    // a bound on executed instructions is relative to where the run starts: make it absolute across the pieces
+    const executedTarget = bounds.executedInstructionLimit === undefined ? undefined : machine.executedInstructions + bounds.executedInstructionLimit;
+    for (;;) {
+      const pointNs = (words[REHASH_EPOCH] + 1) * REHASH_PERIOD_NS;
+      const limits = executedTarget === undefined ? {} : { executedInstructionLimit: Math.max(0, executedTarget - machine.executedInstructions) };
+      if (pointNs > bounds.untilNs) return this.runWithin({ ...bounds, ...limits });
+      if (pointNs > machine.nowNs) {
+        const stop = this.runWithin({ ...bounds, ...limits, untilNs: pointNs });
+        if (stop.kind !== 'timeReached') return stop;
+      }
+      words[REHASH_EPOCH]++;
+      const seed = words[PROTECTION_SEED];
+      if (noLockHeld(words, machine.cpus, seed)) this.rehashProtectionDomains(nextSeed(seed));
+      if (pointNs === bounds.untilNs) return { kind: 'timeReached', timeNs: machine.nowNs };
+    }
+  }
+
+  private runWithin(bounds: RunBounds): RunStop {
     const outcome = this.machine.run(bounds);
     if (this.stoppedAt !== undefined) return { kind: 'detected', detection: this.stoppedAt };
     if (outcome.kind === 'stopped') throw new Error(`the machine stopped without a detection: ${outcome.reason}`);
@@ -133,6 +187,18 @@ export class Hypervisor {
     }
     if (entry.handedOverBy === undefined) return { kind: 'timeReached', traps: entry.traps };
     return { kind: 'handedOver', cpu: entry.handedOverBy, traps: entry.traps };
+  }
+
+  /**
+   * Re-hash the protection domains with `seed` (PUSh's periodic re-hash, so that data sharing a
+   * domain by collision does not hide a race for long): memory keyed anew, the seed where the
+   * lock code reads it, every CPU's rights those of a CPU holding no lock. Only at a point where
+   * no CPU holds a lock, and only in a hypervisor built with protection keys.
+   */
+  rehashProtectionDomains(seed: number): void {
+    if (this.protection === undefined) throw new Error('this hypervisor was built without protection keys');
+    applyProtectionPolicy(this.machine.memory, this.protection, seed);
+    resetProtectionRights(this.machine.memory.words, this.machine.cpus, seed);
   }
 
   label(name: string): number {

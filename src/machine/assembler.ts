@@ -83,6 +83,12 @@ interface Fixup {
   readonly b: number;
 }
 
+/** Code around the locks an assembler emits; see Assembler.lockHooks. */
+export interface LockHooks {
+  beforeAcquire(asm: Assembler, lock: Register): void;
+  afterRelease(asm: Assembler, lock: Register): void;
+}
+
 export class Assembler {
   readonly base: number;
   private readonly code: number[] = [];
@@ -90,6 +96,12 @@ export class Assembler {
   private readonly fixups: Fixup[] = [];
   private uniqueCounter = 0;
   private routine: string | undefined;
+  /**
+   * Code emitted before every lock is taken and after every lock is released (a protection-key
+   * policy opening and closing the lock's domain, say); none by default. Each may use r14 and r15
+   * and must keep every other register.
+   */
+  lockHooks: LockHooks | undefined;
 
   constructor(base: number) {
     this.base = base;
@@ -227,6 +239,8 @@ export class Assembler {
   wrsp(source: Register): this { return this.emit(Opcode.WriteStackPointer, source, 0, 0); }
   /** stop this CPU and hand the machine to the layer above (the recovery entry is done) */
   handover(): this { return this.emit(Opcode.HandOver, 0, 0, 0); }
+  /** PKRU = source + value (a machine without protection keys traps on it as an invalid opcode) */
+  wrpkru(source: Register, value: Immediate = 0): this { return this.emit(Opcode.WritePkru, source, 0, value); }
 
   // --- structured helpers -----------------------------------------------------------------
 
@@ -293,6 +307,7 @@ export class Assembler {
   }
 
   spinLock(lock: Register): this {
+    this.lockHooks?.beforeAcquire(this, lock);
     const retry = this.unique('lock');
     const acquired = this.unique('locked');
     this.label(retry);
@@ -309,7 +324,9 @@ export class Assembler {
 
   spinUnlock(lock: Register): this {
     this.movi(SCRATCH_A, 0);
-    return this.st(lock, 0, SCRATCH_A);
+    this.st(lock, 0, SCRATCH_A);
+    this.lockHooks?.afterRelease(this, lock);
+    return this;
   }
 
   private branchStructure(skipBranch: 'bne' | 'beq' | 'bge', then: () => void, otherwise?: () => void): this {

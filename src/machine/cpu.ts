@@ -48,6 +48,11 @@ export class CpuState {
   pausedWriteEpoch = 0;
   /** hypervisor instructions this CPU has retired */
   instructionsRetired = 0;
+  /**
+   * protection-key rights (x86's PKRU): for key k, bit 2k disables every data access to pages
+   * of that key, bit 2k+1 disables writes. 0: every key open.
+   */
+  pkru = 0;
 
   constructor(index: number) {
     this.index = index;
@@ -74,6 +79,7 @@ export class CpuState {
     this.guestExitNs = other.guestExitNs;
     this.pausedWriteEpoch = other.pausedWriteEpoch;
     this.instructionsRetired = other.instructionsRetired;
+    this.pkru = other.pkru;
   }
 
   clone(): CpuState {
@@ -91,4 +97,19 @@ export function highestVector(mask: number): number {
 /** A pending vector outranks everything in service (interrupt-enable not considered). */
 export function hasUnblockedVector(cpu: CpuState): boolean {
   return highestVector(cpu.pendingVectors) > highestVector(cpu.inServiceVectors);
+}
+
+/** PKRU's access-disable bit of protection key `key`. */
+export function accessDisableBit(key: number): number {
+  return 1 << (2 * key);
+}
+
+/** PKRU's write-disable bit of protection key `key`. */
+export function writeDisableBit(key: number): number {
+  return 1 << (2 * key + 1);
+}
+
+/** True when `pkru` denies the access (`write` or not) to a page of protection key `key`. */
+export function keyDenies(pkru: number, key: number, write: boolean): boolean {
+  return ((pkru >>> (2 * key)) & (write ? 3 : 1)) !== 0;
 }

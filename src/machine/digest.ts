@@ -45,5 +45,7 @@ export function addCpuState(fingerprint: Fingerprint, cpu: CpuState): Fingerprin
     fingerprint.addWord(value);
   }
   fingerprint.addWord(cpu.nmiPending ? 1 : 0).addWord(cpu.nmiBlocked ? 1 : 0);
+  // only a machine with protection keys ever has a PKRU other than 0: the others' digests stay as they were
+  if (cpu.pkru !== 0) fingerprint.addWord(cpu.pkru);
   return fingerprint.addNumber(cpu.timerDeadlineNs).addNumber(cpu.instructionsRetired);
 }

@@ -72,6 +72,12 @@ export const enum Opcode {
   WriteStackPointer = 46,
   /** stop this CPU and hand the machine to the layer above: the recovery entry's last instruction */
   HandOver = 47,
+  /**
+   * PKRU = r[a] + immediate: the protection-key rights register (two bits per key: access
+   * disable, write disable). A machine without protection keys raises #UD, as x86 does with
+   * CR4.PKE clear. Its shape has no extension bits, so no other word changes meaning.
+   */
+  WritePkru = 48,
 }
 
 /** How an instruction uses its operand fields; drives the assembler checks and the disassembler. */
@@ -138,6 +144,7 @@ const table: readonly OpcodeInfo[] = [
   { opcode: Opcode.ReadStackPointer, mnemonic: 'rdsp', shape: 'a' },
   { opcode: Opcode.WriteStackPointer, mnemonic: 'wrsp', shape: 'a' },
   { opcode: Opcode.HandOver, mnemonic: 'handover', shape: 'none' },
+  { opcode: Opcode.WritePkru, mnemonic: 'wrpkru', shape: 'a,imm' },
 ];
 
 const byOpcode: (OpcodeInfo | undefined)[] = new Array(64).fill(undefined);

@@ -37,6 +37,8 @@ const UNSKIPPABLE: ReadonlySet<number> = new Set([
   Opcode.Pause,
   Opcode.VmEnter,
   Opcode.Panic,
+  // longer than one nanosecond: a period's instructions would no longer be its duration
+  Opcode.WritePkru,
 ]);
 
 export class LoopRecorder {

@@ -9,6 +9,9 @@
 export const PAGE_SHIFT = 6;
 export const PAGE_WORDS = 1 << PAGE_SHIFT;
 
+/** protection keys a page may carry, as on x86 */
+export const PROTECTION_KEYS = 16;
+
 export const PERMISSION_READ = 1;
 export const PERMISSION_WRITE = 2;
 export const PERMISSION_EXECUTE = 4;
@@ -45,13 +48,24 @@ export class Memory {
   readonly words: Int32Array;
   /** per page: PERMISSION_* bits; 0 means unmapped */
   readonly pagePermissions: Uint8Array;
+  /**
+   * per key granule (a page unless the machine says otherwise, see keyShift): its protection key
+   * (0..15), as x86 page-table entries hold one. Checked against the accessing CPU's PKRU only on
+   * a machine with protection keys; all 0 otherwise.
+   */
+  readonly pageKeys: Uint8Array;
+  /** log2 of the words one protection key covers: PAGE_SHIFT, as on x86, unless the machine asks for finer */
+  readonly keyShift: number;
   readonly segments: readonly Segment[];
 
-  constructor(segments: readonly Segment[]) {
+  constructor(segments: readonly Segment[], keyShift = PAGE_SHIFT) {
+    if (!Number.isInteger(keyShift) || keyShift < 0 || keyShift > PAGE_SHIFT) throw new RangeError(`a protection key covers 2^0..2^${PAGE_SHIFT} words, not 2^${keyShift}`);
+    this.keyShift = keyShift;
     const end = Math.max(PAGE_WORDS, ...segments.map((s) => s.base + s.sizeWords));
     const sizeWords = Math.ceil(end / PAGE_WORDS) * PAGE_WORDS;
     this.words = new Int32Array(sizeWords);
     this.pagePermissions = new Uint8Array(sizeWords >>> PAGE_SHIFT);
+    this.pageKeys = new Uint8Array(sizeWords >>> keyShift);
     this.segments = segments;
     for (const segment of segments) this.map(segment);
   }
@@ -63,6 +77,19 @@ export class Memory {
   permissionAt(address: number): number {
     if (address < 0 || address >= this.words.length) return 0;
     return this.pagePermissions[address >>> PAGE_SHIFT];
+  }
+
+  /** The protection key of the granule holding `address` (0 outside memory). */
+  keyAt(address: number): number {
+    if (address < 0 || address >= this.words.length) return 0;
+    return this.pageKeys[address >>> this.keyShift];
+  }
+
+  /** Give the granules (pages) of [base, base + sizeWords) protection key `key` (x86's pkey_mprotect). */
+  setKey(base: number, sizeWords: number, key: number): void {
+    if (key < 0 || key >= PROTECTION_KEYS || !Number.isInteger(key)) throw new RangeError(`protection key ${key} is not one of 0..${PROTECTION_KEYS - 1}`);
+    const granule = 1 << this.keyShift;
+    for (let index = base >>> this.keyShift; index < (base + sizeWords + granule - 1) >>> this.keyShift; index++) this.pageKeys[index] = key;
   }
 
   segmentAt(address: number): Segment | undefined {

@@ -21,7 +21,7 @@ export function sameMachineBesidesMemory(machine: Machine, saved: MachineSnapsho
     machine.codeReads === saved.codeReads &&
     machine.writeEpoch === saved.writeEpoch &&
     machine.lastWriteNs === saved.lastWriteNs;
-  if (!sameCounters) return false;
+  if (!sameCounters || !samePageKeys(machine.memory.pageKeys, saved.pageKeys)) return false;
   return JSON.stringify(machine.sliceInProgress()) === JSON.stringify(saved.slice) && JSON.stringify(machine.queue.save()) === JSON.stringify(saved.queue);
 }
 
@@ -50,6 +50,15 @@ export function sameWords(words: Int32Array, others: Int32Array): boolean {
   if (words.length !== others.length) return false;
   for (let index = 0; index < words.length; index++) {
     if (words[index] !== others[index]) return false;
+  }
+  return true;
+}
+
+/** The pages' protection keys, key for key. */
+export function samePageKeys(keys: Uint8Array, others: Uint8Array): boolean {
+  if (keys.length !== others.length) return false;
+  for (let page = 0; page < keys.length; page++) {
+    if (keys[page] !== others[page]) return false;
   }
   return true;
 }

@@ -40,6 +40,8 @@ export const enum BlockResult {
 
 /** The machine as a block sees it: the counters it updates and the traps it raises. */
 export interface BlockHost {
+  /** per page: its protection key, read by blocks of a machine with protection keys */
+  readonly pageKeys: Uint8Array;
   hypervisorInstructions: number;
   codeReads: number;
   writeEpoch: number;
@@ -66,7 +68,12 @@ export class Translation {
   /** per address: times reached with no translation of the words there */
   private readonly heat: Uint16Array;
 
-  constructor(private readonly permissions: Uint8Array, private readonly sizeWords: number) {
+  constructor(
+    private readonly permissions: Uint8Array,
+    private readonly sizeWords: number,
+    /** blocks check each data access against the key of its granule (2^keyShift words) and the CPU's PKRU, as the interpreter does; undefined: no key checks */
+    private readonly keyShift: number | undefined = undefined,
+  ) {
     this.current = new Array<BlockFunction | undefined>(sizeWords).fill(undefined);
     this.variants = new Array<BlockFunction[] | undefined>(sizeWords).fill(undefined);
     this.heat = new Uint16Array(sizeWords);
@@ -108,19 +115,23 @@ export class Translation {
   }
 
   private compile(start: number, words: Int32Array): BlockFunction {
-    const source = blockSource(start, words, this.permissions, this.sizeWords);
+    const source = blockSource(start, words, this.permissions, this.sizeWords, this.keyShift);
     return new Function('permissions', source)(this.permissions) as BlockFunction;
   }
 }
 
 const translations = new Map<string, Translation>();
 
-/** The translation shared by every memory with this layout. */
-export function translationFor(memory: Memory): Translation {
-  const key = JSON.stringify([memory.sizeWords, memory.segments]);
+/**
+ * The translation shared by every memory with this layout, with protection keys checked or not
+ * (a machine without them runs blocks that never look at a key, as before keys existed).
+ */
+export function translationFor(memory: Memory, keyed = false): Translation {
+  const keyShift = keyed ? memory.keyShift : undefined;
+  const key = JSON.stringify([memory.sizeWords, memory.segments, keyShift ?? null]);
   let translation = translations.get(key);
   if (translation === undefined) {
-    translation = new Translation(memory.pagePermissions.slice(), memory.sizeWords);
+    translation = new Translation(memory.pagePermissions.slice(), memory.sizeWords, keyShift);
     translations.set(key, translation);
   }
   return translation;
@@ -146,8 +157,8 @@ interface BasicBlock {
  * The source of the block at `start`: the body of a function of `permissions` returning the
  * BlockFunction. The words are constants in the source, checked against memory on entry.
  */
-export function blockSource(start: number, words: Int32Array, permissions: Uint8Array, sizeWords: number): string {
-  const block = basicBlock(start, words, permissions, sizeWords);
+export function blockSource(start: number, words: Int32Array, permissions: Uint8Array, sizeWords: number, keyShift?: number): string {
+  const block = basicBlock(start, words, permissions, sizeWords, keyShift);
   if (block === undefined) return `return function block_${start}(host, cpu, words) { return words[${start}] !== ${words[start]} ? ${BlockResult.Stale} : ${BlockResult.Interpret}; };`;
   const length = block.words.length;
   return [
@@ -169,13 +180,13 @@ export function blockSource(start: number, words: Int32Array, permissions: Uint8
 
 /** Longest straight run in one basic block. */
 export const MAX_BLOCK_INSTRUCTIONS = 64;
-function basicBlock(start: number, words: Int32Array, permissions: Uint8Array, sizeWords: number): BasicBlock | undefined {
+function basicBlock(start: number, words: Int32Array, permissions: Uint8Array, sizeWords: number, keyShift: number | undefined): BasicBlock | undefined {
   const executable = (address: number): boolean => address >= 0 && address < sizeWords && (permissions[address >>> PAGE_SHIFT] & PERMISSION_EXECUTE) !== 0;
   const blockWords: number[] = [];
   const code: string[] = [];
   let leaves = false;
   for (let address = start; blockWords.length < MAX_BLOCK_INSTRUCTIONS && executable(address); address++) {
-    const emitted = emit(words[address], address, blockWords.length, sizeWords);
+    const emitted = emit(words[address], address, blockWords.length, sizeWords, keyShift);
     if (emitted === undefined) break;
     blockWords.push(words[address]);
     code.push(emitted.code);
@@ -192,18 +203,20 @@ const ZERO = FLAG_ZERO;
 const LESS = FLAG_LESS;
 
 /** The statements for `word` at `address`, the block's instruction `index`; undefined when the interpreter must run it. */
-function emit(word: number, address: number, index: number, sizeWords: number): Emitted | undefined {
+function emit(word: number, address: number, index: number, sizeWords: number, keyShift: number | undefined): Emitted | undefined {
   // an invalid word is the interpreter's: it traps there
   if (!isValidWord(word)) return undefined;
   const { opcode, a, b, c, immediate } = decode(word);
   const retired = index + 1;
   const now = `t + ${retired}`;
   const fault = (access: 'read' | 'write'): string => `{ host.blockAccessFault(cpu, ${address}, ${retired}, address, '${access}'); return ${BlockResult.RanAndLeft}; }`;
-  const denied = (permission: number): string => `address < 0 || address >= ${sizeWords} || (permissions[address >>> ${PAGE_SHIFT}] & ${permission}) === 0`;
+  // PKRU against the page's key: access disable (bit 2k) for any access, write disable (2k+1) for writes too
+  const keyClosed = (write: boolean): string => (keyShift === undefined ? '' : ` || (cpu.pkru !== 0 && ((cpu.pkru >>> (host.pageKeys[address >>> ${keyShift}] << 1)) & ${write ? 3 : 1}) !== 0)`);
+  const denied = (permission: number): string => `address < 0 || address >= ${sizeWords} || (permissions[address >>> ${PAGE_SHIFT}] & ${permission}) === 0${keyClosed(true)}`;
   const push = (value: string): string =>
     `{ const address = cpu.stackPointer - 1; if (${denied(PERMISSION_WRITE)}) ${fault('write')} words[address] = ${value}; cpu.stackPointer = address; }`;
   const readable = (target: string): string =>
-    `const permission = address < 0 || address >= ${sizeWords} ? 0 : permissions[address >>> ${PAGE_SHIFT}]; if ((permission & ${PERMISSION_READ}) === 0) ${fault('read')} if ((permission & ${PERMISSION_EXECUTE}) !== 0) host.codeReads++; ${target}`;
+    `const permission = address < 0 || address >= ${sizeWords} ? 0 : permissions[address >>> ${PAGE_SHIFT}]; if ((permission & ${PERMISSION_READ}) === 0${keyClosed(false)}) ${fault('read')} if ((permission & ${PERMISSION_EXECUTE}) !== 0) host.codeReads++; ${target}`;
   const pop = (target: string): string => `{ const address = cpu.stackPointer; ${readable(`cpu.stackPointer = address + 1; ${target} = words[address];`)} }`;
   const straight = (code: string): Emitted => ({ code, ends: false });
   const ending = (code: string): Emitted => ({ code, ends: true });

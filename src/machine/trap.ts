@@ -9,6 +9,8 @@ export type ExceptionKind =
   | 'pageFault'
   /** write to code, or fetch from a segment that is not code */
   | 'protectionFault'
+  /** a data access to a page whose protection key the CPU's PKRU closes (x86's #PF with PK set) */
+  | 'protectionKey'
   /** the word at PC does not decode to a valid instruction */
   | 'invalidOpcode'
   /** `vmenter` named a guest context the guest port does not know */

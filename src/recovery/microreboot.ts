@@ -10,6 +10,7 @@ import { bootNewInstance } from './steps/boot-new-instance.js';
 import { discardThreads } from './steps/discard-threads.js';
 import { frameTablePass } from './steps/frame-table-pass.js';
 import { releaseHeapLocks } from './steps/release-heap-locks.js';
+import { resetProtectionRights } from './steps/reset-protection-rights.js';
 import { resumeCpus } from './steps/resume-cpus.js';
 import { retryHypercalls } from './steps/retry-hypercalls.js';
 import { nmiIpi, stopCpus } from './steps/stop-cpus.js';
@@ -42,6 +43,8 @@ export const microreboot: Mechanism = {
     { step: retryHypercalls, role: 'repair', costs: [] },
     { step: releaseHeapLocks, role: 'repair', costs: [] },
     { step: frameTablePass, role: 'repair', costs: [rebootCosts.restoreFrames] },
+    // only in a hypervisor built with protection keys (appliesTo): no cost priced, a few register writes per CPU
+    { step: resetProtectionRights, role: 'mechanism', costs: [] },
     { step: resumeCpus, role: 'mechanism', costs: [rebootCosts.other] },
   ],
   repairOrder: ['nmi-ipi', 'acknowledge-interrupts', 'retry-hypercalls', 'release-heap-locks', 'frame-table-pass', 'undo-partial-updates'],

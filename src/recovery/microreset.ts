@@ -13,6 +13,7 @@ import { reactivateRecurringTimers } from './steps/reactivate-recurring-timers.j
 import { releaseHeapLocks } from './steps/release-heap-locks.js';
 import { releaseStaticLocks } from './steps/release-static-locks.js';
 import { reprogramTimers } from './steps/reprogram-timers.js';
+import { resetProtectionRights } from './steps/reset-protection-rights.js';
 import { resumeCpus } from './steps/resume-cpus.js';
 import { retryHypercalls } from './steps/retry-hypercalls.js';
 import { schedulerConsistency } from './steps/scheduler-consistency.js';
@@ -36,6 +37,8 @@ export const microreset: Mechanism = {
     { step: reprogramTimers, role: 'repair', costs: [resetCosts.reprogramTimers] },
     { step: releaseStaticLocks, role: 'repair', costs: [resetCosts.releaseStaticLocks] },
     { step: reactivateRecurringTimers, role: 'repair', costs: [resetCosts.reactivateTimers] },
+    // only in a hypervisor built with protection keys (appliesTo): no cost priced, a few register writes per CPU
+    { step: resetProtectionRights, role: 'mechanism', costs: [] },
     { step: resumeCpus, role: 'mechanism', costs: [resetCosts.resumeCpus] },
   ],
   repairOrder: [

@@ -51,7 +51,7 @@ export function recover(hypervisor: Hypervisor, detection: Detection, plan: Reco
   const context = new RecoveryContext(hypervisor, detection);
   const reports: StepReport[] = [];
   for (const { step, costs } of plan.mechanism.steps) {
-    if (plan.disabledSteps.includes(step.name)) continue;
+    if (plan.disabledSteps.includes(step.name) || step.appliesTo?.(context) === false) continue;
     const priced = costs.map((cost) => price(cost, plan.host));
     if (step === resumeCpus) holdCpusFor(hypervisor, startNs, totalMs([...reports.flatMap((report) => report.costs), ...priced]));
     plan.beforeStep?.(step.name);

@@ -20,6 +20,8 @@ export interface RecoveryStep<Name extends string = string> {
    * restoring set against these; tests check that switching the step off leaves exactly such state.
    */
   readonly repairs?: readonly string[];
+  /** whether the step has anything to do in this hypervisor (a build option's step); absent: always. A step that does not apply neither runs nor is reported. */
+  readonly appliesTo?: (context: RecoveryContext) => boolean;
   run(context: RecoveryContext): StepWork;
 }
 

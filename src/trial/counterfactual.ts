@@ -40,7 +40,7 @@ export interface DetectionPoint {
 
 /** Run `spec`'s fault to its detection; undefined when it is not injected or not detected. */
 export function runToDetectionPoint(spec: TrialSpec): DetectionPoint | undefined {
-  const options: SystemOptions = { configuration: spec.configuration, seed: spec.seed, runLengthNs: spec.runLengthNs, strictNetBench: spec.strictNetBench };
+  const options: SystemOptions = { configuration: spec.configuration, seed: spec.seed, runLengthNs: spec.runLengthNs, strictNetBench: spec.strictNetBench, ...(spec.pkeys === true ? { protectionKeys: true } : {}) };
   const golden = goldenRun(options);
   const plans = faultPlansOf(spec, trialSeed(spec.seed, spec.trialIndex), golden.runLengthNs);
   const system = new System(options);

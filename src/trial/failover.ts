@@ -274,7 +274,7 @@ export function replicationOf(spec: TrialSpec): ReplicationOptions {
 }
 
 function systemOptionsOf(spec: TrialSpec): SystemOptions {
-  return { configuration: spec.configuration, seed: spec.seed, runLengthNs: spec.runLengthNs, strictNetBench: spec.strictNetBench };
+  return { configuration: spec.configuration, seed: spec.seed, runLengthNs: spec.runLengthNs, strictNetBench: spec.strictNetBench, ...(spec.pkeys === true ? { protectionKeys: true } : {}) };
 }
 
 /** What replication costs when nothing fails, measured on the golden run of a configuration. */

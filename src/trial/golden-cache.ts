@@ -34,9 +34,10 @@ const cache = new Map<string, GoldenRun>();
 const CACHE_LIMIT = 8;
 
 function keyOf(options: SystemOptions, runLengthNs: number): string {
-  // the key-value server's options are keyed only when given, so every other key stays as it was
+  // the key-value server's options and protection keys are keyed only when given, so every other key stays as it was
   const kvServer = options.kvServer === undefined ? [] : [options.kvServer];
-  return JSON.stringify([options.configuration, options.seed, runLengthNs, options.strictNetBench ?? false, ...kvServer]);
+  const protectionKeys = options.protectionKeys === true ? ['pkeys'] : [];
+  return JSON.stringify([options.configuration, options.seed, runLengthNs, options.strictNetBench ?? false, ...kvServer, ...protectionKeys]);
 }
 
 export function goldenRun(options: SystemOptions): GoldenRun {

@@ -17,6 +17,8 @@ export interface TrialSpec {
   /** simulated run length; the configuration's default when absent */
   readonly runLengthNs?: number;
   readonly strictNetBench?: boolean;
+  /** the hypervisor enforces its intended-sharing policy with protection keys (PUSh); absent: off */
+  readonly pkeys?: boolean;
   /** what to do on detection; 'none' ends the trial there */
   readonly mechanism?: MechanismName;
   /** repair steps switched off, by name */
@@ -87,6 +89,8 @@ export interface SpecFields {
   readonly disabledSteps: readonly string[];
   readonly seed: number;
   readonly trialIndex: number;
+  /** present (true) only for a hypervisor built with protection keys: records without them stay as they were */
+  readonly pkeys?: true;
 }
 
 export function specFields(spec: TrialSpec): SpecFields {
@@ -97,6 +101,7 @@ export function specFields(spec: TrialSpec): SpecFields {
     disabledSteps: spec.disabledSteps ?? [],
     seed: spec.seed,
     trialIndex: spec.trialIndex,
+    ...(spec.pkeys === true ? { pkeys: true as const } : {}),
   };
 }
 
@@ -139,6 +144,7 @@ export function replayCommand(spec: TrialSpec, defaultRunLengthNs: number): stri
   const parts = ['ninelives inject', `--config ${spec.configuration}`, `--fault ${spec.faultType}`, `--seed ${spec.seed}`, `--trial ${spec.trialIndex}`];
   if (spec.runLengthNs !== undefined && spec.runLengthNs !== defaultRunLengthNs) parts.push(`--run-length-ms ${spec.runLengthNs / 1_000_000}`);
   if (spec.strictNetBench === true) parts.push('--strict-netbench');
+  if (spec.pkeys === true) parts.push('--pkeys');
   if (spec.mechanism !== undefined && spec.mechanism !== 'none') parts.push(`--mechanism ${spec.mechanism}`);
   if (spec.disabledSteps !== undefined && spec.disabledSteps.length > 0) parts.push(`--disable ${spec.disabledSteps.join(',')}`);
   if (spec.host !== undefined) parts.push(`--cpus ${spec.host.cpus} --memory-gib ${spec.host.memoryGiB}`);
@@ -158,6 +164,7 @@ function scenarioReplayCommand(spec: TrialSpec, defaultRunLengthNs: number): str
     disabledSteps: spec.disabledSteps ?? [],
     faults: spec.faults,
     ...(spec.strictNetBench === true ? { strictNetBench: true } : {}),
+    ...(spec.pkeys === true ? { pkeys: true } : {}),
     ...(spec.host === undefined ? {} : { host: spec.host }),
   };
   return `ninelives check --scenario '${JSON.stringify(scenario)}'`;

@@ -6,7 +6,7 @@
 import { CpuMode } from '../machine/cpu.js';
 import { Fingerprint, addCpuState } from '../machine/digest.js';
 import type { MachineSnapshot } from '../machine/machine.js';
-import { sameWords } from '../machine/state-equality.js';
+import { samePageKeys, sameWords } from '../machine/state-equality.js';
 import { MAX_DOMAINS, PRIVILEGED_DOMAIN_ID } from '../hypervisor/abi.js';
 import { Hypervisor } from '../hypervisor/hypervisor.js';
 import type { Detection } from '../hypervisor/detection.js';
@@ -29,6 +29,8 @@ export interface SystemOptions {
   readonly strictNetBench?: boolean;
   /** the key-value server's race rate and load imbalance (configuration 3AppVM-mt) */
   readonly kvServer?: KvServerOptions;
+  /** the hypervisor enforces its intended-sharing policy with protection keys (PUSh) */
+  readonly protectionKeys?: boolean;
 }
 
 export interface SystemSnapshot {
@@ -90,7 +92,7 @@ export class System {
     this.runLengthNs = runLengthOf(options);
     const { cpuCount, domains } = this.configuration;
     this.host = new GuestHost(cpuCount);
-    this.hypervisor = new Hypervisor({ cpuCount, domains }, this.host);
+    this.hypervisor = new Hypervisor({ cpuCount, domains, ...(options.protectionKeys === true ? { protectionKeys: true } : {}) }, this.host);
     const machine = this.hypervisor.machine;
     const platform: DevicePlatform = { raiseInterrupt: (timeNs, cpu, vector) => machine.raiseInterrupt(timeNs, cpu, vector) };
     const privCpu = domains.find((domain) => domain.domainId === PRIVILEGED_DOMAIN_ID)?.cpu ?? 0;
@@ -162,7 +164,10 @@ export class System {
 
   /** A fingerprint of the whole system: hypervisor memory, CPU state, guest and device state. */
   digest(): string {
-    return new Fingerprint().addWords(this.machine.memory.words).addString(this.stateBesidesMemory()).hex();
+    const fingerprint = new Fingerprint().addWords(this.machine.memory.words);
+    // the pages' protection keys, on a machine that has them (the others' digests stay as they were)
+    if (this.machine.protectionKeys) fingerprint.addWords(this.machine.memory.pageKeys);
+    return fingerprint.addString(this.stateBesidesMemory()).hex();
   }
 
   /**
@@ -184,7 +189,8 @@ export class System {
     return (
       stateBesidesMemory.startsWith(cpus) &&
       stateBesidesMemory.slice(cpus.length) === this.guestsAndDevices() &&
-      sameWords(this.machine.memory.words, snapshot.machine.words)
+      sameWords(this.machine.memory.words, snapshot.machine.words) &&
+      samePageKeys(this.machine.memory.pageKeys, snapshot.machine.pageKeys)
     );
   }
 

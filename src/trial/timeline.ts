@@ -108,7 +108,7 @@ class Lanes {
 }
 
 function sampledRun(spec: TrialSpec, record: Exclude<TrialRecord, { outcome: 'notInjected' }>): { cpuCount: number; segments: TimelineSegment[]; events: TimelineEvent[] } {
-  const options = { configuration: spec.configuration, seed: spec.seed, runLengthNs: spec.runLengthNs, strictNetBench: spec.strictNetBench };
+  const options = { configuration: spec.configuration, seed: spec.seed, runLengthNs: spec.runLengthNs, strictNetBench: spec.strictNetBench, ...(spec.pkeys === true ? { protectionKeys: true } : {}) };
   const golden = goldenRun(options);
   const plans = faultPlansOf(spec, trialSeed(spec.seed, spec.trialIndex), golden.runLengthNs);
   const system = new System(options);

@@ -151,7 +151,7 @@ function recoverEach(run: SharedRun, specs: readonly TrialSpec[], injection: Inj
 
 /** The system a trial of `spec` runs: the configuration, its workload seed, run length and NetBench rule. */
 function systemOptionsOf(spec: TrialSpec): SystemOptions {
-  return { configuration: spec.configuration, seed: spec.seed, runLengthNs: spec.runLengthNs, strictNetBench: spec.strictNetBench };
+  return { configuration: spec.configuration, seed: spec.seed, runLengthNs: spec.runLengthNs, strictNetBench: spec.strictNetBench, ...(spec.pkeys === true ? { protectionKeys: true } : {}) };
 }
 
 /** Same configuration, workload, run, NetBench rule and faults: only the recovery may differ. */
@@ -163,6 +163,7 @@ function sameFault(spec: TrialSpec, base: TrialSpec): boolean {
     spec.faultType === base.faultType &&
     spec.runLengthNs === base.runLengthNs &&
     spec.strictNetBench === base.strictNetBench &&
+    spec.pkeys === base.pkeys &&
     JSON.stringify(spec.faults) === JSON.stringify(base.faults)
   );
 }

@@ -199,3 +199,28 @@ describe('the trial plan', () => {
     }
   });
 });
+
+describe('pkeys', () => {
+  const text = (pkeys: string | null): string => variation({ mechanisms: 'mechanisms: [microreset, microreboot]', pkeys });
+
+  it('both: every variant without and with keys, on the same faults; the keyed one\'s stage marked +pkeys', () => {
+    const campaign = parseCampaign(text('pkeys: both'), 'both.yaml');
+    expect(campaign.variants.map((variant) => [variant.mechanism, variant.stage, variant.pkeys === true])).toEqual([
+      ['microreset', 'all', false],
+      ['microreset', 'all+pkeys', true],
+      ['microreboot', 'all', false],
+      ['microreboot', 'all+pkeys', true],
+    ]);
+    const jobs = planTrials(campaign);
+    const keyed = jobs.filter((job) => job.spec.pkeys === true);
+    expect(keyed.map((job) => job.stage)).toEqual(jobs.filter((job) => job.stage.endsWith('+pkeys')).map((job) => job.stage));
+    expect(new Set(keyed.map((job) => job.spec.trialIndex))).toEqual(new Set(jobs.map((job) => job.spec.trialIndex)));
+    // the trials without keys are planned as a campaign without the option plans them
+    expect(jobs.filter((job) => job.spec.pkeys !== true)).toEqual(planTrials(parseCampaign(text(null), 'both.yaml')));
+  });
+
+  it('true keys every trial, stages unchanged; absent leaves the campaign (and its fingerprint\'s input) as it was', () => {
+    expect(planTrials(parseCampaign(text('pkeys: true'), 'on.yaml')).every((job) => job.spec.pkeys === true && job.stage === 'all')).toBe(true);
+    expect('pkeys' in parseCampaign(text(null), 'off.yaml')).toBe(false);
+  });
+});

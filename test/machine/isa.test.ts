@@ -155,7 +155,7 @@ describe('encode and decode', () => {
 
   it('isValidWord: opcode 0 and unassigned opcodes are invalid; extension bits select another operation of the shape', () => {
     expect(isValidWord(0)).toBe(false);
-    for (let value = Opcode.HandOver + 1; value < 64; value++) expect(isValidWord(value << 26)).toBe(false);
+    for (let value = Opcode.WritePkru + 1; value < 64; value++) expect(isValidWord(value << 26)).toBe(false);
     expect(decode(encodeThreeRegister(Opcode.Add, 1, 2, 3) | (1 << 4))).toMatchObject({ opcode: Opcode.Subtract, a: 1, b: 2, c: 3 });
     expect(decode(encode(Opcode.DisableInterrupts) | (1 << 25)).opcode).toBe(Opcode.EnableInterrupts);
     expect(decode(encode(Opcode.Push, 1) | 1)).toMatchObject({ opcode: Opcode.Pop, a: 1 });

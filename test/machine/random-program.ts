@@ -25,7 +25,9 @@ export type Operation =
   | { readonly kind: 'timer'; readonly microseconds: number }
   | { readonly kind: 'ipi'; readonly target: number; readonly vector: number }
   | { readonly kind: 'rdtime'; readonly destination: number }
-  | { readonly kind: 'wildLoad'; readonly destination: number; readonly base: number };
+  | { readonly kind: 'wildLoad'; readonly destination: number; readonly base: number }
+  /** only in keyed programs (keyedOperation): a machine without protection keys traps on it */
+  | { readonly kind: 'wrpkru'; readonly source: number; readonly value: number };
 
 type AluMnemonic = 'add' | 'sub' | 'and' | 'or' | 'xor' | 'shl' | 'shr' | 'mul';
 type BranchMnemonic = 'beq' | 'bne' | 'blt' | 'bge' | 'bgt' | 'ble';
@@ -73,14 +75,30 @@ export const operation: fc.Arbitrary<Operation> = fc.oneof(
   { arbitrary: fc.record({ kind: fc.constant('wildLoad' as const), destination: register, base: register }), weight: 1 },
 );
 
-export const randomProgram: fc.Arbitrary<RandomProgram> = fc
-  .integer({ min: 1, max: 3 })
-  .chain((cpuCount) =>
-    fc.record({
-      cpuCount: fc.constant(cpuCount),
-      bodies: fc.array(fc.array(operation, { minLength: 1, maxLength: 30 }), { minLength: cpuCount, maxLength: cpuCount }),
-    }),
-  );
+/** An operation of a program for a machine with protection keys: any of the others, or a PKRU write. */
+export const keyedOperation: fc.Arbitrary<Operation> = fc.oneof(
+  { arbitrary: operation, weight: 8 },
+  {
+    // mostly small values, so that most keys stay open and the programs get somewhere
+    arbitrary: fc.record({ kind: fc.constant('wrpkru' as const), source: register, value: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 0xff }), fc.integer({ min: -(2 ** 21), max: 2 ** 21 - 1 })) }),
+    weight: 1,
+  },
+);
+
+function programOf(op: fc.Arbitrary<Operation>): fc.Arbitrary<RandomProgram> {
+  return fc
+    .integer({ min: 1, max: 3 })
+    .chain((cpuCount) =>
+      fc.record({
+        cpuCount: fc.constant(cpuCount),
+        bodies: fc.array(fc.array(op, { minLength: 1, maxLength: 30 }), { minLength: cpuCount, maxLength: cpuCount }),
+      }),
+    );
+}
+
+export const randomProgram: fc.Arbitrary<RandomProgram> = programOf(operation);
+/** Random programs that write PKRU, for a machine with protection keys. */
+export const randomKeyedProgram: fc.Arbitrary<RandomProgram> = programOf(keyedOperation);
 
 function emitOperation(asm: Assembler, op: Operation): void {
   switch (op.kind) {
@@ -123,6 +141,9 @@ function emitOperation(asm: Assembler, op: Operation): void {
       return;
     case 'wildLoad':
       asm.ld(op.destination, op.base, 0);
+      return;
+    case 'wrpkru':
+      asm.wrpkru(op.source, op.value);
       return;
     case 'skip':
       throw new Error('skip is emitted by emitBody');

@@ -39,7 +39,8 @@ const nearValidWord = fc.oneof(
  * data (a pending IPI, say), so runs compare alike only over the same number of rounds.
  */
 function runFrom(word: number, from: Start, repeat: number, translate = true): { traps: readonly { kind: string; exception?: string; programCounter: number }[]; state: unknown } {
-  const built = rig((asm: Assembler) => asm.nop().nop().nop().hlt(), { config: { translate } });
+  // a machine with protection keys: every opcode the decoder knows runs (without them, wrpkru is #UD)
+  const built = rig((asm: Assembler) => asm.nop().nop().nop().hlt(), { config: { translate, protectionKeys: true } });
   const { machine } = built;
   machine.memory.words[CODE_BASE] = word;
   machine.memory.words.set(from.data, DATA_BASE);

@@ -19,6 +19,7 @@ interface InjectOptions {
   readonly trial: number;
   readonly runLengthMs?: number;
   readonly strictNetbench?: boolean;
+  readonly pkeys?: boolean;
   readonly trace?: boolean;
   readonly runToEnd?: boolean;
   readonly fromBoot?: boolean;
@@ -39,6 +40,7 @@ export function registerInjectCommand(program: Command, io: CliIo): void {
     .option('--trial <index>', 'trial index within the campaign', parseInteger('--trial'), 0)
     .option('--run-length-ms <ms>', 'simulated run length (default: the configuration\'s)', parseRunLengthMs)
     .option('--strict-netbench', 'count NetBench losses inside service interruptions too')
+    .option('--pkeys', 'build the hypervisor with its intended-sharing policy enforced by protection keys (PUSh)')
     .option('--trace', 'also print the instructions around the injection and the path to detection')
     .option('--from-boot', 'run from boot instead of fast-forwarding from a golden-run checkpoint')
     .option('--run-to-end', 'simulate to the end a trial found to follow the golden run, instead of deriving its end state')
@@ -56,6 +58,7 @@ export function registerInjectCommand(program: Command, io: CliIo): void {
         faultType: options.fault,
         runLengthNs: options.runLengthMs,
         strictNetBench: options.strictNetbench,
+        ...(options.pkeys === true ? { pkeys: true } : {}),
         mechanism: options.mechanism,
         disabledSteps: options.disable,
         host: options.cpus === undefined && options.memoryGib === undefined ? undefined : { cpus: options.cpus ?? NOMINAL_HOST.cpus, memoryGiB: options.memoryGib ?? NOMINAL_HOST.memoryGiB },

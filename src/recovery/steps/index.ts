@@ -11,6 +11,7 @@ import { reactivateRecurringTimers } from './reactivate-recurring-timers.js';
 import { releaseHeapLocks } from './release-heap-locks.js';
 import { releaseStaticLocks } from './release-static-locks.js';
 import { reprogramTimers } from './reprogram-timers.js';
+import { resetProtectionRights } from './reset-protection-rights.js';
 import { resumeCpus } from './resume-cpus.js';
 import { retryHypercalls } from './retry-hypercalls.js';
 import { schedulerConsistency } from './scheduler-consistency.js';
@@ -32,6 +33,7 @@ export const recoverySteps = [
   reactivateRecurringTimers,
   discardThreads,
   bootNewInstance,
+  resetProtectionRights,
   resumeCpus,
 ] as const;
 
