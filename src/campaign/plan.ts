@@ -38,6 +38,7 @@ export function planTrials(campaign: Campaign, trialsOverride?: number): TrialJo
               mechanism: variant.mechanism,
               disabledSteps: variant.disabledSteps,
               host: campaign.host,
+              ...(variant.replication === undefined ? {} : { replication: variant.replication }),
             },
           });
         }

@@ -107,6 +107,14 @@ export class Disk {
     return done;
   }
 
+  /**
+   * Taken over by another host at `nowNs` (a mirrored disk at failover): its interrupt for every
+   * request still queued is raised again there, at its completion or now if that has passed.
+   */
+  raisePendingInterrupts(nowNs: number): void {
+    for (const { completionNs } of this.state.queue) this.options.platform.raiseInterrupt(Math.max(nowNs, completionNs), this.options.cpu, VECTOR_DISK);
+  }
+
   /** The stored value of a block (0 if never written), for tests and reports. */
   peek(block: number): number {
     return this.state.blocks[block] ?? 0;
@@ -259,6 +267,12 @@ export class Nic {
     if (packets.length > 0) this.state.buffer = [];
     this.scheduleNextInterrupt(nowNs);
     return packets.length > 0 ? packets : NO_PACKETS;
+  }
+
+  /** The outside world's traffic moved to this NIC at `nowNs` (failover): its next interrupt is raised here. */
+  takeOverTraffic(nowNs: number): void {
+    this.state.scheduledInterruptNs = null;
+    this.scheduleNextInterrupt(nowNs);
   }
 
   transmit(pingId: number, data: number, nowNs: number): void {

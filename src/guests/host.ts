@@ -27,6 +27,9 @@ interface VcpuState {
   cpu: number;
 }
 
+/** One vCPU's guest-side context as a saved state holds it. */
+export type SavedVcpu = Readonly<VcpuState>;
+
 export interface GuestHostState {
   readonly vcpus: (VcpuState | null)[];
   readonly runningOn: number[];
@@ -58,6 +61,19 @@ export class GuestHost implements GuestPort {
       action: CRASHED_ACTION, computeEndNs: DOUBLE_FIELD, remainingNs: 0, cpu: NO_CPU,
     };
     vcpu.computeEndNs = 0;
+    this.vcpus[vcpuId] = vcpu;
+  }
+
+  /**
+   * Run `kernel` on vCPU `vcpuId` from a saved context (a VM restored from a checkpoint). A vCPU
+   * that was running its guest when the state was saved was stopped by the pause there: it goes
+   * on with the compute it had left at `savedAtNs`.
+   */
+  attachSaved(vcpuId: number, kernel: GuestKernel, saved: SavedVcpu, savedAtNs: number): void {
+    this.kernels[vcpuId] = kernel;
+    const vcpu: VcpuState = { ...saved };
+    if (saved.cpu !== NO_CPU) vcpu.remainingNs = Math.max(1, saved.computeEndNs - savedAtNs);
+    vcpu.cpu = NO_CPU;
     this.vcpus[vcpuId] = vcpu;
   }
 

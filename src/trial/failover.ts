@@ -7,16 +7,16 @@
  * as overhead and as output delay (outputs wait for their epoch's commit).
  *
  * When the primary fails (a detector of its hypervisor fires, or its heartbeats stop) the backup
- * host, a second simulated host with the same hypervisor, takes the last checkpoint it holds,
- * resumes the VMs from it and runs on; in 3AppVM the new-VM check then runs there. What the
- * checkpoint carried decides the outcome: a corruption that reached a VM before the checkpoint
- * was taken comes back with it (cause corruptionReplicated).
+ * host, a second simulated host that booted the same hypervisor with its PrivVM alone, takes the
+ * last checkpoint it holds and restores it through its own toolstack (trial/backup.ts): each
+ * AppVM's domain is created by domctl in the backup's machine, and the VMs' checkpointed state
+ * is loaded into it; in 3AppVM the new-VM check then runs there. What the checkpoint carried
+ * decides the outcome: a corruption that reached a VM before the checkpoint was taken comes back
+ * with it (cause corruptionReplicated); the primary's hypervisor state does not travel.
  *
- * Modelling limits: the backup restores the checkpoint as a whole machine state (the hypervisor
- * side of the VMs comes with it) rather than recreating the domains through its toolstack's
- * hypercalls; the restore is priced as if it did. The guests resume at the checkpoint's
- * simulated time, so the outside world's wait is reported as service interruption, not replayed
- * into NetBench's windows.
+ * Modelling limits: the VMs resume on the backup at its clock, so they lose the time from the
+ * checkpoint to the takeover (a service interruption, as after any recovery); the primary's
+ * epoch pauses are accounted as overhead and output delay, not replayed into its guests' timing.
  */
 import type { FaultPlan, Injection } from '../faults/fault.js';
 import { sameWords } from '../machine/state-equality.js';
@@ -38,6 +38,7 @@ import { faultPlansOf, injectFaults } from './inject.js';
 import type { RecoveryRecord, TrialRecord, TrialSpec } from './record.js';
 import { failedAppVms, firstCause, runLiveness } from './recover-and-run.js';
 import { instructionBudget, type Ending } from './run-to-detection.js';
+import { domainStateRanges, takeOver } from './backup.js';
 import { System, type SystemOptions, type SystemSnapshot } from './system.js';
 
 export interface ReplicationOptions {
@@ -143,12 +144,22 @@ export function runFailoverTrial(spec: TrialSpec, options: ReplicationOptions = 
   startBefore(system, golden, replicator, plans[0]);
   const trigger = runToTrigger(system, plans[0]);
   if (trigger.kind !== 'landed') return { ...common, outcome: 'notInjected' };
-  const injected = injectFaults(system, plans, trigger.cpu, new AddressNamer(system.hypervisor.program, system.hypervisor.layout));
+  const injected = injectFaults(system, plans, trigger.cpu, new AddressNamer(system.hypervisor.program, system.hypervisor.layout), (timeNs) => runEpochs(system, replicator, timeNs));
   const primary = runPrimary(system, golden, replicator, injected.detection, injected.last.instructionCount);
   if (primary.kind === 'ended') return classify(system, primary.ending, injected.first, common, undefined);
   injected.restoreTransient();
   const recovery = failOver(systemOptions, golden, replicator, injected.first, primary);
   return classify(system, { kind: 'detected', detection: primary.detection }, injected.first, common, recovery);
+}
+
+/** Run to `untilNs` through the epoch ends on the way, taking their checkpoints; a detection stops it. */
+function runEpochs(system: System, replicator: Replicator, untilNs: number): Detection | undefined {
+  for (let endNs = replicator.nextEpochEndNs(system.machine.nowNs); endNs <= untilNs; endNs += replicator.epochNs) {
+    const stop = system.hypervisor.run({ untilNs: endNs });
+    if (stop.kind === 'detected') return stop.detection;
+    replicator.epochEnd();
+  }
+  return undefined;
 }
 
 /**
@@ -235,10 +246,16 @@ function failOver(options: SystemOptions, golden: GoldenRun, replicator: Replica
     { step: 'resumeVms', work: {}, ms: resumingMs },
   ];
   if (checkpoint === undefined) return { result: 'recoveryFailed', noVmFailure: false, failedVms: [], cause: 'recoveryNeverRan', detail: 'the backup holds no checkpoint', steps, ...timing };
-  const backup = new System(options);
-  backup.restore(checkpoint.snapshot);
+  // the toolstack's priced work (reading the checkpoint, building the domains' memory) comes
+  // first; the domctl calls that create the domains and the loads into them run in the machine
+  const takeover = takeOver(options, checkpoint.snapshot, checkpoint.takenNs, noticedNs + Math.round(restoring * 1_000_000));
+  if (takeover.kind === 'failed') return { result: 'recoveryFailed', noVmFailure: false, failedVms: [], cause: 'recoveryCrashed', detail: takeover.detail, steps, ...timing };
+  const backup = takeover.backup;
+  // the VMs lose the time from the checkpoint to their resume on the backup
+  const paused = [{ startNs: Math.min(injection.timeNs, checkpoint.takenNs), endNs: takeover.resumeNs + Math.round(resumingMs * 1_000_000) }];
+  for (const kernel of backup.kernels()) kernel.setServiceInterruptions(paused);
   if (backup.configuration.createsVmAfterRecovery) backup.requestNewVm();
-  const ending = runLiveness(backup, checkpoint.takenNs, instructionBudget(golden));
+  const ending = runLiveness(backup, takeover.resumeNs, instructionBudget(golden));
   const failedVms = failedAppVms(backup);
   const cause = firstCause(backup, ending, failedVms);
   if (cause === undefined) return { result: 'recovered', noVmFailure: failedVms.length === 0, failedVms, cause: null, detail: null, steps, ...timing };
@@ -255,8 +272,9 @@ function restoredState(snapshot: SystemSnapshot, options: SystemOptions): { doma
 }
 
 /**
- * True when a checkpoint holds a state the golden run does not have at the same time: a VM's
- * guest state or the hypervisor-side state of the VMs (it travels with the checkpoint).
+ * True when a checkpoint holds a VM state the golden run does not have at the same time: a
+ * VM's guest state or vCPU context, or the hypervisor-side state of a VM the backup loads
+ * (trial/backup.ts). The primary's hypervisor state does not travel: the backup has its own.
  */
 function differsFromGolden(checkpoint: EpochCheckpoint, options: SystemOptions, golden: GoldenRun): boolean {
   const reference = new System(options);
@@ -264,8 +282,13 @@ function differsFromGolden(checkpoint: EpochCheckpoint, options: SystemOptions, 
   reference.hypervisor.run({ untilNs: checkpoint.takenNs });
   const ids = reference.configuration.domains.map((domain) => domain.domainId).filter((id) => id !== PRIVILEGED_DOMAIN_ID);
   const expected = reference.host.saveState();
-  const guestsDiffer = ids.some((id) => JSON.stringify(expected.kernels[id]) !== JSON.stringify(checkpoint.snapshot.host.kernels[id]));
-  return guestsDiffer || !sameWords(reference.machine.memory.words, checkpoint.snapshot.machine.words);
+  const saved = checkpoint.snapshot;
+  const guestsDiffer = ids.some((id) => JSON.stringify([expected.kernels[id], expected.vcpus[id]]) !== JSON.stringify([saved.host.kernels[id], saved.host.vcpus[id]]));
+  // the PrivVM's I/O service and the mirrored disk travel too
+  const serviceDiffers = JSON.stringify([expected.kernels[PRIVILEGED_DOMAIN_ID], reference.disk.saveState()]) !== JSON.stringify([saved.host.kernels[PRIVILEGED_DOMAIN_ID], saved.disk]);
+  const words = reference.machine.memory.words;
+  const domainsDiffer = ids.some((id) => domainStateRanges(reference.hypervisor.layout, id).some(([base, count]) => !sameWords(words.subarray(base, base + count), saved.machine.words.subarray(base, base + count))));
+  return guestsDiffer || serviceDiffers || domainsDiffer;
 }
 
 /** The replication options of a spec: its own, else the defaults. */

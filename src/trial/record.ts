@@ -83,6 +83,8 @@ export interface SpecFields {
   readonly disabledSteps: readonly string[];
   readonly seed: number;
   readonly trialIndex: number;
+  /** failover's periods, when the spec sets them (records of other trials do not have the key) */
+  readonly replication?: TrialSpec['replication'];
 }
 
 export function specFields(spec: TrialSpec): SpecFields {
@@ -93,6 +95,7 @@ export function specFields(spec: TrialSpec): SpecFields {
     disabledSteps: spec.disabledSteps ?? [],
     seed: spec.seed,
     trialIndex: spec.trialIndex,
+    ...(spec.replication === undefined ? {} : { replication: { ...spec.replication } }),
   };
 }
 
@@ -138,6 +141,8 @@ export function replayCommand(spec: TrialSpec, defaultRunLengthNs: number): stri
   if (spec.mechanism !== undefined && spec.mechanism !== 'none') parts.push(`--mechanism ${spec.mechanism}`);
   if (spec.disabledSteps !== undefined && spec.disabledSteps.length > 0) parts.push(`--disable ${spec.disabledSteps.join(',')}`);
   if (spec.host !== undefined) parts.push(`--cpus ${spec.host.cpus} --memory-gib ${spec.host.memoryGiB}`);
+  if (spec.replication?.epochMs !== undefined) parts.push(`--epoch-ms ${spec.replication.epochMs}`);
+  if (spec.replication?.heartbeatMs !== undefined) parts.push(`--heartbeat-ms ${spec.replication.heartbeatMs}`);
   return parts.join(' ');
 }
 

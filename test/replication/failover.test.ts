@@ -12,6 +12,9 @@ import { releaseTimeNs } from '../../src/replication/output-commit.js';
 import { DEFAULT_REPLICATION, measureReplicationCost } from '../../src/trial/failover.js';
 import type { TrialSpec } from '../../src/trial/record.js';
 import { runTrial, runTrialVariants } from '../../src/trial/trial.js';
+import type { HeapLayout } from '../../src/hypervisor/boot.js';
+import { StaticData, Vcpu } from '../../src/hypervisor/layout.js';
+import { System } from '../../src/trial/system.js';
 
 const MS = 1_000_000;
 const THREE_APP_VM = { configuration: '3AppVM', seed: 1 };
@@ -82,16 +85,35 @@ describe('a host fail-stop', () => {
 });
 
 describe('a corruption', () => {
-  it('that reached the VMs before detection is replicated to the backup, which fails with it', () => {
-    // seed 1, register trial 18: a register flip hangs a CPU; the watchdog notices ~390 ms later,
-    // after several checkpoints of the damaged state have committed
+  it('that reached a VM before detection is replicated to the backup, which fails with it', () => {
+    // a bit of the AppVM's saved resume token flips while it waits (a memory fault): at its next
+    // entry the guest finds its context corrupted and crashes; nothing in the hypervisor
+    // notices, and the checkpoints of the next epochs carry the crashed guest to the backup.
+    // 100 ms later the host stops and the backup takes over, with the crashed guest.
+    const configuration = '1AppVM';
+    const faults = [
+      { trigger: { timeNs: 200 * MS, instructionsAfter: 0 }, target: { type: 'memory' as const, fraction: fractionOf(configuration, (layout) => layout.vcpus[1] + Vcpu.offset.resumeToken), bit: 3 } },
+      { trigger: { timeNs: 300 * MS, instructionsAfter: 0 }, target: { type: 'hostFailstop' as const } },
+    ];
+    const { record } = runTrial({ configuration, seed: 1, trialIndex: 0, faultType: 'memory', mechanism: 'failover', faults });
+    expect(record.outcome).toBe('detected');
+    if (record.outcome !== 'detected') return;
+    expect(record.injection.location).toMatchObject({ type: 'memory', symbol: 'vcpu[1].resumeToken' });
+    expect(record.detection.detector).toBe('heartbeat');
+    expect(record.recovery?.cause).toBe('corruptionReplicated');
+    expect(record.recovery?.detail).toMatch(/resume token corrupted/);
+    const restored = record.recovery?.steps.find((step) => step.step === 'restoreCheckpoint');
+    expect((restored?.work.checkpointAtMs ?? 0) * MS).toBeGreaterThan(record.injection.timeNs);
+  });
+
+  it('of the primary hypervisor alone does not travel: the backup restores the VMs into its own', () => {
+    // seed 1, register trial 18: a register flip corrupts the primary's timer list; its watchdog
+    // notices ~390 ms later, after checkpoints taken with the damage committed
     const { record } = runTrial({ ...THREE_APP_VM, trialIndex: 18, faultType: 'register', mechanism: 'failover' });
     expect(record.outcome).toBe('detected');
     if (record.outcome !== 'detected') return;
     expect(record.detectionLatencyNs).toBeGreaterThan(2 * DEFAULT_REPLICATION.epochMs * MS);
-    expect(record.recovery?.cause).toBe('corruptionReplicated');
-    const restored = record.recovery?.steps.find((step) => step.step === 'restoreCheckpoint');
-    expect((restored?.work.checkpointAtMs ?? 0) * MS).toBeGreaterThan(record.injection.timeNs);
+    expect(record.recovery?.result).toBe('recovered');
   });
 
   it('caught before its epoch commits is not: the backup resumes from a clean checkpoint', () => {
@@ -104,6 +126,13 @@ describe('a corruption', () => {
     expect((restored?.work.checkpointAtMs ?? Infinity) * MS).toBeLessThan(record.injection.timeNs);
   });
 });
+
+/** The memory fault's fraction that lands on the word `addressOf` picks (inject.ts's spans: static data, then the heap). */
+function fractionOf(configuration: string, addressOf: (layout: HeapLayout) => number): number {
+  const layout = new System({ configuration, seed: 1 }).hypervisor.layout;
+  const total = StaticData.sizeWords + layout.heapEnd - layout.frameTable;
+  return (StaticData.sizeWords + addressOf(layout) - layout.frameTable + 0.5) / total;
+}
 
 describe('the heartbeat monitor', () => {
   it('declares the primary failed the missed heartbeats after the last one arrived', () => {
