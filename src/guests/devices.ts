@@ -95,6 +95,12 @@ export class Disk {
     this.options.platform.raiseInterrupt(completionNs, this.options.cpu, VECTOR_DISK);
   }
 
+  /**
+   * Told of every request the PrivVM takes as completed, with the time it does: the writes that
+   * failover's output commit holds until their epoch commits. Not part of the disk's state.
+   */
+  onCompleted: ((completion: DiskCompletion, nowNs: number) => void) | undefined;
+
   /** Removes and returns the requests completed by `nowNs`, applying them to the blocks. */
   completed(nowNs: number): readonly DiskCompletion[] {
     // The PrivVM polls at every hypercall it makes and usually finds nothing: no array then.
@@ -102,7 +108,9 @@ export class Disk {
     const done: DiskCompletion[] = [];
     while (this.state.queue.length > 0 && this.state.queue[0].completionNs <= nowNs) {
       const { request } = this.state.queue.shift()!;
-      done.push(this.apply(request));
+      const completion = this.apply(request);
+      done.push(completion);
+      this.onCompleted?.(completion, nowNs);
     }
     return done;
   }

@@ -24,6 +24,9 @@ import { Domain, FrameDescriptor, MULTICALL_BUFFER_WORDS, RING_WORDS, Timer, Vcp
 import { insertTimer, rawWords } from '../hypervisor/lists.js';
 import type { HeapLayout } from '../hypervisor/boot.js';
 import type { SavedVcpu } from '../guests/host.js';
+import type { Configuration } from '../guests/configurations.js';
+import type { RestoredState } from '../recovery/failover.js';
+import { PAGE_WORDS } from '../replication/checkpoint.js';
 import { System, type SystemOptions, type SystemSnapshot } from './system.js';
 
 /** How long the toolstack waits for one domctl(create) to return before giving up. */
@@ -149,6 +152,18 @@ function armSavedTimer(backup: System, checkpoint: SystemSnapshot, vcpu: number)
   if (checkpoint.machine.words[timer + Timer.offset.active] === 0 || words[timer + Timer.offset.active] !== 0) return;
   words[timer + Timer.offset.expiresUs] = checkpoint.machine.words[timer + Timer.offset.expiresUs];
   insertTimer(rawWords(words), perCpuAddress(words[timer + Timer.offset.cpu]), timer);
+}
+
+/**
+ * What a takeover restores from `checkpoint`, for the cost model: the AppVMs' domains, the
+ * hypervisor memory pages their state occupies, and the guest state (each AppVM's memory and
+ * vCPU context, the PrivVM's I/O service).
+ */
+export function restoredState(layout: HeapLayout, configuration: Configuration, checkpoint: SystemSnapshot): RestoredState {
+  const appVms = configuration.domains.map((domain) => domain.domainId).filter((id) => id !== PRIVILEGED_DOMAIN_ID);
+  const words = appVms.flatMap((id) => domainStateRanges(layout, id)).reduce((sum, [, count]) => sum + count, 0);
+  const guests = [...appVms.map((id) => [checkpoint.host.kernels[id], checkpoint.host.vcpus[id]]), checkpoint.host.kernels[PRIVILEGED_DOMAIN_ID]];
+  return { domains: appVms.length, pages: Math.ceil(words / PAGE_WORDS), guestBytes: JSON.stringify(guests).length };
 }
 
 function copyWords(backup: System, checkpoint: SystemSnapshot, base: number, count: number): void {

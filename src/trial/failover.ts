@@ -24,6 +24,8 @@ import { trialSeed } from '../faults/random.js';
 import type { Detection } from '../hypervisor/detection.js';
 import { PRIVILEGED_DOMAIN_ID } from '../hypervisor/abi.js';
 import { AddressNamer } from '../hypervisor/symbols.js';
+import type { HeapLayout } from '../hypervisor/boot.js';
+import { getConfiguration } from '../guests/configurations.js';
 import { failoverCosts, pauseMs, restoreMs } from '../recovery/failover.js';
 import { changedGuestBytes, changedPages, checkpointBytes, type CapturedState } from '../replication/checkpoint.js';
 import { HeartbeatMonitor, MISSED_HEARTBEATS } from '../replication/heartbeat.js';
@@ -38,7 +40,7 @@ import { faultPlansOf, injectFaults } from './inject.js';
 import type { RecoveryRecord, TrialRecord, TrialSpec } from './record.js';
 import { failedAppVms, firstCause, runLiveness } from './recover-and-run.js';
 import { instructionBudget, type Ending } from './run-to-detection.js';
-import { domainStateRanges, takeOver } from './backup.js';
+import { domainStateRanges, restoredState, takeOver } from './backup.js';
 import { System, type SystemOptions, type SystemSnapshot } from './system.js';
 
 export interface ReplicationOptions {
@@ -236,7 +238,7 @@ function failOver(options: SystemOptions, golden: GoldenRun, replicator: Replica
   const link = replicator.options.link;
   const noticedNs = primary.detection.detector === 'heartbeat' ? primary.detection.timeNs : primary.detection.timeNs + Math.round(link.latencyMs * 1_000_000);
   const checkpoint = replicator.committedBy(primary.lastAliveNs);
-  const restoring = checkpoint === undefined ? 0 : restoreMs(restoredState(checkpoint.snapshot, options));
+  const restoring = checkpoint === undefined ? 0 : restoreMs(restoredState(layoutOf(options), getConfiguration(options.configuration), checkpoint.snapshot));
   const resumingMs = failoverCosts.resumeMs;
   const recoveryLatencyMs = restoring + resumingMs;
   const timing = { recoveryLatencyMs, serviceInterruptionMs: (noticedNs - injection.timeNs) / 1_000_000 + recoveryLatencyMs };
@@ -264,13 +266,6 @@ function failOver(options: SystemOptions, golden: GoldenRun, replicator: Replica
   return { result: 'recoveryFailed', noVmFailure: false, failedVms, ...failure, steps, ...timing };
 }
 
-function restoredState(snapshot: SystemSnapshot, options: SystemOptions): { domains: number; pages: number; guestBytes: number } {
-  const system = new System(options);
-  const domains = system.configuration.domains.length - 1;
-  const guestBytes = JSON.stringify(snapshot.host.kernels).length;
-  return { domains, pages: Math.ceil(snapshot.machine.words.length / 1_024), guestBytes };
-}
-
 /**
  * True when a checkpoint holds a VM state the golden run does not have at the same time: a
  * VM's guest state or vCPU context, or the hypervisor-side state of a VM the backup loads
@@ -291,6 +286,11 @@ function differsFromGolden(checkpoint: EpochCheckpoint, options: SystemOptions, 
   return guestsDiffer || serviceDiffers || domainsDiffer;
 }
 
+/** The heap layout every host of `options` boots to (the same program, the same configuration). */
+function layoutOf(options: SystemOptions): HeapLayout {
+  return new System(options).hypervisor.layout;
+}
+
 /** The replication options of a spec: its own, else the defaults. */
 export function replicationOf(spec: TrialSpec): ReplicationOptions {
   return { ...DEFAULT_REPLICATION, ...(spec.replication ?? {}) };
@@ -300,18 +300,30 @@ function systemOptionsOf(spec: TrialSpec): SystemOptions {
   return { configuration: spec.configuration, seed: spec.seed, runLengthNs: spec.runLengthNs, strictNetBench: spec.strictNetBench };
 }
 
+/** One output to the outside world under output commit. */
+export interface ReleasedOutput {
+  readonly kind: 'reply' | 'diskWrite';
+  readonly producedNs: number;
+  readonly releasedNs: number | undefined;
+}
+
 /** What replication costs when nothing fails, measured on the golden run of a configuration. */
 export interface ReplicationCost {
   readonly epochMs: number;
   /** share of wall-clock time the VMs are paused: stop time over epoch plus stop time */
   readonly overheadPercent: number;
   readonly pauseMs: { readonly mean: number; readonly max: number };
-  /** how much later each NetBench reply leaves than it would without replication */
+  /** how much later each output (NetBench reply, disk write) is released than it would be without replication */
   readonly outputDelayMs: { readonly p50: number; readonly p99: number };
   readonly checkpointBytes: { readonly mean: number };
   readonly commits: readonly EpochCommit[];
-  /** each reply's (produced, released) times; released undefined when its checkpoint never committed */
-  readonly outputs: readonly { readonly producedNs: number; readonly releasedNs: number | undefined }[];
+  /**
+   * each output's (produced, released) times, in order of production: NetBench's replies as
+   * the NIC sends them and the disk writes as the PrivVM completes them (Remus mirrors them to
+   * the backup, which applies them at commit); released undefined when the checkpoint of its
+   * epoch never committed
+   */
+  readonly outputs: readonly ReleasedOutput[];
 }
 
 /**
@@ -322,6 +334,10 @@ export interface ReplicationCost {
 export function measureReplicationCost(options: SystemOptions, replication: ReplicationOptions = DEFAULT_REPLICATION): ReplicationCost {
   const system = new System(options);
   const replicator = new Replicator(system, replication, false);
+  const writesNs: number[] = [];
+  system.disk.onCompleted = (completion, nowNs) => {
+    if (completion.operation === 'write') writesNs.push(nowNs);
+  };
   system.start();
   replicator.baseline();
   const bytes: number[] = [];
@@ -330,7 +346,11 @@ export function measureReplicationCost(options: SystemOptions, replication: Repl
     if (stop.kind === 'detected') throw new Error(`the golden run of ${options.configuration} detected an error: replication cannot be measured`);
     bytes.push(replicator.epochEnd().bytes);
   }
-  const outputs = system.nic.transmissions().map((transmission) => ({ producedNs: transmission.timeNs, releasedNs: releaseTimeNs(replicator.commits, transmission.timeNs) }));
+  const produced = [
+    ...system.nic.transmissions().map((transmission) => ({ kind: 'reply' as const, producedNs: transmission.timeNs })),
+    ...writesNs.map((producedNs) => ({ kind: 'diskWrite' as const, producedNs })),
+  ].sort((x, y) => x.producedNs - y.producedNs);
+  const outputs = produced.map((output) => ({ ...output, releasedNs: releaseTimeNs(replicator.commits, output.producedNs) }));
   const delays = outputs.flatMap(({ producedNs, releasedNs }) => (releasedNs === undefined ? [] : [(releasedNs - producedNs) / 1_000_000]));
   const pausedMs = replicator.pauses.reduce((sum, ms) => sum + ms, 0);
   const epochs = replicator.pauses.length;
