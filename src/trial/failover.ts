@@ -14,9 +14,14 @@
  * decides the outcome: a corruption that reached a VM before the checkpoint was taken comes back
  * with it (cause corruptionReplicated); the primary's hypervisor state does not travel.
  *
- * Modelling limits: the VMs resume on the backup at its clock, so they lose the time from the
- * checkpoint to the takeover (a service interruption, as after any recovery); the primary's
- * epoch pauses are accounted as overhead and output delay, not replayed into its guests' timing.
+ * The VMs resume on the backup at its clock, so they lose the time from the checkpoint to the
+ * takeover (a service interruption, as after any recovery).
+ *
+ * What replication costs when nothing fails is measured on the golden run with the epoch
+ * pauses taken from the AppVMs (the guest host holds their vCPUs for each stop time): the guest
+ * work lost and the output delay are measured against the run without replication. Modelling
+ * limit: in fault trials the primary's pauses are priced (commit times, output delay) but not
+ * taken from its guests, so that a trial's primary follows the golden run it is compared with.
  */
 import type { FaultPlan, Injection } from '../faults/fault.js';
 import { sameWords } from '../machine/state-equality.js';
@@ -68,6 +73,7 @@ export class Replicator {
   private previousGuests: string[] = [];
   readonly commits: EpochCommit[] = [];
   readonly pauses: number[] = [];
+  readonly bytes: number[] = [];
   private kept: EpochCheckpoint[] = [];
 
   constructor(
@@ -111,6 +117,7 @@ export class Replicator {
     const checkpoint = { takenNs, committedNs, captured, pauseMs: paused, bytes, snapshot: this.keepSnapshots ? this.system.snapshot() : (undefined as unknown as SystemSnapshot) };
     this.commits.push({ takenNs, committedNs });
     this.pauses.push(paused);
+    this.bytes.push(bytes);
     if (this.keepSnapshots) this.kept = [...this.kept.slice(1 - KEPT_CHECKPOINTS), checkpoint];
     return checkpoint;
   }
@@ -304,14 +311,21 @@ function systemOptionsOf(spec: TrialSpec): SystemOptions {
 export interface ReleasedOutput {
   readonly kind: 'reply' | 'diskWrite';
   readonly producedNs: number;
+  /** when the same output left in the run without replication (undefined: it did not) */
+  readonly withoutReplicationNs: number | undefined;
   readonly releasedNs: number | undefined;
 }
 
 /** What replication costs when nothing fails, measured on the golden run of a configuration. */
 export interface ReplicationCost {
   readonly epochMs: number;
-  /** share of wall-clock time the VMs are paused: stop time over epoch plus stop time */
+  /**
+   * the guest work (UnixBench's operations) the pauses took, against the run without
+   * replication; the paused share where no guest is CPU-bound
+   */
   readonly overheadPercent: number;
+  /** share of wall-clock time the VMs are paused: stop time over epoch plus stop time */
+  readonly pausedPercent: number;
   readonly pauseMs: { readonly mean: number; readonly max: number };
   /** how much later each output (NetBench reply, disk write) is released than it would be without replication */
   readonly outputDelayMs: { readonly p50: number; readonly p99: number };
@@ -326,41 +340,79 @@ export interface ReplicationCost {
   readonly outputs: readonly ReleasedOutput[];
 }
 
+/** What a run leaves to measure replication by: its outputs and the guests' work. */
+interface MeasuredRun {
+  readonly system: System;
+  readonly writesNs: readonly number[];
+  /** UnixBench's operations, the CPU-bound work a pause takes time from; undefined without it */
+  readonly work: number | undefined;
+}
+
 /**
- * Run the golden run of `options` from boot under a replicator (no fault) and measure the
- * pauses and the output delay that output commit adds. The VMs compute the same (the pause is a
- * freeze), so the guest work lost is the paused share of wall-clock time.
+ * Run the golden run of `options` from boot under a replicator (no fault), the AppVMs paused
+ * for each epoch's stop time as Remus pauses them, and measure against the same run without
+ * replication: the guest work lost, and how much later each output (NetBench reply, completed
+ * disk write) reaches the outside world under output commit.
  */
 export function measureReplicationCost(options: SystemOptions, replication: ReplicationOptions = DEFAULT_REPLICATION): ReplicationCost {
+  const plain = measuredRun(options, undefined);
   const system = new System(options);
   const replicator = new Replicator(system, replication, false);
-  const writesNs: number[] = [];
-  system.disk.onCompleted = (completion, nowNs) => {
-    if (completion.operation === 'write') writesNs.push(nowNs);
-  };
-  system.start();
-  replicator.baseline();
-  const bytes: number[] = [];
-  for (let endNs = replicator.epochNs; endNs <= system.runLengthNs; endNs += replicator.epochNs) {
-    const stop = system.hypervisor.run({ untilNs: endNs });
-    if (stop.kind === 'detected') throw new Error(`the golden run of ${options.configuration} detected an error: replication cannot be measured`);
-    bytes.push(replicator.epochEnd().bytes);
-  }
+  const replicated = measuredRun(options, replicator, system);
+  const plainReplyNs = new Map(plain.system.nic.transmissions().map((transmission) => [transmission.pingId, transmission.timeNs]));
   const produced = [
-    ...system.nic.transmissions().map((transmission) => ({ kind: 'reply' as const, producedNs: transmission.timeNs })),
-    ...writesNs.map((producedNs) => ({ kind: 'diskWrite' as const, producedNs })),
+    ...system.nic.transmissions().map((transmission) => ({ kind: 'reply' as const, producedNs: transmission.timeNs, withoutReplicationNs: plainReplyNs.get(transmission.pingId) })),
+    ...replicated.writesNs.map((producedNs, index) => ({ kind: 'diskWrite' as const, producedNs, withoutReplicationNs: plain.writesNs[index] as number | undefined })),
   ].sort((x, y) => x.producedNs - y.producedNs);
   const outputs = produced.map((output) => ({ ...output, releasedNs: releaseTimeNs(replicator.commits, output.producedNs) }));
-  const delays = outputs.flatMap(({ producedNs, releasedNs }) => (releasedNs === undefined ? [] : [(releasedNs - producedNs) / 1_000_000]));
+  const delays = outputs.flatMap(({ withoutReplicationNs, releasedNs }) => (releasedNs === undefined || withoutReplicationNs === undefined ? [] : [(releasedNs - withoutReplicationNs) / 1_000_000]));
   const pausedMs = replicator.pauses.reduce((sum, ms) => sum + ms, 0);
   const epochs = replicator.pauses.length;
+  const pausedPercent = epochs === 0 ? 0 : (100 * pausedMs) / (epochs * replication.epochMs + pausedMs);
+  const workLostPercent = plain.work === undefined || replicated.work === undefined || plain.work === 0 ? undefined : 100 * (1 - replicated.work / plain.work);
+  const bytes = replicator.bytes;
   return {
     epochMs: replication.epochMs,
-    overheadPercent: epochs === 0 ? 0 : (100 * pausedMs) / (epochs * replication.epochMs + pausedMs),
+    overheadPercent: workLostPercent ?? pausedPercent,
+    pausedPercent,
     pauseMs: { mean: epochs === 0 ? 0 : pausedMs / epochs, max: Math.max(0, ...replicator.pauses) },
     outputDelayMs: { p50: percentile(delays, 50), p99: percentile(delays, 99) },
     checkpointBytes: { mean: epochs === 0 ? 0 : bytes.reduce((sum, value) => sum + value, 0) / epochs },
     commits: replicator.commits,
     outputs,
   };
+}
+
+/**
+ * One golden run from boot: without replication when `replicator` is undefined; else epoch by
+ * epoch, each epoch's stop time taken from the AppVMs (the next epoch starts after it).
+ */
+function measuredRun(options: SystemOptions, replicator: Replicator | undefined, system = new System(options)): MeasuredRun {
+  const writesNs: number[] = [];
+  system.disk.onCompleted = (completion, nowNs) => {
+    if (completion.operation === 'write') writesNs.push(nowNs);
+  };
+  system.start();
+  const detected = replicator === undefined ? system.hypervisor.run({ untilNs: system.runLengthNs }).kind === 'detected' : runPaused(system, replicator);
+  if (detected) throw new Error(`the golden run of ${options.configuration} detected an error: replication cannot be measured`);
+  return { system, writesNs, work: unixBenchWork(system) };
+}
+
+/** Epochs and their pauses to the end of the run; true when the hypervisor detected an error. */
+function runPaused(system: System, replicator: Replicator): boolean {
+  replicator.baseline();
+  const appVms = system.configuration.domains.map((domain) => domain.domainId).filter((id) => id !== PRIVILEGED_DOMAIN_ID);
+  for (let endNs = replicator.epochNs; endNs <= system.runLengthNs; ) {
+    if (system.hypervisor.run({ untilNs: endNs }).kind === 'detected') return true;
+    const pauseNs = Math.round(replicator.epochEnd().pauseMs * 1_000_000);
+    const nowNs = system.machine.nowNs;
+    for (const cpu of system.host.pauseVcpus(appVms, nowNs, nowNs + pauseNs)) system.machine.cpus[cpu].guestExitNs += pauseNs;
+    endNs = nowNs + pauseNs + replicator.epochNs;
+  }
+  return system.hypervisor.run({ untilNs: system.runLengthNs }).kind === 'detected';
+}
+
+function unixBenchWork(system: System): number | undefined {
+  const counts = system.kernels().filter((kernel) => kernel.name === 'unixbench').map((kernel) => kernel.summary().operations ?? 0);
+  return counts.length === 0 ? undefined : counts.reduce((sum, count) => sum + count, 0);
 }
