@@ -94,6 +94,11 @@ export interface Summary {
   readonly stopping?: Stopping;
 }
 
+/** A mechanism variant in one configuration: its groups (one per fault type) share the periods. */
+function variantKey(configuration: string, mechanism: string, stage: string): string {
+  return JSON.stringify([configuration, mechanism, stage]);
+}
+
 function groupKey(entry: CampaignRecord): string {
   const { record } = entry;
   return JSON.stringify([record.configuration, record.faultType, record.mechanism, entry.stage]);
@@ -122,14 +127,15 @@ export class SummaryAccumulator {
   private trials = 0;
   private readonly groups = new Map<string, GroupTally>();
   private readonly pairs = new MechanismPairs();
-  /** failover's epoch, from its specs (one per campaign) */
-  private epochMs: number | undefined;
+  /** failover's epoch of each (configuration, mechanism, stage), from its specs: a campaign may compare epochs */
+  private readonly epochs = new Map<string, number | undefined>();
 
   add(entry: CampaignRecord): void {
     // a trial the harness could not run has no outcome to count
     if (!isTrialEntry(entry)) return;
     this.trials++;
-    this.epochMs ??= entry.spec.replication?.epochMs;
+    const variant = variantKey(entry.record.configuration, entry.record.mechanism, entry.stage);
+    if (!this.epochs.has(variant)) this.epochs.set(variant, entry.spec.replication?.epochMs);
     const key = groupKey(entry);
     let group = this.groups.get(key);
     if (group === undefined) {
@@ -143,7 +149,8 @@ export class SummaryAccumulator {
   summary(campaign: string, seed: number): Summary {
     const tallied = [...this.groups.values()].map((group) => group.summary()).sort(compareGroups);
     const replicates = tallied.some((group) => group.mechanism === 'failover');
-    const groups = replicates ? tallied.map((group) => ({ ...group, ...costWhenNothingFails(group.mechanism, group.config, seed, this.epochMs) })) : tallied;
+    const epochOf = (group: (typeof tallied)[number]): number | undefined => this.epochs.get(variantKey(group.config, group.mechanism, group.stage));
+    const groups = replicates ? tallied.map((group) => ({ ...group, ...costWhenNothingFails(group.mechanism, group.config, seed, epochOf(group)) })) : tallied;
     return { campaign, seed, trials: this.trials, groups, comparisons: this.pairs.comparisons() };
   }
 }

@@ -24,6 +24,7 @@
  * taken from its guests, so that a trial's primary follows the golden run it is compared with.
  */
 import type { FaultPlan, Injection } from '../faults/fault.js';
+import { CpuMode } from '../machine/cpu.js';
 import { sameWords } from '../machine/state-equality.js';
 import { trialSeed } from '../faults/random.js';
 import type { Detection } from '../hypervisor/detection.js';
@@ -166,7 +167,7 @@ function runEpochs(system: System, replicator: Replicator, untilNs: number): Det
   for (let endNs = replicator.nextEpochEndNs(system.machine.nowNs); endNs <= untilNs; endNs += replicator.epochNs) {
     const stop = system.hypervisor.run({ untilNs: endNs });
     if (stop.kind === 'detected') return stop.detection;
-    replicator.epochEnd();
+    if (!hostStopped(system)) replicator.epochEnd();
   }
   return undefined;
 }
@@ -220,7 +221,7 @@ function runPrimary(system: System, golden: GoldenRun, replicator: Replicator, d
       if (monitor.hasDeclared(untilNs)) return { kind: 'failed', detection: heartbeatDetection(monitor.declaredAtNs()), lastAliveNs };
     }
     if (untilNs === nextEpochNs) {
-      replicator.epochEnd();
+      if (!hostStopped(system)) replicator.epochEnd();
       nextEpochNs += replicator.epochNs;
     }
     if (untilNs === goldenNs) {
@@ -230,6 +231,11 @@ function runPrimary(system: System, golden: GoldenRun, replicator: Replicator, d
   }
   const detection = settle(system, budget.bounds());
   return detection === undefined ? { kind: 'ended', ending: { kind: 'endOfRun' } } : { kind: 'failed', detection, lastAliveNs: detection.timeNs };
+}
+
+/** A host whose every CPU has stopped sends no checkpoint (nor heartbeat). */
+function hostStopped(system: System): boolean {
+  return system.machine.cpus.every((cpu) => cpu.mode === CpuMode.Stopped);
 }
 
 function heartbeatDetection(timeNs: number): Detection {

@@ -104,6 +104,16 @@ describe('a host fail-stop', () => {
     expect(latencyNs).toBeLessThanOrEqual(MISSED_HEARTBEATS * heartbeatMs * MS + DEFAULT_LINK.latencyMs * MS);
   });
 
+  it.each([10, 30])('is recovered from a checkpoint taken before the stop with %i ms epochs: a stopped host sends none', (epochMs) => {
+    const { record } = runTrial({ ...hostStop, mechanism: 'failover', replication: { epochMs } });
+    expect(record.outcome).toBe('detected');
+    if (record.outcome !== 'detected') return;
+    expect(record.recovery?.result).toBe('recovered');
+    const restored = record.recovery?.steps.find((step) => step.step === 'restoreCheckpoint');
+    expect((restored?.work.checkpointAtMs ?? Infinity) * MS).toBeLessThanOrEqual(record.injection.timeNs);
+    expect((restored?.work.checkpointAtMs ?? 0) * MS).toBeGreaterThan(record.injection.timeNs - 2 * epochMs * MS);
+  });
+
   it('gives the same record every time, alone or beside another mechanism', () => {
     const spec: TrialSpec = { ...hostStop, mechanism: 'failover' };
     const alone = JSON.stringify(runTrial(spec).record);

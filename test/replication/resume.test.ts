@@ -65,6 +65,13 @@ describe('a failover campaign', () => {
     for (const entry of hostStops) if (entry.record.outcome === 'detected') expect(entry.record.detection.detector).toBe('heartbeat');
   });
 
+  it('prices each failover variant at its own epoch in the summary', () => {
+    const summary = JSON.parse(reference.summary) as { groups: { mechanism: string; stage: string; faultType: string; overheadPercent?: number }[] };
+    const overheadOf = (stage: string): number | undefined => summary.groups.find((group) => group.mechanism === 'failover' && group.stage === stage && group.faultType === 'register')?.overheadPercent;
+    expect(overheadOf('all')).toBeGreaterThan(0);
+    expect(overheadOf('epoch 10 ms, heartbeat 20 ms')).toBeGreaterThan(overheadOf('all') ?? Infinity);
+  });
+
   it('killed with SIGKILL half-way and resumed with two workers gives the same results', async () => {
     const out = join(directory, 'killed');
     const trials = join(out, 'trials.jsonl');
