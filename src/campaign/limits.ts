@@ -6,6 +6,9 @@
  */
 import type { Shard } from './plan.js';
 
+/** failover's epoch and heartbeat periods, ms */
+export const MIN_REPLICATION_PERIOD_MS = 1;
+export const MAX_REPLICATION_PERIOD_MS = 1_000;
 /** A campaign file is a few hundred bytes; a megabyte is already absurd. */
 export const MAX_CAMPAIGN_FILE_BYTES = 1 << 20;
 /** YAML alias expansion (the yaml package's count of nodes reached through aliases) */

@@ -41,6 +41,7 @@ export function planTrials(campaign: Campaign, trialsOverride?: number): TrialJo
               host: campaign.host,
               // only replay-failover's specs carry its options, so every other spec is as it was
               ...(variant.replay === undefined ? {} : { replay: variant.replay }),
+              ...(variant.replication === undefined ? {} : { replication: variant.replication }),
             },
           });
         }

@@ -10,7 +10,7 @@ import { faultTypes } from '../faults/fault.js';
 import { NOMINAL_HOST } from '../recovery/cost-model.js';
 import { ablationStages, mechanismNamed, unknownSteps } from '../recovery/mechanisms.js';
 import { NinelivesError } from '../errors.js';
-import { MAX_CAMPAIGN_FILE_BYTES, MAX_DESCRIPTION_LENGTH, MAX_LABEL_LENGTH, MAX_LIST_LENGTH, MAX_NESTING_DEPTH, MAX_TRIALS, MAX_YAML_ALIAS_COUNT, plannedTrialCount } from './limits.js';
+import { MAX_REPLICATION_PERIOD_MS, MIN_REPLICATION_PERIOD_MS, MAX_CAMPAIGN_FILE_BYTES, MAX_DESCRIPTION_LENGTH, MAX_LABEL_LENGTH, MAX_LIST_LENGTH, MAX_NESTING_DEPTH, MAX_TRIALS, MAX_YAML_ALIAS_COUNT, plannedTrialCount } from './limits.js';
 
 const positiveInteger = z.number().int().positive();
 
@@ -30,6 +30,9 @@ function strictObject<Shape extends z.core.$ZodLooseShape>(shape: Shape) {
   return z.strictObject(shape, { error: unknownKeyError(Object.keys(shape)) });
 }
 
+/** A failover period: from a millisecond (checkpoints that cost most of the run) to a second. */
+const replicationPeriodMs = z.number().int().min(MIN_REPLICATION_PERIOD_MS).max(MAX_REPLICATION_PERIOD_MS);
+
 const mechanismEntry = z.union(
   [
     z.enum(['none', 'microreset', 'microreboot', 'failover', 'replay-failover']),
@@ -39,7 +42,7 @@ const mechanismEntry = z.union(
       disable: z.array(plainText(MAX_LABEL_LENGTH)).max(MAX_LIST_LENGTH).optional(),
       /** run every cumulative stage of the mechanism's repairs, from none to all */
       ablation: z.boolean().optional(),
-      /** the group's stage name in reports (default: "all", or derived from `disable`) */
+      /** the group's stage name in reports (default: "all", or derived from `disable` or the periods) */
       label: plainText(MAX_LABEL_LENGTH).min(1).optional(),
       /** replay-failover: checkpoint interval (default 100 ms) */
       checkpointMs: z.number().int().min(10).max(10_000).optional(),
@@ -47,9 +50,13 @@ const mechanismEntry = z.union(
       ordering: z.enum(['log', 'deterministic', 'none']).optional(),
       /** replay-failover: delay replayed threads to the original gaps between system calls (default true) */
       timingAdjustment: z.boolean().optional(),
+      /** failover: the checkpoint epoch, ms (default 30) */
+      epochMs: replicationPeriodMs.optional(),
+      /** failover: the heartbeat period, ms (default 30; the primary is declared failed after 3 missed) */
+      heartbeatMs: replicationPeriodMs.optional(),
     }),
   ],
-  { error: 'expected a mechanism name (none, microreset, microreboot, failover, replay-failover) or an object with name, disable, ablation, label, checkpointMs, ordering, timingAdjustment' },
+  { error: 'expected a mechanism name (none, microreset, microreboot, failover, replay-failover) or an object with name, disable, ablation, label, checkpointMs, ordering, timingAdjustment, epochMs, heartbeatMs' },
 );
 
 export const campaignSchema = strictObject({
@@ -96,6 +103,8 @@ export interface Variant {
   readonly replay?: ReplaySettings;
   /** the hypervisor built with protection keys (PUSh) */
   readonly pkeys?: boolean;
+  /** failover only, when the campaign sets them: the epoch and heartbeat periods */
+  readonly replication?: { readonly epochMs?: number; readonly heartbeatMs?: number };
 }
 
 export interface ReplaySettings {
@@ -216,6 +225,8 @@ function expandVariants(file: CampaignFile, path: string): Variant[] {
   const variants = file.mechanisms.flatMap((entry, index) => {
     const spec = typeof entry === 'string' ? { name: entry } : entry;
     const where = `${path}: mechanisms.${index}`;
+    const replication = replicationOfEntry(spec);
+    if (replication !== undefined && spec.name !== 'failover') problems.push(`${where}: epochMs and heartbeatMs are failover's periods, not ${spec.name}'s`);
     if (spec.name === 'none') {
       if (spec.disable !== undefined || spec.ablation === true) problems.push(`${where}: mechanism none has no steps to disable or ablate`);
       return [{ mechanism: 'none' as const, stage: spec.label ?? 'all', disabledSteps: [] }];
@@ -231,8 +242,8 @@ function expandVariants(file: CampaignFile, path: string): Variant[] {
     if (spec.ablation === true) return ablationVariants(spec.name);
     const disabledSteps = spec.disable ?? [];
     if (spec.name === 'replay-failover') return [{ mechanism: spec.name, stage: spec.label ?? replayStage(replay ?? {}), disabledSteps, replay: replay ?? {} }];
-    const stage = spec.label ?? (disabledSteps.length === 0 ? 'all' : `without ${disabledSteps.join(', ')}`);
-    return [{ mechanism: spec.name, stage, disabledSteps }];
+    const stage = spec.label ?? (disabledSteps.length > 0 ? `without ${disabledSteps.join(', ')}` : replication === undefined ? 'all' : periodsLabel(replication));
+    return [{ mechanism: spec.name, stage, disabledSteps, ...(replication === undefined ? {} : { replication }) }];
   });
   const keyed = withProtectionKeys(variants, file.pkeys);
   const seen = new Set<string>();
@@ -262,6 +273,17 @@ function replaySettingsOf(entry: { checkpointMs?: number; ordering?: 'log' | 'de
 /** A replay-failover group's default stage name: its options with the defaults filled in. */
 function replayStage(replay: ReplaySettings): string {
   return `${replay.checkpointMs ?? 100}ms ${replay.ordering ?? 'log'} ${replay.timingAdjustment === false ? 'unadjusted' : 'adjusted'}`;
+}
+
+/** The periods an entry sets, or undefined when it sets none. */
+function replicationOfEntry(entry: { epochMs?: number; heartbeatMs?: number }): Variant['replication'] {
+  if (entry.epochMs === undefined && entry.heartbeatMs === undefined) return undefined;
+  return { ...(entry.epochMs === undefined ? {} : { epochMs: entry.epochMs }), ...(entry.heartbeatMs === undefined ? {} : { heartbeatMs: entry.heartbeatMs }) };
+}
+
+function periodsLabel(replication: NonNullable<Variant['replication']>): string {
+  const parts = [replication.epochMs === undefined ? [] : [`epoch ${replication.epochMs} ms`], replication.heartbeatMs === undefined ? [] : [`heartbeat ${replication.heartbeatMs} ms`]].flat();
+  return parts.join(', ');
 }
 
 function ablationVariants(name: 'microreset' | 'microreboot' | 'failover' | 'replay-failover'): Variant[] {

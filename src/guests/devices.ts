@@ -95,6 +95,12 @@ export class Disk {
     this.options.platform.raiseInterrupt(completionNs, this.options.cpu, VECTOR_DISK);
   }
 
+  /**
+   * Told of every request the PrivVM takes as completed, with the time it does: the writes that
+   * failover's output commit holds until their epoch commits. Not part of the disk's state.
+   */
+  onCompleted: ((completion: DiskCompletion, nowNs: number) => void) | undefined;
+
   /** Removes and returns the requests completed by `nowNs`, applying them to the blocks. */
   completed(nowNs: number): readonly DiskCompletion[] {
     // The PrivVM polls at every hypercall it makes and usually finds nothing: no array then.
@@ -102,9 +108,19 @@ export class Disk {
     const done: DiskCompletion[] = [];
     while (this.state.queue.length > 0 && this.state.queue[0].completionNs <= nowNs) {
       const { request } = this.state.queue.shift()!;
-      done.push(this.apply(request));
+      const completion = this.apply(request);
+      done.push(completion);
+      this.onCompleted?.(completion, nowNs);
     }
     return done;
+  }
+
+  /**
+   * Taken over by another host at `nowNs` (a mirrored disk at failover): its interrupt for every
+   * request still queued is raised again there, at its completion or now if that has passed.
+   */
+  raisePendingInterrupts(nowNs: number): void {
+    for (const { completionNs } of this.state.queue) this.options.platform.raiseInterrupt(Math.max(nowNs, completionNs), this.options.cpu, VECTOR_DISK);
   }
 
   /** The stored value of a block (0 if never written), for tests and reports. */
@@ -259,6 +275,12 @@ export class Nic {
     if (packets.length > 0) this.state.buffer = [];
     this.scheduleNextInterrupt(nowNs);
     return packets.length > 0 ? packets : NO_PACKETS;
+  }
+
+  /** The outside world's traffic moved to this NIC at `nowNs` (failover): its next interrupt is raised here. */
+  takeOverTraffic(nowNs: number): void {
+    this.state.scheduledInterruptNs = null;
+    this.scheduleNextInterrupt(nowNs);
   }
 
   transmit(pingId: number, data: number, nowNs: number): void {

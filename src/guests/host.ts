@@ -25,7 +25,12 @@ interface VcpuState {
   computeEndNs: number;
   remainingNs: number;
   cpu: number;
+  /** an entry during failover's epoch pause, put off: the events and restart flag it carried */
+  deferred?: { events: number; restart: number };
 }
+
+/** One vCPU's guest-side context as a saved state holds it. */
+export type SavedVcpu = Readonly<VcpuState>;
 
 export interface GuestHostState {
   readonly vcpus: (VcpuState | null)[];
@@ -45,6 +50,8 @@ export class GuestHost implements GuestPort {
    * new VM's kernel in place as part of creating it, before its vCPU can first run.
    */
   provisioner: ((vcpuId: number) => GuestKernel | undefined) | undefined;
+  /** failover's epoch pause (measurement runs only): these vCPUs do no guest work until `untilNs` */
+  private pause: { readonly vcpuIds: readonly number[]; readonly untilNs: number } | undefined;
 
   constructor(cpuCount: number) {
     this.runningOn = new Array<number>(cpuCount).fill(NO_CPU);
@@ -61,6 +68,19 @@ export class GuestHost implements GuestPort {
     this.vcpus[vcpuId] = vcpu;
   }
 
+  /**
+   * Run `kernel` on vCPU `vcpuId` from a saved context (a VM restored from a checkpoint). A vCPU
+   * that was running its guest when the state was saved was stopped by the pause there: it goes
+   * on with the compute it had left at `savedAtNs`.
+   */
+  attachSaved(vcpuId: number, kernel: GuestKernel, saved: SavedVcpu, savedAtNs: number): void {
+    this.kernels[vcpuId] = kernel;
+    const vcpu: VcpuState = { ...saved };
+    if (saved.cpu !== NO_CPU) vcpu.remainingNs = Math.max(1, saved.computeEndNs - savedAtNs);
+    vcpu.cpu = NO_CPU;
+    this.vcpus[vcpuId] = vcpu;
+  }
+
   kernel(vcpuId: number): GuestKernel | undefined {
     return this.kernels[vcpuId];
   }
@@ -69,11 +89,33 @@ export class GuestHost implements GuestPort {
     return this.kernels.filter((kernel): kernel is GuestKernel => kernel !== undefined);
   }
 
+  /**
+   * Failover's epoch pause from `nowNs` to `untilNs`: the vCPUs `vcpuIds` do no guest work in
+   * it. A vCPU entered meanwhile spins until the end, then leaves as an interrupt would and does
+   * its work at its next entry; one in its guest now finishes its compute that much later.
+   * Returns the CPUs whose guest run the machine must stretch by the pause.
+   */
+  pauseVcpus(vcpuIds: readonly number[], nowNs: number, untilNs: number): number[] {
+    this.pause = { vcpuIds, untilNs };
+    const stretched: number[] = [];
+    for (const id of vcpuIds) {
+      const vcpu = this.vcpus[id];
+      if (vcpu === undefined || vcpu === null || vcpu.cpu === NO_CPU || vcpu.deferred !== undefined) continue;
+      vcpu.computeEndNs += untilNs - nowNs;
+      stretched.push(vcpu.cpu);
+    }
+    return stretched;
+  }
+
   enter(cpu: number, context: number, registers: Int32Array, nowNs: number): number | undefined {
     if (this.kernels[context] === undefined) this.provision(context);
     const vcpu = this.vcpus[context];
     const kernel = this.kernels[context];
     if (vcpu === undefined || vcpu === null || kernel === undefined) return undefined;
+    if (this.pause !== undefined) {
+      const paused = this.deferIfPaused(vcpu, cpu, context, registers, nowNs);
+      if (paused !== undefined) return paused;
+    }
     if (vcpu.cpu !== NO_CPU && vcpu.cpu !== cpu) this.crash(vcpu, kernel, `vCPU entered on cpu ${cpu} while running on cpu ${vcpu.cpu}`, nowNs);
     if (registers[5] !== vcpu.token) this.crash(vcpu, kernel, 'resume token corrupted', nowNs);
     vcpu.cpu = cpu;
@@ -97,6 +139,12 @@ export class GuestHost implements GuestPort {
     const vcpu = this.vcpus[context];
     if (vcpu === undefined || vcpu === null) return;
     vcpu.cpu = NO_CPU;
+    if (vcpu.deferred !== undefined) {
+      // the paused entry leaves as an interrupted guest does: nothing done, the token unchanged
+      registers[0] = EXIT_INTERRUPT;
+      registers[5] = vcpu.token;
+      return;
+    }
     if (interrupted) {
       vcpu.remainingNs = Math.max(1, vcpu.computeEndNs - nowNs);
       registers[0] = EXIT_INTERRUPT;
@@ -123,6 +171,26 @@ export class GuestHost implements GuestPort {
     if (events !== 0 && isBlock(vcpu.action)) return this.begin(vcpu, kernel.resume(0, events, nowNs), nowNs);
     kernel.deliverEvents(events, nowNs);
     return this.begin(vcpu, vcpu.action, nowNs, RESTART_COMPUTE_NS);
+  }
+
+  /**
+   * During the pause: put the entry off (its events and restart flag kept for the real one) and
+   * spin to the pause's end; after it, give a put-off entry's events back. Undefined: enter now.
+   */
+  private deferIfPaused(vcpu: VcpuState, cpu: number, context: number, registers: Int32Array, nowNs: number): number | undefined {
+    const pause = this.pause as NonNullable<typeof this.pause>;
+    if (nowNs < pause.untilNs && pause.vcpuIds.includes(context) && !vcpu.crashed) {
+      vcpu.deferred = { events: (vcpu.deferred?.events ?? 0) | registers[2], restart: vcpu.deferred?.restart === 1 || registers[3] === 1 ? 1 : 0 };
+      vcpu.cpu = cpu;
+      this.runningOn[cpu] = context;
+      return pause.untilNs - nowNs;
+    }
+    if (vcpu.deferred !== undefined) {
+      registers[2] |= vcpu.deferred.events;
+      if (vcpu.deferred.restart === 1) registers[3] = 1;
+      delete vcpu.deferred;
+    }
+    return undefined;
   }
 
   private provision(vcpuId: number): void {

@@ -149,6 +149,24 @@ export class PrivVm extends KernelBase<PrivVmState> {
     return this.state.issued.kind === 'createDomain';
   }
 
+  /**
+   * A backup host's PrivVM takes over the I/O service of a checkpointed one (failover): its back
+   * ends' and front end's indices, the disk requests in flight on the mirrored disk, the pings
+   * it holds, its pending notifications. Its own hypercall in flight and its timer stay its own.
+   */
+  takeOverService(saved: unknown): void {
+    const { issued, timerDeadlineNs, queue } = this.state;
+    this.loadState(saved);
+    this.state.queue = [...queue.filter((call) => call.kind !== 'notify'), ...this.state.queue.filter((call) => call.kind === 'notify')];
+    this.state.issued = issued;
+    this.state.timerDeadlineNs = timerDeadlineNs;
+  }
+
+  /** A back end reconnected to a restored front end notifies it, as a reconnecting Xen back end does. */
+  notifyReconnected(domainId: number): void {
+    this.queueOnce({ kind: 'notify', domainId });
+  }
+
   boot(nowNs: number): GuestAction {
     this.started(nowNs);
     this.queueOnce({ kind: 'setTimer' });

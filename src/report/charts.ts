@@ -50,7 +50,7 @@ const config = {
   text: { font: CHART_FONT },
 } as const;
 
-function mechanismScale(mechanisms: readonly string[]): { domain: string[]; range: string[] } {
+export function mechanismScale(mechanisms: readonly string[]): { domain: string[]; range: string[] } {
   let other = 0;
   return { domain: [...mechanisms], range: mechanisms.map((name) => mechanismColours[name] ?? otherColours[other++ % otherColours.length]) };
 }
@@ -376,12 +376,12 @@ export function reportCharts(summary: Summary): ReportChart[] {
       spec: serviceInterruptionChart(summary),
     },
   ];
-  const tradeoff = tradeoffChart(summary, config, SCHEMA);
+  const tradeoff = tradeoffChart(summary, { config, schema: SCHEMA, mechanismScale, logTicks });
   if (tradeoff !== null) {
     charts.push({
       id: 'tradeoff',
       title: 'Repair or replace',
-      caption: 'Recovered / injected faults against the median service interruption, per mechanism and fault type; point size is the overhead when nothing fails (failover: replication to a backup host).',
+      caption: 'Recovered / injected faults against the median service interruption (log scale), per mechanism and fault type; point size is the overhead when nothing fails (failover: replication to a backup host); a hollow point at the left edge recovered nothing, so it has no service interruption.',
       spec: tradeoff,
     });
   }

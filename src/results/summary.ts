@@ -94,6 +94,11 @@ export interface Summary {
   readonly stopping?: Stopping;
 }
 
+/** A mechanism variant in one configuration: its groups (one per fault type) share the periods. */
+function variantKey(configuration: string, mechanism: string, stage: string): string {
+  return JSON.stringify([configuration, mechanism, stage]);
+}
+
 function groupKey(entry: CampaignRecord): string {
   const { record } = entry;
   return JSON.stringify([record.configuration, record.faultType, record.mechanism, entry.stage]);
@@ -127,14 +132,15 @@ export class SummaryAccumulator {
   private trials = 0;
   private readonly groups = new Map<string, GroupTally>();
   private readonly pairs = new MechanismPairs();
-  /** failover's epoch, from its specs (one per campaign) */
-  private epochMs: number | undefined;
+  /** failover's epoch of each (configuration, mechanism, stage), from its specs: a campaign may compare epochs */
+  private readonly epochs = new Map<string, number | undefined>();
 
   add(entry: CampaignRecord): void {
     // a trial the harness could not run has no outcome to count
     if (!isTrialEntry(entry)) return;
     this.trials++;
-    this.epochMs ??= entry.spec.replication?.epochMs;
+    const variant = variantKey(entry.record.configuration, entry.record.mechanism, entry.stage);
+    if (!this.epochs.has(variant)) this.epochs.set(variant, entry.spec.replication?.epochMs);
     const key = groupKey(entry);
     let group = this.groups.get(key);
     if (group === undefined) {
@@ -149,10 +155,11 @@ export class SummaryAccumulator {
     const tallies = [...this.groups.values()];
     const tallied = tallies.map((group) => group.summary()).sort(compareGroups);
     const replicates = tallied.some((group) => group.mechanism === 'failover' || group.mechanism === 'replay-failover');
-    // replay-failover's cost depends on each group's options (its checkpoint interval, ordering)
+    // replay-failover's cost depends on each group's options (its checkpoint interval, ordering), failover's on its epoch
     const replayOf = new Map(tallies.map((group) => [group.key, group.replay]));
+    const epochOf = (group: SummaryGroup): number | undefined => this.epochs.get(variantKey(group.config, group.mechanism, group.stage));
     const costOf = (group: SummaryGroup) =>
-      group.mechanism === 'replay-failover' ? replayCostWhenNothingFails(group.config, seed, replayOf.get(groupKeyOf(group)) ?? {}) : costWhenNothingFails(group.mechanism, group.config, seed, this.epochMs);
+      group.mechanism === 'replay-failover' ? replayCostWhenNothingFails(group.config, seed, replayOf.get(groupKeyOf(group)) ?? {}) : costWhenNothingFails(group.mechanism, group.config, seed, epochOf(group));
     const groups = replicates ? tallied.map((group) => ({ ...group, ...costOf(group) })) : tallied;
     return { campaign, seed, trials: this.trials, groups, comparisons: this.pairs.comparisons() };
   }

@@ -3,10 +3,10 @@
  * heartbeat, restore of a checkpoint of the configuration's VMs on the backup, resume; and the
  * cost of replication when nothing fails at epochs of 10, 30 and 100 ms, measured on the golden run.
  */
-import { PRIVILEGED_DOMAIN_ID } from '../hypervisor/abi.js';
 import { failoverCosts, restoreMs } from '../recovery/failover.js';
 import { MISSED_HEARTBEATS } from '../replication/heartbeat.js';
 import { DEFAULT_REPLICATION, measureReplicationCost } from './failover.js';
+import { restoredState } from './backup.js';
 import { System } from './system.js';
 
 export interface FailoverBreakdown {
@@ -22,8 +22,9 @@ export function failoverBreakdown(configuration: string, seed: number): Failover
   const system = new System({ configuration, seed });
   system.start();
   const snapshot = system.snapshot();
-  const domains = system.configuration.domains.filter((domain) => domain.domainId !== PRIVILEGED_DOMAIN_ID).length;
-  const restore = restoreMs({ domains, pages: Math.ceil(snapshot.machine.words.length / 1_024), guestBytes: JSON.stringify(snapshot.host.kernels).length });
+  const restored = restoredState(system.hypervisor.layout, system.configuration, snapshot);
+  const domains = restored.domains;
+  const restore = restoreMs(restored);
   const items = [
     { label: `detection: ${MISSED_HEARTBEATS} heartbeats missed`, ms: MISSED_HEARTBEATS * DEFAULT_REPLICATION.heartbeatMs },
     { label: `restore the checkpoint (${domains} domains)`, ms: restore },

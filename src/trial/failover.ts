@@ -7,23 +7,31 @@
  * as overhead and as output delay (outputs wait for their epoch's commit).
  *
  * When the primary fails (a detector of its hypervisor fires, or its heartbeats stop) the backup
- * host, a second simulated host with the same hypervisor, takes the last checkpoint it holds,
- * resumes the VMs from it and runs on; in 3AppVM the new-VM check then runs there. What the
- * checkpoint carried decides the outcome: a corruption that reached a VM before the checkpoint
- * was taken comes back with it (cause corruptionReplicated).
+ * host, a second simulated host that booted the same hypervisor with its PrivVM alone, takes the
+ * last checkpoint it holds and restores it through its own toolstack (trial/backup.ts): each
+ * AppVM's domain is created by domctl in the backup's machine, and the VMs' checkpointed state
+ * is loaded into it; in 3AppVM the new-VM check then runs there. What the checkpoint carried
+ * decides the outcome: a corruption that reached a VM before the checkpoint was taken comes back
+ * with it (cause corruptionReplicated); the primary's hypervisor state does not travel.
  *
- * Modelling limits: the backup restores the checkpoint as a whole machine state (the hypervisor
- * side of the VMs comes with it) rather than recreating the domains through its toolstack's
- * hypercalls; the restore is priced as if it did. The guests resume at the checkpoint's
- * simulated time, so the outside world's wait is reported as service interruption, not replayed
- * into NetBench's windows.
+ * The VMs resume on the backup at its clock, so they lose the time from the checkpoint to the
+ * takeover (a service interruption, as after any recovery).
+ *
+ * What replication costs when nothing fails is measured on the golden run with the epoch
+ * pauses taken from the AppVMs (the guest host holds their vCPUs for each stop time): the guest
+ * work lost and the output delay are measured against the run without replication. Modelling
+ * limit: in fault trials the primary's pauses are priced (commit times, output delay) but not
+ * taken from its guests, so that a trial's primary follows the golden run it is compared with.
  */
 import type { FaultPlan, Injection } from '../faults/fault.js';
+import { CpuMode } from '../machine/cpu.js';
 import { sameWords } from '../machine/state-equality.js';
 import { trialSeed } from '../faults/random.js';
 import type { Detection } from '../hypervisor/detection.js';
 import { PRIVILEGED_DOMAIN_ID } from '../hypervisor/abi.js';
 import { AddressNamer } from '../hypervisor/symbols.js';
+import type { HeapLayout } from '../hypervisor/boot.js';
+import { getConfiguration } from '../guests/configurations.js';
 import { failoverCosts, pauseMs, restoreMs } from '../recovery/failover.js';
 import { changedGuestBytes, changedPages, checkpointBytes, type CapturedState } from '../replication/checkpoint.js';
 import { HeartbeatMonitor, MISSED_HEARTBEATS } from '../replication/heartbeat.js';
@@ -38,6 +46,7 @@ import { faultPlansOf, injectFaults } from './inject.js';
 import type { RecoveryRecord, TrialRecord, TrialSpec } from './record.js';
 import { failedAppVms, firstCause, runLiveness } from './recover-and-run.js';
 import { instructionBudget, type Ending } from './run-to-detection.js';
+import { domainStateRanges, restoredState, takeOver } from './backup.js';
 import { System, type SystemOptions, type SystemSnapshot } from './system.js';
 
 export interface ReplicationOptions {
@@ -65,6 +74,7 @@ export class Replicator {
   private previousGuests: string[] = [];
   readonly commits: EpochCommit[] = [];
   readonly pauses: number[] = [];
+  readonly bytes: number[] = [];
   private kept: EpochCheckpoint[] = [];
 
   constructor(
@@ -108,6 +118,7 @@ export class Replicator {
     const checkpoint = { takenNs, committedNs, captured, pauseMs: paused, bytes, snapshot: this.keepSnapshots ? this.system.snapshot() : (undefined as unknown as SystemSnapshot) };
     this.commits.push({ takenNs, committedNs });
     this.pauses.push(paused);
+    this.bytes.push(bytes);
     if (this.keepSnapshots) this.kept = [...this.kept.slice(1 - KEPT_CHECKPOINTS), checkpoint];
     return checkpoint;
   }
@@ -143,12 +154,22 @@ export function runFailoverTrial(spec: TrialSpec, options: ReplicationOptions = 
   startBefore(system, golden, replicator, plans[0]);
   const trigger = runToTrigger(system, plans[0]);
   if (trigger.kind !== 'landed') return { ...common, outcome: 'notInjected' };
-  const injected = injectFaults(system, plans, trigger.cpu, new AddressNamer(system.hypervisor.program, system.hypervisor.layout));
+  const injected = injectFaults(system, plans, trigger.cpu, new AddressNamer(system.hypervisor.program, system.hypervisor.layout), (timeNs) => runEpochs(system, replicator, timeNs));
   const primary = runPrimary(system, golden, replicator, injected.detection, injected.last.instructionCount);
   if (primary.kind === 'ended') return classify(system, primary.ending, injected.first, common, undefined);
   injected.restoreTransient();
   const recovery = failOver(systemOptions, golden, replicator, injected.first, primary);
   return classify(system, { kind: 'detected', detection: primary.detection }, injected.first, common, recovery);
+}
+
+/** Run to `untilNs` through the epoch ends on the way, taking their checkpoints; a detection stops it. */
+function runEpochs(system: System, replicator: Replicator, untilNs: number): Detection | undefined {
+  for (let endNs = replicator.nextEpochEndNs(system.machine.nowNs); endNs <= untilNs; endNs += replicator.epochNs) {
+    const stop = system.hypervisor.run({ untilNs: endNs });
+    if (stop.kind === 'detected') return stop.detection;
+    if (!hostStopped(system)) replicator.epochEnd();
+  }
+  return undefined;
 }
 
 /**
@@ -200,7 +221,7 @@ function runPrimary(system: System, golden: GoldenRun, replicator: Replicator, d
       if (monitor.hasDeclared(untilNs)) return { kind: 'failed', detection: heartbeatDetection(monitor.declaredAtNs()), lastAliveNs };
     }
     if (untilNs === nextEpochNs) {
-      replicator.epochEnd();
+      if (!hostStopped(system)) replicator.epochEnd();
       nextEpochNs += replicator.epochNs;
     }
     if (untilNs === goldenNs) {
@@ -210,6 +231,11 @@ function runPrimary(system: System, golden: GoldenRun, replicator: Replicator, d
   }
   const detection = settle(system, budget.bounds());
   return detection === undefined ? { kind: 'ended', ending: { kind: 'endOfRun' } } : { kind: 'failed', detection, lastAliveNs: detection.timeNs };
+}
+
+/** A host whose every CPU has stopped sends no checkpoint (nor heartbeat). */
+function hostStopped(system: System): boolean {
+  return system.machine.cpus.every((cpu) => cpu.mode === CpuMode.Stopped);
 }
 
 function heartbeatDetection(timeNs: number): Detection {
@@ -225,7 +251,7 @@ function failOver(options: SystemOptions, golden: GoldenRun, replicator: Replica
   const link = replicator.options.link;
   const noticedNs = primary.detection.detector === 'heartbeat' ? primary.detection.timeNs : primary.detection.timeNs + Math.round(link.latencyMs * 1_000_000);
   const checkpoint = replicator.committedBy(primary.lastAliveNs);
-  const restoring = checkpoint === undefined ? 0 : restoreMs(restoredState(checkpoint.snapshot, options));
+  const restoring = checkpoint === undefined ? 0 : restoreMs(restoredState(layoutOf(options), getConfiguration(options.configuration), checkpoint.snapshot));
   const resumingMs = failoverCosts.resumeMs;
   const recoveryLatencyMs = restoring + resumingMs;
   const timing = { recoveryLatencyMs, serviceInterruptionMs: (noticedNs - injection.timeNs) / 1_000_000 + recoveryLatencyMs };
@@ -235,10 +261,16 @@ function failOver(options: SystemOptions, golden: GoldenRun, replicator: Replica
     { step: 'resumeVms', work: {}, ms: resumingMs },
   ];
   if (checkpoint === undefined) return { result: 'recoveryFailed', noVmFailure: false, failedVms: [], cause: 'recoveryNeverRan', detail: 'the backup holds no checkpoint', steps, ...timing };
-  const backup = new System(options);
-  backup.restore(checkpoint.snapshot);
+  // the toolstack's priced work (reading the checkpoint, building the domains' memory) comes
+  // first; the domctl calls that create the domains and the loads into them run in the machine
+  const takeover = takeOver(options, checkpoint.snapshot, checkpoint.takenNs, noticedNs + Math.round(restoring * 1_000_000));
+  if (takeover.kind === 'failed') return { result: 'recoveryFailed', noVmFailure: false, failedVms: [], cause: 'recoveryCrashed', detail: takeover.detail, steps, ...timing };
+  const backup = takeover.backup;
+  // the VMs lose the time from the checkpoint to their resume on the backup
+  const paused = [{ startNs: Math.min(injection.timeNs, checkpoint.takenNs), endNs: takeover.resumeNs + Math.round(resumingMs * 1_000_000) }];
+  for (const kernel of backup.kernels()) kernel.setServiceInterruptions(paused);
   if (backup.configuration.createsVmAfterRecovery) backup.requestNewVm();
-  const ending = runLiveness(backup, checkpoint.takenNs, instructionBudget(golden));
+  const ending = runLiveness(backup, takeover.resumeNs, instructionBudget(golden));
   const failedVms = failedAppVms(backup);
   const cause = firstCause(backup, ending, failedVms);
   if (cause === undefined) return { result: 'recovered', noVmFailure: failedVms.length === 0, failedVms, cause: null, detail: null, steps, ...timing };
@@ -247,16 +279,10 @@ function failOver(options: SystemOptions, golden: GoldenRun, replicator: Replica
   return { result: 'recoveryFailed', noVmFailure: false, failedVms, ...failure, steps, ...timing };
 }
 
-function restoredState(snapshot: SystemSnapshot, options: SystemOptions): { domains: number; pages: number; guestBytes: number } {
-  const system = new System(options);
-  const domains = system.configuration.domains.length - 1;
-  const guestBytes = JSON.stringify(snapshot.host.kernels).length;
-  return { domains, pages: Math.ceil(snapshot.machine.words.length / 1_024), guestBytes };
-}
-
 /**
- * True when a checkpoint holds a state the golden run does not have at the same time: a VM's
- * guest state or the hypervisor-side state of the VMs (it travels with the checkpoint).
+ * True when a checkpoint holds a VM state the golden run does not have at the same time: a
+ * VM's guest state or vCPU context, or the hypervisor-side state of a VM the backup loads
+ * (trial/backup.ts). The primary's hypervisor state does not travel: the backup has its own.
  */
 function differsFromGolden(checkpoint: EpochCheckpoint, options: SystemOptions, golden: GoldenRun): boolean {
   const reference = new System(options);
@@ -264,8 +290,18 @@ function differsFromGolden(checkpoint: EpochCheckpoint, options: SystemOptions, 
   reference.hypervisor.run({ untilNs: checkpoint.takenNs });
   const ids = reference.configuration.domains.map((domain) => domain.domainId).filter((id) => id !== PRIVILEGED_DOMAIN_ID);
   const expected = reference.host.saveState();
-  const guestsDiffer = ids.some((id) => JSON.stringify(expected.kernels[id]) !== JSON.stringify(checkpoint.snapshot.host.kernels[id]));
-  return guestsDiffer || !sameWords(reference.machine.memory.words, checkpoint.snapshot.machine.words);
+  const saved = checkpoint.snapshot;
+  const guestsDiffer = ids.some((id) => JSON.stringify([expected.kernels[id], expected.vcpus[id]]) !== JSON.stringify([saved.host.kernels[id], saved.host.vcpus[id]]));
+  // the PrivVM's I/O service and the mirrored disk travel too
+  const serviceDiffers = JSON.stringify([expected.kernels[PRIVILEGED_DOMAIN_ID], reference.disk.saveState()]) !== JSON.stringify([saved.host.kernels[PRIVILEGED_DOMAIN_ID], saved.disk]);
+  const words = reference.machine.memory.words;
+  const domainsDiffer = ids.some((id) => domainStateRanges(reference.hypervisor.layout, id).some(([base, count]) => !sameWords(words.subarray(base, base + count), saved.machine.words.subarray(base, base + count))));
+  return guestsDiffer || serviceDiffers || domainsDiffer;
+}
+
+/** The heap layout every host of `options` boots to (the same program, the same configuration). */
+function layoutOf(options: SystemOptions): HeapLayout {
+  return new System(options).hypervisor.layout;
 }
 
 /** The replication options of a spec: its own, else the defaults. */
@@ -277,47 +313,112 @@ function systemOptionsOf(spec: TrialSpec): SystemOptions {
   return { configuration: spec.configuration, seed: spec.seed, runLengthNs: spec.runLengthNs, strictNetBench: spec.strictNetBench, ...(spec.pkeys === true ? { protectionKeys: true } : {}) };
 }
 
+/** One output to the outside world under output commit. */
+export interface ReleasedOutput {
+  readonly kind: 'reply' | 'diskWrite';
+  readonly producedNs: number;
+  /** when the same output left in the run without replication (undefined: it did not) */
+  readonly withoutReplicationNs: number | undefined;
+  readonly releasedNs: number | undefined;
+}
+
 /** What replication costs when nothing fails, measured on the golden run of a configuration. */
 export interface ReplicationCost {
   readonly epochMs: number;
-  /** share of wall-clock time the VMs are paused: stop time over epoch plus stop time */
+  /**
+   * the guest work (UnixBench's operations) the pauses took, against the run without
+   * replication; the paused share where no guest is CPU-bound
+   */
   readonly overheadPercent: number;
+  /** share of wall-clock time the VMs are paused: stop time over epoch plus stop time */
+  readonly pausedPercent: number;
   readonly pauseMs: { readonly mean: number; readonly max: number };
-  /** how much later each NetBench reply leaves than it would without replication */
+  /** how much later each output (NetBench reply, disk write) is released than it would be without replication */
   readonly outputDelayMs: { readonly p50: number; readonly p99: number };
   readonly checkpointBytes: { readonly mean: number };
   readonly commits: readonly EpochCommit[];
-  /** each reply's (produced, released) times; released undefined when its checkpoint never committed */
-  readonly outputs: readonly { readonly producedNs: number; readonly releasedNs: number | undefined }[];
+  /**
+   * each output's (produced, released) times, in order of production: NetBench's replies as
+   * the NIC sends them and the disk writes as the PrivVM completes them (Remus mirrors them to
+   * the backup, which applies them at commit); released undefined when the checkpoint of its
+   * epoch never committed
+   */
+  readonly outputs: readonly ReleasedOutput[];
+}
+
+/** What a run leaves to measure replication by: its outputs and the guests' work. */
+interface MeasuredRun {
+  readonly system: System;
+  readonly writesNs: readonly number[];
+  /** UnixBench's operations, the CPU-bound work a pause takes time from; undefined without it */
+  readonly work: number | undefined;
 }
 
 /**
- * Run the golden run of `options` from boot under a replicator (no fault) and measure the
- * pauses and the output delay that output commit adds. The VMs compute the same (the pause is a
- * freeze), so the guest work lost is the paused share of wall-clock time.
+ * Run the golden run of `options` from boot under a replicator (no fault), the AppVMs paused
+ * for each epoch's stop time as Remus pauses them, and measure against the same run without
+ * replication: the guest work lost, and how much later each output (NetBench reply, completed
+ * disk write) reaches the outside world under output commit.
  */
 export function measureReplicationCost(options: SystemOptions, replication: ReplicationOptions = DEFAULT_REPLICATION): ReplicationCost {
+  const plain = measuredRun(options, undefined);
   const system = new System(options);
   const replicator = new Replicator(system, replication, false);
-  system.start();
-  replicator.baseline();
-  const bytes: number[] = [];
-  for (let endNs = replicator.epochNs; endNs <= system.runLengthNs; endNs += replicator.epochNs) {
-    const stop = system.hypervisor.run({ untilNs: endNs });
-    if (stop.kind === 'detected') throw new Error(`the golden run of ${options.configuration} detected an error: replication cannot be measured`);
-    bytes.push(replicator.epochEnd().bytes);
-  }
-  const outputs = system.nic.transmissions().map((transmission) => ({ producedNs: transmission.timeNs, releasedNs: releaseTimeNs(replicator.commits, transmission.timeNs) }));
-  const delays = outputs.flatMap(({ producedNs, releasedNs }) => (releasedNs === undefined ? [] : [(releasedNs - producedNs) / 1_000_000]));
+  const replicated = measuredRun(options, replicator, system);
+  const plainReplyNs = new Map(plain.system.nic.transmissions().map((transmission) => [transmission.pingId, transmission.timeNs]));
+  const produced = [
+    ...system.nic.transmissions().map((transmission) => ({ kind: 'reply' as const, producedNs: transmission.timeNs, withoutReplicationNs: plainReplyNs.get(transmission.pingId) })),
+    ...replicated.writesNs.map((producedNs, index) => ({ kind: 'diskWrite' as const, producedNs, withoutReplicationNs: plain.writesNs[index] as number | undefined })),
+  ].sort((x, y) => x.producedNs - y.producedNs);
+  const outputs = produced.map((output) => ({ ...output, releasedNs: releaseTimeNs(replicator.commits, output.producedNs) }));
+  const delays = outputs.flatMap(({ withoutReplicationNs, releasedNs }) => (releasedNs === undefined || withoutReplicationNs === undefined ? [] : [(releasedNs - withoutReplicationNs) / 1_000_000]));
   const pausedMs = replicator.pauses.reduce((sum, ms) => sum + ms, 0);
   const epochs = replicator.pauses.length;
+  const pausedPercent = epochs === 0 ? 0 : (100 * pausedMs) / (epochs * replication.epochMs + pausedMs);
+  const workLostPercent = plain.work === undefined || replicated.work === undefined || plain.work === 0 ? undefined : 100 * (1 - replicated.work / plain.work);
+  const bytes = replicator.bytes;
   return {
     epochMs: replication.epochMs,
-    overheadPercent: epochs === 0 ? 0 : (100 * pausedMs) / (epochs * replication.epochMs + pausedMs),
+    overheadPercent: workLostPercent ?? pausedPercent,
+    pausedPercent,
     pauseMs: { mean: epochs === 0 ? 0 : pausedMs / epochs, max: Math.max(0, ...replicator.pauses) },
     outputDelayMs: { p50: percentile(delays, 50), p99: percentile(delays, 99) },
     checkpointBytes: { mean: epochs === 0 ? 0 : bytes.reduce((sum, value) => sum + value, 0) / epochs },
     commits: replicator.commits,
     outputs,
   };
+}
+
+/**
+ * One golden run from boot: without replication when `replicator` is undefined; else epoch by
+ * epoch, each epoch's stop time taken from the AppVMs (the next epoch starts after it).
+ */
+function measuredRun(options: SystemOptions, replicator: Replicator | undefined, system = new System(options)): MeasuredRun {
+  const writesNs: number[] = [];
+  system.disk.onCompleted = (completion, nowNs) => {
+    if (completion.operation === 'write') writesNs.push(nowNs);
+  };
+  system.start();
+  const detected = replicator === undefined ? system.hypervisor.run({ untilNs: system.runLengthNs }).kind === 'detected' : runPaused(system, replicator);
+  if (detected) throw new Error(`the golden run of ${options.configuration} detected an error: replication cannot be measured`);
+  return { system, writesNs, work: unixBenchWork(system) };
+}
+
+/** Epochs and their pauses to the end of the run; true when the hypervisor detected an error. */
+function runPaused(system: System, replicator: Replicator): boolean {
+  replicator.baseline();
+  const appVms = system.configuration.domains.map((domain) => domain.domainId).filter((id) => id !== PRIVILEGED_DOMAIN_ID);
+  for (let endNs = replicator.epochNs; endNs <= system.runLengthNs; ) {
+    if (system.hypervisor.run({ untilNs: endNs }).kind === 'detected') return true;
+    const pauseNs = Math.round(replicator.epochEnd().pauseMs * 1_000_000);
+    const nowNs = system.machine.nowNs;
+    for (const cpu of system.host.pauseVcpus(appVms, nowNs, nowNs + pauseNs)) system.machine.cpus[cpu].guestExitNs += pauseNs;
+    endNs = nowNs + pauseNs + replicator.epochNs;
+  }
+  return system.hypervisor.run({ untilNs: system.runLengthNs }).kind === 'detected';
+}
+
+function unixBenchWork(system: System): number | undefined {
+  const counts = system.kernels().filter((kernel) => kernel.name === 'unixbench').map((kernel) => kernel.summary().operations ?? 0);
+  return counts.length === 0 ? undefined : counts.reduce((sum, count) => sum + count, 0);
 }

@@ -41,11 +41,17 @@ export function faultPlansOf(spec: TrialSpec, seedOfTrial: number, runLengthNs: 
  * Lands the first fault on `cpu`, then each later fault in turn, each at its trigger (or on from
  * the previous fault, if that came later), until a detection comes or the run ends.
  */
-export function injectFaults(system: System, plans: readonly FaultPlan[], cpu: CpuState, namer: AddressNamer): Injected {
+/**
+ * `runBefore`, when given, runs the system up to a later fault's trigger time first (failover
+ * takes its epoch checkpoints on the way) and returns a detection met there.
+ */
+export function injectFaults(system: System, plans: readonly FaultPlan[], cpu: CpuState, namer: AddressNamer, runBefore?: (timeNs: number) => Detection | undefined): Injected {
   const context = injectionContext(system, namer);
   const applied = [injectFault(plans[0], cpu, context)];
   let detection: Detection | undefined;
   const laterFaults = plans.slice(1).map((plan): LaterFault => {
+    if (detection !== undefined) return { plan, injection: null };
+    detection = runBefore?.(plan.trigger.timeNs);
     if (detection !== undefined) return { plan, injection: null };
     const stop = runToTrigger(system, plan);
     if (stop.kind === 'detected') detection = stop.detection;

@@ -91,6 +91,8 @@ export interface SpecFields {
   readonly trialIndex: number;
   /** present (true) only for a hypervisor built with protection keys: records without them stay as they were */
   readonly pkeys?: true;
+  /** failover's periods, when the spec sets them (records of other trials do not have the key) */
+  readonly replication?: TrialSpec['replication'];
 }
 
 export function specFields(spec: TrialSpec): SpecFields {
@@ -102,6 +104,7 @@ export function specFields(spec: TrialSpec): SpecFields {
     seed: spec.seed,
     trialIndex: spec.trialIndex,
     ...(spec.pkeys === true ? { pkeys: true as const } : {}),
+    ...(spec.replication === undefined ? {} : { replication: { ...spec.replication } }),
   };
 }
 
@@ -148,6 +151,8 @@ export function replayCommand(spec: TrialSpec, defaultRunLengthNs: number): stri
   if (spec.mechanism !== undefined && spec.mechanism !== 'none') parts.push(`--mechanism ${spec.mechanism}`);
   if (spec.disabledSteps !== undefined && spec.disabledSteps.length > 0) parts.push(`--disable ${spec.disabledSteps.join(',')}`);
   if (spec.host !== undefined) parts.push(`--cpus ${spec.host.cpus} --memory-gib ${spec.host.memoryGiB}`);
+  if (spec.replication?.epochMs !== undefined) parts.push(`--epoch-ms ${spec.replication.epochMs}`);
+  if (spec.replication?.heartbeatMs !== undefined) parts.push(`--heartbeat-ms ${spec.replication.heartbeatMs}`);
   return parts.join(' ');
 }
 

@@ -14,7 +14,7 @@ import { MULTICALL_BUFFER_WORDS, RING_WORDS } from '../hypervisor/layout.js';
 import { getConfiguration, type Configuration, type DomainKind, type DomainPlan } from '../guests/configurations.js';
 import { Disk, Nic, type DevicePlatform, type DiskState, type NicState } from '../guests/devices.js';
 import { createKernel } from '../guests/factory.js';
-import { GuestHost, type GuestHostState } from '../guests/host.js';
+import { GuestHost, type GuestHostState, type SavedVcpu } from '../guests/host.js';
 import type { GuestKernel, SharedRegion } from '../guests/kernel.js';
 import type { NetBench } from '../guests/netbench.js';
 import type { PrivVm } from '../guests/privvm.js';
@@ -32,6 +32,13 @@ export interface SystemOptions {
   /** the hypervisor enforces its intended-sharing policy with protection keys (PUSh) */
   readonly protectionKeys?: boolean;
 }
+
+/**
+ * Which host a system is: the primary boots every domain of its configuration; a backup host
+ * (failover) boots its hypervisor with the PrivVM alone, and its toolstack creates the AppVMs'
+ * domains when it takes over (trial/backup.ts).
+ */
+export type HostRole = 'primary' | 'backup';
 
 export interface SystemSnapshot {
   readonly machine: MachineSnapshot;
@@ -84,13 +91,22 @@ export class System {
   private createdDomains: number[] = [];
   /** the key-value server's threads and its link to a replicator (3AppVM-mt) */
   readonly kvServer: KvServerLink;
+  /**
+   * On a backup host: what its toolstack does when domctl(create) returns a domain id, in place
+   * of attaching a new VM (trial/backup.ts loads the checkpointed domain's state there).
+   */
+  adoptCreatedDomain: ((domainId: number) => void) | undefined;
 
-  constructor(options: SystemOptions) {
+  constructor(
+    private readonly options: SystemOptions,
+    readonly role: HostRole = 'primary',
+  ) {
     this.configuration = getConfiguration(options.configuration);
     this.kvServer = new KvServerLink(options.kvServer);
     this.seed = options.seed;
     this.runLengthNs = runLengthOf(options);
-    const { cpuCount, domains } = this.configuration;
+    const { cpuCount } = this.configuration;
+    const domains = role === 'primary' ? this.configuration.domains : this.configuration.domains.filter((domain) => domain.domainId === PRIVILEGED_DOMAIN_ID);
     this.host = new GuestHost(cpuCount);
     this.hypervisor = new Hypervisor({ cpuCount, domains, ...(options.protectionKeys === true ? { protectionKeys: true } : {}) }, this.host);
     const machine = this.hypervisor.machine;
@@ -247,8 +263,21 @@ export class System {
     return rings;
   }
 
+  /**
+   * Attach the guest of configured domain `domainId` with its saved kernel state and vCPU (a
+   * backup host taking over a checkpointed VM).
+   */
+  attachSavedGuest(domainId: number, kernel: unknown, vcpu: SavedVcpu, savedAtNs: number): void {
+    const plan = this.configuration.domains.find((domain) => domain.domainId === domainId);
+    if (plan === undefined) throw new Error(`domain ${domainId} is not one of ${this.configuration.name}'s`);
+    const guest = this.buildKernel(plan.kind, domainId, this.options);
+    guest.loadState(kernel);
+    this.host.attachSaved(domainId, guest, vcpu, savedAtNs);
+  }
+
   /** The toolstack's domctl(create) returned: make sure the new domain has its guest. */
   private attachNewVm(domainId: number, options: SystemOptions): void {
+    if (this.adoptCreatedDomain !== undefined) return this.adoptCreatedDomain(domainId);
     if (this.host.kernel(domainId) !== undefined) return;
     const kernel = this.provisionNewVm(domainId, options);
     if (kernel !== undefined) this.host.attach(domainId, kernel);

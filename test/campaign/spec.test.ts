@@ -31,7 +31,7 @@ const badFiles: readonly BadFile[] = [
   { title: 'an unknown top-level key', text: variation({ colour: 'colour: red' }), problems: [/^colour: unknown key \(expected one of name, description, seed, .*mechanisms.*\)$/] },
   { title: 'two unknown top-level keys', text: variation({ colour: 'colour: red', size: 'size: 3' }), problems: [/^colour: unknown key \(expected /, /^size: unknown key \(expected /] },
   { title: 'an unknown key in host', text: variation({ host: 'host: { cpus: 8, memoryGiB: 8, disks: 2 }' }), problems: [/^host\.disks: unknown key \(expected one of cpus, memoryGiB\)$/] },
-  { title: 'an unknown key in a mechanism entry', text: variation({ mechanisms: 'mechanisms: [{ name: microreset, disabled: [x] }]' }), problems: [/^mechanisms\.0\.disabled: unknown key \(expected one of name, disable, ablation, label, checkpointMs, ordering, timingAdjustment\)$/] },
+  { title: 'an unknown key in a mechanism entry', text: variation({ mechanisms: 'mechanisms: [{ name: microreset, disabled: [x] }]' }), problems: [/^mechanisms\.0\.disabled: unknown key \(expected one of name, disable, ablation, label, checkpointMs, ordering, timingAdjustment, epochMs, heartbeatMs\)$/] },
   { title: 'a seed that is a word', text: variation({ seed: 'seed: one' }), problems: [/^seed: .*expected number, received string$/] },
   { title: 'configurations not a list', text: variation({ configurations: 'configurations: 1AppVM' }), problems: [/^configurations: .*expected array, received string$/] },
   { title: 'a trial count as a string', text: variation({ faults: "faults: { register: '3' }" }), problems: [/^faults\.register: .*expected number, received string$/] },
@@ -46,6 +46,10 @@ const badFiles: readonly BadFile[] = [
   { title: 'no configuration', text: variation({ configurations: 'configurations: []' }), problems: [/^configurations: .*>=1 items$/] },
   { title: 'an unknown fault type', text: variation({ faults: 'faults: { register: 3, cosmic: 3 }' }), problems: [/^faults\.cosmic: unknown key \(expected one of failstop, register, code, memory, hostFailstop\)$/] },
   { title: 'no fault type', text: variation({ faults: 'faults: {}' }), problems: [/^faults: at least one fault type$/] },
+  { title: 'a failover epoch of zero', text: variation({ mechanisms: 'mechanisms: [{ name: failover, epochMs: 0 }]' }), problems: [/^mechanisms\.0\.epochMs: .*expected number to be >=1$/] },
+  { title: 'a heartbeat longer than a second', text: variation({ mechanisms: 'mechanisms: [{ name: failover, heartbeatMs: 5000 }]' }), problems: [/^mechanisms\.0\.heartbeatMs: .*expected number to be <=1000$/] },
+  { title: 'a fractional epoch', text: variation({ mechanisms: 'mechanisms: [{ name: failover, epochMs: 2.5 }]' }), problems: [/^mechanisms\.0\.epochMs: .*expected int/] },
+  { title: 'an epoch on a mechanism that replicates nothing', text: variation({ mechanisms: 'mechanisms: [{ name: microreset, epochMs: 30 }]' }), problems: [/^mechanisms\.0: epochMs and heartbeatMs are failover's periods, not microreset's$/] },
   {
     title: 'unknown mechanisms, as a name and as an object',
     text: variation({ mechanisms: 'mechanisms: [microreset, nilihype, { name: rehype }]' }),
@@ -170,6 +174,16 @@ describe('defaults and labels', () => {
   it('disabled steps name the stage unless a label does', () => {
     const text = variation({ mechanisms: 'mechanisms: [microreset, { name: microreset, disable: [clear-irq-count] }, { name: microreset, disable: [nmi-ipi], label: no-nmi }]' });
     expect(parseCampaign(text, 'labels.yaml').variants.map((variant) => variant.stage)).toEqual(['all', 'without clear-irq-count', 'no-nmi']);
+  });
+});
+
+describe('failover periods', () => {
+  it('go into every failover trial\'s spec and name the stage unless a label does', () => {
+    const text = variation({ mechanisms: 'mechanisms: [microreset, failover, { name: failover, epochMs: 10 }, { name: failover, epochMs: 100, heartbeatMs: 20, label: slow }]' });
+    const campaign = parseCampaign(text, 'periods.yaml');
+    expect(campaign.variants.map((variant) => variant.stage)).toEqual(['all', 'all', 'epoch 10 ms', 'slow']);
+    const specs = planTrials(campaign).filter((job) => job.spec.trialIndex === 0).map((job) => job.spec.replication);
+    expect(specs).toEqual([undefined, undefined, { epochMs: 10 }, { epochMs: 100, heartbeatMs: 20 }]);
   });
 });
 

@@ -4,7 +4,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { summarize } from '../../src/results/summary.js';
-import { ablationChart, logTicks, outcomeSharesChart, recoveryRateChart, renderSvg, reportCharts, serviceInterruptionChart } from '../../src/report/charts.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ablationChart, logTicks, mechanismScale, outcomeSharesChart, recoveryRateChart, renderSvg, reportCharts, serviceInterruptionChart } from '../../src/report/charts.js';
+import { tradeoffChart } from '../../src/report/tradeoff-chart.js';
+import type { Summary } from '../../src/results/summary.js';
 import { detected } from './fixtures.js';
 import { ablationCampaign, pairedCampaign, undetectedCampaign } from './samples.js';
 
@@ -96,5 +100,31 @@ describe('renderSvg', () => {
       expect(await renderSvg(recoveryRateChart(summary))).toContain('No detected faults');
       expect(await renderSvg(serviceInterruptionChart(summary))).toContain('No recoveries');
     }
+  });
+});
+
+describe('the repair-or-replace chart', () => {
+  const summary = JSON.parse(readFileSync(join(import.meta.dirname, '../../reports/replication/summary.json'), 'utf8')) as Summary;
+  const style = { config: {}, schema: 'schema', mechanismScale, logTicks };
+  type Layer = { data: { values: { mechanism: string; interruptionMs: number; recoveredAny?: boolean; label: string }[] }; encoding: { x: { scale: { domain: number[] } }; color?: { scale: { domain: string[]; range: string[] } } } };
+
+  it('puts a group that recovered nothing at the log axis\'s left edge, hollow and named, never at 0 ms', () => {
+    const spec = tradeoffChart(summary, style) as unknown as { layer: Layer[] };
+    const [points] = spec.layer;
+    const [leftEdge] = points.encoding.x.scale.domain;
+    expect(leftEdge).toBeGreaterThan(0);
+    expect(points.data.values.every((value) => value.interruptionMs >= leftEdge)).toBe(true);
+    const none = points.data.values.filter((value) => value.recoveredAny === false);
+    for (const value of none) expect(value.interruptionMs).toBe(leftEdge);
+    const labels = spec.layer.flatMap((layer) => layer.data.values.map((value) => value.label));
+    for (const value of none) expect(labels.some((label) => label.includes(value.mechanism) && label.includes('recovered none'))).toBe(true);
+  });
+
+  it('gives each mechanism the colour it has in the other charts', () => {
+    const spec = tradeoffChart(summary, style) as unknown as { layer: Layer[] };
+    const scale = spec.layer[0].encoding.color?.scale;
+    const mechanisms = scale?.domain ?? [];
+    expect(mechanisms.length).toBeGreaterThan(1);
+    expect(scale).toEqual(mechanismScale(mechanisms));
   });
 });

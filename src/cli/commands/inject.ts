@@ -10,6 +10,9 @@ import type { CliIo } from '../io.js';
 import { writeTimeline } from '../timeline.js';
 import { NOMINAL_HOST } from '../../recovery/cost-model.js';
 import type { MechanismName } from '../../recovery/mechanisms.js';
+import { MAX_REPLICATION_PERIOD_MS, MIN_REPLICATION_PERIOD_MS } from '../../campaign/limits.js';
+import type { TrialSpec } from '../../trial/record.js';
+import { UsageError } from '../errors.js';
 import { checkSteps, parseConfiguration, parseFaultType, parseInteger, parseMechanism, parseRunLengthMs, parseStepList } from '../options.js';
 
 interface InjectOptions {
@@ -28,6 +31,8 @@ interface InjectOptions {
   readonly cpus?: number;
   readonly memoryGib?: number;
   readonly timeline?: string;
+  readonly epochMs?: number;
+  readonly heartbeatMs?: number;
 }
 
 export function registerInjectCommand(program: Command, io: CliIo): void {
@@ -44,13 +49,16 @@ export function registerInjectCommand(program: Command, io: CliIo): void {
     .option('--trace', 'also print the instructions around the injection and the path to detection')
     .option('--from-boot', 'run from boot instead of fast-forwarding from a golden-run checkpoint')
     .option('--run-to-end', 'simulate to the end a trial found to follow the golden run, instead of deriving its end state')
-    .option('--mechanism <name>', 'recovery on detection: none, microreset or microreboot', parseMechanism, 'none')
+    .option('--mechanism <name>', 'recovery on detection: none, microreset, microreboot or failover', parseMechanism, 'none')
+    .option('--epoch-ms <ms>', 'failover: the checkpoint epoch (default 30)', parseInteger('--epoch-ms', MIN_REPLICATION_PERIOD_MS, MAX_REPLICATION_PERIOD_MS))
+    .option('--heartbeat-ms <ms>', 'failover: the heartbeat period (default 30)', parseInteger('--heartbeat-ms', MIN_REPLICATION_PERIOD_MS, MAX_REPLICATION_PERIOD_MS))
     .option('--disable <steps>', 'comma-separated repair steps to switch off (see `ninelives mechanisms`)', parseStepList, [])
     .option('--cpus <n>', 'CPUs of the nominal host the recovery cost model prices', parseInteger('--cpus', 1, 1024))
     .option('--memory-gib <n>', 'memory of the nominal host, GiB', parseInteger('--memory-gib', 1, 65536))
     .option('--timeline <file.html>', 'also write the trial\'s timeline page (lanes per CPU, fault, detection, recovery steps, guest events)')
     .action(async (options: InjectOptions) => {
       checkSteps(options.mechanism, options.disable);
+      const replication = replicationOption(options);
       const spec = {
         configuration: options.config,
         seed: options.seed,
@@ -62,6 +70,7 @@ export function registerInjectCommand(program: Command, io: CliIo): void {
         mechanism: options.mechanism,
         disabledSteps: options.disable,
         host: options.cpus === undefined && options.memoryGib === undefined ? undefined : { cpus: options.cpus ?? NOMINAL_HOST.cpus, memoryGiB: options.memoryGib ?? NOMINAL_HOST.memoryGiB },
+        ...(replication === undefined ? {} : { replication }),
       };
       const { record, trace, followedGoldenFromNs } = runTrial(spec, { trace: options.trace, fromBoot: options.fromBoot, followGolden: options.runToEnd !== true });
       io.stdout.write(JSON.stringify(record, null, 2) + '\n');
@@ -75,4 +84,11 @@ export function registerInjectCommand(program: Command, io: CliIo): void {
         io.stderr.write(`timeline: ${options.timeline}\n`);
       }
     });
+}
+
+/** --epoch-ms and --heartbeat-ms, failover's only; undefined when neither is given. */
+function replicationOption(options: InjectOptions): TrialSpec['replication'] {
+  if (options.epochMs === undefined && options.heartbeatMs === undefined) return undefined;
+  if (options.mechanism !== 'failover') throw new UsageError('usage.invalidMechanism', `--epoch-ms and --heartbeat-ms are failover's periods, not ${options.mechanism}'s`);
+  return { ...(options.epochMs === undefined ? {} : { epochMs: options.epochMs }), ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }) };
 }
