@@ -39,9 +39,11 @@ const nearValidWord = fc.oneof(
  * data (a pending IPI, say), so runs compare alike only over the same number of rounds.
  */
 function runFrom(word: number, from: Start, repeat: number, translate = true): { traps: readonly { kind: string; exception?: string; programCounter: number }[]; state: unknown } {
-  // a machine with protection keys: every opcode the decoder knows runs (without them, wrpkru is #UD)
+  // a machine with protection keys, listening for a handover: every opcode the decoder knows runs
+  // (without keys wrpkru is #UD, and handover is #UD while no recovery entry runs)
   const built = rig((asm: Assembler) => asm.nop().nop().nop().hlt(), { config: { translate, protectionKeys: true } });
   const { machine } = built;
+  machine.handoverArmed = true;
   machine.memory.words[CODE_BASE] = word;
   machine.memory.words.set(from.data, DATA_BASE);
   const cpu = machine.cpus[0];
