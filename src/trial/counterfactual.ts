@@ -38,8 +38,8 @@ export interface DetectionPoint {
   readonly cpuAtTrap?: CpuState;
 }
 
-/** Run `spec`'s fault to its detection; undefined when it is not injected or not detected. */
-export function runToDetectionPoint(spec: TrialSpec): DetectionPoint | undefined {
+/** `spec`'s system from the golden run's checkpoint to its trigger, its faults injected; undefined when the trigger never lands. */
+function injectedSystem(spec: TrialSpec): { options: SystemOptions; golden: GoldenRun; system: System; injected: ReturnType<typeof injectFaults> } | undefined {
   const options: SystemOptions = { configuration: spec.configuration, seed: spec.seed, runLengthNs: spec.runLengthNs, strictNetBench: spec.strictNetBench, ...(spec.pkeys === true ? { protectionKeys: true } : {}) };
   const golden = goldenRun(options);
   const plans = faultPlansOf(spec, trialSeed(spec.seed, spec.trialIndex), golden.runLengthNs);
@@ -48,7 +48,14 @@ export function runToDetectionPoint(spec: TrialSpec): DetectionPoint | undefined
   const trigger = runToTrigger(system, plans[0]);
   if (trigger.kind !== 'landed') return undefined;
   const namer = new AddressNamer(system.hypervisor.program, system.hypervisor.layout);
-  const injected = injectFaults(system, plans, trigger.cpu, namer);
+  return { options, golden, system, injected: injectFaults(system, plans, trigger.cpu, namer) };
+}
+
+/** Run `spec`'s fault to its detection; undefined when it is not injected or not detected. */
+export function runToDetectionPoint(spec: TrialSpec): DetectionPoint | undefined {
+  const landed = injectedSystem(spec);
+  if (landed === undefined) return undefined;
+  const { options, golden, system, injected } = landed;
   const ending = runToDetection(system, golden, { instructionCount: injected.last.instructionCount, detection: injected.detection }, false);
   if (ending.kind !== 'detected') return undefined;
   injected.restoreTransient();
@@ -74,15 +81,9 @@ export interface SdcPoint {
 
 /** Run `spec`'s fault to the first checkpoint after it; undefined when it is not injected, or is detected or runs away before. */
 export function runToSdcPoint(spec: TrialSpec): SdcPoint | undefined {
-  const options: SystemOptions = { configuration: spec.configuration, seed: spec.seed, runLengthNs: spec.runLengthNs, strictNetBench: spec.strictNetBench };
-  const golden = goldenRun(options);
-  const plans = faultPlansOf(spec, trialSeed(spec.seed, spec.trialIndex), golden.runLengthNs);
-  const system = new System(options);
-  startFrom(system, golden, plans[0], false);
-  const trigger = runToTrigger(system, plans[0]);
-  if (trigger.kind !== 'landed') return undefined;
-  const namer = new AddressNamer(system.hypervisor.program, system.hypervisor.layout);
-  const injected = injectFaults(system, plans, trigger.cpu, namer);
+  const landed = injectedSystem(spec);
+  if (landed === undefined) return undefined;
+  const { options, golden, system, injected } = landed;
   if (injected.detection !== undefined) return undefined;
   const checkpoint = golden.checkpoints.find((candidate) => candidate.timeNs > system.machine.nowNs);
   if (checkpoint === undefined) return undefined;
