@@ -15,8 +15,9 @@ import { findPackageRoot, packageVersion } from '../package-info.js';
 export interface Provenance {
   readonly version: string;
   /**
-   * `git:<commit>`; `git:<commit>+sha256:<hash of the code>` when the checkout's code differs from
-   * that commit (so results of uncommitted code never pass for the commit's); or
+   * `git:<commit>`; `git:<commit>+sha256:<hash of the sources>` when the checkout's sources differ
+   * from that commit (so results of uncommitted code never pass for the commit's, and the built
+   * CLI and the sources run by the tests name the same change alike); or
    * `sha256:<hash of the code>` where there is no git
    */
   readonly source: string;
@@ -54,7 +55,18 @@ function sourceIdentity(): string {
 export function sourceIdentityAt(root: string, codeDirectory: string): string {
   const commit = gitCommit(root);
   if (commit === undefined) return `sha256:${hashTree(codeDirectory)}`;
-  return codeChangedSince(root) ? `git:${commit}+sha256:${hashTree(codeDirectory)}` : `git:${commit}`;
+  return codeChangedSince(root) ? `git:${commit}+sha256:${hashSources(root)}` : `git:${commit}`;
+}
+
+/** SHA-256 over the checkout's sources and the manifest and lockfile that build them. */
+function hashSources(root: string): string {
+  const hash = createHash('sha256');
+  hash.update(hashTree(join(root, 'src')));
+  for (const file of ['package.json', 'package-lock.json']) {
+    hash.update('\0' + file + '\0');
+    if (existsSync(join(root, file))) hash.update(readFileSync(join(root, file)));
+  }
+  return hash.digest('hex');
 }
 
 /** Whether the checkout's code (sources, manifest, lockfile) differs from its commit; unknown counts as changed. */

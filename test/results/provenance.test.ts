@@ -1,6 +1,6 @@
 /**
- * A result names the code that made it: the commit, and a hash of the running code whenever the
- * checkout's code differs from that commit, so results of uncommitted code never pass for the
+ * A result names the code that made it: the commit, and a hash of the sources whenever the
+ * checkout's sources differ from that commit, so results of uncommitted code never pass for the
  * commit's (resume and merge compare these).
  */
 import { execFileSync } from 'node:child_process';
@@ -41,14 +41,14 @@ describe('provenance', () => {
     expect(sourceIdentityAt(root, code)).toBe(`git:${git(root, 'rev-parse', 'HEAD')}`);
   });
 
-  it('adds a hash of the running code when a source is changed, and another change gives another hash', () => {
+  it('adds a hash of the sources when a source is changed, and another change gives another hash', () => {
     const { root, code } = checkout();
     const commit = git(root, 'rev-parse', 'HEAD');
     writeFileSync(join(root, 'src', 'model.ts'), 'export const model = 2;\n');
     writeFileSync(join(code, 'model.js'), 'export const model = 2;\n');
     const changed = sourceIdentityAt(root, code);
     expect(changed).toMatch(new RegExp(`^git:${commit}\\+sha256:[0-9a-f]{64}$`));
-    writeFileSync(join(code, 'model.js'), 'export const model = 3;\n');
+    writeFileSync(join(root, 'src', 'model.ts'), 'export const model = 3;\n');
     expect(sourceIdentityAt(root, code)).not.toBe(changed);
     expect(describeProvenance({ version: '0.1.0', source: changed })).toMatch(/^ninelives 0\.1\.0 \(git:[0-9a-f]{12}\+sha256:[0-9a-f]{12}\)$/);
   });
