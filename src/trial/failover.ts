@@ -140,7 +140,7 @@ export class Replicator {
 }
 
 /** How the primary's run under replication ended. */
-type PrimaryEnding = { readonly kind: 'failed'; readonly detection: Detection; readonly lastAliveNs: number } | { readonly kind: 'ended'; readonly ending: Ending };
+export type PrimaryEnding = { readonly kind: 'failed'; readonly detection: Detection; readonly lastAliveNs: number } | { readonly kind: 'ended'; readonly ending: Ending };
 
 /** One trial of `spec` (mechanism failover). */
 export function runFailoverTrial(spec: TrialSpec, options: ReplicationOptions = replicationOf(spec)): TrialRecord {
@@ -193,9 +193,10 @@ function startBefore(system: System, golden: GoldenRun, replicator: Replicator, 
 /**
  * Run the primary from the injection, taking checkpoints at epoch ends and sending heartbeats,
  * until its hypervisor detects the error, the backup declares it failed, it runs away, it is
- * back in the golden run's state, or the run ends.
+ * back in the golden run's state (unless `comparesWithGolden` is false: a primary that computes
+ * differently from the golden run never is), or the run ends.
  */
-function runPrimary(system: System, golden: GoldenRun, replicator: Replicator, detected: Detection | undefined, instructionCount: number): PrimaryEnding {
+export function runPrimary(system: System, golden: GoldenRun, replicator: Replicator, detected: Detection | undefined, instructionCount: number, comparesWithGolden = true): PrimaryEnding {
   const machine = system.machine;
   if (detected !== undefined) return { kind: 'failed', detection: detected, lastAliveNs: detected.timeNs };
   const heartbeatNs = Math.round(replicator.options.heartbeatMs * 1_000_000);
@@ -205,7 +206,7 @@ function runPrimary(system: System, golden: GoldenRun, replicator: Replicator, d
   let nextHeartbeatNs = (Math.floor(machine.nowNs / heartbeatNs) + 1) * heartbeatNs;
   let retired = machine.hypervisorInstructions;
   let lastAliveNs = machine.nowNs;
-  const checkpoints = golden.checkpoints.filter((checkpoint) => checkpoint.timeNs > machine.nowNs);
+  const checkpoints = comparesWithGolden ? golden.checkpoints.filter((checkpoint) => checkpoint.timeNs > machine.nowNs) : [];
   while (machine.nowNs < system.runLengthNs) {
     const goldenNs = checkpoints[0]?.timeNs ?? Infinity;
     const untilNs = Math.min(nextEpochNs, nextHeartbeatNs, goldenNs, system.runLengthNs);

@@ -21,24 +21,20 @@
  */
 import type { FaultPlan, Injection } from '../faults/fault.js';
 import { trialSeed } from '../faults/random.js';
-import type { Detection } from '../hypervisor/detection.js';
 import { AddressNamer } from '../hypervisor/symbols.js';
 import { KvRecording, type KvOrdering, type KvOutput, type KvServerOptions } from '../guests/kvserver.js';
 import { SeededRandom } from '../guests/random.js';
 import { failoverCosts, restoreMs } from '../recovery/failover.js';
-import { HeartbeatMonitor, MISSED_HEARTBEATS } from '../replication/heartbeat.js';
 import { DEFAULT_LINK, transferMs, type Link } from '../replication/link.js';
 import { percentile, releaseTimeNs } from '../replication/output-commit.js';
-import { RunawayBudget } from './budget.js';
 import { classify, commonFields } from './classify.js';
-import { Replicator } from './failover.js';
+import { Replicator, runPrimary, type PrimaryEnding } from './failover.js';
 import { runToTrigger } from './fast-forward.js';
-import { settle } from './golden.js';
 import { checkpointBefore, goldenRun, type GoldenRun } from './golden-cache.js';
 import { faultPlansOf, injectFaults } from './inject.js';
 import type { RecoveryRecord, TrialRecord, TrialSpec } from './record.js';
 import { failedAppVms, firstCause, runLiveness } from './recover-and-run.js';
-import { instructionBudget, type Ending } from './run-to-detection.js';
+import { instructionBudget } from './run-to-detection.js';
 import { System, type SystemOptions } from './system.js';
 
 export interface ReplayOptions {
@@ -60,7 +56,6 @@ export const BACKUP_SPEED_SPREAD = 0.002;
 const KEPT_EPOCHS = 3;
 
 /** How the primary's run ended. */
-type PrimaryEnding = { readonly kind: 'failed'; readonly detection: Detection; readonly lastAliveNs: number } | { readonly kind: 'ended'; readonly ending: Ending };
 
 /** The backup host's timing: each server thread's compute time is multiplied by its factor. */
 export function backupSpeedFactors(seedOfTrial: number): number[] {
@@ -99,7 +94,9 @@ export function runReplayFailoverDetails(spec: TrialSpec, options: ReplayOptions
   const trigger = runToTrigger(system, plans[0]);
   if (trigger.kind !== 'landed') return { ...nothing, record: { ...common, outcome: 'notInjected' } };
   const injected = injectFaults(system, plans, trigger.cpu, new AddressNamer(system.hypervisor.program, system.hypervisor.layout));
-  const primary = runPrimary(system, golden, replicator, injected.detection, injected.last.instructionCount);
+  // under Kendo's rule the primary computes differently from the golden run: never the same state
+  const comparesWithGolden = !(system.kvServer.threads.length > 0 && system.kvServer.shared().ordering === 'deterministic');
+  const primary = runPrimary(system, golden, replicator, injected.detection, injected.last.instructionCount, comparesWithGolden);
   if (primary.kind === 'ended') return { ...nothing, record: classify(system, primary.ending, injected.first, common, undefined) };
   injected.restoreTransient();
   const takeover = failOver(systemOptions, golden, replicator, recording, injected.first, primary, options, seedOfTrial);
@@ -149,46 +146,6 @@ export function orderAndRecord(system: System, ordering: KvOrdering): KvRecordin
   }
   server.recording = new KvRecording();
   return server.recording;
-}
-
-/** The primary runs on, checkpointing and sending heartbeats, until it fails or the run ends (as in failover). */
-function runPrimary(system: System, golden: GoldenRun, replicator: Replicator, detected: Detection | undefined, instructionCount: number): PrimaryEnding {
-  const machine = system.machine;
-  if (detected !== undefined) return { kind: 'failed', detection: detected, lastAliveNs: detected.timeNs };
-  const heartbeatNs = Math.round(replicator.options.heartbeatMs * 1_000_000);
-  const monitor = new HeartbeatMonitor(heartbeatNs, replicator.options.link, machine.nowNs);
-  const budget = new RunawayBudget(system.hypervisor, instructionCount + instructionBudget(golden));
-  let nextEpochNs = replicator.nextEpochEndNs(machine.nowNs);
-  let nextHeartbeatNs = (Math.floor(machine.nowNs / heartbeatNs) + 1) * heartbeatNs;
-  let retired = machine.hypervisorInstructions;
-  let lastAliveNs = machine.nowNs;
-  // under Kendo's rule the primary computes differently from the golden run: never the same state
-  const checkpoints = system.kvServer.threads.length > 0 && system.kvServer.shared().ordering === 'deterministic' ? [] : golden.checkpoints.filter((checkpoint) => checkpoint.timeNs > machine.nowNs);
-  while (machine.nowNs < system.runLengthNs) {
-    const goldenNs = checkpoints[0]?.timeNs ?? Infinity;
-    const untilNs = Math.min(nextEpochNs, nextHeartbeatNs, goldenNs, system.runLengthNs);
-    const stop = budget.run(untilNs);
-    if (stop === 'runaway') return { kind: 'ended', ending: { kind: 'runaway', cause: budget.runawayCause } };
-    if (stop.kind === 'detected') return { kind: 'failed', detection: stop.detection, lastAliveNs: stop.detection.timeNs };
-    if (untilNs === nextHeartbeatNs) {
-      const ran = machine.hypervisorInstructions > retired;
-      retired = machine.hypervisorInstructions;
-      if (ran) lastAliveNs = untilNs;
-      monitor.tick(untilNs, ran);
-      nextHeartbeatNs += heartbeatNs;
-      if (monitor.hasDeclared(untilNs)) return { kind: 'failed', detection: { detector: 'heartbeat', missed: MISSED_HEARTBEATS, cpu: -1, programCounter: 0, timeNs: monitor.declaredAtNs() }, lastAliveNs };
-    }
-    if (untilNs === nextEpochNs) {
-      replicator.epochEnd();
-      nextEpochNs += replicator.epochNs;
-    }
-    if (untilNs === goldenNs) {
-      const checkpoint = checkpoints.shift();
-      if (checkpoint !== undefined && system.isInStateOf(checkpoint.snapshot, checkpoint.stateBesidesMemory)) return { kind: 'ended', ending: { kind: 'matchedGolden', timeNs: checkpoint.timeNs } };
-    }
-  }
-  const detection = settle(system, budget.bounds());
-  return detection === undefined ? { kind: 'ended', ending: { kind: 'endOfRun' } } : { kind: 'failed', detection, lastAliveNs: detection.timeNs };
 }
 
 interface Takeover {
