@@ -2,18 +2,26 @@
  * The privileged VM (domain 0): the back end of every AppVM's block ring (requests go to the
  * Disk, responses come back when it completes), the front end of NetBench's ring (pings from the
  * NIC go out as requests, replies come back and leave through the NIC), and the toolstack that
- * creates domains. It issues one hypercall per action from a queue and blocks when idle; a
- * periodic 5 ms timer makes it poll devices and rings even if an interrupt or a notification
- * was lost.
+ * creates domains. It issues one hypercall per action from a queue and blocks when idle. Like
+ * Linux's back ends and drivers it acts on the events it is sent and polls nothing: a device
+ * event reads that device, then tells the hypervisor the interrupt is handled
+ * (physdev_op(EOI)), and a ring's notification serves that ring. An interrupt or a notification
+ * that is lost is lost. Its periodic 5 ms timer is its kernel's tick.
  */
 import {
   DOMCTL_CREATE,
   ERROR_INVALID,
   Hypercall,
+  PHYSDEVOP_EOI,
+  PORT_DISK,
+  PORT_NIC,
   PORT_RING,
   PORT_TIMER,
   PRIVILEGED_DOMAIN_ID,
+  RING_PORT_BASE,
   RING_SIZE,
+  VECTOR_DISK,
+  VECTOR_NIC,
 } from '../hypervisor/abi.js';
 import type { Disk, DiskOperation, Nic } from './devices.js';
 import type { GuestAction, SharedRegion } from './kernel.js';
@@ -73,7 +81,8 @@ interface DiskTicket {
 type QueuedCall =
   | { readonly kind: 'notify'; readonly domainId: number }
   | { readonly kind: 'setTimer' }
-  | { readonly kind: 'createDomain'; readonly cpu: number };
+  | { readonly kind: 'createDomain'; readonly cpu: number }
+  | { readonly kind: 'eoi'; readonly vector: number };
 
 type IssuedCall = QueuedCall | { readonly kind: 'block' } | { readonly kind: 'none' };
 
@@ -92,6 +101,7 @@ interface PrivVmState extends CommonState {
     repliesTransmitted: number;
     pingsDiscarded: number;
     notifyErrors: number;
+    eoiErrors: number;
     domainsCreated: number;
     timersRearmed: number;
   };
@@ -122,7 +132,7 @@ export class PrivVm extends KernelBase<PrivVmState> {
       queue: [],
       issued: { kind: 'none' },
       timerDeadlineNs: null,
-      counts: { blockRequests: 0, blockResponses: 0, pingsForwarded: 0, repliesTransmitted: 0, pingsDiscarded: 0, notifyErrors: 0, domainsCreated: 0, timersRearmed: 0 },
+      counts: { blockRequests: 0, blockResponses: 0, pingsForwarded: 0, repliesTransmitted: 0, pingsDiscarded: 0, notifyErrors: 0, eoiErrors: 0, domainsCreated: 0, timersRearmed: 0 },
     }));
     if (options.domainId !== PRIVILEGED_DOMAIN_ID) throw new Error(`privvm: domain id must be ${PRIVILEGED_DOMAIN_ID}, got ${options.domainId}`);
     for (const [domainId, region] of [...options.rings].sort(([a], [b]) => a - b)) this.attachRing(domainId, region);
@@ -160,6 +170,8 @@ export class PrivVm extends KernelBase<PrivVmState> {
     this.state.queue = [...queue.filter((call) => call.kind !== 'notify'), ...this.state.queue.filter((call) => call.kind === 'notify')];
     this.state.issued = issued;
     this.state.timerDeadlineNs = timerDeadlineNs;
+    // a back end that reconnects scans its rings and devices once, as it has had no events for them
+    this.acceptEvents(this.servedPorts());
   }
 
   /** A back end reconnected to a restored front end notifies it, as a reconnecting Xen back end does. */
@@ -203,6 +215,10 @@ export class PrivVm extends KernelBase<PrivVmState> {
         // Not fatal: the AppVM may have failed and been destroyed; its own verdict says so.
         if (returnValue < 0) this.state.counts.notifyErrors++;
         return;
+      case 'eoi':
+        // Linux only warns (WARN_ON in eoi_pirq)
+        if (returnValue < 0) this.state.counts.eoiErrors++;
+        return;
       case 'setTimer':
         if (returnValue < 0) return this.fail(`set_timer_op(${PRIVVM_TIMER_PERIOD_US} us) returned error ${returnValue}`, nowNs);
         this.state.timerDeadlineNs = nowNs + microsecondsToNs(PRIVVM_TIMER_PERIOD_US);
@@ -230,12 +246,11 @@ export class PrivVm extends KernelBase<PrivVmState> {
     this.state.queue.push(call);
   }
 
-  /** Polls everything (cheap, and robust to lost events), then issues the next queued hypercall. */
+  /** Acts on the events it was sent, then issues the next queued hypercall. */
   private work(nowNs: number): GuestAction {
     if (this.state.halted) return this.idleAction();
     const ticked = this.handleTimer(nowNs);
-    this.state.pendingEvents = 0;
-    const handled = this.serviceDisk(nowNs) + this.serviceBlockRings(nowNs) + this.serviceNet(nowNs);
+    const handled = this.serviceEvents(nowNs);
     // its periodic tick and the I/O it serves are the PrivVM's work
     if (ticked || handled > 0) this.progressed(nowNs);
     const computeNs = BASE_COMPUTE_NS + handled * COMPUTE_PER_ITEM_NS + this.random.integer(0, MAXIMUM_JITTER_NS);
@@ -250,8 +265,41 @@ export class PrivVm extends KernelBase<PrivVmState> {
     return this.actionFor(next, computeNs);
   }
 
+  /**
+   * A device's event: its driver reads the device, and the interrupt is ended (its EOI goes
+   * ahead of the notifications its work queued, as Linux's eoi_pirq follows the handler). A
+   * ring's event: its back end serves that ring.
+   */
+  private serviceEvents(nowNs: number): number {
+    let handled = 0;
+    if (this.takeEvents(portBit(PORT_DISK))) {
+      handled += this.serviceDisk(nowNs) + this.serviceBlockRings(nowNs);
+      this.state.queue.unshift({ kind: 'eoi', vector: VECTOR_DISK });
+    }
+    if (this.takeEvents(portBit(PORT_NIC))) {
+      handled += this.receivePackets(nowNs);
+      this.state.queue.unshift({ kind: 'eoi', vector: VECTOR_NIC });
+    }
+    for (const backend of this.state.blockBackends) {
+      if (this.takeEvents(portBit(RING_PORT_BASE + backend.domainId))) handled += this.serviceBlockRing(backend, nowNs);
+    }
+    const net = this.state.net;
+    if (net !== null && this.takeEvents(portBit(RING_PORT_BASE + net.domainId))) handled += this.serviceNetRing(net, nowNs);
+    return handled;
+  }
+
+  /** The events of every device and ring it serves. */
+  private servedPorts(): number {
+    let ports = portBit(PORT_DISK) | portBit(PORT_NIC);
+    for (const backend of this.state.blockBackends) ports |= portBit(RING_PORT_BASE + backend.domainId);
+    if (this.state.net !== null) ports |= portBit(RING_PORT_BASE + this.state.net.domainId);
+    return ports;
+  }
+
   private actionFor(call: QueuedCall, computeNs: number): GuestAction {
     switch (call.kind) {
+      case 'eoi':
+        return hypercallAction(computeNs, Hypercall.PhysdevOp, PHYSDEVOP_EOI, call.vector);
       case 'notify':
         return hypercallAction(computeNs, Hypercall.EventChannelOp, call.domainId, PORT_RING);
       case 'setTimer':
@@ -348,7 +396,8 @@ export class PrivVm extends KernelBase<PrivVmState> {
 
   // --- network front end --------------------------------------------------------------------------
 
-  private serviceNet(nowNs: number): number {
+  /** The NIC's receive queue: pings go onto NetBench's ring as room allows, the rest wait in a backlog. */
+  private receivePackets(nowNs: number): number {
     const nic = this.options.nic;
     if (nic === undefined) return 0;
     const net = this.state.net;
@@ -357,11 +406,17 @@ export class PrivVm extends KernelBase<PrivVmState> {
       this.state.counts.pingsDiscarded += packets.length;
       return packets.length;
     }
-    const replies = this.transmitReplies(net, nic, nowNs);
     for (const packet of packets) {
       if (net.backlog.length < NET_BACKLOG_LIMIT) net.backlog.push({ pingId: packet.pingId, payload: packet.payload });
       else this.state.counts.pingsDiscarded++;
     }
+    return this.forwardPings(net);
+  }
+
+  /** NetBench answered: its replies leave through the NIC, and the room they free takes waiting pings. */
+  private serviceNetRing(net: NetFrontend, nowNs: number): number {
+    const nic = this.options.nic;
+    const replies = nic === undefined ? 0 : this.transmitReplies(net, nic, nowNs);
     return replies + this.forwardPings(net);
   }
 
@@ -408,5 +463,7 @@ export class PrivVm extends KernelBase<PrivVmState> {
 }
 
 function sameCall(queued: QueuedCall, call: QueuedCall): boolean {
-  return queued.kind === call.kind && (call.kind !== 'notify' || (queued.kind === 'notify' && queued.domainId === call.domainId));
+  if (queued.kind !== call.kind) return false;
+  if (queued.kind === 'notify' && call.kind === 'notify') return queued.domainId === call.domainId;
+  return true;
 }

@@ -25,9 +25,10 @@ export const enum Hypercall {
   SetTimerOp = 3,
   EventChannelOp = 4,
   Domctl = 5,
+  PhysdevOp = 6,
 }
-export const HYPERCALL_COUNT = 6;
-export const hypercallNames = ['mmu_update', 'multicall', 'sched_op', 'set_timer_op', 'event_channel_op', 'domctl'] as const;
+export const HYPERCALL_COUNT = 7;
+export const hypercallNames = ['mmu_update', 'multicall', 'sched_op', 'set_timer_op', 'event_channel_op', 'domctl', 'physdev_op'] as const;
 
 /** sched_op(command) */
 export const SCHEDOP_YIELD = 0;
@@ -36,6 +37,13 @@ export const SCHEDOP_BLOCK = 1;
 /** domctl(command, argument): create takes the CPU to place the new vCPU on; destroy takes a domain id */
 export const DOMCTL_CREATE = 0;
 export const DOMCTL_DESTROY = 1;
+
+/**
+ * physdev_op(command, argument). EOI takes the vector of a device interrupt routed to the caller:
+ * as in Xen (ACKTYPE_EOI), the hypervisor leaves a guest-bound interrupt in service at the
+ * interrupt controller until the guest says it has handled it.
+ */
+export const PHYSDEVOP_EOI = 0;
 
 /** Error returns, as negative values like Xen's -errno. */
 export const ERROR_PERMISSION = -1;

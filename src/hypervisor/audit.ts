@@ -10,6 +10,8 @@ import type { HeapLayout } from './boot.js';
 import {
   DOMAIN_TABLE,
   Domain,
+  IRQ_EOI_CPU_TABLE,
+  PENDING_EOI_DEPTH,
   FrameDescriptor,
   frameStateFor,
   LOCKS_BASE,
@@ -94,8 +96,11 @@ function checkLocks(words: Int32Array, layout: HeapLayout, cpuCount: number, dom
     if (timers !== 0) findings.add('lockHeld', `timer lock of cpu ${cpu} held by ${timers}`);
   }
   for (const id of domains) {
-    const owner = words[words[DOMAIN_TABLE + id] + Domain.offset.lock];
+    const domain = words[DOMAIN_TABLE + id];
+    const owner = words[domain + Domain.offset.lock];
     if (owner !== 0) findings.add('lockHeld', `lock of domain ${id} held by ${owner}`);
+    const eventOwner = words[domain + Domain.offset.eventLock];
+    if (eventOwner !== 0) findings.add('lockHeld', `event lock of domain ${id} held by ${eventOwner}`);
   }
 }
 
@@ -103,9 +108,25 @@ function checkInterruptState(machine: Machine, findings: Findings): void {
   for (const cpu of machine.cpus) {
     const irqCount = machine.memory.words[perCpuAddress(cpu.index) + PerCpu.offset.irqCount];
     if (irqCount !== 0) findings.add('irqCountNonZero', `cpu ${cpu.index} irq_count = ${irqCount}`);
-    if (cpu.inServiceVectors !== 0) findings.add('interruptStuck', `cpu ${cpu.index} vectors in service ${cpu.inServiceVectors.toString(2)}`);
+    const stuck = cpu.inServiceVectors & ~awaitingGuestEoi(machine.memory.words, cpu.index);
+    if (stuck !== 0) findings.add('interruptStuck', `cpu ${cpu.index} vectors in service ${stuck.toString(2)}`);
     if (cpu.nmiBlocked) findings.add('interruptStuck', `cpu ${cpu.index} NMIs blocked`);
   }
+}
+
+/**
+ * The vectors `cpu` legitimately holds in service: guest-bound interrupts on its pending-EOI stack
+ * that the per-vector table says are in flight there, waiting for their guest's EOI.
+ */
+function awaitingGuestEoi(words: Int32Array, cpu: number): number {
+  const area = perCpuAddress(cpu);
+  const count = words[area + PerCpu.offset.pendingEoiCount];
+  let vectors = 0;
+  for (let index = 0; index < Math.min(count, PENDING_EOI_DEPTH); index++) {
+    const vector = words[area + PerCpu.offset.pendingEoi + index];
+    if (vector >= 0 && vector < 32 && words[IRQ_EOI_CPU_TABLE + vector] === cpu + 1) vectors |= 1 << vector;
+  }
+  return vectors;
 }
 
 /** Walk each runqueue; returns, per vCPU address, the CPU whose queue holds it. */

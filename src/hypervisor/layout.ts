@@ -169,7 +169,13 @@ export const Domain = struct('domain', {
   inUse: 1,
   privileged: 1,
   vcpu: 1,
+  /**
+   * The domain's big lock (Xen's domain_lock, spin_lock_recursive): page-table updates take it
+   * with interrupts enabled, so an interrupt or IPI can stop a CPU that holds it.
+   */
   lock: 1,
+  /** Guards pendingEvents; taken with interrupts disabled, as it is also taken in interrupt context. */
+  eventLock: 1,
   pendingEvents: 1,
   ring: 1,
   pageTable: PAGE_TABLE_SLOTS,
@@ -181,6 +187,9 @@ export const FrameDescriptor = struct('frame', {
   validated: 1,
   useCount: 1,
 });
+
+/** Device vectors a CPU can hold in service awaiting their guests' EOI (Xen: NR_DYNAMIC_VECTORS). */
+export const PENDING_EOI_DEPTH = 4;
 
 export const PerCpu = struct('percpu', {
   current: 1,
@@ -200,6 +209,14 @@ export const PerCpu = struct('percpu', {
   /** set by a CPU as it parks for a recovery; the recovery entry waits for every online CPU's */
   recoveryParked: 1,
   reserved: 1,
+  /**
+   * Xen's pending-EOI stack (irq.c's `pending_eoi`): the vectors of guest-bound interrupts this
+   * CPU took and has not acknowledged at its interrupt controller, newest last. The controller's
+   * end-of-interrupt always ends the highest-priority vector in service, so they are acknowledged
+   * from the top, each once its guest has said it is done (ready).
+   */
+  pendingEoiCount: 1,
+  pendingEoi: PENDING_EOI_DEPTH,
 });
 
 // --- static data -----------------------------------------------------------------------------
@@ -230,6 +247,13 @@ export const StaticData = struct('static', {
   domainPool: MAX_DOMAINS,
   irqDomain: 32,
   irqPort: 32,
+  /**
+   * Per vector, Xen's irq_desc state for a guest-bound interrupt in flight: the CPU whose
+   * interrupt controller holds it in service (1 + CPU; 0 = none), and whether its guest has
+   * signalled EOI (`ready`). Static: a reboot re-initialises them.
+   */
+  irqEoiCpu: 32,
+  irqEoiReady: 32,
   frameTable: 1,
   /** the heap array of CpuLocks, one per CPU */
   cpuLocks: 1,
@@ -266,6 +290,8 @@ export const DOMAIN_TABLE = staticAddress('domainTable');
 export const DOMAIN_POOL = staticAddress('domainPool');
 export const IRQ_DOMAIN_TABLE = staticAddress('irqDomain');
 export const IRQ_PORT_TABLE = staticAddress('irqPort');
+export const IRQ_EOI_CPU_TABLE = staticAddress('irqEoiCpu');
+export const IRQ_EOI_READY_TABLE = staticAddress('irqEoiReady');
 export const FRAME_TABLE_POINTER = staticAddress('frameTable');
 export const WALLCLOCK = staticAddress('wallclockUs');
 export const TIME_SYNC_TIMER_POINTER = staticAddress('timeSyncTimer');
@@ -321,6 +347,8 @@ export const BUG_RUNQUEUE_LINKS = 7;
 export const BUG_NEXT_ALREADY_RUNNING = 8;
 export const BUG_NEXT_OTHER_CPU = 9;
 export const BUG_RUN_STATE = 10;
+/** irq.c: ASSERT(sp < NR_DYNAMIC_VECTORS - 1) on pushing a pending EOI */
+export const BUG_PENDING_EOI_OVERFLOW = 11;
 export const PANIC_WATCHDOG_HANG = 100;
 
 export const assertionNames: Readonly<Record<number, string>> = {
@@ -334,6 +362,7 @@ export const assertionNames: Readonly<Record<number, string>> = {
   [BUG_NEXT_ALREADY_RUNNING]: 'switching to a vCPU already running',
   [BUG_NEXT_OTHER_CPU]: 'switching to a vCPU of another CPU',
   [BUG_RUN_STATE]: 'vCPU run state inconsistent',
+  [BUG_PENDING_EOI_OVERFLOW]: 'pending-EOI stack overflow',
 };
 
 /** Idle vCPUs have ids from here, outside the domain id space. */

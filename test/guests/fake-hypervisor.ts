@@ -261,6 +261,9 @@ export class FakeHypervisor {
         return 0;
       case Hypercall.EventChannelOp:
         return this.notify(argument0, argument1);
+      case Hypercall.PhysdevOp:
+        // the fake delivers device interrupts as events and has no interrupt controller to end
+        return 0;
       case Hypercall.Domctl:
         if (argument0 !== DOMCTL_CREATE || this.options.createDomain === undefined) return ERROR_INVALID;
         return this.options.createDomain(argument1, this.nowNs);

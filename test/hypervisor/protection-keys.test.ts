@@ -37,7 +37,10 @@ function lockAddresses(system: System): Set<number> {
     locks.add(scheduleLockAddress(layout.cpuLocks, cpu));
     locks.add(timerLockAddress(layout.cpuLocks, cpu));
   }
-  for (let domainId = 0; domainId < MAX_DOMAINS; domainId++) locks.add(layout.domains[domainId] + Domain.offset.lock);
+  for (let domainId = 0; domainId < MAX_DOMAINS; domainId++) {
+    locks.add(layout.domains[domainId] + Domain.offset.lock);
+    locks.add(layout.domains[domainId] + Domain.offset.eventLock);
+  }
   return locks;
 }
 

@@ -7,9 +7,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FLAG_INTERRUPT_ENABLE } from '../../src/machine/isa.js';
-import { NO_DEADLINE } from '../../src/machine/cpu.js';
+import { NO_DEADLINE, type CpuState } from '../../src/machine/cpu.js';
 import { microreboot } from '../../src/recovery/microreboot.js';
-import { RUN_STATE_RUNNABLE, Timer, VECTOR_TIMER, Vcpu, scheduleLockAddress, timerLockAddress } from '../../src/hypervisor/layout.js';
+import { IRQ_EOI_CPU_TABLE, RUN_STATE_RUNNABLE, Timer, VECTOR_TIMER, Vcpu, scheduleLockAddress, timerLockAddress } from '../../src/hypervisor/layout.js';
+import { VECTOR_DISK } from '../../src/hypervisor/abi.js';
 import {
   IDLE_CPU,
   MS,
@@ -79,6 +80,44 @@ describe('acknowledge-interrupts', () => {
     const withIt = recoverFrom(failstopAt(at), mechanism);
     expectRecovered(withIt);
     expect(workOf(withIt, 'acknowledge-interrupts')).toEqual({ vectorsAcknowledged: 1, nmisUnblocked: 0 });
+  });
+});
+
+describe('acknowledge-interrupts: device interrupts whose EOI waits for the PrivVM', () => {
+  // 1AppVM-blk: the disk interrupts the PrivVM's CPU (0); BlkBench runs on CPU 1.
+  const BLK = { configuration: '1AppVM-blk', seed: 5, runLengthNs: 600 * MS } as const;
+  const PRIVVM_CPU = 0;
+  const diskInFlight = (cpu: CpuState, words: Int32Array): boolean =>
+    (cpu.inServiceVectors & (1 << VECTOR_DISK)) !== 0 && words[IRQ_EOI_CPU_TABLE + VECTOR_DISK] === PRIVVM_CPU + 1;
+
+  it('the device interrupt\'s handler leaves the disk vector in service, recorded on its CPU\'s pending-EOI stack, while it wakes the PrivVM', () => {
+    // the device interrupt's handler is waking the PrivVM: the vector is in service and recorded
+    const at = findPoint({
+      options: BLK,
+      afterNs: 1 * MS,
+      cpu: PRIVVM_CPU,
+      routines: ['vcpu_wake'],
+      at: ({ system, words }) => diskInFlight(system.machine.cpus[PRIVVM_CPU], words) && perCpuWord(words, PRIVVM_CPU, 'pendingEoiCount') === 1,
+    });
+    expect(perCpuWord(at.snapshot.machine.words, PRIVVM_CPU, 'pendingEoi')).toBe(VECTOR_DISK);
+  });
+
+  it('microreboot: the new instance forgets the deferred EOI; without the step the disk vector stays in service, the PrivVM never hears from its disk again and BlkBench stalls', () => {
+    // the PrivVM has handled its disk's completion and entered physdev_op(EOI); it fails there
+    const at = findPoint({
+      options: BLK,
+      afterNs: 1 * MS,
+      cpu: PRIVVM_CPU,
+      routines: ['do_physdev_op'],
+      at: ({ system, words }) => diskInFlight(system.machine.cpus[PRIVVM_CPU], words),
+    });
+    const without = failstopAt(at);
+    expectRecoveryFailed(recoverFrom(without, 'microreboot', ['acknowledge-interrupts']), 'appVmFailed', /^blkbench: timed out: no progress/);
+    // the PrivVM's retried EOI found nothing in flight in the new instance: the vector is still in service
+    expect(without.system.machine.cpus[PRIVVM_CPU].inServiceVectors & (1 << VECTOR_DISK)).not.toBe(0);
+    const withIt = recoverFrom(failstopAt(at), 'microreboot');
+    expectRecovered(withIt);
+    expect(workOf(withIt, 'acknowledge-interrupts')).toMatchObject({ vectorsAcknowledged: 1 });
   });
 });
 

@@ -29,7 +29,7 @@ const cases = [
   { step: 'retry-hypercalls', configuration: '1AppVM', trials: 20 },
   { step: 'reprogram-timers', configuration: '1AppVM', trials: 150 },
   // 1AppVM's fail-stop faults rarely leave the scheduler's views disagreeing; 3AppVM's do
-  { step: 'scheduler-consistency', configuration: '3AppVM', trials: 60 },
+  { step: 'scheduler-consistency', configuration: '3AppVM', trials: 110 },
 ] as const;
 
 /**

@@ -36,9 +36,16 @@ describe('trial timelines', () => {
     for (const segment of held) expect(segment.startNs).toBeGreaterThanOrEqual(record.detection.timeNs);
   });
 
-  it('are written by inject --timeline', async () => {
+  it('are written by inject --timeline, with a failed recovery\'s footprint', async () => {
+    // the first of seed 7's fail-stops whose recovery fails without the heap-lock repair
+    const failing: TrialSpec = { ...spec, disabledSteps: ['release-heap-locks'] };
+    const trialIndex = Array.from({ length: 40 }, (_, index) => index).find((index) => {
+      const { record } = trialTimeline({ ...failing, trialIndex: index });
+      return record.outcome === 'detected' && record.recovery?.result === 'recoveryFailed';
+    });
+    expect(trialIndex).toBeDefined();
     const path = join(temporaryDirectory(), 'timeline.html');
-    const result = await cli(['inject', '--config', '1AppVM', '--fault', 'failstop', '--seed', '7', '--trial', '0', '--mechanism', 'microreset', '--disable', 'release-static-locks', '--timeline', path]);
+    const result = await cli(['inject', '--config', '1AppVM', '--fault', 'failstop', '--seed', '7', '--trial', String(trialIndex), '--mechanism', 'microreset', '--disable', 'release-heap-locks', '--timeline', path]);
     expect(result.exitCode, result.stderr).toBe(0);
     const html = readFileSync(path, 'utf8');
     expect(html).toContain('<svg');

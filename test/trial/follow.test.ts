@@ -29,9 +29,14 @@ describe('following the golden run', () => {
     }
   });
 
-  it('is reported by `ninelives inject`, and --run-to-end simulates instead with the same record', () => {
-    // 1AppVM seed 11 code trial 16: a flip in a word the run never executes again
-    const args = ['inject', '--config', '1AppVM', '--fault', 'code', '--seed', '11', '--trial', '16'];
+  it('is reported by `ninelives inject`, and --run-to-end simulates instead with the same record', async () => {
+    // the first of 1AppVM seed 11's code faults that flips a word the run never executes again
+    const { runTrial } = await builtApi();
+    const trialIndex = Array.from({ length: SEARCHED }, (_, index) => index).find(
+      (index) => runTrial({ configuration: '1AppVM', seed: 11, trialIndex: index, faultType: 'code', mechanism: 'none' }).followedGoldenFromNs !== undefined,
+    );
+    expect(trialIndex).toBeDefined();
+    const args = ['inject', '--config', '1AppVM', '--fault', 'code', '--seed', '11', '--trial', String(trialIndex)];
     const derived = runBuiltCli(args);
     const simulated = runBuiltCli([...args, '--run-to-end']);
     expect(derived.exitCode).toBe(0);

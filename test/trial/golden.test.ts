@@ -61,7 +61,7 @@ describe('golden runs are clean for every seed', () => {
         // BlkBench must finish within the run, so it keeps the configuration's full length.
         const report = runGolden({ configuration: '1AppVM-blk', seed });
         expectHealthy(report, ['privvm', 'blkbench']);
-        expectHypercallKinds(report, ['sched_op', 'set_timer_op', 'event_channel_op']);
+        expectHypercallKinds(report, ['sched_op', 'set_timer_op', 'event_channel_op', 'physdev_op']);
         const blk = summaryOf(report, 'blkbench');
         expect(blk.finished).toBe(1);
         expect(blk.completed).toBe(blk.operations);
@@ -69,6 +69,8 @@ describe('golden runs are clean for every seed', () => {
         const privVm = summaryOf(report, 'privvm');
         expect(privVm.blockRequests).toBe(blk.requests);
         expect(privVm.blockResponses).toBe(blk.requests);
+        // every disk interrupt ended by the PrivVM's EOI, none refused
+        expect(privVm.eoiErrors).toBe(0);
       }),
       { numRuns: 6 },
     );
@@ -80,7 +82,8 @@ describe('golden runs are clean for every seed', () => {
         // 1.2 s: one whole 1 s NetBench window and part of the next.
         const report = runGolden({ configuration: '3AppVM', seed, runLengthNs: 1_200 * MS });
         expectHealthy(report, ['privvm', 'unixbench', 'netbench']);
-        expectHypercallKinds(report, ['mmu_update', 'multicall', 'sched_op', 'set_timer_op', 'event_channel_op']);
+        expectHypercallKinds(report, ['mmu_update', 'multicall', 'sched_op', 'set_timer_op', 'event_channel_op', 'physdev_op']);
+        expect(summaryOf(report, 'privvm').eoiErrors).toBe(0);
         const net = summaryOf(report, 'netbench');
         expect(net.window0Pings).toBeGreaterThanOrEqual(990);
         expect(net.window0Lost).toBe(0);

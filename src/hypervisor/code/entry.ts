@@ -135,7 +135,7 @@ function emitReturnToGuest(asm: Assembler): void {
     asm.beq(ref('idle_loop'));
 
     asm.ld(domain, current, Vcpu.offset.domain);
-    asm.addi(domainLock, domain, Domain.offset.lock);
+    asm.addi(domainLock, domain, Domain.offset.eventLock);
     asm.withLock(domainLock, () => {
       asm.ld(entry.events, domain, Domain.offset.pendingEvents);
       storeImmediate(asm, domain, Domain.offset.pendingEvents, 0, temporary);

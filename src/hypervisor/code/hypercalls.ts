@@ -20,6 +20,7 @@ import {
   MULTICALL_MAX_ENTRIES,
   MulticallEntry,
   PAGE_TABLE_SLOTS,
+  PHYSDEVOP_EOI,
   SCHEDOP_BLOCK,
   SCHEDOP_YIELD,
 } from '../abi.js';
@@ -33,6 +34,9 @@ import {
   FRAME_TYPE_NONE,
   FRAME_TYPE_WRITABLE,
   FrameDescriptor,
+  IRQ_DOMAIN_TABLE,
+  IRQ_EOI_CPU_TABLE,
+  IRQ_EOI_READY_TABLE,
   MMU_LOG_GOT_NEW,
   MMU_LOG_IDLE,
   MMU_LOG_PUT_OLD,
@@ -42,6 +46,7 @@ import {
   RUN_STATE_RUNNING,
   SOFTIRQ_SCHEDULE,
   Timer,
+  VECTOR_EVENT_CHECK,
   Vcpu,
 } from '../layout.js';
 import { routine, scheduleLockOf, storeImmediate } from './helpers.js';
@@ -53,6 +58,7 @@ export const hypercallHandlers: Readonly<Record<Hypercall, string>> = {
   [Hypercall.SetTimerOp]: 'do_set_timer_op',
   [Hypercall.EventChannelOp]: 'do_event_channel_op',
   [Hypercall.Domctl]: 'do_domctl',
+  [Hypercall.PhysdevOp]: 'do_physdev_op',
 };
 
 /** The handlers' convention: the result (r0), the calling vCPU (r8); a register for one value at a time (r1). */
@@ -67,6 +73,7 @@ export function emitHypercalls(asm: Assembler): void {
   emitSetTimerOp(asm);
   emitEventChannelOp(asm);
   emitDomctl(asm);
+  emitPhysdevOp(asm);
 }
 
 /** if (register < 0 || register >= limit) goto failure */
@@ -95,9 +102,10 @@ function frameDescriptor(asm: Assembler, destination: Register, frame: Register)
 
 /**
  * mmu_update(r2 = slot, r3 = frame): validate the new entry as Xen's get_page_from_l1e does
- * (the entry it replaces was validated when it was written), then under the domain's lock
+ * (the entry it replaces was validated when it was written), then under the domain's big lock
  * get_page(new), write the entry, put_page(old), in that order, as Xen does: the update takes several steps and is not
- * idempotent. Returns the new use count of `frame` (0 when unmapping), or an error that a Linux
+ * idempotent. As Xen's LOCK_BIGLOCK, the lock is taken with interrupts enabled: an interrupt,
+ * or the recovery IPI, can stop the CPU while it holds the lock. Returns the new use count of `frame` (0 when unmapping), or an error that a Linux
  * PV guest answers with BUG().
  */
 function emitMmuUpdate(asm: Assembler): void {
@@ -116,7 +124,6 @@ function emitMmuUpdate(asm: Assembler): void {
       frameDescriptor(asm, newDescriptor, frame);
       validateFrame(asm, newDescriptor, domainId, invalid, permission);
     });
-    asm.cli();
     asm.addi(lock, domain, Domain.offset.lock);
     asm.spinLock(lock);
     // entry = &domain->page_table[slot]
@@ -143,7 +150,6 @@ function emitMmuUpdate(asm: Assembler): void {
     asm.ifNotZero(frame, () => asm.ld(result, newDescriptor, FrameDescriptor.offset.useCount));
     storeImmediate(asm, caller, Vcpu.offset.mmuLogStage, MMU_LOG_IDLE, value);
     asm.spinUnlock(lock);
-    asm.sti();
     asm.jmp(exit);
     asm.label(negative);
     const always = domainId;
@@ -288,7 +294,7 @@ function emitSchedOp(asm: Assembler): void {
     asm.cpuid(cpu);
     scheduleLockOf(asm, scheduleLock, cpu);
     asm.ld(domain, caller, Vcpu.offset.domain);
-    asm.addi(domainLock, domain, Domain.offset.lock);
+    asm.addi(domainLock, domain, Domain.offset.eventLock);
     asm.withLock(scheduleLock, () => {
       // ASSERT(v->runstate == running && v->is_running): only a running vCPU blocks
       asm.ld(value, caller, Vcpu.offset.runState);
@@ -508,4 +514,57 @@ function emitDomainDestroy(asm: Assembler, exit: LabelReference): void {
   asm.label(enableInterrupts);
   asm.sti();
   asm.jmp(exit);
+}
+
+/**
+ * physdev_op(r2 = command, r3 = vector), Xen's PHYSDEVOP_eoi (pirq_guest_eoi, desc_guest_eoi):
+ * the caller has handled a device interrupt routed to it. Mark the vector ready and end what is
+ * ready at the interrupt controller that holds it: here, or by an event-check IPI to that CPU,
+ * whose handler flushes. A vector not in flight (a new instance after a reboot knows of none) is
+ * left alone: nothing records that it is still in service.
+ */
+function emitPhysdevOp(asm: Assembler): void {
+  const { command, vector, cpu, slot, self } = aliases({ command: reg.r2, vector: reg.r3, cpu: reg.r4, slot: reg.r5, self: reg.r6 });
+  routine(asm, 'do_physdev_op', [cpu, slot, self], (exit) => {
+    const invalid = asm.local('invalid');
+    const unknown = asm.local('unknown');
+    asm.cmpi(command, PHYSDEVOP_EOI);
+    asm.bne(unknown);
+    checkRange(asm, vector, 32, invalid);
+    // the interrupt must be routed to the caller's domain
+    asm.movi(slot, IRQ_DOMAIN_TABLE);
+    asm.add(slot, slot, vector);
+    asm.ld(slot, slot, 0);
+    const domain = cpu;
+    asm.ld(domain, caller, Vcpu.offset.domain);
+    asm.ld(domain, domain, Domain.offset.id);
+    asm.cmp(slot, domain);
+    asm.bne(invalid);
+    asm.cli();
+    asm.movi(slot, IRQ_EOI_CPU_TABLE);
+    asm.add(slot, slot, vector);
+    asm.ld(cpu, slot, 0);
+    asm.ifNotZero(cpu, () => {
+      // irq_eoi_ready[vector] = 1
+      asm.movi(slot, IRQ_EOI_READY_TABLE);
+      asm.add(slot, slot, vector);
+      storeImmediate(asm, slot, 0, 1, self);
+      asm.addi(cpu, cpu, -1);
+      asm.cpuid(self);
+      asm.ifEqual(
+        cpu,
+        self,
+        () => asm.call(ref('flush_ready_eoi')),
+        () => {
+          asm.movi(self, VECTOR_EVENT_CHECK);
+          asm.ipi(cpu, self);
+        },
+      );
+    });
+    asm.sti();
+    asm.movi(result, 0);
+    asm.jmp(exit);
+    errorExit(asm, invalid, ERROR_INVALID, exit);
+    errorExit(asm, unknown, ERROR_NO_SYSTEM_CALL, exit);
+  });
 }

@@ -7,8 +7,12 @@ import { aliases, ref, reg, type Assembler } from '../../machine/assembler.js';
 import {
   DOMAIN_TABLE,
   Domain,
+  BUG_PENDING_EOI_OVERFLOW,
   IRQ_DOMAIN_TABLE,
+  IRQ_EOI_CPU_TABLE,
+  IRQ_EOI_READY_TABLE,
   IRQ_PORT_TABLE,
+  PENDING_EOI_DEPTH,
   PANIC_WATCHDOG_HANG,
   PerCpu,
   RECOVERY_IN_PROGRESS,
@@ -28,6 +32,8 @@ export function emitInterrupts(asm: Assembler, deviceVectors: readonly number[])
   emitVcpuWake(asm);
   emitEventCheckInterrupt(asm);
   emitDeviceInterrupts(asm, deviceVectors);
+  emitPendingEoiPush(asm);
+  emitFlushReadyEoi(asm);
   emitSpuriousInterrupt(asm);
   emitNmi(asm);
 }
@@ -36,7 +42,7 @@ export function emitInterrupts(asm: Assembler, deviceVectors: readonly number[])
 function emitEventSend(asm: Assembler): void {
   const { domain, port, pending, bit, lock } = aliases({ domain: reg.r0, port: reg.r1, pending: reg.r2, bit: reg.r3, lock: reg.r10 });
   routine(asm, 'evtchn_send', [domain, pending, bit, lock], () => {
-    asm.addi(lock, domain, Domain.offset.lock);
+    asm.addi(lock, domain, Domain.offset.eventLock);
     asm.withLock(lock, () => {
       // pending_events |= 1 << port
       asm.ld(pending, domain, Domain.offset.pendingEvents);
@@ -101,13 +107,22 @@ function emitEventCheckInterrupt(asm: Assembler): void {
     irqEnter(asm, cpuArea, scratch);
     irqExit(asm, cpuArea, scratch);
     asm.eoi();
+    // another CPU's physdev_op(EOI) marked one of this CPU's in-flight device vectors ready
+    const pending = scratch;
+    asm.ld(pending, cpuArea, PerCpu.offset.pendingEoiCount);
+    asm.ifNotZero(pending, () => asm.call(ref('flush_ready_eoi')));
     asm.pop(cpuArea);
     asm.pop(scratch);
     asm.iret();
   });
 }
 
-/** Device interrupts become events for the domain the vector is routed to (the PrivVM). */
+/**
+ * Device interrupts become events for the domain the vector is routed to (the PrivVM). As Xen's
+ * __do_IRQ_guest does for an interrupt it must not end before its guest has (ACKTYPE_EOI), the
+ * vector stays in service at this CPU's interrupt controller, blocking it and every lower one,
+ * until the guest's physdev_op(EOI); an unrouted vector is ended at once.
+ */
 function emitDeviceInterrupts(asm: Assembler, deviceVectors: readonly number[]): void {
   const { domain, port, vector } = aliases({ domain: reg.r0, port: reg.r1, vector: reg.r6 });
   for (const number of deviceVectors) {
@@ -132,11 +147,76 @@ function emitDeviceInterrupts(asm: Assembler, deviceVectors: readonly number[]):
     asm.movi(port, IRQ_PORT_TABLE);
     asm.add(port, port, vector);
     asm.ld(port, port, 0);
-    asm.ifNotZero(domain, () => asm.call(ref('evtchn_send')));
+    asm.ifNotZero(
+      domain,
+      () => {
+        asm.call(ref('pending_eoi_push'));
+        asm.call(ref('evtchn_send'));
+      },
+      () => asm.eoi(),
+    );
     irqExit(asm, cpuArea, port);
-    asm.eoi();
     restoreAll(asm);
     asm.iret();
+  });
+}
+
+/** pending_eoi_push(r6 = vector, r7 = this CPU's area), IF=0: remember a guest-bound vector left in service. */
+function emitPendingEoiPush(asm: Assembler): void {
+  const { vector, count, slot, value } = aliases({ vector: reg.r6, count: reg.r2, slot: reg.r3, value: reg.r4 });
+  routine(asm, 'pending_eoi_push', [count, slot, value], () => {
+    asm.ld(count, cpuArea, PerCpu.offset.pendingEoiCount);
+    // ASSERT(sp < NR_DYNAMIC_VECTORS - 1): a count at or past the depth, or negative, has bits outside it
+    const overflow = value;
+    asm.andi(overflow, count, -PENDING_EOI_DEPTH);
+    asm.bugOn(overflow, BUG_PENDING_EOI_OVERFLOW);
+    // peoi[sp++] = vector
+    asm.add(slot, cpuArea, count);
+    asm.st(slot, PerCpu.offset.pendingEoi, vector);
+    asm.addi(count, count, 1);
+    asm.st(cpuArea, PerCpu.offset.pendingEoiCount, count);
+    // irq_eoi_cpu[vector] = this CPU + 1; irq_eoi_ready[vector] = 0
+    asm.movi(slot, IRQ_EOI_CPU_TABLE);
+    asm.add(slot, slot, vector);
+    asm.cpuid(value);
+    asm.addi(value, value, 1);
+    asm.st(slot, 0, value);
+    asm.movi(slot, IRQ_EOI_READY_TABLE);
+    asm.add(slot, slot, vector);
+    storeImmediate(asm, slot, 0, 0, value);
+  });
+}
+
+/**
+ * flush_ready_eoi(r7 = this CPU's area), IF=0, as Xen's: end the in-service vectors from the top
+ * of the pending-EOI stack down, while the top one's guest has signalled EOI. Saves every
+ * register it uses (the event-check handler calls it).
+ */
+function emitFlushReadyEoi(asm: Assembler): void {
+  const { count, vector, slot, ready } = aliases({ count: reg.r2, vector: reg.r3, slot: reg.r4, ready: reg.r5 });
+  routine(asm, 'flush_ready_eoi', [count, vector, slot, ready], (exit) => {
+    asm.loop(() => {
+      asm.ld(count, cpuArea, PerCpu.offset.pendingEoiCount);
+      asm.cmpi(count, 0);
+      asm.ble(exit);
+      // vector = peoi[sp - 1]; stop at the first one whose guest has not signalled
+      asm.add(slot, cpuArea, count);
+      asm.ld(vector, slot, PerCpu.offset.pendingEoi - 1);
+      asm.movi(ready, IRQ_EOI_READY_TABLE);
+      asm.add(ready, ready, vector);
+      asm.ld(ready, ready, 0);
+      asm.cmpi(ready, 0);
+      asm.beq(exit);
+      asm.addi(count, count, -1);
+      asm.st(cpuArea, PerCpu.offset.pendingEoiCount, count);
+      asm.movi(slot, IRQ_EOI_CPU_TABLE);
+      asm.add(slot, slot, vector);
+      storeImmediate(asm, slot, 0, 0, ready);
+      asm.movi(slot, IRQ_EOI_READY_TABLE);
+      asm.add(slot, slot, vector);
+      asm.st(slot, 0, ready);
+      asm.eoi();
+    });
   });
 }
 

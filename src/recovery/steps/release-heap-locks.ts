@@ -9,12 +9,12 @@ import { cpuCount, liveDomains } from './walk.js';
 
 export const releaseHeapLocks = defineStep({
   name: 'release-heap-locks',
-  fixes: 'releases locks in heap structures (per-domain locks, per-CPU schedule and timer locks) that abandoned threads held',
-  repairs: ['domain.lock', 'cpu_locks'],
+  fixes: 'releases locks in heap structures (every domain\'s big lock and event lock, per-CPU schedule and timer locks) that abandoned threads held',
+  repairs: ['domain.lock', 'domain.eventLock', 'cpu_locks'],
   run(context) {
     const cpuLocks = context.hypervisor.layout.cpuLocks;
     const locks = [
-      ...liveDomains(context).map(({ domain }) => domain + Domain.offset.lock),
+      ...liveDomains(context).flatMap(({ domain }) => [domain + Domain.offset.lock, domain + Domain.offset.eventLock]),
       ...Array.from({ length: cpuCount(context) }, (_, cpu) => [scheduleLockAddress(cpuLocks, cpu), timerLockAddress(cpuLocks, cpu)]).flat(),
     ];
     let released = 0;
