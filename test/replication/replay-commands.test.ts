@@ -10,6 +10,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { replayCostWhenNothingFails } from '../../src/results/replication-cost.js';
 import { isTrialEntry, type CampaignRecord } from '../../src/results/summary.js';
 import { cli, messages, read, removeTemporaryDirectories, requireFreshBuild, temporaryDirectory, writeCampaign } from '../campaign/helpers.js';
 
@@ -69,6 +70,13 @@ describe('a replay-failover trial', () => {
     expect(failover.record.replay).toContain('--mechanism failover');
     expect(failover.record.replay).toContain('--race-rate 0.25');
   });
+
+  it("is priced in the summary with its server's options: Kendo's wait grows with the imbalance the group sets", () => {
+    const summary = JSON.parse(read(join(out, 'summary.json'))) as { groups: { stage: string; overheadPercent?: number }[] };
+    const unbalanced = summary.groups.find((group) => group.stage === SET)?.overheadPercent;
+    const balanced = replayCostWhenNothingFails('3AppVM-mt', 3, { checkpointMs: 1000, ordering: 'deterministic' }).overheadPercent;
+    expect(unbalanced).toBeGreaterThan(balanced);
+  }, 120_000);
 
   it('records the backup host it replayed on: its CPU speeds and interrupt delays', () => {
     const set = entryOf(SET);
