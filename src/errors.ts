@@ -10,6 +10,7 @@ export const errorCodes = [
   'usage.invalidFault',
   'usage.invalidMechanism',
   'usage.invalidNumber',
+  'usage.invalidChoice',
   'usage.invalidStep',
   'usage.invalidShard',
   'usage.invalidList',

@@ -9,6 +9,14 @@ import type { Shard } from './plan.js';
 /** failover's epoch and heartbeat periods, ms */
 export const MIN_REPLICATION_PERIOD_MS = 1;
 export const MAX_REPLICATION_PERIOD_MS = 1_000;
+/** replay-failover's checkpoint interval, ms */
+export const MIN_CHECKPOINT_MS = 10;
+export const MAX_CHECKPOINT_MS = 10_000;
+/**
+ * The key-value server's load imbalance: thread 0's work takes up to this many times longer
+ * again than its instructions say (10: eleven times as long, far past any real core's spread)
+ */
+export const MAX_KV_IMBALANCE = 10;
 /** A campaign file is a few hundred bytes; a megabyte is already absurd. */
 export const MAX_CAMPAIGN_FILE_BYTES = 1 << 20;
 /** YAML alias expansion (the yaml package's count of nodes reached through aliases) */

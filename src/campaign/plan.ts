@@ -42,6 +42,7 @@ export function planTrials(campaign: Campaign, trialsOverride?: number): TrialJo
               // only replay-failover's specs carry its options, so every other spec is as it was
               ...(variant.replay === undefined ? {} : { replay: variant.replay }),
               ...(variant.replication === undefined ? {} : { replication: variant.replication }),
+              ...(variant.kvServer === undefined ? {} : { kvServer: variant.kvServer }),
             },
           });
         }

@@ -10,7 +10,8 @@ import { faultTypes } from '../faults/fault.js';
 import { NOMINAL_HOST } from '../recovery/cost-model.js';
 import { ablationStages, mechanismNamed, unknownSteps } from '../recovery/mechanisms.js';
 import { NinelivesError } from '../errors.js';
-import { MAX_REPLICATION_PERIOD_MS, MIN_REPLICATION_PERIOD_MS, MAX_CAMPAIGN_FILE_BYTES, MAX_DESCRIPTION_LENGTH, MAX_LABEL_LENGTH, MAX_LIST_LENGTH, MAX_NESTING_DEPTH, MAX_TRIALS, MAX_YAML_ALIAS_COUNT, plannedTrialCount } from './limits.js';
+import type { KvServerSettings, ReplayFailoverSettings } from '../trial/record.js';
+import { MAX_CHECKPOINT_MS, MAX_KV_IMBALANCE, MIN_CHECKPOINT_MS, MAX_REPLICATION_PERIOD_MS, MIN_REPLICATION_PERIOD_MS, MAX_CAMPAIGN_FILE_BYTES, MAX_DESCRIPTION_LENGTH, MAX_LABEL_LENGTH, MAX_LIST_LENGTH, MAX_NESTING_DEPTH, MAX_TRIALS, MAX_YAML_ALIAS_COUNT, plannedTrialCount } from './limits.js';
 
 const positiveInteger = z.number().int().positive();
 
@@ -45,7 +46,7 @@ const mechanismEntry = z.union(
       /** the group's stage name in reports (default: "all", or derived from `disable` or the periods) */
       label: plainText(MAX_LABEL_LENGTH).min(1).optional(),
       /** replay-failover: checkpoint interval (default 100 ms) */
-      checkpointMs: z.number().int().min(10).max(10_000).optional(),
+      checkpointMs: z.number().int().min(MIN_CHECKPOINT_MS).max(MAX_CHECKPOINT_MS).optional(),
       /** replay-failover: how the key-value server's lock acquisitions are ordered (default log) */
       ordering: z.enum(['log', 'deterministic', 'none']).optional(),
       /** replay-failover: delay replayed threads to the original gaps between system calls (default true) */
@@ -54,9 +55,13 @@ const mechanismEntry = z.union(
       epochMs: replicationPeriodMs.optional(),
       /** failover: the heartbeat period, ms (default 30; the primary is declared failed after 3 missed) */
       heartbeatMs: replicationPeriodMs.optional(),
+      /** 3AppVM-mt: share of the key-value server's requests that race on its counter outside the lock (default 0.1) */
+      raceRate: z.number().min(0).max(1).optional(),
+      /** 3AppVM-mt: how much longer the server's thread 0 takes for its work than its instructions say, as a share (default 0) */
+      imbalance: z.number().min(0).max(MAX_KV_IMBALANCE).optional(),
     }),
   ],
-  { error: 'expected a mechanism name (none, microreset, microreboot, failover, replay-failover) or an object with name, disable, ablation, label, checkpointMs, ordering, timingAdjustment, epochMs, heartbeatMs' },
+  { error: 'expected a mechanism name (none, microreset, microreboot, failover, replay-failover) or an object with name, disable, ablation, label, checkpointMs, ordering, timingAdjustment, epochMs, heartbeatMs, raceRate, imbalance' },
 );
 
 export const campaignSchema = strictObject({
@@ -105,13 +110,14 @@ export interface Variant {
   readonly pkeys?: boolean;
   /** failover only, when the campaign sets them: the epoch and heartbeat periods */
   readonly replication?: { readonly epochMs?: number; readonly heartbeatMs?: number };
+  /** 3AppVM-mt only, when the entry sets them: the key-value server's race rate and load imbalance */
+  readonly kvServer?: KvServerSettings;
 }
 
-export interface ReplaySettings {
-  readonly checkpointMs?: number;
-  readonly ordering?: 'log' | 'deterministic' | 'none';
-  readonly timingAdjustment?: boolean;
-}
+export type ReplaySettings = ReplayFailoverSettings;
+
+/** The only configuration whose workload has the options raceRate and imbalance. */
+const KV_SERVER_CONFIGURATION = '3AppVM-mt';
 
 export interface Campaign extends CampaignFile {
   readonly variants: readonly Variant[];
@@ -227,9 +233,14 @@ function expandVariants(file: CampaignFile, path: string): Variant[] {
     const where = `${path}: mechanisms.${index}`;
     const replication = replicationOfEntry(spec);
     if (replication !== undefined && spec.name !== 'failover') problems.push(`${where}: epochMs and heartbeatMs are failover's periods, not ${spec.name}'s`);
+    const kvServer = kvServerOfEntry(spec);
+    const others = file.configurations.filter((name) => name !== KV_SERVER_CONFIGURATION);
+    if (kvServer !== undefined && others.length > 0) problems.push(`${where}: raceRate and imbalance are options of ${KV_SERVER_CONFIGURATION}'s key-value server, and the campaign also runs ${others.join(', ')}`);
+    if (kvServer !== undefined && spec.ablation === true) problems.push(`${where}: an ablation takes no raceRate or imbalance`);
+    const withKv = kvServer === undefined ? {} : { kvServer };
     if (spec.name === 'none') {
       if (spec.disable !== undefined || spec.ablation === true) problems.push(`${where}: mechanism none has no steps to disable or ablate`);
-      return [{ mechanism: 'none' as const, stage: spec.label ?? 'all', disabledSteps: [] }];
+      return [{ mechanism: 'none' as const, stage: spec.label ?? withServerLabel('all', kvServer), disabledSteps: [], ...withKv }];
     }
     const mechanism = mechanismNamed(spec.name);
     const unknown = unknownSteps(mechanism, spec.disable ?? []);
@@ -241,9 +252,9 @@ function expandVariants(file: CampaignFile, path: string): Variant[] {
     if (replay !== undefined && spec.name !== 'replay-failover') problems.push(`${where}: checkpointMs, ordering and timingAdjustment are options of replay-failover, not of ${spec.name}`);
     if (spec.ablation === true) return ablationVariants(spec.name);
     const disabledSteps = spec.disable ?? [];
-    if (spec.name === 'replay-failover') return [{ mechanism: spec.name, stage: spec.label ?? replayStage(replay ?? {}), disabledSteps, replay: replay ?? {} }];
-    const stage = spec.label ?? (disabledSteps.length > 0 ? `without ${disabledSteps.join(', ')}` : replication === undefined ? 'all' : periodsLabel(replication));
-    return [{ mechanism: spec.name, stage, disabledSteps, ...(replication === undefined ? {} : { replication }) }];
+    if (spec.name === 'replay-failover') return [{ mechanism: spec.name, stage: spec.label ?? withServerLabel(replayStage(replay ?? {}), kvServer), disabledSteps, replay: replay ?? {}, ...withKv }];
+    const stage = spec.label ?? withServerLabel(disabledSteps.length > 0 ? `without ${disabledSteps.join(', ')}` : replication === undefined ? 'all' : periodsLabel(replication), kvServer);
+    return [{ mechanism: spec.name, stage, disabledSteps, ...(replication === undefined ? {} : { replication }), ...withKv }];
   });
   const keyed = withProtectionKeys(variants, file.pkeys);
   const seen = new Set<string>();
@@ -279,6 +290,19 @@ function replayStage(replay: ReplaySettings): string {
 function replicationOfEntry(entry: { epochMs?: number; heartbeatMs?: number }): Variant['replication'] {
   if (entry.epochMs === undefined && entry.heartbeatMs === undefined) return undefined;
   return { ...(entry.epochMs === undefined ? {} : { epochMs: entry.epochMs }), ...(entry.heartbeatMs === undefined ? {} : { heartbeatMs: entry.heartbeatMs }) };
+}
+
+/** The server options an entry sets, or undefined when it sets none. */
+function kvServerOfEntry(entry: { raceRate?: number; imbalance?: number }): KvServerSettings | undefined {
+  if (entry.raceRate === undefined && entry.imbalance === undefined) return undefined;
+  return { ...(entry.raceRate === undefined ? {} : { raceRate: entry.raceRate }), ...(entry.imbalance === undefined ? {} : { imbalance: entry.imbalance }) };
+}
+
+/** A stage name with the server options it sets: "1000ms deterministic adjusted, race 0, imbalance 1". */
+function withServerLabel(stage: string, kvServer: KvServerSettings | undefined): string {
+  if (kvServer === undefined) return stage;
+  const parts = [kvServer.raceRate === undefined ? [] : [`race ${kvServer.raceRate}`], kvServer.imbalance === undefined ? [] : [`imbalance ${kvServer.imbalance}`]].flat();
+  return stage === 'all' ? parts.join(', ') : [stage, ...parts].join(', ');
 }
 
 function periodsLabel(replication: NonNullable<Variant['replication']>): string {

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { faultTypes } from '../faults/fault.js';
 import { configurationNames } from '../guests/configurations.js';
 import { mechanismNamed, unknownSteps } from '../recovery/mechanisms.js';
-import { MAX_LIST_LENGTH, MAX_REPLICATION_PERIOD_MS, MAX_TRIALS, MIN_REPLICATION_PERIOD_MS } from './limits.js';
+import { MAX_CHECKPOINT_MS, MAX_KV_IMBALANCE, MAX_LIST_LENGTH, MAX_REPLICATION_PERIOD_MS, MAX_TRIALS, MIN_CHECKPOINT_MS, MIN_REPLICATION_PERIOD_MS } from './limits.js';
 
 const MS = 1_000_000;
 
@@ -20,13 +20,21 @@ const storedSpec = z.object({
   runLengthNs: z.number().int().min(10 * MS).max(60_000 * MS).optional(),
   strictNetBench: z.boolean().optional(),
   pkeys: z.boolean().optional(),
-  mechanism: z.enum(['none', 'microreset', 'microreboot', 'failover']).optional(),
+  mechanism: z.enum(['none', 'microreset', 'microreboot', 'failover', 'replay-failover']).optional(),
   replication: z
     .strictObject({
       epochMs: z.number().int().min(MIN_REPLICATION_PERIOD_MS).max(MAX_REPLICATION_PERIOD_MS).optional(),
       heartbeatMs: z.number().int().min(MIN_REPLICATION_PERIOD_MS).max(MAX_REPLICATION_PERIOD_MS).optional(),
     })
     .optional(),
+  replay: z
+    .strictObject({
+      checkpointMs: z.number().int().min(MIN_CHECKPOINT_MS).max(MAX_CHECKPOINT_MS).optional(),
+      ordering: z.enum(['log', 'deterministic', 'none']).optional(),
+      timingAdjustment: z.boolean().optional(),
+    })
+    .optional(),
+  kvServer: z.strictObject({ raceRate: z.number().min(0).max(1).optional(), imbalance: z.number().min(0).max(MAX_KV_IMBALANCE).optional() }).optional(),
   disabledSteps: z.array(z.string()).max(MAX_LIST_LENGTH).optional(),
   host: z.object({ cpus: z.number().int().min(1).max(1024), memoryGiB: z.number().int().min(1).max(65_536) }).optional(),
   faults: z.array(z.unknown()).max(16).optional(),
@@ -42,6 +50,8 @@ export function storedSpecProblem(spec: unknown): string | undefined {
   const { mechanism = 'none', disabledSteps = [] } = parsed.data;
   if (disabledSteps.length > 0 && mechanism === 'none') return 'spec.disabledSteps: mechanism none has no steps';
   if (parsed.data.replication !== undefined && mechanism !== 'failover') return `spec.replication: ${mechanism} has no epoch or heartbeat`;
+  if (parsed.data.replay !== undefined && mechanism !== 'replay-failover') return `spec.replay: ${mechanism} has no checkpoint interval, ordering or timing adjustment`;
+  if (parsed.data.kvServer !== undefined && parsed.data.configuration !== '3AppVM-mt') return `spec.kvServer: ${parsed.data.configuration} runs no key-value server`;
   const unknown = mechanism === 'none' ? [] : unknownSteps(mechanismNamed(mechanism), disabledSteps);
   if (unknown.length > 0) return `spec.disabledSteps: ${mechanism} has no step ${unknown.map((name) => `"${name}"`).join(', ')}`;
   return undefined;

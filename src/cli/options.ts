@@ -17,6 +17,26 @@ export function parseInteger(option: string, minimum = 0, maximum = Number.MAX_S
   };
 }
 
+/** A decimal number in [minimum, maximum], written as JSON writes numbers (so a printed command reads back the same value). */
+export function parseDecimal(option: string, minimum: number, maximum: number): (text: string) => number {
+  return (text) => {
+    const value = Number(text);
+    if (!/^\d+(\.\d+)?(e-?\d+)?$/.test(text.trim()) || !Number.isFinite(value) || value < minimum || value > maximum) {
+      throw new UsageError('usage.invalidNumber', `${option} expects a number from ${minimum} to ${maximum}, got "${text}"`);
+    }
+    return value;
+  };
+}
+
+/** One of a few words, as `option` accepts them. */
+export function parseChoice<const Word extends string>(option: string, words: readonly Word[]): (text: string) => Word {
+  return (text) => {
+    const word = words.find((candidate) => candidate === text);
+    if (word === undefined) throw new UsageError('usage.invalidChoice', `${option} expects one of ${words.join(', ')}, got "${text}"`);
+    return word;
+  };
+}
+
 export function parseConfiguration(text: string): string {
   if (!configurationNames().includes(text)) {
     throw new UsageError('usage.invalidConfig', `--config expects one of ${configurationNames().join(', ')}, got "${text}"`);

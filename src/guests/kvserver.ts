@@ -19,10 +19,10 @@
  * happened, the order of lock acquisitions, and, with Kendo ordering, the logical clock a
  * thread woke with. A replayer (KvReplay) feeds the logged results back.
  */
-import { Hypercall, SCHEDOP_BLOCK, SCHEDOP_YIELD } from '../hypervisor/abi.js';
+import { Hypercall, PORT_TIMER, SCHEDOP_BLOCK, SCHEDOP_YIELD } from '../hypervisor/abi.js';
 import type { GuestAction } from './kernel.js';
 import { KernelBase, PROGRESS_WINDOW_NS, initialCommonState, type CommonState, type Failure } from './kernel-base.js';
-import { hypercallAction } from './protocol.js';
+import { hypercallAction, portBit } from './protocol.js';
 
 /** How the threads' lock acquisitions are ordered. */
 export type KvOrdering = 'none' | 'log' | 'deterministic';
@@ -48,7 +48,7 @@ const MAXIMUM_WORK_NS = 25_000;
 const RACE_WINDOW_NS = 2_000;
 const SEND_NS = 3_000;
 const SPIN_NS = 1_000;
-/** a replayed recv whose logged result was "nothing yet" polls again after this */
+/** a replayed recv whose logged result was "nothing yet" blocks this long before it takes the next one */
 const REPLAY_POLL_NS = 1_000;
 /** Kendo's logical clock: one tick per microsecond of nominal work */
 const NS_PER_TICK = 1_000;
@@ -366,8 +366,10 @@ export class KvThread extends KernelBase<KvThreadState> {
       case 'recv':
         return this.receive(nowNs);
       case 'sleep':
-        // the timer is armed: block until it fires (or the block returns with events pending)
+        // the timer is armed: block until it fires (or the block returns with events pending);
+        // a timer that fired already must not be waited for (its event is in, the block would last)
         this.state.phase = 'recv';
+        if (this.takeEvents(portBit(PORT_TIMER))) return this.receive(nowNs);
         return hypercallAction(0, Hypercall.SchedOp, SCHEDOP_BLOCK);
       case 'lock':
         return this.acquire();
@@ -421,8 +423,16 @@ export class KvThread extends KernelBase<KvThreadState> {
     // no work is owed while the socket is empty: the progress clock restarts at the next recv
     // (a request that never gets answered is caught at the end, against the arrivals)
     this.state.lastProgressNs = null;
-    if (this.loggedSyscall() !== undefined) return this.yieldAfter(this.scaled(REPLAY_POLL_NS));
-    const waitNs = Math.max(1_000, requestArrivalNs(this.seed, shared.socketNext) - nowNs);
+    // replaying, the thread blocks as briefly as its timer allows: the logged result of its next
+    // recv is already there, but the wake-up still comes through an interrupt on this host
+    if (this.loggedSyscall() !== undefined) return this.sleepFor(REPLAY_POLL_NS);
+    return this.sleepFor(Math.max(1_000, requestArrivalNs(this.seed, shared.socketNext) - nowNs));
+  }
+
+  /** Arm this vCPU's timer and block until it fires (the next step blocks). */
+  private sleepFor(waitNs: number): GuestAction {
+    // an old timer event must not end this sleep
+    this.takeEvents(portBit(PORT_TIMER));
     this.state.phase = 'sleep';
     return hypercallAction(0, Hypercall.SetTimerOp, Math.ceil(waitNs / 1_000));
   }

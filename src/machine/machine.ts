@@ -195,6 +195,12 @@ export class Machine implements BlockHost {
   private readonly nmiPeriodNs: number;
   private readonly quantumNs: number;
   private readonly ipiLatencyNs: number;
+  /**
+   * per CPU: how much later than programmed or raised its timer and device interrupts arrive, a
+   * host's own interrupt timing (none by default; a replay backup's is perturbed). Not part of a
+   * snapshot: it belongs to the host, not to the state it runs.
+   */
+  private interruptDelaysNs: readonly number[] = [];
   private readonly translation: Translation | undefined;
   /** set by nextCpu */
   private secondRunningNs = DOUBLE_FIELD;
@@ -244,9 +250,19 @@ export class Machine implements BlockHost {
     this.limit = Math.min(this.limit, instructionCount);
   }
 
-  /** Queue a maskable interrupt (vector 1..31) or an NMI (NMI_EVENT) for `cpu` at `timeNs`. */
+  /**
+   * Deliver each CPU's timer interrupts and raised device interrupts this many nanoseconds late
+   * from now on (index: CPU; a missing one: on time). Negative delays are refused: an interrupt
+   * never arrives before its cause.
+   */
+  setInterruptDelays(delaysNs: readonly number[]): void {
+    if (delaysNs.some((delayNs) => !Number.isSafeInteger(delayNs) || delayNs < 0)) throw new RangeError(`interrupt delays must be whole nanoseconds, not negative: ${delaysNs.join(', ')}`);
+    this.interruptDelaysNs = [...delaysNs];
+  }
+
+  /** Queue a maskable interrupt (vector 1..31) or an NMI (NMI_EVENT) for `cpu` at `timeNs` (plus its CPU's delay). */
   raiseInterrupt(timeNs: number, cpu: number, vector: number): void {
-    const atNs = Math.max(timeNs, this.nowNs);
+    const atNs = Math.max(timeNs + (this.interruptDelaysNs[cpu] ?? 0), this.nowNs);
     this.queue.push(atNs, cpu, vector);
     if (this.slice !== undefined && atNs < this.slice.limitNs) this.slice.limitNs = atNs;
   }
@@ -921,7 +937,7 @@ export class Machine implements BlockHost {
           this.raise(cpu, { kind: 'panic', cpu: cpu.index, programCounter: pc, code: immediate });
           continue;
         case Opcode.SetTimer:
-          cpu.timerDeadlineNs = r[a] < 0 ? NO_DEADLINE : cpu.timeNs + r[a] * NS_PER_US;
+          cpu.timerDeadlineNs = r[a] < 0 ? NO_DEADLINE : cpu.timeNs + r[a] * NS_PER_US + (this.interruptDelaysNs[cpu.index] ?? 0);
           if (cpu.timerDeadlineNs !== NO_DEADLINE) limitNs = shortenSlice(slice, cpu.timerDeadlineNs, untilNs);
           break;
         case Opcode.EndOfInterrupt:

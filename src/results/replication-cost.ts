@@ -6,7 +6,7 @@
  */
 import { DEFAULT_REPLICATION, measureReplicationCost, type ReplicationCost } from '../trial/failover.js';
 import { DEFAULT_REPLAY, measureReplayCost, type ReplayCost } from '../trial/replay-failover.js';
-import type { TrialSpec } from '../trial/record.js';
+import type { KvServerSettings, TrialSpec } from '../trial/record.js';
 
 export interface CostWhenNothingFails {
   readonly overheadPercent: number;
@@ -18,12 +18,12 @@ const NOTHING: CostWhenNothingFails = { overheadPercent: 0, outputDelayMs: { p50
 const measured = new Map<string, ReplicationCost>();
 
 /** The cost of `mechanism` in `configuration` (workload seed `seed`), with failover's epoch. */
-export function costWhenNothingFails(mechanism: string, configuration: string, seed: number, epochMs: number = DEFAULT_REPLICATION.epochMs): CostWhenNothingFails {
+export function costWhenNothingFails(mechanism: string, configuration: string, seed: number, epochMs: number = DEFAULT_REPLICATION.epochMs, kvServer?: KvServerSettings): CostWhenNothingFails {
   if (mechanism !== 'failover') return NOTHING;
-  const key = JSON.stringify([configuration, seed, epochMs]);
+  const key = JSON.stringify([configuration, seed, epochMs, ...(kvServer === undefined ? [] : [kvServer])]);
   let cost = measured.get(key);
   if (cost === undefined) {
-    cost = measureReplicationCost({ configuration, seed }, { ...DEFAULT_REPLICATION, epochMs });
+    cost = measureReplicationCost({ configuration, seed, ...(kvServer === undefined ? {} : { kvServer }) }, { ...DEFAULT_REPLICATION, epochMs });
     measured.set(key, cost);
   }
   return { overheadPercent: round(cost.overheadPercent), outputDelayMs: { p50: round(cost.outputDelayMs.p50), p99: round(cost.outputDelayMs.p99) } };
@@ -35,12 +35,12 @@ const replayMeasured = new Map<string, ReplayCost>();
  * What a replay-failover group costs when nothing fails, with its options: checkpoint pauses and
  * ordering waits as overhead, and each reply's wait for its log to reach the backup.
  */
-export function replayCostWhenNothingFails(configuration: string, seed: number, settings: NonNullable<TrialSpec['replay']>): CostWhenNothingFails {
+export function replayCostWhenNothingFails(configuration: string, seed: number, settings: NonNullable<TrialSpec['replay']>, kvServer?: KvServerSettings): CostWhenNothingFails {
   const options = { ...DEFAULT_REPLAY, ...settings };
-  const key = JSON.stringify([configuration, seed, options.checkpointMs, options.ordering]);
+  const key = JSON.stringify([configuration, seed, options.checkpointMs, options.ordering, ...(kvServer === undefined ? [] : [kvServer])]);
   let cost = replayMeasured.get(key);
   if (cost === undefined) {
-    cost = measureReplayCost({ configuration, seed }, options);
+    cost = measureReplayCost({ configuration, seed, ...(kvServer === undefined ? {} : { kvServer }) }, options);
     replayMeasured.set(key, cost);
   }
   return { overheadPercent: round(cost.overheadPercent), outputDelayMs: { p50: round(cost.outputDelayMs.p50), p99: round(cost.outputDelayMs.p99) } };

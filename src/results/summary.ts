@@ -156,10 +156,14 @@ export class SummaryAccumulator {
     const tallied = tallies.map((group) => group.summary()).sort(compareGroups);
     const replicates = tallied.some((group) => group.mechanism === 'failover' || group.mechanism === 'replay-failover');
     // replay-failover's cost depends on each group's options (its checkpoint interval, ordering), failover's on its epoch
-    const replayOf = new Map(tallies.map((group) => [group.key, group.replay]));
+    // and on the key-value server's options a group sets (its race rate and load imbalance)
+    const tallyOf = new Map(tallies.map((group) => [group.key, group]));
     const epochOf = (group: SummaryGroup): number | undefined => this.epochs.get(variantKey(group.config, group.mechanism, group.stage));
-    const costOf = (group: SummaryGroup) =>
-      group.mechanism === 'replay-failover' ? replayCostWhenNothingFails(group.config, seed, replayOf.get(groupKeyOf(group)) ?? {}) : costWhenNothingFails(group.mechanism, group.config, seed, epochOf(group));
+    const costOf = (group: SummaryGroup) => {
+      const tally = tallyOf.get(groupKeyOf(group));
+      if (group.mechanism === 'replay-failover') return replayCostWhenNothingFails(group.config, seed, tally?.replay ?? {}, tally?.kvServer);
+      return costWhenNothingFails(group.mechanism, group.config, seed, epochOf(group), tally?.kvServer);
+    };
     const groups = replicates ? tallied.map((group) => ({ ...group, ...costOf(group) })) : tallied;
     return { campaign, seed, trials: this.trials, groups, comparisons: this.pairs.comparisons() };
   }
@@ -181,10 +185,13 @@ class GroupTally {
 
   /** replay-failover's options, from the group's specs */
   readonly replay: TrialSpec['replay'];
+  /** the key-value server's options, from the group's specs */
+  readonly kvServer: TrialSpec['kvServer'];
 
   constructor({ record, stage, spec }: TrialEntry) {
     this.identity = { mechanism: record.mechanism, faultType: record.faultType, config: record.configuration, stage };
     this.replay = spec.replay;
+    this.kvServer = spec.kvServer;
   }
 
   get key(): string {

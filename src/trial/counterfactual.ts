@@ -20,6 +20,7 @@ import { instructionBudget } from './run-to-detection.js';
 import { recoveryOf, type RecoveryObserver } from './recover-and-run.js';
 import { runToDetection } from './run-to-detection.js';
 import { System, type SystemOptions, type SystemSnapshot } from './system.js';
+import { systemOptionsOf } from './spec-system.js';
 
 /** A trial stopped at its detection, before recovery touched anything. */
 export interface DetectionPoint {
@@ -40,7 +41,7 @@ export interface DetectionPoint {
 
 /** `spec`'s system from the golden run's checkpoint to its trigger, its faults injected; undefined when the trigger never lands. */
 function injectedSystem(spec: TrialSpec): { options: SystemOptions; golden: GoldenRun; system: System; injected: ReturnType<typeof injectFaults> } | undefined {
-  const options: SystemOptions = { configuration: spec.configuration, seed: spec.seed, runLengthNs: spec.runLengthNs, strictNetBench: spec.strictNetBench, ...(spec.pkeys === true ? { protectionKeys: true } : {}) };
+  const options: SystemOptions = systemOptionsOf(spec);
   const golden = goldenRun(options);
   const plans = faultPlansOf(spec, trialSeed(spec.seed, spec.trialIndex), golden.runLengthNs);
   const system = new System(options);

@@ -47,6 +47,7 @@ import type { RecoveryRecord, TrialRecord, TrialSpec } from './record.js';
 import { failedAppVms, firstCause, runLiveness } from './recover-and-run.js';
 import { instructionBudget, type Ending } from './run-to-detection.js';
 import { domainStateRanges, restoredState, takeOver } from './backup.js';
+import { systemOptionsOf } from './spec-system.js';
 import { System, type SystemOptions, type SystemSnapshot } from './system.js';
 
 export interface ReplicationOptions {
@@ -308,10 +309,6 @@ function layoutOf(options: SystemOptions): HeapLayout {
 /** The replication options of a spec: its own, else the defaults. */
 export function replicationOf(spec: TrialSpec): ReplicationOptions {
   return { ...DEFAULT_REPLICATION, ...(spec.replication ?? {}) };
-}
-
-function systemOptionsOf(spec: TrialSpec): SystemOptions {
-  return { configuration: spec.configuration, seed: spec.seed, runLengthNs: spec.runLengthNs, strictNetBench: spec.strictNetBench, ...(spec.pkeys === true ? { protectionKeys: true } : {}) };
 }
 
 /** One output to the outside world under output commit. */

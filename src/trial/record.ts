@@ -35,7 +35,20 @@ export interface TrialSpec {
   /** failover only: the epoch and heartbeat periods (defaults 30 ms and 30 ms) */
   readonly replication?: { readonly epochMs?: number; readonly heartbeatMs?: number };
   /** replay-failover only: checkpoint interval (default 100 ms), lock ordering (default log), timing adjustment (default on) */
-  readonly replay?: { readonly checkpointMs?: number; readonly ordering?: 'log' | 'deterministic' | 'none'; readonly timingAdjustment?: boolean };
+  readonly replay?: ReplayFailoverSettings;
+  /** 3AppVM-mt only: the key-value server's race rate and load imbalance (defaults 0.1 and 0) */
+  readonly kvServer?: KvServerSettings;
+}
+
+export interface ReplayFailoverSettings {
+  readonly checkpointMs?: number;
+  readonly ordering?: 'log' | 'deterministic' | 'none';
+  readonly timingAdjustment?: boolean;
+}
+
+export interface KvServerSettings {
+  readonly raceRate?: number;
+  readonly imbalance?: number;
 }
 
 export type RecoveryFailureCause =
@@ -93,6 +106,10 @@ export interface SpecFields {
   readonly pkeys?: true;
   /** failover's periods, when the spec sets them (records of other trials do not have the key) */
   readonly replication?: TrialSpec['replication'];
+  /** replay-failover's options, when the spec sets any (records of other trials do not have the key) */
+  readonly replayOptions?: ReplayFailoverSettings;
+  /** the key-value server's options, when the spec sets any */
+  readonly kvServer?: KvServerSettings;
 }
 
 export function specFields(spec: TrialSpec): SpecFields {
@@ -105,7 +122,14 @@ export function specFields(spec: TrialSpec): SpecFields {
     trialIndex: spec.trialIndex,
     ...(spec.pkeys === true ? { pkeys: true as const } : {}),
     ...(spec.replication === undefined ? {} : { replication: { ...spec.replication } }),
+    ...(isEmpty(spec.replay) ? {} : { replayOptions: { ...spec.replay } }),
+    ...(isEmpty(spec.kvServer) ? {} : { kvServer: { ...spec.kvServer } }),
   };
+}
+
+/** Absent, or an object whose every key is absent: the defaults, as a record without the key says. */
+function isEmpty(settings: object | undefined): settings is undefined {
+  return settings === undefined || Object.values(settings).every((value) => value === undefined);
 }
 
 interface TrialCommon extends SpecFields {
@@ -153,6 +177,11 @@ export function replayCommand(spec: TrialSpec, defaultRunLengthNs: number): stri
   if (spec.host !== undefined) parts.push(`--cpus ${spec.host.cpus} --memory-gib ${spec.host.memoryGiB}`);
   if (spec.replication?.epochMs !== undefined) parts.push(`--epoch-ms ${spec.replication.epochMs}`);
   if (spec.replication?.heartbeatMs !== undefined) parts.push(`--heartbeat-ms ${spec.replication.heartbeatMs}`);
+  if (spec.replay?.checkpointMs !== undefined) parts.push(`--checkpoint-ms ${spec.replay.checkpointMs}`);
+  if (spec.replay?.ordering !== undefined) parts.push(`--ordering ${spec.replay.ordering}`);
+  if (spec.replay?.timingAdjustment !== undefined) parts.push(`--timing-adjustment ${spec.replay.timingAdjustment ? 'on' : 'off'}`);
+  if (spec.kvServer?.raceRate !== undefined) parts.push(`--race-rate ${spec.kvServer.raceRate}`);
+  if (spec.kvServer?.imbalance !== undefined) parts.push(`--imbalance ${spec.kvServer.imbalance}`);
   return parts.join(' ');
 }
 

@@ -8,16 +8,17 @@
  *
  * When the primary fails, the backup restores the last checkpoint it holds and replays the
  * server from the log until it has produced every released reply, then goes live. The backup
- * host's CPUs run at a speed of their own (a seeded perturbation, recorded in the trial's
- * steps), so threads that race outside the lock may interleave differently in the replay: a
+ * host's CPUs run at a speed of their own and take their timer and device interrupts a little
+ * late (seeded perturbations, recorded in the trial's steps), so threads that race outside the lock may interleave differently in the replay: a
  * replayed reply that differs from the released one is a failed recovery (`replayDiverged`).
  * Nothing here decides that: the backup runs, and its replies are compared.
  *
  * Modelling limits: only the key-value server is replayed from a log. The PrivVM and NetBench
  * are single-threaded and their inputs come from the seeded devices, so the backup re-runs
- * them from the checkpoint as failover does. The perturbation is of the server's CPU speed
- * only (not of interrupt timing). The pause of a checkpoint is priced and accounted as in
- * failover (a freeze, not replayed into the guests' timing).
+ * them from the checkpoint as failover does. The perturbation is of the server's CPUs alone
+ * (their speed and their interrupts' delivery), not of the other guests' CPUs. The pause of a
+ * checkpoint is priced and accounted as in failover (a freeze, not replayed into the guests'
+ * timing).
  */
 import type { FaultPlan, Injection } from '../faults/fault.js';
 import { trialSeed } from '../faults/random.js';
@@ -35,6 +36,7 @@ import { faultPlansOf, injectFaults } from './inject.js';
 import type { RecoveryRecord, TrialRecord, TrialSpec } from './record.js';
 import { failedAppVms, firstCause, runLiveness } from './recover-and-run.js';
 import { instructionBudget } from './run-to-detection.js';
+import { systemOptionsOf } from './spec-system.js';
 import { System, type SystemOptions } from './system.js';
 
 export interface ReplayOptions {
@@ -45,12 +47,20 @@ export interface ReplayOptions {
   readonly link: Link;
   /** the backup's CPU speeds, instead of the seeded perturbation (tests construct a timing with it) */
   readonly backupSpeedFactors?: readonly number[];
+  /** how late the backup's server CPUs take their interrupts, ns, instead of the seeded perturbation */
+  readonly backupInterruptDelaysNs?: readonly number[];
 }
 
 export const DEFAULT_REPLAY: ReplayOptions = { checkpointMs: 100, ordering: 'log', timingAdjustment: true, heartbeatMs: 30, link: DEFAULT_LINK };
 
 /** The backup host's CPUs run up to this much faster or slower than the primary's. */
 export const BACKUP_SPEED_SPREAD = 0.002;
+
+/**
+ * The backup host's server CPUs take their timer and device interrupts up to this much later
+ * than the primary's do (interrupt latency differs between hosts by microseconds).
+ */
+export const BACKUP_INTERRUPT_SPREAD_NS = 2_000;
 
 /** Checkpoints kept on the backup: the last few cover commits still in flight at a failure. */
 const KEPT_EPOCHS = 3;
@@ -61,6 +71,21 @@ const KEPT_EPOCHS = 3;
 export function backupSpeedFactors(seedOfTrial: number): number[] {
   const random = SeededRandom.fromSeed(seedOfTrial, 'backup-host-timing');
   return [0, 1].map(() => Math.round((1 - BACKUP_SPEED_SPREAD + 2 * BACKUP_SPEED_SPREAD * random.fraction()) * 10_000) / 10_000);
+}
+
+/** The backup host's interrupt timing: how late each server thread's CPU takes its interrupts, ns. */
+export function backupInterruptDelaysNs(seedOfTrial: number): number[] {
+  const random = SeededRandom.fromSeed(seedOfTrial, 'backup-host-interrupts');
+  return [0, 1].map(() => Math.round(BACKUP_INTERRUPT_SPREAD_NS * random.fraction()));
+}
+
+/** Per CPU of `system`, the delay of the server thread that runs there (0 for the CPUs of other guests). */
+function delaysByCpu(system: System, delaysNs: readonly number[]): number[] {
+  const serverCpus = system.configuration.domains.filter((domain) => domain.kind === 'kvserver').map((domain) => domain.cpu);
+  return Array.from({ length: system.configuration.cpuCount }, (_, cpu) => {
+    const thread = serverCpus.indexOf(cpu);
+    return thread < 0 ? 0 : (delaysNs[thread] ?? 0);
+  });
 }
 
 /** What a trial's run under replay-failover leaves for tests to look at besides its record. */
@@ -74,6 +99,7 @@ export interface ReplayTrialDetails {
   readonly primaryLockOrder: readonly number[];
   readonly backupLockOrder: readonly number[];
   readonly backupSpeedFactors: readonly number[] | undefined;
+  readonly backupInterruptDelaysNs: readonly number[] | undefined;
 }
 
 /** One trial of `spec` under replay-failover. */
@@ -82,7 +108,9 @@ export function runReplayFailoverTrial(spec: TrialSpec, options: ReplayOptions =
 }
 
 export function runReplayFailoverDetails(spec: TrialSpec, options: ReplayOptions = replayOf(spec), kvServer?: KvServerOptions): ReplayTrialDetails {
-  const systemOptions: SystemOptions = { configuration: spec.configuration, seed: spec.seed, runLengthNs: spec.runLengthNs, strictNetBench: spec.strictNetBench, ...(kvServer === undefined ? {} : { kvServer }) };
+  const fromSpec = systemOptionsOf(spec);
+  // a test's server options stand in for the spec's
+  const systemOptions: SystemOptions = kvServer === undefined ? fromSpec : { ...fromSpec, kvServer };
   const golden = goldenRun(systemOptions);
   const seedOfTrial = trialSeed(spec.seed, spec.trialIndex);
   const plans = faultPlansOf(spec, seedOfTrial, golden.runLengthNs);
@@ -90,7 +118,7 @@ export function runReplayFailoverDetails(spec: TrialSpec, options: ReplayOptions
   const system = new System(systemOptions);
   const replicator = new Replicator(system, { epochMs: options.checkpointMs, heartbeatMs: options.heartbeatMs, link: options.link }, true);
   const recording = startBefore(system, golden, replicator, plans[0], options.ordering);
-  const nothing = { recording, released: [], backupOutputs: [], primaryLockOrder: system.kvServer.acquisitions, backupLockOrder: [], backupSpeedFactors: undefined };
+  const nothing = { recording, released: [], backupOutputs: [], primaryLockOrder: system.kvServer.acquisitions, backupLockOrder: [], backupSpeedFactors: undefined, backupInterruptDelaysNs: undefined };
   const trigger = runToTrigger(system, plans[0]);
   if (trigger.kind !== 'landed') return { ...nothing, record: { ...common, outcome: 'notInjected' } };
   const injected = injectFaults(system, plans, trigger.cpu, new AddressNamer(system.hypervisor.program, system.hypervisor.layout));
@@ -101,7 +129,7 @@ export function runReplayFailoverDetails(spec: TrialSpec, options: ReplayOptions
   injected.restoreTransient();
   const takeover = failOver(systemOptions, golden, replicator, recording, injected.first, primary, options, seedOfTrial);
   const record = classify(system, { kind: 'detected', detection: primary.detection }, injected.first, common, takeover.recovery);
-  return { ...nothing, record, released: recording?.outputs.items ?? [], backupOutputs: takeover.outputs, backupLockOrder: takeover.lockOrder, backupSpeedFactors: takeover.speedFactors };
+  return { ...nothing, record, released: recording?.outputs.items ?? [], backupOutputs: takeover.outputs, backupLockOrder: takeover.lockOrder, backupSpeedFactors: takeover.speedFactors, backupInterruptDelaysNs: takeover.interruptDelaysNs };
 }
 
 /**
@@ -153,6 +181,7 @@ interface Takeover {
   readonly outputs: readonly KvOutput[];
   readonly lockOrder: readonly number[];
   readonly speedFactors: readonly number[] | undefined;
+  readonly interruptDelaysNs: readonly number[] | undefined;
 }
 
 /**
@@ -176,14 +205,17 @@ function failOver(
   const checkpoint = replicator.committedBy(primary.lastAliveNs);
   const restoring = checkpoint === undefined ? 0 : restoreMs({ domains: new System(options).configuration.domains.length - 1, pages: Math.ceil(checkpoint.snapshot.machine.words.length / 1_024), guestBytes: JSON.stringify(checkpoint.snapshot.host.kernels).length });
   const speedFactors = replay.backupSpeedFactors ?? backupSpeedFactors(seedOfTrial);
-  const restoreStep = { step: 'restoreCheckpoint', work: { checkpointAtMs: (checkpoint?.takenNs ?? 0) / 1_000_000, bytes: checkpoint?.bytes ?? 0, speed0: speedFactors[0], speed1: speedFactors[1] }, ms: restoring };
+  const interruptDelaysNs = replay.backupInterruptDelaysNs ?? backupInterruptDelaysNs(seedOfTrial);
+  const hostTiming = { speed0: speedFactors[0], speed1: speedFactors[1], interruptDelay0Ns: interruptDelaysNs[0], interruptDelay1Ns: interruptDelaysNs[1] };
+  const restoreStep = { step: 'restoreCheckpoint', work: { checkpointAtMs: (checkpoint?.takenNs ?? 0) / 1_000_000, bytes: checkpoint?.bytes ?? 0, ...hostTiming }, ms: restoring };
   if (checkpoint === undefined) {
     const steps = [{ step: 'detect', work: { detectedAtMs }, ms: 0 }, restoreStep];
     const recovery: RecoveryRecord = { result: 'recoveryFailed', noVmFailure: false, failedVms: [], cause: 'recoveryNeverRan', detail: 'the backup holds no checkpoint', steps, recoveryLatencyMs: 0, serviceInterruptionMs: detectedAtMs };
-    return { recovery, outputs: [], lockOrder: [], speedFactors };
+    return { recovery, outputs: [], lockOrder: [], speedFactors, interruptDelaysNs };
   }
   const backup = new System(options);
   backup.restore(checkpoint.snapshot);
+  backup.machine.setInterruptDelays(delaysByCpu(backup, interruptDelaysNs));
   const server = backup.kvServer;
   const outputs: KvOutput[] = [];
   if (recording !== undefined) {
@@ -205,7 +237,7 @@ function failOver(
     { step: 'resumeVms', work: {}, ms: resumingMs },
   ];
   const timing = { recoveryLatencyMs, serviceInterruptionMs: detectedAtMs + recoveryLatencyMs };
-  const judged = { outputs, lockOrder: server.acquisitions, speedFactors };
+  const judged = { outputs, lockOrder: server.acquisitions, speedFactors, interruptDelaysNs };
   const failedVms = failedAppVms(backup);
   const diverged = server.divergence;
   if (diverged !== undefined) {

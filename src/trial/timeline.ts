@@ -21,6 +21,7 @@ import { recoveryOf } from './recover-and-run.js';
 import { runToDetection } from './run-to-detection.js';
 import { System } from './system.js';
 import { runTrial } from './trial.js';
+import { systemOptionsOf } from './spec-system.js';
 
 export type Activity = 'guest' | 'hypervisor' | 'idle' | 'recovery' | 'stopped';
 
@@ -108,7 +109,7 @@ class Lanes {
 }
 
 function sampledRun(spec: TrialSpec, record: Exclude<TrialRecord, { outcome: 'notInjected' }>): { cpuCount: number; segments: TimelineSegment[]; events: TimelineEvent[] } {
-  const options = { configuration: spec.configuration, seed: spec.seed, runLengthNs: spec.runLengthNs, strictNetBench: spec.strictNetBench, ...(spec.pkeys === true ? { protectionKeys: true } : {}) };
+  const options = systemOptionsOf(spec);
   const golden = goldenRun(options);
   const plans = faultPlansOf(spec, trialSeed(spec.seed, spec.trialIndex), golden.runLengthNs);
   const system = new System(options);

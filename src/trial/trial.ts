@@ -20,6 +20,7 @@ import { runFailoverTrial } from './failover.js';
 import { runReplayFailoverTrial } from './replay-failover.js';
 import { recoveryOf, type RecoveryObserver } from './recover-and-run.js';
 import { finalSystem, runToDetection, type Ending } from './run-to-detection.js';
+import { systemOptionsOf } from './spec-system.js';
 import { System, type SystemOptions, type SystemSnapshot } from './system.js';
 import { TraceRecorder, type TrialTrace } from './trace.js';
 
@@ -149,11 +150,6 @@ function recoverEach(run: SharedRun, specs: readonly TrialSpec[], injection: Inj
   });
 }
 
-/** The system a trial of `spec` runs: the configuration, its workload seed, run length and NetBench rule. */
-function systemOptionsOf(spec: TrialSpec): SystemOptions {
-  return { configuration: spec.configuration, seed: spec.seed, runLengthNs: spec.runLengthNs, strictNetBench: spec.strictNetBench, ...(spec.pkeys === true ? { protectionKeys: true } : {}) };
-}
-
 /** Same configuration, workload, run, NetBench rule and faults: only the recovery may differ. */
 function sameFault(spec: TrialSpec, base: TrialSpec): boolean {
   return (
@@ -164,6 +160,7 @@ function sameFault(spec: TrialSpec, base: TrialSpec): boolean {
     spec.runLengthNs === base.runLengthNs &&
     spec.strictNetBench === base.strictNetBench &&
     spec.pkeys === base.pkeys &&
+    JSON.stringify(spec.kvServer) === JSON.stringify(base.kvServer) &&
     JSON.stringify(spec.faults) === JSON.stringify(base.faults)
   );
 }

@@ -31,7 +31,7 @@ const badFiles: readonly BadFile[] = [
   { title: 'an unknown top-level key', text: variation({ colour: 'colour: red' }), problems: [/^colour: unknown key \(expected one of name, description, seed, .*mechanisms.*\)$/] },
   { title: 'two unknown top-level keys', text: variation({ colour: 'colour: red', size: 'size: 3' }), problems: [/^colour: unknown key \(expected /, /^size: unknown key \(expected /] },
   { title: 'an unknown key in host', text: variation({ host: 'host: { cpus: 8, memoryGiB: 8, disks: 2 }' }), problems: [/^host\.disks: unknown key \(expected one of cpus, memoryGiB\)$/] },
-  { title: 'an unknown key in a mechanism entry', text: variation({ mechanisms: 'mechanisms: [{ name: microreset, disabled: [x] }]' }), problems: [/^mechanisms\.0\.disabled: unknown key \(expected one of name, disable, ablation, label, checkpointMs, ordering, timingAdjustment, epochMs, heartbeatMs\)$/] },
+  { title: 'an unknown key in a mechanism entry', text: variation({ mechanisms: 'mechanisms: [{ name: microreset, disabled: [x] }]' }), problems: [/^mechanisms\.0\.disabled: unknown key \(expected one of name, disable, ablation, label, checkpointMs, ordering, timingAdjustment, epochMs, heartbeatMs, raceRate, imbalance\)$/] },
   { title: 'a seed that is a word', text: variation({ seed: 'seed: one' }), problems: [/^seed: .*expected number, received string$/] },
   { title: 'configurations not a list', text: variation({ configurations: 'configurations: 1AppVM' }), problems: [/^configurations: .*expected array, received string$/] },
   { title: 'a trial count as a string', text: variation({ faults: "faults: { register: '3' }" }), problems: [/^faults\.register: .*expected number, received string$/] },

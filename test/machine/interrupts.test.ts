@@ -301,6 +301,29 @@ describe('local timer', () => {
     expect(built.machine.cpus[0].timerDeadlineNs).toBe(NO_DEADLINE);
   });
 
+  it("comes late by its CPU's interrupt delay, as a raised device interrupt does", () => {
+    const handlers = { handlers: { [TIMER_VECTOR]: `handler${TIMER_VECTOR}` } };
+    const onTime = rig((asm) => timerProgram(asm, 5), handlers);
+    const late = rig((asm) => timerProgram(asm, 5), handlers);
+    late.machine.setInterruptDelays([1_234]);
+    const onTimeEntries = entriesAt(onTime.machine, onTime.address(`handler${TIMER_VECTOR}`));
+    const lateEntries = entriesAt(late.machine, late.address(`handler${TIMER_VECTOR}`));
+    onTime.machine.run(1_000_000);
+    late.machine.run(1_000_000);
+    expect(lateEntries).toEqual([onTimeEntries[0] + 1_234]);
+
+    const device = rig((asm) => {
+      idleWithInterrupts(asm);
+      simpleHandler(asm, 5);
+    }, { handlers: { 5: 'handler5' } });
+    device.machine.setInterruptDelays([700]);
+    const deviceEntries = entriesAt(device.machine, device.address('handler5'));
+    device.machine.raiseInterrupt(10_000, 0, 5);
+    device.machine.run(1_000_000);
+    expect(deviceEntries).toEqual([10_700]);
+    expect(() => device.machine.setInterruptDelays([-1])).toThrow(RangeError);
+  });
+
   it('a negative count disarms it', () => {
     const built = rig((asm) => timerProgram(asm, 5, true), { handlers: { [TIMER_VECTOR]: `handler${TIMER_VECTOR}` } });
     built.machine.run(1_000_000);

@@ -10,7 +10,7 @@ import { campaignOf } from '../../src/campaign/spec.js';
 import type { FaultPlan } from '../../src/faults/fault.js';
 import { KvRecording, kvRequest } from '../../src/guests/kvserver.js';
 import type { KvThread } from '../../src/guests/kvserver.js';
-import { DEFAULT_REPLAY, measureReplayCost, runReplayFailoverDetails, runReplayFailoverTrial, type ReplayOptions } from '../../src/trial/replay-failover.js';
+import { BACKUP_INTERRUPT_SPREAD_NS, DEFAULT_REPLAY, backupInterruptDelaysNs, measureReplayCost, runReplayFailoverDetails, runReplayFailoverTrial, type ReplayOptions } from '../../src/trial/replay-failover.js';
 import type { TrialSpec } from '../../src/trial/record.js';
 import { System } from '../../src/trial/system.js';
 
@@ -138,4 +138,45 @@ describe('replay-failover in a campaign', () => {
   it('refuses replay options on another mechanism', () => {
     expect(() => campaignOf({ ...file, mechanisms: [{ name: 'failover', ordering: 'log' }] }, 'r.yaml')).toThrow(/options of replay-failover, not of failover/);
   });
+});
+
+describe("the backup host's timing", () => {
+  const at = (timeMs: number): TrialSpec => ({ ...spec, faults: [{ trigger: { timeNs: timeMs * MS, instructionsAfter: 0 }, target: { type: 'hostFailstop' } }] });
+  const sameSpeed: ReplayOptions = { ...DEFAULT_REPLAY, ordering: 'log', timingAdjustment: false, backupSpeedFactors: [1, 1] };
+
+  it('draws its interrupt delays from the trial seed, within their spread, and records them with the CPU speeds', () => {
+    const drawn = [1, 2, 3, 4, 5].map((seed) => backupInterruptDelaysNs(seed));
+    for (const delays of drawn) for (const delayNs of delays) expect(delayNs).toSatisfy((value: number) => Number.isInteger(value) && value >= 0 && value <= BACKUP_INTERRUPT_SPREAD_NS);
+    expect(new Set(drawn.map((delays) => delays.join())).size).toBeGreaterThan(1);
+    expect(backupInterruptDelaysNs(3)).toEqual(backupInterruptDelaysNs(3));
+    const record = runReplayFailoverTrial(spec, { ...sameSpeed, backupInterruptDelaysNs: [1_500, 700] }, { raceRate: 0.1 });
+    const restore = record.outcome === 'detected' ? record.recovery?.steps.find((step) => step.step === 'restoreCheckpoint') : undefined;
+    expect(restore?.work).toMatchObject({ speed0: 1, speed1: 1, interruptDelay0Ns: 1_500, interruptDelay1Ns: 700 });
+  }, SLOW);
+
+  it("moves the replay through the machine: the same log replayed with late interrupts on the server's CPUs leaves at other times, and reorders the race", () => {
+    // 1 s checkpoints: the backup replays from the initial copy, through many racy requests
+    const replayFromBoot: ReplayOptions = { ...sameSpeed, checkpointMs: 1_000 };
+    const reordered = [260, 380].map((timeMs) => {
+      const onTime = runReplayFailoverDetails(at(timeMs), { ...replayFromBoot, backupInterruptDelaysNs: [0, 0] }, { raceRate: 0.3 });
+      const late = runReplayFailoverDetails(at(timeMs), { ...replayFromBoot, backupInterruptDelaysNs: [2_000, 0] }, { raceRate: 0.3 });
+      const timesOf = (details: typeof onTime) => details.backupOutputs.map((output) => output.timeNs);
+      expect(timesOf(late)).not.toEqual(timesOf(onTime));
+      // what the racy counter said in each replayed reply: its value shows the order of the threads' accesses
+      const countersOf = (details: typeof onTime) => details.backupOutputs.map((output) => `${output.requestId}:${output.hits}`);
+      return countersOf(late).join() !== countersOf(onTime).join();
+    });
+    expect(reordered).toContain(true);
+  }, SLOW);
+
+  it("cannot make a race-free server diverge under Kendo's rule: the lock order is the only order its replies depend on", () => {
+    for (const timeMs of [230, 300, 370]) {
+      for (const timingAdjustment of [false, true]) {
+        const details = runReplayFailoverDetails(at(timeMs), { ...DEFAULT_REPLAY, checkpointMs: 1_000, ordering: 'deterministic', timingAdjustment, backupSpeedFactors: [1.002, 0.998], backupInterruptDelaysNs: [1_900, 100] }, { raceRate: 0 });
+        const recovery = details.record.outcome === 'detected' ? details.record.recovery : undefined;
+        expect(recovery?.cause ?? null, `host stop at ${timeMs} ms, timing adjustment ${timingAdjustment}: ${recovery?.detail}`).not.toBe('replayDiverged');
+        expect(details.backupLockOrder.slice(0, details.primaryLockOrder.length)).toEqual(details.primaryLockOrder);
+      }
+    }
+  }, SLOW);
 });
