@@ -163,6 +163,34 @@ describe.skipIf(!redisReachable)('the Redis work queue', () => {
     await stop([doomed, survivor]);
   }, 120_000);
 
+  it('a worker killed while it holds a prefetched chunk loses nothing and counts nothing twice: both its chunks are re-issued', async () => {
+    const address = freshQueue();
+    const hosts = [1, 2].map((index) => join(directory, `held-${index}`));
+    // one thread and the default prefetch: one chunk running, the next held in the pool's queue
+    const doomed = worker(address, hosts[0], ['--lock-ms', '2000']);
+    await enqueue(address);
+    const deadline = performance.now() + 30_000;
+    let holding = await queueStatus(address);
+    // the first record is written: the first chunk runs, and the worker took the second beside it
+    while (!(holding.running === 2 && completeLines(join(hosts[0], 'trials.jsonl')) >= 1)) {
+      if (performance.now() > deadline) throw new Error('timed out waiting until the worker runs one chunk and holds the next');
+      holding = await queueStatus(address);
+    }
+    doomed.process.kill('SIGKILL');
+    await doomed.exited;
+    // both chunks were the killed worker's, and both locked: the held one's lock kept like the running one's
+    expect(holding).toMatchObject({ running: 2, stalled: 0 });
+    const killedAt = completeLines(join(hosts[0], 'trials.jsonl'));
+    expect(killedAt).toBeLessThan(64);
+    const survivor = worker(address, hosts[1], ['--lock-ms', '2000']);
+    await drained(address);
+    // the survivor ran what the killed worker held (a whole chunk, 8 trials, at least) and the rest
+    expect(completeLines(join(hosts[1], 'trials.jsonl'))).toBeGreaterThanOrEqual(Math.max(8, 64 - killedAt));
+    expect(await merged(hosts)).toEqual(reference);
+    expect(await queueStatus(address)).toMatchObject({ completed: 8, trialsDone: 64, trialsTotal: 64, failed: 0 });
+    await stop([doomed, survivor]);
+  }, 120_000);
+
   it('a flushed Redis: enqueueing again from the results finishes the campaign', async () => {
     const address = freshQueue();
     const hosts = [1, 2].map((index) => join(directory, `flushed-${index}`));
