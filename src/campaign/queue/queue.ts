@@ -19,14 +19,16 @@ import { ResultsStore } from '../../results/store.js';
 import type { TrialJob } from '../plan.js';
 import { runWithRetry, workerFile, type RunGroup } from '../runner.js';
 import type { Campaign } from '../spec.js';
-import { ChunkCache, chunkJobId, pendingWork, type ChunkJob } from './chunks.js';
+import { ChunkCache, chunkJobId, pendingWork, ResultsSoFar, type ChunkJob } from './chunks.js';
 import { HostCampaignError, HostDirectory } from './host-directory.js';
 import { IdleMeter, type IdleReport } from './idle.js';
 import type { TimedRecords } from './thread.js';
-import { addQueued, chunkDone, chunkStarted, existing, readProgress, type CampaignProgress } from './progress.js';
+import { addQueued, chunkDone, chunkStarted, existing, readProgress, whichExist, type CampaignProgress } from './progress.js';
 
 export const DEFAULT_QUEUE = 'ninelives';
 export const DEFAULT_PREFETCH = 1;
+/** chunks enqueued with one addBulk (BullMQ sends them in one pipeline) */
+const ENQUEUE_BATCH = 1000;
 
 export class QueueUnreachableError extends NinelivesError {
   constructor(url: string, reason: string) {
@@ -103,10 +105,12 @@ export interface EnqueueResult {
 
 /**
  * Enqueue the chunks of `campaign` that the results files lack. A chunk already on the queue
- * (waiting, running or completed) keeps its job: its id is the same.
+ * (waiting, running or completed) keeps its job: its id is the same. A caller that enqueues the
+ * same campaign again and again (each round of a stop rule) passes the same `soFar`, which reads
+ * each record once.
  */
-export async function enqueueCampaign(address: QueueAddress, campaign: Campaign, options: { version: string; chunkSize: number; resultsFiles: readonly string[] }): Promise<EnqueueResult> {
-  const pending = pendingWork(campaign, options.chunkSize, options.resultsFiles);
+export async function enqueueCampaign(address: QueueAddress, campaign: Campaign, options: { version: string; chunkSize: number; resultsFiles: readonly string[]; soFar?: ResultsSoFar }): Promise<EnqueueResult> {
+  const pending = pendingWork(campaign, options.chunkSize, options.resultsFiles, options.soFar);
   if (pending === undefined) return { chunks: 0, missing: 0, added: 0 };
   const { chunks, missing, round } = pending;
   const queue = new Queue<ChunkJob>(address.queue, { connection: connectionOf(address.url) });
@@ -115,13 +119,21 @@ export async function enqueueCampaign(address: QueueAddress, campaign: Campaign,
     await client.set(versionKey(address.queue), options.version);
     let added = 0;
     let trialsAdded = 0;
-    for (const chunk of missing) {
-      const jobId = chunkJobId(campaign, options.version, options.chunkSize, chunk, round?.round);
-      if ((await queue.getJob(jobId)) !== undefined) continue;
-      const trials = chunks[chunk].reduce((sum, group) => sum + group.length, 0);
-      await queue.add('chunk', { campaign, chunk, chunkSize: options.chunkSize, version: options.version, trials, ...(round === undefined ? {} : { round }) }, { jobId, removeOnComplete: false, removeOnFail: false, attempts: 3 });
-      added++;
-      trialsAdded += trials;
+    // in batches, a round trip or two each, not two a chunk: a million trials are 25,000 chunks
+    for (let start = 0; start < missing.length; start += ENQUEUE_BATCH) {
+      const batch = missing.slice(start, start + ENQUEUE_BATCH).map((chunk) => ({ chunk, jobId: chunkJobId(campaign, options.version, options.chunkSize, chunk, round?.round) }));
+      // a chunk already on the queue (waiting, running or done) keeps its job
+      const held = await whichExist(client, batch.map(({ jobId }) => queue.toKey(jobId)));
+      const fresh = batch.filter((_, index) => !held[index]);
+      if (fresh.length === 0) continue;
+      const jobs = fresh.map(({ chunk, jobId }) => {
+        const trials = chunks[chunk].reduce((sum, group) => sum + group.length, 0);
+        trialsAdded += trials;
+        const data: ChunkJob = { campaign, chunk, chunkSize: options.chunkSize, version: options.version, trials, ...(round === undefined ? {} : { round }) };
+        return { name: 'chunk', data, opts: { jobId, removeOnComplete: false, removeOnFail: false, attempts: 3 } };
+      });
+      await queue.addBulk(jobs);
+      added += jobs.length;
     }
     if (trialsAdded > 0) await addQueued(client, address.queue, campaignLabel(campaign), trialsAdded);
     return { chunks: chunks.length, missing: missing.length, added, ...(round === undefined ? {} : { round: round.round }) };

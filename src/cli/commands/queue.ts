@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { Queue } from 'bullmq';
-import type { ChunkJob } from '../../campaign/queue/chunks.js';
+import { ResultsSoFar, type ChunkJob } from '../../campaign/queue/chunks.js';
 import { checkReachable, DEFAULT_PREFETCH, DEFAULT_QUEUE, enqueueCampaign, openQueue, queueStatus, startWorker, statusOf, type QueueAddress, type QueueStatus } from '../../campaign/queue/queue.js';
 import { describeIdle } from '../../campaign/queue/idle.js';
 import { TRIALS_FILE, finishResults } from '../../results/directory.js';
@@ -157,10 +157,12 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
       const children = hosts.map((out) => spawnWorker(address, out, { threads: options.workers, prefetch: options.prefetch, idleReport: options.idleReport === true }));
       const queue = openQueue(address);
       let added = 0;
+      // the hosts' records read so far: each round reads only what the workers added since
+      const soFar = new ResultsSoFar(campaign);
       try {
         // one pass for a fixed-size campaign; one per round for a campaign with a stop rule
         for (;;) {
-          const enqueued = await translated(() => enqueueCampaign(address, campaign, { version: ninelivesVersion(), chunkSize: options.chunkSize, resultsFiles: resultsFilesIn([options.out]) }));
+          const enqueued = await translated(() => enqueueCampaign(address, campaign, { version: ninelivesVersion(), chunkSize: options.chunkSize, resultsFiles: resultsFilesIn([options.out]), soFar }));
           if (enqueued.missing === 0) break;
           const status = await statusOf(queue);
           if (enqueued.added === 0 && status.waiting + status.running === 0) {
