@@ -8,7 +8,7 @@ import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ResultsSoFar } from '../../src/campaign/queue/chunks.js';
+import { pendingWork, ResultsSoFar } from '../../src/campaign/queue/chunks.js';
 import { planTrials, type TrialJob } from '../../src/campaign/plan.js';
 import { parseCampaign } from '../../src/campaign/spec.js';
 import { removeTemporaryDirectories, smallCampaignText, temporaryDirectory } from './helpers.js';
@@ -17,9 +17,9 @@ const campaign = parseCampaign(smallCampaignText({ name: 'followed', register: 6
 const jobs = planTrials(campaign);
 
 /** A record-shaped line for a planned job (the reader looks at ids, specs and outcomes only). */
-function line(job: TrialJob, campaignName = campaign.name): string {
+function line(job: TrialJob, campaignName = campaign.name, recovered = job.spec.trialIndex % 2 === 0): string {
   const { configuration, faultType, mechanism, trialIndex } = job.spec;
-  const record = { configuration, faultType, mechanism, trialIndex, outcome: 'detected', recovery: { result: trialIndex % 2 === 0 ? 'recovered' : 'failed' } };
+  const record = { configuration, faultType, mechanism, trialIndex, outcome: 'detected', recovery: { result: recovered ? 'recovered' : 'failed' } };
   return JSON.stringify({ campaign: campaignName, id: job.id, stage: job.stage, spec: job.spec, record }) + '\n';
 }
 
@@ -74,5 +74,34 @@ describe('reading hosts\' results incrementally', () => {
     writeFileSync(path, line(jobs[7]));
     following.update([path]);
     expect(following.finished).toEqual(new Set([...jobs.slice(0, 6), jobs[7]].map((job) => job.id)));
+  });
+
+  it('a producer that keeps what it read gives, round after round of a stop rule, what one reading everything afresh gives', () => {
+    const text = ['name: stopping', 'seed: 3', 'configurations: [1AppVM]', 'runLengthMs: 300', 'faults: { register: 60, failstop: 30 }', 'mechanisms: [microreset, microreboot]', 'stop: { margin: 0.2, confidence: 0.9, minDetected: 4, every: 10 }', ''].join('\n');
+    const stopping = parseCampaign(text, 'stopping.yaml');
+    const planned = planTrials(stopping);
+    const directory = temporaryDirectory();
+    let file = 0;
+    fc.assert(
+      fc.property(
+        // which trials recover (a cell stops sooner or later), and how many of the missing chunks each look finds done
+        fc.func(fc.boolean()),
+        fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 60 }),
+        (recovers, doneAtEachLook) => {
+          const path = join(directory, `trials-${++file}.jsonl`);
+          writeFileSync(path, '');
+          const soFar = new ResultsSoFar(stopping, planned);
+          for (let look = 0; ; look++) {
+            const kept = pendingWork(stopping, 3, [path], soFar);
+            expect(kept).toEqual(pendingWork(stopping, 3, [path]));
+            if (kept === undefined) break;
+            // the workers finish some of the missing chunks before the next look
+            const done = kept.missing.slice(0, doneAtEachLook[look % doneAtEachLook.length]);
+            for (const chunk of done) appendFileSync(path, kept.chunks[chunk].flat().map((job) => line(job, stopping.name, recovers(job.id))).join(''));
+          }
+        },
+      ),
+      { numRuns: 25 },
+    );
   });
 });
