@@ -191,6 +191,28 @@ describe.skipIf(!redisReachable)('the Redis work queue', () => {
     await stop([doomed, survivor]);
   }, 120_000);
 
+  it('a held chunk\'s lock is renewed while it waits: waiting longer than the lock, it is never taken for stalled', async () => {
+    const address = freshQueue();
+    // two chunks of 300 trials (a few seconds each): the second is held while the first runs
+    const text = ['name: heldlock', 'seed: 4', 'configurations: [1AppVM]', 'runLengthMs: 3000', 'faults: { register: 300 }', 'mechanisms: [microreset, microreboot]', ''].join('\n');
+    const held = writeCampaign(directory, text, 'held.yaml');
+    const enqueued = await cli(['queue', 'enqueue', held, '--redis', address.url, '--queue', address.queue, '--chunk-size', '150']);
+    expect(enqueued.stdout).toMatch(/: 2 chunks, 2 missing/);
+    const alone = worker(address, join(directory, 'held-lock'), ['--lock-ms', '1000']);
+    await drained(address, 120_000);
+    await stop([alone]);
+    const queue = new Queue(address.queue, { connection: connectionOf(address.url) });
+    const jobs = (await queue.getJobs(['completed'])).sort((a, b) => (a.processedOn ?? 0) - (b.processedOn ?? 0));
+    await queue.close();
+    expect(jobs).toHaveLength(2);
+    const [first, second] = jobs;
+    // the second was taken while the first ran and waited for it longer than a lock lasts ...
+    expect((first.finishedOn ?? 0) - (second.processedOn ?? 0)).toBeGreaterThan(1000);
+    // ... and BullMQ's stalled-job check, every second, never found either without its lock
+    expect(jobs.map((job) => job.stalledCounter)).toEqual([0, 0]);
+    expect(await queueStatus(address)).toMatchObject({ completed: 2, trialsDone: 600, trialsTotal: 600 });
+  }, 180_000);
+
   it('a flushed Redis: enqueueing again from the results finishes the campaign', async () => {
     const address = freshQueue();
     const hosts = [1, 2].map((index) => join(directory, `flushed-${index}`));
