@@ -274,8 +274,9 @@ async function runChunk(job: Job<ChunkJob, number>, groups: readonly TrialJob[][
       // a trial the harness fails is retried, then recorded as a harness error, as in a plain run
       const records = await runWithRetry(runGroup(index === 0), group);
       for (const record of records) store.append({ ...record, ninelives: currentProvenance() });
+      // no job.updateProgress here: nothing reads a chunk's own progress (status reads the
+      // progress hash, once a chunk is done), and a Redis command a group is CPU beside the work
       trials += records.length;
-      await job.updateProgress(trials);
     }),
   );
   // a host's results say which stop rule they were run under, for `merge`
