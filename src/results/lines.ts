@@ -37,6 +37,11 @@ export interface ReadOptions {
    * appending to (a queue worker's): its last line may be a write in progress.
    */
   readonly repairTornEnd?: boolean;
+  /**
+   * Start at this byte, the start of a line (where a previous read's last line ended, plus its
+   * newline): for following a file that grows. Line numbers then count from there.
+   */
+  readonly fromOffset?: number;
 }
 
 /** The file's complete lines that are not blank, in order; none if the file does not exist. */
@@ -45,7 +50,7 @@ export function* readLines(path: string, options: ReadOptions = {}): Generator<L
   const descriptor = openSync(path, 'r');
   let tornAt: number | undefined;
   try {
-    tornAt = yield* linesOf(descriptor);
+    tornAt = yield* linesOf(descriptor, options.fromOffset ?? 0);
   } catch (error) {
     if (error instanceof ResultsFileError) throw new ResultsFileError(`${path} ${error.message}`);
     throw error;
@@ -56,11 +61,11 @@ export function* readLines(path: string, options: ReadOptions = {}): Generator<L
 }
 
 /** Yields the lines; returns where a torn last line starts, if there is one. */
-function* linesOf(descriptor: number): Generator<Line, number | undefined> {
+function* linesOf(descriptor: number, fromOffset: number): Generator<Line, number | undefined> {
   const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
   // the start of a line that runs past the chunk it began in
   let carried = Buffer.alloc(0);
-  let position = 0;
+  let position = fromOffset;
   let number = 0;
   for (let read = readSync(descriptor, chunk, 0, CHUNK_BYTES, position); read > 0; read = readSync(descriptor, chunk, 0, CHUNK_BYTES, position)) {
     const data = carried.length === 0 ? chunk.subarray(0, read) : Buffer.concat([carried, chunk.subarray(0, read)]);

@@ -163,6 +163,56 @@ describe.skipIf(!redisReachable)('the Redis work queue', () => {
     await stop([doomed, survivor]);
   }, 120_000);
 
+  it('a worker killed while it holds a prefetched chunk loses nothing and counts nothing twice: both its chunks are re-issued', async () => {
+    const address = freshQueue();
+    const hosts = [1, 2].map((index) => join(directory, `held-${index}`));
+    // one thread and the default prefetch: one chunk running, the next held in the pool's queue
+    const doomed = worker(address, hosts[0], ['--lock-ms', '2000']);
+    await enqueue(address);
+    const deadline = performance.now() + 30_000;
+    let holding = await queueStatus(address);
+    // the first record is written: the first chunk runs, and the worker took the second beside it
+    while (!(holding.running === 2 && completeLines(join(hosts[0], 'trials.jsonl')) >= 1)) {
+      if (performance.now() > deadline) throw new Error('timed out waiting until the worker runs one chunk and holds the next');
+      holding = await queueStatus(address);
+    }
+    doomed.process.kill('SIGKILL');
+    await doomed.exited;
+    // both chunks were the killed worker's, and both locked: the held one's lock kept like the running one's
+    expect(holding).toMatchObject({ running: 2, stalled: 0 });
+    const killedAt = completeLines(join(hosts[0], 'trials.jsonl'));
+    expect(killedAt).toBeLessThan(64);
+    const survivor = worker(address, hosts[1], ['--lock-ms', '2000']);
+    await drained(address);
+    // the survivor ran what the killed worker held (a whole chunk, 8 trials, at least) and the rest
+    expect(completeLines(join(hosts[1], 'trials.jsonl'))).toBeGreaterThanOrEqual(Math.max(8, 64 - killedAt));
+    expect(await merged(hosts)).toEqual(reference);
+    expect(await queueStatus(address)).toMatchObject({ completed: 8, trialsDone: 64, trialsTotal: 64, failed: 0 });
+    await stop([doomed, survivor]);
+  }, 120_000);
+
+  it('a held chunk\'s lock is renewed while it waits: waiting longer than the lock, it is never taken for stalled', async () => {
+    const address = freshQueue();
+    // two chunks of 300 trials (a few seconds each): the second is held while the first runs
+    const text = ['name: heldlock', 'seed: 4', 'configurations: [1AppVM]', 'runLengthMs: 3000', 'faults: { register: 300 }', 'mechanisms: [microreset, microreboot]', ''].join('\n');
+    const held = writeCampaign(directory, text, 'held.yaml');
+    const enqueued = await cli(['queue', 'enqueue', held, '--redis', address.url, '--queue', address.queue, '--chunk-size', '150']);
+    expect(enqueued.stdout).toMatch(/: 2 chunks, 2 missing/);
+    const alone = worker(address, join(directory, 'held-lock'), ['--lock-ms', '1000']);
+    await drained(address, 120_000);
+    await stop([alone]);
+    const queue = new Queue(address.queue, { connection: connectionOf(address.url) });
+    const jobs = (await queue.getJobs(['completed'])).sort((a, b) => (a.processedOn ?? 0) - (b.processedOn ?? 0));
+    await queue.close();
+    expect(jobs).toHaveLength(2);
+    const [first, second] = jobs;
+    // the second was taken while the first ran and waited for it longer than a lock lasts ...
+    expect((first.finishedOn ?? 0) - (second.processedOn ?? 0)).toBeGreaterThan(1000);
+    // ... and BullMQ's stalled-job check, every second, never found either without its lock
+    expect(jobs.map((job) => job.stalledCounter)).toEqual([0, 0]);
+    expect(await queueStatus(address)).toMatchObject({ completed: 2, trialsDone: 600, trialsTotal: 600 });
+  }, 180_000);
+
   it('a flushed Redis: enqueueing again from the results finishes the campaign', async () => {
     const address = freshQueue();
     const hosts = [1, 2].map((index) => join(directory, `flushed-${index}`));

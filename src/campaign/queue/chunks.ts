@@ -6,7 +6,9 @@
  * from whatever results exist, so resuming (or refilling a flushed Redis) is enqueueing again.
  */
 import { createHash } from 'node:crypto';
-import { readRecords } from '../../results/store.js';
+import { existsSync, statSync } from 'node:fs';
+import { readLines } from '../../results/lines.js';
+import { parseRecord } from '../../results/store.js';
 import type { CampaignRecord } from '../../results/summary.js';
 import { planTrials, type TrialJob } from '../plan.js';
 import { groupByFault } from '../runner.js';
@@ -56,18 +58,80 @@ export function chunkJobId(campaign: Campaign, version: string, chunkSize: numbe
 
 /** Ids of this campaign's trials in the results files given (a missing file holds none). */
 export function finishedTrials(campaign: Campaign, resultsFiles: readonly string[], onRecord?: (entry: CampaignRecord) => void, jobs: readonly TrialJob[] = planTrials(campaign)): Set<string> {
-  const planned = new Map(jobs.map((job) => [job.id, JSON.stringify(job.spec)]));
-  const finished = new Set<string>();
-  for (const path of resultsFiles) {
-    // a live worker may be appending to it: leave its last line alone
-    for (const entry of readRecords(path, { repairTornEnd: false })) {
-      if (entry.campaign !== campaign.name || planned.get(entry.id) !== JSON.stringify(entry.spec) || finished.has(entry.id)) continue;
-      finished.add(entry.id);
-      onRecord?.(entry);
+  const results = new ResultsSoFar(campaign, jobs);
+  results.update(resultsFiles);
+  if (onRecord !== undefined) results.entries.forEach(onRecord);
+  return results.finished;
+}
+
+/**
+ * A campaign's trials in results files that live workers append to, read incrementally: each
+ * update reads only the complete lines written since the last one (per file, from where its last
+ * complete line ended), so a producer that asks again every round of a stop rule reads each
+ * record once instead of every record every round. A file that shrank (replaced) is read again
+ * from its start; a trial already in is not added twice.
+ */
+export class ResultsSoFar {
+  readonly finished = new Set<string>();
+  /** the first record of each finished trial, in the order read */
+  readonly entries: CampaignRecord[] = [];
+  private readonly planned: Map<string, string>;
+  private readonly readUpTo = new Map<string, number>();
+  private rounds: StoppingRounds | undefined;
+  private open: NextRound | undefined;
+
+  constructor(
+    private readonly campaign: Campaign,
+    readonly jobs: readonly TrialJob[] = planTrials(campaign),
+  ) {
+    this.planned = new Map(jobs.map((job) => [job.id, JSON.stringify(job.spec)]));
+  }
+
+  update(resultsFiles: readonly string[]): void {
+    for (const path of resultsFiles) {
+      let from = this.readUpTo.get(path) ?? 0;
+      if (existsSync(path) && statSync(path).size < from) from = 0;
+      // a live worker may be appending to it: leave its last line alone
+      for (const line of readLines(path, { repairTornEnd: false, fromOffset: from })) {
+        this.readUpTo.set(path, line.offset + line.length + 1);
+        this.add(parseRecord(line, path));
+      }
     }
   }
-  return finished;
+
+  /**
+   * The first round (of the stop rule; the whole campaign without one) not known to be complete
+   * at the last look, and the rounds after it: each round's cells are decided once, at its
+   * checkpoint, from the records of the rounds before it, which are all in by then (a round is
+   * passed only once its trials are; later records are of the rounds still running).
+   */
+  firstOpenRound(): NextRound | undefined {
+    this.open ??= this.stoppingRounds().nextRound();
+    return this.open;
+  }
+
+  nextRound(): NextRound | undefined {
+    this.open = this.stoppingRounds().nextRound();
+    return this.open;
+  }
+
+  private stoppingRounds(): StoppingRounds {
+    if (this.rounds === undefined) {
+      this.rounds = new StoppingRounds(this.jobs, stopRuleOf(this.campaign));
+      for (const entry of this.entries) this.rounds.add(entry);
+    }
+    return this.rounds;
+  }
+
+  private add(entry: CampaignRecord): void {
+    if (entry.campaign !== this.campaign.name || this.planned.get(entry.id) !== JSON.stringify(entry.spec) || this.finished.has(entry.id)) return;
+    this.finished.add(entry.id);
+    this.entries.push(entry);
+    this.rounds?.add(entry);
+  }
 }
+
+type NextRound = NonNullable<ReturnType<StoppingRounds['nextRound']>>;
 
 export interface PendingWork {
   /** the chunks, of the whole campaign or of its next round */
@@ -80,18 +144,20 @@ export interface PendingWork {
 /**
  * What is left to run: the whole campaign's missing chunks, or for a campaign with a stop rule
  * the first round with a trial the results lack (decided from the results of the rounds before
- * it, as the runner decides); undefined when nothing is left.
+ * it, as the runner decides); undefined when nothing is left. `soFar` keeps the records read
+ * and the rounds passed from one call to the next (a producer asking every round), which then
+ * reads only the records written since and starts at the round it left open.
  */
-export function pendingWork(campaign: Campaign, chunkSize: number, resultsFiles: readonly string[]): PendingWork | undefined {
+export function pendingWork(campaign: Campaign, chunkSize: number, resultsFiles: readonly string[], soFar: ResultsSoFar = new ResultsSoFar(campaign)): PendingWork | undefined {
   const rule = stopRuleOf(campaign);
-  const planned = planTrials(campaign);
-  const rounds = new StoppingRounds(planned, rule);
-  const finished = finishedTrials(campaign, resultsFiles, (entry) => rounds.add(entry), planned);
-  for (let next = rounds.nextRound(); next !== undefined; next = rounds.nextRound()) {
+  soFar.update(resultsFiles);
+  const finished = soFar.finished;
+  // from the round that was open at the last call: the rounds before it are complete and decided
+  for (let next = soFar.firstOpenRound(); next !== undefined; next = soFar.nextRound()) {
     const round = rule === undefined ? undefined : { round: next.round, cells: next.cells };
     // a round whose trials are all in needs no chunks cut
     if (next.jobs.every((job) => finished.has(job.id))) continue;
-    const chunks = chunksOf(campaign, chunkSize, round, planned);
+    const chunks = chunksOf(campaign, chunkSize, round, soFar.jobs);
     const missing = missingChunks(chunks, finished);
     if (missing.length > 0) return { chunks, missing, round };
   }

@@ -91,12 +91,25 @@ export interface Progress {
   readonly campaigns: readonly CampaignProgress[];
 }
 
-/** The progress hash as numbers: one HGETALL, of a hash with two fields per campaign. */
 /** How many of `keys` exist, in one command. */
 export async function existing(client: RedisClient, keys: readonly string[]): Promise<number> {
   return keys.length === 0 ? 0 : scripting(client).exists(...keys);
 }
 
+/** KEYS: any. Whether each exists, in order (EXISTS of several keys only counts them). */
+const EACH_EXISTS = `
+local found = {}
+for index, key in ipairs(KEYS) do found[index] = redis.call('EXISTS', key) end
+return found`;
+
+/** For each of `keys`, whether it exists: one command. */
+export async function whichExist(client: RedisClient, keys: readonly string[]): Promise<boolean[]> {
+  if (keys.length === 0) return [];
+  const found = (await scripting(client).eval(EACH_EXISTS, keys.length, ...keys)) as number[];
+  return found.map((exists) => exists === 1);
+}
+
+/** The progress hash as numbers: one HGETALL, of a hash with two fields per campaign. */
 export async function readProgress(client: RedisClient, queue: string): Promise<Progress> {
   const fields = await client.hgetall(progressKey(queue));
   return progressOf(fields);

@@ -7,7 +7,7 @@
  */
 import { connect } from 'node:net';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { STOP_RULE_FILE, stopRuleText, type StopRule } from '../../results/stopping.js';
 import { stopRuleOf } from '../stopping.js';
 import { Piscina } from 'piscina';
@@ -16,15 +16,19 @@ import { NinelivesError } from '../../errors.js';
 import { trialsPath } from '../../results/directory.js';
 import { currentProvenance } from '../../results/provenance.js';
 import { ResultsStore } from '../../results/store.js';
-import type { CampaignRecord } from '../../results/summary.js';
 import type { TrialJob } from '../plan.js';
-import { runWithRetry, workerFile } from '../runner.js';
+import { runWithRetry, workerFile, type RunGroup } from '../runner.js';
 import type { Campaign } from '../spec.js';
-import { ChunkCache, chunkJobId, pendingWork, type ChunkJob } from './chunks.js';
+import { ChunkCache, chunkJobId, pendingWork, ResultsSoFar, type ChunkJob } from './chunks.js';
 import { HostCampaignError, HostDirectory } from './host-directory.js';
-import { addQueued, chunkDone, chunkStarted, existing, readProgress, type CampaignProgress } from './progress.js';
+import { IdleMeter, type IdleReport } from './idle.js';
+import type { TimedRecords } from './thread.js';
+import { addQueued, chunkDone, chunkStarted, existing, readProgress, whichExist, type CampaignProgress } from './progress.js';
 
 export const DEFAULT_QUEUE = 'ninelives';
+export const DEFAULT_PREFETCH = 1;
+/** chunks enqueued with one addBulk (BullMQ sends them in one pipeline) */
+const ENQUEUE_BATCH = 1000;
 
 export class QueueUnreachableError extends NinelivesError {
   constructor(url: string, reason: string) {
@@ -101,10 +105,12 @@ export interface EnqueueResult {
 
 /**
  * Enqueue the chunks of `campaign` that the results files lack. A chunk already on the queue
- * (waiting, running or completed) keeps its job: its id is the same.
+ * (waiting, running or completed) keeps its job: its id is the same. A caller that enqueues the
+ * same campaign again and again (each round of a stop rule) passes the same `soFar`, which reads
+ * each record once.
  */
-export async function enqueueCampaign(address: QueueAddress, campaign: Campaign, options: { version: string; chunkSize: number; resultsFiles: readonly string[] }): Promise<EnqueueResult> {
-  const pending = pendingWork(campaign, options.chunkSize, options.resultsFiles);
+export async function enqueueCampaign(address: QueueAddress, campaign: Campaign, options: { version: string; chunkSize: number; resultsFiles: readonly string[]; soFar?: ResultsSoFar }): Promise<EnqueueResult> {
+  const pending = pendingWork(campaign, options.chunkSize, options.resultsFiles, options.soFar);
   if (pending === undefined) return { chunks: 0, missing: 0, added: 0 };
   const { chunks, missing, round } = pending;
   const queue = new Queue<ChunkJob>(address.queue, { connection: connectionOf(address.url) });
@@ -113,13 +119,21 @@ export async function enqueueCampaign(address: QueueAddress, campaign: Campaign,
     await client.set(versionKey(address.queue), options.version);
     let added = 0;
     let trialsAdded = 0;
-    for (const chunk of missing) {
-      const jobId = chunkJobId(campaign, options.version, options.chunkSize, chunk, round?.round);
-      if ((await queue.getJob(jobId)) !== undefined) continue;
-      const trials = chunks[chunk].reduce((sum, group) => sum + group.length, 0);
-      await queue.add('chunk', { campaign, chunk, chunkSize: options.chunkSize, version: options.version, trials, ...(round === undefined ? {} : { round }) }, { jobId, removeOnComplete: false, removeOnFail: false, attempts: 3 });
-      added++;
-      trialsAdded += trials;
+    // in batches, a round trip or two each, not two a chunk: a million trials are 25,000 chunks
+    for (let start = 0; start < missing.length; start += ENQUEUE_BATCH) {
+      const batch = missing.slice(start, start + ENQUEUE_BATCH).map((chunk) => ({ chunk, jobId: chunkJobId(campaign, options.version, options.chunkSize, chunk, round?.round) }));
+      // a chunk already on the queue (waiting, running or done) keeps its job
+      const held = await whichExist(client, batch.map(({ jobId }) => queue.toKey(jobId)));
+      const fresh = batch.filter((_, index) => !held[index]);
+      if (fresh.length === 0) continue;
+      const jobs = fresh.map(({ chunk, jobId }) => {
+        const trials = chunks[chunk].reduce((sum, group) => sum + group.length, 0);
+        trialsAdded += trials;
+        const data: ChunkJob = { campaign, chunk, chunkSize: options.chunkSize, version: options.version, trials, ...(round === undefined ? {} : { round }) };
+        return { name: 'chunk', data, opts: { jobId, removeOnComplete: false, removeOnFail: false, attempts: 3 } };
+      });
+      await queue.addBulk(jobs);
+      added += jobs.length;
     }
     if (trialsAdded > 0) await addQueued(client, address.queue, campaignLabel(campaign), trialsAdded);
     return { chunks: chunks.length, missing: missing.length, added, ...(round === undefined ? {} : { round: round.round }) };
@@ -139,6 +153,8 @@ export interface WorkOptions {
   readonly threads: number;
   /** how long a dead worker's chunk stays locked before it is re-issued */
   readonly lockDurationMs?: number;
+  /** chunks taken beyond one per thread, waiting in the pool's queue (default 1; see startWorker) */
+  readonly prefetch?: number;
   readonly onChunk?: (job: ChunkJob, trials: number) => void;
 }
 
@@ -146,9 +162,25 @@ export interface RunningWorker {
   /** resolves when the worker stopped: closed, or refused a chunk of another version */
   readonly stopped: Promise<void>;
   close(): Promise<void>;
+  /** how long its pool ran dry and its threads waited between groups, so far (idle.ts) */
+  idle(): IdleReport;
 }
 
-/** Works chunks until closed. Each record goes to `outDirectory`/trials.jsonl as it completes. */
+/**
+ * Works chunks until closed. Each record goes to `outDirectory`/trials.jsonl as it completes.
+ *
+ * The worker holds its next chunk while it runs one (prefetch, 1 by default): BullMQ takes one
+ * chunk more than there are threads, and the held chunk's groups wait in the pool's queue behind
+ * the running chunk's, so that a thread finishing a chunk starts the next at once, while the
+ * finished chunk's completion, the fetch of another chunk and the progress counters go to Redis
+ * beside the work instead of between chunks. Holding through BullMQ's concurrency rather than by
+ * fetching a job ourselves keeps BullMQ's bookkeeping for the held chunk: it is an active job
+ * whose lock the worker's lock manager renews like the running chunk's, so a worker that dies
+ * leaves both to go stale, and the stalled-job check re-issues both; each chunk's trials are
+ * counted once (progress.ts) and a trial run twice must give the same record (`merge`). The
+ * price: at the end of a campaign, or of a stop rule's round, a held chunk waits for its worker
+ * while another host may be idle, at most one chunk a worker; `prefetch: 0` gives that back.
+ */
 export async function startWorker(address: QueueAddress, options: WorkOptions): Promise<RunningWorker> {
   const queue = new Queue(address.queue, { connection: connectionOf(address.url) });
   const wanted = await (await queue.client).get(versionKey(address.queue));
@@ -156,9 +188,33 @@ export async function startWorker(address: QueueAddress, options: WorkOptions): 
   if (wanted !== null && wanted !== options.version) throw new VersionMismatchError(address.queue, wanted, options.version);
   mkdirSync(options.outDirectory, { recursive: true });
   const store = new ResultsStore(trialsPath(options.outDirectory));
-  const pool = new Piscina<readonly TrialJob[], CampaignRecord[]>({ filename: workerFile(), minThreads: options.threads, maxThreads: options.threads });
+  // Groups run in the order given (stricterFIFO: piscina otherwise sends a group it could not
+  // place to the back of its queue, mixing a held chunk's groups into the running chunk's), and a
+  // thread is given its next group while it runs one (two a thread), so that it finds the next
+  // one waiting when it finishes instead of waiting for the main thread to hear of the result
+  // and send another: with a loaded machine, that round trip between threads costs about a
+  // millisecond a group. A thread still runs its groups one after the other.
+  const pool = new Piscina<readonly TrialJob[], TimedRecords>({
+    filename: threadFile(),
+    minThreads: options.threads,
+    maxThreads: options.threads,
+    stricterFIFO: true,
+    concurrentTasksPerWorker: 2,
+  });
   const host = new HostDirectory(options.outDirectory);
   const chunks = new ChunkCache();
+  const meter = new IdleMeter();
+  const runGroup = (firstOfChunk: boolean): RunGroup => async (group) => {
+    meter.groupSubmitted();
+    let waitedMs: number | undefined;
+    try {
+      const timed = await pool.run(group);
+      waitedMs = timed.waitedMs;
+      return timed.records;
+    } finally {
+      meter.groupDone(waitedMs, firstOfChunk);
+    }
+  };
   let refused: NinelivesError | undefined;
   // give the chunk back for another worker, and stop taking chunks
   const giveBack = async (job: Job<ChunkJob, number>, token: string | undefined, why: NinelivesError): Promise<never> => {
@@ -182,12 +238,13 @@ export async function startWorker(address: QueueAddress, options: WorkOptions): 
       }
       const client = await worker.client;
       await chunkStarted(client, address.queue);
-      const trials = await runChunk(job, chunks.chunk(job.data), pool, store, options);
+      meter.chunkStarted();
+      const trials = await runChunk(job, chunks.chunk(job.data), runGroup, store, options);
       // counted once per chunk, after its records are on disk
       await chunkDone(client, address.queue, job.id ?? '', campaignLabel(job.data.campaign), trials);
       return trials;
     },
-    { connection: connectionOf(address.url), concurrency: options.threads, lockDuration, stalledInterval: Math.max(1000, lockDuration / 2), maxStalledCount: 10 },
+    { connection: connectionOf(address.url), concurrency: options.threads + (options.prefetch ?? DEFAULT_PREFETCH), lockDuration, stalledInterval: Math.max(1000, lockDuration / 2), maxStalledCount: 10 },
   );
   let closing: Promise<void> | undefined;
   const closeAll = (): Promise<void> =>
@@ -202,18 +259,24 @@ export async function startWorker(address: QueueAddress, options: WorkOptions): 
       void (closing ?? Promise.resolve()).then(() => (refused === undefined ? resolve() : reject(refused)));
     });
   });
-  return { stopped, close: closeAll };
+  return { stopped, close: closeAll, idle: () => meter.report() };
 }
 
-async function runChunk(job: Job<ChunkJob, number>, groups: readonly TrialJob[][], pool: Piscina<readonly TrialJob[], CampaignRecord[]>, store: ResultsStore, options: WorkOptions): Promise<number> {
+/** The queue's thread entry (thread.ts), built beside the plain run's (dist/src/campaign/queue/). */
+function threadFile(): string {
+  return join(dirname(workerFile()), 'queue', 'thread.js');
+}
+
+async function runChunk(job: Job<ChunkJob, number>, groups: readonly TrialJob[][], runGroup: (firstOfChunk: boolean) => RunGroup, store: ResultsStore, options: WorkOptions): Promise<number> {
   let trials = 0;
   await Promise.all(
-    groups.map(async (group) => {
+    groups.map(async (group, index) => {
       // a trial the harness fails is retried, then recorded as a harness error, as in a plain run
-      const records = await runWithRetry((jobs) => pool.run(jobs), group);
+      const records = await runWithRetry(runGroup(index === 0), group);
       for (const record of records) store.append({ ...record, ninelives: currentProvenance() });
+      // no job.updateProgress here: nothing reads a chunk's own progress (status reads the
+      // progress hash, once a chunk is done), and a Redis command a group is CPU beside the work
       trials += records.length;
-      await job.updateProgress(trials);
     }),
   );
   // a host's results say which stop rule they were run under, for `merge`

@@ -11,8 +11,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { Queue } from 'bullmq';
-import type { ChunkJob } from '../../campaign/queue/chunks.js';
-import { checkReachable, DEFAULT_QUEUE, enqueueCampaign, openQueue, queueStatus, startWorker, statusOf, type QueueAddress, type QueueStatus } from '../../campaign/queue/queue.js';
+import { ResultsSoFar, type ChunkJob } from '../../campaign/queue/chunks.js';
+import { checkReachable, DEFAULT_PREFETCH, DEFAULT_QUEUE, enqueueCampaign, openQueue, queueStatus, startWorker, statusOf, type QueueAddress, type QueueStatus } from '../../campaign/queue/queue.js';
+import { describeIdle } from '../../campaign/queue/idle.js';
 import { TRIALS_FILE, finishResults } from '../../results/directory.js';
 import { writeManifest } from '../../results/manifest.js';
 import { planMerge, writeMerged } from '../../results/merge.js';
@@ -106,12 +107,14 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
     .option('--workers <n>', 'worker threads (default: one per core)', parseInteger('--workers', 1, 256), availableParallelism())
     .option('--lock-ms <ms>', 'how long a dead worker\'s chunk stays locked before another takes it', parseInteger('--lock-ms', 1000, 3_600_000), 30_000)
     .option('--force', 'write into an output directory that holds other files than a ninelives result')
-    .action(async (options: AddressOptions & { out: string; workers: number; lockMs: number; force?: boolean }) => {
+    .option('--prefetch <n>', 'chunks to hold beyond one per thread, so that a thread finishing a chunk finds the next one waiting (0: take a chunk only when a thread is free)', parseInteger('--prefetch', 0, 64), DEFAULT_PREFETCH)
+    .option('--idle-report', 'on stopping, print how long the pool ran dry and the threads waited between groups (the queue\'s overhead)')
+    .action(async (options: AddressOptions & { out: string; workers: number; lockMs: number; prefetch: number; force?: boolean; idleReport?: boolean }) => {
       // as for `run --out`: new, empty or a ninelives result, before any chunk (the first chunk's
       // campaign writes the manifest, and chunks of another campaign are refused)
       claimOrExplain(options.out, { campaign: undefined, force: options.force, named: '--out' });
       const address = await reachable(options);
-      const worker = await translated(() => startWorker(address, { version: ninelivesVersion(), outDirectory: options.out, threads: options.workers, lockDurationMs: options.lockMs }));
+      const worker = await translated(() => startWorker(address, { version: ninelivesVersion(), outDirectory: options.out, threads: options.workers, lockDurationMs: options.lockMs, prefetch: options.prefetch }));
       const stop = (): void => void worker.close();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
@@ -121,6 +124,7 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
       } finally {
         process.removeListener('SIGINT', stop);
         process.removeListener('SIGTERM', stop);
+        if (options.idleReport === true) io.stderr.write(`worker ${process.pid}: ${describeIdle(worker.idle())}`);
       }
     });
 
@@ -140,7 +144,9 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
     .option('--workers <n>', 'worker threads per process', parseInteger('--workers', 1, 256), 1)
     .option('--chunk-size <n>', 'fault groups per chunk', parseInteger('--chunk-size', 1, 100_000), DEFAULT_CHUNK_SIZE)
     .option('--force', 'write into an output directory that holds other files than this campaign\'s results')
-    .action(async (path: string, options: AddressOptions & { out: string; processes: number; workers: number; chunkSize: number; force?: boolean }) => {
+    .option('--prefetch <n>', 'chunks each process holds beyond one per thread (as for queue work)', parseInteger('--prefetch', 0, 64), DEFAULT_PREFETCH)
+    .option('--idle-report', 'each worker process prints, as it stops, how long its pool ran dry and its threads waited between groups')
+    .action(async (path: string, options: AddressOptions & { out: string; processes: number; workers: number; chunkSize: number; prefetch: number; force?: boolean; idleReport?: boolean }) => {
       const campaign = loadOrExplain(path);
       // as for `run`: DIR is new, empty or this campaign's (its manifest says so), before any work
       // unfinished until the hosts' results are merged, so a run stopped on the way says it is partial
@@ -148,13 +154,15 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
       claimOrExplain(options.out, { campaign: campaign.name, force: options.force, named: '--out' }, { ...manifest, unfinished: true });
       const address = await reachable(options);
       const hosts = Array.from({ length: options.processes }, (_, index) => join(options.out, 'hosts', `worker-${index + 1}`));
-      const children = hosts.map((out) => spawnWorker(address, out, options.workers));
+      const children = hosts.map((out) => spawnWorker(address, out, { threads: options.workers, prefetch: options.prefetch, idleReport: options.idleReport === true }));
       const queue = openQueue(address);
       let added = 0;
+      // the hosts' records read so far: each round reads only what the workers added since
+      const soFar = new ResultsSoFar(campaign);
       try {
         // one pass for a fixed-size campaign; one per round for a campaign with a stop rule
         for (;;) {
-          const enqueued = await translated(() => enqueueCampaign(address, campaign, { version: ninelivesVersion(), chunkSize: options.chunkSize, resultsFiles: resultsFilesIn([options.out]) }));
+          const enqueued = await translated(() => enqueueCampaign(address, campaign, { version: ninelivesVersion(), chunkSize: options.chunkSize, resultsFiles: resultsFilesIn([options.out]), soFar }));
           if (enqueued.missing === 0) break;
           const status = await statusOf(queue);
           if (enqueued.added === 0 && status.waiting + status.running === 0) {
@@ -182,10 +190,12 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
     });
 }
 
-function spawnWorker(address: QueueAddress, out: string, threads: number): ChildProcess {
+function spawnWorker(address: QueueAddress, out: string, options: { threads: number; prefetch: number; idleReport: boolean }): ChildProcess {
   // the built CLI, also when this command runs inside another program (a test)
   const main = join(findPackageRoot(dirname(fileURLToPath(import.meta.url))), 'dist/src/cli/main.js');
-  return spawn(process.execPath, [main, 'queue', 'work', '--redis', address.url, '--queue', address.queue, '--out', out, '--workers', String(threads)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const report = options.idleReport ? ['--idle-report'] : [];
+  const args = ['queue', 'work', '--redis', address.url, '--queue', address.queue, '--out', out, '--workers', String(options.threads), '--prefetch', String(options.prefetch), ...report];
+  return spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
