@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { Hypercall, PAGE_TABLE_SLOTS } from '../../src/hypervisor/abi.js';
 import { Domain, FRAME_TABLE_POINTER, FrameDescriptor, MMU_LOG_GOT_NEW, MMU_LOG_IDLE, Vcpu } from '../../src/hypervisor/layout.js';
+import { FLAG_INTERRUPT_ENABLE } from '../../src/machine/isa.js';
 import {
   MS,
   ONE_APP_VM,
@@ -126,6 +127,11 @@ describe('release-heap-locks', () => {
   const point = () =>
     insideMmuUpdate((view) => view.words[domainOf(view) + Domain.offset.lock] === UNIXBENCH_CPU + 1);
 
+  it('the lock mmu_update holds is the domain\'s big lock, taken with interrupts enabled as Xen\'s LOCK_BIGLOCK: an interrupt or the recovery IPI can stop its holder', () => {
+    const at = point();
+    expect(at.snapshot.machine.cpus[UNIXBENCH_CPU].flags & FLAG_INTERRUPT_ENABLE).not.toBe(0);
+  });
+
   it('microreset: without it UnixBench\'s CPU spins on the lock on its way back to the guest, and the watchdog declares a hang', () => {
     const at = point();
     expectRecoveryFailed(recoverFrom(failstopAt(at), 'microreset', ['release-heap-locks']), 'secondFailure', /^watchdog hang on cpu 1$/);
@@ -145,3 +151,4 @@ describe('release-heap-locks', () => {
     expect(workOf(withIt, 'release-heap-locks')).toEqual({ locksReleased: 1 });
   });
 });
+
