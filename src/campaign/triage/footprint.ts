@@ -16,6 +16,7 @@ import { NO_DEADLINE, type CpuState } from '../../machine/cpu.js';
 import { AddressNamer } from '../../hypervisor/symbols.js';
 import type { RegionDifference } from '../../results/triage.js';
 import type { System } from '../../trial/system.js';
+import { compareGuests, guestNames, guestPageNamer, guestStateOf, setGuestsBack, type StatePath } from './guest-footprint.js';
 
 /** CPU fields that outlive a reset of the CPU's thread: recovery repairs them, so they are state. */
 const cpuFields = ['timerDeadlineNs', 'inServiceVectors'] as const;
@@ -29,7 +30,9 @@ type CpuField = (typeof cpuFields)[number];
 export type RegionPlace =
   | { readonly kind: 'words'; readonly addresses: readonly number[] }
   | { readonly kind: 'cpu'; readonly cpu: number; readonly field: CpuField }
-  | { readonly kind: 'register'; readonly cpu: number; readonly register: string; readonly value: number; readonly atTrap: boolean };
+  | { readonly kind: 'register'; readonly cpu: number; readonly register: string; readonly value: number; readonly atTrap: boolean }
+  /** guest or device state, by its path in the guest state tree (guest-footprint.ts) */
+  | { readonly kind: 'guest'; readonly paths: readonly StatePath[] };
 
 export interface Comparison {
   readonly differences: readonly RegionDifference[];
@@ -43,18 +46,22 @@ export function regionOfName(name: string): string {
   return name.replace(/\+\d+$/, '');
 }
 
-/** A region's kind: its name without indices (`percpu[1].irqCount` -> `percpu.irqCount`). */
+/** A region's kind: its name without indices (`percpu[1].irqCount` -> `percpu.irqCount`, `guest[kvserver:3].phase` -> `guest[kvserver].phase`). */
 export function kindOfRegion(region: string): string {
-  return region.replace(/\[\d+\]/g, '');
+  return region.replace(/\[\d+\]/g, '').replace(/:\d+\]/g, ']');
 }
 
 /**
  * Compare `trial` with `golden` (the fault-free run at the same point), given `start` (the
  * fault-free run at the start of the interval). Stacks are thread state, which recovery
- * discards; everything else mapped is compared.
+ * discards; everything else mapped is compared, and the guests' and devices' state
+ * (guest-footprint.ts). The pages the guests share with the hypervisor (rings, multicall
+ * buffers) are named as the guests name them, since they are guest state: the hypervisor moves
+ * notifications and runs multicalls, a guest owns the page.
  */
 export function compareWithGolden(trial: System, golden: System, start: System): Comparison {
   const namer = new AddressNamer(trial.hypervisor.program, trial.hypervisor.layout);
+  const guestPage = guestPageNamer(trial);
   const codeWords = trial.hypervisor.program.words.length;
   const words = new Map<string, number[]>();
   let progressIgnored = 0;
@@ -70,7 +77,7 @@ export function compareWithGolden(trial: System, golden: System, start: System):
         progressIgnored++;
         continue;
       }
-      const name = segment.kind === 'code' ? `code:${regionOfName(namer.name(address))}` : regionOfName(namer.name(address));
+      const name = segment.kind === 'code' ? `code:${regionOfName(namer.name(address))}` : (guestPage(address) ?? regionOfName(namer.name(address)));
       const list = words.get(name);
       if (list === undefined) words.set(name, [address]);
       else list.push(address);
@@ -96,7 +103,10 @@ export function compareWithGolden(trial: System, golden: System, start: System):
       differences.push({ region, kind: kindOfRegion(region), words: 1, trialValue: value, goldenValue });
     }
   });
-  return { differences, places, progressIgnored };
+  const guests = compareGuests(guestStateOf(trial), guestStateOf(golden), guestStateOf(start), guestNames(trial));
+  for (const [region, paths] of guests.paths) places.set(region, { kind: 'guest', paths });
+  differences.push(...guests.differences);
+  return { differences, places, progressIgnored: progressIgnored + guests.progressIgnored };
 }
 
 /** Strictly between the fault-free run's values at the interval's start and end. */
@@ -111,6 +121,7 @@ function isProgress(value: number, startValue: number, endValue: number): boolea
  */
 export function setBack(system: System, golden: System, regions: readonly string[], places: ReadonlyMap<string, RegionPlace>): void {
   const words = system.machine.memory.words;
+  const guestPaths: StatePath[] = [];
   for (const region of regions) {
     const place = places.get(region);
     if (place === undefined) throw new Error(`no such region in the footprint: ${region}`);
@@ -118,10 +129,13 @@ export function setBack(system: System, golden: System, regions: readonly string
       for (const address of place.addresses) words[address] = golden.machine.memory.words[address];
     } else if (place.kind === 'cpu') {
       system.machine.cpus[place.cpu][place.field] = golden.machine.cpus[place.cpu][place.field];
+    } else if (place.kind === 'guest') {
+      guestPaths.push(...place.paths);
     } else if (!place.atTrap) {
       setRegister(system.machine.cpus[place.cpu], place.register, place.value);
     }
   }
+  if (guestPaths.length > 0) setGuestsBack(system, guestStateOf(golden), guestPaths);
 }
 
 /** The places among `regions` that are the detecting CPU's registers at its trap. */
