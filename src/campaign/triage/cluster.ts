@@ -98,8 +98,10 @@ function readingOf(restoring: readonly string[], repairedBy: readonly string[], 
   if (restoring.length === 0) return 'no restoring set within the footprint: the failure is not in named hypervisor or guest state that setting back repairs';
   const guests = restoring.filter(isGuestRegion);
   if (guests.length === restoring.length) return `${guestDamage(guests, members)}: no hypervisor repair restores it`;
-  const hypervisorReading = readingOf(restoring.filter((kind) => !isGuestRegion(kind)), repairedBy, members, steps, disabledSteps);
-  if (guests.length > 0) return `${hypervisorReading}; and ${guestDamage(guests, members)}, which no hypervisor repair restores`;
+  if (guests.length > 0) {
+    const hypervisorReading = readingOf(restoring.filter((kind) => !isGuestRegion(kind)), repairedBy, members, steps, disabledSteps);
+    return `${hypervisorReading}; and ${guestDamage(guests, members)}, which no hypervisor repair restores`;
+  }
   if (restoring.every(isRegisterKind) && members.every((member) => member.restoring.point === 'detection')) {
     return `${restoring.join(', ')} wrong at the detection: set back (the detecting CPU's at its trap, before its exception is delivered), recovery runs and succeeds; no step repairs a register before recovery starts`;
   }

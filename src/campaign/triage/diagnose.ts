@@ -19,6 +19,7 @@ import type { RestoringSet, TrialDiagnosis } from '../../results/triage.js';
 import { ddmin } from './ddmin.js';
 import { compareRegisters, compareWithGolden, regionOfName, setBack, setRegister, trapRegisters, type Comparison } from './footprint.js';
 import { isGuestRegion } from './guest-footprint.js';
+import { guestContextAtOwnPoint } from './guest-point.js';
 
 export interface TriageBounds {
   /** re-runs per trial, the repair steps' and the search's together */
@@ -139,7 +140,7 @@ function footprintAtDetection(point: DetectionPoint): { comparison: Comparison; 
   const golden = goldenSystemAt(point.golden, point.detection.timeNs);
   const start = goldenSystemAt(point.golden, point.injection.timeNs);
   const namer = new AddressNamer(trial.hypervisor.program, trial.hypervisor.layout);
-  const memory = compareWithGolden(trial, golden, start);
+  const memory = compareWithGolden(trial, golden, start, guestContextAtOwnPoint(point.golden, trial, golden, point.injection.timeNs, point.detection.timeNs));
   const cpus = trial.machine.cpus.map((cpu) => (cpu.index === point.detection.cpu && point.cpuAtTrap !== undefined ? point.cpuAtTrap : cpu));
   const registers = registersAgainstGolden(point.golden, point.options, cpus, { timeNs: point.detection.timeNs, system: golden }, point.cpuAtTrap === undefined ? undefined : point.detection.cpu);
   const comparison: Comparison = {
@@ -226,7 +227,8 @@ function footprintAfterRecovery(point: DetectionPoint): AfterRecovery | undefine
     observer: {
       onRecovered: (system) => {
         const findings = audit(system.machine, system.hypervisor.layout);
-        result = { comparison: compareWithGolden(system, golden, start), audit: findings.clean ? [] : findings.findings.map((finding) => `${finding.invariant}: ${finding.detail}`), golden };
+        const ownPoint = guestContextAtOwnPoint(point.golden, system, golden, point.injection.timeNs, golden.machine.nowNs);
+        result = { comparison: compareWithGolden(system, golden, start, ownPoint), audit: findings.clean ? [] : findings.findings.map((finding) => `${finding.invariant}: ${finding.detail}`), golden };
       },
     },
   });
