@@ -3,12 +3,22 @@
  * fault-free run earlier) holds other values for reasons of timing, which are progress, never
  * damage; a guest in step has every field that differs listed, named as the guests name it, and
  * setting the listed regions back leaves nothing listed (without touching the golden run's
- * checkpoints); a guest that crashed is damage whatever its step.
+ * checkpoints); a guest that crashed is damage whatever its step. A guest's context in its vCPU
+ * is compared at the guest's own point; and a failed recovery found by scanning code faults has a
+ * restoring set of guest state alone, which its cluster reads as such.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compareGuests, guestNames, guestStateOf, isGuestRegion, KERNEL_RECORD, setGuestsBack, type GuestStateTree } from '../../src/campaign/triage/guest-footprint.js';
+import { clusterDiagnoses } from '../../src/campaign/triage/cluster.js';
+import { diagnoseTrial } from '../../src/campaign/triage/diagnose.js';
 import { compareWithGolden } from '../../src/campaign/triage/footprint.js';
+import { guestContextAtOwnPoint } from '../../src/campaign/triage/guest-point.js';
+import { Vcpu } from '../../src/hypervisor/layout.js';
+import { recoverySteps } from '../../src/recovery/steps/index.js';
+import type { TrialDiagnosis } from '../../src/results/triage.js';
+import type { TrialSpec } from '../../src/trial/record.js';
+import { runTrial } from '../../src/trial/trial.js';
 import { goldenSystemAt } from '../../src/trial/counterfactual.js';
 import { goldenRun } from '../../src/trial/golden-cache.js';
 import type { System } from '../../src/trial/system.js';
@@ -104,4 +114,52 @@ describe('guest state in the footprint', () => {
     const regions = compareWithGolden(trial, system, start).differences.map((difference) => difference.region);
     expect(regions.sort()).toEqual([`disk.blocks[${block}]`, 'guest[netbench].ring.responseConsumer']);
   });
+});
+
+describe("a guest's context in its vCPU, at the guest's own point", () => {
+  it('is, in the fault-free run behind itself, the resume token the guest holds: no token is listed', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 20, max: 400 }), fc.integer({ min: 50, max: 5_000 }), (startMs, gapUs) => {
+        const start = goldenSystemAt(golden, startMs * MS);
+        const end = goldenSystemAt(golden, startMs * MS + gapUs * 1_000);
+        const ownPoint = guestContextAtOwnPoint(golden, start, end, startMs * MS, startMs * MS + gapUs * 1_000);
+        const layout = start.hypervisor.layout;
+        for (const domainId of domains) {
+          const token = ownPoint.get(layout.vcpus[domainId] + Vcpu.offset.resumeToken);
+          const [before, after] = [start.host.vcpuPoint(domainId), end.host.vcpuPoint(domainId)];
+          const moved = before?.token !== after?.token || before?.awaitingReturn !== after?.awaitingReturn;
+          if (moved) expect(token).toBe(start.host.vcpuPoint(domainId)?.token);
+          else expect(token).toBeUndefined();
+        }
+        const regions = compareWithGolden(start, end, start, ownPoint).differences.map((difference) => difference.region);
+        expect(regions.filter((region) => region.endsWith('.resumeToken'))).toEqual([]);
+      }),
+      { numRuns: 15 },
+    );
+  });
+});
+
+/** The first failed recovery of a scan of code faults whose restoring set is guest state alone. */
+function firstGuestRestoringSet(): { diagnosis: TrialDiagnosis } {
+  for (let trialIndex = 0; trialIndex < 800; trialIndex++) {
+    const spec: TrialSpec = { configuration: '3AppVM', seed: 2018, trialIndex, faultType: 'code', mechanism: 'microreset' };
+    const { record } = runTrial(spec);
+    // a guest's failure is where guest damage shows: the other failed recoveries are not diagnosed
+    if (record.outcome !== 'detected' || record.recovery?.result !== 'recoveryFailed' || !/VmFail/.test(record.recovery.cause ?? '')) continue;
+    const diagnosis = diagnoseTrial({ id: String(trialIndex), spec, recovery: record.recovery, replay: record.replay }, { maxReruns: 64 });
+    if (diagnosis.restoring.kind === 'found' && diagnosis.restoring.regions.every(isGuestRegion)) return { diagnosis };
+  }
+  throw new Error('no failed recovery with a restoring set of guest state in 800 code faults');
+}
+
+describe('a failed recovery whose damage is in guest state', () => {
+  it('gets a restoring set of guest state from its footprint, and its cluster reads as guest damage', () => {
+    const { diagnosis } = firstGuestRestoringSet();
+    if (diagnosis.restoring.kind === 'none') throw new Error('expected a restoring set');
+    const footprint = new Set([...diagnosis.footprint.atDetection, ...(diagnosis.footprint.afterRecovery ?? [])].map((difference) => difference.region));
+    for (const region of diagnosis.restoring.regions) expect(footprint.has(region), region).toBe(true);
+    const cluster = clusterDiagnoses('scan', [diagnosis], recoverySteps, []).clusters[0];
+    expect(cluster.restoring.every(isGuestRegion)).toBe(true);
+    expect(cluster.reading).toMatch(/^guest kernel state damaged (before|after) recovery \(.+\): no hypervisor repair restores it$/);
+  }, 900_000);
 });

@@ -116,11 +116,7 @@ export function diagnoseSdc(trial: SilentTrial, bounds: TriageBounds = DEFAULT_B
   const registers = registersAgainstGolden(point.golden, point.options, system.machine.cpus, { timeNs: point.atNs, system: golden }, undefined);
   const comparison: Comparison = { differences: [...memory.differences, ...registers.differences], places: new Map([...memory.places, ...registers.places]), progressIgnored: memory.progressIgnored + registers.progressIgnored };
   const correct = (subset: readonly string[]): boolean => runOnFromSdcPoint(point, (rerun) => setBack(rerun, golden, subset, comparison.places)).outcome === 'nonManifested';
-  // hypervisor state first, then with guest state, as for a failed recovery (restoringSet)
-  const hypervisor = searchAt('checkpoint', regionsFor(comparison, false), correct, bounds.maxReruns, outOfTime);
-  const guestDamage = comparison.differences.some((difference) => isGuestRegion(difference.region));
-  const withGuests = hypervisor.kind !== 'none' || !guestDamage || hypervisor.reruns >= bounds.maxReruns || outOfTime() ? undefined : searchAt('checkpoint', regionsFor(comparison, true), correct, bounds.maxReruns - hypervisor.reruns, outOfTime, true);
-  const restoring = withGuests === undefined ? hypervisor : { ...withGuests, reruns: withGuests.reruns + hypervisor.reruns };
+  const restoring = hypervisorFirst([comparison], (withGuests, budget) => searchAt('checkpoint', regionsFor(comparison, withGuests), correct, budget, outOfTime, withGuests), bounds.maxReruns, outOfTime);
   return {
     ...silent,
     faultFunction: faultFunctionOf(point.injection, new AddressNamer(system.hypervisor.program, system.hypervisor.layout)),
@@ -275,8 +271,16 @@ function restoringSet(
     const before = searchAt('detection', detectionSide, atDetectionRerun, budget - after.reruns, outOfTime, withGuests);
     return { ...before, reruns: before.reruns + after.reruns };
   };
+  return hypervisorFirst([atDetection, afterRecovery?.comparison], search, maxReruns, outOfTime);
+}
+
+/**
+ * `search` over the hypervisor's regions alone, then, when that restores nothing and the
+ * footprints hold guest state, with guest state too, within the re-runs left.
+ */
+function hypervisorFirst(comparisons: readonly (Comparison | undefined)[], search: (withGuests: boolean, budget: number) => RestoringSet, maxReruns: number, outOfTime: () => boolean): RestoringSet {
   const hypervisor = search(false, maxReruns);
-  const guestDamage = [atDetection, afterRecovery?.comparison].some((comparison) => comparison?.differences.some((difference) => isGuestRegion(difference.region)));
+  const guestDamage = comparisons.some((comparison) => comparison?.differences.some((difference) => isGuestRegion(difference.region)));
   if (hypervisor.kind !== 'none' || !guestDamage || hypervisor.reruns >= maxReruns || outOfTime()) return hypervisor;
   const withGuests = search(true, maxReruns - hypervisor.reruns);
   return { ...withGuests, reruns: withGuests.reruns + hypervisor.reruns };
