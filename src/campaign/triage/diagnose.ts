@@ -55,7 +55,7 @@ export function diagnoseTrial(trial: FailedTrial, bounds: TriageBounds = DEFAULT
   const repairedBy = (trial.spec.disabledSteps ?? []).filter(
     (step) => reruns.count < bounds.maxReruns && recovers(recoverFromDetection(point, { disabledSteps: (trial.spec.disabledSteps ?? []).filter((other) => other !== step) }).recovery),
   );
-  const restoring = restoringSet(point, atDetection.comparison, afterRecovery, (run) => recovers(run()), bounds.maxReruns - reruns.count, outOfTime);
+  const restoring = restoringSet(point, atDetection.comparison, afterRecovery, (run) => recovers(orUndefined(run)), bounds.maxReruns - reruns.count, outOfTime);
   const atDetectionRegions = new Set(atDetection.comparison.differences.map((difference) => difference.region));
   const after = afterRecovery?.comparison.differences;
   return {
@@ -77,6 +77,20 @@ export function diagnoseTrial(trial: FailedTrial, bounds: TriageBounds = DEFAULT
     repairedBy,
     reruns: reruns.count,
   };
+}
+
+/**
+ * A re-run from a state with regions set back, or undefined when the guests' code threw on it:
+ * guest state set back piecemeal can be a state no guest reaches (one field of an operation in
+ * flight and not another), and a guest that chokes on it is a re-run that did not recover, not
+ * a triage that fails.
+ */
+function orUndefined<T>(run: () => T): T | undefined {
+  try {
+    return run();
+  } catch {
+    return undefined;
+  }
 }
 
 /** A silent data corruption to diagnose: its id, spec, and the symptom its record names. */
@@ -115,7 +129,7 @@ export function diagnoseSdc(trial: SilentTrial, bounds: TriageBounds = DEFAULT_B
   const memory = compareWithGolden(system, golden, goldenSystemAt(point.golden, point.injection.timeNs));
   const registers = registersAgainstGolden(point.golden, point.options, system.machine.cpus, { timeNs: point.atNs, system: golden }, undefined);
   const comparison: Comparison = { differences: [...memory.differences, ...registers.differences], places: new Map([...memory.places, ...registers.places]), progressIgnored: memory.progressIgnored + registers.progressIgnored };
-  const correct = (subset: readonly string[]): boolean => runOnFromSdcPoint(point, (rerun) => setBack(rerun, golden, subset, comparison.places)).outcome === 'nonManifested';
+  const correct = (subset: readonly string[]): boolean => orUndefined(() => runOnFromSdcPoint(point, (rerun) => setBack(rerun, golden, subset, comparison.places)))?.outcome === 'nonManifested';
   const restoring = hypervisorFirst([comparison], (withGuests, budget) => searchAt('checkpoint', regionsFor(comparison, withGuests), correct, budget, outOfTime, withGuests), bounds.maxReruns, outOfTime);
   return {
     ...silent,

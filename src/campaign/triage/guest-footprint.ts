@@ -193,11 +193,13 @@ function unitsOf(trial: GuestStateTree, golden: GuestStateTree, start: GuestStat
 }
 
 /**
- * Walk a value of both runs: plain objects field by field, arrays of numbers of one length word
- * by word (`model[3]`); anything else is one region, compared whole.
+ * Walk a value of both runs: plain objects of one shape field by field (the same fields, and the
+ * same `kind` when they are tagged: an operation of another kind is one region, set back whole,
+ * not field by field into a shape no guest makes), arrays of numbers of one length word by word
+ * (`model[3]`); anything else is one region, compared whole.
  */
 function compareValues(unit: Unit, name: string, path: StatePath, trial: unknown, golden: unknown, start: unknown, into: GuestComparison): void {
-  if (isRecord(trial) && isRecord(golden)) {
+  if (isRecord(trial) && isRecord(golden) && sameShape(trial, golden)) {
     for (const key of new Set([...Object.keys(trial), ...Object.keys(golden)])) {
       compareValues(unit, `${name}.${key}`, [...path, key], trial[key], golden[key], isRecord(start) ? start[key] : undefined, into);
     }
@@ -251,6 +253,11 @@ function assign(tree: unknown, path: StatePath, value: unknown): void {
 /** A kernel's state without the verdict's record (see the module comment). */
 function withoutRecord(state: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(state).filter(([field]) => !KERNEL_RECORD.has(field)));
+}
+
+function sameShape(x: Record<string, unknown>, y: Record<string, unknown>): boolean {
+  const keys = Object.keys(x);
+  return keys.length === Object.keys(y).length && keys.every((key) => key in y) && x.kind === y.kind;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
