@@ -101,6 +101,20 @@ describe('guest state in the footprint', () => {
     );
   });
 
+  it('lists an operation in flight of another kind as one region, and one of the same kind field by field', () => {
+    const reference = goldenSystemAt(golden, 100 * MS);
+    const start = goldenSystemAt(golden, 90 * MS);
+    const regionsWith = (inFlight: unknown): string[] => {
+      const tree = guestStateOf(reference);
+      (tree.host.kernels[1] as { state: { inFlight: unknown } }).state.inFlight = inFlight;
+      return compareGuests(tree, guestStateOf(reference), guestStateOf(start), guestNames(reference)).differences.map((difference) => difference.region);
+    };
+    const inFlight = (guestStateOf(reference).host.kernels[1] as { state: { inFlight: { kind: string } } }).state.inFlight;
+    const other = inFlight.kind === 'setTimer' ? { kind: 'yield' } : { kind: 'setTimer', durationUs: 7 };
+    expect(regionsWith(other)).toEqual(['guest[unixbench].inFlight']);
+    expect(regionsWith({ kind: 'setTimer', durationUs: -1 })).toEqual(inFlight.kind === 'setTimer' ? ['guest[unixbench].inFlight.durationUs'] : ['guest[unixbench].inFlight']);
+  });
+
   it('names the shared pages as the guests do, and a device field the fault-free run left alone is damage', () => {
     const system = goldenSystemAt(golden, 100 * MS);
     expect(domains.map(guestNames(system))).toEqual(['guest[privvm]', 'guest[unixbench]', 'guest[netbench]']);
