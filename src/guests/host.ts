@@ -81,6 +81,12 @@ export class GuestHost implements GuestPort {
     this.vcpus[vcpuId] = vcpu;
   }
 
+  /** Where vCPU `vcpuId`'s guest stands in its stream: its resume token and whether it waits on a hypercall (undefined: no such vCPU). */
+  vcpuPoint(vcpuId: number): { readonly token: number; readonly awaitingReturn: boolean } | undefined {
+    const vcpu = this.vcpus[vcpuId];
+    return vcpu === undefined || vcpu === null ? undefined : { token: vcpu.token, awaitingReturn: vcpu.awaitingReturn };
+  }
+
   kernel(vcpuId: number): GuestKernel | undefined {
     return this.kernels[vcpuId];
   }

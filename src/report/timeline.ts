@@ -148,7 +148,7 @@ function recordsHtml(record: TrialRecord, others: readonly { readonly label: str
 }
 
 function footprintHtml(footprint: Footprint): string[] {
-  const hex = (value: number): string => `0x${(value >>> 0).toString(16)}`;
+  const hex = (value: number | string): string => (typeof value === 'number' ? `0x${(value >>> 0).toString(16)}` : value);
   const differences = (title: string, regions: Footprint['atDetection']): string =>
     `<p><strong>${escapeHtml(title)}:</strong> ${regions.length === 0 ? 'none' : regions.map((difference) => `<code title="${escapeHtml(`${difference.words} word(s) differ`)}">${escapeHtml(difference.region)}</code> <span class="note">${hex(difference.trialValue)} → ${hex(difference.goldenValue)}</span>`).join('; ')}</p>`;
   const list = (title: string, regions: readonly string[]): string => `<p><strong>${escapeHtml(title)}:</strong> ${regions.length === 0 ? 'none' : regions.map((region) => `<code>${escapeHtml(region)}</code>`).join(' ')}</p>`;

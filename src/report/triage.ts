@@ -8,7 +8,8 @@ import type { Table } from './tables.js';
 export const TRIAGE_NOTE =
   'Failed recoveries grouped by failure cause, detector, the kinds of state in their minimal restoring set and the hypervisor routine the fault landed in ' +
   '(the fewest named regions that, set back to the fault-free run\'s values just before the CPUs run again, or else at the detection, turn the failure into a recovery; ' +
-  'found by delta debugging over re-runs from the detection snapshot). The detecting CPU\'s registers (cpu[k].sp, cpu[k].pc, ...) are set back at its trap, before the machine delivers its exception. "Repaired by": switched-off steps that, switched on alone, recover most of the cluster.';
+  'found by delta debugging over re-runs from the detection snapshot). The detecting CPU\'s registers (cpu[k].sp, cpu[k].pc, ...) are set back at its trap, before the machine delivers its exception. ' +
+  'Guest state (guest[x].field, the shared rings and multicall buffers, disk.* and nic.*) enters the search only when the hypervisor\'s state restores nothing, so a restoring set names hypervisor state whenever that suffices. "Repaired by": switched-off steps that, switched on alone, recover most of the cluster.';
 
 /** What was diagnosed: failed recoveries, and silent data corruptions when they were asked for. */
 export function diagnosedText(triage: Triage): string {

@@ -10,15 +10,15 @@ import { ResultsFileError } from './lines.js';
 
 /** How one named region of state differs from the fault-free run's at the same point. */
 export interface RegionDifference {
-  /** the region as the hypervisor names it: `cpu_locks[0].schedule`, `percpu[1].irqCount`, `cpu[0].timerDeadline` */
+  /** the region as the hypervisor names it (`cpu_locks[0].schedule`, `percpu[1].irqCount`, `cpu[0].timerDeadline`), or guest state as the guests name it (`guest[unixbench].resumeToken`, `guest[netbench].ring.responseConsumer`, `disk.queue`) */
   readonly region: string;
   /** the region with its indices dropped (`percpu.irqCount`): what steps declare they repair */
   readonly kind: string;
   /** words (or CPU fields) that differ */
   readonly words: number;
-  /** the first differing word's value in the trial, and in the fault-free run */
-  readonly trialValue: number;
-  readonly goldenValue: number;
+  /** the first differing word's value in the trial, and in the fault-free run (guest state that is not a number: short JSON) */
+  readonly trialValue: number | string;
+  readonly goldenValue: number | string;
 }
 
 /**

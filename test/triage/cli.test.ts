@@ -33,7 +33,7 @@ describe('ninelives triage', () => {
     const { clusters } = JSON.parse(first.stdout) as { clusters: JsonCluster[] };
     const trials = readFileSync(join(out, 'trials.jsonl'), 'utf8').split('\n').filter((line) => line.includes('"recoveryFailed"')).length;
     expect(clusters.reduce((sum, cluster) => sum + cluster.count, 0)).toBe(trials);
-    for (const cluster of clusters) expect(Object.keys(cluster).sort()).toEqual(['count', 'repairedBy', 'restoring', 'signature', 'trials']);
+    for (const cluster of clusters) expect(Object.keys(cluster).sort()).toEqual(['count', 'reading', 'repairedBy', 'restoring', 'signature', 'trials']);
     expect(clusters[0].repairedBy).toEqual(['clear-irq-count']);
     for (const file of ['triage.md', 'triage.json', 'triage.jsonl']) expect(existsSync(join(out, file)), file).toBe(true);
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<section id="triage">');

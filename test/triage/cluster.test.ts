@@ -46,4 +46,21 @@ describe('cluster signatures', () => {
     expect(triage.clusters.map((cluster) => cluster.count)).toEqual([1, 1, 1, 2]);
     expect(triage.clusters.slice(0, 3).every((cluster) => cluster.cause === 'recoveryNeverRan: double fault')).toBe(true);
   });
+
+  it('read a restoring set of guest state as guest damage, before or after recovery, and a mixed one as both', () => {
+    const guest = (id: string, point: 'detection' | 'afterRecovery', regions: string[], atDetection: string[]): TrialDiagnosis => ({
+      ...diagnosis(id, 'do_sched_op'),
+      cause: 'privVmFailed: crashed: resume token corrupted',
+      footprint: { atDetection: atDetection.map((region) => ({ region, kind: region, words: 1, trialValue: 1, goldenValue: 0 })), touchedByFault: [], leftHalfDone: [], progressIgnored: 0 },
+      restoring: { kind: 'found', regions, reruns: 9, point },
+    });
+    const before = clusterDiagnoses('test', [guest('a', 'afterRecovery', ['guest[unixbench].crashed'], ['guest[unixbench].crashed'])], recoverySteps, []).clusters[0];
+    expect(before.reading).toBe('guest kernel state damaged before recovery (guest[unixbench].crashed): no hypervisor repair restores it');
+    expect(before.restoring).toEqual(['guest[unixbench].crashed']);
+    const after = clusterDiagnoses('test', [guest('b', 'afterRecovery', ['guest[netbench].ring.responseConsumer'], [])], recoverySteps, []).clusters[0];
+    expect(after.reading).toMatch(/^guest kernel state damaged after recovery \(guest\[netbench\]\.ring\.responseConsumer\)/);
+    const mixed = clusterDiagnoses('test', [guest('c', 'afterRecovery', ['vcpu[0].resumeToken', 'guest[privvm].crashed'], ['guest[privvm].crashed'])], recoverySteps, []).clusters[0];
+    expect(mixed.reading).toMatch(/^vcpu\.resumeToken left wrong.*; and guest kernel state damaged before recovery \(guest\[privvm\]\.crashed\), which no hypervisor repair restores$/);
+  });
 });
+

@@ -9,6 +9,7 @@ import { mechanismNamed } from '../../recovery/mechanisms.js';
 import type { RecoveryStep } from '../../recovery/step.js';
 import type { RestoringSet, TrialDiagnosis, Triage, TriageCluster } from '../../results/triage.js';
 import { kindOfRegion } from './footprint.js';
+import { isGuestRegion } from './guest-footprint.js';
 
 /** The kinds (indices dropped) of a restoring set's regions, sorted; empty when none was found. */
 export function restoringKinds(restoring: RestoringSet): string[] {
@@ -94,7 +95,13 @@ function readingOf(restoring: readonly string[], repairedBy: readonly string[], 
     if (restoring.length === 0) return 'silent corruption: no restoring set within the footprint at the first checkpoint after the fault';
     return `silent corruption of ${restoring.join(', ')}: no detector fired, and setting it back at the first checkpoint after the fault makes the run correct`;
   }
-  if (restoring.length === 0) return 'no restoring set within the footprint: the failure is not in named hypervisor state that setting back repairs';
+  if (restoring.length === 0) return 'no restoring set within the footprint: the failure is not in named hypervisor or guest state that setting back repairs';
+  const guests = restoring.filter(isGuestRegion);
+  if (guests.length === restoring.length) return `${guestDamage(guests, members)}: no hypervisor repair restores it`;
+  if (guests.length > 0) {
+    const hypervisorReading = readingOf(restoring.filter((kind) => !isGuestRegion(kind)), repairedBy, members, steps, disabledSteps);
+    return `${hypervisorReading}; and ${guestDamage(guests, members)}, which no hypervisor repair restores`;
+  }
   if (restoring.every(isRegisterKind) && members.every((member) => member.restoring.point === 'detection')) {
     return `${restoring.join(', ')} wrong at the detection: set back (the detecting CPU's at its trap, before its exception is delivered), recovery runs and succeeds; no step repairs a register before recovery starts`;
   }
@@ -107,6 +114,21 @@ function readingOf(restoring: readonly string[], repairedBy: readonly string[], 
   const enabled = declared.filter((step) => ofMechanism.has(step.name) && !disabledSteps.includes(step.name));
   if (enabled.length > 0) return `${state}, although ${enabled.map((step) => step.name).join(', ')} is on: it does not set this case right`;
   return `${state}: no step repairs it`;
+}
+
+/**
+ * Guest state in a restoring set: damaged before recovery when every trial's guest regions
+ * differed already at the detection (or were set back there), else damaged after it (in recovery,
+ * or by the hypervisor it left).
+ */
+function guestDamage(kinds: readonly string[], members: readonly TrialDiagnosis[]): string {
+  const before = members.every((member) => {
+    if (member.restoring.kind === 'none') return false;
+    if (member.restoring.point !== 'afterRecovery') return true;
+    const atDetection = new Set(member.footprint.atDetection.map((difference) => difference.region));
+    return member.restoring.regions.filter(isGuestRegion).every((region) => atDetection.has(region));
+  });
+  return `guest kernel state damaged ${before ? 'before' : 'after'} recovery (${kinds.join(', ')})`;
 }
 
 /** A kind that is a CPU register (`cpu.sp`, `cpu.r5`, `cpu.pc`, `cpu.flags`), not a CPU field such as its timer. */

@@ -18,6 +18,8 @@ import { System, type SystemOptions } from '../../trial/system.js';
 import type { RestoringSet, TrialDiagnosis } from '../../results/triage.js';
 import { ddmin } from './ddmin.js';
 import { compareRegisters, compareWithGolden, regionOfName, setBack, setRegister, trapRegisters, type Comparison } from './footprint.js';
+import { isGuestRegion } from './guest-footprint.js';
+import { guestContextAtOwnPoint } from './guest-point.js';
 
 export interface TriageBounds {
   /** re-runs per trial, the repair steps' and the search's together */
@@ -53,7 +55,7 @@ export function diagnoseTrial(trial: FailedTrial, bounds: TriageBounds = DEFAULT
   const repairedBy = (trial.spec.disabledSteps ?? []).filter(
     (step) => reruns.count < bounds.maxReruns && recovers(recoverFromDetection(point, { disabledSteps: (trial.spec.disabledSteps ?? []).filter((other) => other !== step) }).recovery),
   );
-  const restoring = restoringSet(point, atDetection.comparison, afterRecovery, (run) => recovers(run()), bounds.maxReruns - reruns.count, outOfTime);
+  const restoring = restoringSet(point, atDetection.comparison, afterRecovery, (run) => recovers(orUndefined(run)), bounds.maxReruns - reruns.count, outOfTime);
   const atDetectionRegions = new Set(atDetection.comparison.differences.map((difference) => difference.region));
   const after = afterRecovery?.comparison.differences;
   return {
@@ -75,6 +77,20 @@ export function diagnoseTrial(trial: FailedTrial, bounds: TriageBounds = DEFAULT
     repairedBy,
     reruns: reruns.count,
   };
+}
+
+/**
+ * A re-run from a state with regions set back, or undefined when the guests' code threw on it:
+ * guest state set back piecemeal can be a state no guest reaches (one field of an operation in
+ * flight and not another), and a guest that chokes on it is a re-run that did not recover, not
+ * a triage that fails.
+ */
+function orUndefined<T>(run: () => T): T | undefined {
+  try {
+    return run();
+  } catch {
+    return undefined;
+  }
 }
 
 /** A silent data corruption to diagnose: its id, spec, and the symptom its record names. */
@@ -113,8 +129,8 @@ export function diagnoseSdc(trial: SilentTrial, bounds: TriageBounds = DEFAULT_B
   const memory = compareWithGolden(system, golden, goldenSystemAt(point.golden, point.injection.timeNs));
   const registers = registersAgainstGolden(point.golden, point.options, system.machine.cpus, { timeNs: point.atNs, system: golden }, undefined);
   const comparison: Comparison = { differences: [...memory.differences, ...registers.differences], places: new Map([...memory.places, ...registers.places]), progressIgnored: memory.progressIgnored + registers.progressIgnored };
-  const correct = (subset: readonly string[]): boolean => runOnFromSdcPoint(point, (rerun) => setBack(rerun, golden, subset, comparison.places)).outcome === 'nonManifested';
-  const restoring = searchAt('checkpoint', comparison, correct, bounds.maxReruns, outOfTime);
+  const correct = (subset: readonly string[]): boolean => orUndefined(() => runOnFromSdcPoint(point, (rerun) => setBack(rerun, golden, subset, comparison.places)))?.outcome === 'nonManifested';
+  const restoring = hypervisorFirst([comparison], (withGuests, budget) => searchAt('checkpoint', regionsFor(comparison, withGuests), correct, budget, outOfTime, withGuests), bounds.maxReruns, outOfTime);
   return {
     ...silent,
     faultFunction: faultFunctionOf(point.injection, new AddressNamer(system.hypervisor.program, system.hypervisor.layout)),
@@ -134,7 +150,7 @@ function footprintAtDetection(point: DetectionPoint): { comparison: Comparison; 
   const golden = goldenSystemAt(point.golden, point.detection.timeNs);
   const start = goldenSystemAt(point.golden, point.injection.timeNs);
   const namer = new AddressNamer(trial.hypervisor.program, trial.hypervisor.layout);
-  const memory = compareWithGolden(trial, golden, start);
+  const memory = compareWithGolden(trial, golden, start, guestContextAtOwnPoint(point.golden, trial, golden, point.injection.timeNs, point.detection.timeNs));
   const cpus = trial.machine.cpus.map((cpu) => (cpu.index === point.detection.cpu && point.cpuAtTrap !== undefined ? point.cpuAtTrap : cpu));
   const registers = registersAgainstGolden(point.golden, point.options, cpus, { timeNs: point.detection.timeNs, system: golden }, point.cpuAtTrap === undefined ? undefined : point.detection.cpu);
   const comparison: Comparison = {
@@ -221,7 +237,8 @@ function footprintAfterRecovery(point: DetectionPoint): AfterRecovery | undefine
     observer: {
       onRecovered: (system) => {
         const findings = audit(system.machine, system.hypervisor.layout);
-        result = { comparison: compareWithGolden(system, golden, start), audit: findings.clean ? [] : findings.findings.map((finding) => `${finding.invariant}: ${finding.detail}`), golden };
+        const ownPoint = guestContextAtOwnPoint(point.golden, system, golden, point.injection.timeNs, golden.machine.nowNs);
+        result = { comparison: compareWithGolden(system, golden, start, ownPoint), audit: findings.clean ? [] : findings.findings.map((finding) => `${finding.invariant}: ${finding.detail}`), golden };
       },
     },
   });
@@ -234,6 +251,14 @@ function footprintAfterRecovery(point: DetectionPoint): AfterRecovery | undefine
  * recovers the trial, the damage may be in what recovery discards or overwrites (a CPU's
  * registers, a stack) before it could be compared: the search is tried again at the detection,
  * within the re-runs left.
+ *
+ * Hypervisor state is preferred: the search runs first over the hypervisor's regions alone (its
+ * memory, the CPUs' fields and registers), and only when that finds nothing at either point
+ * again with guest state (guest-footprint.ts) added, within the re-runs left. So when setting
+ * back hypervisor state suffices, the restoring set names only hypervisor state, even if a set
+ * of guest state would do as well; and within the search with guest state, the hypervisor's
+ * regions come first, so delta debugging tries them before the guests' (ties break toward the
+ * hypervisor).
  */
 function restoringSet(
   point: DetectionPoint,
@@ -250,20 +275,43 @@ function restoringSet(
       const reference = golden;
       return recoverFromDetection(point, { change: (system) => setBackAtDetection(system, point, reference, subset, atDetection.places) }).recovery;
     });
-  if (afterRecovery === undefined) return searchAt('detection', atDetection, atDetectionRerun, maxReruns, outOfTime);
   const afterRecoveryRerun = (subset: readonly string[]): boolean =>
-    recovers(() => recoverFromDetection(point, { observer: { onRecovered: (system) => setBack(system, afterRecovery.golden, subset, afterRecovery.comparison.places) } }).recovery);
-  const after = searchAt('afterRecovery', afterRecovery.comparison, afterRecoveryRerun, maxReruns, outOfTime);
-  if (after.kind !== 'none' || after.reruns >= maxReruns || outOfTime()) return after;
-  const before = searchAt('detection', atDetection, atDetectionRerun, maxReruns - after.reruns, outOfTime);
-  return { ...before, reruns: before.reruns + after.reruns };
+    recovers(() => recoverFromDetection(point, { observer: { onRecovered: (system) => setBack(system, (afterRecovery as AfterRecovery).golden, subset, (afterRecovery as AfterRecovery).comparison.places) } }).recovery);
+  const search = (withGuests: boolean, budget: number): RestoringSet => {
+    const detectionSide = regionsFor(atDetection, withGuests);
+    if (afterRecovery === undefined) return searchAt('detection', detectionSide, atDetectionRerun, budget, outOfTime, withGuests);
+    const after = searchAt('afterRecovery', regionsFor(afterRecovery.comparison, withGuests), afterRecoveryRerun, budget, outOfTime, withGuests);
+    if (after.kind !== 'none' || after.reruns >= budget || outOfTime()) return after;
+    const before = searchAt('detection', detectionSide, atDetectionRerun, budget - after.reruns, outOfTime, withGuests);
+    return { ...before, reruns: before.reruns + after.reruns };
+  };
+  return hypervisorFirst([atDetection, afterRecovery?.comparison], search, maxReruns, outOfTime);
+}
+
+/**
+ * `search` over the hypervisor's regions alone, then, when that restores nothing and the
+ * footprints hold guest state, with guest state too, within the re-runs left.
+ */
+function hypervisorFirst(comparisons: readonly (Comparison | undefined)[], search: (withGuests: boolean, budget: number) => RestoringSet, maxReruns: number, outOfTime: () => boolean): RestoringSet {
+  const hypervisor = search(false, maxReruns);
+  const guestDamage = comparisons.some((comparison) => comparison?.differences.some((difference) => isGuestRegion(difference.region)));
+  if (hypervisor.kind !== 'none' || !guestDamage || hypervisor.reruns >= maxReruns || outOfTime()) return hypervisor;
+  const withGuests = search(true, maxReruns - hypervisor.reruns);
+  return { ...withGuests, reruns: withGuests.reruns + hypervisor.reruns };
+}
+
+/** The comparison's hypervisor regions, or all of them with the hypervisor's first. */
+function regionsFor(comparison: Comparison, withGuests: boolean): Comparison {
+  const hypervisor = comparison.differences.filter((difference) => !isGuestRegion(difference.region));
+  const guests = withGuests ? comparison.differences.filter((difference) => isGuestRegion(difference.region)) : [];
+  return { ...comparison, differences: [...hypervisor, ...guests] };
 }
 
 /** A passing superset, then delta debugging, at one point of the trial, within `maxReruns`. */
-function searchAt(where: RestoringSet['point'], comparison: Comparison, rerun: (subset: readonly string[]) => boolean, maxReruns: number, outOfTime: () => boolean): RestoringSet {
+function searchAt(where: RestoringSet['point'], comparison: Comparison, rerun: (subset: readonly string[]) => boolean, maxReruns: number, outOfTime: () => boolean, withGuests = false): RestoringSet {
   const regions = comparison.differences.map((difference) => difference.region);
   if (maxReruns < 1 || outOfTime()) return { kind: 'exhausted', regions, reruns: 0, point: where, reason: 'no re-runs left for the search' };
-  const start = passingSuperset(comparison, rerun, maxReruns);
+  const start = passingSuperset(comparison, rerun, maxReruns, withGuests);
   if (start.regions === undefined) return { kind: 'none', reruns: start.reruns, point: where };
   const minimal = ddmin(start.regions, rerun, maxReruns - start.reruns, outOfTime);
   const reruns = minimal.tests + start.reruns;
@@ -288,19 +336,26 @@ function setBackAtDetection(system: System, point: DetectionPoint, golden: Syste
 /**
  * A set of regions that, set back, recovers the trial: the whole footprint, or else the footprint
  * without one kind of region (setting back guest-shared state, say, can break the trial's own
- * guests, whose state is not set back). No regions when none of these recovers it.
+ * guests, whose state is not set back). With guest state in the search, the guest state alone is
+ * tried first (the damage is often all in one guest), and only hypervisor kinds are left out one
+ * at a time (guest state has a kind per field: too many to try each). No regions when none of
+ * these recovers it.
  */
-function passingSuperset(comparison: Comparison, rerun: (subset: readonly string[]) => boolean, maxReruns: number): { regions: string[] | undefined; reruns: number } {
+function passingSuperset(comparison: Comparison, rerun: (subset: readonly string[]) => boolean, maxReruns: number, withGuests: boolean): { regions: string[] | undefined; reruns: number } {
   const regions = comparison.differences.map((difference) => difference.region);
   if (regions.length === 0) return { regions: undefined, reruns: 0 };
-  if (rerun(regions)) return { regions, reruns: 1 };
-  let reruns = 1;
+  const guests = regions.filter(isGuestRegion);
+  const candidates: string[][] = withGuests && guests.length < regions.length ? [guests, regions] : [regions];
   for (const kind of kindsOf(comparison)) {
-    if (reruns >= maxReruns) break;
+    if (withGuests && isGuestRegion(kind)) continue;
     const without = comparison.differences.filter((difference) => difference.kind !== kind).map((difference) => difference.region);
-    if (without.length === 0) continue;
+    if (without.length > 0) candidates.push(without);
+  }
+  let reruns = 0;
+  for (const candidate of candidates) {
+    if (reruns >= maxReruns) break;
     reruns++;
-    if (rerun(without)) return { regions: without, reruns };
+    if (rerun(candidate)) return { regions: candidate, reruns };
   }
   return { regions: undefined, reruns };
 }

@@ -16,6 +16,7 @@ import { NO_DEADLINE, type CpuState } from '../../machine/cpu.js';
 import { AddressNamer } from '../../hypervisor/symbols.js';
 import type { RegionDifference } from '../../results/triage.js';
 import type { System } from '../../trial/system.js';
+import { compareGuests, guestNames, guestPageNamer, guestStateOf, setGuestsBack, type StatePath } from './guest-footprint.js';
 
 /** CPU fields that outlive a reset of the CPU's thread: recovery repairs them, so they are state. */
 const cpuFields = ['timerDeadlineNs', 'inServiceVectors'] as const;
@@ -27,9 +28,11 @@ type CpuField = (typeof cpuFields)[number];
  * the detecting CPU's register at its trap, set back by rewinding to the trap).
  */
 export type RegionPlace =
-  | { readonly kind: 'words'; readonly addresses: readonly number[] }
+  | { readonly kind: 'words'; readonly addresses: readonly number[]; /** the values to set back, when not the golden run's at the instant (a guest's context at its own point) */ readonly values?: readonly number[] }
   | { readonly kind: 'cpu'; readonly cpu: number; readonly field: CpuField }
-  | { readonly kind: 'register'; readonly cpu: number; readonly register: string; readonly value: number; readonly atTrap: boolean };
+  | { readonly kind: 'register'; readonly cpu: number; readonly register: string; readonly value: number; readonly atTrap: boolean }
+  /** guest or device state, by its path in the guest state tree (guest-footprint.ts) */
+  | { readonly kind: 'guest'; readonly paths: readonly StatePath[] };
 
 export interface Comparison {
   readonly differences: readonly RegionDifference[];
@@ -43,20 +46,24 @@ export function regionOfName(name: string): string {
   return name.replace(/\+\d+$/, '');
 }
 
-/** A region's kind: its name without indices (`percpu[1].irqCount` -> `percpu.irqCount`). */
+/** A region's kind: its name without indices (`percpu[1].irqCount` -> `percpu.irqCount`, `guest[kvserver:3].phase` -> `guest[kvserver].phase`). */
 export function kindOfRegion(region: string): string {
-  return region.replace(/\[\d+\]/g, '');
+  return region.replace(/\[\d+\]/g, '').replace(/:\d+\]/g, ']');
 }
 
 /**
  * Compare `trial` with `golden` (the fault-free run at the same point), given `start` (the
  * fault-free run at the start of the interval). Stacks are thread state, which recovery
- * discards; everything else mapped is compared.
+ * discards; everything else mapped is compared, and the guests' and devices' state
+ * (guest-footprint.ts). The pages the guests share with the hypervisor (rings, multicall
+ * buffers) are named as the guests name them, since they are guest state: the hypervisor moves
+ * notifications and runs multicalls, a guest owns the page.
  */
-export function compareWithGolden(trial: System, golden: System, start: System): Comparison {
+export function compareWithGolden(trial: System, golden: System, start: System, ownPoint: ReadonlyMap<number, number> = new Map()): Comparison {
   const namer = new AddressNamer(trial.hypervisor.program, trial.hypervisor.layout);
+  const guestPage = guestPageNamer(trial);
   const codeWords = trial.hypervisor.program.words.length;
-  const words = new Map<string, number[]>();
+  const words = new Map<string, { addresses: number[]; values: number[] }>();
   let progressIgnored = 0;
   const t = trial.machine.memory.words;
   const g = golden.machine.memory.words;
@@ -65,22 +72,33 @@ export function compareWithGolden(trial: System, golden: System, start: System):
     if (segment.kind === 'stack') continue;
     const end = segment.base + (segment.kind === 'code' ? Math.min(segment.sizeWords, codeWords) : segment.sizeWords);
     for (let address = segment.base; address < end; address++) {
-      if (t[address] === g[address]) continue;
-      if (isProgress(t[address], s[address], g[address])) {
-        progressIgnored++;
-        continue;
+      // a guest's context in its vCPU, for a guest out of step: compared at the guest's own point (guest-point.ts)
+      const own = ownPoint.get(address);
+      if (own !== undefined) {
+        if (t[address] === own) {
+          if (t[address] !== g[address]) progressIgnored++;
+          continue;
+        }
+      } else {
+        if (t[address] === g[address]) continue;
+        if (isProgress(t[address], s[address], g[address])) {
+          progressIgnored++;
+          continue;
+        }
       }
-      const name = segment.kind === 'code' ? `code:${regionOfName(namer.name(address))}` : regionOfName(namer.name(address));
-      const list = words.get(name);
-      if (list === undefined) words.set(name, [address]);
-      else list.push(address);
+      const name = segment.kind === 'code' ? `code:${regionOfName(namer.name(address))}` : (guestPage(address) ?? regionOfName(namer.name(address)));
+      const list = words.get(name) ?? { addresses: [], values: [] };
+      words.set(name, list);
+      list.addresses.push(address);
+      list.values.push(own ?? g[address]);
     }
   }
   const places = new Map<string, RegionPlace>();
   const differences: RegionDifference[] = [];
-  for (const [region, addresses] of words) {
-    places.set(region, { kind: 'words', addresses });
-    differences.push({ region, kind: kindOfRegion(region), words: addresses.length, trialValue: t[addresses[0]], goldenValue: g[addresses[0]] });
+  for (const [region, { addresses, values }] of words) {
+    const atOwnPoint = addresses.some((address) => ownPoint.has(address));
+    places.set(region, atOwnPoint ? { kind: 'words', addresses, values } : { kind: 'words', addresses });
+    differences.push({ region, kind: kindOfRegion(region), words: addresses.length, trialValue: t[addresses[0]], goldenValue: values[0] });
   }
   trial.machine.cpus.forEach((cpu, index) => {
     for (const field of cpuFields) {
@@ -96,7 +114,10 @@ export function compareWithGolden(trial: System, golden: System, start: System):
       differences.push({ region, kind: kindOfRegion(region), words: 1, trialValue: value, goldenValue });
     }
   });
-  return { differences, places, progressIgnored };
+  const guests = compareGuests(guestStateOf(trial), guestStateOf(golden), guestStateOf(start), guestNames(trial));
+  for (const [region, paths] of guests.paths) places.set(region, { kind: 'guest', paths });
+  differences.push(...guests.differences);
+  return { differences, places, progressIgnored: progressIgnored + guests.progressIgnored };
 }
 
 /** Strictly between the fault-free run's values at the interval's start and end. */
@@ -111,17 +132,23 @@ function isProgress(value: number, startValue: number, endValue: number): boolea
  */
 export function setBack(system: System, golden: System, regions: readonly string[], places: ReadonlyMap<string, RegionPlace>): void {
   const words = system.machine.memory.words;
+  const guestPaths: StatePath[] = [];
   for (const region of regions) {
     const place = places.get(region);
     if (place === undefined) throw new Error(`no such region in the footprint: ${region}`);
     if (place.kind === 'words') {
-      for (const address of place.addresses) words[address] = golden.machine.memory.words[address];
+      place.addresses.forEach((address, index) => {
+        words[address] = place.values?.[index] ?? golden.machine.memory.words[address];
+      });
     } else if (place.kind === 'cpu') {
       system.machine.cpus[place.cpu][place.field] = golden.machine.cpus[place.cpu][place.field];
+    } else if (place.kind === 'guest') {
+      guestPaths.push(...place.paths);
     } else if (!place.atTrap) {
       setRegister(system.machine.cpus[place.cpu], place.register, place.value);
     }
   }
+  if (guestPaths.length > 0) setGuestsBack(system, guestStateOf(golden), guestPaths);
 }
 
 /** The places among `regions` that are the detecting CPU's registers at its trap. */

@@ -20,9 +20,10 @@ export const TRIAGE_FILE = 'triage.jsonl';
 
 /**
  * What a stored diagnosis holds changes with the diagnosis (2: the CPUs' registers in the
- * footprint, a code fault's place by its flipped word): lines of another format are diagnosed again.
+ * footprint, a code fault's place by its flipped word; 3: guest and device state in the
+ * footprint and the search): lines of another format are diagnosed again.
  */
-const DIAGNOSIS_FORMAT = 2;
+const DIAGNOSIS_FORMAT = 3;
 
 export interface TriageOptions {
   readonly workers: number;

@@ -47,7 +47,7 @@ export function registerTriageCommand(program: Command, io: CliIo): void {
     .description('diagnose and cluster the failed recoveries of a results directory; writes triage.md, triage.json and a section of report.html')
     .argument('<dir>', 'results directory of a finished campaign')
     .option('--workers <n>', 'worker threads (default: one per core)', parseInteger('--workers', 1, 256), availableParallelism())
-    .option('--json', 'print { clusters: [ { signature, count, trials, restoring, repairedBy } ] } instead of the findings')
+    .option('--json', 'print { clusters: [ { signature, count, trials, restoring, repairedBy, reading } ] } instead of the findings')
     .option('--max-reruns <n>', 're-runs through the machine per trial (steps and restoring-set search together)', parseInteger('--max-reruns', 1, 100_000), DEFAULT_BOUNDS.maxReruns)
     .option('--time-budget-ms <ms>', 'wall-clock budget per trial (makes results depend on the machine\'s speed)', parseInteger('--time-budget-ms', 1, 86_400_000))
     .option('--sdc', 'also diagnose and cluster the silent data corruptions (footprint and restoring set at the first checkpoint after the fault)')
@@ -95,7 +95,7 @@ async function triageWithProgress(directory: string, { workers, bounds, sdc }: {
 }
 
 function jsonOf(triage: Triage): unknown {
-  return { clusters: triage.clusters.map(({ signature, count, trials, restoring, repairedBy }) => ({ signature, count, trials, restoring, repairedBy })) };
+  return { clusters: triage.clusters.map(({ signature, count, trials, restoring, repairedBy, reading }) => ({ signature, count, trials, restoring, repairedBy, reading })) };
 }
 
 function describe(triage: Triage, directory: string): string {
