@@ -21,6 +21,7 @@ import {
   RUN_STATE_RUNNABLE,
   RUN_STATE_RUNNING,
   Timer,
+  VECTOR_COUNT,
   Vcpu,
   perCpuAddress,
   scheduleLockAddress,
@@ -124,7 +125,7 @@ function awaitingGuestEoi(words: Int32Array, cpu: number): number {
   let vectors = 0;
   for (let index = 0; index < Math.min(count, PENDING_EOI_DEPTH); index++) {
     const vector = words[area + PerCpu.offset.pendingEoi + index];
-    if (vector >= 0 && vector < 32 && words[IRQ_EOI_CPU_TABLE + vector] === cpu + 1) vectors |= 1 << vector;
+    if (vector >= 0 && vector < VECTOR_COUNT && words[IRQ_EOI_CPU_TABLE + vector] === cpu + 1) vectors |= 1 << vector;
   }
   return vectors;
 }

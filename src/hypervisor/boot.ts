@@ -39,6 +39,7 @@ import {
   HYPERCALL_TABLE,
   IDLE_VCPU_ID_BASE,
   INTERRUPT_TABLE,
+  VECTOR_COUNT,
   IRQ_DOMAIN_TABLE,
   IRQ_PORT_TABLE,
   MULTICALL_BUFFER_WORDS,
@@ -129,7 +130,7 @@ export function bootHypervisor(memory: Memory, program: Program, config: BootCon
 
 function writeInterruptTable(words: Int32Array, program: Program): void {
   const spurious = entryPoint(program, 'spurious_interrupt');
-  for (let vector = 1; vector < 32; vector++) words[INTERRUPT_TABLE + vector] = spurious;
+  for (let vector = 1; vector < VECTOR_COUNT; vector++) words[INTERRUPT_TABLE + vector] = spurious;
   words[INTERRUPT_TABLE] = entryPoint(program, 'nmi_handler');
   words[INTERRUPT_TABLE + VECTOR_TIMER] = entryPoint(program, 'timer_interrupt');
   words[INTERRUPT_TABLE + VECTOR_EVENT_CHECK] = entryPoint(program, 'event_check_interrupt');

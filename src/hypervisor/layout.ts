@@ -188,6 +188,9 @@ export const FrameDescriptor = struct('frame', {
   useCount: 1,
 });
 
+/** Interrupt vectors 0 (the NMI) to 31: the interrupt table and every per-vector table has this many entries. */
+export const VECTOR_COUNT = 32;
+
 /** Device vectors a CPU can hold in service awaiting their guests' EOI (Xen: NR_DYNAMIC_VECTORS). */
 export const PENDING_EOI_DEPTH = 4;
 
@@ -238,22 +241,22 @@ export const CpuLocks = struct('cpu-locks', {
 });
 
 export const StaticData = struct('static', {
-  interruptTable: 32,
+  interruptTable: VECTOR_COUNT,
   hypercallTable: HYPERCALL_COUNT,
   locks: StaticLocks.sizeWords,
   perCpu: PerCpu.sizeWords * MAX_CPUS,
   domainTable: MAX_DOMAINS,
   /** preallocated domain structures, one per domain id, in use or not */
   domainPool: MAX_DOMAINS,
-  irqDomain: 32,
-  irqPort: 32,
+  irqDomain: VECTOR_COUNT,
+  irqPort: VECTOR_COUNT,
   /**
    * Per vector, Xen's irq_desc state for a guest-bound interrupt in flight: the CPU whose
    * interrupt controller holds it in service (1 + CPU; 0 = none), and whether its guest has
    * signalled EOI (`ready`). Static: a reboot re-initialises them.
    */
-  irqEoiCpu: 32,
-  irqEoiReady: 32,
+  irqEoiCpu: VECTOR_COUNT,
+  irqEoiReady: VECTOR_COUNT,
   frameTable: 1,
   /** the heap array of CpuLocks, one per CPU */
   cpuLocks: 1,

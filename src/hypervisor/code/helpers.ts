@@ -45,6 +45,12 @@ function cpuLockOf(asm: Assembler, destination: Register, cpu: Register, offset:
   asm.addi(destination, destination, offset);
 }
 
+/** destination = &table[index], for a static table of one word per entry (table[] indexed by a vector, a domain id) */
+export function tableEntry(asm: Assembler, destination: Register, table: number, index: Register): void {
+  asm.movi(destination, table);
+  asm.add(destination, destination, index);
+}
+
 /** memory[base + offset] += delta, through `scratch` */
 export function addToField(asm: Assembler, base: Register, offset: number, delta: number, scratch: Register): void {
   asm.ld(scratch, base, offset);

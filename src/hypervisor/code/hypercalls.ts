@@ -46,10 +46,11 @@ import {
   RUN_STATE_RUNNING,
   SOFTIRQ_SCHEDULE,
   Timer,
+  VECTOR_COUNT,
   VECTOR_EVENT_CHECK,
   Vcpu,
 } from '../layout.js';
-import { routine, scheduleLockOf, storeImmediate } from './helpers.js';
+import { routine, scheduleLockOf, storeImmediate, tableEntry } from './helpers.js';
 
 export const hypercallHandlers: Readonly<Record<Hypercall, string>> = {
   [Hypercall.MmuUpdate]: 'do_mmu_update',
@@ -530,10 +531,9 @@ function emitPhysdevOp(asm: Assembler): void {
     const unknown = asm.local('unknown');
     asm.cmpi(command, PHYSDEVOP_EOI);
     asm.bne(unknown);
-    checkRange(asm, vector, 32, invalid);
+    checkRange(asm, vector, VECTOR_COUNT, invalid);
     // the interrupt must be routed to the caller's domain
-    asm.movi(slot, IRQ_DOMAIN_TABLE);
-    asm.add(slot, slot, vector);
+    tableEntry(asm, slot, IRQ_DOMAIN_TABLE, vector);
     asm.ld(slot, slot, 0);
     const domain = cpu;
     asm.ld(domain, caller, Vcpu.offset.domain);
@@ -541,13 +541,11 @@ function emitPhysdevOp(asm: Assembler): void {
     asm.cmp(slot, domain);
     asm.bne(invalid);
     asm.cli();
-    asm.movi(slot, IRQ_EOI_CPU_TABLE);
-    asm.add(slot, slot, vector);
+    tableEntry(asm, slot, IRQ_EOI_CPU_TABLE, vector);
     asm.ld(cpu, slot, 0);
     asm.ifNotZero(cpu, () => {
       // irq_eoi_ready[vector] = 1
-      asm.movi(slot, IRQ_EOI_READY_TABLE);
-      asm.add(slot, slot, vector);
+      tableEntry(asm, slot, IRQ_EOI_READY_TABLE, vector);
       storeImmediate(asm, slot, 0, 1, self);
       asm.addi(cpu, cpu, -1);
       asm.cpuid(self);

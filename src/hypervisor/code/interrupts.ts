@@ -22,7 +22,7 @@ import {
   Vcpu,
   WATCHDOG_STRIKES,
 } from '../layout.js';
-import { cpuAreaOf, irqEnter, irqExit, restoreAll, routine, saveAll, scheduleLockOf, storeImmediate, thisCpuArea } from './helpers.js';
+import { cpuAreaOf, irqEnter, tableEntry, irqExit, restoreAll, routine, saveAll, scheduleLockOf, storeImmediate, thisCpuArea } from './helpers.js';
 
 /** Where the handlers keep this CPU's per-CPU area, as the routines they call expect it. */
 const cpuArea = reg.r7;
@@ -137,15 +137,12 @@ function emitDeviceInterrupts(asm: Assembler, deviceVectors: readonly number[]):
     irqEnter(asm, cpuArea, port);
     // domain = domain_table[irq_domain_table[vector]]
     const domainId = port;
-    asm.movi(domainId, IRQ_DOMAIN_TABLE);
-    asm.add(domainId, domainId, vector);
+    tableEntry(asm, domainId, IRQ_DOMAIN_TABLE, vector);
     asm.ld(domainId, domainId, 0);
-    asm.movi(domain, DOMAIN_TABLE);
-    asm.add(domain, domain, domainId);
+    tableEntry(asm, domain, DOMAIN_TABLE, domainId);
     asm.ld(domain, domain, 0);
     // port = irq_port_table[vector]
-    asm.movi(port, IRQ_PORT_TABLE);
-    asm.add(port, port, vector);
+    tableEntry(asm, port, IRQ_PORT_TABLE, vector);
     asm.ld(port, port, 0);
     asm.ifNotZero(
       domain,
@@ -176,13 +173,11 @@ function emitPendingEoiPush(asm: Assembler): void {
     asm.addi(count, count, 1);
     asm.st(cpuArea, PerCpu.offset.pendingEoiCount, count);
     // irq_eoi_cpu[vector] = this CPU + 1; irq_eoi_ready[vector] = 0
-    asm.movi(slot, IRQ_EOI_CPU_TABLE);
-    asm.add(slot, slot, vector);
+    tableEntry(asm, slot, IRQ_EOI_CPU_TABLE, vector);
     asm.cpuid(value);
     asm.addi(value, value, 1);
     asm.st(slot, 0, value);
-    asm.movi(slot, IRQ_EOI_READY_TABLE);
-    asm.add(slot, slot, vector);
+    tableEntry(asm, slot, IRQ_EOI_READY_TABLE, vector);
     storeImmediate(asm, slot, 0, 0, value);
   });
 }
@@ -202,18 +197,15 @@ function emitFlushReadyEoi(asm: Assembler): void {
       // vector = peoi[sp - 1]; stop at the first one whose guest has not signalled
       asm.add(slot, cpuArea, count);
       asm.ld(vector, slot, PerCpu.offset.pendingEoi - 1);
-      asm.movi(ready, IRQ_EOI_READY_TABLE);
-      asm.add(ready, ready, vector);
+      tableEntry(asm, ready, IRQ_EOI_READY_TABLE, vector);
       asm.ld(ready, ready, 0);
       asm.cmpi(ready, 0);
       asm.beq(exit);
       asm.addi(count, count, -1);
       asm.st(cpuArea, PerCpu.offset.pendingEoiCount, count);
-      asm.movi(slot, IRQ_EOI_CPU_TABLE);
-      asm.add(slot, slot, vector);
+      tableEntry(asm, slot, IRQ_EOI_CPU_TABLE, vector);
       storeImmediate(asm, slot, 0, 0, ready);
-      asm.movi(slot, IRQ_EOI_READY_TABLE);
-      asm.add(slot, slot, vector);
+      tableEntry(asm, slot, IRQ_EOI_READY_TABLE, vector);
       asm.st(slot, 0, ready);
       asm.eoi();
     });

@@ -7,11 +7,9 @@
  * CPU's pending-EOI stack, the per-vector in-flight table) is cleared with them, so that a guest's
  * later EOI ends nothing that was not in service.
  */
-import { IRQ_EOI_CPU_TABLE, IRQ_EOI_READY_TABLE } from '../../hypervisor/layout.js';
+import { IRQ_EOI_CPU_TABLE, IRQ_EOI_READY_TABLE, VECTOR_COUNT } from '../../hypervisor/layout.js';
 import { defineStep } from '../step.js';
 import { perCpuField } from './walk.js';
-
-const VECTORS = 32;
 
 export const acknowledgeInterrupts = defineStep({
   name: 'acknowledge-interrupts',
@@ -27,7 +25,7 @@ export const acknowledgeInterrupts = defineStep({
       cpu.nmiBlocked = false;
       context.write(perCpuField(cpu.index, 'pendingEoiCount'), 0);
     }
-    for (let vector = 0; vector < VECTORS; vector++) {
+    for (let vector = 0; vector < VECTOR_COUNT; vector++) {
       context.write(IRQ_EOI_CPU_TABLE + vector, 0);
       context.write(IRQ_EOI_READY_TABLE + vector, 0);
     }
