@@ -772,10 +772,15 @@ export class Machine implements BlockHost {
     while (cpu.mode === CpuMode.Running && cpu.timeNs < limitNs && this.stopReason === undefined) {
       // an instruction that left through `continue` (vmenter, say) may have reached the stop
       if (this.hypervisorInstructions === this.limit) return true;
+      const pending = cpu.pendingVectors !== 0 || cpu.nmiPending;
       // the shadow lives in the CPU state so that it survives the end of a quantum or a run
-      if (cpu.interruptShadow) cpu.interruptShadow = false;
-      else {
-        if ((cpu.pendingVectors !== 0 || cpu.nmiPending) && this.deliverInterrupt(cpu)) continue;
+      if (cpu.interruptShadow) {
+        cpu.interruptShadow = false;
+        // nothing pending: nothing can be delivered after the shadowed instruction either (only
+        // the CPU's own untranslated instructions raise its interrupts within a slice), so blocks may run
+        if (!pending && translation !== undefined && translation.run(this, cpu, words, limitNs, this.limit)) continue;
+      } else {
+        if (pending && this.deliverInterrupt(cpu)) continue;
         if (translation !== undefined && translation.run(this, cpu, words, limitNs, this.limit)) continue;
       }
       const pc = cpu.programCounter;

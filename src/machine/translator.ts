@@ -1,12 +1,15 @@
 /**
- * Block translation: basic blocks of hypervisor code compiled to JavaScript functions, so the
+ * Block translation: runs of hypervisor code compiled to JavaScript functions, so the
  * interpreter's per-instruction work (the instruction-stop and interrupt checks, the fetch
  * permission check, decoding, the dispatch, three counters) is paid once per block instead, and
  * blocks run one after another without going back to the machine's loop.
  *
- * A block is a straight run of instructions that cannot end the CPU's slice early or leave
- * hypervisor code (moves, arithmetic, compares, loads, stores, the stack, `cas`, `bug_on`, `cli`)
- * ended by at most one control transfer. `sti`, `eoi` and `iret` may make an interrupt
+ * A block is a path of instructions that cannot end the CPU's slice early or leave hypervisor
+ * code (moves, arithmetic, compares, loads, stores, the stack, `cas`, `bug_on`, `cli`), in the
+ * order they execute: it goes on past a conditional branch (taken, the branch leaves the block
+ * with the counts of what ran) and through a direct jump or call to its target, and ends at
+ * another control transfer (`ret`, a jump through a register) or after MAX_BLOCK_INSTRUCTIONS.
+ * Fewer, longer blocks mean fewer trips through the dispatch. `sti`, `eoi` and `iret` may make an interrupt
  * deliverable, so a block may end with one of them but then hands control back to the machine,
  * which checks for interrupts. Everything else (`hlt`, `pause`, `vmenter`, `settimer`, `ipi`,
  * invalid words...) is left to the interpreter, as is any block that would cross the end of the
@@ -143,60 +146,122 @@ interface Emitted {
   readonly ends: boolean;
   /** it may make an interrupt deliverable (`sti`, `eoi`, `iret`): control returns to the machine after it */
   readonly leaves?: boolean;
+  /**
+   * a direct jump or call: the block may go on at this address instead of ending, with `through`
+   * as the instruction's statements (a call's push, without setting `next`)
+   */
+  readonly target?: number;
+  readonly through?: string;
+  /** a conditional branch: the instructions after it are another path's, checked when reached */
+  readonly branches?: boolean;
+  /**
+   * a `ret`: its statements when the block expects it to return to `expected` (the address after
+   * a call the block went through) and goes on there; any other return address leaves the block
+   */
+  readonly returnsTo?: (expected: number) => string;
 }
 
-/** A basic block: a straight run of translatable instructions from `start`. */
+/**
+ * A block: a run of translatable instructions from `start`, in the order they execute. It goes on
+ * past a conditional branch (a taken branch leaves the block there, with its own counts) and
+ * through a direct jump or call to its target, so a block is a path of several basic blocks.
+ */
 interface BasicBlock {
   readonly start: number;
+  /** the address of each instruction, in execution order */
+  readonly addresses: readonly number[];
   readonly words: readonly number[];
   readonly code: readonly string[];
   readonly leaves: boolean;
+  /** where the CPU goes on after the last instruction, unless that instruction says */
+  readonly fallThrough: number;
+  /**
+   * the index of each basic block's first instruction after the first: past a branch or to a
+   * jump's or call's target, so its words are checked only when the path gets there
+   */
+  readonly segmentStarts: readonly number[];
 }
 
 /**
  * The source of the block at `start`: the body of a function of `permissions` returning the
- * BlockFunction. The words are constants in the source, checked against memory on entry.
+ * BlockFunction. The words are constants in the source, checked against memory: the first basic
+ * block's on entry (stale: nothing runs), each later one's when the path reaches it.
  */
 export function blockSource(start: number, words: Int32Array, permissions: Uint8Array, sizeWords: number, keyShift?: number): string {
   const block = basicBlock(start, words, permissions, sizeWords, keyShift);
   if (block === undefined) return `return function block_${start}(host, cpu, words) { return words[${start}] !== ${words[start]} ? ${BlockResult.Stale} : ${BlockResult.Interpret}; };`;
   const length = block.words.length;
+  const bounds = [0, ...block.segmentStarts, length];
+  const unchanged = (segment: number): string => {
+    const indices = Array.from({ length: bounds[segment + 1] - bounds[segment] }, (_, offset) => bounds[segment] + offset);
+    return indices.map((index) => `words[${block.addresses[index]}] !== ${block.words[index]}`).join(' || ');
+  };
+  // a later basic block whose words changed: leave the path there, the instructions before it run
+  const segmentCheck = (segment: number): string =>
+    `  if (${unchanged(segment)}) { cpu.programCounter = ${block.addresses[bounds[segment]]}; ${retire(bounds[segment])} return ${BlockResult.Ran}; }`;
+  const body = block.code.flatMap((code, index) => {
+    const segment = bounds.indexOf(index);
+    return segment > 0 ? [segmentCheck(segment), `  ${code}`] : [`  ${code}`];
+  });
   return [
     `return function block_${start}(host, cpu, words, room) {`,
-    `  if (${block.words.map((word, index) => `words[${start + index}] !== ${word}`).join(' || ')}) return ${BlockResult.Stale};`,
+    `  if (${unchanged(0)}) return ${BlockResult.Stale};`,
     `  if (room < ${length}) return ${BlockResult.Interpret};`,
     `  const r = cpu.registers;`,
     `  const t = cpu.timeNs;`,
-    `  let next = ${start + length};`,
-    ...block.code.map((code) => `  ${code}`),
+    `  let next = ${block.fallThrough};`,
+    ...body,
     `  cpu.programCounter = next;`,
-    `  cpu.timeNs = t + ${length};`,
-    `  cpu.instructionsRetired += ${length};`,
-    `  host.hypervisorInstructions += ${length};`,
+    `  ${retire(length)}`,
     `  return ${block.leaves ? BlockResult.RanAndLeft : BlockResult.Ran};`,
     `};`,
   ].join('\n');
 }
 
-/** Longest straight run in one basic block. */
+/** Most instructions in one block. */
 export const MAX_BLOCK_INSTRUCTIONS = 64;
 function basicBlock(start: number, words: Int32Array, permissions: Uint8Array, sizeWords: number, keyShift: number | undefined): BasicBlock | undefined {
   const executable = (address: number): boolean => address >= 0 && address < sizeWords && (permissions[address >>> PAGE_SHIFT] & PERMISSION_EXECUTE) !== 0;
+  const addresses: number[] = [];
   const blockWords: number[] = [];
   const code: string[] = [];
+  const segmentStarts: number[] = [];
+  /** the return addresses of the calls the block went through, innermost last */
+  const returns: number[] = [];
   let leaves = false;
-  for (let address = start; blockWords.length < MAX_BLOCK_INSTRUCTIONS && executable(address); address++) {
+  let address = start;
+  while (blockWords.length < MAX_BLOCK_INSTRUCTIONS && executable(address) && !addresses.includes(address)) {
     const emitted = emit(words[address], address, blockWords.length, sizeWords, keyShift);
     if (emitted === undefined) break;
+    addresses.push(address);
     blockWords.push(words[address]);
+    const onward = (target: number): boolean => executable(target) && !addresses.includes(target) && blockWords.length < MAX_BLOCK_INSTRUCTIONS;
+    const target = emitted.target;
+    if (target !== undefined && onward(target)) {
+      code.push(emitted.through ?? '');
+      if (decode(words[address]).opcode === Opcode.Call) returns.push(address + 1);
+      segmentStarts.push(blockWords.length);
+      address = target;
+      continue;
+    }
+    const expected = returns.at(-1);
+    if (emitted.returnsTo !== undefined && expected !== undefined && onward(expected)) {
+      returns.pop();
+      code.push(emitted.returnsTo(expected));
+      segmentStarts.push(blockWords.length);
+      address = expected;
+      continue;
+    }
     code.push(emitted.code);
+    if (emitted.branches === true) segmentStarts.push(blockWords.length);
+    address++;
     if (emitted.ends) {
       leaves = emitted.leaves === true;
       break;
     }
   }
   if (blockWords.length === 0) return undefined;
-  return { start, words: blockWords, code, leaves };
+  return { start, addresses, words: blockWords, code, leaves, fallThrough: address, segmentStarts: segmentStarts.filter((index) => index < blockWords.length) };
 }
 
 const ZERO = FLAG_ZERO;
@@ -221,7 +286,9 @@ function emit(word: number, address: number, index: number, sizeWords: number, k
   const straight = (code: string): Emitted => ({ code, ends: false });
   const ending = (code: string): Emitted => ({ code, ends: true });
   const leaving = (code: string): Emitted => ({ code, ends: true, leaves: true });
-  const branch = (condition: string): Emitted => ending(`if (${condition}) next = ${immediate};`);
+  // a taken branch leaves the block with the counts of the instructions run so far; not taken, the block goes on
+  const branch = (condition: string): Emitted =>
+    ({ ...straight(`if (${condition}) { cpu.programCounter = ${immediate}; ${retire(retired)} return ${BlockResult.Ran}; }`), branches: true });
   switch (opcode) {
     case Opcode.Nop:
       return straight('');
@@ -260,7 +327,7 @@ function emit(word: number, address: number, index: number, sizeWords: number, k
     case Opcode.CompareImmediate:
       return straight(compare(`r[${a}]`, `${immediate}`));
     case Opcode.Jump:
-      return ending(`next = ${immediate};`);
+      return { ...ending(`next = ${immediate};`), target: immediate, through: '' };
     case Opcode.BranchEqual:
       return branch(`(cpu.flags & ${ZERO}) !== 0`);
     case Opcode.BranchNotEqual:
@@ -276,11 +343,14 @@ function emit(word: number, address: number, index: number, sizeWords: number, k
     case Opcode.JumpRegister:
       return ending(`next = r[${a}];`);
     case Opcode.Call:
-      return ending(`${push(`${address + 1}`)} next = ${immediate};`);
+      return { ...ending(`${push(`${address + 1}`)} next = ${immediate};`), target: immediate, through: push(`${address + 1}`) };
     case Opcode.CallRegister:
       return ending(`${push(`${address + 1}`)} next = r[${a}];`);
     case Opcode.Return:
-      return ending(pop('next'));
+      return {
+        ...ending(pop('next')),
+        returnsTo: (expected) => `{ let returnTo = 0; ${pop('returnTo')} if (returnTo !== ${expected}) { cpu.programCounter = returnTo; ${retire(retired)} return ${BlockResult.Ran}; } }`,
+      };
     case Opcode.Push:
       return straight(push(`r[${a}]`));
     case Opcode.Pop:
@@ -311,6 +381,11 @@ function emit(word: number, address: number, index: number, sizeWords: number, k
     default:
       return undefined;
   }
+}
+
+/** the time and counts of `retired` instructions of a block run */
+function retire(retired: number): string {
+  return `cpu.timeNs = t + ${retired}; cpu.instructionsRetired += ${retired}; host.hypervisorInstructions += ${retired};`;
 }
 
 function compare(left: string, right: string): string {

@@ -2,7 +2,7 @@
  * Random multi-CPU programs for property tests: arithmetic, shared memory, locks, branches,
  * pause, timers, IPIs and the occasional fault, looping forever on every CPU.
  *
- * Register use: r1..r11 random, r12 lock address, r13 data base, r14/r15 assembler scratch.
+ * Register use: r1..r11 random, r12 lock address, r13 data base, r14/r15 assembler scratch (r14 also the subroutines').
  */
 import fc from 'fast-check';
 import { Assembler, ref } from '../../src/machine/assembler.js';
@@ -26,8 +26,12 @@ export type Operation =
   | { readonly kind: 'ipi'; readonly target: number; readonly vector: number }
   | { readonly kind: 'rdtime'; readonly destination: number }
   | { readonly kind: 'wildLoad'; readonly destination: number; readonly base: number }
+  /** a call to one of the shared subroutines: a counter bumped once, twice through a nested call, or a return past the instruction after the call */
+  | { readonly kind: 'call'; readonly subroutine: Subroutine }
   /** only in keyed programs (keyedOperation): a machine without protection keys traps on it */
   | { readonly kind: 'wrpkru'; readonly source: number; readonly value: number };
+
+type Subroutine = 'bump' | 'bumpTwice' | 'skipNext';
 
 type AluMnemonic = 'add' | 'sub' | 'and' | 'or' | 'xor' | 'shl' | 'shr' | 'mul';
 type BranchMnemonic = 'beq' | 'bne' | 'blt' | 'bge' | 'bgt' | 'ble';
@@ -73,6 +77,7 @@ export const operation: fc.Arbitrary<Operation> = fc.oneof(
   { arbitrary: fc.record({ kind: fc.constant('ipi' as const), target: fc.integer({ min: 0, max: 2 }), vector: fc.constantFrom(0, IPI_VECTOR) }), weight: 1 },
   { arbitrary: fc.record({ kind: fc.constant('rdtime' as const), destination: register }), weight: 1 },
   { arbitrary: fc.record({ kind: fc.constant('wildLoad' as const), destination: register, base: register }), weight: 1 },
+  { arbitrary: fc.record({ kind: fc.constant('call' as const), subroutine: fc.constantFrom<Subroutine>('bump', 'bumpTwice', 'skipNext') }), weight: 1 },
 );
 
 /** An operation of a program for a machine with protection keys: any of the others, or a PKRU write. */
@@ -145,6 +150,9 @@ function emitOperation(asm: Assembler, op: Operation): void {
     case 'wrpkru':
       asm.wrpkru(op.source, op.value);
       return;
+    case 'call':
+      asm.call(ref(op.subroutine));
+      return;
     case 'skip':
       throw new Error('skip is emitted by emitBody');
   }
@@ -174,6 +182,14 @@ function placeLabels(asm: Assembler, pending: { label: string; remaining: number
   }
 }
 
+/** The subroutines `call` operations reach (r14, used by no operation, is theirs): calls and returns inside translated blocks. */
+function emitSubroutines(asm: Assembler): void {
+  asm.label('bump').ld(14, 13, 34).addi(14, 14, 1).st(13, 34, 14).ret();
+  asm.label('bumpTwice').call(ref('bump')).call(ref('bump')).ret();
+  // returns one word past its return address: a `ret` to somewhere other than after its call
+  asm.label('skipNext').rdsp(14).ld(15, 14, 0).addi(15, 15, 1).st(14, 0, 15).ret();
+}
+
 function emitHandlers(asm: Assembler): void {
   asm.label('timer');
   emitLog(asm, 1);
@@ -197,6 +213,7 @@ export function buildRandomProgram(program: RandomProgram, config: Partial<Machi
         emitBody(asm, body);
         asm.jmp(ref(`loop${cpu}`));
       });
+      emitSubroutines(asm);
       emitHandlers(asm);
     },
     {

@@ -80,6 +80,30 @@ describe('block translation', () => {
     expect(shadowed(true)).toBe(1);
   });
 
+  it('keeps the shadow in hot, translated code: an interrupt pending at sti waits for exactly one instruction', () => {
+    // each round: interrupts off, a timer that expires during a long countdown, then sti; the
+    // handler adds up r3, which only the second instruction after sti sets
+    const run = (translate: boolean): { rounds: number; secondInstructionsRun: number; state: unknown } => {
+      const built = rig(
+        (asm) => {
+          asm.movi(13, DATA_BASE).movi(1, 1);
+          asm.label('round').movi(2, 0).movi(3, 0).cli().settimer(1).movi(4, 700);
+          asm.label('countdown').addi(4, 4, -1).cmpi(4, 0).bne(ref('countdown'));
+          asm.sti().movi(2, 1).movi(3, 1).jmp(ref('round'));
+          asm.label('timer').push(6).ld(6, 13, 1).add(6, 6, 3).st(13, 1, 6).ld(6, 13, 2).addi(6, 6, 1).st(13, 2, 6).pop(6).eoi().iret();
+        },
+        { handlers: { [TIMER_VECTOR]: 'timer' }, config: { translate } },
+      );
+      built.machine.run(400_000);
+      const words = built.machine.memory.words;
+      return { rounds: words[DATA_BASE + 2], secondInstructionsRun: words[DATA_BASE + 1], state: machineState(built.machine) };
+    };
+    const translated = run(true);
+    expect(translated.rounds).toBeGreaterThan(100);
+    expect(translated.secondInstructionsRun).toBe(0);
+    expect(translated).toEqual(run(false));
+  });
+
   it('leaves a trap in the middle of a block exactly where the interpreter would', () => {
     const trapping = (translate: boolean): unknown => {
       const built = rig((asm) => asm.movi(1, 3).addi(1, 1, 4).ld(2, 0, 0x600).movi(3, 9), { config: { translate } });
