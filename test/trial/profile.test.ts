@@ -3,6 +3,7 @@
  * by routine, and under the locks the executing CPU held.
  */
 import { describe, expect, it } from 'vitest';
+import { getConfiguration } from '../../src/guests/configurations.js';
 import { runGolden } from '../../src/trial/golden.js';
 
 describe('the hypervisor profile of a golden run', () => {
@@ -26,6 +27,26 @@ describe('the hypervisor profile of a golden run', () => {
     expect(perCpuLocks.any).toBeGreaterThanOrEqual(Math.max(perCpuLocks.schedule, perCpuLocks.timers));
     expect(perCpuLocks.any).toBeLessThanOrEqual(perCpuLocks.schedule + perCpuLocks.timers);
     expect(staticLocks.any).toBeLessThan(0.01);
+  });
+
+  it('says what a fail-stop on each instruction would leave for the repairs: a hypercall, a lock, an interrupt, or nothing', () => {
+    if (profile === undefined) throw new Error('no profile');
+    const { exposure, perCpuLocks, routines } = profile;
+    // mmu_update runs inside a hypercall and under the domain's big lock
+    expect(exposure.hypercall).toBeGreaterThanOrEqual(routines.do_mmu_update);
+    expect(exposure.lockHeld).toBeGreaterThanOrEqual(perCpuLocks.any);
+    for (const share of Object.values(exposure)) expect(share).toBeGreaterThanOrEqual(0);
+    // the idle loop holds nothing: at least its instructions leave nothing behind
+    expect(exposure.none).toBeGreaterThanOrEqual(routines.idle_loop);
+    expect(exposure.none).toBeLessThanOrEqual(1 - Math.max(exposure.hypercall, exposure.lockHeld, exposure.interruptInService) + 0.0002);
+  });
+
+  it('measures the share of the CPUs\' time spent in the hypervisor: a small one, the guests run most of it', () => {
+    if (profile === undefined) throw new Error('no profile');
+    const cpus = getConfiguration('1AppVM').cpuCount;
+    expect(profile.hypervisorTimeShare).toBeCloseTo(report.hypervisorInstructions / (report.simulatedNs * cpus), 5);
+    expect(profile.hypervisorTimeShare).toBeGreaterThan(0);
+    expect(profile.hypervisorTimeShare).toBeLessThan(0.01);
   });
 
   it('is only measured when asked for, as it slows the run', () => {

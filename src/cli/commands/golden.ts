@@ -22,7 +22,7 @@ export function registerGoldenCommand(program: Command, io: CliIo): void {
     .option('--config <name>', 'configuration: 1AppVM, 1AppVM-blk or 3AppVM', parseConfiguration, '3AppVM')
     .option('--seed <n>', 'workload seed', parseInteger('--seed'), 42)
     .option('--run-length-ms <ms>', 'simulated run length (default: the configuration\'s)', parseRunLengthMs)
-    .option('--json', 'print the report as one JSON object, with the hypervisor profile (share of instructions per routine and under each static lock)')
+    .option('--json', 'print the report as one JSON object, with the hypervisor profile (share of instructions per routine, under each lock, and with a hypercall, a lock or an interrupt in service for a fail-stop to leave behind; the share of CPU time spent in the hypervisor)')
     .action((options: GoldenOptions) => {
       const report = runGolden({ configuration: options.config, seed: options.seed, runLengthNs: options.runLengthMs }, { profile: options.json === true });
       io.stdout.write(options.json ? JSON.stringify(report) + '\n' : formatGolden(report));
