@@ -3,7 +3,9 @@
  * GuestPort). It keeps, per vCPU, the guest's resume token, the hypercall it is waiting on and
  * the compute time left when an interrupt cut it short. A token that comes back changed, or one
  * vCPU entered on two CPUs at once, crashes that guest: that is how corrupted hypervisor state
- * becomes a VM failure.
+ * becomes a VM failure. So does a sched_op(block) that returns anything but 0, as every Linux PV
+ * kernel blocks through xen_safe_halt, which BUG()s then: a block cut short by a recovery that
+ * does not retry it returns the hypercall number left in the guest's return register.
  */
 import { DOUBLE_FIELD } from '../machine/double-field.js';
 import type { GuestPort } from '../machine/machine.js';
@@ -134,7 +136,13 @@ export class GuestHost implements GuestPort {
     if (vcpu.awaitingReturn && registers[3] === 1) return this.restart(vcpu, kernel, registers[2], nowNs);
     if (vcpu.awaitingReturn) {
       vcpu.awaitingReturn = false;
-      return this.begin(vcpu, kernel.resume(registers[0], registers[2], nowNs), nowNs);
+      const returned = registers[0];
+      // Linux's xen_safe_halt: a sched_op(block) that returns anything but 0 is a BUG()
+      if (isBlock(vcpu.action) && returned !== 0) {
+        this.crash(vcpu, kernel, `BUG() in xen_safe_halt: sched_op(block) returned ${returned}`, nowNs);
+        return this.begin(vcpu, CRASHED_ACTION, nowNs);
+      }
+      return this.begin(vcpu, kernel.resume(returned, registers[2], nowNs), nowNs);
     }
     return this.continueAfterInterrupt(vcpu, kernel, registers[2], nowNs);
   }

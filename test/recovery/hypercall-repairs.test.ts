@@ -5,7 +5,7 @@
  * where the inconsistency exists, lands a failstop there, and recovers with and without the step.
  */
 import { describe, expect, it } from 'vitest';
-import { Hypercall, PAGE_TABLE_SLOTS } from '../../src/hypervisor/abi.js';
+import { Hypercall, PAGE_TABLE_SLOTS, SCHEDOP_BLOCK } from '../../src/hypervisor/abi.js';
 import { Domain, FRAME_TABLE_POINTER, FrameDescriptor, MMU_LOG_GOT_NEW, MMU_LOG_IDLE, Vcpu } from '../../src/hypervisor/layout.js';
 import { FLAG_INTERRUPT_ENABLE } from '../../src/machine/isa.js';
 import {
@@ -66,6 +66,23 @@ describe('retry-hypercalls', () => {
     const without = recoverFrom(failstopAt(at), mechanism, ['retry-hypercalls']);
     expectRecoveryFailed(without, 'appVmFailed', /^unixbench: mmu_update\(slot \d+, frame \d+\) returned use count 0, expected [1-9]/);
     expect(without.failedVms.map((vm) => vm.domainId)).toEqual([1]);
+
+    const withIt = recoverFrom(failstopAt(at), mechanism);
+    expectRecovered(withIt);
+    expect(workOf(withIt, 'retry-hypercalls')).toEqual({ hypercallsRewound: 1 });
+  });
+
+  it.each(mechanisms)('%s: a sched_op(block) cut short returns the hypercall number (2), and the guest BUG()s as Linux\'s xen_safe_halt does', (mechanism) => {
+    // UnixBench waits for its timer: sched_op(block) has entered its handler
+    const at = findPoint({
+      options: ONE_APP_VM,
+      afterNs: 100 * MS,
+      cpu: UNIXBENCH_CPU,
+      routines: ['do_sched_op'],
+      at: ({ cpu, words }) => words[cpu.registers[8] + Vcpu.offset.hypercallNumber] === Hypercall.SchedOp && words[cpu.registers[8] + Vcpu.offset.hypercallArguments] === SCHEDOP_BLOCK,
+    });
+    const without = recoverFrom(failstopAt(at), mechanism, ['retry-hypercalls']);
+    expectRecoveryFailed(without, 'appVmFailed', /^unixbench: crashed: BUG\(\) in xen_safe_halt: sched_op\(block\) returned 2$/);
 
     const withIt = recoverFrom(failstopAt(at), mechanism);
     expectRecovered(withIt);
