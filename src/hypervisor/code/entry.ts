@@ -25,7 +25,7 @@ import {
   VECTOR_EVENT_CHECK,
   Vcpu,
 } from '../layout.js';
-import { addToField, cpuAreaOf, routine, scheduleLockOf, storeImmediate, thisCpuArea } from './helpers.js';
+import { addToField, cpuAreaOf, routine, scheduleLockOf, storeImmediate, tableEntry, thisCpuArea } from './helpers.js';
 
 /**
  * What the entry paths keep in their callee-saved registers, and every routine they call relies
@@ -90,8 +90,7 @@ function emitVmExit(asm: Assembler): void {
     asm.cmpi(exit.hypercall, HYPERCALL_COUNT);
     asm.bge(ref('vmexit_hypercall_done'));
     // handler = hypercall_table[hypercall]
-    asm.movi(handler, HYPERCALL_TABLE);
-    asm.add(handler, handler, exit.hypercall);
+    tableEntry(asm, handler, HYPERCALL_TABLE, exit.hypercall);
     asm.ld(handler, handler, 0);
     asm.sti();
     asm.callr(handler);

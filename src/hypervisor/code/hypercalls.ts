@@ -357,8 +357,7 @@ function emitEventChannelOp(asm: Assembler): void {
     checkRange(asm, domainId, MAX_DOMAINS, invalid);
     checkRange(asm, portArgument, EVENT_PORT_COUNT, invalid);
     // evtchn_send(domain_table[domain id], port)
-    asm.movi(domain, DOMAIN_TABLE);
-    asm.add(domain, domain, domainId);
+    tableEntry(asm, domain, DOMAIN_TABLE, domainId);
     asm.ld(domain, domain, 0);
     asm.cmpi(domain, 0);
     asm.beq(noDomain);
@@ -414,21 +413,18 @@ function emitDomainCreate(asm: Assembler, exit: LabelReference): void {
     asm.cmpi(domainId, MAX_DOMAINS);
     asm.bge(full);
     const published = value;
-    asm.movi(published, DOMAIN_TABLE);
-    asm.add(published, published, domainId);
+    tableEntry(asm, published, DOMAIN_TABLE, domainId);
     asm.ld(published, published, 0);
     asm.cmpi(published, 0);
     asm.beq(found);
     asm.addi(domainId, domainId, 1);
   });
   // target = domain_pool[id], reset and published
-  asm.movi(target, DOMAIN_POOL);
-  asm.add(target, target, domainId);
+  tableEntry(asm, target, DOMAIN_POOL, domainId);
   asm.ld(target, target, 0);
   resetDomain(asm, target, cpu);
   const slot = value;
-  asm.movi(slot, DOMAIN_TABLE);
-  asm.add(slot, slot, domainId);
+  tableEntry(asm, slot, DOMAIN_TABLE, domainId);
   asm.st(slot, 0, target);
   asm.spinUnlock(lock);
   const wakeVcpu = result;
@@ -474,8 +470,7 @@ function emitDomainDestroy(asm: Assembler, exit: LabelReference): void {
   checkRange(asm, domainId, MAX_DOMAINS, invalid);
   asm.spinLock(lock);
   const slot = value;
-  asm.movi(slot, DOMAIN_TABLE);
-  asm.add(slot, slot, domainId);
+  tableEntry(asm, slot, DOMAIN_TABLE, domainId);
   asm.ld(target, slot, 0);
   asm.cmpi(target, 0);
   asm.beq(missing);
