@@ -281,18 +281,18 @@ export class PrivVm extends KernelBase<PrivVmState> {
       this.state.queue.unshift({ kind: 'eoi', vector: VECTOR_NIC });
     }
     for (const backend of this.state.blockBackends) {
-      if (this.takeEvents(portBit(RING_PORT_BASE + backend.domainId))) handled += this.serviceBlockRing(backend, nowNs);
+      if (this.takeEvents(ringEvent(backend.domainId))) handled += this.serviceBlockRing(backend, nowNs);
     }
     const net = this.state.net;
-    if (net !== null && this.takeEvents(portBit(RING_PORT_BASE + net.domainId))) handled += this.serviceNetRing(net, nowNs);
+    if (net !== null && this.takeEvents(ringEvent(net.domainId))) handled += this.serviceNetRing(net, nowNs);
     return handled;
   }
 
   /** The events of every device and ring it serves. */
   private servedPorts(): number {
     let ports = portBit(PORT_DISK) | portBit(PORT_NIC);
-    for (const backend of this.state.blockBackends) ports |= portBit(RING_PORT_BASE + backend.domainId);
-    if (this.state.net !== null) ports |= portBit(RING_PORT_BASE + this.state.net.domainId);
+    for (const backend of this.state.blockBackends) ports |= ringEvent(backend.domainId);
+    if (this.state.net !== null) ports |= ringEvent(this.state.net.domainId);
     return ports;
   }
 
@@ -466,4 +466,9 @@ function sameCall(queued: QueuedCall, call: QueuedCall): boolean {
   if (queued.kind !== call.kind) return false;
   if (queued.kind === 'notify' && call.kind === 'notify') return queued.domainId === call.domainId;
   return true;
+}
+
+/** The event bit of the ring AppVM `domainId` shares with the PrivVM (its port: RING_PORT_BASE + domain id). */
+function ringEvent(domainId: number): number {
+  return portBit(RING_PORT_BASE + domainId);
 }
