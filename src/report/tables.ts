@@ -6,6 +6,7 @@
 import type { Triage } from '../results/triage.js';
 import type { Comparison, Summary, SummaryGroup } from '../results/summary.js';
 import type { Stopping } from '../results/stopping.js';
+import type { StageGain } from '../results/stage-gains.js';
 import { formatCount, formatInterval, formatMs, formatPValue, formatPercent, formatPointDifference, formatShare, MISSING } from './format.js';
 import { ablationCells, attempted, configurations, faultTypesOf, FULL_STAGE, injected, mainRows, mechanismsOf, type Cell } from './groups.js';
 
@@ -68,7 +69,9 @@ export const notes = {
   main:
     'Outcome shares are of injected faults. Recovery rate = recovered / detected faults on which recovery ran, with its 95% Wilson interval in brackets; ' +
     '"no VM failure" counts recoveries after which no AppVM failed. SI = service interruption (detection latency + recovery latency), in ms, over every recovery attempt.',
-  ablation: 'Cumulative stages in campaign order: each row adds one repair to the row above it, on the same faults. Δ is the change in recovery rate from the previous row.',
+  ablation:
+    'Cumulative stages in campaign order: each row adds one repair to the row above it, on the same faults. Δ is the change in recovery rate from the previous row; ' +
+    '"gained / lost" counts the detected faults this row recovers and the one above did not, and the other way round, and "gains landed in" names the hypervisor routines (for a code fault, the flipped word\'s) where the gained faults landed, most first.',
   comparisons:
     'Paired on the same faults (same trial index): only detections recovered by one mechanism and not the other (discordant pairs) carry information. p is the exact two-sided McNemar test.',
   failures: 'First cause of each failed recovery, and the detector that caught each detected fault.',
@@ -80,7 +83,7 @@ export function buildTables(summary: Summary): ReportTables {
   return {
     overview: overview(summary),
     main: configurations(summary).map((config) => ({ config, table: mainTable(summary, config) })),
-    ablation: ablationCells(summary).map((cell) => ({ config: cell.config, faultType: cell.faultType, mechanism: cell.mechanism, table: ablationTable(cell) })),
+    ablation: ablationCells(summary).map((cell) => ({ config: cell.config, faultType: cell.faultType, mechanism: cell.mechanism, table: ablationTable(cell, ladderOf(summary, cell)) })),
     comparisons: summary.comparisons.length === 0 ? null : comparisonTable(summary.comparisons),
     failures: configurations(summary)
       .map((config) => ({ config, table: failureTable(summary, config) }))
@@ -159,12 +162,22 @@ function recoveredCount(group: SummaryGroup): string {
   return tried === 0 ? MISSING : `${formatCount(group.recovery.success)}/${formatCount(tried)}`;
 }
 
-function ablationTable(cell: Cell): Table {
+/** The cell's stage gains (stage-gains.ts), by stage name; empty for a summary without them. */
+function ladderOf(summary: Summary, cell: Cell): ReadonlyMap<string, StageGain> {
+  const ladder = summary.stageGains?.find((gains) => gains.config === cell.config && gains.faultType === cell.faultType && gains.mechanism === cell.mechanism);
+  return new Map((ladder?.stages ?? []).map((gain) => [gain.stage, gain]));
+}
+
+function ablationTable(cell: Cell, gains: ReadonlyMap<string, StageGain>): Table {
   return {
-    columns: [left('Stage'), right('Trials'), right('Detected'), right('Recovered'), right('Recovery rate [95% CI]'), right('Δ rate'), right('No VM failure [95% CI]'), right('SI p50'), right('SI max')],
+    columns: [
+      left('Stage'), right('Trials'), right('Detected'), right('Recovered'), right('Recovery rate [95% CI]'), right('Δ rate'), right('Gained / lost'), left('Gains landed in'),
+      right('No VM failure [95% CI]'), right('SI p50'), right('SI max'),
+    ],
     rows: cell.groups.map((group, index) => {
       const previous = index === 0 ? undefined : cell.groups[index - 1];
       const change = previous === undefined ? Number.NaN : group.recoveryRate.value - previous.recoveryRate.value;
+      const gain = gains.get(group.stage);
       return [
         group.stage,
         formatCount(group.trials),
@@ -172,6 +185,8 @@ function ablationTable(cell: Cell): Table {
         recoveredCount(group),
         formatInterval(group.recoveryRate),
         formatPointDifference(change),
+        gain === undefined ? MISSING : `+${formatCount(gain.gained)} / -${formatCount(gain.lost)}`,
+        gain === undefined || gain.gainedIn.length === 0 ? MISSING : gain.gainedIn.map(({ routine, faults }) => `${routine} ${formatCount(faults)}`).join(', '),
         formatInterval(group.noVmFailureRate),
         formatMs(group.serviceInterruptionMs.p50),
         formatMs(group.serviceInterruptionMs.max),

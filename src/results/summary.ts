@@ -9,6 +9,7 @@ import { mcNemarExact, percentile, wilson, type Interval } from './statistics.js
 import type { TrialRecord, TrialSpec } from '../trial/record.js';
 import { isHarnessError, type HarnessErrorRecord } from './harness-error.js';
 import type { Provenance } from './provenance.js';
+import { StageGainsAccumulator, type StageGains } from './stage-gains.js';
 import { StoppingAccumulator, type StopRule, type Stopping } from './stopping.js';
 
 export interface CampaignRecord {
@@ -92,6 +93,8 @@ export interface Summary {
   readonly partial?: { readonly trials: number; readonly planned: number; readonly reason: string };
   /** where each cell stopped and why, for a campaign with a stop rule */
   readonly stopping?: Stopping;
+  /** in a campaign with ablation stages: what each stage recovers that the one before did not, and where those faults landed */
+  readonly stageGains?: readonly StageGains[];
 }
 
 /** A mechanism variant in one configuration: its groups (one per fault type) share the periods. */
@@ -132,6 +135,7 @@ export class SummaryAccumulator {
   private trials = 0;
   private readonly groups = new Map<string, GroupTally>();
   private readonly pairs = new MechanismPairs();
+  private readonly ladders = new StageGainsAccumulator();
   /** failover's epoch of each (configuration, mechanism, stage), from its specs: a campaign may compare epochs */
   private readonly epochs = new Map<string, number | undefined>();
 
@@ -149,6 +153,7 @@ export class SummaryAccumulator {
     }
     group.add(entry);
     this.pairs.add(entry);
+    this.ladders.add(entry);
   }
 
   summary(campaign: string, seed: number): Summary {
@@ -165,7 +170,8 @@ export class SummaryAccumulator {
       return costWhenNothingFails(group.mechanism, group.config, seed, epochOf(group), tally?.kvServer);
     };
     const groups = replicates ? tallied.map((group) => ({ ...group, ...costOf(group) })) : tallied;
-    return { campaign, seed, trials: this.trials, groups, comparisons: this.pairs.comparisons() };
+    const stageGains = this.ladders.gains();
+    return { campaign, seed, trials: this.trials, groups, comparisons: this.pairs.comparisons(), ...(stageGains.length === 0 ? {} : { stageGains }) };
   }
 }
 

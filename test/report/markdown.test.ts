@@ -71,9 +71,10 @@ describe('renderMarkdown', () => {
     const stages = ['0 no repairs', '1 + clear-irq-count', '2 + release-heap-locks'].map((stage) => ablation.indexOf(`| ${stage} | 4 |`));
     expect(stages.every((index) => index > 0)).toBe(true);
     expect(stages).toEqual([...stages].sort((x, y) => x - y));
-    expect(rowOf(ablation, '0 no repairs')).toEqual(['0 no repairs', '4', '4', '1/4', '25.0% [4.6, 69.9]', '—', '25.0% [4.6, 69.9]', '23.0', '23.0']);
-    expect(rowOf(ablation, '1 + clear-irq-count').slice(4, 6)).toEqual(['50.0% [15.0, 85.0]', '+25.0 pp']);
-    expect(rowOf(ablation, '2 + release-heap-locks').slice(4, 6)).toEqual(['100.0% [51.0, 100.0]', '+50.0 pp']);
+    expect(rowOf(ablation, '0 no repairs')).toEqual(['0 no repairs', '4', '4', '1/4', '25.0% [4.6, 69.9]', '—', '—', '—', '25.0% [4.6, 69.9]', '23.0', '23.0']);
+    // each later stage: its change in rate, the faults it gained and lost, and where the gained ones landed
+    expect(rowOf(ablation, '1 + clear-irq-count').slice(4, 8)).toEqual(['50.0% [15.0, 85.0]', '+25.0 pp', '+1 / -0', 'schedule 1']);
+    expect(rowOf(ablation, '2 + release-heap-locks').slice(4, 8)).toEqual(['100.0% [51.0, 100.0]', '+50.0 pp', '+2 / -0', 'schedule 2']);
     // without an 'all' stage, the main table shows the last (most complete) stage
     expect(rowOf(ablation, 'failstop', 'microreset (2 + release-heap-locks)')[7]).toBe('4/4');
   });

@@ -4,7 +4,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SummaryAccumulator, isTrialEntry, summarize, type CampaignRecord, type Comparison, type Summary, type SummaryGroup } from '../../src/results/summary.js';
+import { SummaryAccumulator, isTrialEntry, summarize, type CampaignRecord, type Comparison, type Summary, type SummaryGroup, type TrialEntry } from '../../src/results/summary.js';
+import { landedIn, type StageGains } from '../../src/results/stage-gains.js';
 import type { FaultType } from '../../src/faults/fault.js';
 import { mcNemarExact, percentile, wilson } from '../../src/results/statistics.js';
 import { ablationCampaign, pairedCampaign, undetectedCampaign } from '../report/samples.js';
@@ -39,6 +40,32 @@ describe('SummaryAccumulator', () => {
     }
   });
 
+  it('says what each ablation stage recovers that the one before did not, and where those faults landed', () => {
+    // the sample: '0 no repairs' recovers trial 0, '1 + clear-irq-count' trials 0-1, '2 + release-heap-locks' all four; every fault at <schedule+12>
+    expect(summarize('sample', 1, ablationCampaign()).stageGains).toEqual([
+      {
+        config: '1AppVM',
+        faultType: 'failstop',
+        mechanism: 'microreset',
+        stages: [
+          { stage: '1 + clear-irq-count', gained: 1, lost: 0, gainedIn: [{ routine: 'schedule', faults: 1 }] },
+          { stage: '2 + release-heap-locks', gained: 2, lost: 0, gainedIn: [{ routine: 'schedule', faults: 2 }] },
+        ],
+      },
+    ]);
+    // a campaign without stages has none
+    expect(summarize('sample', 1, pairedCampaign()).stageGains).toBeUndefined();
+  });
+
+  it('counts a fault a later stage no longer recovers as lost, not gained', () => {
+    const reversed = ablationCampaign().map((entry) => (entry.stage === '2 + release-heap-locks' ? { ...entry, stage: '0 no repairs' } : entry.stage === '0 no repairs' ? { ...entry, stage: '2 + release-heap-locks' } : entry));
+    const [ladder] = summarize('sample', 1, reversed).stageGains ?? [];
+    expect(ladder.stages.map(({ gained, lost }) => [gained, lost])).toEqual([
+      [0, 2],
+      [0, 1],
+    ]);
+  });
+
   it('can be asked for a summary part-way and go on', () => {
     const records = [...pairedCampaign(), ...ablationCampaign()];
     const accumulator = new SummaryAccumulator();
@@ -62,7 +89,46 @@ function summarizeInMemory(campaign: string, seed: number, entries: readonly Cam
     groups.set(key, list);
   }
   const summaries = [...groups.values()].map(summarizeGroup).sort(compareGroups);
-  return { campaign, seed, trials: entries.length, groups: summaries, comparisons: compareMechanisms(entries) };
+  const stageGains = gainsInMemory(entries);
+  return { campaign, seed, trials: entries.length, groups: summaries, comparisons: compareMechanisms(entries), ...(stageGains.length === 0 ? {} : { stageGains }) };
+}
+
+/** Stage gains from all the records at once: each ablation cell's detected trials, stage by stage. */
+function gainsInMemory(entries: readonly CampaignRecord[]): StageGains[] {
+  const cells = new Map<string, TrialEntry[]>();
+  for (const entry of entries.filter(isTrialEntry)) {
+    if (!/^\d+ (no repairs|\+ \S.*)$/.test(entry.stage) || entry.record.outcome !== 'detected' || entry.record.recovery === undefined) continue;
+    const key = JSON.stringify([entry.record.configuration, entry.record.faultType, entry.record.mechanism]);
+    cells.set(key, [...(cells.get(key) ?? []), entry]);
+  }
+  const gains: StageGains[] = [];
+  for (const [key, cell] of cells) {
+    const number = (stage: string): number => Number(stage.split(' ')[0]);
+    const stages = [...new Set(cell.map((entry) => entry.stage))].sort((x, y) => number(x) - number(y) || x.localeCompare(y));
+    if (stages.length < 2) continue;
+    // the last record of a trial at a stage counts; where it landed is its first record's
+    const recovered = (stage: string, trialIndex: number): boolean | undefined => {
+      const found = cell.filter((entry) => entry.stage === stage && entry.record.trialIndex === trialIndex).at(-1);
+      return found === undefined || found.record.outcome !== 'detected' ? undefined : found.record.recovery?.result === 'recovered';
+    };
+    const indexes = [...new Set(cell.map((entry) => entry.record.trialIndex))];
+    const where = (trialIndex: number): string => {
+      const first = cell.find((entry) => entry.record.trialIndex === trialIndex) as TrialEntry;
+      return first.record.outcome === 'detected' ? landedIn(first.record.injection) : '?';
+    };
+    const [config, faultType, mechanism] = JSON.parse(key) as [string, FaultType, string];
+    const ladder = stages.slice(1).map((stage, position) => {
+      const before = stages[position];
+      const changed = indexes.filter((index) => recovered(before, index) !== undefined && recovered(stage, index) !== undefined && recovered(before, index) !== recovered(stage, index));
+      const gainedIndexes = changed.filter((index) => recovered(stage, index) === true);
+      const counts = new Map<string, number>();
+      for (const index of gainedIndexes) counts.set(where(index), (counts.get(where(index)) ?? 0) + 1);
+      const gainedIn = [...counts.entries()].sort((x, y) => y[1] - x[1] || x[0].localeCompare(y[0])).slice(0, 5).map(([routine, faults]) => ({ routine, faults }));
+      return { stage, gained: gainedIndexes.length, lost: changed.length - gainedIndexes.length, gainedIn };
+    });
+    gains.push({ config, faultType, mechanism, stages: ladder });
+  }
+  return gains.sort((x, y) => x.config.localeCompare(y.config) || x.faultType.localeCompare(y.faultType) || x.mechanism.localeCompare(y.mechanism));
 }
 
 function compareGroups(x: SummaryGroup, y: SummaryGroup): number {
