@@ -152,6 +152,8 @@ interface Emitted {
    */
   readonly target?: number;
   readonly through?: string;
+  /** a call's return address: where a `ret` the block reaches through it should go */
+  readonly returnAddress?: number;
   /** a conditional branch: the instructions after it are another path's, checked when reached */
   readonly branches?: boolean;
   /**
@@ -239,7 +241,7 @@ function basicBlock(start: number, words: Int32Array, permissions: Uint8Array, s
     const target = emitted.target;
     if (target !== undefined && onward(target)) {
       code.push(emitted.through ?? '');
-      if (decode(words[address]).opcode === Opcode.Call) returns.push(address + 1);
+      if (emitted.returnAddress !== undefined) returns.push(emitted.returnAddress);
       segmentStarts.push(blockWords.length);
       address = target;
       continue;
@@ -343,7 +345,7 @@ function emit(word: number, address: number, index: number, sizeWords: number, k
     case Opcode.JumpRegister:
       return ending(`next = r[${a}];`);
     case Opcode.Call:
-      return { ...ending(`${push(`${address + 1}`)} next = ${immediate};`), target: immediate, through: push(`${address + 1}`) };
+      return { ...ending(`${push(`${address + 1}`)} next = ${immediate};`), target: immediate, through: push(`${address + 1}`), returnAddress: address + 1 };
     case Opcode.CallRegister:
       return ending(`${push(`${address + 1}`)} next = r[${a}];`);
     case Opcode.Return:
