@@ -57,3 +57,11 @@ export function symbolizerFor(labels: ReadonlyMap<string, number>): Symbolizer {
     return best[1] === address ? best[0] : `${best[0]}+${address - best[1]}`;
   };
 }
+
+/**
+ * The function a symbol names, without its offset or local label: `schedule.pick+3` -> `schedule`
+ * (and a data symbol's structure: `percpu[1].softirqPending` -> `percpu[1]`).
+ */
+export function functionOfSymbol(symbol: string): string {
+  return symbol.replace(/\+\d+$/, '').split('.')[0];
+}

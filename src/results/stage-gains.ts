@@ -6,6 +6,7 @@
  * context_switch and the runqueue code, say). Built a record at a time, like the mechanism pairs.
  */
 import type { FaultType, Injection } from '../faults/fault.js';
+import { functionOfSymbol } from '../machine/disassembler.js';
 import type { TrialEntry } from './summary.js';
 
 export interface StageGain {
@@ -42,7 +43,7 @@ function stageNumber(stage: string): number | undefined {
 export function landedIn(injection: Injection): string {
   const location = injection.location;
   const symbol = location.type === 'code' || location.type === 'memory' ? location.symbol : /<([^>]*)>\s*$/.exec(injection.instruction)?.[1];
-  return symbol === undefined || symbol === '' ? '?' : symbol.replace(/\+\d+$/, '').split('.')[0];
+  return symbol === undefined || symbol === '' ? '?' : functionOfSymbol(symbol);
 }
 
 interface Ladder {

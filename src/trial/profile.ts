@@ -9,7 +9,7 @@
  */
 import type { Program } from '../machine/assembler.js';
 import type { Tracer } from '../machine/machine.js';
-import { symbolizerFor } from '../machine/disassembler.js';
+import { functionOfSymbol, symbolizerFor } from '../machine/disassembler.js';
 import { MAX_DOMAINS } from '../hypervisor/abi.js';
 import { DOMAIN_LIST_LOCK, DOMAIN_TABLE, Domain, PerCpu, TIME_LOCK, Vcpu, perCpuAddress, scheduleLockAddress, timerLockAddress } from '../hypervisor/layout.js';
 import type { System } from './system.js';
@@ -81,7 +81,7 @@ function routineNames(program: Program): string[] {
   const symbol = symbolizerFor(program.labels);
   return Array.from({ length: program.words.length }, (_, offset) => {
     const name = symbol(program.base + offset);
-    return name === undefined ? '?' : name.replace(/\+\d+$/, '').split('.')[0];
+    return name === undefined ? '?' : functionOfSymbol(name);
   });
 }
 

@@ -10,6 +10,7 @@
  * in the machine, then the steps); it stops sampling at the first detection after recovery.
  */
 import { CpuMode } from '../machine/cpu.js';
+import { functionOfSymbol } from '../machine/disassembler.js';
 import { describeDetection } from '../hypervisor/detection.js';
 import { AddressNamer } from '../hypervisor/symbols.js';
 import { trialSeed } from '../faults/random.js';
@@ -76,7 +77,7 @@ class Lanes {
   sample(system: System, atNs = system.machine.nowNs): void {
     const nowNs = atNs;
     system.machine.cpus.forEach((cpu, index) => {
-      const handler = cpu.mode === CpuMode.Running || cpu.mode === CpuMode.Paused ? functionOf(this.namer.name(cpu.programCounter)) : undefined;
+      const handler = cpu.mode === CpuMode.Running || cpu.mode === CpuMode.Paused ? functionOfSymbol(this.namer.name(cpu.programCounter)) : undefined;
       this.extend(index, nowNs, activityOf(cpu.mode), handler);
     });
   }
@@ -203,7 +204,3 @@ function activityOf(mode: CpuMode): Activity {
   }
 }
 
-/** `schedule.pick+3` -> `schedule`: the function a code address is in. */
-function functionOf(name: string): string {
-  return name.replace(/\+\d+$/, '').replace(/\..*$/, '');
-}

@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Assembler, ref, struct } from '../../src/machine/assembler.js';
-import { disassemble, symbolizerFor } from '../../src/machine/disassembler.js';
+import { disassemble, functionOfSymbol, symbolizerFor } from '../../src/machine/disassembler.js';
 import {
   IMMEDIATE_MAX,
   IMMEDIATE_MIN,
@@ -233,6 +233,14 @@ describe('disassemble and assembleLine', () => {
     expect(disassemble(encode(Opcode.Jump, 0, 0, 0x123), symbolize)).toBe('jmp 291 <loop+3>');
     expect(disassemble(encode(Opcode.Call, 0, 0, 0x100), symbolize)).toBe('call 256 <start>');
     expect(disassemble(encode(Opcode.Jump, 0, 0, 0x10), symbolize)).toBe('jmp 16');
+  });
+
+  it('names the function a symbol is in, without offset or local label', () => {
+    expect(functionOfSymbol('schedule')).toBe('schedule');
+    expect(functionOfSymbol('schedule+3')).toBe('schedule');
+    expect(functionOfSymbol('schedule.pick')).toBe('schedule');
+    expect(functionOfSymbol('do_mmu_update.put_done+12')).toBe('do_mmu_update');
+    expect(functionOfSymbol('percpu[1].softirqPending')).toBe('percpu[1]');
   });
 
   it('any valid word disassembles to a line that reassembles to the same instruction text', () => {
