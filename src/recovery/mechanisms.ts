@@ -54,3 +54,9 @@ export function ablationStages(mechanism: Mechanism): { readonly stage: string; 
     disabledSteps: mechanism.repairOrder.slice(enabled),
   }));
 }
+
+/** A stage name ablationStages gives, read back: its position in the ladder ("0 no repairs" -> 0, "3 + scheduler" -> 3); undefined for any other stage. */
+export function ablationStageNumber(stage: string): number | undefined {
+  const match = /^(0) no repairs$|^([1-9]\d*) \+ \S.*$/.exec(stage);
+  return match === null ? undefined : Number(match[1] ?? match[2]);
+}

@@ -10,6 +10,7 @@
  */
 import type { Summary, SummaryGroup } from '../results/summary.js';
 import { faultTypes } from '../faults/fault.js';
+import { ablationStageNumber } from '../recovery/mechanisms.js';
 
 export const FULL_STAGE = 'all';
 
@@ -82,7 +83,7 @@ export function ablationCells(summary: Summary): Cell[] {
 
 /** The stage names `ablation: true` gives (ablationStages): "0 no repairs", "3 + scheduler". */
 export function isAblationStage(stage: string): boolean {
-  return /^(0 no repairs|[1-9]\d* \+ \S.*)$/.test(stage);
+  return ablationStageNumber(stage) !== undefined;
 }
 
 /** Configurations in the summary's order. */

@@ -7,6 +7,7 @@
  */
 import type { FaultType, Injection } from '../faults/fault.js';
 import { functionOfSymbol } from '../machine/disassembler.js';
+import { ablationStageNumber } from '../recovery/mechanisms.js';
 import type { TrialEntry } from './summary.js';
 
 export interface StageGain {
@@ -28,12 +29,6 @@ export interface StageGains {
 }
 
 const ROUTINES_SHOWN = 5;
-
-/** An ablation stage's position in its ladder: the number its name starts with. */
-function stageNumber(stage: string): number | undefined {
-  const match = /^(\d+) (no repairs|\+ \S.*)$/.exec(stage);
-  return match === null ? undefined : Number(match[1]);
-}
 
 /**
  * Where a fault landed, as triage names it: a code or memory fault's flipped word, else the
@@ -62,7 +57,7 @@ export class StageGainsAccumulator {
   private readonly ladders = new Map<string, Ladder>();
 
   add({ record, stage }: TrialEntry): void {
-    const number = stageNumber(stage);
+    const number = ablationStageNumber(stage);
     if (number === undefined || record.outcome !== 'detected' || record.recovery === undefined) return;
     const key = JSON.stringify([record.configuration, record.faultType, record.mechanism]);
     const ladder = this.ladders.get(key) ?? { stages: new Map<string, number>(), trials: new Map() };

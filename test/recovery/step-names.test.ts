@@ -7,12 +7,21 @@
 import { describe, expect, it } from 'vitest';
 import type { Detection } from '../../src/hypervisor/detection.js';
 import { NOMINAL_HOST } from '../../src/recovery/cost-model.js';
-import { mechanisms, UnknownStepError } from '../../src/recovery/mechanisms.js';
+import { ablationStageNumber, ablationStages, mechanisms, UnknownStepError } from '../../src/recovery/mechanisms.js';
 import { microreset } from '../../src/recovery/microreset.js';
 import { recover } from '../../src/recovery/recover.js';
 import { stepNames, type StepName } from '../../src/recovery/steps/index.js';
 import { runTrial } from '../../src/trial/trial.js';
 import { System } from '../../src/trial/system.js';
+
+describe('ablation stage names', () => {
+  it('read back to their position in the ladder, and no other stage name does', () => {
+    for (const mechanism of mechanisms) {
+      ablationStages(mechanism).forEach(({ stage }, position) => expect(ablationStageNumber(stage)).toBe(position));
+    }
+    for (const other of ['all', 'all+pkeys', '01 + leading-zero', '3 no repairs', '3 +', '', 'x 3 + y']) expect(ablationStageNumber(other)).toBeUndefined();
+  });
+});
 
 describe('step names', () => {
   it('stepNames are exactly the names of the mechanisms\' steps, each once', () => {

@@ -97,7 +97,7 @@ function summarizeInMemory(campaign: string, seed: number, entries: readonly Cam
 function gainsInMemory(entries: readonly CampaignRecord[]): StageGains[] {
   const cells = new Map<string, TrialEntry[]>();
   for (const entry of entries.filter(isTrialEntry)) {
-    if (!/^\d+ (no repairs|\+ \S.*)$/.test(entry.stage) || entry.record.outcome !== 'detected' || entry.record.recovery === undefined) continue;
+    if (!/^(0 no repairs|[1-9]\d* \+ \S.*)$/.test(entry.stage) || entry.record.outcome !== 'detected' || entry.record.recovery === undefined) continue;
     const key = JSON.stringify([entry.record.configuration, entry.record.faultType, entry.record.mechanism]);
     cells.set(key, [...(cells.get(key) ?? []), entry]);
   }
