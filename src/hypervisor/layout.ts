@@ -118,10 +118,14 @@ export const SOFTIRQ_SCHEDULE = 1;
 /** run expired timers: raised by the local timer interrupt, run at the next softirq point, as in Xen */
 export const SOFTIRQ_TIMER = 2;
 
-/** mmu_update's undo log stages */
+/**
+ * mmu_update's undo log: the step the update has begun. Each is logged, with the value the step
+ * changes, before the step runs (a write-ahead log), so undo restores old values and never
+ * misses a step that ran but was not yet logged.
+ */
 export const MMU_LOG_IDLE = 0;
-export const MMU_LOG_GOT_NEW = 1;
-export const MMU_LOG_WROTE_ENTRY = 2;
+export const MMU_LOG_GET_NEW = 1;
+export const MMU_LOG_WRITE_ENTRY = 2;
 export const MMU_LOG_PUT_OLD = 3;
 
 export const Timer = struct('timer', {
@@ -151,11 +155,13 @@ export const Vcpu = struct('vcpu', {
   hypercallInProgress: 1,
   /** set by recovery: the abandoned hypercall is to be re-executed by the guest */
   restartHypercall: 1,
-  /** undo log of mmu_update's steps: 0 none, 1 new page got, 2 entry written, 3 old page put */
+  /** undo log of mmu_update (MMU_LOG_*): the step begun, the slot, its old and new frames, their use counts before the update */
   mmuLogStage: 1,
   mmuLogSlot: 1,
   mmuLogOld: 1,
   mmuLogNew: 1,
+  mmuLogOldCount: 1,
+  mmuLogNewCount: 1,
   multicallBuffer: 1,
   runtimeUs: 1,
   /** runstate accounting, as Xen's: when the vCPU last started running, and its time running */

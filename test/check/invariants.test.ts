@@ -30,7 +30,7 @@ describe('each invariant fails for a real reason', () => {
       seed: 0,
       mechanism: 'microreset',
       disabledSteps: ['scheduler-consistency'],
-      faults: [{ trigger: { timeNs: 68_553_796, instructionsAfter: 18_038 }, target: { type: 'failstop' } }],
+      faults: [{ trigger: { timeNs: 129_197_730, instructionsAfter: 5_130 }, target: { type: 'failstop' } }],
     };
     const broken = runScenario(scenario);
     expect(recoveryResult(broken)).toBe('recovered');
@@ -83,9 +83,9 @@ describe('each invariant fails for a real reason', () => {
       mechanism: 'microreset',
       disabledSteps: [],
       faults: [
-        // fraction: the word static.frameTable, 354th of the 2,417 static and in-use heap words;
+        // fraction: the word static.frameTable, 354th of the 2,441 static and in-use heap words;
         // bit 10 moves the table onto the heap words after it, BlkBench's ring among them
-        { trigger: { timeNs: 100 * MS, instructionsAfter: 100 }, target: { type: 'memory', fraction: 0.1462556888705006, bit: 10 } },
+        { trigger: { timeNs: 100 * MS, instructionsAfter: 100 }, target: { type: 'memory', fraction: 0.14481769766489144, bit: 10 } },
         // BlkBench makes no page-table update that would notice; a fail-stop brings the recovery
         { trigger: { timeNs: 102 * MS, instructionsAfter: 50 }, target: { type: 'failstop' } },
       ],

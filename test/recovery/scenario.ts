@@ -79,6 +79,14 @@ function routineAddresses(system: System, routine: string): Set<number> {
  * inside `spec.routines` until `spec.at` holds. Fails if the point is not reached within the run.
  */
 export function findPoint(spec: PointSpec): Point {
+  return findPoints(spec, () => true)[0];
+}
+
+/**
+ * The point findPoint finds, then one after each further instruction `spec.cpu` retires inside
+ * `spec.routines`, up to and including the first where `until` holds (at most `limit` points).
+ */
+export function findPoints(spec: PointSpec, until: (view: PointView) => boolean, limit = 1_000): Point[] {
   const system = new System(spec.options);
   system.start();
   const machine = system.machine;
@@ -88,16 +96,27 @@ export function findPoint(spec: PointSpec): Point {
   machine.tracer = (cpu, programCounter) => {
     if (cpu === spec.cpu && addresses.has(programCounter)) machine.endRunAt(machine.hypervisorInstructions + 1);
   };
-  for (;;) {
-    const outcome = machine.run(system.runLengthNs);
-    if (outcome.kind !== 'instructionLimit') throw new Error(`point in ${spec.routines.join('/')} on cpu ${spec.cpu} not reached (${outcome.kind})`);
-    const cpu = machine.cpus[spec.cpu];
-    if (cpu.mode === CpuMode.Running && spec.at({ system, cpu, words: machine.memory.words })) break;
+  const next = (): PointView => {
+    for (;;) {
+      const outcome = machine.run(system.runLengthNs);
+      if (outcome.kind !== 'instructionLimit') throw new Error(`point in ${spec.routines.join('/')} on cpu ${spec.cpu} not reached (${outcome.kind})`);
+      const cpu = machine.cpus[spec.cpu];
+      if (cpu.mode === CpuMode.Running) return { system, cpu, words: machine.memory.words };
+    }
+  };
+  const pointOf = ({ cpu }: PointView): Point => {
+    expect(system.hypervisor.detections).toEqual([]);
+    return { options: spec.options, snapshot: system.snapshot(), cpu: spec.cpu, programCounter: cpu.programCounter, timeNs: cpu.timeNs };
+  };
+  let view = next();
+  while (!spec.at(view)) view = next();
+  const points = [pointOf(view)];
+  while (!until(view) && points.length < limit) {
+    view = next();
+    points.push(pointOf(view));
   }
   machine.tracer = undefined;
-  expect(system.hypervisor.detections).toEqual([]);
-  const cpu = machine.cpus[spec.cpu];
-  return { options: spec.options, snapshot: system.snapshot(), cpu: spec.cpu, programCounter: cpu.programCounter, timeNs: cpu.timeNs };
+  return points;
 }
 
 export function restoredSystem(point: Point): System {

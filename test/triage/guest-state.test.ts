@@ -153,9 +153,12 @@ describe("a guest's context in its vCPU, at the guest's own point", () => {
   });
 });
 
-/** The first failed recovery of a scan of code faults whose restoring set is guest state alone. */
+/**
+ * The first failed recovery of a scan of code faults whose restoring set is guest state alone
+ * (on this model, trial 1062: the PrivVM crashed).
+ */
 function firstGuestRestoringSet(): { diagnosis: TrialDiagnosis } {
-  for (let trialIndex = 0; trialIndex < 800; trialIndex++) {
+  for (let trialIndex = 1_000; trialIndex < 1_200; trialIndex++) {
     const spec: TrialSpec = { configuration: '3AppVM', seed: 2018, trialIndex, faultType: 'code', mechanism: 'microreset' };
     const { record } = runTrial(spec);
     // a guest's failure is where guest damage shows: the other failed recoveries are not diagnosed
@@ -163,7 +166,7 @@ function firstGuestRestoringSet(): { diagnosis: TrialDiagnosis } {
     const diagnosis = diagnoseTrial({ id: String(trialIndex), spec, recovery: record.recovery, replay: record.replay }, { maxReruns: 64 });
     if (diagnosis.restoring.kind === 'found' && diagnosis.restoring.regions.every(isGuestRegion)) return { diagnosis };
   }
-  throw new Error('no failed recovery with a restoring set of guest state in 800 code faults');
+  throw new Error('no failed recovery with a restoring set of guest state in 200 code faults');
 }
 
 describe('a failed recovery whose damage is in guest state', () => {

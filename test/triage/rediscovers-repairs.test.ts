@@ -1,9 +1,10 @@
 /**
  * The procedure rediscovers known repairs: for each of five microreset repairs (a sixth is not
- * shown on this model: see notShown), a small campaign
- * with that one step switched off, triaged, has the step in the `repairedBy` of its largest
- * cluster, and that cluster's restoring set names state the step declares it repairs (the step
- * definition's own `repairs`, not a pinned outcome). Campaigns are as small as shows it.
+ * shown on this model: see notShown), a small campaign with that one step switched off, triaged,
+ * finds the step its largest finding: the clusters with the step in their `repairedBy` hold more
+ * failed recoveries than any other cluster does, and a restoring set of those clusters names state the
+ * step declares it repairs (the step definition's own `repairs`, not a pinned outcome). Campaigns
+ * are as small as shows it.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCampaign } from '../../src/campaign/runner.js';
@@ -19,8 +20,8 @@ afterAll(removeTemporaryDirectories);
  * The configuration and fail-stop trials that show each step (fail-stop faults are all detected).
  * Since recovery starts in the machine (issue 15), some failures come with every step on (a
  * scheduler left mid-switch, a corrupted resume token), and a held lock shows as several causes
- * (a watchdog hang, a guest timed out, the PrivVM's timer): the campaigns are large enough for the
- * step's own cluster to be the largest.
+ * (a watchdog hang, a guest timed out, the PrivVM's timer), each its own cluster: what the step
+ * repairs is counted over its clusters, and the campaigns are large enough for that to lead.
  */
 const cases = [
   { step: 'clear-irq-count', configuration: '1AppVM', trials: 8 },
@@ -43,7 +44,7 @@ const notShown = ['release-static-locks'] as const;
 
 describe('triage rediscovers known repairs', () => {
   for (const { step, configuration, trials } of cases) {
-    it(`${step}: switched off, the largest cluster is repaired by it and restores the state it repairs`, async () => {
+    it(`${step}: switched off, the failed recoveries it repairs outnumber any other cluster, and restore the state it repairs`, async () => {
       const definition = recoverySteps.find((candidate) => candidate.name === step);
       if (definition === undefined) throw new Error(`no step ${step}`);
       expect(definition.repairs?.length).toBeGreaterThan(0);
@@ -56,10 +57,13 @@ describe('triage rediscovers known repairs', () => {
       expect(ran.kind).toBe('completed');
       const triaged = await triageDirectory(out, { workers: 1 });
       if (triaged.kind !== 'completed') throw new Error('triage was interrupted');
-      const largest = triaged.triage.clusters[0];
-      expect(largest, 'no failed recovery to triage').toBeDefined();
-      expect(largest.repairedBy).toContain(step);
-      expect(largest.restoring.some((kind) => stepRepairs(definition, kind)), `restoring set ${largest.restoring.join(', ')}`).toBe(true);
+      const { failed, clusters } = triaged.triage;
+      expect(failed, 'no failed recovery to triage').toBeGreaterThan(0);
+      const repaired = clusters.filter((cluster) => cluster.repairedBy.includes(step));
+      const largestOther = Math.max(0, ...clusters.filter((cluster) => !repaired.includes(cluster)).map((cluster) => cluster.count));
+      expect(repaired.reduce((sum, cluster) => sum + cluster.count, 0)).toBeGreaterThan(largestOther);
+      const restoring = repaired.flatMap((cluster) => cluster.restoring);
+      expect(restoring.some((kind) => stepRepairs(definition, kind)), `restoring sets ${restoring.join(', ')}`).toBe(true);
     }, 300_000);
   }
   for (const step of notShown) it.todo(`${step}: no small campaign leaves a static lock held on this model (see notShown)`);

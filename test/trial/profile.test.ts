@@ -25,7 +25,8 @@ describe('the hypervisor profile of a golden run', () => {
     expect(perCpuLocks.schedule).toBeGreaterThan(0);
     expect(perCpuLocks.timers).toBeGreaterThan(0);
     expect(perCpuLocks.any).toBeGreaterThanOrEqual(Math.max(perCpuLocks.schedule, perCpuLocks.timers));
-    expect(perCpuLocks.any).toBeLessThanOrEqual(perCpuLocks.schedule + perCpuLocks.timers);
+    // each share is rounded to four decimals
+    expect(perCpuLocks.any).toBeLessThanOrEqual(perCpuLocks.schedule + perCpuLocks.timers + 0.0002);
     expect(staticLocks.any).toBeLessThan(0.01);
   });
 

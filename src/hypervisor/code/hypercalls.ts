@@ -37,10 +37,10 @@ import {
   IRQ_DOMAIN_TABLE,
   IRQ_EOI_CPU_TABLE,
   IRQ_EOI_READY_TABLE,
-  MMU_LOG_GOT_NEW,
+  MMU_LOG_GET_NEW,
   MMU_LOG_IDLE,
   MMU_LOG_PUT_OLD,
-  MMU_LOG_WROTE_ENTRY,
+  MMU_LOG_WRITE_ENTRY,
   BUG_RUN_STATE,
   RUN_STATE_BLOCKED,
   RUN_STATE_RUNNING,
@@ -105,7 +105,8 @@ function frameDescriptor(asm: Assembler, destination: Register, frame: Register)
  * mmu_update(r2 = slot, r3 = frame): validate the new entry as Xen's get_page_from_l1e does
  * (the entry it replaces was validated when it was written), then under the domain's big lock
  * get_page(new), write the entry, put_page(old), in that order, as Xen does: the update takes several steps and is not
- * idempotent. As Xen's LOCK_BIGLOCK, the lock is taken with interrupts enabled: an interrupt,
+ * idempotent, so each step is logged with the value it changes before it runs (ReHype: log changes to
+ * critical variables, undone before a retry). As Xen's LOCK_BIGLOCK, the lock is taken with interrupts enabled: an interrupt,
  * or the recovery IPI, can stop the CPU while it holds the lock. Returns the new use count of `frame` (0 when unmapping), or an error that a Linux
  * PV guest answers with BUG().
  */
@@ -130,23 +131,15 @@ function emitMmuUpdate(asm: Assembler): void {
     // entry = &domain->page_table[slot]
     asm.add(entry, domain, slot);
     asm.ld(oldFrame, entry, Domain.offset.pageTable);
-    // log each step, so that recovery can undo a half-done update before a retry
+    // log the update, then each step with the value it changes before taking it (write-ahead),
+    // so that recovery can put a half-done update back before a retry
     asm.st(caller, Vcpu.offset.mmuLogSlot, slot);
     asm.st(caller, Vcpu.offset.mmuLogOld, oldFrame);
     asm.st(caller, Vcpu.offset.mmuLogNew, frame);
-    asm.ifNotZero(frame, () => {
-      // get_page(new), get_page_type(new, writable)
-      asm.ld(value, newDescriptor, FrameDescriptor.offset.useCount);
-      asm.addi(value, value, 1);
-      asm.st(newDescriptor, FrameDescriptor.offset.useCount, value);
-      storeImmediate(asm, newDescriptor, FrameDescriptor.offset.type, FRAME_TYPE_WRITABLE, value);
-      storeImmediate(asm, newDescriptor, FrameDescriptor.offset.validated, 1, value);
-    });
-    storeImmediate(asm, caller, Vcpu.offset.mmuLogStage, MMU_LOG_GOT_NEW, value);
+    asm.ifNotZero(frame, () => getNewFrame(asm, newDescriptor));
+    storeImmediate(asm, caller, Vcpu.offset.mmuLogStage, MMU_LOG_WRITE_ENTRY, value);
     asm.st(entry, Domain.offset.pageTable, frame);
-    storeImmediate(asm, caller, Vcpu.offset.mmuLogStage, MMU_LOG_WROTE_ENTRY, value);
     asm.ifNotZero(oldFrame, () => putOldFrame(asm, oldFrame, negative));
-    storeImmediate(asm, caller, Vcpu.offset.mmuLogStage, MMU_LOG_PUT_OLD, value);
     asm.movi(result, 0);
     asm.ifNotZero(frame, () => asm.ld(result, newDescriptor, FrameDescriptor.offset.useCount));
     storeImmediate(asm, caller, Vcpu.offset.mmuLogStage, MMU_LOG_IDLE, value);
@@ -161,11 +154,23 @@ function emitMmuUpdate(asm: Assembler): void {
   });
 }
 
-/** put_page(old): the use count down; at zero the frame loses its type; below zero, `negative` */
+/** get_page(new), get_page_type(new, writable): the use count up, logged first */
+function getNewFrame(asm: Assembler, descriptor: Register): void {
+  logUseCount(asm, descriptor, Vcpu.offset.mmuLogNewCount, MMU_LOG_GET_NEW);
+  const useCount = value;
+  asm.ld(useCount, descriptor, FrameDescriptor.offset.useCount);
+  asm.addi(useCount, useCount, 1);
+  asm.st(descriptor, FrameDescriptor.offset.useCount, useCount);
+  storeImmediate(asm, descriptor, FrameDescriptor.offset.type, FRAME_TYPE_WRITABLE, value);
+  storeImmediate(asm, descriptor, FrameDescriptor.offset.validated, 1, value);
+}
+
+/** put_page(old): the use count down, logged first; at zero the frame loses its type; below zero, `negative` */
 function putOldFrame(asm: Assembler, oldFrame: Register, negative: LabelReference): void {
   const descriptor = reg.r12;
   const putDone = asm.local('put_done');
   frameDescriptor(asm, descriptor, oldFrame);
+  logUseCount(asm, descriptor, Vcpu.offset.mmuLogOldCount, MMU_LOG_PUT_OLD);
   const useCount = value;
   asm.ld(useCount, descriptor, FrameDescriptor.offset.useCount);
   asm.addi(useCount, useCount, -1);
@@ -176,6 +181,13 @@ function putOldFrame(asm: Assembler, oldFrame: Register, negative: LabelReferenc
   storeImmediate(asm, descriptor, FrameDescriptor.offset.type, FRAME_TYPE_NONE, value);
   storeImmediate(asm, descriptor, FrameDescriptor.offset.validated, 0, value);
   asm.label(putDone);
+}
+
+/** caller->mmu_log.<countField> = descriptor->use_count; caller->mmu_log.stage = stage */
+function logUseCount(asm: Assembler, descriptor: Register, countField: number, stage: number): void {
+  asm.ld(value, descriptor, FrameDescriptor.offset.useCount);
+  asm.st(caller, countField, value);
+  storeImmediate(asm, caller, Vcpu.offset.mmuLogStage, stage, value);
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * Undo logged partial updates: mmu_update is not idempotent (a retry after the new page's use
- * count was incremented would increment it twice). Its steps are logged in the vCPU; undo them
- * in reverse so that the retried hypercall starts from the state before the first attempt.
+ * count was incremented would increment it twice). Before each step it logs in the vCPU the step
+ * and the value the step changes; undo puts the old values back in reverse, so that the retried
+ * hypercall starts from the state before the first attempt whether or not the logged step ran.
  */
 import { FRAME_COUNT } from '../../hypervisor/abi.js';
 import {
@@ -9,10 +10,10 @@ import {
   FRAME_TABLE_POINTER,
   frameStateFor,
   FrameDescriptor,
-  MMU_LOG_GOT_NEW,
+  MMU_LOG_GET_NEW,
   MMU_LOG_IDLE,
   MMU_LOG_PUT_OLD,
-  MMU_LOG_WROTE_ENTRY,
+  MMU_LOG_WRITE_ENTRY,
   Vcpu,
 } from '../../hypervisor/layout.js';
 import type { RecoveryContext } from '../context.js';
@@ -38,20 +39,18 @@ export const undoPartialUpdates = defineStep({
 });
 
 function undo(context: RecoveryContext, domain: number, vcpu: number, stage: number): void {
-  const slot = context.read(vcpu + Vcpu.offset.mmuLogSlot);
-  const oldFrame = context.read(vcpu + Vcpu.offset.mmuLogOld);
-  const newFrame = context.read(vcpu + Vcpu.offset.mmuLogNew);
-  if (stage >= MMU_LOG_PUT_OLD) adjustUseCount(context, oldFrame, +1);
-  if (stage >= MMU_LOG_WROTE_ENTRY) context.write(domain + Domain.offset.pageTable + slot, oldFrame);
-  if (stage >= MMU_LOG_GOT_NEW) adjustUseCount(context, newFrame, -1);
+  const logged = (field: number) => context.read(vcpu + field);
+  if (stage >= MMU_LOG_PUT_OLD) restoreUseCount(context, logged(Vcpu.offset.mmuLogOld), logged(Vcpu.offset.mmuLogOldCount));
+  if (stage >= MMU_LOG_WRITE_ENTRY) context.write(domain + Domain.offset.pageTable + logged(Vcpu.offset.mmuLogSlot), logged(Vcpu.offset.mmuLogOld));
+  if (stage >= MMU_LOG_GET_NEW) restoreUseCount(context, logged(Vcpu.offset.mmuLogNew), logged(Vcpu.offset.mmuLogNewCount));
 }
 
-function adjustUseCount(context: RecoveryContext, frame: number, delta: number): void {
+/** A frame's use count back to its logged value, with the type and validated bit that follow from it. */
+function restoreUseCount(context: RecoveryContext, frame: number, useCount: number): void {
   if (frame <= 0 || frame >= FRAME_COUNT) return;
   const descriptor = context.read(FRAME_TABLE_POINTER) + frame * FrameDescriptor.sizeWords;
-  const count = context.read(descriptor + FrameDescriptor.offset.useCount) + delta;
-  context.write(descriptor + FrameDescriptor.offset.useCount, count);
-  const { type, validated } = frameStateFor(count);
+  context.write(descriptor + FrameDescriptor.offset.useCount, useCount);
+  const { type, validated } = frameStateFor(useCount);
   context.write(descriptor + FrameDescriptor.offset.type, type);
   context.write(descriptor + FrameDescriptor.offset.validated, validated);
 }
