@@ -25,7 +25,7 @@ import {
   VECTOR_EVENT_CHECK,
   Vcpu,
 } from '../layout.js';
-import { addToField, cpuAreaOf, routine, scheduleLockOf, storeImmediate, tableEntry, thisCpuArea } from './helpers.js';
+import { addToField, atomicOr, cpuAreaOf, exchangeWithZero, routine, scheduleLockOf, storeImmediate, tableEntry, thisCpuArea } from './helpers.js';
 
 /**
  * What the entry paths keep in their callee-saved registers, and every routine they call relies
@@ -188,14 +188,7 @@ function emitDoSoftirq(asm: Assembler): void {
     thisCpuArea(asm, cpuArea);
     asm.addi(pendingAddress, cpuArea, PerCpu.offset.softirqPending);
     // pending = xchg(&softirq_pending, 0)
-    const retry = asm.local('retry');
-    asm.label(retry);
-    asm.ld(pending, pendingAddress, 0);
-    asm.mov(expected, pending);
-    const none = bit;
-    asm.movi(none, 0);
-    asm.cas(expected, pendingAddress, none);
-    asm.bne(retry);
+    exchangeWithZero(asm, pendingAddress, { old: pending, expected, zero: bit });
     asm.andi(bit, pending, SOFTIRQ_TIMER);
     asm.ifNotZero(bit, () => asm.call(ref('timer_softirq')));
     asm.andi(bit, pending, SOFTIRQ_SCHEDULE);
@@ -419,13 +412,7 @@ function emitRaiseSoftirq(asm: Assembler): void {
   routine(asm, 'raise_softirq', [pendingAddress, before, after, expected, vector], (exit) => {
     cpuAreaOf(asm, pendingAddress, cpu);
     asm.addi(pendingAddress, pendingAddress, PerCpu.offset.softirqPending);
-    const retry = asm.local('retry');
-    asm.label(retry);
-    asm.ld(before, pendingAddress, 0);
-    asm.or(after, before, bits);
-    asm.mov(expected, before);
-    asm.cas(expected, pendingAddress, after);
-    asm.bne(retry);
+    atomicOr(asm, pendingAddress, bits, { old: before, updated: after, expected });
     // nothing newly set: the CPU has already been told
     asm.cmp(after, before);
     asm.beq(exit);

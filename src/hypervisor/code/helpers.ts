@@ -65,6 +65,33 @@ export function storeImmediate(asm: Assembler, base: Register, offset: number, v
 }
 
 /**
+ * old = memory[address]; memory[address] = old | bits, atomically (Xen's set_bit): a
+ * compare-and-swap loop at the routine's local label `retry`; `updated` holds old | bits after.
+ */
+export function atomicOr(asm: Assembler, address: Register, bits: Register, registers: { readonly old: Register; readonly updated: Register; readonly expected: Register }, retry = 'retry'): void {
+  const { old, updated, expected } = registers;
+  const again = asm.local(retry);
+  asm.label(again);
+  asm.ld(old, address, 0);
+  asm.or(updated, old, bits);
+  asm.mov(expected, old);
+  asm.cas(expected, address, updated);
+  asm.bne(again);
+}
+
+/** old = xchg(&memory[address], 0): a compare-and-swap loop at the routine's local label `retry` */
+export function exchangeWithZero(asm: Assembler, address: Register, registers: { readonly old: Register; readonly expected: Register; readonly zero: Register }, retry = 'retry'): void {
+  const { old, expected, zero } = registers;
+  const again = asm.local(retry);
+  asm.label(again);
+  asm.ld(old, address, 0);
+  asm.mov(expected, old);
+  asm.movi(zero, 0);
+  asm.cas(expected, address, zero);
+  asm.bne(again);
+}
+
+/**
  * A function that saves the registers it uses and restores them on the way out.
  * `body` receives the exit label (local, `name.exit`): jump there instead of returning early.
  */
