@@ -180,7 +180,11 @@ export const Domain = struct('domain', {
    * with interrupts enabled, so an interrupt or IPI can stop a CPU that holds it.
    */
   lock: 1,
-  /** Guards pendingEvents; taken with interrupts disabled, as it is also taken in interrupt context. */
+  /**
+   * Serialises the event senders and sched_op(block)'s check of pendingEvents; taken with
+   * interrupts disabled, as it is also taken in interrupt context. The exit path takes the
+   * pending bits without it (senders set them atomically).
+   */
   eventLock: 1,
   pendingEvents: 1,
   ring: 1,

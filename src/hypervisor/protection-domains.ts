@@ -221,10 +221,9 @@ function heapClaims(words: Int32Array, layout: HeapLayout, cpuCount: number): Cl
     // a policy change the keys do not follow (PUSh would re-key it explicitly): untracked
     claims.push({ base: domain + Domain.offset.lock, sizeWords: 1, owner: untracked, object: `domain[${domainId}].lock` });
     claims.push({ base: domain + Domain.offset.eventLock, sizeWords: 1, owner: untracked, object: `domain[${domainId}].eventLock` });
-    if (words[DOMAIN_TABLE + domainId] === domain) {
-      const eventLock = lock(domain + Domain.offset.eventLock);
-      claims.push({ base: domain + Domain.offset.pendingEvents, sizeWords: 1, owner: eventLock, object: `domain[${domainId}].pendingEvents` });
-    }
+    // set atomically by senders under the event lock, taken without it by the exit path (as Xen's
+    // shared-info bits): a deliberate race
+    claims.push({ base: domain + Domain.offset.pendingEvents, sizeWords: 1, owner: untracked, object: `domain[${domainId}].pendingEvents` });
     // published or not: domctl create and destroy write it under the domain-list lock
     claims.push({ base: domain + Domain.offset.inUse, sizeWords: 1, owner: lock(DOMAIN_LIST_LOCK), object: `domain[${domainId}].inUse` });
     claims.push({ base: layout.rings[domainId], sizeWords: RING_WORDS, owner: untracked, object: `ring[${domainId}]` });

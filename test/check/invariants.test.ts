@@ -49,7 +49,7 @@ describe('each invariant fails for a real reason', () => {
       seed: 1,
       mechanism: 'microreboot',
       disabledSteps: [],
-      faults: [{ trigger: { timeNs: 54_326_268, instructionsAfter: 1_643 }, target: { type: 'code', wordOffset: 8, bit: 24 } }],
+      faults: [{ trigger: { timeNs: 127_117_503, instructionsAfter: 9_643 }, target: { type: 'code', wordOffset: 2, bit: 0 } }],
     });
     expect(run.record.outcome !== 'notInjected' && run.record.injection.instruction).toMatch(/do_multicall/);
     expect(run.record.outcome === 'sdc' && run.record.cause).toMatch(/^unixbench \(domain 1\) failed: multicall\(\d mmu_update\) returned \d+$/);
@@ -126,7 +126,7 @@ describe('each invariant fails for a real reason', () => {
       disabledSteps: [],
       faults: [
         { trigger: { timeNs: 103_521_310, instructionsAfter: 13_911 }, target: { type: 'code', wordOffset: 3, bit: 2 } },
-        { trigger: { timeNs: 103_521_310, instructionsAfter: 53 }, target: { type: 'failstop' } },
+        { trigger: { timeNs: 103_521_310, instructionsAfter: 20 }, target: { type: 'failstop' } },
       ],
     });
     expect(run.atRecovery?.rewound).toHaveLength(1);

@@ -69,15 +69,19 @@ describe('replay-failover', () => {
     }
   }, SLOW);
 
-  it('diverges on a race when the replay runs without timing adjustment, and not with it', () => {
+  it('diverges on a race when the replay runs without timing adjustment, and mostly not with it', () => {
     // the backup's CPUs are as fast as the primary's: only the replay's own timing differs
-    // (logged inputs need no waiting for the clients)
+    // (logged inputs need no waiting for the clients). Adjustment makes recovery from a race
+    // much more likely, not certain (HyCoR): over seven workloads most replays recover with it.
     const sameSpeed: ReplayOptions = { ...longInterval, ordering: 'log', backupSpeedFactors: [1, 1] };
     const racy = { raceRate: 0.3 };
-    const without = runReplayFailoverTrial(spec, { ...sameSpeed, timingAdjustment: false }, racy);
-    const adjusted = runReplayFailoverTrial(spec, { ...sameSpeed, timingAdjustment: true }, racy);
-    expect(without.outcome === 'detected' ? without.recovery?.cause : undefined).toBe('replayDiverged');
-    expect(adjusted.outcome === 'detected' ? adjusted.recovery?.result : undefined).toBe('recovered');
+    const seeds = [1, 2, 3, 4, 5, 6, 7];
+    const results = (timingAdjustment: boolean) =>
+      seeds.map((seed) => runReplayFailoverTrial({ ...spec, seed }, { ...sameSpeed, timingAdjustment }, racy)).map((record) => (record.outcome === 'detected' ? record.recovery?.cause ?? 'recovered' : record.outcome));
+    expect(results(false)).toEqual(seeds.map(() => 'replayDiverged'));
+    const adjusted = results(true);
+    expect(adjusted.filter((result) => result === 'recovered').length * 2).toBeGreaterThan(seeds.length);
+    expect(adjusted.filter((result) => result !== 'recovered')).toEqual(adjusted.filter((result) => result === 'replayDiverged'));
   }, SLOW);
 
   it("orders the lock the same way on both hosts under Kendo's rule, though they run at different speeds", () => {

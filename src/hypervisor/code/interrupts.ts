@@ -22,7 +22,7 @@ import {
   Vcpu,
   WATCHDOG_STRIKES,
 } from '../layout.js';
-import { cpuAreaOf, irqEnter, tableEntry, irqExit, restoreAll, routine, saveAll, scheduleLockOf, storeImmediate, thisCpuArea } from './helpers.js';
+import { atomicOr, cpuAreaOf, irqEnter, tableEntry, irqExit, restoreAll, routine, saveAll, scheduleLockOf, storeImmediate, thisCpuArea } from './helpers.js';
 
 /** Where the handlers keep this CPU's per-CPU area, as the routines they call expect it. */
 const cpuArea = reg.r7;
@@ -38,18 +38,22 @@ export function emitInterrupts(asm: Assembler, deviceVectors: readonly number[])
   emitNmi(asm);
 }
 
-/** evtchn_send(r0 = domain, r1 = port): mark the port pending, wake the domain's vCPU. IF=0. */
+/**
+ * evtchn_send(r0 = domain, r1 = port): under the domain's event lock, mark the port pending with
+ * an atomic set_bit (the exit path takes the bits without the lock), then wake the domain's vCPU. IF=0.
+ */
 function emitEventSend(asm: Assembler): void {
-  const { domain, port, pending, bit, lock } = aliases({ domain: reg.r0, port: reg.r1, pending: reg.r2, bit: reg.r3, lock: reg.r10 });
-  routine(asm, 'evtchn_send', [domain, pending, bit, lock], () => {
+  const { domain, port, pending, bit, lock, pendingAddress, updated, expected } = aliases({
+    domain: reg.r0, port: reg.r1, pending: reg.r2, bit: reg.r3, lock: reg.r10, pendingAddress: reg.r11, updated: reg.r12, expected: reg.r13,
+  });
+  routine(asm, 'evtchn_send', [domain, pending, bit, lock, pendingAddress, updated, expected], () => {
     asm.addi(lock, domain, Domain.offset.eventLock);
     asm.withLock(lock, () => {
-      // pending_events |= 1 << port
-      asm.ld(pending, domain, Domain.offset.pendingEvents);
+      // set_bit(port, &pending_events)
       asm.movi(bit, 1);
       asm.shl(bit, bit, port);
-      asm.or(pending, pending, bit);
-      asm.st(domain, Domain.offset.pendingEvents, pending);
+      asm.addi(pendingAddress, domain, Domain.offset.pendingEvents);
+      atomicOr(asm, pendingAddress, bit, { old: pending, updated, expected });
     });
     const vcpu = domain;
     asm.ld(vcpu, domain, Domain.offset.vcpu);
