@@ -66,7 +66,8 @@ export function storeImmediate(asm: Assembler, base: Register, offset: number, v
 
 /**
  * old = memory[address]; memory[address] = old | bits, atomically (Xen's set_bit): a
- * compare-and-swap loop at the routine's local label `retry`; `updated` holds old | bits after.
+ * compare-and-swap loop at the routine's local label `retry` (one per routine: name another if
+ * a routine has two); `updated` holds old | bits after.
  */
 export function atomicOr(asm: Assembler, address: Register, bits: Register, registers: { readonly old: Register; readonly updated: Register; readonly expected: Register }, retry = 'retry'): void {
   const { old, updated, expected } = registers;
@@ -79,7 +80,7 @@ export function atomicOr(asm: Assembler, address: Register, bits: Register, regi
   asm.bne(again);
 }
 
-/** old = xchg(&memory[address], 0): a compare-and-swap loop at the routine's local label `retry` */
+/** old = xchg(&memory[address], 0): a compare-and-swap loop at the routine's local label `retry` (as atomicOr's) */
 export function exchangeWithZero(asm: Assembler, address: Register, registers: { readonly old: Register; readonly expected: Register; readonly zero: Register }, retry = 'retry'): void {
   const { old, expected, zero } = registers;
   const again = asm.local(retry);

@@ -104,11 +104,12 @@ function frameDescriptor(asm: Assembler, destination: Register, frame: Register)
 /**
  * mmu_update(r2 = slot, r3 = frame): validate the new entry as Xen's get_page_from_l1e does
  * (the entry it replaces was validated when it was written), then under the domain's big lock
- * get_page(new), write the entry, put_page(old), in that order, as Xen does: the update takes several steps and is not
- * idempotent, so each step is logged with the value it changes before it runs (ReHype: log changes to
- * critical variables, undone before a retry). As Xen's LOCK_BIGLOCK, the lock is taken with interrupts enabled: an interrupt,
- * or the recovery IPI, can stop the CPU while it holds the lock. Returns the new use count of `frame` (0 when unmapping), or an error that a Linux
- * PV guest answers with BUG().
+ * get_page(new), write the entry, put_page(old), in that order, as Xen does. The update takes
+ * several steps and is not idempotent, so each step is logged with the value it changes before it
+ * runs (ReHype: log changes to critical variables, undone before a retry). As Xen's LOCK_BIGLOCK,
+ * the lock is taken with interrupts enabled: an interrupt, or the recovery IPI, can stop the CPU
+ * while it holds the lock. Returns the new use count of `frame` (0 when unmapping), or an error
+ * that a Linux PV guest answers with BUG().
  */
 function emitMmuUpdate(asm: Assembler): void {
   const { slot, frame, domainId, oldFrame, domain, lock, newDescriptor, entry } = aliases({
