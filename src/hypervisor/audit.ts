@@ -23,9 +23,9 @@ import {
   Timer,
   VECTOR_COUNT,
   Vcpu,
+  cpuHeapLocks,
+  domainHeapLocks,
   perCpuAddress,
-  scheduleLockAddress,
-  timerLockAddress,
 } from './layout.js';
 
 export type AuditInvariant =
@@ -90,18 +90,10 @@ function checkLocks(words: Int32Array, layout: HeapLayout, cpuCount: number, dom
     const owner = words[LOCKS_BASE + offset];
     if (owner !== 0) findings.add('lockHeld', `static lock ${offset} held by ${owner}`);
   }
-  for (let cpu = 0; cpu < cpuCount; cpu++) {
-    const schedule = words[scheduleLockAddress(layout.cpuLocks, cpu)];
-    if (schedule !== 0) findings.add('lockHeld', `schedule lock of cpu ${cpu} held by ${schedule}`);
-    const timers = words[timerLockAddress(layout.cpuLocks, cpu)];
-    if (timers !== 0) findings.add('lockHeld', `timer lock of cpu ${cpu} held by ${timers}`);
-  }
-  for (const id of domains) {
-    const domain = words[DOMAIN_TABLE + id];
-    const owner = words[domain + Domain.offset.lock];
-    if (owner !== 0) findings.add('lockHeld', `lock of domain ${id} held by ${owner}`);
-    const eventOwner = words[domain + Domain.offset.eventLock];
-    if (eventOwner !== 0) findings.add('lockHeld', `event lock of domain ${id} held by ${eventOwner}`);
+  const heapLocks = [...cpuHeapLocks(layout.cpuLocks, cpuCount), ...domainHeapLocks(domains.map((id) => ({ id, domain: words[DOMAIN_TABLE + id] })))];
+  for (const { address, name } of heapLocks) {
+    const owner = words[address];
+    if (owner !== 0) findings.add('lockHeld', `${name} held by ${owner}`);
   }
 }
 

@@ -329,6 +329,28 @@ export function timerLockAddress(cpuLocks: number, cpu: number): number {
   return cpuLocks + cpu * CpuLocks.sizeWords + CpuLocks.offset.timers;
 }
 
+/** A lock in a heap structure: its address, and its name as the audit reports it. */
+export interface HeapLock {
+  readonly address: number;
+  readonly name: string;
+}
+
+/** Each CPU's schedule and timer locks (Xen allocates them with its per-CPU areas). */
+export function cpuHeapLocks(cpuLocks: number, cpuCount: number): HeapLock[] {
+  return Array.from({ length: cpuCount }, (_, cpu) => [
+    { address: scheduleLockAddress(cpuLocks, cpu), name: `schedule lock of cpu ${cpu}` },
+    { address: timerLockAddress(cpuLocks, cpu), name: `timer lock of cpu ${cpu}` },
+  ]).flat();
+}
+
+/** Each given domain's big lock and event lock (`domain`: the address of domain `id`'s structure). */
+export function domainHeapLocks(domains: readonly { readonly id: number; readonly domain: number }[]): HeapLock[] {
+  return domains.flatMap(({ id, domain }) => [
+    { address: domain + Domain.offset.lock, name: `lock of domain ${id}` },
+    { address: domain + Domain.offset.eventLock, name: `event lock of domain ${id}` },
+  ]);
+}
+
 export function perCpuAddress(cpu: number): number {
   return PER_CPU_BASE + cpu * PerCpu.sizeWords;
 }

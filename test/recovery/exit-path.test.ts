@@ -5,27 +5,23 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MAX_DOMAINS } from '../../src/hypervisor/abi.js';
-import { CPU_LOCKS_POINTER, DOMAIN_TABLE, Domain, scheduleLockAddress, timerLockAddress } from '../../src/hypervisor/layout.js';
+import { CPU_LOCKS_POINTER, DOMAIN_TABLE, cpuHeapLocks, domainHeapLocks } from '../../src/hypervisor/layout.js';
 import { System } from '../../src/trial/system.js';
 import { MS, ONE_APP_VM, UNIXBENCH_CPU, expectRecovered, failstopAt, findPoint, findPoints, recoverFrom, type PointView } from './scenario.js';
 
 /** The first instruction of the exit path's exchange of the pending events with 0. */
 const TAKE_EVENTS = new System(ONE_APP_VM).hypervisor.label('return_to_guest.take_events');
 
-/** The locks `cpu` holds: its schedule and timer locks, and any live domain's big or event lock. */
-function locksHeldBy({ words }: PointView, cpu: number): number[] {
-  const owner = cpu + 1;
-  const locks = [scheduleLockAddress(words[CPU_LOCKS_POINTER], cpu), timerLockAddress(words[CPU_LOCKS_POINTER], cpu)];
-  for (let id = 0; id < MAX_DOMAINS; id++) {
-    const domain = words[DOMAIN_TABLE + id];
-    if (domain !== 0) locks.push(domain + Domain.offset.lock, domain + Domain.offset.eventLock);
-  }
-  return locks.filter((address) => words[address] === owner);
+/** The locks `cpu` holds: any CPU's schedule or timer lock, any live domain's big or event lock. */
+function locksHeldBy({ system, words }: PointView, cpu: number): string[] {
+  const domains = Array.from({ length: MAX_DOMAINS }, (_, id) => ({ id, domain: words[DOMAIN_TABLE + id] })).filter(({ domain }) => domain !== 0);
+  const locks = [...cpuHeapLocks(words[CPU_LOCKS_POINTER], system.machine.cpus.length), ...domainHeapLocks(domains)];
+  return locks.filter(({ address }) => words[address] === cpu + 1).map(({ name }) => name);
 }
 
 describe('the exit path', () => {
   it('holds no lock at any instruction of UnixBench\'s CPU on its way back to the guest, taking the events included', () => {
-    const views: { programCounter: number; held: number[] }[] = [];
+    const views: { programCounter: number; held: string[] }[] = [];
     findPoints(
       { options: ONE_APP_VM, afterNs: 100 * MS, cpu: UNIXBENCH_CPU, routines: ['return_to_guest'], at: () => true },
       (view) => {

@@ -3,7 +3,7 @@
  * and timer locks, which Xen allocates with its per-CPU areas) that an abandoned thread held
  * would hang the hypervisor on their next use.
  */
-import { Domain, scheduleLockAddress, timerLockAddress } from '../../hypervisor/layout.js';
+import { cpuHeapLocks, domainHeapLocks } from '../../hypervisor/layout.js';
 import { defineStep } from '../step.js';
 import { cpuCount, liveDomains } from './walk.js';
 
@@ -12,15 +12,11 @@ export const releaseHeapLocks = defineStep({
   fixes: 'releases locks in heap structures (every domain\'s big lock and event lock, per-CPU schedule and timer locks) that abandoned threads held',
   repairs: ['domain.lock', 'domain.eventLock', 'cpu_locks'],
   run(context) {
-    const cpuLocks = context.hypervisor.layout.cpuLocks;
-    const locks = [
-      ...liveDomains(context).flatMap(({ domain }) => [domain + Domain.offset.lock, domain + Domain.offset.eventLock]),
-      ...Array.from({ length: cpuCount(context) }, (_, cpu) => [scheduleLockAddress(cpuLocks, cpu), timerLockAddress(cpuLocks, cpu)]).flat(),
-    ];
+    const locks = [...domainHeapLocks(liveDomains(context)), ...cpuHeapLocks(context.hypervisor.layout.cpuLocks, cpuCount(context))];
     let released = 0;
-    for (const lock of locks) {
-      if (context.read(lock) !== 0) released++;
-      context.write(lock, 0);
+    for (const { address } of locks) {
+      if (context.read(address) !== 0) released++;
+      context.write(address, 0);
     }
     return { locksReleased: released };
   },
