@@ -5,7 +5,7 @@
 import { expect } from 'vitest';
 import type { GuestVerdict } from '../../src/guests/kernel.js';
 import { audit, type AuditInvariant } from '../../src/hypervisor/audit.js';
-import { symbolizerFor } from '../../src/machine/disassembler.js';
+import { functionOfSymbol, symbolizerFor } from '../../src/machine/disassembler.js';
 import { settle } from '../../src/trial/golden.js';
 import { System, type SystemOptions } from '../../src/trial/system.js';
 
@@ -61,5 +61,5 @@ export function routineAt(system: System, address: number): string | undefined {
   const program = system.hypervisor.program;
   if (address < program.base || address >= program.base + program.words.length) return undefined;
   const symbol = symbolizerFor(program.labels)(address);
-  return symbol?.replace(/\+\d+$/, '').split('.')[0];
+  return symbol === undefined ? undefined : functionOfSymbol(symbol);
 }

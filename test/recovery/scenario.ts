@@ -13,7 +13,7 @@ import { audit, type AuditInvariant } from '../../src/hypervisor/audit.js';
 import type { Detection } from '../../src/hypervisor/detection.js';
 import { DOMAIN_TABLE, PerCpu, perCpuAddress } from '../../src/hypervisor/layout.js';
 import { CpuMode, type CpuState } from '../../src/machine/cpu.js';
-import { disassemble, symbolizerFor } from '../../src/machine/disassembler.js';
+import { disassemble, functionOfSymbol, symbolizerFor } from '../../src/machine/disassembler.js';
 import { NOMINAL_HOST, type NominalHost } from '../../src/recovery/cost-model.js';
 import type { StepWork } from '../../src/recovery/step.js';
 import type { RecoveryFailureCause, RecoveryRecord } from '../../src/trial/record.js';
@@ -67,8 +67,8 @@ function routineAddresses(system: System, routine: string): Set<number> {
   const symbolize = symbolizerFor(program.labels);
   const addresses = new Set<number>();
   for (let address = system.hypervisor.label(routine); address < program.base + program.words.length; address++) {
-    const symbol = symbolize(address) ?? '';
-    if (symbol !== routine && !symbol.startsWith(`${routine}+`) && !symbol.startsWith(`${routine}.`)) break;
+    const symbol = symbolize(address);
+    if (symbol === undefined || functionOfSymbol(symbol) !== routine) break;
     addresses.add(address);
   }
   return addresses;
@@ -207,7 +207,7 @@ export function auditInvariants(system: System): AuditInvariant[] {
 /** The routine a code address lies in, e.g. `schedule` for `schedule.pick+3`. */
 export function routineAt(system: System, address: number): string | undefined {
   const symbol = symbolizerFor(system.hypervisor.program.labels)(address);
-  return symbol?.replace(/\+\d+$/, '').split('.')[0];
+  return symbol === undefined ? undefined : functionOfSymbol(symbol);
 }
 
 export function expectRecovered(record: RecoveryRecord): void {

@@ -4,7 +4,8 @@
  * labels within one routine are listed, not split.
  */
 import { describe, expect, it } from 'vitest';
-import { clusterDiagnoses, routineOf } from '../../src/campaign/triage/cluster.js';
+import { clusterDiagnoses } from '../../src/campaign/triage/cluster.js';
+import { functionOfSymbol } from '../../src/machine/disassembler.js';
 import { recoverySteps } from '../../src/recovery/steps/index.js';
 import type { TrialDiagnosis } from '../../src/results/triage.js';
 
@@ -26,8 +27,8 @@ function diagnosis(id: string, faultFunction: string): TrialDiagnosis {
 
 describe('cluster signatures', () => {
   it('split by the routine the fault landed in, and list the labels within one routine', () => {
-    expect(routineOf('raise_softirq.retry')).toBe('raise_softirq');
-    expect(routineOf('schedule')).toBe('schedule');
+    expect(functionOfSymbol('raise_softirq.retry')).toBe('raise_softirq');
+    expect(functionOfSymbol('schedule')).toBe('schedule');
     const triage = clusterDiagnoses('test', [diagnosis('a', 'raise_softirq'), diagnosis('b', 'schedule.pick'), diagnosis('c', 'raise_softirq.retry')], recoverySteps, []);
     expect(triage.clusters.map((cluster) => [cluster.faultRoutine, cluster.count, cluster.trials])).toEqual([
       ['raise_softirq', 2, ['a', 'c']],

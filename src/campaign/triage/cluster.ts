@@ -5,6 +5,7 @@
  * each with the steps that repair most of its trials and a one-line reading built from the step
  * definitions' own descriptions.
  */
+import { functionOfSymbol } from '../../machine/disassembler.js';
 import { mechanismNamed } from '../../recovery/mechanisms.js';
 import type { RecoveryStep } from '../../recovery/step.js';
 import type { RestoringSet, TrialDiagnosis, Triage, TriageCluster } from '../../results/triage.js';
@@ -17,13 +18,8 @@ export function restoringKinds(restoring: RestoringSet): string[] {
   return [...new Set(restoring.regions.map(kindOfRegion))].sort();
 }
 
-/** The hypervisor routine of a code label: the function, without its local label (`raise_softirq.retry` -> `raise_softirq`). */
-export function routineOf(label: string): string {
-  return label.replace(/\..*$/, '');
-}
-
 export function signatureOf(diagnosis: TrialDiagnosis): string {
-  return `${findingOf(diagnosis)} | fault in ${routineOf(diagnosis.faultFunction)}`;
+  return `${findingOf(diagnosis)} | fault in ${functionOfSymbol(diagnosis.faultFunction)}`;
 }
 
 /** The signature without the fault's routine: one finding, which the routines split into clusters. */
@@ -81,7 +77,7 @@ function clusterOf(signature: string, members: readonly TrialDiagnosis[], steps:
     repairedBy,
     cause: sorted[0].cause,
     detector: sorted[0].detector,
-    faultRoutine: routineOf(sorted[0].faultFunction),
+    faultRoutine: functionOfSymbol(sorted[0].faultFunction),
     faultFunctions: [...new Set(sorted.map((member) => member.faultFunction))].sort(),
     replay: sorted[0].replay,
     reading: readingOf(restoring, repairedBy, sorted, steps, disabledSteps),
