@@ -67,6 +67,15 @@ function countsIn(detail: string | null): [number, number] {
   return [Number(match[1]), Number(match[2])];
 }
 
+/** mmu_update has logged its reference to the new frame (stage GET_NEW, with the count before it) and taken it. */
+function newReferenceTaken(): Point {
+  return insideMmuUpdate((view) => {
+    const frame = view.cpu.registers[3];
+    if (frame === 0 || view.words[view.cpu.registers[8] + Vcpu.offset.mmuLogStage] !== MMU_LOG_GET_NEW) return false;
+    return useCountOf(view, frame) === referencesTo(view, frame) + 1;
+  });
+}
+
 describe('retry-hypercalls', () => {
   // mmu_update (hypercall 0) mapping a frame has entered its handler and changed nothing yet.
   const point = () =>
@@ -105,13 +114,7 @@ describe('retry-hypercalls', () => {
 });
 
 describe('undo-partial-updates', () => {
-  // mmu_update has logged its reference to the new frame (stage GET_NEW, with the count before it) and taken it.
-  const point = () =>
-    insideMmuUpdate((view) => {
-      const frame = view.cpu.registers[3];
-      if (frame === 0 || view.words[view.cpu.registers[8] + Vcpu.offset.mmuLogStage] !== MMU_LOG_GET_NEW) return false;
-      return useCountOf(view, frame) === referencesTo(view, frame) + 1;
-    });
+  const point = newReferenceTaken;
 
   it.each(mechanisms)('%s: without it (and without the frame-table pass) the retried update counts the new frame twice', (mechanism) => {
     const at = point();
@@ -155,12 +158,7 @@ describe('undo-partial-updates', () => {
 
 describe('frame-table-pass', () => {
   // the same half-done update as undo's: the pass puts the count right from the page tables
-  const point = () =>
-    insideMmuUpdate((view) => {
-      const frame = view.cpu.registers[3];
-      if (frame === 0 || view.words[view.cpu.registers[8] + Vcpu.offset.mmuLogStage] !== MMU_LOG_GET_NEW) return false;
-      return useCountOf(view, frame) === referencesTo(view, frame) + 1;
-    });
+  const point = newReferenceTaken;
 
   it.each(mechanisms)('%s: without undo, the pass recounts the new frame from the page tables before the retry', (mechanism) => {
     const at = point();
