@@ -109,10 +109,17 @@ export const VECTOR_NIC = 17;
 
 /**
  * Machine frames: descriptor 0 is never used (frame 0 in a page-table slot means "unmapped").
- * Domain d owns frames firstFrameOf(d) .. firstFrameOf(d) + FRAMES_PER_DOMAIN - 1.
+ * Domain d owns the frames its guest may map, firstFrameOf(d) .. firstFrameOf(d) +
+ * FRAMES_PER_DOMAIN - 1, and after them pageTableFrameOf(d), the page that holds its page-table
+ * entries: typed as a page table, so that no guest can map it writable.
  */
 export const FRAMES_PER_DOMAIN = 16;
-export const FRAME_COUNT = 1 + MAX_DOMAINS * FRAMES_PER_DOMAIN;
+/** frames owned by each domain: those its guest maps, and its page-table page */
+export const FRAMES_OWNED_PER_DOMAIN = FRAMES_PER_DOMAIN + 1;
+export const FRAME_COUNT = 1 + MAX_DOMAINS * FRAMES_OWNED_PER_DOMAIN;
 export function firstFrameOf(domainId: number): number {
-  return 1 + domainId * FRAMES_PER_DOMAIN;
+  return 1 + domainId * FRAMES_OWNED_PER_DOMAIN;
+}
+export function pageTableFrameOf(domainId: number): number {
+  return firstFrameOf(domainId) + FRAMES_PER_DOMAIN;
 }

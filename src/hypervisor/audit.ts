@@ -7,13 +7,12 @@ import { CpuMode, NO_DEADLINE } from '../machine/cpu.js';
 import type { Machine } from '../machine/machine.js';
 import { MAX_DOMAINS, PAGE_TABLE_SLOTS, FRAME_COUNT } from './abi.js';
 import type { HeapLayout } from './boot.js';
+import { checkedFrameFields, expectedFrames, frameField } from './frames.js';
 import {
   DOMAIN_TABLE,
   Domain,
   IRQ_EOI_CPU_TABLE,
   PENDING_EOI_DEPTH,
-  FrameDescriptor,
-  frameStateFor,
   LOCKS_BASE,
   LOCKS_WORDS,
   PerCpu,
@@ -249,27 +248,23 @@ function walkTimerList(words: Int32Array, cpu: number, known: ReadonlySet<number
   }
 }
 
-/** Every frame's use count equals the page-table entries that reference it. */
+/** Every frame's descriptor says what the page tables imply: its references, its type, and no page lock held. */
 function checkFrames(words: Int32Array, layout: HeapLayout, domains: readonly number[], findings: Findings): void {
-  const references = new Int32Array(FRAME_COUNT);
   for (const id of domains) {
-    const domain = layout.domains[id];
     for (let slot = 0; slot < PAGE_TABLE_SLOTS; slot++) {
-      const frame = words[domain + Domain.offset.pageTable + slot];
+      const frame = words[layout.domains[id] + Domain.offset.pageTable + slot];
       if (frame < 0 || frame >= FRAME_COUNT) findings.add('frameCountMismatch', `domain ${id} slot ${slot} names frame ${frame}`);
-      else if (frame !== 0) references[frame]++;
     }
   }
+  const expected = expectedFrames((address) => words[address], domains.map((id) => layout.domains[id]));
   for (let frame = 1; frame < FRAME_COUNT; frame++) {
-    const descriptor = layout.frameTable + frame * FrameDescriptor.sizeWords;
-    const useCount = words[descriptor + FrameDescriptor.offset.useCount];
-    if (useCount !== references[frame]) {
-      findings.add('frameCountMismatch', `frame ${frame} use count ${useCount}, referenced ${references[frame]} times`);
+    const actual = (field: (typeof checkedFrameFields)[number]): number => words[frameField(layout.frameTable, frame, field)];
+    const { useCount, type, validated, locked } = expected[frame];
+    if (actual('useCount') !== useCount) findings.add('frameCountMismatch', `frame ${frame} use count ${actual('useCount')}, referenced ${useCount} times`);
+    if (actual('type') !== type || actual('validated') !== validated) {
+      findings.add('frameCountMismatch', `frame ${frame} type/validated do not match its ${useCount} references`);
     }
-    const expected = frameStateFor(references[frame]);
-    if (words[descriptor + FrameDescriptor.offset.type] !== expected.type || words[descriptor + FrameDescriptor.offset.validated] !== expected.validated) {
-      findings.add('frameCountMismatch', `frame ${frame} type/validated do not match its ${references[frame]} references`);
-    }
+    if (actual('locked') !== locked) findings.add('frameCountMismatch', `frame ${frame} left page-locked`);
   }
 }
 

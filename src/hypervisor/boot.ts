@@ -6,7 +6,7 @@
 import type { Program } from '../machine/assembler.js';
 import type { Memory } from '../machine/memory.js';
 import {
-  FRAMES_PER_DOMAIN,
+  FRAMES_OWNED_PER_DOMAIN,
   FRAME_COUNT,
   HYPERCALL_COUNT,
   MAX_DOMAINS,
@@ -16,6 +16,7 @@ import {
   VECTOR_DISK,
   VECTOR_NIC,
   firstFrameOf,
+  pageTableFrameOf,
 } from './abi.js';
 import { entryPoint } from './code/program.js';
 import { appendRunqueue, insertTimer, rawWords } from './lists.js';
@@ -33,6 +34,7 @@ import {
   RECOVERY_ENTRY_POINTER,
   FRAME_TABLE_POINTER,
   FRAME_TABLE_WORDS,
+  FRAME_TYPE_PAGE_TABLE,
   FrameDescriptor,
   HEAP_BASE,
   HEAP_WORDS,
@@ -170,7 +172,7 @@ function writeFrameTable(words: Int32Array, layout: HeapLayout): void {
   words[FRAME_TABLE_POINTER] = layout.frameTable;
   words[CPU_LOCKS_POINTER] = layout.cpuLocks;
   for (let domainId = 0; domainId < MAX_DOMAINS; domainId++) {
-    for (let index = 0; index < FRAMES_PER_DOMAIN; index++) {
+    for (let index = 0; index < FRAMES_OWNED_PER_DOMAIN; index++) {
       const frame = firstFrameOf(domainId) + index;
       words[layout.frameTable + frame * FrameDescriptor.sizeWords + FrameDescriptor.offset.owner] = domainId;
     }
@@ -215,6 +217,7 @@ function writeDomainPool(words: Int32Array, layout: HeapLayout, program: Program
     words[domain + Domain.offset.privileged] = domainId === PRIVILEGED_DOMAIN_ID ? 1 : 0;
     words[domain + Domain.offset.vcpu] = vcpu;
     words[domain + Domain.offset.ring] = layout.rings[domainId];
+    words[domain + Domain.offset.pageTableFrame] = pageTableFrameOf(domainId);
     words[vcpu + Vcpu.offset.id] = domainId;
     words[vcpu + Vcpu.offset.domain] = domain;
     words[vcpu + Vcpu.offset.runState] = RUN_STATE_BLOCKED;
@@ -278,6 +281,15 @@ function startDomain(words: Int32Array, layout: HeapLayout, domain: BootDomain):
   words[address + Domain.offset.inUse] = 1;
   words[vcpu + Vcpu.offset.processor] = domain.cpu;
   words[vcpu + Vcpu.offset.timer + Timer.offset.cpu] = domain.cpu;
+  typePageTable(words, layout, domain.domainId);
+}
+
+/** The domain's page-table page referenced and typed as a validated page table (its entries all empty). */
+function typePageTable(words: Int32Array, layout: HeapLayout, domainId: number): void {
+  const descriptor = layout.frameTable + pageTableFrameOf(domainId) * FrameDescriptor.sizeWords;
+  words[descriptor + FrameDescriptor.offset.useCount] = 1;
+  words[descriptor + FrameDescriptor.offset.type] = FRAME_TYPE_PAGE_TABLE;
+  words[descriptor + FrameDescriptor.offset.validated] = 1;
 }
 
 /** Each CPU starts running the first domain placed on it; later ones wait on its runqueue. */

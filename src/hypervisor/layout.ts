@@ -108,9 +108,15 @@ export const RUN_STATE_BLOCKED = 2;
 
 export const FRAME_TYPE_NONE = 0;
 export const FRAME_TYPE_WRITABLE = 1;
+/** Xen's PGT_l1_page_table: a live domain's page-table page, validated when typed */
+export const FRAME_TYPE_PAGE_TABLE = 2;
 
-/** A frame's type and validated bit follow from its use count: referenced frames are writable. */
-export function frameStateFor(useCount: number): { readonly type: number; readonly validated: number } {
+/**
+ * A frame's type and validated bit when no update is in flight: a live domain's page-table page
+ * is a validated page table; any other frame referenced by page-table entries is writable.
+ */
+export function frameStateFor(useCount: number, pageTable = false): { readonly type: number; readonly validated: number } {
+  if (pageTable) return { type: FRAME_TYPE_PAGE_TABLE, validated: 1 };
   return useCount > 0 ? { type: FRAME_TYPE_WRITABLE, validated: 1 } : { type: FRAME_TYPE_NONE, validated: 0 };
 }
 
@@ -188,6 +194,8 @@ export const Domain = struct('domain', {
   eventLock: 1,
   pendingEvents: 1,
   ring: 1,
+  /** the frame of the page holding pageTable's entries (its descriptor is typed, referenced and page-locked per update) */
+  pageTableFrame: 1,
   pageTable: PAGE_TABLE_SLOTS,
 });
 
@@ -196,6 +204,11 @@ export const FrameDescriptor = struct('frame', {
   type: 1,
   validated: 1,
   useCount: 1,
+  /**
+   * Xen's PGT_locked (page_lock): set while a CPU updates the entries of this page-table page;
+   * a CPU that finds it set spins until it clears.
+   */
+  locked: 1,
 });
 
 /** Interrupt vectors 0 (the NMI) to 31: the interrupt table and every per-vector table has this many entries. */

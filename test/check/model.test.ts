@@ -10,9 +10,11 @@ import { describe, expect, it } from 'vitest';
 import {
   DOMCTL_CREATE,
   DOMCTL_DESTROY,
+  ERROR_INVALID,
   ERROR_NO_DOMAIN,
   ERROR_NO_MEMORY,
   ERROR_PERMISSION,
+  FRAMES_OWNED_PER_DOMAIN,
   FRAMES_PER_DOMAIN,
   FRAME_COUNT,
   Hypercall,
@@ -23,6 +25,7 @@ import {
   PRIVILEGED_DOMAIN_ID,
   SCHEDOP_YIELD,
   firstFrameOf,
+  pageTableFrameOf,
 } from '../../src/hypervisor/abi.js';
 import { audit, describeAudit } from '../../src/hypervisor/audit.js';
 import { GuestHost } from '../../src/guests/host.js';
@@ -50,16 +53,21 @@ class ReferenceModel {
     [2, { cpu: 2, pageTable: new Array<number>(PAGE_TABLE_SLOTS).fill(0) }],
   ]);
 
+  /** the page-table entries that name the frame, and the domain whose page table it holds */
   useCount(frame: number): number {
     let count = 0;
-    for (const domain of this.domains.values()) count += domain.pageTable.filter((mapped) => mapped === frame).length;
+    for (const [id, domain] of this.domains) {
+      count += domain.pageTable.filter((mapped) => mapped === frame).length;
+      if (pageTableFrameOf(id) === frame) count++;
+    }
     return count;
   }
 
-  /** mmu_update as specified: the caller's own frames only; returns the new use count. */
+  /** mmu_update as specified: the caller's own frames only, never its page-table page; returns the new use count. */
   mmuUpdate(domainId: number, slot: number, frame: number): number {
-    const owner = frame === 0 ? domainId : Math.floor((frame - 1) / FRAMES_PER_DOMAIN);
+    const owner = frame === 0 ? domainId : Math.floor((frame - 1) / FRAMES_OWNED_PER_DOMAIN);
     if (owner !== domainId) return ERROR_PERMISSION;
+    if (frame === pageTableFrameOf(domainId)) return ERROR_INVALID;
     this.domain(domainId).pageTable[slot] = frame;
     return frame === 0 ? 0 : this.useCount(frame);
   }
@@ -370,7 +378,8 @@ class Notify implements fc.Command<Model, Real> {
 /** mostly the AppVMs that exist from boot, sometimes ids that a create may have brought to life */
 const appVmIds = fc.oneof({ arbitrary: fc.integer({ min: 1, max: 2 }), weight: 4 }, { arbitrary: fc.integer({ min: 3, max: MAX_DOMAINS - 1 }), weight: 1 });
 const frameChoices: fc.Arbitrary<FrameChoice> = fc.oneof(
-  { arbitrary: fc.integer({ min: 0, max: FRAMES_PER_DOMAIN - 1 }).map((index) => ({ kind: 'own' as const, index })), weight: 6 },
+  // index FRAMES_PER_DOMAIN is the domain's page-table page, which no guest may map
+  { arbitrary: fc.integer({ min: 0, max: FRAMES_PER_DOMAIN }).map((index) => ({ kind: 'own' as const, index })), weight: 6 },
   { arbitrary: fc.constant({ kind: 'unmap' as const }), weight: 2 },
   { arbitrary: fc.integer({ min: 0, max: 63 }).map((index) => ({ kind: 'foreign' as const, index })), weight: 1 },
 );

@@ -32,6 +32,7 @@ import {
   Domain,
   FRAME_TABLE_POINTER,
   FRAME_TYPE_NONE,
+  FRAME_TYPE_PAGE_TABLE,
   FRAME_TYPE_WRITABLE,
   FrameDescriptor,
   IRQ_DOMAIN_TABLE,
@@ -50,7 +51,7 @@ import {
   VECTOR_EVENT_CHECK,
   Vcpu,
 } from '../layout.js';
-import { routine, scheduleLockOf, storeImmediate, tableEntry } from './helpers.js';
+import { addToField, routine, scheduleLockOf, storeImmediate, tableEntry } from './helpers.js';
 
 export const hypercallHandlers: Readonly<Record<Hypercall, string>> = {
   [Hypercall.MmuUpdate]: 'do_mmu_update',
@@ -104,21 +105,24 @@ function frameDescriptor(asm: Assembler, destination: Register, frame: Register)
 /**
  * mmu_update(r2 = slot, r3 = frame): validate the new entry as Xen's get_page_from_l1e does
  * (the entry it replaces was validated when it was written), then under the domain's big lock
+ * take a reference to the page holding the entries and lock it (get_page, page_lock), and
  * get_page(new), write the entry, put_page(old), in that order, as Xen does. The update takes
  * several steps and is not idempotent, so each step is logged with the value it changes before it
  * runs (ReHype: log changes to critical variables, undone before a retry). As Xen's LOCK_BIGLOCK,
  * the lock is taken with interrupts enabled: an interrupt, or the recovery IPI, can stop the CPU
- * while it holds the lock. Returns the new use count of `frame` (0 when unmapping), or an error
- * that a Linux PV guest answers with BUG().
+ * while it holds the lock, and leave the page locked and referenced. Returns the new use count of
+ * `frame` (0 when unmapping), or an error that a Linux PV guest answers with BUG().
  */
 function emitMmuUpdate(asm: Assembler): void {
-  const { slot, frame, domainId, oldFrame, domain, lock, newDescriptor, entry } = aliases({
-    slot: reg.r2, frame: reg.r3, domainId: reg.r4, oldFrame: reg.r6, domain: reg.r9, lock: reg.r10, newDescriptor: reg.r11, entry: reg.r12,
+  const { slot, frame, domainId, table, oldFrame, domain, lock, newDescriptor, entry } = aliases({
+    slot: reg.r2, frame: reg.r3, domainId: reg.r4, table: reg.r5, oldFrame: reg.r6, domain: reg.r9, lock: reg.r10, newDescriptor: reg.r11, entry: reg.r12,
   });
-  routine(asm, 'do_mmu_update', [oldFrame, domain, lock, newDescriptor, entry], (exit) => {
+  routine(asm, 'do_mmu_update', [table, oldFrame, domain, lock, newDescriptor, entry], (exit) => {
     const invalid = asm.local('invalid');
     const permission = asm.local('permission');
     const negative = asm.local('negative');
+    const noTable = asm.local('no_table');
+    const notTable = asm.local('not_table');
     checkRange(asm, slot, PAGE_TABLE_SLOTS, invalid);
     checkRange(asm, frame, FRAME_COUNT, invalid);
     asm.ld(domain, caller, Vcpu.offset.domain);
@@ -129,6 +133,8 @@ function emitMmuUpdate(asm: Assembler): void {
     });
     asm.addi(lock, domain, Domain.offset.lock);
     asm.spinLock(lock);
+    getPageTable(asm, table, domain, domainId, noTable);
+    pageLock(asm, table, notTable);
     // entry = &domain->page_table[slot]
     asm.add(entry, domain, slot);
     asm.ld(oldFrame, entry, Domain.offset.pageTable);
@@ -144,15 +150,71 @@ function emitMmuUpdate(asm: Assembler): void {
     asm.movi(result, 0);
     asm.ifNotZero(frame, () => asm.ld(result, newDescriptor, FrameDescriptor.offset.useCount));
     storeImmediate(asm, caller, Vcpu.offset.mmuLogStage, MMU_LOG_IDLE, value);
+    putPageTable(asm, table);
     asm.spinUnlock(lock);
     asm.jmp(exit);
     asm.label(negative);
     const always = domainId;
     asm.movi(always, 1);
     asm.bugOn(always, BUG_FRAME_COUNT_NEGATIVE);
+    // the page holding the entries is not a validated page table: unlock and drop it, then fail
+    asm.label(notTable);
+    putPageTable(asm, table);
+    asm.label(noTable);
+    asm.spinUnlock(lock);
     errorExit(asm, invalid, ERROR_INVALID, exit);
     errorExit(asm, permission, ERROR_PERMISSION, exit);
   });
+}
+
+/**
+ * descriptor = &frame_table[domain->page_table_frame], referenced (Xen's get_page_from_mfn on the
+ * page that holds the entries): the frame must exist and belong to the domain, else `noTable`.
+ */
+function getPageTable(asm: Assembler, descriptor: Register, domain: Register, domainId: Register, noTable: LabelReference): void {
+  const pageTableFrame = value;
+  asm.ld(pageTableFrame, domain, Domain.offset.pageTableFrame);
+  checkRange(asm, pageTableFrame, FRAME_COUNT, noTable);
+  frameDescriptor(asm, descriptor, pageTableFrame);
+  const owner = value;
+  asm.ld(owner, descriptor, FrameDescriptor.offset.owner);
+  asm.cmp(owner, domainId);
+  asm.bne(noTable);
+  addToField(asm, descriptor, FrameDescriptor.offset.useCount, 1, value);
+}
+
+/**
+ * Xen's page_lock: spin while another CPU holds the page's lock bit, then take it with a
+ * compare-and-swap. The page must be a validated page table, else `notTable` (lock taken).
+ * Nothing but the holder clears the bit: a holder that never finishes leaves every later update
+ * of this page spinning here.
+ */
+function pageLock(asm: Assembler, descriptor: Register, notTable: LabelReference): void {
+  const { address, expected, locked } = aliases({ address: frameTable, expected: reg.r14, locked: reg.r15 });
+  const retry = asm.local('page_lock');
+  asm.label(retry);
+  asm.ld(value, descriptor, FrameDescriptor.offset.locked);
+  asm.ifNotZero(value, () => {
+    asm.pause();
+    asm.jmp(retry);
+  });
+  asm.addi(address, descriptor, FrameDescriptor.offset.locked);
+  asm.movi(expected, 0);
+  asm.movi(locked, 1);
+  asm.cas(expected, address, locked);
+  asm.bne(retry);
+  asm.ld(value, descriptor, FrameDescriptor.offset.validated);
+  asm.cmpi(value, 1);
+  asm.bne(notTable);
+  asm.ld(value, descriptor, FrameDescriptor.offset.type);
+  asm.cmpi(value, FRAME_TYPE_PAGE_TABLE);
+  asm.bne(notTable);
+}
+
+/** page_unlock, then put_page on the page that holds the entries */
+function putPageTable(asm: Assembler, descriptor: Register): void {
+  storeImmediate(asm, descriptor, FrameDescriptor.offset.locked, 0, value);
+  addToField(asm, descriptor, FrameDescriptor.offset.useCount, -1, value);
 }
 
 /** get_page(new), get_page_type(new, writable): the use count up, logged first */
@@ -468,11 +530,29 @@ function resetDomain(asm: Assembler, domain: Register, cpu: Register): void {
     asm.st(vcpu, Vcpu.offset[field], value);
   }
   storeImmediate(asm, vcpu, Vcpu.offset.runState, RUN_STATE_BLOCKED, value);
+  pinPageTable(asm, domain, vcpu, true);
+}
+
+/**
+ * Under the domain's big lock, its page-table page pinned (referenced and typed as a validated
+ * page table, its entries being empty: Xen's MMUEXT_PIN_L1_TABLE) or unpinned (reference and type
+ * dropped), through `descriptor`.
+ */
+function pinPageTable(asm: Assembler, domain: Register, descriptor: Register, pin: boolean): void {
+  const lock = reg.r4;
+  asm.addi(lock, domain, Domain.offset.lock);
+  asm.withLock(lock, () => {
+    asm.ld(value, domain, Domain.offset.pageTableFrame);
+    frameDescriptor(asm, descriptor, value);
+    addToField(asm, descriptor, FrameDescriptor.offset.useCount, pin ? 1 : -1, value);
+    storeImmediate(asm, descriptor, FrameDescriptor.offset.type, pin ? FRAME_TYPE_PAGE_TABLE : FRAME_TYPE_NONE, value);
+    storeImmediate(asm, descriptor, FrameDescriptor.offset.validated, pin ? 1 : 0, value);
+  });
 }
 
 /**
  * Destroy domain r3 if its vCPU is blocked and not running: unpublish it, cancel its timer,
- * drop its page-table references. Returns 0, or an error.
+ * drop its page-table references and then its page-table page's type. Returns 0, or an error.
  */
 function emitDomainDestroy(asm: Assembler, exit: LabelReference): void {
   const { argument: domainId, lock, target, vcpu } = domctl;
@@ -511,6 +591,7 @@ function emitDomainDestroy(asm: Assembler, exit: LabelReference): void {
     asm.call(ref('do_mmu_update'));
   }
   asm.pop(caller);
+  pinPageTable(asm, target, vcpu, false);
   asm.cli();
   asm.movi(result, 0);
   asm.jmp(exit);
