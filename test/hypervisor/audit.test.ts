@@ -3,13 +3,15 @@
  * after a fault-free run. Each case breaks one thing and expects exactly the one invariant.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { firstFrameOf } from '../../src/hypervisor/abi.js';
+import { firstFrameOf, pageTableFrameOf } from '../../src/hypervisor/abi.js';
 import { audit, describeAudit, type AuditFinding, type AuditInvariant } from '../../src/hypervisor/audit.js';
 import { GuestHost } from '../../src/guests/host.js';
 import { Hypervisor } from '../../src/hypervisor/hypervisor.js';
 import {
   DOMAIN_TABLE,
   Domain,
+  FRAME_TYPE_PAGE_TABLE,
+  FRAME_TYPE_WRITABLE,
   FrameDescriptor,
   PerCpu,
   RUN_STATE_RUNNABLE,
@@ -121,6 +123,20 @@ describe('the audit of a 3AppVM system at a quiescent point', () => {
     });
     expect(invariantsOf(findings)).toEqual(['frameCountMismatch']);
     expect(findings[0].detail).toBe(`frame ${mapped} use count ${words[useCountOf(mapped)] + 1}, referenced ${words[useCountOf(mapped)]} times`);
+  });
+
+  it('frameCountMismatch: a page-table page left page-locked, or untyped, by an update that never finished', () => {
+    const lockedField = (domainId: number): number => layout.frameTable + pageTableFrameOf(domainId) * FrameDescriptor.sizeWords + FrameDescriptor.offset.locked;
+    const typeField = lockedField(1) - FrameDescriptor.offset.locked + FrameDescriptor.offset.type;
+    expect(system.machine.memory.words[typeField]).toBe(FRAME_TYPE_PAGE_TABLE);
+    const locked = check((_machine, broken) => {
+      broken[lockedField(1)] = 1;
+    });
+    expect(locked.map((finding) => `${finding.invariant}: ${finding.detail}`)).toEqual([`frameCountMismatch: frame ${pageTableFrameOf(1)} left page-locked`]);
+    const untyped = check((_machine, broken) => {
+      broken[typeField] = FRAME_TYPE_WRITABLE;
+    });
+    expect(untyped.map((finding) => finding.detail)).toEqual([`frame ${pageTableFrameOf(1)} type/validated do not match its 1 references`]);
   });
 
   it("schedulerViewsDisagree: current's is_running cleared", () => {
