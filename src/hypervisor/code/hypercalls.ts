@@ -191,7 +191,8 @@ function getPageTable(asm: Assembler, descriptor: Register, domain: Register, do
  */
 function pageLock(asm: Assembler, descriptor: Register, notTable: LabelReference): void {
   const { address, expected, locked } = aliases({ address: frameTable, expected: reg.r14, locked: reg.r15 });
-  const retry = asm.local('page_lock');
+  // a label of its own (as spinLock's), so that the code after it keeps do_mmu_update's offsets
+  const retry = ref(asm.unique('page_lock'));
   asm.label(retry);
   asm.ld(value, descriptor, FrameDescriptor.offset.locked);
   asm.ifNotZero(value, () => {
