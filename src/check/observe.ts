@@ -4,7 +4,8 @@
  * rewound. Nothing here changes the system.
  */
 import { FRAMES_PER_DOMAIN, PAGE_TABLE_SLOTS, firstFrameOf } from '../hypervisor/abi.js';
-import { DOMAIN_TABLE, Domain, FrameDescriptor, MULTICALL_BUFFER_WORDS, RING_WORDS, Vcpu } from '../hypervisor/layout.js';
+import { DOMAIN_TABLE, Domain, MULTICALL_BUFFER_WORDS, RING_WORDS, Vcpu } from '../hypervisor/layout.js';
+import { frameField } from '../hypervisor/frames.js';
 import type { GuestKernel } from '../guests/kernel.js';
 import type { System } from '../trial/system.js';
 
@@ -102,7 +103,7 @@ export function domainPages(system: System, domainId: number): DomainPages {
   const pageTable = Array.from(words.subarray(domain + Domain.offset.pageTable, domain + Domain.offset.pageTable + PAGE_TABLE_SLOTS));
   const useCounts = Array.from({ length: FRAMES_PER_DOMAIN }, (_, index) => {
     const frame = firstFrameOf(domainId) + index;
-    return words[layout.frameTable + frame * FrameDescriptor.sizeWords + FrameDescriptor.offset.useCount];
+    return words[frameField(layout.frameTable, frame, 'useCount')];
   });
   return { pageTable, useCounts };
 }

@@ -7,7 +7,7 @@ import { CpuMode, NO_DEADLINE } from '../machine/cpu.js';
 import type { Machine } from '../machine/machine.js';
 import { MAX_DOMAINS, PAGE_TABLE_SLOTS, FRAME_COUNT } from './abi.js';
 import type { HeapLayout } from './boot.js';
-import { checkedFrameFields, expectedFrames, frameField } from './frames.js';
+import { expectedFrames, frameField, type CheckedFrameField } from './frames.js';
 import {
   DOMAIN_TABLE,
   Domain,
@@ -258,7 +258,7 @@ function checkFrames(words: Int32Array, layout: HeapLayout, domains: readonly nu
   }
   const expected = expectedFrames((address) => words[address], domains.map((id) => layout.domains[id]));
   for (let frame = 1; frame < FRAME_COUNT; frame++) {
-    const actual = (field: (typeof checkedFrameFields)[number]): number => words[frameField(layout.frameTable, frame, field)];
+    const actual = (field: CheckedFrameField): number => words[frameField(layout.frameTable, frame, field)];
     const { useCount, type, validated, locked } = expected[frame];
     if (actual('useCount') !== useCount) findings.add('frameCountMismatch', `frame ${frame} use count ${actual('useCount')}, referenced ${useCount} times`);
     if (actual('type') !== type || actual('validated') !== validated) {

@@ -19,6 +19,7 @@ import {
   pageTableFrameOf,
 } from './abi.js';
 import { entryPoint } from './code/program.js';
+import { frameField } from './frames.js';
 import { appendRunqueue, insertTimer, rawWords } from './lists.js';
 import { hypercallHandlers } from './code/hypercalls.js';
 import {
@@ -34,8 +35,8 @@ import {
   RECOVERY_ENTRY_POINTER,
   FRAME_TABLE_POINTER,
   FRAME_TABLE_WORDS,
-  FRAME_TYPE_PAGE_TABLE,
   FrameDescriptor,
+  frameStateFor,
   HEAP_BASE,
   HEAP_WORDS,
   HYPERCALL_TABLE,
@@ -174,7 +175,7 @@ function writeFrameTable(words: Int32Array, layout: HeapLayout): void {
   for (let domainId = 0; domainId < MAX_DOMAINS; domainId++) {
     for (let index = 0; index < FRAMES_OWNED_PER_DOMAIN; index++) {
       const frame = firstFrameOf(domainId) + index;
-      words[layout.frameTable + frame * FrameDescriptor.sizeWords + FrameDescriptor.offset.owner] = domainId;
+      words[frameField(layout.frameTable, frame, 'owner')] = domainId;
     }
   }
   // frame 0 means "unmapped" and belongs to nobody
@@ -284,12 +285,14 @@ function startDomain(words: Int32Array, layout: HeapLayout, domain: BootDomain):
   typePageTable(words, layout, domain.domainId);
 }
 
-/** The domain's page-table page referenced and typed as a validated page table (its entries all empty). */
+/** The domain's page-table page referenced once, by the domain, and typed as a validated page table (its entries all empty). */
 function typePageTable(words: Int32Array, layout: HeapLayout, domainId: number): void {
-  const descriptor = layout.frameTable + pageTableFrameOf(domainId) * FrameDescriptor.sizeWords;
-  words[descriptor + FrameDescriptor.offset.useCount] = 1;
-  words[descriptor + FrameDescriptor.offset.type] = FRAME_TYPE_PAGE_TABLE;
-  words[descriptor + FrameDescriptor.offset.validated] = 1;
+  const frame = pageTableFrameOf(domainId);
+  const useCount = 1;
+  const { type, validated } = frameStateFor(useCount, true);
+  words[frameField(layout.frameTable, frame, 'useCount')] = useCount;
+  words[frameField(layout.frameTable, frame, 'type')] = type;
+  words[frameField(layout.frameTable, frame, 'validated')] = validated;
 }
 
 /** Each CPU starts running the first domain placed on it; later ones wait on its runqueue. */

@@ -15,6 +15,7 @@ export interface ExpectedFrame {
 
 /** The descriptor fields a frame's expected state covers, in ExpectedFrame's order. */
 export const checkedFrameFields = ['useCount', 'type', 'validated', 'locked'] as const;
+export type CheckedFrameField = (typeof checkedFrameFields)[number];
 
 /**
  * Each frame's expected state (index 0 unused), given the addresses of the live domains'
@@ -41,6 +42,6 @@ export function expectedFrames(read: (address: number) => number, domains: reado
 }
 
 /** The address of `field` in frame `frame`'s descriptor, in a frame table at `table`. */
-export function frameField(table: number, frame: number, field: (typeof checkedFrameFields)[number]): number {
+export function frameField(table: number, frame: number, field: keyof typeof FrameDescriptor.offset): number {
   return table + frame * FrameDescriptor.sizeWords + FrameDescriptor.offset[field];
 }

@@ -28,9 +28,10 @@ import {
   pageTableFrameOf,
 } from '../../src/hypervisor/abi.js';
 import { audit, describeAudit } from '../../src/hypervisor/audit.js';
+import { frameField } from '../../src/hypervisor/frames.js';
 import { GuestHost } from '../../src/guests/host.js';
 import { Hypervisor } from '../../src/hypervisor/hypervisor.js';
-import { DOMAIN_TABLE, Domain, FrameDescriptor, RUN_STATE_BLOCKED, Timer, Vcpu } from '../../src/hypervisor/layout.js';
+import { DOMAIN_TABLE, Domain, RUN_STATE_BLOCKED, Timer, Vcpu } from '../../src/hypervisor/layout.js';
 import { CpuMode } from '../../src/machine/cpu.js';
 import { DriverKernel, type DriverAnswer, type DriverRequest } from './driver-kernel.js';
 
@@ -185,7 +186,7 @@ class DrivenHypervisor {
   }
 
   useCount(frame: number): number {
-    return this.words[this.hypervisor.layout.frameTable + frame * FrameDescriptor.sizeWords + FrameDescriptor.offset.useCount];
+    return this.words[frameField(this.hypervisor.layout.frameTable, frame, 'useCount')];
   }
 }
 

@@ -5,6 +5,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { firstFrameOf, pageTableFrameOf } from '../../src/hypervisor/abi.js';
 import { audit, describeAudit, type AuditFinding, type AuditInvariant } from '../../src/hypervisor/audit.js';
+import { frameField } from '../../src/hypervisor/frames.js';
 import { GuestHost } from '../../src/guests/host.js';
 import { Hypervisor } from '../../src/hypervisor/hypervisor.js';
 import {
@@ -12,7 +13,6 @@ import {
   Domain,
   FRAME_TYPE_PAGE_TABLE,
   FRAME_TYPE_WRITABLE,
-  FrameDescriptor,
   PerCpu,
   RUN_STATE_RUNNABLE,
   TIME_LOCK,
@@ -114,7 +114,7 @@ describe('the audit of a 3AppVM system at a quiescent point', () => {
 
   it('frameCountMismatch: a mapped frame whose use count is one too high', () => {
     const words = system.machine.memory.words;
-    const useCountOf = (frame: number): number => layout.frameTable + frame * FrameDescriptor.sizeWords + FrameDescriptor.offset.useCount;
+    const useCountOf = (frame: number): number => frameField(layout.frameTable, frame, 'useCount');
     const frames = Array.from({ length: 16 }, (_, index) => firstFrameOf(1) + index);
     const mapped = frames.find((frame) => words[useCountOf(frame)] > 0);
     if (mapped === undefined) throw new Error('UnixBench has no frame mapped');
@@ -126,11 +126,11 @@ describe('the audit of a 3AppVM system at a quiescent point', () => {
   });
 
   it('frameCountMismatch: a page-table page left page-locked, or untyped, by an update that never finished', () => {
-    const lockedField = (domainId: number): number => layout.frameTable + pageTableFrameOf(domainId) * FrameDescriptor.sizeWords + FrameDescriptor.offset.locked;
-    const typeField = lockedField(1) - FrameDescriptor.offset.locked + FrameDescriptor.offset.type;
+    const lockedField = frameField(layout.frameTable, pageTableFrameOf(1), 'locked');
+    const typeField = frameField(layout.frameTable, pageTableFrameOf(1), 'type');
     expect(system.machine.memory.words[typeField]).toBe(FRAME_TYPE_PAGE_TABLE);
     const locked = check((_machine, broken) => {
-      broken[lockedField(1)] = 1;
+      broken[lockedField] = 1;
     });
     expect(locked.map((finding) => `${finding.invariant}: ${finding.detail}`)).toEqual([`frameCountMismatch: frame ${pageTableFrameOf(1)} left page-locked`]);
     const untyped = check((_machine, broken) => {

@@ -8,7 +8,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FRAMES_PER_DOMAIN, Hypercall, PAGE_TABLE_SLOTS, SCHEDOP_BLOCK, firstFrameOf } from '../../src/hypervisor/abi.js';
-import { Domain, FRAME_TABLE_POINTER, FrameDescriptor, MMU_LOG_GET_NEW, MMU_LOG_IDLE, MMU_LOG_PUT_OLD, MMU_LOG_WRITE_ENTRY, Vcpu } from '../../src/hypervisor/layout.js';
+import { frameField } from '../../src/hypervisor/frames.js';
+import { Domain, FRAME_TABLE_POINTER, MMU_LOG_GET_NEW, MMU_LOG_IDLE, MMU_LOG_PUT_OLD, MMU_LOG_WRITE_ENTRY, Vcpu } from '../../src/hypervisor/layout.js';
 import { FLAG_INTERRUPT_ENABLE } from '../../src/machine/isa.js';
 import {
   MS,
@@ -40,7 +41,7 @@ function domainOf({ cpu, words }: PointView): number {
 }
 
 function useCountOf({ words }: PointView, frame: number): number {
-  return words[words[FRAME_TABLE_POINTER] + frame * FrameDescriptor.sizeWords + FrameDescriptor.offset.useCount];
+  return words[frameField(words[FRAME_TABLE_POINTER], frame, 'useCount')];
 }
 
 function referencesTo(view: PointView, frame: number): number {
@@ -63,7 +64,7 @@ function framesMiscounted(view: PointView): number {
 /** The calling domain's page-table page is page-locked (by this update: the domain's big lock is held). */
 function pageLocked(view: PointView): boolean {
   const frame = view.words[domainOf(view) + Domain.offset.pageTableFrame];
-  return view.words[view.words[FRAME_TABLE_POINTER] + frame * FrameDescriptor.sizeWords + FrameDescriptor.offset.locked] !== 0;
+  return view.words[frameField(view.words[FRAME_TABLE_POINTER], frame, 'locked')] !== 0;
 }
 
 /** The system stopped at `point`, to look at. */

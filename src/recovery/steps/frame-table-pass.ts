@@ -19,8 +19,7 @@ export const frameTablePass = defineStep({
     const table = context.read(FRAME_TABLE_POINTER);
     let fixed = 0;
     for (let frame = 1; frame < FRAME_COUNT; frame++) {
-      const wrong = checkedFrameFields.filter((field) => context.read(frameField(table, frame, field)) !== expected[frame][field]);
-      if (wrong.length > 0) fixed++;
+      if (checkedFrameFields.some((field) => context.read(frameField(table, frame, field)) !== expected[frame][field])) fixed++;
       for (const field of checkedFrameFields) context.write(frameField(table, frame, field), expected[frame][field]);
     }
     return { framesChecked: FRAME_COUNT - 1, framesFixed: fixed };

@@ -9,13 +9,13 @@ import {
   Domain,
   FRAME_TABLE_POINTER,
   frameStateFor,
-  FrameDescriptor,
   MMU_LOG_GET_NEW,
   MMU_LOG_IDLE,
   MMU_LOG_PUT_OLD,
   MMU_LOG_WRITE_ENTRY,
   Vcpu,
 } from '../../hypervisor/layout.js';
+import { frameField } from '../../hypervisor/frames.js';
 import type { RecoveryContext } from '../context.js';
 import { defineStep } from '../step.js';
 import { liveDomains } from './walk.js';
@@ -48,9 +48,9 @@ function undo(context: RecoveryContext, domain: number, vcpu: number, stage: num
 /** A frame's use count back to its logged value, with the type and validated bit that follow from it. */
 function restoreUseCount(context: RecoveryContext, frame: number, useCount: number): void {
   if (frame <= 0 || frame >= FRAME_COUNT) return;
-  const descriptor = context.read(FRAME_TABLE_POINTER) + frame * FrameDescriptor.sizeWords;
-  context.write(descriptor + FrameDescriptor.offset.useCount, useCount);
+  const table = context.read(FRAME_TABLE_POINTER);
+  context.write(frameField(table, frame, 'useCount'), useCount);
   const { type, validated } = frameStateFor(useCount);
-  context.write(descriptor + FrameDescriptor.offset.type, type);
-  context.write(descriptor + FrameDescriptor.offset.validated, validated);
+  context.write(frameField(table, frame, 'type'), type);
+  context.write(frameField(table, frame, 'validated'), validated);
 }
