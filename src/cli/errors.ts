@@ -27,7 +27,10 @@ export class UsageError extends CliError {
   }
 }
 
-/** An input file was wrong: one line per problem, each naming the file and the key. Exit 2. */
+/**
+ * An input file was wrong: every problem, each naming the key, on one line that names the file
+ * once (`file: seed: ...; faults: ...`). Exit 2.
+ */
 export class InputError extends CliError {
   readonly exitCode = EXIT_USAGE;
 
@@ -35,8 +38,22 @@ export class InputError extends CliError {
     code: ErrorCode,
     readonly problems: readonly string[],
   ) {
-    super(code, problems.join('\n'));
+    super(code, oneLine(problems));
   }
+}
+
+/** The problems joined on one line, the prefix they share (the file, up to a `: `) said once. */
+function oneLine(problems: readonly string[]): string {
+  if (problems.length <= 1) return problems.join('');
+  const shared = sharedPrefix(problems);
+  const prefix = shared.slice(0, shared.lastIndexOf(': ') + 2);
+  return prefix + problems.map((problem) => problem.slice(prefix.length)).join('; ');
+}
+
+function sharedPrefix(texts: readonly string[]): string {
+  let length = 0;
+  while (texts.every((text) => length < text.length && text[length] === texts[0][length])) length++;
+  return texts[0].slice(0, length);
 }
 
 /** The command line was fine but the command failed (a replay diverged, a campaign had errors). */

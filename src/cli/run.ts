@@ -5,7 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { commandRegistrars, type CommandRegistrar } from './commands/index.js';
 import { NinelivesError } from '../errors.js';
-import { CliError, DomainError, EXIT_SUCCESS, EXIT_USAGE, InputError, InternalError, PROGRAM_NAME, UsageError, errorLine, usageCodeFromCommander } from './errors.js';
+import { CliError, DomainError, EXIT_SUCCESS, EXIT_USAGE, InternalError, PROGRAM_NAME, UsageError, errorLine, usageCodeFromCommander } from './errors.js';
 import type { CliIo } from './io.js';
 import { packageVersion } from '../package-info.js';
 
@@ -52,8 +52,7 @@ function report(error: unknown, io: CliIo): number {
   // no command given: commander has already written the help to stderr
   if (error instanceof CommanderError && error.code === 'commander.help') return EXIT_USAGE;
   const cliError = toCliError(error);
-  const lines = cliError instanceof InputError ? cliError.problems : [cliError.message];
-  for (const line of lines) io.stderr.write(errorLine(line));
+  io.stderr.write(errorLine(cliError.message));
   return cliError.exitCode;
 }
 

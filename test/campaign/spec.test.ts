@@ -84,7 +84,7 @@ const badFiles: readonly BadFile[] = [
   { title: 'a key given twice', text: variation({ name: 'name: bad\nname: worse' }), problems: [/^line \d+, column \d+: YAML: Map keys must be unique$/] },
 ];
 
-describe('a bad campaign file: exit 2, one line per problem, nothing written', () => {
+describe('a bad campaign file: exit 2, one line naming the file once and every problem, nothing written', () => {
   let directory: string;
   beforeAll(() => {
     directory = temporaryDirectory();
@@ -98,12 +98,12 @@ describe('a bad campaign file: exit 2, one line per problem, nothing written', (
     expect(result.exitCode).toBe(2);
     expect(result.stdout).toBe('');
     const reported = lines(result.stderr);
-    expect(reported, result.stderr).toHaveLength(problems.length);
-    reported.forEach((line, position) => {
-      const prefix = `ninelives: ${file}: `;
-      expect(line.startsWith(prefix), line).toBe(true);
-      expect(line.slice(prefix.length)).toMatch(problems[position]);
-    });
+    expect(reported, result.stderr).toHaveLength(1);
+    const prefix = `ninelives: ${file}: `;
+    expect(reported[0].startsWith(prefix), reported[0]).toBe(true);
+    const each = reported[0].slice(prefix.length).split('; ');
+    expect(each, reported[0]).toHaveLength(problems.length);
+    each.forEach((problem, position) => expect(problem).toMatch(problems[position]));
     expect(existsSync(out)).toBe(false);
   });
 
