@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { Hypercall, firstFrameOf } from '../../src/hypervisor/abi.js';
 import { GuestHost } from '../../src/guests/host.js';
 import type { Detection } from '../../src/hypervisor/detection.js';
+import { frameField } from '../../src/hypervisor/frames.js';
 import { Hypervisor } from '../../src/hypervisor/hypervisor.js';
 import {
   IST_STACK_WORDS,
@@ -225,7 +226,7 @@ describe('the panic path', () => {
     // Stop while the guest sleeps, after its map and before its unmap.
     while (guest.state.returns.length === 0 && machine.nowNs < 1 * MS) machine.run(machine.nowNs + 20_000);
     expect(guest.state.returns).toEqual([1]);
-    const useCount = hypervisor.layout.frameTable + frame * FrameDescriptor.sizeWords + FrameDescriptor.offset.useCount;
+    const useCount = frameField(hypervisor.layout.frameTable, frame, 'useCount');
     expect(machine.memory.words[useCount]).toBe(1);
     machine.memory.words[useCount] = 0;
 

@@ -19,7 +19,8 @@ import {
 import { audit } from '../../src/hypervisor/audit.js';
 import { GuestHost } from '../../src/guests/host.js';
 import { Hypervisor } from '../../src/hypervisor/hypervisor.js';
-import { DOMAIN_TABLE, Domain, FrameDescriptor, RUN_STATE_BLOCKED, Timer, Vcpu } from '../../src/hypervisor/layout.js';
+import { DOMAIN_TABLE, Domain, RUN_STATE_BLOCKED, Timer, Vcpu } from '../../src/hypervisor/layout.js';
+import { frameField } from '../../src/hypervisor/frames.js';
 import { CpuMode } from '../../src/machine/cpu.js';
 import { reportOf, settle } from '../../src/trial/golden.js';
 import { PlaylistKernel, call, sleep } from './scripted-kernel.js';
@@ -61,7 +62,7 @@ describe('the new VM of the post-recovery check (3AppVM, fault-free)', () => {
 describe('domctl create and destroy (scripted guests on the real hypervisor)', () => {
   const newFrame = firstFrameOf(2);
   const frameUseCount = (hypervisor: Hypervisor, frame: number): number =>
-    hypervisor.machine.memory.words[hypervisor.layout.frameTable + frame * FrameDescriptor.sizeWords + FrameDescriptor.offset.useCount];
+    hypervisor.machine.memory.words[frameField(hypervisor.layout.frameTable, frame, 'useCount')];
 
   function build() {
     const host = new GuestHost(4);

@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { FRAMES_PER_DOMAIN, PRIVILEGED_DOMAIN_ID, RING_WORDS, firstFrameOf } from '../../src/hypervisor/abi.js';
 import { BLOCK_READ, RingView } from '../../src/guests/protocol.js';
 import type { SharedRegion } from '../../src/guests/kernel.js';
-import { Domain, FrameDescriptor, PerCpu, RUN_STATE_BLOCKED, Vcpu, perCpuAddress } from '../../src/hypervisor/layout.js';
+import { Domain, PerCpu, RUN_STATE_BLOCKED, Vcpu, perCpuAddress } from '../../src/hypervisor/layout.js';
+import { frameField } from '../../src/hypervisor/frames.js';
 import type { System } from '../../src/trial/system.js';
 import { MS, US, auditInvariants, expectFailed, runToQuiescence, runUntilQuiescentWhere, startedSystem, verdictOf } from './system-helpers.js';
 
@@ -41,7 +42,7 @@ describe('UnixBench', () => {
         runToQuiescence(system, 50 * MS);
         const bumpedNs = system.machine.nowNs;
         const frame = firstFrameOf(1) + index;
-        system.machine.memory.words[system.hypervisor.layout.frameTable + frame * FrameDescriptor.sizeWords + FrameDescriptor.offset.useCount]++;
+        system.machine.memory.words[frameField(system.hypervisor.layout.frameTable, frame, 'useCount')]++;
         runToEnd(system, system.runLengthNs);
 
         const failure = expectFailed(verdictOf(system, 1), /mmu_update\(slot \d+, frame \d+\) (returned use count|result) -?\d+, expected \d+$/);
@@ -63,14 +64,14 @@ describe('UnixBench', () => {
         runToQuiescence(system, 50 * MS);
         const brokenNs = system.machine.nowNs;
         const words = system.machine.memory.words;
-        const descriptor = (frame: number): number => system.hypervisor.layout.frameTable + frame * FrameDescriptor.sizeWords;
+        const field = (frame: number, name: 'useCount' | 'type'): number => frameField(system.hypervisor.layout.frameTable, frame, name);
         // a frame not mapped now (an unmap would retype a mapped one), from `index` on
         const unmapped = Array.from({ length: FRAMES_PER_DOMAIN }, (_, offset) => firstFrameOf(1) + ((index + offset) % FRAMES_PER_DOMAIN));
-        const frame = unmapped.find((candidate) => words[descriptor(candidate) + FrameDescriptor.offset.useCount] === 0);
+        const frame = unmapped.find((candidate) => words[field(candidate, 'useCount')] === 0);
         fc.pre(frame !== undefined);
         if (frame === undefined) return;
         // neither untyped nor writable: get_page_type cannot make it a writable page
-        words[descriptor(frame) + FrameDescriptor.offset.type] = 7;
+        words[field(frame, 'type')] = 7;
         runToEnd(system, system.runLengthNs);
 
         const failure = expectFailed(verdictOf(system, 1), /mmu_update\(slot \d+, frame \d+\) (returned error|result) -22(, expected \d+)?$/);
