@@ -106,7 +106,7 @@ describe('each invariant fails for a real reason', () => {
       mechanism: 'microreset',
       disabledSteps: [],
       faults: [
-        { trigger: { timeNs: 103_521_310, instructionsAfter: 13_592 }, target: { type: 'code', wordOffset: 3, bit: 2 } },
+        { trigger: { timeNs: 103_521_310, instructionsAfter: 5_074 }, target: { type: 'code', wordOffset: 3, bit: 2 } },
         { trigger: { timeNs: 103_521_310, instructionsAfter: 5 }, target: { type: 'failstop' } },
       ],
     });
@@ -135,7 +135,7 @@ describe('retry-same-effect when no step switched off can break it', () => {
       mechanism: 'microreset',
       disabledSteps: [],
       // after get_page(new) has raised the new frame's use count
-      faults: [{ trigger: { timeNs: 48_886_356, instructionsAfter: 593 }, target: { type: 'failstop' } }],
+      faults: [{ trigger: { timeNs: 48_886_356, instructionsAfter: 597 }, target: { type: 'failstop' } }],
     };
     const repaired = runScenario(scenario);
     expect(repaired.atRecovery?.rewound.map((call) => call.hypercall)).toEqual([0]);

@@ -132,7 +132,7 @@ describe('each fault lands exactly where its record says', () => {
     // entered a guest or went to sleep): rare. One run from boot visits the trigger times in
     // order, peeking ahead to each trigger's instruction and back; then the trials of those
     // indexes are checked step by step.
-    const base = { configuration: '1AppVM', seed: 3, runLengthNs: 300 * MS } as const;
+    const base = { configuration: '1AppVM', seed: 4, runLengthNs: 300 * MS } as const;
     const plans = Array.from({ length: 600 }, (_, trialIndex) => ({ trialIndex, plan: planFault(trialSeed(base.seed, trialIndex), 'failstop', base.runLengthNs) }));
     plans.sort((x, y) => x.plan.trigger.timeNs - y.plan.trigger.timeNs);
     const system = bootedSystem({ ...base, trialIndex: 0, faultType: 'failstop' });

@@ -29,6 +29,14 @@ import {
 } from './scenario.js';
 
 import { System } from '../../src/trial/system.js';
+import { runTrial } from '../../src/trial/trial.js';
+import type { RecoveryRecord, TrialRecord } from '../../src/trial/record.js';
+import { functionOfSymbol, symbolizerFor } from '../../src/machine/disassembler.js';
+
+function recordOf(record: TrialRecord): RecoveryRecord {
+  if (record.outcome !== 'detected' || record.recovery === undefined) throw new Error(`no recovery: ${record.outcome}`);
+  return record.recovery;
+}
 /** Where boot puts the CPUs' locks: the heap layout depends only on the CPU count (4 in every configuration). */
 const CPU_LOCKS = new System({ configuration: '1AppVM', seed: 0 }).hypervisor.layout.cpuLocks;
 
@@ -159,6 +167,41 @@ describe('scheduler-consistency', () => {
     expectRecovered(withIt);
     expect(workOf(withIt, 'scheduler-consistency')).toMatchObject({ vcpusQueued: 1 });
     expectMicrorebootNeedsNoSuchStep('scheduler-consistency', at);
+  });
+});
+
+describe('scheduler-consistency: a CPU the recovery IPI caught mid-switch', () => {
+  // 3AppVM, seed 7, trial 37 (the ablation campaign's): CPU 2 fail-stops leaving vcpu_wake while
+  // CPU 0 is switching vCPUs when the recovery IPI arrives. As in Xen, schedule()
+  // drops the lock with spin_unlock_irq and context_switch clears prev's is_running only after
+  // interrupts are enabled again, so the IPI parks CPU 0 with both vCPUs marked running.
+  const trial = { configuration: '3AppVM', seed: 7, trialIndex: 37, faultType: 'failstop', mechanism: 'microreset' } as const;
+  const PRIVVM_CPU = 0;
+
+  /** Where the recovery IPI interrupted CPU 0, and the vCPUs of CPU 0 marked running, as the repairs begin. */
+  function parkedMidSwitch(system: System): { routine: string; running: number } {
+    const cpu = system.machine.cpus[PRIVVM_CPU];
+    const words = system.machine.memory.words;
+    // recovery_interrupt pushed one register over the frame (its PC lowest)
+    const interrupted = words[cpu.stackPointer + 1];
+    const routine = functionOfSymbol(symbolizerFor(system.hypervisor.program.labels)(interrupted) ?? '?');
+    const vcpus = [...system.hypervisor.layout.vcpus, ...system.hypervisor.layout.idleVcpus];
+    const running = vcpus.filter((vcpu) => words[vcpu + Vcpu.offset.processor] === PRIVVM_CPU && words[vcpu + Vcpu.offset.isRunning] === 1).length;
+    return { routine, running };
+  }
+
+  it('without it, switching back to the vCPU still marked running trips the BUG_ON on that CPU; with it, recovered', () => {
+    let seen: ReturnType<typeof parkedMidSwitch> | undefined;
+    const onRecoveryStep = (step: string, system: System): void => {
+      if (step === 'discard-threads') seen = parkedMidSwitch(system);
+    };
+    const without = runTrial({ ...trial, disabledSteps: ['scheduler-consistency'] }, { onRecoveryStep }).record;
+    expect(without.outcome === 'detected' && without.injection.cpu).toBe(2);
+    expect(seen).toEqual({ routine: expect.stringMatching(/^(schedule|context_switch)$/), running: 2 });
+    expectRecoveryFailed(recordOf(without), 'secondFailure', /^assertion "switching to a vCPU already running" at cpu 0 /);
+    const withIt = recordOf(runTrial(trial).record);
+    expectRecovered(withIt);
+    expect(workOf(withIt, 'discard-threads')).toEqual({ threadsDiscarded: 2 });
   });
 });
 

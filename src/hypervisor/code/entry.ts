@@ -230,7 +230,9 @@ function emitSchedule(asm: Assembler): void {
     asm.label(pick);
     pickNext(asm);
     asm.st(cpuArea, PerCpu.offset.current, schedule.next);
+    // spin_unlock_irq: as Xen's, the switch runs with interrupts enabled
     asm.spinUnlock(schedule.lock);
+    asm.sti();
     asm.ifEqual(schedule.next, schedule.prev, () => undefined, () => asm.call(ref('context_switch')));
     const stackTop = temporary;
     asm.ld(stackTop, cpuArea, PerCpu.offset.stackTop);
@@ -262,9 +264,11 @@ function pickNext(asm: Assembler): void {
 
 /**
  * context_switch(r8 = prev, r0 = next, r7 = this CPU's area), after the schedule lock is dropped,
- * as Xen's: account the time prev ran and start next's, then context_saved(prev) clears prev's
- * is_running, only now that prev's state is saved. Until then both vCPUs are marked running: a
- * thread abandoned in between leaves the scheduler's views disagreeing.
+ * as Xen's (xen/arch/x86/domain.c): entered with interrupts enabled, it accounts the time prev ran
+ * (update_runstate_area), switches with interrupts disabled, enables them again, and only then
+ * context_saved(prev) clears prev's is_running, now that prev's state is saved. Until then both
+ * vCPUs are marked running: a thread abandoned in between (a fail-stop, or the recovery IPI
+ * taken in either window with interrupts enabled) leaves the scheduler's views disagreeing.
  */
 function emitContextSwitch(asm: Assembler): void {
   const { prev, next } = schedule;
@@ -276,8 +280,10 @@ function emitContextSwitch(asm: Assembler): void {
     asm.ld(runningUs, prev, Vcpu.offset.runningUs);
     asm.add(runningUs, runningUs, ran);
     asm.st(prev, Vcpu.offset.runningUs, runningUs);
+    asm.cli();
     asm.st(next, Vcpu.offset.runstateEntryUs, now);
     addToField(asm, cpuArea, PerCpu.offset.contextSwitches, 1, temporary);
+    asm.sti();
     // context_saved(prev)
     storeImmediate(asm, prev, Vcpu.offset.isRunning, 0, temporary);
   });
