@@ -1,8 +1,10 @@
 /**
  * SQL over a results directory with DuckDB: a `trials` view with one row per trial record and
  * one column per field, nested fields flattened (`recovery.result` becomes `recovery_result`,
- * the spec's fields that the record does not repeat become `spec_*`; lists stay lists). DuckDB
- * is large and optional: it is imported here, when a query is asked for, and nowhere else.
+ * the spec's fields that the record does not repeat become `spec_*`; lists stay lists). The
+ * trials are read into memory once; then the database is sealed off from the file system, so a
+ * query reads only them and writes nowhere (no COPY over a user's file, no read of another).
+ * DuckDB is large and optional: it is imported here, when a query is asked for, and nowhere else.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -47,12 +49,14 @@ export interface QueryResult {
 }
 
 export interface TrialsDatabase {
+  /** the user's SQL, over the trials only: the first query seals the database off from files */
   query(sql: string): Promise<QueryResult>;
+  /** the `trials` view as Parquet at `file` (before any query: a sealed database writes nothing) */
   exportParquet(file: string): Promise<void>;
   close(): void;
 }
 
-/** A DuckDB database in memory with the `trials` view over `directory`/trials.jsonl. */
+/** A DuckDB database in memory holding `directory`/trials.jsonl, with the `trials` view over it. */
 export async function openTrials(directory: string, importer?: DuckDbImporter): Promise<TrialsDatabase> {
   const path = join(directory, TRIALS_FILE);
   if (!existsSync(path)) throw new NinelivesError('usage.noResults', `no ${TRIALS_FILE} in ${directory}`);
@@ -60,12 +64,21 @@ export async function openTrials(directory: string, importer?: DuckDbImporter): 
   const instance = await duckdb.DuckDBInstance.create(':memory:');
   const connection = await instance.connect();
   // every line read for the schema: a field that appears late (a rare outcome's) is still a column
-  await connection.run(`CREATE VIEW raw_trials AS SELECT * FROM read_json(${literal(path)}, format = 'newline_delimited', sample_size = -1)`);
+  await connection.run(`CREATE TABLE raw_trials AS SELECT * FROM read_json(${literal(path)}, format = 'newline_delimited', sample_size = -1)`);
   const shape = await connection.run('SELECT * FROM raw_trials LIMIT 0');
   const columns = flattenedColumns(shape.columnNames(), shape.columnTypes(), duckdb.DuckDBTypeId.STRUCT);
   await connection.run(`CREATE VIEW trials AS SELECT ${columns.join(', ')} FROM raw_trials`);
+  let sealed = false;
+  const seal = async (): Promise<void> => {
+    if (sealed) return;
+    // no file reads or writes, extensions or attached databases from here on, and no undoing it
+    await connection.run('SET enable_external_access = false');
+    await connection.run('SET lock_configuration = true');
+    sealed = true;
+  };
   return {
     async query(sql) {
+      await seal();
       try {
         const reader = await connection.runAndReadAll(sql);
         return { columns: reader.columnNames(), rows: reader.getRowsJS().map((row) => row.map(plain)) };
@@ -74,6 +87,7 @@ export async function openTrials(directory: string, importer?: DuckDbImporter): 
       }
     },
     async exportParquet(file) {
+      if (sealed) throw new Error('exportParquet after a query: the database no longer writes files');
       await connection.run(`COPY trials TO ${literal(file)} (FORMAT parquet)`);
     },
     close() {

@@ -12,7 +12,7 @@ const BUFFER_BYTES = 1 << 20;
 let sequence = 0;
 
 /** A hidden name beside the target, unique within this process and across processes. */
-function temporaryNameFor(path: string): string {
+export function temporaryNameFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${sequence++}.tmp`);
 }
 

@@ -2,7 +2,7 @@
  * `ninelives query` and `export`: SQL over a results directory's trials with the optional DuckDB
  * package, nested fields flattened; without the package, one line saying how to install it.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -66,10 +66,51 @@ describe('ninelives query', () => {
     const result = await cli(['export', directory, '--parquet', file]);
     expect(result.stdout).toBe(`wrote 6 trials to ${file}\n`);
     expect(readFileSync(file).subarray(0, 4).toString()).toBe('PAR1');
+    // written under a hidden name and linked into place: nothing else is left
+    expect(readdirSync(directory).sort()).toEqual(['trials.jsonl', 'trials.parquet']);
     const duckdb = await loadDuckDb();
     const connection = await (await duckdb.DuckDBInstance.create(':memory:')).connect();
     const reader = await connection.runAndReadAll(`SELECT count(*) AS n, count(DISTINCT recovery_cause) AS causes FROM '${file}'`);
     expect(reader.getRowObjectsJson()).toEqual([{ n: '6', causes: '1' }]);
+  });
+
+  it('runs the query sealed off from the file system: it cannot write over a file or read another (one line, exit 2)', async () => {
+    const directory = resultsDirectory();
+    const users = join(directory, 'notes.txt');
+    writeFileSync(users, 'mine\n');
+    for (const sql of [`COPY (SELECT 42) TO '${users}'`, `COPY trials TO '${join(directory, 'new.csv')}'`, `SELECT * FROM read_csv('${users}')`, `ATTACH '${join(directory, 'other.db')}'`, 'SET enable_external_access = true']) {
+      const result = await cli(['query', directory, sql]);
+      expect(result.exitCode, sql).toBe(2);
+      expect(result.stderr, sql).toMatch(/^ninelives: SQL: [^\n]+\n$/);
+    }
+    expect(readFileSync(users, 'utf8')).toBe('mine\n');
+    expect(readdirSync(directory).sort()).toEqual(['notes.txt', 'trials.jsonl']);
+  });
+
+  it('an empty query is a usage error, before DuckDB is opened', async () => {
+    const result = await cli(['query', resultsDirectory(), '  ']);
+    expect(result).toMatchObject({ exitCode: 2, stdout: '' });
+    expect(result.stderr).toMatch(/^ninelives: the SQL is empty[^\n]*\n$/);
+  });
+
+  it('export writes a new file only: an existing one, or a missing directory, is refused in one line before any work (exit 2)', async () => {
+    const directory = resultsDirectory();
+    const users = join(directory, 'mine.parquet');
+    writeFileSync(users, 'mine\n');
+    for (const [target, message] of [
+      [users, /exists: export writes a new file and never over one/],
+      [directory, /exists: export writes a new file and never over one/],
+      [join(directory, 'no-such-dir', 'x.parquet'), /there is no directory .*no-such-dir to write it in/],
+    ] as const) {
+      const result = await cli(['export', directory, '--parquet', target]);
+      expect(result.exitCode, target).toBe(2);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toMatch(new RegExp(`^ninelives: [^\\n]*${message.source}[^\\n]*\\n$`));
+    }
+    expect(readFileSync(users, 'utf8')).toBe('mine\n');
+    expect(existsSync(join(directory, 'no-such-dir'))).toBe(false);
+    // nothing half-written is left beside the targets
+    expect(readdirSync(directory).sort()).toEqual(['mine.parquet', 'trials.jsonl']);
   });
 
   it('without the optional package, says in one line how to install it (exit 2)', async () => {
