@@ -85,7 +85,7 @@ export const campaignSchema = strictObject({
    * true for every trial, "both" for every mechanism variant without and with (its stage "+pkeys"), on the same faults
    */
   // optional, not defaulted: a campaign without it keeps the fingerprint it had before the option existed
-  pkeys: z.union([z.boolean(), z.enum(['both'])]).optional(),
+  pkeys: z.union([z.boolean(), z.enum(['both'])], { error: 'expected true, false or "both"' }).optional(),
   /** stop each cell once its recovery rate is known within a margin; `faults` are then the most trials per fault type */
   stop: strictObject({
     margin: z.number().gt(0).lt(0.5),
@@ -204,12 +204,12 @@ function keyOf(path: readonly PropertyKey[]): string {
 }
 
 /**
- * One problem per line: each unknown key on its own, and for a mechanism entry (a name or an
- * object) the problems of the form that was given rather than the union's "expected one or the other".
+ * Each problem on its own: each unknown key, and for a mechanism entry (a name or an object) the
+ * problems of the form that was given rather than the union's "expected one or the other".
  */
 function problemsOf(issue: z.core.$ZodIssue, input: unknown): { path: readonly PropertyKey[]; message: string }[] {
   if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => ({ path: [...issue.path, key], message: issue.message }));
-  if (issue.code === 'invalid_union' && issue.errors.length === 2) {
+  if (issue.code === 'invalid_union' && issue.path[0] === 'mechanisms' && issue.errors.length === 2) {
     const value = valueAt(input, issue.path);
     // the alternatives of mechanismEntry, in order: a name, then an object
     const given = typeof value === 'string' ? issue.errors[0] : isRecord(value) ? issue.errors[1] : undefined;

@@ -23,7 +23,7 @@ function variation(changes: Readonly<Record<string, string | null>>): string {
 interface BadFile {
   readonly title: string;
   readonly text: string;
-  /** one pattern per expected stderr line, matched after `ninelives: <file>: ` */
+  /** one pattern per problem on the one stderr line, matched after `ninelives: <file>: ` */
   readonly problems: readonly RegExp[];
 }
 
@@ -46,6 +46,8 @@ const badFiles: readonly BadFile[] = [
   { title: 'no configuration', text: variation({ configurations: 'configurations: []' }), problems: [/^configurations: .*>=1 items$/] },
   { title: 'an unknown fault type', text: variation({ faults: 'faults: { register: 3, cosmic: 3 }' }), problems: [/^faults\.cosmic: unknown key \(expected one of failstop, register, code, memory, hostFailstop\)$/] },
   { title: 'no fault type', text: variation({ faults: 'faults: {}' }), problems: [/^faults: at least one fault type$/] },
+  { title: 'pkeys neither a boolean nor "both"', text: variation({ pkeys: 'pkeys: maybe' }), problems: [/^pkeys: expected true, false or "both"$/] },
+  { title: 'pkeys a number, beside a mechanism entry of neither form', text: variation({ pkeys: 'pkeys: 3', mechanisms: 'mechanisms: [microreset, 7]' }), problems: [/^mechanisms\.1: expected a mechanism name /, /^pkeys: expected true, false or "both"$/] },
   { title: 'a failover epoch of zero', text: variation({ mechanisms: 'mechanisms: [{ name: failover, epochMs: 0 }]' }), problems: [/^mechanisms\.0\.epochMs: .*expected number to be >=1$/] },
   { title: 'a heartbeat longer than a second', text: variation({ mechanisms: 'mechanisms: [{ name: failover, heartbeatMs: 5000 }]' }), problems: [/^mechanisms\.0\.heartbeatMs: .*expected number to be <=1000$/] },
   { title: 'a fractional epoch', text: variation({ mechanisms: 'mechanisms: [{ name: failover, epochMs: 2.5 }]' }), problems: [/^mechanisms\.0\.epochMs: .*expected int/] },
