@@ -127,6 +127,27 @@ describe('queue work claims its --out before any chunk, as run does', () => {
   });
 });
 
+describe('a Redis URL that names no database Redis has: one line, exit 2', () => {
+  const server = REDIS_URL.replace(/\/7$/, '');
+
+  it('a database that is not a number is refused before reaching Redis', async () => {
+    for (const database of ['abc', '1.5', '-1', '99999999999']) {
+      const url = `redis://127.0.0.1:1/${database}`;
+      const result = await cli(['queue', 'status', '--redis', url]);
+      expect(result.exitCode, url).toBe(2);
+      expect(messages(result.stderr)).toEqual([`ninelives: cannot reach Redis at ${url} (the database after the port must be a number, got "${database}"): start redis-server, or give --redis redis://HOST:PORT`]);
+    }
+  });
+
+  it.skipIf(!redisReachable)('a database Redis does not have is Redis\'s refusal, not a quiet fall back to database 0', async () => {
+    const url = `${server}/99999`;
+    const result = await cli(['queue', 'status', '--redis', url]);
+    expect(result.exitCode).toBe(2);
+    expect(messages(result.stderr)).toEqual([`ninelives: cannot reach Redis at ${url} (ERR DB index is out of range): start redis-server, or give --redis redis://HOST:PORT`]);
+    expect(result.stdout).toBe('');
+  });
+});
+
 describe.skipIf(!redisReachable)('the Redis work queue', () => {
   it('one producer and three worker processes give the plain run\'s results, byte for byte; enqueueing again runs nothing', async () => {
     const address = freshQueue();

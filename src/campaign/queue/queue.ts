@@ -47,46 +47,79 @@ export interface QueueAddress {
   readonly queue: string;
 }
 
-/** ioredis options from a redis:// URL; BullMQ's workers need maxRetriesPerRequest null. */
-export function connectionOf(url: string): ConnectionOptions {
-  const parsed = new URL(url);
-  return {
-    host: parsed.hostname,
-    port: parsed.port === '' ? 6379 : Number(parsed.port),
-    username: parsed.username === '' ? undefined : decodeURIComponent(parsed.username),
-    password: parsed.password === '' ? undefined : decodeURIComponent(parsed.password),
-    db: parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0,
-    maxRetriesPerRequest: null,
-  };
+/** Redis numbers its databases from 0; how many it has is its own setting (16 by default). */
+const MAX_DATABASE_INDEX = 2 ** 31 - 1;
+
+interface RedisTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly db: number;
+  readonly username?: string;
+  readonly password?: string;
 }
 
-/** Fails fast, in one line, where Redis does not answer (ioredis itself would retry forever). */
-export async function checkReachable(url: string, timeoutMs = 3000): Promise<void> {
-  let host: string;
-  let port: number;
+/** The parts of redis://[USER:PASSWORD@]HOST[:PORT][/DB], or a one-line error naming the URL. */
+function redisTarget(url: string): RedisTarget {
+  let parsed: URL;
   try {
-    const parsed = new URL(url);
-    if (parsed.protocol !== 'redis:') throw new Error('not redis://');
-    host = parsed.hostname;
-    port = parsed.port === '' ? 6379 : Number(parsed.port);
+    parsed = new URL(url);
   } catch {
     throw new QueueUnreachableError(url, 'expected redis://HOST:PORT');
   }
+  if (parsed.protocol !== 'redis:' || parsed.hostname === '') throw new QueueUnreachableError(url, 'expected redis://HOST:PORT');
+  const database = parsed.pathname.replace(/^\//, '');
+  if (!/^\d{0,10}$/.test(database) || Number(database) > MAX_DATABASE_INDEX) throw new QueueUnreachableError(url, `the database after the port must be a number, got "${database}"`);
+  return {
+    host: parsed.hostname,
+    port: parsed.port === '' ? 6379 : Number(parsed.port),
+    db: Number(database),
+    username: parsed.username === '' ? undefined : decodeURIComponent(parsed.username),
+    password: parsed.password === '' ? undefined : decodeURIComponent(parsed.password),
+  };
+}
+
+/** ioredis options from a redis:// URL; BullMQ's workers need maxRetriesPerRequest null. */
+export function connectionOf(url: string): ConnectionOptions {
+  return { ...redisTarget(url), maxRetriesPerRequest: null };
+}
+
+/** A command as Redis reads it (RESP): an array of bulk strings, so a password may hold anything. */
+function respCommand(...parts: readonly string[]): string {
+  return `*${parts.length}\r\n` + parts.map((part) => `$${Buffer.byteLength(part)}\r\n${part}\r\n`).join('');
+}
+
+/**
+ * Fails fast, in one line, where Redis does not answer (ioredis itself would retry forever) or
+ * refuses the URL's credentials or database (ioredis would go on in database 0).
+ */
+export async function checkReachable(url: string, timeoutMs = 3000): Promise<void> {
+  const target = redisTarget(url);
+  const commands = [
+    ...(target.password === undefined ? [] : [target.username === undefined ? respCommand('AUTH', target.password) : respCommand('AUTH', target.username, target.password)]),
+    respCommand('SELECT', String(target.db)),
+  ];
   await new Promise<void>((resolve, reject) => {
-    const socket = connect({ host, port });
-    const timer = setTimeout(() => {
+    const socket = connect({ host: target.host, port: target.port });
+    const fail = (reason: string): void => {
+      clearTimeout(timer);
       socket.destroy();
-      reject(new QueueUnreachableError(url, 'no answer'));
-    }, timeoutMs);
-    socket.once('connect', () => {
+      reject(new QueueUnreachableError(url, reason));
+    };
+    const timer = setTimeout(() => fail('no answer'), timeoutMs);
+    let replies = '';
+    socket.once('connect', () => socket.write(commands.join('')));
+    socket.on('data', (data) => {
+      replies += data.toString('utf8');
+      const lines = replies.split('\r\n').slice(0, -1);
+      // a password given to a Redis that needs none is not an error (ioredis only warns)
+      const refused = lines.find((line) => line.startsWith('-') && !/no password is set|without any password configured/.test(line));
+      if (refused !== undefined) return fail(refused.slice(1));
+      if (lines.length < commands.length) return;
       clearTimeout(timer);
       socket.end();
       resolve();
     });
-    socket.once('error', (error) => {
-      clearTimeout(timer);
-      reject(new QueueUnreachableError(url, error.message));
-    });
+    socket.once('error', (error) => fail(error.message));
   });
 }
 
