@@ -130,6 +130,7 @@ export class CampaignError extends NinelivesError {
 }
 
 export function loadCampaign(path: string): Campaign {
+  if (path.trim() === '') throw new CampaignError(['the campaign file name is empty: name a campaign file (campaigns/quick.yaml, say)']);
   let text: string;
   try {
     // a device, a pipe or a huge file is refused before a byte is read

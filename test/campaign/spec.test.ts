@@ -118,6 +118,15 @@ describe('a bad campaign file: exit 2, one line naming the file once and every p
     expect(existsSync(out)).toBe(false);
   });
 
+  it('an empty file name', async () => {
+    for (const name of ['', '  ']) {
+      const result = await cli(['run', name, '--out', join(directory, 'out-empty')]);
+      expect(result).toMatchObject({ exitCode: 2, stdout: '' });
+      expect(lines(result.stderr)).toEqual(['ninelives: the campaign file name is empty: name a campaign file (campaigns/quick.yaml, say)']);
+    }
+    expect(existsSync(join(directory, 'out-empty'))).toBe(false);
+  });
+
   it('a directory instead of a file', async () => {
     const result = await cli(['run', directory, '--out', join(directory, 'out-dir')]);
     expect(result.exitCode).toBe(2);
