@@ -1,8 +1,10 @@
 /**
  * `--timeline FILE.html` of `inject` and `replay`: the trial's timeline page, with its footprint
- * when its recovery failed (triage's diagnosis, without the re-runs of the restoring-set search).
+ * when its recovery failed (triage's diagnosis, without the re-runs of the restoring-set search),
+ * written as a new file (the caller refuses the name before the trial runs: new-file.ts).
  */
 import { writeFileSync } from 'node:fs';
+import { writeNewFile } from './new-file.js';
 import { diagnoseTrial } from '../campaign/triage/diagnose.js';
 import { renderTimelinePage } from '../report/timeline.js';
 import type { TrialSpec } from '../trial/record.js';
@@ -13,5 +15,6 @@ export async function writeTimeline(spec: TrialSpec, path: string, title: string
   const record = timeline.record;
   const failed = record.outcome === 'detected' && record.recovery?.result === 'recoveryFailed' ? record.recovery : undefined;
   const footprint = failed === undefined ? undefined : diagnoseTrial({ id: title, spec, recovery: failed, replay: record.replay }, { maxReruns: 0 }).footprint;
-  writeFileSync(path, await renderTimelinePage(timeline, { title, ...(footprint === undefined ? {} : { footprint }) }));
+  const page = await renderTimelinePage(timeline, { title, ...(footprint === undefined ? {} : { footprint }) });
+  await writeNewFile('--timeline', path, (temporary) => writeFileSync(temporary, page));
 }

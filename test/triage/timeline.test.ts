@@ -3,8 +3,8 @@
  * record names, a lane per CPU, and the lanes show recovery holding every CPU; the CLI writes it
  * from `inject --timeline`.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { renderTimelinePage } from '../../src/report/timeline.js';
 import type { TrialSpec } from '../../src/trial/record.js';
@@ -50,5 +50,28 @@ describe('trial timelines', () => {
     const html = readFileSync(path, 'utf8');
     expect(html).toContain('<svg');
     expect(html).toContain('Left half-done by abandoned work');
+    // nothing beside the page: it was written under a hidden name and linked into place
+    expect(readdirSync(dirname(path))).toEqual(['timeline.html']);
+  });
+
+  it('are written only as new files: inject and replay refuse an existing file or a missing directory in one line, exit 2, before the trial runs', async () => {
+    const directory = temporaryDirectory();
+    const users = join(directory, 'notes.html');
+    writeFileSync(users, 'mine\n');
+    const inject = ['inject', '--config', '1AppVM', '--fault', 'failstop', '--seed', '7', '--trial', '0', '--timeline'];
+    for (const [target, message] of [
+      [users, `--timeline ${users} exists: ninelives writes a new file and never over one (remove it, or name another)`],
+      [join(directory, 'none', 't.html'), `--timeline ${join(directory, 'none', 't.html')}: there is no directory ${join(directory, 'none')} to write it in`],
+      ['', '--timeline is empty: name a file to write'],
+    ]) {
+      const result = await cli([...inject, target]);
+      expect(result).toMatchObject({ exitCode: 2, stdout: '' });
+      expect(result.stderr).toBe(`ninelives: ${message}\n`);
+    }
+    const replayed = await cli(['replay', directory, 'any-trial', '--timeline', users]);
+    expect(replayed.exitCode).toBe(2);
+    expect(replayed.stderr).toBe(`ninelives: --timeline ${users} exists: ninelives writes a new file and never over one (remove it, or name another)\n`);
+    expect(readFileSync(users, 'utf8')).toBe('mine\n');
+    expect(readdirSync(directory)).toEqual(['notes.html']);
   });
 });

@@ -7,6 +7,7 @@ import type { FaultType } from '../../faults/fault.js';
 import { formatTrace } from '../../trial/trace.js';
 import { runTrial } from '../../trial/trial.js';
 import type { CliIo } from '../io.js';
+import { refuseNewFileTarget } from '../new-file.js';
 import { writeTimeline } from '../timeline.js';
 import { NOMINAL_HOST } from '../../recovery/cost-model.js';
 import type { MechanismName } from '../../recovery/mechanisms.js';
@@ -68,6 +69,7 @@ export function registerInjectCommand(program: Command, io: CliIo): void {
     .option('--timeline <file.html>', 'also write the trial\'s timeline page (lanes per CPU, fault, detection, recovery steps, guest events)')
     .action(async (options: InjectOptions) => {
       checkSteps(options.mechanism, options.disable);
+      if (options.timeline !== undefined) refuseNewFileTarget('--timeline', options.timeline);
       const replication = replicationOption(options);
       const replay = replayOption(options);
       const kvServer = kvServerOption(options);

@@ -3,14 +3,12 @@
  * `ninelives export DIR --parquet FILE`: the same view as Parquet, for pandas, polars or R.
  * Both need the optional package @duckdb/node-api, imported only when they run.
  */
-import { existsSync, linkSync, rmSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { MissingPackageError, openTrials, SqlError, type DuckDbImporter, type QueryResult, type TrialsDatabase } from '../../results/sql.js';
-import { temporaryNameFor } from '../../results/staged-file.js';
 import { NinelivesError } from '../../errors.js';
 import { InputError, UsageError } from '../errors.js';
 import type { CliIo } from '../io.js';
+import { refuseNewFileTarget, writeNewFile } from '../new-file.js';
 
 export function registerQueryCommands(program: Command, io: CliIo, importer?: DuckDbImporter): void {
   program
@@ -34,37 +32,13 @@ export function registerQueryCommands(program: Command, io: CliIo, importer?: Du
     .requiredOption('--parquet <file>', 'the Parquet file to write')
     .action((directory: string, options: { parquet: string }) => {
       const file = options.parquet;
-      refuseExportTarget(file);
+      refuseNewFileTarget('--parquet', file);
       return withTrials(directory, importer, async (database) => {
-        await writeNewFile(file, (temporary) => database.exportParquet(temporary));
+        await writeNewFile('--parquet', file, (temporary) => database.exportParquet(temporary));
         const { rows } = await database.query('SELECT count(*) FROM trials');
         io.stdout.write(`wrote ${String(rows[0][0])} trials to ${file}\n`);
       });
     });
-}
-
-/** Before any work: the export writes a new file in a directory that exists, never over a file. */
-function refuseExportTarget(file: string): void {
-  if (existsSync(file)) throw new UsageError('usage.invalidPath', `${file} exists: export writes a new file and never over one (remove it, or name another)`);
-  const directory = dirname(file);
-  if (!existsSync(directory) || !statSync(directory).isDirectory()) throw new UsageError('usage.invalidPath', `${file}: there is no directory ${directory} to write it in`);
-}
-
-/**
- * Write the file whole under a hidden name beside it, then link it into place only if nothing
- * took the name meanwhile: a file there is never replaced, and a failed export leaves nothing.
- */
-async function writeNewFile(file: string, write: (temporary: string) => Promise<void>): Promise<void> {
-  const temporary = temporaryNameFor(file);
-  try {
-    await write(temporary);
-    linkSync(temporary, file);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') refuseExportTarget(file);
-    throw error;
-  } finally {
-    rmSync(temporary, { force: true });
-  }
 }
 
 async function withTrials(directory: string, importer: DuckDbImporter | undefined, work: (database: TrialsDatabase) => Promise<void>): Promise<void> {

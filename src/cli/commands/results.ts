@@ -20,6 +20,7 @@ import { checkShards, ShardMismatchError, type ShardCheck } from '../../results/
 import { CommandFailure, errorLine, InputError, UsageError } from '../errors.js';
 import { claimOrExplain } from './run.js';
 import type { CliIo } from '../io.js';
+import { refuseNewFileTarget } from '../new-file.js';
 import { writeTimeline } from '../timeline.js';
 
 function resultsFile(directory: string): string {
@@ -99,6 +100,7 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
     .option('--timeline <file.html>', 'also write the trial\'s timeline page (lanes per CPU, fault, detection, recovery steps, guest events)')
     .action((directory: string, id: string, options: { trace?: boolean; timeline?: string }) =>
       explainResultsFile(async () => {
+        if (options.timeline !== undefined) refuseNewFileTarget('--timeline', options.timeline);
         const path = resultsFile(directory);
         const stored = findRecord(path, id);
         if (stored === undefined) throw new UsageError('usage.noTrial', `no trial "${id}" in ${path}`);

@@ -1,0 +1,32 @@
+/**
+ * Files a command writes at a name the user gives (`export --parquet`, `--timeline`): always a
+ * new file. The name is checked before any work (not empty, nothing there yet, its directory
+ * present); the file is written whole under a hidden name beside it and linked into place only if
+ * the name is still free, so nothing there is ever replaced and a failed write leaves nothing.
+ */
+import { existsSync, linkSync, rmSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { temporaryNameFor } from '../results/staged-file.js';
+import { UsageError } from './errors.js';
+
+/** Refuses, in one line, a name the file cannot be written at as a new file. */
+export function refuseNewFileTarget(option: string, file: string): void {
+  if (file.trim() === '') throw new UsageError('usage.invalidPath', `${option} is empty: name a file to write`);
+  if (existsSync(file)) throw new UsageError('usage.invalidPath', `${option} ${file} exists: ninelives writes a new file and never over one (remove it, or name another)`);
+  const directory = dirname(file);
+  if (!existsSync(directory) || !statSync(directory).isDirectory()) throw new UsageError('usage.invalidPath', `${option} ${file}: there is no directory ${directory} to write it in`);
+}
+
+/** Write `file` as a new file: `write` fills a temporary file beside it, which is then linked in. */
+export async function writeNewFile(option: string, file: string, write: (temporary: string) => Promise<void> | void): Promise<void> {
+  const temporary = temporaryNameFor(file);
+  try {
+    await write(temporary);
+    linkSync(temporary, file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') refuseNewFileTarget(option, file);
+    throw error;
+  } finally {
+    rmSync(temporary, { force: true });
+  }
+}
