@@ -1,11 +1,12 @@
 /**
  * Files a command writes at a name the user gives (`export --parquet`, `--timeline`): always a
  * new file. The name is checked before any work (not empty, nothing there yet, its directory
- * present); the file is written whole under a hidden name beside it and linked into place only if
+ * present and not the system's: /etc, /usr, /proc, ...); the file is written whole under a hidden name beside it and linked into place only if
  * the name is still free, so nothing there is ever replaced and a failed write leaves nothing.
  */
 import { existsSync, linkSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { isSystemPlace } from '../results/output-directory.js';
 import { temporaryNameFor } from '../results/staged-file.js';
 import { UsageError } from './errors.js';
 
@@ -15,6 +16,7 @@ export function refuseNewFileTarget(option: string, file: string): void {
   if (existsSync(file)) throw new UsageError('usage.invalidPath', `${option} ${file} exists: ninelives writes a new file and never over one (remove it, or name another)`);
   const directory = dirname(file);
   if (!existsSync(directory) || !statSync(directory).isDirectory()) throw new UsageError('usage.invalidPath', `${option} ${file}: there is no directory ${directory} to write it in`);
+  if (isSystemPlace(directory)) throw new UsageError('usage.invalidPath', `${option} ${file} is in a system directory: write it in a directory of your own`);
 }
 
 /** Write `file` as a new file: `write` fills a temporary file beside it, which is then linked in. */

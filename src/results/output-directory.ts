@@ -67,6 +67,12 @@ function realPathOf(path: string): string {
   return join(realPathOf(parent), path.slice(parent.length + (parent.endsWith(sep) ? 0 : 1)));
 }
 
+/** True for the filesystem root and the system's trees (/etc, /usr, /proc, ...): no file of ninelives goes there. */
+export function isSystemPlace(directory: string): boolean {
+  const real = realPathOf(resolve(directory));
+  return real === '/' || SYSTEM_TREES.some((tree) => real === tree || real.startsWith(`${tree}/`));
+}
+
 function isProtected(path: string): boolean {
   if (path === '/' || path === homedir()) return true;
   if (SYSTEM_DIRECTORIES.includes(path)) return true;

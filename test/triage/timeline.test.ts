@@ -63,6 +63,8 @@ describe('trial timelines', () => {
       [users, `--timeline ${users} exists: ninelives writes a new file and never over one (remove it, or name another)`],
       [join(directory, 'none', 't.html'), `--timeline ${join(directory, 'none', 't.html')}: there is no directory ${join(directory, 'none')} to write it in`],
       ['', '--timeline is empty: name a file to write'],
+      // a new file in the system's trees: nothing could be written in /proc anyway, were the check wrong
+      ['/proc/ninelives-timeline.html', '--timeline /proc/ninelives-timeline.html is in a system directory: write it in a directory of your own'],
     ]) {
       const result = await cli([...inject, target]);
       expect(result).toMatchObject({ exitCode: 2, stdout: '' });
