@@ -6,10 +6,13 @@
  * query reads only them and writes nowhere (no COPY over a user's file, no read of another).
  * DuckDB is large and optional: it is imported here, when a query is asked for, and nowhere else.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { NinelivesError } from '../errors.js';
 import { TRIALS_FILE } from './directory.js';
+import { ResultsFileError } from './lines.js';
+import { endsInTornLine } from './result-facts.js';
 
 type DuckDbModule = typeof import('@duckdb/node-api');
 type Connection = Awaited<ReturnType<Awaited<ReturnType<DuckDbModule['DuckDBInstance']['create']>>['connect']>>;
@@ -49,6 +52,8 @@ export interface QueryResult {
 }
 
 export interface TrialsDatabase {
+  /** says the results are partial: the file's last line was cut short, and only the lines before it were read */
+  readonly partial?: string;
   /** the user's SQL, over the trials only: the first query seals the database off from files */
   query(sql: string): Promise<QueryResult>;
   /** the `trials` view as Parquet at `file` (before any query: a sealed database writes nothing) */
@@ -63,10 +68,20 @@ export async function openTrials(directory: string, importer?: DuckDbImporter): 
   const duckdb = await loadDuckDb(importer);
   const instance = await duckdb.DuckDBInstance.create(':memory:');
   const connection = await instance.connect();
-  // every line read for the schema: a field that appears late (a rare outcome's) is still a column
-  await connection.run(`CREATE TABLE raw_trials AS SELECT * FROM read_json(${literal(path)}, format = 'newline_delimited', sample_size = -1)`);
+  const torn = endsInTornLine(path);
+  if (statSync(path).size === 0 || (torn && wholeLinesLength(path) === 0)) throw new NinelivesError('usage.noResults', `${path} holds no trials`);
+  const source = torn ? wholeLinesCopy(path) : path;
+  try {
+    // every line read for the schema: a field that appears late (a rare outcome's) is still a column
+    await connection.run(`CREATE TABLE raw_trials AS SELECT * FROM read_json(${literal(source)}, format = 'newline_delimited', sample_size = -1)`);
+  } catch (error) {
+    throw new ResultsFileError(`${path} is not a trials file DuckDB can read (${firstLine(error)})`);
+  } finally {
+    if (source !== path) rmSync(dirname(source), { recursive: true, force: true });
+  }
   const shape = await connection.run('SELECT * FROM raw_trials LIMIT 0');
   const columns = flattenedColumns(shape.columnNames(), shape.columnTypes(), duckdb.DuckDBTypeId.STRUCT);
+  if (columns.length === 0) throw new NinelivesError('usage.noResults', `${path} holds no trials`);
   await connection.run(`CREATE VIEW trials AS SELECT ${columns.join(', ')} FROM raw_trials`);
   let sealed = false;
   const seal = async (): Promise<void> => {
@@ -77,13 +92,14 @@ export async function openTrials(directory: string, importer?: DuckDbImporter): 
     sealed = true;
   };
   return {
+    ...(torn ? { partial: `partial: the last line of ${path} is cut short (a run stopped mid-write): the whole lines before it were read` } : {}),
     async query(sql) {
       await seal();
       try {
         const reader = await connection.runAndReadAll(sql);
         return { columns: reader.columnNames(), rows: reader.getRowsJS().map((row) => row.map(plain)) };
       } catch (error) {
-        throw new SqlError(error instanceof Error ? error.message : String(error));
+        throw new SqlError(firstLine(error));
       }
     },
     async exportParquet(file) {
@@ -95,6 +111,40 @@ export async function openTrials(directory: string, importer?: DuckDbImporter): 
       instance.closeSync();
     },
   };
+}
+
+/**
+ * A copy of the file's whole lines, without the torn last one, in a directory of its own under
+ * the system's temporary directory (the results file itself is left as it is).
+ */
+function wholeLinesCopy(path: string): string {
+  const copy = join(mkdtempSync(join(tmpdir(), 'ninelives-query-')), TRIALS_FILE);
+  copyFileSync(path, copy);
+  truncateSync(copy, wholeLinesLength(path));
+  return copy;
+}
+
+/** Bytes up to and including the last newline (0 if there is none). */
+function wholeLinesLength(path: string): number {
+  const size = statSync(path).size;
+  const descriptor = openSync(path, 'r');
+  try {
+    const chunk = Buffer.alloc(1 << 16);
+    for (let end = size; end > 0; ) {
+      const start = Math.max(0, end - chunk.length);
+      readSync(descriptor, chunk, 0, end - start, start);
+      const newline = chunk.subarray(0, end - start).lastIndexOf(0x0a);
+      if (newline >= 0) return start + newline + 1;
+      end = start;
+    }
+    return 0;
+  } finally {
+    closeSync(descriptor);
+  }
+}
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0];
 }
 
 /** `expression AS name` for every leaf of the record, then of the spec where the record lacks it. */

@@ -87,6 +87,35 @@ describe('ninelives query', () => {
     expect(readdirSync(directory).sort()).toEqual(['notes.txt', 'trials.jsonl']);
   });
 
+  it('a torn last line (a run stopped mid-write): the whole lines are queried, the file is left as it is, and stderr says partial', async () => {
+    const directory = resultsDirectory();
+    const path = join(directory, 'trials.jsonl');
+    const whole = readFileSync(path, 'utf8');
+    writeFileSync(path, whole + whole.slice(0, 120));
+    const result = await cli(['query', directory, 'SELECT count(*) AS n FROM trials', '--json']);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).toBe('{"n":6}\n');
+    expect(result.stderr).toBe(`ninelives: partial: the last line of ${path} is cut short (a run stopped mid-write): the whole lines before it were read\n`);
+    expect(readFileSync(path, 'utf8')).toBe(whole + whole.slice(0, 120));
+  });
+
+  it('a trials file with a malformed line, or with no whole record, is one line, exit 2', async () => {
+    const malformed = resultsDirectory();
+    const path = join(malformed, 'trials.jsonl');
+    const [first, ...rest] = readFileSync(path, 'utf8').split('\n');
+    writeFileSync(path, [first, '{"broken": 1,', ...rest].join('\n'));
+    const result = await cli(['query', malformed, 'SELECT count(*) FROM trials']);
+    expect(result).toMatchObject({ exitCode: 2, stdout: '' });
+    expect(result.stderr).toMatch(new RegExp(`^ninelives: ${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is not a trials file DuckDB can read \\([^\\n]*\\)\\n$`));
+    for (const text of ['', '\n\n', first.slice(0, 50)]) {
+      const directory = temporaryDirectory();
+      writeFileSync(join(directory, 'trials.jsonl'), text);
+      const empty = await cli(['query', directory, 'SELECT 1']);
+      expect(empty).toMatchObject({ exitCode: 2, stdout: '' });
+      expect(empty.stderr).toBe(`ninelives: ${join(directory, 'trials.jsonl')} holds no trials\n`);
+    }
+  });
+
   it('an empty query is a usage error, before DuckDB is opened', async () => {
     const result = await cli(['query', resultsDirectory(), '  ']);
     expect(result).toMatchObject({ exitCode: 2, stdout: '' });

@@ -4,6 +4,7 @@
  * Both need the optional package @duckdb/node-api, imported only when they run.
  */
 import type { Command } from 'commander';
+import { ResultsFileError } from '../../results/lines.js';
 import { MissingPackageError, openTrials, SqlError, type DuckDbImporter, type QueryResult, type TrialsDatabase } from '../../results/sql.js';
 import { NinelivesError } from '../../errors.js';
 import { InputError, UsageError } from '../errors.js';
@@ -20,6 +21,7 @@ export function registerQueryCommands(program: Command, io: CliIo, importer?: Du
     .action((directory: string, sql: string, options: { json?: boolean }) => {
       if (sql.trim() === '') throw new UsageError('usage.invalidArgument', 'the SQL is empty: give a query, e.g. "SELECT count(*) FROM trials"');
       return withTrials(directory, importer, async (database) => {
+        if (database.partial !== undefined) io.stderr.write(`ninelives: ${database.partial}\n`);
         const result = await database.query(sql);
         io.stdout.write(options.json === true ? jsonLines(result) : textTable(result));
       });
@@ -34,6 +36,7 @@ export function registerQueryCommands(program: Command, io: CliIo, importer?: Du
       const file = options.parquet;
       refuseNewFileTarget('--parquet', file);
       return withTrials(directory, importer, async (database) => {
+        if (database.partial !== undefined) io.stderr.write(`ninelives: ${database.partial}\n`);
         await writeNewFile('--parquet', file, (temporary) => database.exportParquet(temporary));
         const { rows } = await database.query('SELECT count(*) FROM trials');
         io.stdout.write(`wrote ${String(rows[0][0])} trials to ${file}\n`);
@@ -61,6 +64,7 @@ function translated(error: unknown): unknown {
   if (error instanceof MissingPackageError) return new UsageError(error.code, error.message);
   if (error instanceof SqlError) return new InputError(error.code, [error.message]);
   if (error instanceof NinelivesError && error.code === 'usage.noResults') return new UsageError(error.code, error.message);
+  if (error instanceof ResultsFileError) return new InputError(error.code, [error.message]);
   return error;
 }
 
