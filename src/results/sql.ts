@@ -64,12 +64,34 @@ export interface TrialsDatabase {
 /** A DuckDB database in memory holding `directory`/trials.jsonl, with the `trials` view over it. */
 export async function openTrials(directory: string, importer?: DuckDbImporter): Promise<TrialsDatabase> {
   const path = join(directory, TRIALS_FILE);
-  if (!existsSync(path)) throw new NinelivesError('usage.noResults', `no ${TRIALS_FILE} in ${directory}`);
+  const torn = checkTrialsFile(path, directory);
   const duckdb = await loadDuckDb(importer);
   const instance = await duckdb.DuckDBInstance.create(':memory:');
   const connection = await instance.connect();
+  const close = (): void => {
+    connection.closeSync();
+    instance.closeSync();
+  };
+  try {
+    await createTrialsView(connection, path, torn, duckdb.DuckDBTypeId.STRUCT);
+  } catch (error) {
+    close();
+    throw error;
+  }
+  const partial = torn ? `partial: the last line of ${path} is cut short (a run stopped mid-write): the whole lines before it were read` : undefined;
+  return sealedDatabase(connection, close, partial);
+}
+
+/** Whether the file ends in a torn line; throws where there is no file or no whole line to read. */
+function checkTrialsFile(path: string, directory: string): boolean {
+  if (!existsSync(path)) throw new NinelivesError('usage.noResults', `no ${TRIALS_FILE} in ${directory}`);
   const torn = endsInTornLine(path);
   if (statSync(path).size === 0 || (torn && wholeLinesLength(path) === 0)) throw new NinelivesError('usage.noResults', `${path} holds no trials`);
+  return torn;
+}
+
+/** raw_trials, a table of the file's whole lines; trials, the flattened view over it. */
+async function createTrialsView(connection: Connection, path: string, torn: boolean, structId: number): Promise<void> {
   const source = torn ? wholeLinesCopy(path) : path;
   try {
     // every line read for the schema: a field that appears late (a rare outcome's) is still a column
@@ -80,9 +102,13 @@ export async function openTrials(directory: string, importer?: DuckDbImporter): 
     if (source !== path) rmSync(dirname(source), { recursive: true, force: true });
   }
   const shape = await connection.run('SELECT * FROM raw_trials LIMIT 0');
-  const columns = flattenedColumns(shape.columnNames(), shape.columnTypes(), duckdb.DuckDBTypeId.STRUCT);
+  const columns = flattenedColumns(shape.columnNames(), shape.columnTypes(), structId);
   if (columns.length === 0) throw new NinelivesError('usage.noResults', `${path} holds no trials`);
   await connection.run(`CREATE VIEW trials AS SELECT ${columns.join(', ')} FROM raw_trials`);
+}
+
+/** The database: the first query seals it off from the file system for good. */
+function sealedDatabase(connection: Connection, close: () => void, partial: string | undefined): TrialsDatabase {
   let sealed = false;
   const seal = async (): Promise<void> => {
     if (sealed) return;
@@ -92,7 +118,7 @@ export async function openTrials(directory: string, importer?: DuckDbImporter): 
     sealed = true;
   };
   return {
-    ...(torn ? { partial: `partial: the last line of ${path} is cut short (a run stopped mid-write): the whole lines before it were read` } : {}),
+    ...(partial === undefined ? {} : { partial }),
     async query(sql) {
       await seal();
       try {
@@ -106,10 +132,7 @@ export async function openTrials(directory: string, importer?: DuckDbImporter): 
       if (sealed) throw new Error('exportParquet after a query: the database no longer writes files');
       await connection.run(`COPY trials TO ${literal(file)} (FORMAT parquet)`);
     },
-    close() {
-      connection.closeSync();
-      instance.closeSync();
-    },
+    close,
   };
 }
 
