@@ -1,8 +1,9 @@
 /**
  * Files a command writes at a name the user gives (`export --parquet`, `--timeline`): always a
  * new file. The name is checked before any work (not empty, nothing there yet, its directory
- * present and not the system's: /etc, /usr, /proc, ...); the file is written whole under a hidden name beside it and linked into place only if
- * the name is still free, so nothing there is ever replaced and a failed write leaves nothing.
+ * present and not the system's: /etc, /usr, /proc, ...); the file is written whole under a
+ * hidden name beside it and linked into place only if the name is still free, so nothing there
+ * is ever replaced and a failed write leaves nothing.
  */
 import { existsSync, linkSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';

@@ -69,14 +69,16 @@ function realPathOf(path: string): string {
 
 /** True for the filesystem root and the system's trees (/etc, /usr, /proc, ...): no file of ninelives goes there. */
 export function isSystemPlace(directory: string): boolean {
-  const real = realPathOf(resolve(directory));
+  return inSystemTree(realPathOf(resolve(directory)));
+}
+
+/** `real` (a resolved path) is the root, one of the system's trees, or in one */
+function inSystemTree(real: string): boolean {
   return real === '/' || SYSTEM_TREES.some((tree) => real === tree || real.startsWith(`${tree}/`));
 }
 
 function isProtected(path: string): boolean {
-  if (path === '/' || path === homedir()) return true;
-  if (SYSTEM_DIRECTORIES.includes(path)) return true;
-  return SYSTEM_TREES.some((tree) => path.startsWith(`${tree}/`));
+  return path === homedir() || SYSTEM_DIRECTORIES.includes(path) || inSystemTree(path);
 }
 
 function checkExisting(directory: string, real: string, claim: Claim): Manifest | undefined {

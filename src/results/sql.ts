@@ -12,7 +12,6 @@ import { dirname, join } from 'node:path';
 import { NinelivesError } from '../errors.js';
 import { TRIALS_FILE } from './directory.js';
 import { ResultsFileError } from './lines.js';
-import { endsInTornLine } from './result-facts.js';
 
 type DuckDbModule = typeof import('@duckdb/node-api');
 type Connection = Awaited<ReturnType<Awaited<ReturnType<DuckDbModule['DuckDBInstance']['create']>>['connect']>>;
@@ -64,7 +63,8 @@ export interface TrialsDatabase {
 /** A DuckDB database in memory holding `directory`/trials.jsonl, with the `trials` view over it. */
 export async function openTrials(directory: string, importer?: DuckDbImporter): Promise<TrialsDatabase> {
   const path = join(directory, TRIALS_FILE);
-  const torn = checkTrialsFile(path, directory);
+  const wholeLines = wholeLinesOf(path, directory);
+  const torn = wholeLines < statSync(path).size;
   const duckdb = await loadDuckDb(importer);
   const instance = await duckdb.DuckDBInstance.create(':memory:');
   const connection = await instance.connect();
@@ -73,7 +73,7 @@ export async function openTrials(directory: string, importer?: DuckDbImporter): 
     instance.closeSync();
   };
   try {
-    await createTrialsView(connection, path, torn, duckdb.DuckDBTypeId.STRUCT);
+    await createTrialsView(connection, path, torn ? wholeLines : undefined, duckdb.DuckDBTypeId.STRUCT);
   } catch (error) {
     close();
     throw error;
@@ -82,17 +82,23 @@ export async function openTrials(directory: string, importer?: DuckDbImporter): 
   return sealedDatabase(connection, close, partial);
 }
 
-/** Whether the file ends in a torn line; throws where there is no file or no whole line to read. */
-function checkTrialsFile(path: string, directory: string): boolean {
+/**
+ * How many bytes of the file are whole lines (the rest, if any, a torn last line); throws where
+ * there is no file or no whole line to read.
+ */
+function wholeLinesOf(path: string, directory: string): number {
   if (!existsSync(path)) throw new NinelivesError('usage.noResults', `no ${TRIALS_FILE} in ${directory}`);
-  const torn = endsInTornLine(path);
-  if (statSync(path).size === 0 || (torn && wholeLinesLength(path) === 0)) throw new NinelivesError('usage.noResults', `${path} holds no trials`);
-  return torn;
+  const wholeLines = wholeLinesLength(path);
+  if (wholeLines === 0) throw new NinelivesError('usage.noResults', `${path} holds no trials`);
+  return wholeLines;
 }
 
-/** raw_trials, a table of the file's whole lines; trials, the flattened view over it. */
-async function createTrialsView(connection: Connection, path: string, torn: boolean, structId: number): Promise<void> {
-  const source = torn ? wholeLinesCopy(path) : path;
+/**
+ * raw_trials, a table of the file's whole lines (its first `wholeLines` bytes when its last line
+ * is torn); trials, the flattened view over it.
+ */
+async function createTrialsView(connection: Connection, path: string, wholeLines: number | undefined, structId: number): Promise<void> {
+  const source = wholeLines === undefined ? path : wholeLinesCopy(path, wholeLines);
   try {
     // every line read for the schema: a field that appears late (a rare outcome's) is still a column
     await connection.run(`CREATE TABLE raw_trials AS SELECT * FROM read_json(${literal(source)}, format = 'newline_delimited', sample_size = -1)`);
@@ -140,10 +146,10 @@ function sealedDatabase(connection: Connection, close: () => void, partial: stri
  * A copy of the file's whole lines, without the torn last one, in a directory of its own under
  * the system's temporary directory (the results file itself is left as it is).
  */
-function wholeLinesCopy(path: string): string {
+function wholeLinesCopy(path: string, wholeLines: number): string {
   const copy = join(mkdtempSync(join(tmpdir(), 'ninelives-query-')), TRIALS_FILE);
   copyFileSync(path, copy);
-  truncateSync(copy, wholeLinesLength(path));
+  truncateSync(copy, wholeLines);
   return copy;
 }
 

@@ -20,8 +20,7 @@ export function registerQueryCommands(program: Command, io: CliIo, importer?: Du
     .option('--json', 'print the rows as JSON, one object per line')
     .action((directory: string, sql: string, options: { json?: boolean }) => {
       if (sql.trim() === '') throw new UsageError('usage.invalidArgument', 'the SQL is empty: give a query, e.g. "SELECT count(*) FROM trials"');
-      return withTrials(directory, importer, async (database) => {
-        if (database.partial !== undefined) io.stderr.write(`ninelives: ${database.partial}\n`);
+      return withTrials(directory, importer, io, async (database) => {
         const result = await database.query(sql);
         io.stdout.write(options.json === true ? jsonLines(result) : textTable(result));
       });
@@ -35,8 +34,7 @@ export function registerQueryCommands(program: Command, io: CliIo, importer?: Du
     .action((directory: string, options: { parquet: string }) => {
       const file = options.parquet;
       refuseNewFileTarget('--parquet', file);
-      return withTrials(directory, importer, async (database) => {
-        if (database.partial !== undefined) io.stderr.write(`ninelives: ${database.partial}\n`);
+      return withTrials(directory, importer, io, async (database) => {
         await writeNewFile('--parquet', file, (temporary) => database.exportParquet(temporary));
         const { rows } = await database.query('SELECT count(*) FROM trials');
         io.stdout.write(`wrote ${String(rows[0][0])} trials to ${file}\n`);
@@ -44,13 +42,15 @@ export function registerQueryCommands(program: Command, io: CliIo, importer?: Du
     });
 }
 
-async function withTrials(directory: string, importer: DuckDbImporter | undefined, work: (database: TrialsDatabase) => Promise<void>): Promise<void> {
+/** Open the trials, say on stderr when they are partial, do `work`, close. */
+async function withTrials(directory: string, importer: DuckDbImporter | undefined, io: CliIo, work: (database: TrialsDatabase) => Promise<void>): Promise<void> {
   let database: TrialsDatabase;
   try {
     database = await openTrials(directory, importer);
   } catch (error) {
     throw translated(error);
   }
+  if (database.partial !== undefined) io.stderr.write(`ninelives: ${database.partial}\n`);
   try {
     await work(database);
   } catch (error) {
