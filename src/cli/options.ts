@@ -37,6 +37,11 @@ export function parseChoice<const Word extends string>(option: string, words: re
   };
 }
 
+/** `--config`'s help: every configuration by name, so the list cannot go stale. */
+export function configurationHelp(): string {
+  return `configuration: ${configurationNames().join(', ')}`;
+}
+
 export function parseConfiguration(text: string): string {
   if (!configurationNames().includes(text)) {
     throw new UsageError('usage.invalidConfig', `--config expects one of ${configurationNames().join(', ')}, got "${text}"`);

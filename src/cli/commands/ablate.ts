@@ -11,7 +11,7 @@ import { CampaignError, type Campaign } from '../../campaign/spec.js';
 import type { FaultType } from '../../faults/fault.js';
 import type { CliIo } from '../io.js';
 import { UsageError } from '../errors.js';
-import { parseConfiguration, parseFaultType, parseInteger, parseMechanism } from '../options.js';
+import { configurationHelp, parseConfiguration, parseFaultType, parseInteger, parseMechanism } from '../options.js';
 import { defaultOut, failOnProblems, forceOption, runCampaignAndReport, selfCheckOption, workersOption } from './run.js';
 
 interface AblateOptions {
@@ -34,7 +34,7 @@ export function registerAblateCommand(program: Command, io: CliIo): void {
     .description('run the same faults through each cumulative stage of a mechanism\'s repairs (first row: no repairs), as a one-cell campaign')
     .requiredOption('--mechanism <name>', 'microreset or microreboot', parseMechanism)
     .option('--fault <type>', 'fault type', parseFaultType, 'failstop')
-    .option('--config <name>', 'configuration', parseConfiguration, '1AppVM')
+    .option('--config <name>', configurationHelp(), parseConfiguration, '1AppVM')
     .option('--trials <n>', 'trials per stage', parseInteger('--trials', 1, MAX_TRIALS), 1000)
     .option('--seed <n>', 'campaign seed', parseInteger('--seed'), 42)
     .option('--out <dir>', 'output directory (default: reports/<ablation campaign name>/)')

@@ -14,7 +14,7 @@ import type { MechanismName } from '../../recovery/mechanisms.js';
 import { MAX_CHECKPOINT_MS, MAX_KV_IMBALANCE, MAX_REPLICATION_PERIOD_MS, MIN_CHECKPOINT_MS, MIN_REPLICATION_PERIOD_MS } from '../../campaign/limits.js';
 import type { TrialSpec } from '../../trial/record.js';
 import { UsageError } from '../errors.js';
-import { checkSteps, parseChoice, parseConfiguration, parseDecimal, parseFaultType, parseInteger, parseMechanism, parseRunLengthMs, parseStepList } from '../options.js';
+import { checkSteps, configurationHelp, parseChoice, parseConfiguration, parseDecimal, parseFaultType, parseInteger, parseMechanism, parseRunLengthMs, parseStepList } from '../options.js';
 
 interface InjectOptions {
   readonly config: string;
@@ -45,7 +45,7 @@ export function registerInjectCommand(program: Command, io: CliIo): void {
   program
     .command('inject')
     .description('run one fault-injection trial and print its record as JSON')
-    .option('--config <name>', 'configuration: 1AppVM, 1AppVM-blk, 3AppVM or 3AppVM-mt', parseConfiguration, '3AppVM')
+    .option('--config <name>', configurationHelp(), parseConfiguration, '3AppVM')
     .requiredOption('--fault <type>', 'fault type: failstop, register, code or memory', parseFaultType)
     .option('--seed <n>', 'campaign seed (seeds the workloads and, with the trial index, the fault)', parseInteger('--seed'), 42)
     .option('--trial <index>', 'trial index within the campaign', parseInteger('--trial'), 0)
