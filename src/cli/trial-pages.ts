@@ -4,19 +4,19 @@
  * beside the other mechanisms' records for the same fault, its footprint, restoring set and
  * timeline. Any other trial's page is made on demand with `ninelives triage DIR --page ID`.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { diagnoseSdc, diagnoseTrial } from '../campaign/triage/diagnose.js';
 import { renderTimelinePage } from '../report/timeline.js';
-import { trialsPath } from '../results/directory.js';
+import { TRIAL_PAGES_FOLDER, trialsPath } from '../results/directory.js';
 import { readRecords } from '../results/store.js';
+import { writeFileAtomically } from '../results/staged-file.js';
 import { isHarnessError } from '../results/harness-error.js';
 import type { CampaignRecord } from '../results/summary.js';
 import type { Triage, TrialDiagnosis } from '../results/triage.js';
 import type { TrialRecord } from '../trial/record.js';
 import { trialTimeline } from '../trial/timeline.js';
 
-export const TRIAL_PAGES_FOLDER = 'trials';
 /** Discordant trials get pages up to this many; the rest are listed with their replay command. */
 export const DISCORDANT_PAGE_LIMIT = 20;
 /** The largest clusters' examples get pages up to this many (a page costs a re-run and a rendering). */
@@ -80,7 +80,8 @@ function footprintOnly(entry: TrialEntry): TrialDiagnosis | undefined {
 async function writePage(directory: string, entry: TrialEntry, byFault: ReadonlyMap<string, TrialEntry[]>, diagnosis: TrialDiagnosis | undefined): Promise<void> {
   const others = (byFault.get(faultKey(entry)) ?? []).filter((other) => other.id !== entry.id).map((other) => ({ label: `${other.record.mechanism} (${other.stage})`, record: other.record }));
   const page = await renderTimelinePage(trialTimeline(entry.spec), { title: entry.id, ...(diagnosis === undefined ? {} : { footprint: diagnosis.footprint, diagnosis }), others });
-  writeFileSync(join(directory, pageName(entry.id)), page);
+  // put in place by a rename: a link where the page goes is replaced, never followed
+  writeFileAtomically(join(directory, pageName(entry.id)), page);
 }
 
 function faultKey(entry: TrialEntry): string {

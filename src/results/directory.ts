@@ -4,7 +4,9 @@
  * them are the report layer's; this layer only puts the records in canonical order and writes
  * the summary. Where a directory may be written at all is output-directory.ts's to say.
  */
+import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
+import { NinelivesError } from '../errors.js';
 import { sortResultsFile } from './canonical.js';
 import { endsInTornLine, manifestOf, RecordFacts, withFacts } from './result-facts.js';
 import { readRecords, writeAtomically } from './store.js';
@@ -13,9 +15,27 @@ import { summarize, type Summary } from './summary.js';
 
 export const TRIALS_FILE = 'trials.jsonl';
 export const SUMMARY_FILE = 'summary.json';
+/** the folder of the trial browser's pages (`ninelives triage`) */
+export const TRIAL_PAGES_FOLDER = 'trials';
 
 export function trialsPath(directory: string): string {
   return join(directory, TRIALS_FILE);
+}
+
+/**
+ * The directory's trials.jsonl, which must be there and a regular file: a pipe would block the
+ * read, a device never end it, a directory fail it, a link lead a rewrite elsewhere.
+ */
+export function existingTrialsFile(directory: string): string {
+  const path = trialsPath(directory);
+  let isFile: boolean;
+  try {
+    isFile = lstatSync(path).isFile();
+  } catch {
+    throw new NinelivesError('usage.noResults', `no ${TRIALS_FILE} in ${directory}`);
+  }
+  if (!isFile) throw new NinelivesError('usage.noResults', `${path} is not a regular file`);
+  return path;
 }
 
 /**

@@ -11,6 +11,7 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { NinelivesError } from '../errors.js';
 import { STOP_RULE_FILE } from './stopping.js';
+import { TRIAL_PAGES_FOLDER } from './directory.js';
 import { ForeignManifestError, MANIFEST_FILE, readManifest, writeManifest, type Manifest } from './manifest.js';
 import { firstRecord } from './store.js';
 
@@ -28,7 +29,7 @@ export class OutputDirectoryError extends NinelivesError {
  */
 const RESULT_FILES = new Set([MANIFEST_FILE, 'trials.jsonl', 'summary.json', 'report.md', 'report.html', 'trials.csv', STOP_RULE_FILE, 'triage.md', 'triage.json', 'triage.jsonl']);
 /** The folders a results directory holds: the trial pages triage writes (the trial browser). */
-const RESULT_FOLDERS = new Set(['trials']);
+const RESULT_FOLDERS = new Set([TRIAL_PAGES_FOLDER]);
 const SYSTEM_DIRECTORIES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/usr', '/var', '/tmp', '/home', '/mnt', '/media', '/snap'];
 /** not even below these: the kernel's, or the system's own files (the package manager's, the boot loader's) */
 const SYSTEM_TREES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/sbin', '/snap', '/sys', '/usr'];
@@ -102,6 +103,10 @@ function checkExisting(directory: string, real: string, claim: Claim): Manifest 
     const what = RESULT_FOLDERS.has(irregular) ? 'a directory' : 'a regular file';
     throw new OutputDirectoryError(`${join(directory, irregular)} is not ${what}: ninelives reads and replaces its result files, so it refuses ${directory}`);
   }
+  const irregularPage = irregularEntryIn(join(real, TRIAL_PAGES_FOLDER));
+  if (irregularPage !== undefined) {
+    throw new OutputDirectoryError(`${join(directory, TRIAL_PAGES_FOLDER, irregularPage)} is not a regular file: ninelives replaces its trial pages, so it refuses ${directory}`);
+  }
   if (manifest !== undefined) {
     if (claim.campaign !== undefined && manifest.campaign !== claim.campaign) throw new OutputDirectoryError(`${directory} holds the results of campaign "${manifest.campaign}", not "${claim.campaign}": choose another directory`);
     return manifest;
@@ -119,6 +124,12 @@ function checkExisting(directory: string, real: string, claim: Claim): Manifest 
     throw new OutputDirectoryError(`${directory} is not empty and holds ${result} (it has ${example}): choose a new or empty directory, or --force to write there anyway`);
   }
   return undefined;
+}
+
+/** The first entry of the trial pages' folder that is not a regular file (a link would lead a page elsewhere). */
+function irregularEntryIn(folder: string): string | undefined {
+  if (!existsSync(folder) || !lstatSync(folder).isDirectory()) return undefined;
+  return readdirSync(folder).find((name) => !lstatSync(join(folder, name)).isFile());
 }
 
 /** A result of this campaign, or of any when the claim names none. */

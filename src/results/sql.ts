@@ -6,11 +6,11 @@
  * query reads only them and writes nowhere (no COPY over a user's file, no read of another).
  * DuckDB is large and optional: it is imported here, when a query is asked for, and nowhere else.
  */
-import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdtempSync, openSync, readSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { NinelivesError } from '../errors.js';
-import { TRIALS_FILE } from './directory.js';
+import { existingTrialsFile, TRIALS_FILE } from './directory.js';
 import { ResultsFileError } from './lines.js';
 
 type DuckDbModule = typeof import('@duckdb/node-api');
@@ -87,7 +87,7 @@ export async function openTrials(directory: string, importer?: DuckDbImporter): 
  * there is no file or no whole line to read.
  */
 function wholeLinesOf(path: string, directory: string): number {
-  if (!existsSync(path)) throw new NinelivesError('usage.noResults', `no ${TRIALS_FILE} in ${directory}`);
+  existingTrialsFile(directory);
   const wholeLines = wholeLinesLength(path);
   if (wholeLines === 0) throw new NinelivesError('usage.noResults', `${path} holds no trials`);
   return wholeLines;

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_LINE_BYTES } from '../../src/results/lines.js';
 import { storedSpecProblem } from '../../src/campaign/stored-spec.js';
+import { pageName } from '../../src/cli/trial-pages.js';
 import type { CampaignRecord } from '../../src/results/summary.js';
 import { cli, lines, messages, read, removeTemporaryDirectories, requireFreshBuild, smallCampaignText, temporaryDirectory, writeCampaign } from './helpers.js';
 
@@ -44,16 +45,37 @@ describe('a results file that is not a regular file', () => {
     }],
     ['a named pipe', (path: string) => execFileSync('mkfifo', [path])],
     ['a directory', (path: string) => mkdirSync(path)],
-  ])('%s: report, run --resume and merge refuse it', async (_, make) => {
+  ])('%s: report, run --resume, merge, triage, query and export refuse it', async (_, make) => {
     const copy = copyOfResults();
     rmSync(join(copy, 'trials.jsonl'));
     make(join(copy, 'trials.jsonl'));
-    for (const argv of [['report', copy], ['run', campaign, '--out', copy, '--resume', '--workers', '1'], ['merge', join(directory, `merged-${copies}`), copy]]) {
+    const commands = [
+      ['report', copy],
+      ['run', campaign, '--out', copy, '--resume', '--workers', '1'],
+      ['merge', join(directory, `merged-${copies}`), copy],
+      ['triage', copy, '--workers', '1'],
+      ['query', copy, 'SELECT count(*) FROM trials'],
+      ['export', copy, '--parquet', join(directory, `export-${copies}.parquet`)],
+    ];
+    for (const argv of commands) {
       const result = await cli(argv);
       expect(result.exitCode, argv.join(' ')).toBe(2);
       expect(messages(result.stderr)).toEqual([expect.stringMatching(/trials\.jsonl is not a regular file/)]);
     }
   });
+});
+
+it('a trial page that is a link: triage refuses the directory and the linked file stays as it was', async () => {
+  const copy = copyOfResults();
+  const id = (JSON.parse(lines(read(join(copy, 'trials.jsonl')))[0]) as CampaignRecord).id;
+  const usersFile = join(directory, `users-page-${copies}`);
+  writeFileSync(usersFile, 'precious');
+  mkdirSync(join(copy, 'trials'));
+  symlinkSync(usersFile, join(copy, pageName(id)));
+  const result = await cli(['triage', copy, '--page', id]);
+  expect(result.exitCode).toBe(2);
+  expect(messages(result.stderr)).toEqual([expect.stringMatching(/trials\/.*\.html is not a regular file: ninelives replaces its trial pages, so it refuses/)]);
+  expect(read(usersFile)).toBe('precious');
 });
 
 it('a line too long to be a record: one line, exit 2', async () => {

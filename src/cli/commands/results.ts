@@ -2,11 +2,11 @@
  * Commands over a results directory: `merge` combines shards, `report` regenerates the summary
  * and reports from trials.jsonl alone, `replay` re-runs one trial and checks it reproduces.
  */
-import { copyFileSync, existsSync, lstatSync } from 'node:fs';
+import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { MergeConflictError, MixedCampaignsError, planMerge, writeMerged, type MergePlan, type ShardResults } from '../../results/merge.js';
-import { TRIALS_FILE, finishResults } from '../../results/directory.js';
+import { existingTrialsFile, finishResults, TRIALS_FILE } from '../../results/directory.js';
 import { writeDirectoryReports } from '../../report/write.js';
 import { STOP_RULE_FILE } from '../../results/stopping.js';
 import { ResultsFileError, firstRecord, readRecords } from '../../results/store.js';
@@ -22,14 +22,6 @@ import { claimOrExplain } from './run.js';
 import type { CliIo } from '../io.js';
 import { refuseNewFileTarget } from '../new-file.js';
 import { writeTimeline } from '../timeline.js';
-
-function resultsFile(directory: string): string {
-  const path = join(directory, TRIALS_FILE);
-  if (!existsSync(path)) throw new UsageError('usage.noResults', `no ${TRIALS_FILE} in ${directory}`);
-  // a pipe would block the read, a device never end it, a link lead the rewrite elsewhere
-  if (!lstatSync(path).isFile()) throw new UsageError('usage.noResults', `${path} is not a regular file`);
-  return path;
-}
 
 function noTrials(path: string): UsageError {
   return new UsageError('usage.noResults', `${path} holds no trials`);
@@ -53,7 +45,7 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
     .option('--force', 'write the reports even where the directory holds other files than a ninelives result')
     .action((directory: string, options: { force?: boolean }) =>
       explainResultsFile(async () => {
-        const path = resultsFile(directory);
+        const path = existingTrialsFile(directory);
         const first = firstRecord(path);
         if (first === undefined) throw noTrials(path);
         claimOrExplain(directory, { campaign: first.campaign, force: options.force, named: 'the results directory' });
@@ -73,7 +65,7 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
     .option('--force', 'write into an output directory that holds other files than this campaign\'s results')
     .action((out: string, shards: string[], options: { force?: boolean }) =>
       explainResultsFile(async () => {
-        const inputs = shards.map((directory) => ({ directory, path: resultsFile(directory) }));
+        const inputs = shards.map((directory) => ({ directory, path: existingTrialsFile(directory) }));
         const check = explainShards(inputs, out);
         const plan = mergePlan(inputs);
         if (plan.campaign === undefined) throw noTrials(plan.shards[0].path);
@@ -101,7 +93,7 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
     .action((directory: string, id: string, options: { trace?: boolean; timeline?: string }) =>
       explainResultsFile(async () => {
         if (options.timeline !== undefined) refuseNewFileTarget('--timeline', options.timeline);
-        const path = resultsFile(directory);
+        const path = existingTrialsFile(directory);
         const stored = findRecord(path, id);
         if (stored === undefined) throw new UsageError('usage.noTrial', `no trial "${id}" in ${path}`);
         const problem = storedSpecProblem(stored.spec);

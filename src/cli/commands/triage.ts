@@ -5,12 +5,11 @@
  * An interrupted triage resumes where it stopped when run again (triage.jsonl keeps each diagnosis).
  */
 import { availableParallelism } from 'node:os';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { storedDiagnosisOf, triageDirectory, type TriageRun } from '../../campaign/triage/run.js';
 import { DEFAULT_BOUNDS, type TriageBounds } from '../../campaign/triage/diagnose.js';
-import { TRIALS_FILE, finishResults } from '../../results/directory.js';
+import { existingTrialsFile, finishResults } from '../../results/directory.js';
 import { firstRecord } from '../../results/store.js';
 import { writeFileAtomically } from '../../results/staged-file.js';
 import { TRIAGE_CLUSTERS_FILE, type Triage } from '../../results/triage.js';
@@ -54,14 +53,14 @@ export function registerTriageCommand(program: Command, io: CliIo): void {
     .option('--page <id>', 'write only trial <id>\'s browser page (record, the other mechanisms\' records, footprint and restoring set, timeline) to <dir>/trials/ and print its path')
     .option('--force', 'write the triage even where the directory holds other files than a ninelives result')
     .action(async (directory: string, options: TriageCommandOptions, command: Command) => {
-      if (!existsSync(join(directory, TRIALS_FILE))) throw new UsageError('usage.noResults', `no ${TRIALS_FILE} in ${directory}`);
-      const first = firstRecord(join(directory, TRIALS_FILE));
-      if (first === undefined) throw new UsageError('usage.noResults', `${join(directory, TRIALS_FILE)} holds no trials`);
+      const path = existingTrialsFile(directory);
+      const first = firstRecord(path);
+      if (first === undefined) throw new UsageError('usage.noResults', `${path} holds no trials`);
       // triage writes beside the results (triage.*, trials/, the reports): the directory must be this campaign's, as for report
       claimOrExplain(directory, { campaign: first.campaign, force: options.force, named: 'the results directory' });
       if (options.page !== undefined) {
         const page = await writeTrialPage(directory, options.page, storedDiagnosisOf(directory, options.page));
-        if (page === undefined) throw new UsageError('usage.noTrial', `no trial ${options.page} in ${join(directory, TRIALS_FILE)}`);
+        if (page === undefined) throw new UsageError('usage.noTrial', `no trial ${options.page} in ${path}`);
         io.stdout.write(`page: ${join(directory, page)}\n`);
         return;
       }
