@@ -5,7 +5,7 @@
  * hidden name beside it and linked into place only if the name is still free, so nothing there
  * is ever replaced and a failed write leaves nothing.
  */
-import { existsSync, linkSync, rmSync, statSync } from 'node:fs';
+import { existsSync, linkSync, lstatSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isSystemPlace } from '../results/output-directory.js';
 import { temporaryNameFor } from '../results/staged-file.js';
@@ -14,10 +14,24 @@ import { UsageError } from './errors.js';
 /** Refuses, in one line, a name the file cannot be written at as a new file. */
 export function refuseNewFileTarget(option: string, file: string): void {
   if (file.trim() === '') throw new UsageError('usage.invalidPath', `${option} is empty: name a file to write`);
-  if (existsSync(file)) throw new UsageError('usage.invalidPath', `${option} ${file} exists: ninelives writes a new file and never over one (remove it, or name another)`);
+  if (occupied(file)) throw exists(option, file);
   const directory = dirname(file);
   if (!existsSync(directory) || !statSync(directory).isDirectory()) throw new UsageError('usage.invalidPath', `${option} ${file}: there is no directory ${directory} to write it in`);
   if (isSystemPlace(directory)) throw new UsageError('usage.invalidPath', `${option} ${file} is in a system directory: write it in a directory of your own`);
+}
+
+/** Anything at the name, a link that leads nowhere included (existsSync follows links). */
+function occupied(file: string): boolean {
+  try {
+    lstatSync(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function exists(option: string, file: string): UsageError {
+  return new UsageError('usage.invalidPath', `${option} ${file} exists: ninelives writes a new file and never over one (remove it, or name another)`);
 }
 
 /** Write `file` as a new file: `write` fills a temporary file beside it, which is then linked in. */
@@ -27,7 +41,8 @@ export async function writeNewFile(option: string, file: string, write: (tempora
     await write(temporary);
     linkSync(temporary, file);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') refuseNewFileTarget(option, file);
+    // something took the name while the file was written
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw exists(option, file);
     throw error;
   } finally {
     rmSync(temporary, { force: true });

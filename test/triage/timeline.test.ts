@@ -3,7 +3,7 @@
  * record names, a lane per CPU, and the lanes show recovery holding every CPU; the CLI writes it
  * from `inject --timeline`.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { renderTimelinePage } from '../../src/report/timeline.js';
@@ -58,9 +58,13 @@ describe('trial timelines', () => {
     const directory = temporaryDirectory();
     const users = join(directory, 'notes.html');
     writeFileSync(users, 'mine\n');
+    const dangling = join(directory, 'dangling.html');
+    symlinkSync(join(directory, 'nowhere'), dangling);
     const inject = ['inject', '--config', '1AppVM', '--fault', 'failstop', '--seed', '7', '--trial', '0', '--timeline'];
     for (const [target, message] of [
       [users, `--timeline ${users} exists: ninelives writes a new file and never over one (remove it, or name another)`],
+      // a link that leads nowhere is there too: the write would fail on it after the trial ran
+      [dangling, `--timeline ${dangling} exists: ninelives writes a new file and never over one (remove it, or name another)`],
       [join(directory, 'none', 't.html'), `--timeline ${join(directory, 'none', 't.html')}: there is no directory ${join(directory, 'none')} to write it in`],
       ['', '--timeline is empty: name a file to write'],
       // a new file in the system's trees: nothing could be written in /proc anyway, were the check wrong
@@ -74,6 +78,6 @@ describe('trial timelines', () => {
     expect(replayed.exitCode).toBe(2);
     expect(replayed.stderr).toBe(`ninelives: --timeline ${users} exists: ninelives writes a new file and never over one (remove it, or name another)\n`);
     expect(readFileSync(users, 'utf8')).toBe('mine\n');
-    expect(readdirSync(directory)).toEqual(['notes.html']);
+    expect(readdirSync(directory).sort()).toEqual(['dangling.html', 'notes.html']);
   });
 });
