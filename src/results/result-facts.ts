@@ -71,22 +71,27 @@ export const UNFINISHED = 'the run writing these results has not finished (it wa
  * missing).
  */
 export function withFacts(summary: Summary, facts: RecordFacts, manifest: Manifest | undefined, tornLine: boolean): Summary {
+  return withCounts(summary, facts, manifest, partialOf(facts.records, manifest, tornLine, summary.stopping !== undefined));
+}
+
+/** Whether `records` trials are short of what the manifest plans, and why; undefined when they are not. */
+export function partialOf(records: number, manifest: Manifest | undefined, tornLine: boolean, underStopRule: boolean): Summary['partial'] {
   // under a stop rule the manifest's count is a ceiling, not a promise: cells stop when their
   // answer is known, so only a torn line or the unfinished mark shows that trials are missing
-  const ceiling = summary.stopping === undefined ? manifest?.planned : undefined;
-  const short = ceiling === undefined ? tornLine : facts.records < ceiling;
+  const ceiling = underStopRule ? undefined : manifest?.planned;
+  const short = ceiling === undefined ? tornLine : records < ceiling;
   const unfinished = manifest?.unfinished === true;
-  if (!short && !unfinished) return withCounts(summary, facts, manifest, undefined);
-  const planned = ceiling ?? (tornLine ? facts.records + 1 : Math.max(manifest?.planned ?? 0, facts.records));
-  const atMost = summary.stopping !== undefined && !tornLine && planned > facts.records ? [`under its stop rule ${planned} is the most it may take`] : [];
+  if (!short && !unfinished) return undefined;
+  const planned = ceiling ?? (tornLine ? records + 1 : Math.max(manifest?.planned ?? 0, records));
+  const atMost = underStopRule && !tornLine && planned > records ? [`under its stop rule ${planned} is the most it may take`] : [];
   const reasons = [
-    ...(ceiling !== undefined && facts.records < ceiling ? [`${ceiling - facts.records} planned trial${ceiling - facts.records === 1 ? ' is' : 's are'} missing`] : []),
+    ...(ceiling !== undefined && records < ceiling ? [`${ceiling - records} planned trial${ceiling - records === 1 ? ' is' : 's are'} missing`] : []),
     ...(tornLine && manifest?.planned === undefined ? ['no manifest says how many were planned'] : []),
     ...(unfinished ? [UNFINISHED] : []),
     ...atMost,
     ...(tornLine ? ['trials.jsonl ended in a torn line (an interrupted write), which was dropped'] : []),
   ];
-  return withCounts(summary, facts, manifest, { trials: facts.records, planned, reason: reasons.join('; ') });
+  return { trials: records, planned, reason: reasons.join('; ') };
 }
 
 function withCounts(summary: Summary, facts: RecordFacts, manifest: Manifest | undefined, partial: Summary['partial']): Summary {

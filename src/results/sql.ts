@@ -6,12 +6,15 @@
  * query reads only them and writes nowhere (no COPY over a user's file, no read of another).
  * DuckDB is large and optional: it is imported here, when a query is asked for, and nowhere else.
  */
-import { closeSync, copyFileSync, mkdtempSync, openSync, readSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { NinelivesError } from '../errors.js';
 import { existingTrialsFile, TRIALS_FILE } from './directory.js';
 import { ResultsFileError } from './lines.js';
+import { describePartial, manifestOf, partialOf } from './result-facts.js';
+import { STOP_RULE_FILE } from './stopping.js';
+import { readRecords } from './store.js';
 
 type DuckDbModule = typeof import('@duckdb/node-api');
 type Connection = Awaited<ReturnType<Awaited<ReturnType<DuckDbModule['DuckDBInstance']['create']>>['connect']>>;
@@ -44,17 +47,22 @@ export async function loadDuckDb(importer: DuckDbImporter = importDuckDb): Promi
   }
 }
 
+/** the most memory DuckDB may take for a query: beyond it the query fails (one line), not the machine */
+export const QUERY_MEMORY_LIMIT = '4GB';
+
 export interface QueryResult {
   readonly columns: readonly string[];
+  /** the query returns more rows than were read (more than its limit) */
+  readonly more: boolean;
   /** values as JSON: integers as numbers (as strings beyond 2^53), lists and structs as arrays and objects */
   readonly rows: readonly (readonly unknown[])[];
 }
 
 export interface TrialsDatabase {
-  /** says the results are partial: the file's last line was cut short, and only the lines before it were read */
+  /** says the results are partial: fewer trials than planned, or a last line cut short (only the lines before it were read) */
   readonly partial?: string;
-  /** the user's SQL, over the trials only: the first query seals the database off from files */
-  query(sql: string): Promise<QueryResult>;
+  /** the user's SQL (one statement), over the trials only, its first `maxRows` rows: the first query seals the database off from files */
+  query(sql: string, maxRows?: number): Promise<QueryResult>;
   /** the `trials` view as Parquet at `file` (before any query: a sealed database writes nothing) */
   exportParquet(file: string): Promise<void>;
   close(): void;
@@ -65,6 +73,9 @@ export async function openTrials(directory: string, importer?: DuckDbImporter): 
   const path = join(directory, TRIALS_FILE);
   const wholeLines = wholeLinesOf(path, directory);
   const torn = wholeLines < statSync(path).size;
+  // every line a trial record (a line that is not one is the user's to fix), and how many
+  const records = countRecords(path);
+  if (records === 0) throw new NinelivesError('usage.noResults', `${path} holds no trials`);
   const duckdb = await loadDuckDb(importer);
   const instance = await duckdb.DuckDBInstance.create(':memory:');
   const connection = await instance.connect();
@@ -78,8 +89,21 @@ export async function openTrials(directory: string, importer?: DuckDbImporter): 
     close();
     throw error;
   }
-  const partial = torn ? `partial: the last line of ${path} is cut short (a run stopped mid-write): the whole lines before it were read` : undefined;
-  return sealedDatabase(connection, close, partial);
+  return sealedDatabase(connection, close, partialNote(directory, path, records, torn));
+}
+
+function countRecords(path: string): number {
+  let records = 0;
+  for (const _ of readRecords(path, { repairTornEnd: false })) records++;
+  return records;
+}
+
+/** What makes the trials partial: fewer than the manifest plans, a torn last line, or both. */
+function partialNote(directory: string, path: string, records: number, torn: boolean): string | undefined {
+  const short = partialOf(records, manifestOf(directory), false, existsSync(join(directory, STOP_RULE_FILE)));
+  const tornNote = `the last line of ${path} is cut short (a run stopped mid-write): the whole lines before it were read`;
+  if (short === undefined) return torn ? `partial: ${tornNote}` : undefined;
+  return torn ? `${describePartial(short)}; ${tornNote}` : describePartial(short);
 }
 
 /**
@@ -119,17 +143,22 @@ function sealedDatabase(connection: Connection, close: () => void, partial: stri
   const seal = async (): Promise<void> => {
     if (sealed) return;
     // no file reads or writes, extensions or attached databases from here on, and no undoing it
+    await connection.run(`SET memory_limit = '${QUERY_MEMORY_LIMIT}'`);
     await connection.run('SET enable_external_access = false');
     await connection.run('SET lock_configuration = true');
     sealed = true;
   };
   return {
     ...(partial === undefined ? {} : { partial }),
-    async query(sql) {
+    async query(sql, maxRows = Number.MAX_SAFE_INTEGER - 1) {
       await seal();
       try {
-        const reader = await connection.runAndReadAll(sql);
-        return { columns: reader.columnNames(), rows: reader.getRowsJS().map((row) => row.map(plain)) };
+        const statements = await connection.extractStatements(sql);
+        if (statements.count !== 1) throw new Error(`give one statement (this holds ${statements.count})`);
+        // streamed, and read no further than one row past the limit
+        const reader = await connection.streamAndReadUntil(sql, maxRows + 1);
+        const rows = reader.getRowsJS().slice(0, maxRows).map((row) => row.map(plain));
+        return { columns: reader.columnNames(), rows, more: reader.currentRowCount > maxRows };
       } catch (error) {
         throw new SqlError(firstLine(error));
       }

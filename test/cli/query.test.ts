@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { registerQueryCommands } from '../../src/cli/commands/query.js';
 import { runCli } from '../../src/cli/run.js';
 import { loadDuckDb, MissingPackageError, openTrials } from '../../src/results/sql.js';
+import { writeManifest, type Manifest } from '../../src/results/manifest.js';
 import { detected, nonManifested, sdc } from '../report/fixtures.js';
 import { cli, removeTemporaryDirectories, temporaryDirectory } from '../campaign/helpers.js';
 
@@ -106,7 +107,12 @@ describe('ninelives query', () => {
     writeFileSync(path, [first, '{"broken": 1,', ...rest].join('\n'));
     const result = await cli(['query', malformed, 'SELECT count(*) FROM trials']);
     expect(result).toMatchObject({ exitCode: 2, stdout: '' });
-    expect(result.stderr).toMatch(new RegExp(`^ninelives: ${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is not a trials file DuckDB can read \\([^\\n]*\\)\\n$`));
+    expect(result.stderr).toBe(`ninelives: ${path} line 2: not JSON\n`);
+    // JSON, but not a trial record: counted as a trial before, where report refuses it
+    writeFileSync(path, [first, '{"hello": 1}', ...rest].join('\n'));
+    const foreign = await cli(['query', malformed, 'SELECT count(*) FROM trials']);
+    expect(foreign).toMatchObject({ exitCode: 2, stdout: '' });
+    expect(foreign.stderr).toMatch(/^ninelives: .*trials\.jsonl line 2: not a trial record \(it needs id, stage and [^\n]*\)\n$/);
     for (const text of ['', '\n\n', first.slice(0, 50)]) {
       const directory = temporaryDirectory();
       writeFileSync(join(directory, 'trials.jsonl'), text);
@@ -114,6 +120,25 @@ describe('ninelives query', () => {
       expect(empty).toMatchObject({ exitCode: 2, stdout: '' });
       expect(empty.stderr).toBe(`ninelives: ${join(directory, 'trials.jsonl')} holds no trials\n`);
     }
+  });
+
+  it('fewer trials than the manifest plans: the query answers over them, and stderr says partial', async () => {
+    const directory = resultsDirectory();
+    writeManifest(directory, { campaign: 'report-test', seed: 1, planned: 10, ninelives: { version: '0.0.0', source: 'test' } } as Omit<Manifest, 'tool'>);
+    const result = await cli(['query', directory, 'SELECT count(*) AS n FROM trials', '--json']);
+    expect(result).toMatchObject({ exitCode: 0, stdout: '{"n":6}\n' });
+    expect(result.stderr).toBe('ninelives: partial: 6 of 10 trials (4 planned trials are missing)\n');
+  });
+
+  it('prints at most --max-rows rows and says when the query returns more; one statement only', async () => {
+    const directory = resultsDirectory();
+    const capped = await cli(['query', directory, 'SELECT * FROM range(1000000000000) AS r(n)', '--max-rows', '3', '--json']);
+    expect(capped).toMatchObject({ exitCode: 0, stdout: '{"n":0}\n{"n":1}\n{"n":2}\n' });
+    expect(capped.stderr).toBe('ninelives: partial: the first 3 rows; the query returns more (--max-rows, or narrow it)\n');
+    const exact = await cli(['query', directory, 'SELECT * FROM range(3) AS r(n)', '--max-rows', '3', '--json']);
+    expect(exact).toMatchObject({ exitCode: 0, stderr: '' });
+    const two = await cli(['query', directory, 'SELECT 1 AS a; SELECT 2 AS b']);
+    expect(two).toMatchObject({ exitCode: 2, stdout: '', stderr: 'ninelives: SQL: give one statement (this holds 2)\n' });
   });
 
   it('an empty query is a usage error, before DuckDB is opened', async () => {

@@ -10,6 +10,11 @@ import { NinelivesError } from '../../errors.js';
 import { InputError, UsageError } from '../errors.js';
 import type { CliIo } from '../io.js';
 import { refuseNewFileTarget, writeNewFile } from '../new-file.js';
+import { parseInteger } from '../options.js';
+
+/** rows a query prints unless told otherwise, and the most it may be told */
+const DEFAULT_MAX_ROWS = 100_000;
+const MAX_ROWS_LIMIT = 10_000_000;
 
 export function registerQueryCommands(program: Command, io: CliIo, importer?: DuckDbImporter): void {
   program
@@ -18,11 +23,13 @@ export function registerQueryCommands(program: Command, io: CliIo, importer?: Du
     .argument('<dir>', 'results directory')
     .argument('<sql>', 'e.g. "SELECT mechanism, avg((recovery_result = \'recovered\')::int) FROM trials WHERE outcome = \'detected\' GROUP BY ALL"')
     .option('--json', 'print the rows as JSON, one object per line')
-    .action((directory: string, sql: string, options: { json?: boolean }) => {
+    .option('--max-rows <n>', `print at most this many rows, saying so when there are more (at most ${MAX_ROWS_LIMIT.toLocaleString('en-US')})`, parseInteger('--max-rows', 1, MAX_ROWS_LIMIT), DEFAULT_MAX_ROWS)
+    .action((directory: string, sql: string, options: { json?: boolean; maxRows: number }) => {
       if (sql.trim() === '') throw new UsageError('usage.invalidArgument', 'the SQL is empty: give a query, e.g. "SELECT count(*) FROM trials"');
       return withTrials(directory, importer, io, async (database) => {
-        const result = await database.query(sql);
+        const result = await database.query(sql, options.maxRows);
         io.stdout.write(options.json === true ? jsonLines(result) : textTable(result));
+        if (result.more) io.stderr.write(`ninelives: partial: the first ${options.maxRows.toLocaleString('en-US')} rows; the query returns more (--max-rows, or narrow it)\n`);
       });
     });
 
