@@ -28,6 +28,8 @@ export const MAX_NESTING_DEPTH = 32;
  * million trials take days on a small machine: beyond that, split the campaign into files.
  */
 export const MAX_TRIALS = 1_000_000;
+/** seeds are 32-bit: a trial's seed mixes the campaign's as an unsigned 32-bit word, so a larger one would repeat a smaller one's trials */
+export const MAX_SEED = 2 ** 32 - 1;
 /** worker threads per core: a worker is busy on its own, more only cost memory */
 export const MAX_WORKERS_PER_CORE = 2;
 /** the string values of a campaign file */

@@ -11,7 +11,7 @@ import { NOMINAL_HOST } from '../recovery/cost-model.js';
 import { ablationStages, mechanismNamed, unknownSteps } from '../recovery/mechanisms.js';
 import { NinelivesError } from '../errors.js';
 import type { KvServerSettings, ReplayFailoverSettings } from '../trial/record.js';
-import { MAX_CHECKPOINT_MS, MAX_KV_IMBALANCE, MIN_CHECKPOINT_MS, MAX_REPLICATION_PERIOD_MS, MIN_REPLICATION_PERIOD_MS, MAX_CAMPAIGN_FILE_BYTES, MAX_DESCRIPTION_LENGTH, MAX_LABEL_LENGTH, MAX_LIST_LENGTH, MAX_NESTING_DEPTH, MAX_TRIALS, MAX_YAML_ALIAS_COUNT, plannedTrialCount } from './limits.js';
+import { MAX_CHECKPOINT_MS, MAX_KV_IMBALANCE, MIN_CHECKPOINT_MS, MAX_REPLICATION_PERIOD_MS, MIN_REPLICATION_PERIOD_MS, MAX_CAMPAIGN_FILE_BYTES, MAX_DESCRIPTION_LENGTH, MAX_LABEL_LENGTH, MAX_LIST_LENGTH, MAX_NESTING_DEPTH, MAX_SEED, MAX_TRIALS, MAX_YAML_ALIAS_COUNT, plannedTrialCount } from './limits.js';
 
 const positiveInteger = z.number().int().positive();
 
@@ -67,7 +67,7 @@ const mechanismEntry = z.union(
 export const campaignSchema = strictObject({
   name: z.string().max(MAX_LABEL_LENGTH).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a name of letters, digits, ".", "_" or "-"'),
   description: z.string().max(MAX_DESCRIPTION_LENGTH).optional(),
-  seed: z.number().int().min(0).max(2 ** 32 - 1),
+  seed: z.number().int().min(0).max(MAX_SEED),
   configurations: z
     .array(z.enum(configurationNames() as [string, ...string[]]))
     .min(1)

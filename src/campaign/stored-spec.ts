@@ -8,13 +8,13 @@ import { z } from 'zod';
 import { faultTypes } from '../faults/fault.js';
 import { configurationNames } from '../guests/configurations.js';
 import { mechanismNamed, unknownSteps } from '../recovery/mechanisms.js';
-import { MAX_CHECKPOINT_MS, MAX_KV_IMBALANCE, MAX_LIST_LENGTH, MAX_REPLICATION_PERIOD_MS, MAX_TRIALS, MIN_CHECKPOINT_MS, MIN_REPLICATION_PERIOD_MS } from './limits.js';
+import { MAX_CHECKPOINT_MS, MAX_KV_IMBALANCE, MAX_LIST_LENGTH, MAX_REPLICATION_PERIOD_MS, MAX_SEED, MAX_TRIALS, MIN_CHECKPOINT_MS, MIN_REPLICATION_PERIOD_MS } from './limits.js';
 
 const MS = 1_000_000;
 
 const storedSpec = z.object({
   configuration: z.enum(configurationNames() as [string, ...string[]]),
-  seed: z.number().int().min(0).max(2 ** 32 - 1),
+  seed: z.number().int().min(0).max(MAX_SEED),
   trialIndex: z.number().int().min(0).max(MAX_TRIALS),
   faultType: z.enum(faultTypes),
   runLengthNs: z.number().int().min(10 * MS).max(60_000 * MS).optional(),

@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chooseWorkers, MAX_CAMPAIGN_FILE_BYTES, MAX_NESTING_DEPTH, MAX_TRIALS, MAX_WORKERS_PER_CORE, plannedFaultCount, plannedTrialCount, shardShare } from '../../src/campaign/limits.js';
+import { chooseWorkers, MAX_CAMPAIGN_FILE_BYTES, MAX_NESTING_DEPTH, MAX_SEED, MAX_TRIALS, MAX_WORKERS_PER_CORE, plannedFaultCount, plannedTrialCount, shardShare } from '../../src/campaign/limits.js';
 import { inShard, planTrials } from '../../src/campaign/plan.js';
 import { loadCampaign, parseCampaign } from '../../src/campaign/spec.js';
 import { cli, messages, removeTemporaryDirectories, requireFreshBuild, smallCampaignText, temporaryDirectory, writeCampaign } from './helpers.js';
@@ -61,6 +61,20 @@ describe('a size beyond its limit: exit 2, one line, nothing written', () => {
     expect(messages(result.stderr)[0]).toMatch(/^ninelives: /);
     expect(messages(result.stderr)[0]).toMatch(message);
     expect(existsSync(out)).toBe(false);
+  });
+
+  it('a seed beyond 32 bits or a trial index beyond a campaign\'s: refused (a seed of 2^32 repeated seed 0\'s trials)', async () => {
+    for (const [argv, message] of [
+      [['inject', '--fault', 'failstop', '--seed', String(MAX_SEED + 1)], `--seed expects an integer from 0 to ${MAX_SEED}`],
+      [['inject', '--fault', 'failstop', '--trial', String(MAX_TRIALS + 1)], `--trial expects an integer from 0 to ${MAX_TRIALS}`],
+      [['golden', '--seed', String(2 ** 40)], `--seed expects an integer from 0 to ${MAX_SEED}`],
+      [['ablate', '--mechanism', 'microreset', '--seed', String(MAX_SEED + 1), '--out', join(directory, 'out-ablate-seed')], `--seed expects an integer from 0 to ${MAX_SEED}`],
+    ] as const) {
+      const result = await cli([...argv]);
+      expect(result.exitCode, argv.join(' ')).toBe(2);
+      expect(messages(result.stderr)).toEqual([expect.stringContaining(message)]);
+    }
+    expect(existsSync(join(directory, 'out-ablate-seed'))).toBe(false);
   });
 
   it.skipIf(process.platform === 'win32')('a device or a pipe is not read', async () => {

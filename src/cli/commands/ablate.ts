@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { ablationCampaign, ablationRows, type AblationRow, type AblationSpec } from '../../campaign/ablation.js';
-import { MAX_TRIALS } from '../../campaign/limits.js';
+import { MAX_SEED, MAX_TRIALS } from '../../campaign/limits.js';
 import { CampaignError, type Campaign } from '../../campaign/spec.js';
 import type { FaultType } from '../../faults/fault.js';
 import type { CliIo } from '../io.js';
@@ -36,7 +36,7 @@ export function registerAblateCommand(program: Command, io: CliIo): void {
     .option('--fault <type>', 'fault type', parseFaultType, 'failstop')
     .option('--config <name>', configurationHelp(), parseConfiguration, '1AppVM')
     .option('--trials <n>', 'trials per stage', parseInteger('--trials', 1, MAX_TRIALS), 1000)
-    .option('--seed <n>', 'campaign seed', parseInteger('--seed'), 42)
+    .option('--seed <n>', 'campaign seed', parseInteger('--seed', 0, MAX_SEED), 42)
     .option('--out <dir>', 'output directory (default: reports/<ablation campaign name>/)')
     .option(...workersOption)
     .option('--resume', 'run only the trials missing from an interrupted run in the output directory')

@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { describeAudit } from '../../hypervisor/audit.js';
 import { runGolden, type GoldenReport } from '../../trial/golden.js';
+import { MAX_SEED } from '../../campaign/limits.js';
 import type { CliIo } from '../io.js';
 import { CommandFailure } from '../errors.js';
 import { configurationHelp, parseConfiguration, parseInteger, parseRunLengthMs } from '../options.js';
@@ -20,7 +21,7 @@ export function registerGoldenCommand(program: Command, io: CliIo): void {
     .command('golden')
     .description('run a configuration fault-free and print what happened, each guest\'s verdict, the audit and a digest')
     .option('--config <name>', configurationHelp(), parseConfiguration, '3AppVM')
-    .option('--seed <n>', 'workload seed', parseInteger('--seed'), 42)
+    .option('--seed <n>', 'workload seed', parseInteger('--seed', 0, MAX_SEED), 42)
     .option('--run-length-ms <ms>', 'simulated run length (default: the configuration\'s)', parseRunLengthMs)
     .option('--json', 'print the report as one JSON object, with the hypervisor profile (share of instructions per routine, under each lock, and with a hypercall, a lock or an interrupt in service for a fail-stop to leave behind; the share of CPU time spent in the hypervisor)')
     .action((options: GoldenOptions) => {

@@ -11,7 +11,7 @@ import { refuseNewFileTarget } from '../new-file.js';
 import { writeTimeline } from '../timeline.js';
 import { NOMINAL_HOST } from '../../recovery/cost-model.js';
 import type { MechanismName } from '../../recovery/mechanisms.js';
-import { MAX_CHECKPOINT_MS, MAX_KV_IMBALANCE, MAX_REPLICATION_PERIOD_MS, MIN_CHECKPOINT_MS, MIN_REPLICATION_PERIOD_MS } from '../../campaign/limits.js';
+import { MAX_CHECKPOINT_MS, MAX_KV_IMBALANCE, MAX_REPLICATION_PERIOD_MS, MAX_SEED, MAX_TRIALS, MIN_CHECKPOINT_MS, MIN_REPLICATION_PERIOD_MS } from '../../campaign/limits.js';
 import type { TrialSpec } from '../../trial/record.js';
 import { UsageError } from '../errors.js';
 import { checkSteps, configurationHelp, parseChoice, parseConfiguration, parseDecimal, parseFaultType, parseInteger, parseMechanism, parseRunLengthMs, parseStepList } from '../options.js';
@@ -47,8 +47,8 @@ export function registerInjectCommand(program: Command, io: CliIo): void {
     .description('run one fault-injection trial and print its record as JSON')
     .option('--config <name>', configurationHelp(), parseConfiguration, '3AppVM')
     .requiredOption('--fault <type>', 'fault type: failstop, register, code or memory', parseFaultType)
-    .option('--seed <n>', 'campaign seed (seeds the workloads and, with the trial index, the fault)', parseInteger('--seed'), 42)
-    .option('--trial <index>', 'trial index within the campaign', parseInteger('--trial'), 0)
+    .option('--seed <n>', 'campaign seed (seeds the workloads and, with the trial index, the fault)', parseInteger('--seed', 0, MAX_SEED), 42)
+    .option('--trial <index>', 'trial index within the campaign', parseInteger('--trial', 0, MAX_TRIALS), 0)
     .option('--run-length-ms <ms>', 'simulated run length (default: the configuration\'s)', parseRunLengthMs)
     .option('--strict-netbench', 'count NetBench losses inside service interruptions too')
     .option('--pkeys', 'build the hypervisor with its intended-sharing policy enforced by protection keys (PUSh)')
