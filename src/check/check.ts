@@ -16,6 +16,8 @@ import type { TrialRecord } from '../trial/record.js';
 export const DEFAULT_RUNS = 25;
 /** The seed when none is given: pinned, so that a check is a reproducible experiment. */
 export const DEFAULT_SEED = 20_180_625;
+/** The most runs per invariant, asked for by --runs or the environment alike. */
+export const MAX_RUNS = 1_000_000;
 /** Raises the number of runs (never lowers it) for a long soak. */
 export const RUNS_ENVIRONMENT_VARIABLE = 'NINELIVES_CHECK_RUNS';
 
@@ -93,7 +95,7 @@ export function runsFromEnvironment(environment: Readonly<Record<string, string 
   const text = environment[RUNS_ENVIRONMENT_VARIABLE];
   if (text === undefined || text.trim() === '') return fallback;
   const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${RUNS_ENVIRONMENT_VARIABLE} must be a positive integer, got "${text}"`);
+  if (!/^\s*\d+\s*$/.test(text) || value < 1 || value > MAX_RUNS) throw new RangeError(`${RUNS_ENVIRONMENT_VARIABLE} must be an integer from 1 to ${MAX_RUNS}, got "${text}"`);
   return Math.max(fallback, value);
 }
 

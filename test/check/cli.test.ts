@@ -71,6 +71,22 @@ describe('ninelives check', () => {
     expect(result.stdout).toMatch(/preserved-vm-state: 5 scenarios/);
   });
 
+  it.each(['1e3', '0x10', '99999999999999', '-5', '2.5'])('NINELIVES_CHECK_RUNS=%s: one line, exit 2, as --runs would be', async (value) => {
+    vi.stubEnv('NINELIVES_CHECK_RUNS', value);
+    const result = await run(['check', '--runs', '1', '--invariant', 'preserved-vm-state']);
+    expect(result).toMatchObject({ exitCode: 2, stdout: '', stderr: `ninelives: NINELIVES_CHECK_RUNS must be an integer from 1 to 1000000, got "${value}"\n` });
+  });
+
+  it.each([
+    [['--workload-seeds', '99999999999999999999'], 'ninelives: --workload-seeds expects integers from 0 to 4294967295 (comma-separated), got "99999999999999999999"'],
+    [['--workload-seeds', '1,1'], 'ninelives: --workload-seeds names 1 twice'],
+    [['--config', '1AppVM,1AppVM'], 'ninelives: --config names 1AppVM twice'],
+    [['--workload-seeds', Array.from({ length: 65 }, (_, seed) => seed).join(',')], 'ninelives: --workload-seeds names 65 values, more than 64'],
+  ])('%j: one line, exit 2', async (options, message) => {
+    const result = await run(['check', '--runs', '1', ...options]);
+    expect(result).toMatchObject({ exitCode: 2, stdout: '', stderr: `${message}\n` });
+  });
+
   it('on a violation prints the shrunk scenario as JSON and the commands that replay it, and exits 1', () => {
     const result = runBuiltCli(['check', '--mechanism', 'microreset', '--disable', 'scheduler-consistency', '--invariant', 'recovered-audit-clean', '--runs', '100'], NO_SOAK);
     expect(result.exitCode).toBe(EXIT_FAILURE);
@@ -157,6 +173,6 @@ describe('ninelives check', () => {
     expectOneErrorLine(await run(['check', '--fault', 'cosmic']), /^ninelives: --fault expects failstop, register, code or memory/);
     expectOneErrorLine(await run(['check', '--scenario', '{"faults":[]}']), /^ninelives: not a scenario: /);
     vi.stubEnv('NINELIVES_CHECK_RUNS', 'many');
-    expectOneErrorLine(await run(['check']), /^ninelives: NINELIVES_CHECK_RUNS must be a positive integer, got "many"\n$/);
+    expectOneErrorLine(await run(['check']), /^ninelives: NINELIVES_CHECK_RUNS must be an integer from 1 to 1000000, got "many"\n$/);
   });
 });

@@ -235,8 +235,11 @@ describe('ninelives plan', () => {
   });
 
   it.each([
-    [['--margin', '0'], /--margin expects a number between 0 and 1, got "0"/],
-    [['--margin', '2%'], /--margin expects a number between 0 and 1/],
+    [['--margin', '0'], /--margin expects a number from 0.0001 to 0.5, got "0"/],
+    [['--margin', '2%'], /--margin expects a number from 0.0001 to 0.5/],
+    // Infinity injections, or more than 2^53: no campaign
+    [['--margin', '1e-300'], /--margin expects a number from 0.0001 to 0.5, got "1e-300"/],
+    [['--margin', '0.000000001'], /--margin expects a number from 0.0001 to 0.5/],
     [['--confidence', '1'], /--confidence expects a number between 0 and 1, got "1"/],
     [['--population', '1'], /--population expects an integer from 2 to /],
     [['--population', 'many'], /--population expects an integer/],

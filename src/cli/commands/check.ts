@@ -7,7 +7,8 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { ScenarioSpaceError, defaultScenarioSpace, scenarioSpace, type ScenarioSpace } from '../../check/arbitraries.js';
-import { DEFAULT_RUNS, DEFAULT_SEED, RUNS_ENVIRONMENT_VARIABLE, check, resolveInvariants, runsFromEnvironment, violationOf } from '../../check/check.js';
+import { DEFAULT_RUNS, DEFAULT_SEED, MAX_RUNS, RUNS_ENVIRONMENT_VARIABLE, check, resolveInvariants, runsFromEnvironment, violationOf } from '../../check/check.js';
+import { MAX_LIST_LENGTH, MAX_SEED } from '../../campaign/limits.js';
 import { defineInvariant, type Invariant } from '../../check/invariant.js';
 import { UnknownInvariantError, invariants as builtInInvariants } from '../../check/invariants.js';
 import { ScenarioFormatError, parseScenario } from '../../check/replay.js';
@@ -44,6 +45,9 @@ function parseList<T>(option: string, accept: (word: string) => T | undefined, e
   return (text) => {
     const words = parseStepList(text);
     if (words.length === 0) throw new UsageError('usage.invalidList', `${option} expects ${expected}, got "${text}"`);
+    if (words.length > MAX_LIST_LENGTH) throw new UsageError('usage.invalidList', `${option} names ${words.length} values, more than ${MAX_LIST_LENGTH}`);
+    const repeated = words.find((word, index) => words.indexOf(word) !== index);
+    if (repeated !== undefined) throw new UsageError('usage.invalidList', `${option} names ${repeated} twice`);
     return words.map((word) => {
       const value = accept(word);
       if (value === undefined) throw new UsageError('usage.invalidList', `${option} expects ${expected}, got "${word}"`);
@@ -55,7 +59,7 @@ function parseList<T>(option: string, accept: (word: string) => T | undefined, e
 const parseMechanisms = parseList('--mechanism', (word) => (isMechanismName(word) ? word : undefined), 'microreset, microreboot or none (comma-separated)');
 const parseFaultTypes = parseList('--fault', (word) => (isFaultType(word) ? word : undefined), 'failstop, register, code or memory (comma-separated)');
 const parseConfigurations = parseList('--config', (word) => word, 'configuration names (comma-separated)');
-const parseSeeds = parseList('--workload-seeds', (word) => (/^\d+$/.test(word) ? Number(word) : undefined), 'non-negative integers (comma-separated)');
+const parseSeeds = parseList('--workload-seeds', (word) => (/^\d+$/.test(word) && Number(word) <= MAX_SEED ? Number(word) : undefined), `integers from 0 to ${MAX_SEED} (comma-separated)`);
 
 function parsePath(text: string): string {
   if (!/^\d+(:\d+)*$/.test(text)) throw new UsageError('usage.invalidPath', `--path expects the path a failed check printed (numbers joined by ':'), got "${text}"`);
@@ -71,7 +75,7 @@ export function registerCheckCommand(program: Command, io: CliIo): void {
   program
     .command('check')
     .description('property-test recovery invariants: random fault scenarios, each a whole trial; a violation is shrunk to a minimal scenario')
-    .option('--runs <n>', `scenarios per invariant (default ${DEFAULT_RUNS}; ${RUNS_ENVIRONMENT_VARIABLE} raises it)`, parseInteger('--runs', 1, 1_000_000))
+    .option('--runs <n>', `scenarios per invariant (default ${DEFAULT_RUNS}; ${RUNS_ENVIRONMENT_VARIABLE} raises it)`, parseInteger('--runs', 1, MAX_RUNS))
     .option('--seed <n>', `fast-check seed (default ${DEFAULT_SEED}, pinned)`, parseInteger('--seed', -0x80000000, 0x7fffffff))
     .option('--path <path>', 'replay the counterexample at this path (printed by a failed check; needs --seed and one --invariant)', parsePath)
     .option('--invariant <names...>', 'invariants to check (default: all; see --list)', collectNames)

@@ -7,7 +7,7 @@ import { campaignJsonSchema } from '../../campaign/spec.js';
 import { sampleSize } from '../../results/statistics.js';
 import { UsageError } from '../errors.js';
 import type { CliIo } from '../io.js';
-import { parseInteger } from '../options.js';
+import { parseDecimal, parseInteger } from '../options.js';
 
 function parseFraction(option: string): (text: string) => number {
   return (text) => {
@@ -17,11 +17,14 @@ function parseFraction(option: string): (text: string) => number {
   };
 }
 
+/** a margin of 0.0001 already takes 96 million injections; a smaller one is no campaign */
+const MIN_MARGIN = 0.0001;
+
 export function registerPlanCommands(program: Command, io: CliIo): void {
   program
     .command('plan')
     .description('print the number of injections needed for a margin of error (Leveugle et al., p = 0.5)')
-    .option('--margin <e>', 'margin of error, e.g. 0.02', parseFraction('--margin'), 0.02)
+    .option('--margin <e>', `margin of error, e.g. 0.02 (from ${MIN_MARGIN} to 0.5)`, parseDecimal('--margin', MIN_MARGIN, 0.5), 0.02)
     .option('--confidence <c>', 'confidence level, e.g. 0.95', parseFraction('--confidence'), 0.95)
     .option('--population <n>', 'size of the fault population (default: infinite)', parseInteger('--population', 2))
     .action((options: { margin: number; confidence: number; population?: number }) => {
