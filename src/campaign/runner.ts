@@ -22,7 +22,7 @@ import { currentProvenance, describeProvenance, sameProvenance, type Provenance 
 import { ResultsStore, readRecords } from '../results/store.js';
 import type { CampaignRecord, Summary } from '../results/summary.js';
 import runJobs from './worker.js';
-import { StoppingRounds, stopRuleOf } from './stopping.js';
+import { shardingRefusal, StoppingRounds, stopRuleOf } from './stopping.js';
 import { STOP_RULE_FILE, stopRuleText } from '../results/stopping.js';
 import { NinelivesError } from '../errors.js';
 
@@ -72,7 +72,8 @@ export async function runCampaign(campaign: Campaign, options: RunOptions): Prom
   }
   const missing = jobs.filter((job) => !done.has(job));
   const rule = stopRuleOf(campaign);
-  if (rule !== undefined && options.shard !== undefined) throw new ResultsExistError(`${campaign.name} stops at a precision, which needs every trial index of a cell: run it whole (or through the queue), not in shards`);
+  const sharding = shardingRefusal(campaign, options.shard);
+  if (sharding !== undefined) throw new ResultsExistError(sharding);
   const mixingRefused = (): ResultsExistError | undefined =>
     otherVersion === undefined ? undefined : new ResultsExistError(`${store.path} was made by ${describeProvenance(otherVersion.value)}, and this is ${describeProvenance(provenance)}: results of different versions are not mixed; finish it with that version, or choose another --out`);
   // complete results of another version are only reported again: nothing is mixed (with a stop

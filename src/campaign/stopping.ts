@@ -13,6 +13,12 @@ export function stopRuleOf(campaign: Campaign): StopRule | undefined {
   return campaign.stop === undefined ? undefined : { margin: campaign.stop.margin, confidence: campaign.stop.confidence, minDetected: campaign.stop.minDetected, every: campaign.stop.every };
 }
 
+/** Why a campaign with a stop rule is not run in shards; undefined where it may be. */
+export function shardingRefusal(campaign: Campaign, shard: unknown): string | undefined {
+  if (campaign.stop === undefined || shard === undefined) return undefined;
+  return `${campaign.name} stops at a precision, which needs every trial index of a cell: run it whole (or through the queue), not in shards`;
+}
+
 /** A cell's key: configuration, fault type, mechanism, stage. */
 export function cellKey(job: TrialJob): string {
   return cellOf(job);

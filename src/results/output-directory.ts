@@ -47,16 +47,24 @@ export interface Claim {
 }
 
 /**
- * Check that `directory` may hold `claim.campaign`'s results, and create it. Returns its
- * manifest, if it has one. Throws OutputDirectoryError.
+ * Check that `directory` may hold `claim.campaign`'s results, without creating anything. Returns
+ * its manifest, if it has one. Throws OutputDirectoryError.
  */
-export function claimOutputDirectory(directory: string, claim: Claim, manifest?: Omit<Manifest, 'tool'>): Manifest | undefined {
+export function checkOutputDirectory(directory: string, claim: Claim): Manifest | undefined {
   if (directory.trim() === '') throw new OutputDirectoryError(`${claim.named} is empty: name a directory for the results`);
   const real = realPathOf(resolve(directory));
   if (isProtected(real)) throw new OutputDirectoryError(`${claim.named} ${directory} is ${real === '/' ? 'the filesystem root' : 'a system directory, or in one'}: choose a directory of your own for the results`);
   if (existsSync(real) && !statSync(real).isDirectory()) throw new OutputDirectoryError(`${claim.named} ${directory} is a file, not a directory`);
-  const previous = existsSync(real) ? checkExisting(directory, real, claim) : undefined;
-  create(directory, real, manifest);
+  return existsSync(real) ? checkExisting(directory, real, claim) : undefined;
+}
+
+/**
+ * Check that `directory` may hold `claim.campaign`'s results, and create it. Returns its
+ * manifest, if it has one. Throws OutputDirectoryError.
+ */
+export function claimOutputDirectory(directory: string, claim: Claim, manifest?: Omit<Manifest, 'tool'>): Manifest | undefined {
+  const previous = checkOutputDirectory(directory, claim);
+  create(directory, realPathOf(resolve(directory)), manifest);
   return previous;
 }
 

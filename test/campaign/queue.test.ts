@@ -108,7 +108,7 @@ describe('queue work claims its --out before any chunk, as run does', () => {
     expect(readdirSync(out)).toEqual(['notes.txt']);
   });
 
-  it('a new directory, or a ninelives result of any campaign, is claimed (the chunks say which campaign)', async () => {
+  it('a new directory, or a ninelives result of any campaign, passes the check (the chunks say which campaign); nothing is created while Redis does not answer', async () => {
     const parent = temporaryDirectory();
     const results = join(parent, 'results');
     mkdirSync(results);
@@ -117,7 +117,11 @@ describe('queue work claims its --out before any chunk, as run does', () => {
       const claimed = await cli(['queue', 'work', '--out', out, '--redis', nowhere]);
       expect(claimed.stderr).toContain('cannot reach Redis');
     }
-    expect(existsSync(join(parent, 'new'))).toBe(true);
+    expect(existsSync(join(parent, 'new'))).toBe(false);
+    const run = await cli(['queue', 'run', writeCampaign(parent, CAMPAIGN_TEXT), '--out', join(parent, 'run'), '--redis', nowhere]);
+    expect(run.exitCode).toBe(2);
+    expect(messages(run.stderr)).toEqual([expect.stringContaining('cannot reach Redis at redis://127.0.0.1:1')]);
+    expect(existsSync(join(parent, 'run'))).toBe(false);
   });
 
   it('the filesystem root is refused', async () => {

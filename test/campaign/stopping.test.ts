@@ -4,7 +4,7 @@
  * campaign that stops at a precision gives the same bytes whatever the worker count or a
  * resume after SIGKILL (run through the built CLI).
  */
-import { cpSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import seedrandom from 'seedrandom';
@@ -79,6 +79,15 @@ describe('the stopping rule', () => {
 const CAMPAIGN = ['name: stopping', 'seed: 9', 'configurations: [1AppVM]', 'runLengthMs: 300', 'faults: { register: 80, failstop: 30 }', 'mechanisms: [microreset, microreboot]', 'stop: { margin: 0.15, confidence: 0.9, minDetected: 8, every: 10 }', ''].join('\n');
 
 describe('a campaign that stops at a precision', () => {
+  it('is refused in shards in one line, exit 2, before its output directory is made', async () => {
+    const directory = temporaryDirectory();
+    const campaign = writeCampaign(directory, CAMPAIGN);
+    const result = await cli(['run', campaign, '--out', join(directory, 'parent', 'deep'), '--shard', '1/2']);
+    expect(result.exitCode).toBe(2);
+    expect(messages(result.stderr)).toEqual(['ninelives: stopping stops at a precision, which needs every trial index of a cell: run it whole (or through the queue), not in shards']);
+    expect(existsSync(join(directory, 'parent'))).toBe(false);
+  });
+
   it('gives the same bytes with one worker, two, and killed and resumed; the summary says where each cell stopped', async () => {
     requireFreshBuild();
     const directory = temporaryDirectory();

@@ -27,7 +27,7 @@ import { CommandFailure, UsageError } from '../errors.js';
 import type { CliIo } from '../io.js';
 import { parseInteger } from '../options.js';
 import { findPackageRoot } from '../../package-info.js';
-import { claimOrExplain, loadOrExplain } from './run.js';
+import { checkOrExplain, claimOrExplain, loadOrExplain } from './run.js';
 
 const DEFAULT_CHUNK_SIZE = 20;
 /**
@@ -111,9 +111,12 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
     .option('--idle-report', 'on stopping, print how long the pool ran dry and the threads waited between groups (the queue\'s overhead)')
     .action(async (options: AddressOptions & { out: string; workers: number; lockMs: number; prefetch: number; force?: boolean; idleReport?: boolean }) => {
       // as for `run --out`: new, empty or a ninelives result, before any chunk (the first chunk's
-      // campaign writes the manifest, and chunks of another campaign are refused)
-      claimOrExplain(options.out, { campaign: undefined, force: options.force, named: '--out' });
+      // campaign writes the manifest, and chunks of another campaign are refused); created only
+      // once Redis answers, so that a refusal leaves nothing behind
+      const claim = { campaign: undefined, force: options.force, named: '--out' };
+      checkOrExplain(options.out, claim);
       const address = await reachable(options);
+      claimOrExplain(options.out, claim);
       const worker = await translated(() => startWorker(address, { version: ninelivesVersion(), outDirectory: options.out, threads: options.workers, lockDurationMs: options.lockMs, prefetch: options.prefetch }));
       const stop = (): void => void worker.close();
       process.once('SIGINT', stop);
@@ -151,8 +154,11 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
       // as for `run`: DIR is new, empty or this campaign's (its manifest says so), before any work
       // unfinished until the hosts' results are merged, so a run stopped on the way says it is partial
       const manifest = runManifest(campaign, undefined, undefined);
-      claimOrExplain(options.out, { campaign: campaign.name, force: options.force, named: '--out' }, { ...manifest, unfinished: true });
+      const claim = { campaign: campaign.name, force: options.force, named: '--out' };
+      checkOrExplain(options.out, claim);
+      // created only once Redis answers, so that a refusal leaves nothing behind
       const address = await reachable(options);
+      claimOrExplain(options.out, claim, { ...manifest, unfinished: true });
       const hosts = Array.from({ length: options.processes }, (_, index) => join(options.out, 'hosts', `worker-${index + 1}`));
       const children = hosts.map((out) => spawnWorker(address, out, { threads: options.workers, prefetch: options.prefetch, idleReport: options.idleReport === true }));
       const queue = openQueue(address);

@@ -12,9 +12,10 @@ import type { Shard } from '../../campaign/plan.js';
 import { planSizeOf, runManifest } from '../../campaign/run-manifest.js';
 import { ResultsExistError, runCampaign, type RunProgress, type RunResult } from '../../campaign/runner.js';
 import { DEFAULT_SELF_CHECK_EVERY, type SelfCheckResult } from '../../campaign/self-check.js';
+import { shardingRefusal } from '../../campaign/stopping.js';
 import { CampaignError, loadCampaign, type Campaign } from '../../campaign/spec.js';
 import type { Manifest } from '../../results/manifest.js';
-import { claimOutputDirectory, OutputDirectoryError, type Claim } from '../../results/output-directory.js';
+import { checkOutputDirectory, claimOutputDirectory, OutputDirectoryError, type Claim } from '../../results/output-directory.js';
 import { ResultsFileError } from '../../results/store.js';
 import type { Summary } from '../../results/summary.js';
 import { writeDirectoryReports } from '../../report/write.js';
@@ -84,11 +85,13 @@ export function registerRunCommand(program: Command, io: CliIo): void {
     });
 }
 
-/** The campaign's size checked against the limits with --trials and --shard applied, before any work. */
+/** The campaign's size checked against the limits with --trials and --shard applied, and whether it may be sharded, before any work. */
 function checkPlanSize(campaign: Campaign, options: CampaignRunOptions): void {
   const size = planSizeOf(campaign);
   const trials = plannedTrialCount(size, options.trials);
   if (trials > MAX_TRIALS) throw new UsageError('usage.tooManyTrials', `--trials ${options.trials} plans ${trials} trials, more than ${MAX_TRIALS}`);
+  const sharding = shardingRefusal(campaign, options.shard);
+  if (sharding !== undefined) throw new UsageError('usage.invalidShard', sharding);
   if (plannedTrialCount(size, options.trials, options.shard) === 0) {
     throw new UsageError('usage.invalidShard', `--shard ${options.shard?.index}/${options.shard?.count} selects no trials: the campaign has ${Math.max(...size.faults.map((count) => options.trials ?? count))} trials per fault type at most`);
   }
@@ -96,8 +99,17 @@ function checkPlanSize(campaign: Campaign, options: CampaignRunOptions): void {
 
 /** The output directory checked (see results/output-directory.ts) and created, or one line and exit 2. */
 export function claimOrExplain(directory: string, claim: Claim, manifest?: Omit<Manifest, 'tool'>): Manifest | undefined {
+  return explainingDirectory(() => claimOutputDirectory(directory, claim, manifest));
+}
+
+/** The output directory checked, nothing created yet (for a command with more to check first), or one line and exit 2. */
+export function checkOrExplain(directory: string, claim: Claim): void {
+  explainingDirectory(() => checkOutputDirectory(directory, claim));
+}
+
+function explainingDirectory<T>(work: () => T): T {
   try {
-    return claimOutputDirectory(directory, claim, manifest);
+    return work();
   } catch (error) {
     if (error instanceof OutputDirectoryError) throw new UsageError('usage.outputDirectory', error.message);
     throw error;
