@@ -19,7 +19,7 @@ import { finishResults, trialsPath } from '../results/directory.js';
 import { harnessErrorRecord, isHarnessError } from '../results/harness-error.js';
 import { writeManifest, type Manifest } from '../results/manifest.js';
 import { currentProvenance, describeProvenance, sameProvenance, type Provenance } from '../results/provenance.js';
-import { ResultsStore, readRecords } from '../results/store.js';
+import { ResultsFileError, ResultsStore, readRecords } from '../results/store.js';
 import type { CampaignRecord, Summary } from '../results/summary.js';
 import runJobs from './worker.js';
 import { shardingRefusal, StoppingRounds, stopRuleOf } from './stopping.js';
@@ -180,6 +180,7 @@ function storedTrials(path: string, planned: ReadonlyMap<string, TrialJob>, prov
   for (const record of readRecords(path)) {
     if (!sameProvenance(record.ninelives, provenance)) stored.otherVersion ??= { value: record.ninelives };
     const job = planned.get(record.id);
+    if (job !== undefined && stored.done.has(job)) throw new ResultsFileError(`${path} holds trial ${record.id} twice: a trial is counted once; remove one`);
     if (job !== undefined && isPlannedAs(record, job)) stored.done.add(job);
     else {
       stored.foreign++;

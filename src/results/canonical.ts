@@ -10,7 +10,7 @@
  */
 import { closeSync, openSync } from 'node:fs';
 import { float64Column, uint32Column, uint8Column } from './columns.js';
-import { readBytes, readLines, type Line } from './lines.js';
+import { readBytes, readLines, ResultsFileError, type Line } from './lines.js';
 import { stageFile, type StagedFile } from './staged-file.js';
 import { parseRecord } from './store.js';
 import type { CampaignRecord } from './summary.js';
@@ -19,7 +19,18 @@ import type { CampaignRecord } from './summary.js';
 export function sortResultsFile(path: string): void {
   const index = new LineIndex();
   for (const line of readLines(path)) index.add(line, parseRecord(line, path));
-  copyInOrder(path, index, index.canonicalOrder());
+  const order = index.canonicalOrder();
+  refuseRepeatedTrials(path, index, order);
+  copyInOrder(path, index, order);
+}
+
+/** A trial twice (a file concatenated with itself, say) would be counted twice: the user's file to fix. */
+function refuseRepeatedTrials(path: string, index: LineIndex, order: readonly number[]): void {
+  for (let position = 1; position < order.length; position++) {
+    const [first, second] = [order[position - 1], order[position]].sort((a, b) => a - b);
+    if (index.compare(first, second) !== 0) continue;
+    throw new ResultsFileError(`${path} lines ${index.lineNumbers.get(first)} and ${index.lineNumbers.get(second)} are the same trial (${index.describe(first)}): a trial is counted once; remove one`);
+  }
 }
 
 /** The parts of the sort key that are names: few distinct values, however many trials. */
@@ -40,7 +51,10 @@ class LineIndex {
   /** an id into `cells`: the sort key's names */
   readonly cellIds = uint32Column();
   readonly cells: Cell[] = [];
+  /** 1-based line numbers in the file, for messages */
+  readonly lineNumbers = uint32Column();
   private readonly cellIdsByKey = new Map<string, number>();
+  private ranks: CellRanks[] | undefined;
 
   get length(): number {
     return this.offsets.length;
@@ -49,6 +63,7 @@ class LineIndex {
   add(line: Line, entry: CampaignRecord): void {
     this.offsets.push(line.offset);
     this.lengths.push(line.length);
+    this.lineNumbers.push(line.number);
     this.copyable.push(isAsWritten(line.text, entry) ? 1 : 0);
     this.trialIndexes.push(entry.record.trialIndex);
     this.cellIds.push(this.cellId({ configuration: entry.record.configuration, faultType: entry.record.faultType, mechanism: entry.record.mechanism, stage: entry.stage }));
@@ -60,20 +75,27 @@ class LineIndex {
    * so ties keep file order as they did.
    */
   canonicalOrder(): number[] {
-    const ranks = cellRanks(this.cells);
-    const { cellIds, trialIndexes } = this;
-    const compare = (x: number, y: number): number => {
-      const a = ranks[cellIds.get(x)];
-      const b = ranks[cellIds.get(y)];
-      return (
-        a.configuration - b.configuration ||
-        a.faultType - b.faultType ||
-        trialIndexes.get(x) - trialIndexes.get(y) ||
-        a.mechanism - b.mechanism ||
-        a.stage - b.stage
-      );
-    };
-    return Array.from({ length: this.length }, (_, line) => line).sort(compare);
+    return Array.from({ length: this.length }, (_, line) => line).sort((x, y) => this.compare(x, y));
+  }
+
+  /** The canonical order of lines x and y (0-based, in file order); 0 for the same trial. */
+  compare(x: number, y: number): number {
+    this.ranks ??= cellRanks(this.cells);
+    const a = this.ranks[this.cellIds.get(x)];
+    const b = this.ranks[this.cellIds.get(y)];
+    return (
+      a.configuration - b.configuration ||
+      a.faultType - b.faultType ||
+      this.trialIndexes.get(x) - this.trialIndexes.get(y) ||
+      a.mechanism - b.mechanism ||
+      a.stage - b.stage
+    );
+  }
+
+  /** Line x's trial, for messages. */
+  describe(x: number): string {
+    const cell = this.cells[this.cellIds.get(x)];
+    return `${cell.configuration}/${cell.faultType}/${cell.mechanism}/${cell.stage}/${this.trialIndexes.get(x)}`;
   }
 
   private cellId(cell: Cell): number {

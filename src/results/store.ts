@@ -55,7 +55,22 @@ export function parseRecord(line: Line, path: string): CampaignRecord {
     throw new ResultsFileError(`${path} line ${line.number}: not JSON`);
   }
   if (!isRecordShaped(value)) throw new ResultsFileError(`${path} line ${line.number}: not a trial record (it needs id, stage and record.configuration, faultType, mechanism, trialIndex)`);
+  const problem = inconsistency(value);
+  if (problem !== undefined) throw new ResultsFileError(`${path} line ${line.number}: ${problem}: not a trial record as ninelives writes one`);
   return value;
+}
+
+const OUTCOMES: readonly string[] = ['notInjected', 'nonManifested', 'sdc', 'detected', 'harnessError'];
+
+/** What a record says against itself: an id that names another trial, an index or an outcome no trial has. */
+function inconsistency(entry: CampaignRecord): string | undefined {
+  const { configuration, faultType, trialIndex, outcome } = entry.record;
+  if (!Number.isSafeInteger(trialIndex) || trialIndex < 0) return `trial index ${trialIndex}`;
+  if (!entry.id.startsWith(`${configuration}/${faultType}/`) || !entry.id.endsWith(`/${entry.stage}/${trialIndex}`)) {
+    return `its id ${entry.id} names another trial than its record (${configuration}, ${faultType}, stage ${entry.stage}, index ${trialIndex})`;
+  }
+  if (!OUTCOMES.includes(outcome)) return `outcome ${JSON.stringify(outcome)}`;
+  return undefined;
 }
 
 function isRecordShaped(value: unknown): value is CampaignRecord {

@@ -78,6 +78,26 @@ it('a trial page that is a link: triage refuses the directory and the linked fil
   expect(read(usersFile)).toBe('precious');
 });
 
+it('a trial twice, or a record whose id names another trial: report and run --resume refuse it in one line, exit 2, and leave the file as it is', async () => {
+  const twice = copyOfResults();
+  const path = join(twice, 'trials.jsonl');
+  const first = lines(read(path))[0];
+  writeFileSync(path, read(path) + first + '\n');
+  const id = (JSON.parse(first) as CampaignRecord).id;
+  for (const argv of [['report', twice], ['run', campaign, '--out', twice, '--resume', '--workers', '1']]) {
+    const result = await cli(argv);
+    expect(result.exitCode, argv.join(' ')).toBe(2);
+    expect(messages(result.stderr)).toEqual([expect.stringMatching(new RegExp(`trials\\.jsonl (lines 1 and 7 are the same trial \\(${id}\\)|holds trial ${id} twice): a trial is counted once; remove one$`))]);
+  }
+  expect(lines(read(path))).toHaveLength(7);
+  const moved = copyOfResults();
+  const record = JSON.parse(lines(read(join(moved, 'trials.jsonl')))[0]) as CampaignRecord;
+  writeFileSync(join(moved, 'trials.jsonl'), JSON.stringify({ ...record, record: { ...record.record, configuration: '9AppVM' } }) + '\n');
+  const result = await cli(['report', moved]);
+  expect(result.exitCode).toBe(2);
+  expect(messages(result.stderr)).toEqual([expect.stringMatching(/line 1: its id .* names another trial than its record \(9AppVM, /)]);
+});
+
 it('a line too long to be a record: one line, exit 2', async () => {
   const copy = copyOfResults();
   writeFileSync(join(copy, 'trials.jsonl'), read(join(results, 'trials.jsonl')) + 'x'.repeat(MAX_LINE_BYTES + 10));

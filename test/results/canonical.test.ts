@@ -43,7 +43,7 @@ const formats: readonly ((json: string, record: CampaignRecord) => string)[] = [
 describe('sortResultsFile', () => {
   it('gives the bytes of sorting in memory, for any order, formatting and blank lines', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(recordArbitrary, fc.nat({ max: formats.length - 1 }), fc.boolean()), { maxLength: 40 }), (lines) => {
+      fc.property(fc.uniqueArray(fc.tuple(recordArbitrary, fc.nat({ max: formats.length - 1 }), fc.boolean()), { maxLength: 40, selector: ([record]) => record.id }), (lines) => {
         const text = lines.map(([record, format, blankAfter]) => `${formats[format](JSON.stringify(record), record)}\n${blankAfter ? '  \n' : ''}`).join('');
         const path = resultsFile(text);
         sortResultsFile(path);
@@ -53,12 +53,20 @@ describe('sortResultsFile', () => {
     );
   });
 
-  it('keeps records that sort as equal in file order, as the stable sort did', () => {
-    const [first, second] = fc.sample(recordArbitrary, { numRuns: 2, seed: 7 });
-    const twin = { ...second, record: { ...first.record }, stage: first.stage, id: 'twin' };
-    const path = resultsFile(`${JSON.stringify(twin)}\n${JSON.stringify(first)}\n`);
-    sortResultsFile(path);
-    expect(readFileSync(path, 'utf8')).toBe(`${JSON.stringify(twin)}\n${JSON.stringify(first)}\n`);
+  it('refuses a trial that is there twice, naming both lines, and leaves the file as it is', () => {
+    const [first, second] = fc.sample(fc.uniqueArray(recordArbitrary, { minLength: 2, maxLength: 2, selector: (record) => record.id }), { numRuns: 1, seed: 7 })[0];
+    const text = `${JSON.stringify(first)}\n${JSON.stringify(second)}\n${JSON.stringify({ ...first, record: { ...first.record, seed: 99 } })}\n`;
+    const path = resultsFile(text);
+    expect(() => sortResultsFile(path)).toThrow(new ResultsFileError(`${path} lines 1 and 3 are the same trial (${first.id}): a trial is counted once; remove one`));
+    expect(readFileSync(path, 'utf8')).toBe(text);
+  });
+
+  it('refuses a record whose id names another trial, or with an outcome no trial has', () => {
+    const [record] = fc.sample(recordArbitrary, { numRuns: 1, seed: 5 });
+    const moved = { ...record, record: { ...record.record, trialIndex: record.record.trialIndex + 1000 } };
+    expect(() => sortResultsFile(resultsFile(`${JSON.stringify(moved)}\n`))).toThrow(/line 1: its id .* names another trial than its record/);
+    const strange = { ...record, record: { ...record.record, outcome: 'bogus' } };
+    expect(() => sortResultsFile(resultsFile(`${JSON.stringify(strange)}\n`))).toThrow(/line 1: outcome "bogus": not a trial record as ninelives writes one/);
   });
 
   it('drops a torn last line', () => {

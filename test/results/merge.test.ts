@@ -82,7 +82,8 @@ describe('planMerge and writeMerged', () => {
   it('refuses shards of different campaigns or seeds', () => {
     const record = notInjected({ trialIndex: 0 });
     const other = { ...notInjected({ trialIndex: 1 }), campaign: 'other' };
-    const reseeded = { ...record, id: 'reseeded', record: { ...record.record, seed: 7 } };
+    const third = notInjected({ trialIndex: 2 });
+    const reseeded = { ...third, record: { ...third.record, seed: 7 } };
     expect(() => planMerge(shards([record], [other, reseeded]))).toThrow(
       new MixedCampaignsError('the shards come from different campaigns: report-test (seed 42), other (seed 42), report-test (seed 7)'),
     );
@@ -96,6 +97,6 @@ describe('planMerge and writeMerged', () => {
     expect(idHash(first.id)).toBe(idHash(second.id));
     const plan = planMerge(shards([first, second], [second, first]));
     expect(plan.trials).toBe(2);
-    expect(() => planMerge(shards([first, second], [{ ...second, stage: 'changed' }]))).toThrow(MergeConflictError);
+    expect(() => planMerge(shards([first, second], [{ ...second, spec: { ...second.spec, runLengthNs: (second.spec.runLengthNs ?? 0) + 1 } }]))).toThrow(MergeConflictError);
   });
 });
