@@ -22,6 +22,13 @@ const plainText = (maximum: number) =>
     .max(maximum)
     .regex(/^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]*$/u, 'printable text on one line (no control characters)');
 
+/** A label is a stage's name, and a trial id joins its parts with '/'. */
+const labelText = z
+  .string()
+  .min(1)
+  .max(MAX_LABEL_LENGTH)
+  .regex(/^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}/]*$/u, "printable text on one line, without '/' (trial ids join their parts with it)");
+
 /** An unknown key's problem names the keys that were expected there. */
 function unknownKeyError(known: readonly string[]): z.core.$ZodErrorMap {
   return (issue) => (issue.code === 'unrecognized_keys' ? `unknown key (expected one of ${known.join(', ')})` : undefined);
@@ -44,7 +51,7 @@ const mechanismEntry = z.union(
       /** run every cumulative stage of the mechanism's repairs, from none to all */
       ablation: z.boolean().optional(),
       /** the group's stage name in reports (default: "all", or derived from `disable` or the periods) */
-      label: plainText(MAX_LABEL_LENGTH).min(1).optional(),
+      label: labelText.optional(),
       /** replay-failover: checkpoint interval (default 100 ms) */
       checkpointMs: z.number().int().min(MIN_CHECKPOINT_MS).max(MAX_CHECKPOINT_MS).optional(),
       /** replay-failover: how the key-value server's lock acquisitions are ordered (default log) */

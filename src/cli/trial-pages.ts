@@ -4,6 +4,7 @@
  * beside the other mechanisms' records for the same fault, its footprint, restoring set and
  * timeline. Any other trial's page is made on demand with `ninelives triage DIR --page ID`.
  */
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { diagnoseSdc, diagnoseTrial } from '../campaign/triage/diagnose.js';
@@ -31,8 +32,15 @@ export interface TrialPages {
 /** A stored trial that ran: its record is the engine's. */
 type TrialEntry = CampaignRecord & { readonly record: TrialRecord };
 
+/**
+ * The page of trial `id`: its parts joined by '_' where the id is plain (letters, digits, '.',
+ * '-', '/'), so that a dsn18 page reads as its id; otherwise a hash of the whole id follows, as
+ * stages such as "3 + retry-hypercalls" and "3  +  retry-hypercalls" would read alike.
+ */
 export function pageName(id: string): string {
-  return `${TRIAL_PAGES_FOLDER}/${id.replace(/[^A-Za-z0-9.-]+/g, '_')}.html`;
+  const readable = id.replace(/[^A-Za-z0-9.-]+/g, '_');
+  const distinct = /^[A-Za-z0-9./-]*$/.test(id) ? '' : `~${createHash('sha256').update(id).digest('hex').slice(0, 12)}`;
+  return `${TRIAL_PAGES_FOLDER}/${readable}${distinct}.html`;
 }
 
 export async function writeTrialPages(directory: string, triage: Triage, diagnoses: ReadonlyMap<string, TrialDiagnosis>): Promise<TrialPages> {

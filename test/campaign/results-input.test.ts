@@ -5,6 +5,7 @@
  * stored spec that asks for more than a campaign file may (replay runs it), a shard split beyond
  * the limit. Each is one line, exit 2, and nothing is changed.
  */
+import fc from 'fast-check';
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -137,4 +138,18 @@ it('a split into more shards than the limit: one line, exit 2', async () => {
   const result = await cli(['run', campaign, '--out', join(directory, 'many-shards'), '--shard', '1/1000000000']);
   expect(result.exitCode).toBe(2);
   expect(messages(result.stderr)).toEqual([expect.stringMatching(/--shard expects i\/n with 1 <= i <= n <= 100000/)]);
+});
+
+describe('trial page names', () => {
+  it('are distinct for distinct trial ids (property), and a plain id reads as itself', () => {
+    const part = fc.stringMatching(/^[a-z0-9 _+.,-]{1,6}$/);
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.array(part, { minLength: 5, maxLength: 5 }).map((parts) => parts.join('/')), { minLength: 2, maxLength: 30 }), (ids) => {
+        expect(new Set(ids.map(pageName)).size).toBe(ids.length);
+      }),
+      { numRuns: 300 },
+    );
+    expect(pageName('3AppVM/register/microreset/all/12')).toBe('trials/3AppVM_register_microreset_all_12.html');
+    expect(pageName('1AppVM/failstop/microreset/3 + retry-hypercalls/7')).toMatch(/^trials\/1AppVM_failstop_microreset_3_retry-hypercalls_7~[0-9a-f]{12}\.html$/);
+  });
 });

@@ -42,6 +42,7 @@ const badFiles: readonly BadFile[] = [
   { title: 'a run length too short to boot', text: variation({ runLengthMs: 'runLengthMs: 5' }), problems: [/^runLengthMs: .*expected number to be >=10$/] },
   { title: 'a host without CPUs', text: variation({ host: 'host: { cpus: 0, memoryGiB: 8 }' }), problems: [/^host\.cpus: .*>0$/] },
   { title: 'a name with a slash', text: variation({ name: 'name: ../escape' }), problems: [/^name: a name of letters, digits/] },
+  { title: 'a label with a slash (trial ids join their parts with it)', text: variation({ mechanisms: 'mechanisms: [{ name: microreset, label: "x/0" }]' }), problems: [/^mechanisms\.0\.label: printable text on one line, without '\/' \(trial ids join their parts with it\)$/] },
   { title: 'an unknown configuration', text: variation({ configurations: 'configurations: [1AppVM, 2AppVM]' }), problems: [/^configurations\.1: .*expected one of "1AppVM"\|"1AppVM-blk"\|"3AppVM"\|"3AppVM-mt"$/] },
   { title: 'no configuration', text: variation({ configurations: 'configurations: []' }), problems: [/^configurations: .*>=1 items$/] },
   { title: 'an unknown fault type', text: variation({ faults: 'faults: { register: 3, cosmic: 3 }' }), problems: [/^faults\.cosmic: unknown key \(expected one of failstop, register, code, memory, hostFailstop\)$/] },
