@@ -6,7 +6,7 @@
  * which ninelives made it, and, while a run is writing it (or was stopped before it finished),
  * that it is unfinished.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NinelivesError } from '../errors.js';
 import type { Provenance } from './provenance.js';
@@ -58,6 +58,10 @@ export function manifestPath(directory: string): string {
 export function readManifest(directory: string): Manifest | undefined {
   const path = manifestPath(directory);
   if (!existsSync(path)) return undefined;
+  // a pipe would block the read, a device or a huge file never end it
+  const stats = lstatSync(path);
+  if (!stats.isFile()) throw new ForeignManifestError(`${path} is not a regular file`);
+  if (stats.size > MAX_MANIFEST_BYTES) throw new ForeignManifestError(`${path} is not a ninelives manifest (${stats.size} bytes, more than a manifest has)`);
   let value: unknown;
   try {
     value = JSON.parse(readFileSync(path, 'utf8'));
@@ -74,5 +78,20 @@ export function writeManifest(directory: string, manifest: Omit<Manifest, 'tool'
 
 function isManifest(value: unknown): value is Manifest {
   const manifest = (typeof value === 'object' && value !== null ? value : {}) as Partial<Manifest>;
-  return manifest.tool === TOOL && typeof manifest.campaign === 'string' && typeof manifest.seed === 'number';
+  return (
+    manifest.tool === TOOL &&
+    typeof manifest.campaign === 'string' &&
+    typeof manifest.seed === 'number' &&
+    isCountOrAbsent(manifest.planned) &&
+    isCountOrAbsent(manifest.campaignTrials) &&
+    (manifest.unfinished === undefined || typeof manifest.unfinished === 'boolean')
+  );
 }
+
+/** A trial count as a run writes it: absent, or a whole number not below 0 ("8", -5 or 1e300 are not). */
+function isCountOrAbsent(value: unknown): boolean {
+  return value === undefined || (Number.isSafeInteger(value) && (value as number) >= 0);
+}
+
+/** A manifest is a few hundred bytes. */
+const MAX_MANIFEST_BYTES = 1 << 16;

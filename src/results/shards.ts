@@ -40,6 +40,9 @@ export function checkShards(shards: readonly ShardResults[], out: string): Shard
   const outPath = realOrResolved(out);
   const same = shards.find((shard) => realOrResolved(shard.directory) === outPath);
   if (same !== undefined) throw new ShardMismatchError(`the output directory ${out} is also one of the shards (${same.directory}): merge into a new directory`);
+  const paths = shards.map((shard) => realOrResolved(shard.directory));
+  const twice = shards.find((_, index) => paths.indexOf(paths[index]) !== index);
+  if (twice !== undefined) throw new ShardMismatchError(`${twice.directory} is named twice among the shards: name each shard once`);
   const identities = shards.map(identityOf);
   checkAgreement(identities);
   return splitOf(identities);

@@ -9,6 +9,7 @@
  * What `ninelives triage` adds (triage.md, triage.json, triage.jsonl, the trials/ pages) is
  * ninelives's own: a triaged result is still accepted, and triage claims a directory as report does.
  */
+import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -133,6 +134,18 @@ const refused: readonly Destination[] = [
     forcible: true,
   },
   {
+    title: 'a manifest whose planned count no run writes (1e300 said "partial: 8 of 1e+300 trials")',
+    make: () => {
+      const path = fresh();
+      cpSync(results, path, { recursive: true });
+      const manifest = JSON.parse(read(join(path, 'ninelives.json'))) as Record<string, unknown>;
+      writeFileSync(join(path, 'ninelives.json'), JSON.stringify({ ...manifest, planned: 1e300 }));
+      return path;
+    },
+    message: /ninelives\.json is not a ninelives manifest/,
+    forcible: true,
+  },
+  {
     title: 'another campaign\'s results',
     make: () => {
       const path = fresh();
@@ -164,6 +177,18 @@ describe('ninelives run refuses a destination that is not its own: exit 2, one l
       expect(messages(result.stderr)[0]).toMatch(message);
     }
     if (before !== undefined) expect(snapshot(out)).toEqual(before);
+  });
+
+  it('a manifest that is a named pipe is not read (the read would block): run and report refuse it', async () => {
+    const out = fresh();
+    cpSync(results, out, { recursive: true });
+    rmSync(join(out, 'ninelives.json'));
+    execFileSync('mkfifo', [join(out, 'ninelives.json')]);
+    for (const argv of [['run', campaign, '--out', out, '--workers', '1'], ['report', out]]) {
+      const result = await cli(argv);
+      expect(result.exitCode, argv.join(' ')).toBe(2);
+      expect(messages(result.stderr)).toEqual([expect.stringMatching(/ninelives\.json is not a regular file/)]);
+    }
   });
 
   it('--force writes into a directory with other files, and leaves the files it does not write', async () => {
@@ -251,6 +276,18 @@ describe('report and merge write only where run would', () => {
     const intoShard = await cli(['merge', results, results]);
     expect(intoShard.exitCode).toBe(2);
     expect(messages(intoShard.stderr)).toEqual([expect.stringMatching(/is also one of the shards/)]);
+    // the same shard twice ("from 2 shards" before), also through another spelling of its path
+    const twice = await cli(['merge', fresh(), results, `${results}/.`]);
+    expect(twice.exitCode).toBe(2);
+    expect(messages(twice.stderr)).toEqual([`ninelives: ${results}/. is named twice among the shards: name each shard once`]);
+  });
+
+  it('ablate takes microreset or microreboot only (failover ran, with a first stage that recovered everything)', async () => {
+    for (const mechanism of ['none', 'failover']) {
+      const result = await cli(['ablate', '--mechanism', mechanism, '--out', fresh()]);
+      expect(result.exitCode).toBe(2);
+      expect(messages(result.stderr)).toEqual([`ninelives: --mechanism expects one of microreset, microreboot, got "${mechanism}"`]);
+    }
   });
 });
 

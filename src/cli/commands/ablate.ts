@@ -11,11 +11,11 @@ import { CampaignError, type Campaign } from '../../campaign/spec.js';
 import type { FaultType } from '../../faults/fault.js';
 import type { CliIo } from '../io.js';
 import { UsageError } from '../errors.js';
-import { configurationHelp, parseConfiguration, parseFaultType, parseInteger, parseMechanism } from '../options.js';
+import { configurationHelp, parseChoice, parseConfiguration, parseFaultType, parseInteger } from '../options.js';
 import { defaultOut, failOnProblems, forceOption, runCampaignAndReport, selfCheckOption, workersOption } from './run.js';
 
 interface AblateOptions {
-  readonly mechanism: string;
+  readonly mechanism: 'microreset' | 'microreboot';
   readonly fault: FaultType;
   readonly config: string;
   readonly trials: number;
@@ -32,7 +32,7 @@ export function registerAblateCommand(program: Command, io: CliIo): void {
   program
     .command('ablate')
     .description('run the same faults through each cumulative stage of a mechanism\'s repairs (first row: no repairs), as a one-cell campaign')
-    .requiredOption('--mechanism <name>', 'microreset or microreboot', parseMechanism)
+    .requiredOption('--mechanism <name>', 'microreset or microreboot', parseChoice('--mechanism', ['microreset', 'microreboot'] as const))
     .option('--fault <type>', 'fault type', parseFaultType, 'failstop')
     .option('--config <name>', configurationHelp(), parseConfiguration, '1AppVM')
     .option('--trials <n>', 'trials per stage', parseInteger('--trials', 1, MAX_TRIALS), 1000)
@@ -44,9 +44,7 @@ export function registerAblateCommand(program: Command, io: CliIo): void {
     .option(...selfCheckOption)
     .option('--json', 'print the rows as a JSON array')
     .action(async (options: AblateOptions, command: Command) => {
-      if (options.mechanism === 'none') throw new UsageError('usage.invalidMechanism', '--mechanism must be microreset or microreboot');
-      const mechanism = options.mechanism as 'microreset' | 'microreboot';
-      const campaign = campaignOrExplain({ mechanism, faultType: options.fault, configuration: options.config, trials: options.trials, seed: options.seed });
+      const campaign = campaignOrExplain({ mechanism: options.mechanism, faultType: options.fault, configuration: options.config, trials: options.trials, seed: options.seed });
       const outDirectory = options.out ?? defaultOut(campaign, undefined);
       const commandLine = ['ninelives', ...(command.parent?.args ?? ['ablate'])].join(' ');
       const named = options.out === undefined ? 'the output directory' : '--out';
