@@ -94,7 +94,8 @@ export async function openTrials(directory: string, importer?: DuckDbImporter): 
 
 function countRecords(path: string): number {
   let records = 0;
-  for (const _ of readRecords(path, { repairTornEnd: false })) records++;
+  const reading = readRecords(path, { repairTornEnd: false });
+  while (reading.next().done !== true) records++;
   return records;
 }
 
