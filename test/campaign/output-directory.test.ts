@@ -277,6 +277,14 @@ describe('report and merge write only where run would', () => {
     expect(intoShard.exitCode).toBe(2);
     expect(messages(intoShard.stderr)).toEqual([expect.stringMatching(/is also one of the shards/)]);
     // the same shard twice ("from 2 shards" before), also through another spelling of its path
+    // results already there (a copy of a shard typed as OUT, a finished run): merge wrote over them
+    const copy = fresh();
+    cpSync(results, copy, { recursive: true });
+    const before = read(join(copy, 'trials.jsonl'));
+    const overResults = await cli(['merge', copy, results]);
+    expect(overResults.exitCode).toBe(2);
+    expect(messages(overResults.stderr)).toEqual([`ninelives: ${join(copy, 'trials.jsonl')} exists: merge writes a new result and never over one; merge into a new directory`]);
+    expect(read(join(copy, 'trials.jsonl'))).toBe(before);
     const twice = await cli(['merge', fresh(), results, `${results}/.`]);
     expect(twice.exitCode).toBe(2);
     expect(messages(twice.stderr)).toEqual([`ninelives: ${results}/. is named twice among the shards: name each shard once`]);

@@ -67,6 +67,8 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
       explainResultsFile(async () => {
         const inputs = shards.map((directory) => ({ directory, path: existingTrialsFile(directory) }));
         const check = explainShards(inputs, out);
+        // merging replaces OUT's trials: results already there (a finished run, a copy of a shard) are not thrown away
+        if (existsSync(join(out, TRIALS_FILE))) throw new UsageError('usage.resultsExist', `${join(out, TRIALS_FILE)} exists: merge writes a new result and never over one; merge into a new directory`);
         const plan = mergePlan(inputs);
         if (plan.campaign === undefined) throw noTrials(plan.shards[0].path);
         claimOrExplain(out, { campaign: plan.campaign.name, force: options.force, named: 'the merge output directory' }, { campaign: plan.campaign.name, seed: plan.campaign.seed, ...check.manifest });
