@@ -6,7 +6,7 @@
  * A torn last line (an interrupted append: bytes after the last newline) is not a line. When a
  * read reaches it, it is cut off the file, so that the next append starts a line of its own.
  */
-import { closeSync, existsSync, openSync, readSync, truncateSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync, truncateSync } from 'node:fs';
 import { NinelivesError } from '../errors.js';
 
 const CHUNK_BYTES = 1 << 20;
@@ -95,4 +95,30 @@ export function readBytes(descriptor: number, offset: number, length: number, in
     done += read;
   }
   return target;
+}
+
+/** Bytes up to and including the last newline (0 if there is none). */
+export function wholeLinesLength(path: string): number {
+  const size = statSync(path).size;
+  const descriptor = openSync(path, 'r');
+  try {
+    const chunk = Buffer.alloc(1 << 16);
+    for (let end = size; end > 0; ) {
+      const start = Math.max(0, end - chunk.length);
+      readSync(descriptor, chunk, 0, end - start, start);
+      const newline = chunk.subarray(0, end - start).lastIndexOf(0x0a);
+      if (newline >= 0) return start + newline + 1;
+      end = start;
+    }
+    return 0;
+  } finally {
+    closeSync(descriptor);
+  }
+}
+
+/** Cut a torn last line (an append a kill interrupted) off the file, so that the next append starts a line of its own. */
+export function cutTornEnd(path: string): void {
+  if (!existsSync(path)) return;
+  const whole = wholeLinesLength(path);
+  if (whole < statSync(path).size) truncateSync(path, whole);
 }

@@ -6,12 +6,12 @@
  * query reads only them and writes nowhere (no COPY over a user's file, no read of another).
  * DuckDB is large and optional: it is imported here, when a query is asked for, and nowhere else.
  */
-import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { NinelivesError } from '../errors.js';
 import { existingTrialsFile, TRIALS_FILE } from './directory.js';
-import { ResultsFileError } from './lines.js';
+import { ResultsFileError, wholeLinesLength } from './lines.js';
 import { describePartial, manifestOf, partialOf } from './result-facts.js';
 import { STOP_RULE_FILE } from './stopping.js';
 import { readRecords } from './store.js';
@@ -181,25 +181,6 @@ function wholeLinesCopy(path: string, wholeLines: number): string {
   copyFileSync(path, copy);
   truncateSync(copy, wholeLines);
   return copy;
-}
-
-/** Bytes up to and including the last newline (0 if there is none). */
-function wholeLinesLength(path: string): number {
-  const size = statSync(path).size;
-  const descriptor = openSync(path, 'r');
-  try {
-    const chunk = Buffer.alloc(1 << 16);
-    for (let end = size; end > 0; ) {
-      const start = Math.max(0, end - chunk.length);
-      readSync(descriptor, chunk, 0, end - start, start);
-      const newline = chunk.subarray(0, end - start).lastIndexOf(0x0a);
-      if (newline >= 0) return start + newline + 1;
-      end = start;
-    }
-    return 0;
-  } finally {
-    closeSync(descriptor);
-  }
 }
 
 function firstLine(error: unknown): string {

@@ -3,11 +3,11 @@
  * length, across chunk boundaries and multi-byte characters; a torn last line cut off the file
  * once a read reaches it, and only then.
  */
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readBytes, readLines } from '../../src/results/lines.js';
+import { cutTornEnd, readBytes, readLines } from '../../src/results/lines.js';
 
 const directory = mkdtempSync(join(tmpdir(), 'ninelives-lines-'));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));
@@ -78,6 +78,27 @@ describe('readBytes', () => {
       expect(() => readBytes(descriptor, 8, 5, scratch)).toThrow(/ended 3 bytes early/);
     } finally {
       closeSync(descriptor);
+    }
+  });
+});
+
+describe('cutTornEnd', () => {
+  it('cuts bytes after the last newline, keeps whole lines, and leaves a whole or missing file as it is (a queue worker appends after it)', () => {
+    const folder = mkdtempSync(join(tmpdir(), 'ninelives-torn-'));
+    try {
+      const path = join(folder, 'trials.jsonl');
+      cutTornEnd(path);
+      expect(existsSync(path)).toBe(false);
+      writeFileSync(path, '{"a":1}\n{"b":2}\n{"c":');
+      cutTornEnd(path);
+      expect(readFileSync(path, 'utf8')).toBe('{"a":1}\n{"b":2}\n');
+      cutTornEnd(path);
+      expect(readFileSync(path, 'utf8')).toBe('{"a":1}\n{"b":2}\n');
+      writeFileSync(path, 'no newline at all');
+      cutTornEnd(path);
+      expect(readFileSync(path, 'utf8')).toBe('');
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
     }
   });
 });

@@ -16,6 +16,7 @@ import { NinelivesError } from '../../errors.js';
 import { trialsPath } from '../../results/directory.js';
 import { currentProvenance } from '../../results/provenance.js';
 import { ResultsStore } from '../../results/store.js';
+import { cutTornEnd } from '../../results/lines.js';
 import type { TrialJob } from '../plan.js';
 import { runWithRetry, workerFile, type RunGroup } from '../runner.js';
 import type { Campaign } from '../spec.js';
@@ -220,6 +221,8 @@ export async function startWorker(address: QueueAddress, options: WorkOptions): 
   await queue.close();
   if (wanted !== null && wanted !== options.version) throw new VersionMismatchError(address.queue, wanted, options.version);
   mkdirSync(options.outDirectory, { recursive: true });
+  // this host's file has one writer, this worker: a line a killed worker left torn is cut, not appended to
+  cutTornEnd(trialsPath(options.outDirectory));
   const store = new ResultsStore(trialsPath(options.outDirectory));
   // Groups run in the order given (stricterFIFO: piscina otherwise sends a group it could not
   // place to the back of its queue, mixing a held chunk's groups into the running chunk's), and a
