@@ -131,6 +131,16 @@ describe('queue work claims its --out before any chunk, as run does', () => {
   });
 });
 
+describe('a queue name BullMQ cannot take, or of any length: one line, exit 2, nothing made', () => {
+  it.each(['', 'a:b', 'x'.repeat(101), 'sp ace'])('%j', async (name) => {
+    const parent = temporaryDirectory();
+    const result = await cli(['queue', 'work', '--out', join(parent, 'out'), '--queue', name, '--redis', 'redis://127.0.0.1:1']);
+    expect(result.exitCode).toBe(2);
+    expect(messages(result.stderr)).toEqual([expect.stringMatching(/^ninelives: --queue expects a name of letters, digits/)]);
+    expect(existsSync(join(parent, 'out'))).toBe(false);
+  });
+});
+
 describe('a Redis URL that names no database Redis has: one line, exit 2', () => {
   const server = REDIS_URL.replace(/\/7$/, '');
 

@@ -50,10 +50,20 @@ export function ninelivesVersion(): string {
   return provenanceId(currentProvenance());
 }
 
+/** BullMQ's keys join the queue's name with ':', and Redis holds it in every key */
+const MAX_QUEUE_NAME = 100;
+
+function parseQueueName(text: string): string {
+  if (!/^[A-Za-z0-9._-]+$/.test(text) || text.length > MAX_QUEUE_NAME) {
+    throw new UsageError('usage.invalidArgument', `--queue expects a name of letters, digits, '.', '_' and '-', at most ${MAX_QUEUE_NAME} characters, got "${text.length > 40 ? `${text.slice(0, 40)}...` : text}"`);
+  }
+  return text;
+}
+
 function withAddress(command: Command): Command {
   return command
     .option('--redis <url>', 'the Redis server (default: $NINELIVES_REDIS_URL or redis://127.0.0.1:6379)', process.env.NINELIVES_REDIS_URL ?? 'redis://127.0.0.1:6379')
-    .option('--queue <name>', 'the queue\'s name', DEFAULT_QUEUE);
+    .option('--queue <name>', `the queue's name (letters, digits, '.', '_', '-'; at most ${MAX_QUEUE_NAME} characters)`, parseQueueName, DEFAULT_QUEUE);
 }
 
 async function reachable(options: AddressOptions): Promise<QueueAddress> {
