@@ -52,6 +52,7 @@ export const errorCodes = [
   'replay.diverged',
   'run.interrupted',
   'run.errors',
+  'system.io',
   'internal',
 ] as const;
 

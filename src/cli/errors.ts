@@ -66,6 +66,33 @@ export class CommandFailure extends CliError {
 }
 
 /** Something the CLI did not expect (a bug): reported on one line too, with exit code 1. */
+/**
+ * The machine refused a file operation for a reason of its own (a full disk, a read-only file
+ * system, a name too long): not a fault of ninelives, so not an internal error. Exit 1.
+ */
+export class SystemIoError extends CliError {
+  readonly exitCode = EXIT_FAILURE;
+
+  constructor(cause: NodeJS.ErrnoException) {
+    super('system.io', `${SYSTEM_REASONS[cause.code as string]}: ${cause.message}`, { cause });
+  }
+
+  static matches(error: unknown): error is NodeJS.ErrnoException {
+    return error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string' && (error as NodeJS.ErrnoException).code! in SYSTEM_REASONS;
+  }
+}
+
+const SYSTEM_REASONS: Record<string, string> = {
+  ENOSPC: 'the disk is full',
+  EDQUOT: 'the disk quota is used up',
+  EROFS: 'the file system is read-only',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENAMETOOLONG: 'a file name is too long',
+  EMFILE: 'too many open files',
+  EIO: 'an input/output error',
+};
+
 export class InternalError extends CliError {
   readonly exitCode = EXIT_FAILURE;
 

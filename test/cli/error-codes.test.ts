@@ -48,4 +48,13 @@ describe('error codes', () => {
     const failure = await cliThrowing(new MergeConflictError('shards disagree'));
     expect(failure).toEqual({ exitCode: EXIT_FAILURE, stderr: 'ninelives: shards disagree\n' });
   });
+
+  it('the machine refusing a write (a full disk, a read-only file system, a name too long) is said as such, exit 1, not an internal error', async () => {
+    const full = Object.assign(new Error("ENOSPC: no space left on device, write"), { code: 'ENOSPC' });
+    expect(await cliThrowing(full)).toEqual({ exitCode: EXIT_FAILURE, stderr: 'ninelives: the disk is full: ENOSPC: no space left on device, write\n' });
+    const readOnly = Object.assign(new Error("EROFS: read-only file system, open 'x'"), { code: 'EROFS' });
+    expect(await cliThrowing(readOnly)).toEqual({ exitCode: EXIT_FAILURE, stderr: "ninelives: the file system is read-only: EROFS: read-only file system, open 'x'\n" });
+    const other = Object.assign(new Error('ECONNRESET: socket hang up'), { code: 'ECONNRESET' });
+    expect((await cliThrowing(other)).stderr).toBe('ninelives: internal error: ECONNRESET: socket hang up\n');
+  });
 });
