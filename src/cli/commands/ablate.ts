@@ -13,6 +13,7 @@ import type { CliIo } from '../io.js';
 import { UsageError } from '../errors.js';
 import { configurationHelp, parseChoice, parseConfiguration, parseFaultType, parseInteger } from '../options.js';
 import { defaultOut, failOnProblems, forceOption, runCampaignAndReport, selfCheckOption, workersOption } from './run.js';
+import { shellCommand } from '../shell.js';
 
 interface AblateOptions {
   readonly mechanism: 'microreset' | 'microreboot';
@@ -46,7 +47,7 @@ export function registerAblateCommand(program: Command, io: CliIo): void {
     .action(async (options: AblateOptions, command: Command) => {
       const campaign = campaignOrExplain({ mechanism: options.mechanism, faultType: options.fault, configuration: options.config, trials: options.trials, seed: options.seed });
       const outDirectory = options.out ?? defaultOut(campaign, undefined);
-      const commandLine = ['ninelives', ...(command.parent?.args ?? ['ablate'])].join(' ');
+      const commandLine = shellCommand(['ninelives', ...(command.parent?.args ?? ['ablate'])]);
       const named = options.out === undefined ? 'the output directory' : '--out';
       const run = await runCampaignAndReport(campaign, { outDirectory, named, workers: options.workers, resume: options.resume, force: options.force, selfCheckEvery: options.selfCheckEvery, command: commandLine }, io);
       const rows = ablationRows(campaign, run.summary);

@@ -20,6 +20,7 @@ import { CommandFailure, UsageError } from '../errors.js';
 import type { CliIo } from '../io.js';
 import { parseInteger, parseRunLengthMs, parseStepList } from '../options.js';
 import { createProgress, type Progress } from '../progress.js';
+import { shellWord } from '../shell.js';
 
 const PROGRESS_LINES_FROM_RUNS = 200;
 
@@ -166,7 +167,7 @@ function runCheck(options: CheckCommandOptions, selected: readonly Invariant[], 
   const seed = options.seed ?? DEFAULT_SEED;
   const runs = runsOf(options);
   io.stdout.write(formatHeader(seed, runs, space, options.path !== undefined));
-  const replayPrefix = options.load === undefined ? [] : [`--load ${options.load}`];
+  const replayPrefix = options.load === undefined ? [] : [`--load ${shellWord(options.load)}`];
   let startMs = performance.now();
   let progress: Progress | undefined;
   let failedAt = 0;

@@ -22,6 +22,7 @@ import { claimOrExplain } from './run.js';
 import type { CliIo } from '../io.js';
 import { refuseNewFileTarget } from '../new-file.js';
 import { writeTimeline } from '../timeline.js';
+import { shellCommand } from '../shell.js';
 
 function noTrials(path: string): UsageError {
   return new UsageError('usage.noResults', `${path} holds no trials`);
@@ -51,7 +52,7 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
         claimOrExplain(directory, { campaign: first.campaign, force: options.force, named: 'the results directory' });
         const summary = finishResults(directory, first.campaign, first.record.seed);
         const triage = readTriage(directory);
-        await writeDirectoryReports(directory, summary, { title: first.campaign, generatedBy: `ninelives report ${directory}`, ...(triage === undefined ? {} : { triage }) });
+        await writeDirectoryReports(directory, summary, { title: first.campaign, generatedBy: shellCommand(['ninelives', 'report', directory]), ...(triage === undefined ? {} : { triage }) });
         io.stdout.write(`report: ${join(directory, 'report.md')} (also report.html, summary.json, trials.csv)\n`);
         if (summary.partial !== undefined) io.stderr.write(errorLine(`${describePartial(summary.partial)}; the reports say so`));
       }),
@@ -77,7 +78,7 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
         const stopRule = shards.map((directory) => join(directory, STOP_RULE_FILE)).find((path) => existsSync(path));
         if (stopRule !== undefined) copyFileSync(stopRule, join(out, STOP_RULE_FILE));
         const summary = finishResults(out, plan.campaign.name, plan.campaign.seed);
-        await writeDirectoryReports(out, summary, { title: plan.campaign.name, generatedBy: `ninelives merge ${out} ${shards.join(' ')}` });
+        await writeDirectoryReports(out, summary, { title: plan.campaign.name, generatedBy: shellCommand(['ninelives', 'merge', out, ...shards]) });
         io.stdout.write(`merged ${plan.trials} trials from ${shards.length} shards; report: ${join(out, 'report.md')}\n`);
         const missing = check.missingShards.length === 0 ? [] : [`shard${check.missingShards.length === 1 ? '' : 's'} ${check.missingShards.join(', ')} of ${check.shardCount} missing`];
         const partial = summary.partial === undefined ? [] : [describePartial(summary.partial)];

@@ -23,6 +23,7 @@ import { CliError, CommandFailure, errorLine, InputError, UsageError } from '../
 import type { CliIo } from '../io.js';
 import { parseInteger } from '../options.js';
 import { createProgress } from '../progress.js';
+import { shellCommand } from '../shell.js';
 
 interface RunCommandOptions {
   readonly out?: string;
@@ -77,7 +78,7 @@ export function registerRunCommand(program: Command, io: CliIo): void {
       const outDirectory = options.out ?? defaultOut(campaign, options.shard);
       // the arguments runCli was given (the program has no options of its own, so its args are all
       // of them), not process.argv: the CLI may run inside another program, such as a test
-      const commandLine = ['ninelives', ...(command.parent?.args ?? ['run', path])].join(' ');
+      const commandLine = shellCommand(['ninelives', ...(command.parent?.args ?? ['run', path])]);
       const named = options.out === undefined ? 'the output directory' : '--out';
       const run = await runCampaignAndReport(campaign, { ...options, outDirectory, named, command: commandLine }, io);
       io.stdout.write(describeCompletion(run.summary, outDirectory, run.ran));

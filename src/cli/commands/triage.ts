@@ -21,6 +21,7 @@ import type { CliIo } from '../io.js';
 import { parseInteger } from '../options.js';
 import { createProgress } from '../progress.js';
 import { claimOrExplain, EXIT_INTERRUPTED } from './run.js';
+import { shellCommand } from '../shell.js';
 
 interface TriageCommandOptions {
   readonly workers: number;
@@ -64,7 +65,7 @@ export function registerTriageCommand(program: Command, io: CliIo): void {
         io.stdout.write(`page: ${join(directory, page)}\n`);
         return;
       }
-      const commandLine = ['ninelives', ...(command.parent?.args ?? ['triage', directory])].join(' ');
+      const commandLine = shellCommand(['ninelives', ...(command.parent?.args ?? ['triage', directory])]);
       const bounds: TriageBounds = options.timeBudgetMs === undefined ? { maxReruns: options.maxReruns } : { maxReruns: options.maxReruns, timeBudgetMs: options.timeBudgetMs };
       const run = await triageWithProgress(directory, { workers: options.workers, bounds, sdc: options.sdc === true }, io);
       if (run.kind === 'interrupted') throw new TriageInterrupted(`interrupted after ${run.done}/${run.total} trials; continue with: ${commandLine}`);
