@@ -12,6 +12,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { NinelivesError } from '../errors.js';
 import { STOP_RULE_FILE } from './stopping.js';
 import { TRIAL_PAGES_FOLDER } from './directory.js';
+import { LOCK_FILE } from './lock.js';
 import { ForeignManifestError, MANIFEST_FILE, readManifest, writeManifest, type Manifest } from './manifest.js';
 import { firstRecord } from './store.js';
 
@@ -27,7 +28,7 @@ export class OutputDirectoryError extends NinelivesError {
  * the stop rule it ran under (results/stopping.ts), and those `ninelives triage` adds (its
  * findings, its clusters, its diagnoses so far).
  */
-const RESULT_FILES = new Set([MANIFEST_FILE, 'trials.jsonl', 'summary.json', 'report.md', 'report.html', 'trials.csv', STOP_RULE_FILE, 'triage.md', 'triage.json', 'triage.jsonl']);
+const RESULT_FILES = new Set([LOCK_FILE, MANIFEST_FILE, 'trials.jsonl', 'summary.json', 'report.md', 'report.html', 'trials.csv', STOP_RULE_FILE, 'triage.md', 'triage.json', 'triage.jsonl']);
 /** The folders a results directory holds: the trial pages triage writes (the trial browser). */
 const RESULT_FOLDERS = new Set([TRIAL_PAGES_FOLDER]);
 const SYSTEM_DIRECTORIES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/usr', '/var', '/tmp', '/home', '/mnt', '/media', '/snap'];

@@ -14,7 +14,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statS
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { claimOutputDirectory, OutputDirectoryError } from '../../src/results/output-directory.js';
-import { cli, messages, read, removeTemporaryDirectories, requireFreshBuild, smallCampaignText, temporaryDirectory, writeCampaign } from './helpers.js';
+import { cli, messages, read, removeTemporaryDirectories, requireFreshBuild, smallCampaignText, spawnCli, temporaryDirectory, waitForLines, writeCampaign } from './helpers.js';
 
 let directory: string;
 let campaign: string;
@@ -297,6 +297,25 @@ describe('report and merge write only where run would', () => {
       expect(messages(result.stderr)).toEqual([`ninelives: --mechanism expects one of microreset, microreboot, got "${mechanism}"`]);
     }
   });
+});
+
+describe('one writer a results directory', () => {
+  it('a second run into a directory a run is writing is refused in one line (both ran every trial and wrote each twice); a lock whose process is gone is taken over', async () => {
+    const out = fresh();
+    const longer = writeCampaign(temporaryDirectory(), smallCampaignText({ register: 40, failstop: 10 }));
+    const first = spawnCli(['run', longer, '--out', out, '--workers', '1'], directory);
+    await waitForLines(first, join(out, 'trials.jsonl'), 2);
+    const second = await cli(['run', longer, '--out', out, '--workers', '1', '--resume']);
+    expect(second.exitCode).toBe(2);
+    expect(messages(second.stderr)).toEqual([`ninelives: ${out} is in use by process ${first.process.pid}, another ninelives writing there: wait for it to end, or stop it`]);
+    first.process.kill('SIGKILL');
+    await first.exited;
+    // killed with -9, it left its lock: the next run takes it over, and gives the lock back at its end
+    expect(read(join(out, '.ninelives.lock'))).toBe(`${first.process.pid}\n`);
+    const resumed = await cli(['run', longer, '--out', out, '--workers', '1', '--resume']);
+    expect(resumed.exitCode, resumed.stderr).toBe(0);
+    expect(existsSync(join(out, '.ninelives.lock'))).toBe(false);
+  }, 120_000);
 });
 
 describe('a triaged result is still the campaign\'s own', () => {

@@ -24,6 +24,7 @@ import type { CliIo } from '../io.js';
 import { parseInteger } from '../options.js';
 import { createProgress } from '../progress.js';
 import { shellCommand } from '../shell.js';
+import { lockDirectory } from '../../results/lock.js';
 
 interface RunCommandOptions {
   readonly out?: string;
@@ -173,14 +174,19 @@ export interface CampaignRun {
 export async function runCampaignAndReport(campaign: Campaign, options: CampaignRunOptions, io: CliIo): Promise<CampaignRun> {
   checkPlanSize(campaign, options);
   claimOrExplain(options.outDirectory, { campaign: campaign.name, force: options.force, named: options.named });
-  const faults = plannedFaultCount(planSizeOf(campaign), options.trials, options.shard);
-  const choice = chooseWorkers(options.workers ?? availableParallelism(), faults, availableParallelism());
-  if (choice.note !== undefined) io.stderr.write(errorLine(`note: ${choice.note}`));
-  const result = await runInterruptibly(campaign, { ...options, workers: choice.workers }, io);
-  // thrown, not process.exitCode: runCli returns the exit code, and main.ts sets it from that
-  if (result.kind === 'interrupted') throw new RunInterrupted(`interrupted after ${result.done}/${result.total} trials; continue with: ${resumeCommand(options.command)}`);
-  await writeDirectoryReports(options.outDirectory, result.summary, { title: campaign.name, generatedBy: options.command });
-  return { summary: result.summary, ran: result.ran, selfCheck: result.selfCheck };
+  const release = lockDirectory(options.outDirectory);
+  try {
+    const faults = plannedFaultCount(planSizeOf(campaign), options.trials, options.shard);
+    const choice = chooseWorkers(options.workers ?? availableParallelism(), faults, availableParallelism());
+    if (choice.note !== undefined) io.stderr.write(errorLine(`note: ${choice.note}`));
+    const result = await runInterruptibly(campaign, { ...options, workers: choice.workers }, io);
+    // thrown, not process.exitCode: runCli returns the exit code, and main.ts sets it from that
+    if (result.kind === 'interrupted') throw new RunInterrupted(`interrupted after ${result.done}/${result.total} trials; continue with: ${resumeCommand(options.command)}`);
+    await writeDirectoryReports(options.outDirectory, result.summary, { title: campaign.name, generatedBy: options.command });
+    return { summary: result.summary, ran: result.ran, selfCheck: result.selfCheck };
+  } finally {
+    release();
+  }
 }
 
 async function runInterruptibly(campaign: Campaign, options: CampaignRunOptions & { workers: number }, io: CliIo): Promise<RunResult> {

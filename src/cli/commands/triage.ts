@@ -22,6 +22,8 @@ import { parseInteger } from '../options.js';
 import { createProgress } from '../progress.js';
 import { claimOrExplain, EXIT_INTERRUPTED } from './run.js';
 import { shellCommand } from '../shell.js';
+import { lockDirectory } from '../../results/lock.js';
+import type { CampaignRecord } from '../../results/summary.js';
 
 interface TriageCommandOptions {
   readonly workers: number;
@@ -59,24 +61,34 @@ export function registerTriageCommand(program: Command, io: CliIo): void {
       if (first === undefined) throw new UsageError('usage.noResults', `${path} holds no trials`);
       // triage writes beside the results (triage.*, trials/, the reports): the directory must be this campaign's, as for report
       claimOrExplain(directory, { campaign: first.campaign, force: options.force, named: 'the results directory' });
-      if (options.page !== undefined) {
-        const page = await writeTrialPage(directory, options.page, storedDiagnosisOf(directory, options.page));
-        if (page === undefined) throw new UsageError('usage.noTrial', `no trial ${options.page} in ${path}`);
-        io.stdout.write(`page: ${join(directory, page)}\n`);
-        return;
+      const release = lockDirectory(directory);
+      try {
+        await triageOrPage(directory, path, first, options, command, io);
+      } finally {
+        release();
       }
-      const commandLine = shellCommand(['ninelives', ...(command.parent?.args ?? ['triage', directory])]);
-      const bounds: TriageBounds = options.timeBudgetMs === undefined ? { maxReruns: options.maxReruns } : { maxReruns: options.maxReruns, timeBudgetMs: options.timeBudgetMs };
-      const run = await triageWithProgress(directory, { workers: options.workers, bounds, sdc: options.sdc === true }, io);
-      if (run.kind === 'interrupted') throw new TriageInterrupted(`interrupted after ${run.done}/${run.total} trials; continue with: ${commandLine}`);
-      const { pages, discordant } = await writeTrialPages(directory, run.triage, new Map(run.diagnoses.map((diagnosis) => [diagnosis.id, diagnosis])));
-      const triage: Triage = { ...run.triage, pages: Object.fromEntries(pages), discordant };
-      writeFileAtomically(join(directory, TRIAGE_CLUSTERS_FILE), JSON.stringify(triage, null, 2) + '\n');
-      writeFileAtomically(join(directory, 'triage.md'), renderTriageMarkdown(triage, commandLine));
-      const summary = finishResults(directory, first.campaign, first.record.seed);
-      await writeDirectoryReports(directory, summary, { title: first.campaign, generatedBy: commandLine, triage });
-      io.stdout.write(options.json === true ? JSON.stringify(jsonOf(triage), null, 2) + '\n' : describe(triage, directory));
     });
+}
+
+/** `--page`: one trial's page; else the whole triage, its pages and reports. */
+async function triageOrPage(directory: string, path: string, first: CampaignRecord, options: TriageCommandOptions, command: Command, io: CliIo): Promise<void> {
+  if (options.page !== undefined) {
+    const page = await writeTrialPage(directory, options.page, storedDiagnosisOf(directory, options.page));
+    if (page === undefined) throw new UsageError('usage.noTrial', `no trial ${options.page} in ${path}`);
+    io.stdout.write(`page: ${join(directory, page)}\n`);
+    return;
+  }
+  const commandLine = shellCommand(['ninelives', ...(command.parent?.args ?? ['triage', directory])]);
+  const bounds: TriageBounds = options.timeBudgetMs === undefined ? { maxReruns: options.maxReruns } : { maxReruns: options.maxReruns, timeBudgetMs: options.timeBudgetMs };
+  const run = await triageWithProgress(directory, { workers: options.workers, bounds, sdc: options.sdc === true }, io);
+  if (run.kind === 'interrupted') throw new TriageInterrupted(`interrupted after ${run.done}/${run.total} trials; continue with: ${commandLine}`);
+  const { pages, discordant } = await writeTrialPages(directory, run.triage, new Map(run.diagnoses.map((diagnosis) => [diagnosis.id, diagnosis])));
+  const triage: Triage = { ...run.triage, pages: Object.fromEntries(pages), discordant };
+  writeFileAtomically(join(directory, TRIAGE_CLUSTERS_FILE), JSON.stringify(triage, null, 2) + '\n');
+  writeFileAtomically(join(directory, 'triage.md'), renderTriageMarkdown(triage, commandLine));
+  const summary = finishResults(directory, first.campaign, first.record.seed);
+  await writeDirectoryReports(directory, summary, { title: first.campaign, generatedBy: commandLine, triage });
+  io.stdout.write(options.json === true ? JSON.stringify(jsonOf(triage), null, 2) + '\n' : describe(triage, directory));
 }
 
 async function triageWithProgress(directory: string, { workers, bounds, sdc }: { workers: number; bounds: TriageBounds; sdc: boolean }, io: CliIo): Promise<TriageRun> {
