@@ -56,7 +56,8 @@ export function parseFaultType(text: string): FaultType {
 
 /** Milliseconds of simulated time, as nanoseconds. */
 export function parseRunLengthMs(text: string): number {
-  return parseInteger('--run-length-ms', 1, 60_000)(text) * 1_000_000;
+  // as in campaign files: a shorter run does not get through boot
+  return parseInteger('--run-length-ms', 10, 60_000)(text) * 1_000_000;
 }
 
 export function parseMechanism(text: string): MechanismName {

@@ -63,11 +63,13 @@ describe('a size beyond its limit: exit 2, one line, nothing written', () => {
     expect(existsSync(out)).toBe(false);
   });
 
-  it('a seed beyond 32 bits or a trial index beyond a campaign\'s: refused (a seed of 2^32 repeated seed 0\'s trials)', async () => {
+  it('a seed beyond 32 bits, a trial index beyond a campaign\'s, or a run too short to boot: refused (a seed of 2^32 repeated seed 0\'s trials)', async () => {
     for (const [argv, message] of [
       [['inject', '--fault', 'failstop', '--seed', String(MAX_SEED + 1)], `--seed expects an integer from 0 to ${MAX_SEED}`],
       [['inject', '--fault', 'failstop', '--trial', String(MAX_TRIALS + 1)], `--trial expects an integer from 0 to ${MAX_TRIALS}`],
       [['golden', '--seed', String(2 ** 40)], `--seed expects an integer from 0 to ${MAX_SEED}`],
+      // as in campaign files: a shorter run does not get through boot
+      [['inject', '--fault', 'failstop', '--run-length-ms', '5'], '--run-length-ms expects an integer from 10 to 60000'],
       [['ablate', '--mechanism', 'microreset', '--seed', String(MAX_SEED + 1), '--out', join(directory, 'out-ablate-seed')], `--seed expects an integer from 0 to ${MAX_SEED}`],
     ] as const) {
       const result = await cli([...argv]);

@@ -141,6 +141,13 @@ describe('a queue name BullMQ cannot take, or of any length: one line, exit 2, n
   });
 });
 
+it('a Redis that cannot be reached is named without the URL\'s password', async () => {
+  const result = await cli(['queue', 'status', '--redis', 'redis://user:secretpw@127.0.0.1:1']);
+  expect(result.exitCode).toBe(2);
+  expect(messages(result.stderr)).toEqual([expect.stringContaining('cannot reach Redis at redis://user:***@127.0.0.1:1 (')]);
+  expect(result.stderr).not.toContain('secretpw');
+});
+
 describe('a Redis URL that names no database Redis has: one line, exit 2', () => {
   const server = REDIS_URL.replace(/\/7$/, '');
 

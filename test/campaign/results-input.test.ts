@@ -99,6 +99,18 @@ it('a trial twice, or a record whose id names another trial: report and run --re
   expect(messages(result.stderr)).toEqual([expect.stringMatching(/line 1: its id .* names another trial than its record \(9AppVM, /)]);
 });
 
+it('records of more than one version: report writes the reports and says so on stderr (it said nothing)', async () => {
+  const mixed = copyOfResults();
+  const path = join(mixed, 'trials.jsonl');
+  const [first, ...rest] = lines(read(path));
+  const older = JSON.parse(first) as CampaignRecord;
+  writeFileSync(path, [JSON.stringify({ ...older, ninelives: { version: '0.0.1', source: 'git:0000000' } }), ...rest].join('\n') + '\n');
+  const result = await cli(['report', mixed]);
+  expect(result.exitCode, result.stderr).toBe(0);
+  expect(messages(result.stderr)).toEqual([`ninelives: note: the records of ${path} were made by more than one version of ninelives (summary.json says "mixed"): their numbers may not be comparable`]);
+  expect(JSON.parse(read(join(mixed, 'summary.json')))).toMatchObject({ ninelives: 'mixed' });
+});
+
 it('a line too long to be a record: one line, exit 2', async () => {
   const copy = copyOfResults();
   writeFileSync(join(copy, 'trials.jsonl'), read(join(results, 'trials.jsonl')) + 'x'.repeat(MAX_LINE_BYTES + 10));

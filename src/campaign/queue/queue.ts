@@ -33,8 +33,13 @@ const ENQUEUE_BATCH = 1000;
 
 export class QueueUnreachableError extends NinelivesError {
   constructor(url: string, reason: string) {
-    super('usage.noQueue', `cannot reach Redis at ${url} (${reason}): start redis-server, or give --redis redis://HOST:PORT`);
+    super('usage.noQueue', `cannot reach Redis at ${withoutPassword(url)} (${reason}): start redis-server, or give --redis redis://HOST:PORT`);
   }
+}
+
+/** A Redis URL as messages show it: a password never printed. */
+export function withoutPassword(url: string): string {
+  return url.replace(/^(redis:\/\/[^:@/]*):[^@/]*@/, '$1:***@');
 }
 
 export class VersionMismatchError extends NinelivesError {

@@ -62,7 +62,7 @@ function parseQueueName(text: string): string {
 
 function withAddress(command: Command): Command {
   return command
-    .option('--redis <url>', 'the Redis server (default: $NINELIVES_REDIS_URL or redis://127.0.0.1:6379)', process.env.NINELIVES_REDIS_URL ?? 'redis://127.0.0.1:6379')
+    .option('--redis <url>', 'the Redis server (default: $NINELIVES_REDIS_URL or redis://127.0.0.1:6379)', process.env.NINELIVES_REDIS_URL || 'redis://127.0.0.1:6379')
     .option('--queue <name>', `the queue's name (letters, digits, '.', '_', '-'; at most ${MAX_QUEUE_NAME} characters)`, parseQueueName, DEFAULT_QUEUE);
 }
 

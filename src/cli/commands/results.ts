@@ -55,6 +55,7 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
         await writeDirectoryReports(directory, summary, { title: first.campaign, generatedBy: shellCommand(['ninelives', 'report', directory]), ...(triage === undefined ? {} : { triage }) });
         io.stdout.write(`report: ${join(directory, 'report.md')} (also report.html, summary.json, trials.csv)\n`);
         if (summary.partial !== undefined) io.stderr.write(errorLine(`${describePartial(summary.partial)}; the reports say so`));
+        if (summary.ninelives === 'mixed') io.stderr.write(errorLine(`note: the records of ${path} were made by more than one version of ninelives (summary.json says "mixed"): their numbers may not be comparable`));
       }),
     );
 
