@@ -150,7 +150,10 @@ class Verdicts {
 /** The violation of `invariant` in `run`, with an exception counted as one. */
 export function violationOf(invariant: Invariant, run: ScenarioRun): string | undefined {
   try {
-    return invariant.check(run);
+    const violation: unknown = invariant.check(run);
+    // a check must answer at once: a promise (an async check) is neither a violation nor none
+    if (violation !== undefined && typeof violation !== 'string') return `the check returned ${violation instanceof Promise ? 'a promise (it must not be async)' : typeof violation}, not a violation in words or undefined`;
+    return violation;
   } catch (error) {
     return `the check threw: ${error instanceof Error ? error.message : String(error)}`;
   }

@@ -22,7 +22,17 @@ const NAME_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 
 /** Checks the shape of an invariant (for users' own), and returns it. */
 export function defineInvariant(invariant: Invariant): Invariant {
+  const shape = (typeof invariant === 'object' && invariant !== null ? invariant : {}) as Partial<Invariant>;
+  if (typeof shape.name !== 'string' || typeof shape.description !== 'string' || typeof shape.check !== 'function') {
+    throw new RangeError(`an invariant is an object with a name, a description and a check function, not ${describeValue(invariant)}`);
+  }
   if (!NAME_PATTERN.test(invariant.name)) throw new RangeError(`invariant name "${invariant.name}" must be lower-case words joined by dashes`);
   if (invariant.description.trim() === '') throw new RangeError(`invariant ${invariant.name} needs a one-sentence description`);
   return invariant;
+}
+
+function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value !== 'object') return `${typeof value} ${JSON.stringify(value)}`;
+  return `an object with ${Object.keys(value).join(', ') || 'no keys'}`;
 }

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { defineInvariant } from '../../src/check/invariant.js';
+import { violationOf } from '../../src/check/check.js';
 import {
   deterministic,
   goldenResults,
@@ -168,5 +169,14 @@ describe('the invariant set', () => {
   it('checks the shape of a user\'s invariant', () => {
     expect(() => defineInvariant({ name: 'Bad Name', description: 'x.', check: () => undefined })).toThrow(/lower-case words/);
     expect(() => defineInvariant({ name: 'fine', description: ' ', check: () => undefined })).toThrow(/one-sentence description/);
+    // what a module may export by mistake: a raw TypeError ("reading 'trim'") before
+    for (const [value, shown] of [[42, 'number 42'], ['x', 'string "x"'], [null, 'null'], [undefined, 'undefined'], [{ name: 'fine' }, 'an object with name']] as const) {
+      expect(() => defineInvariant(value as never)).toThrow(`an invariant is an object with a name, a description and a check function, not ${shown}`);
+    }
+  });
+
+  it('counts a check that does not answer in words or undefined (an async one) as a violation that says so', () => {
+    const asynchronous = { name: 'late', description: 'Answers later.', check: (async () => undefined) as never };
+    expect(violationOf(asynchronous, {} as ScenarioRun)).toBe('the check returned a promise (it must not be async), not a violation in words or undefined');
   });
 });
