@@ -65,7 +65,6 @@ export class CommandFailure extends CliError {
   }
 }
 
-/** Something the CLI did not expect (a bug): reported on one line too, with exit code 1. */
 /**
  * The machine refused a file operation for a reason of its own (a full disk, a read-only file
  * system, a name too long): not a fault of ninelives, so not an internal error. Exit 1.
@@ -93,6 +92,7 @@ const SYSTEM_REASONS: Record<string, string> = {
   EIO: 'an input/output error',
 };
 
+/** Something the CLI did not expect (a bug): reported on one line too, with exit code 1. */
 export class InternalError extends CliError {
   readonly exitCode = EXIT_FAILURE;
 

@@ -38,9 +38,9 @@ interface ShardIdentity {
 
 export function checkShards(shards: readonly ShardResults[], out: string): ShardCheck {
   const outPath = realOrResolved(out);
-  const same = shards.find((shard) => realOrResolved(shard.directory) === outPath);
-  if (same !== undefined) throw new ShardMismatchError(`the output directory ${out} is also one of the shards (${same.directory}): merge into a new directory`);
   const paths = shards.map((shard) => realOrResolved(shard.directory));
+  const same = shards.find((_, index) => paths[index] === outPath);
+  if (same !== undefined) throw new ShardMismatchError(`the output directory ${out} is also one of the shards (${same.directory}): merge into a new directory`);
   const twice = shards.find((_, index) => paths.indexOf(paths[index]) !== index);
   if (twice !== undefined) throw new ShardMismatchError(`${twice.directory} is named twice among the shards: name each shard once`);
   const identities = shards.map(identityOf);

@@ -70,10 +70,11 @@ export interface TrialsDatabase {
 
 /** A DuckDB database in memory holding `directory`/trials.jsonl, with the `trials` view over it. */
 export async function openTrials(directory: string, importer?: DuckDbImporter): Promise<TrialsDatabase> {
-  const path = join(directory, TRIALS_FILE);
-  const wholeLines = wholeLinesOf(path, directory);
+  const path = existingTrialsFile(directory);
+  // bytes of whole lines: the rest, if any, a torn last line
+  const wholeLines = wholeLinesLength(path);
   const torn = wholeLines < statSync(path).size;
-  // every line a trial record (a line that is not one is the user's to fix), and how many
+  // every whole line a trial record (a line that is not one is the user's to fix), and how many
   const records = countRecords(path);
   if (records === 0) throw new NinelivesError('usage.noResults', `${path} holds no trials`);
   const duckdb = await loadDuckDb(importer);
@@ -105,17 +106,6 @@ function partialNote(directory: string, path: string, records: number, torn: boo
   const tornNote = `the last line of ${path} is cut short (a run stopped mid-write): the whole lines before it were read`;
   if (short === undefined) return torn ? `partial: ${tornNote}` : undefined;
   return torn ? `${describePartial(short)}; ${tornNote}` : describePartial(short);
-}
-
-/**
- * How many bytes of the file are whole lines (the rest, if any, a torn last line); throws where
- * there is no file or no whole line to read.
- */
-function wholeLinesOf(path: string, directory: string): number {
-  existingTrialsFile(directory);
-  const wholeLines = wholeLinesLength(path);
-  if (wholeLines === 0) throw new NinelivesError('usage.noResults', `${path} holds no trials`);
-  return wholeLines;
 }
 
 /**
