@@ -156,10 +156,36 @@ function sealedDatabase(connection: Connection, close: () => void, partial: stri
     },
     async exportParquet(file) {
       if (sealed) throw new Error('exportParquet after a query: the database no longer writes files');
-      await connection.run(`COPY trials TO ${literal(file)} (FORMAT parquet)`);
+      try {
+        await connection.run(`COPY trials TO ${literal(file)} (FORMAT parquet)`);
+      } catch (error) {
+        throw withErrorCode(error);
+      }
     },
     close,
   };
+}
+
+/** The system's words for the I/O failures a user can meet, as DuckDB quotes them, and their codes. */
+const SYSTEM_MESSAGES: readonly (readonly [string, string])[] = [
+  ['No space left on device', 'ENOSPC'],
+  ['Disk quota exceeded', 'EDQUOT'],
+  ['Read-only file system', 'EROFS'],
+  ['Permission denied', 'EACCES'],
+  ['Operation not permitted', 'EPERM'],
+  ['File name too long', 'ENAMETOOLONG'],
+  ['Too many open files', 'EMFILE'],
+  ['Input/output error', 'EIO'],
+];
+
+/**
+ * DuckDB's I/O errors carry the system's message but no code: give them the code, so that they
+ * read as what they are (the disk is full) rather than as a bug.
+ */
+export function withErrorCode(error: unknown): unknown {
+  if (!(error instanceof Error) || 'code' in error) return error;
+  const known = SYSTEM_MESSAGES.find(([message]) => error.message.includes(message));
+  return known === undefined ? error : Object.assign(error, { code: known[1] });
 }
 
 /**

@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_SEED } from '../../src/check/check.js';
 import { parseScenario } from '../../src/check/replay.js';
 import { EXIT_FAILURE, EXIT_SUCCESS, EXIT_USAGE } from '../../src/cli/errors.js';
+import { loadInvariants } from '../../src/cli/commands/check.js';
 import { runCli } from '../../src/cli/main.js';
 import { runBuiltCli } from './built.js';
 
@@ -163,6 +164,14 @@ describe('ninelives check', () => {
     expect(result.stdout).toMatch(/^violation: service interrupted for \d+(\.\d+)? ms$/m);
     const escaped = file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     expect(result.stdout).toMatch(new RegExp(`^replay \\(fast-check seed and path\\): ninelives check --load ${escaped} --mechanism microreset --seed \\d+ --path [\\d:]+ --invariant fast-service$`, 'm'));
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  it('gives up on a module whose top-level await never settles, in words (Node exited 13 silently before)', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'ninelives-check-'));
+    const file = join(directory, 'never.mjs');
+    writeFileSync(file, 'await new Promise(() => {});\nexport const invariants = [];\n');
+    await expect(loadInvariants(file, 50)).rejects.toThrow(`--load could not import ${file}: it did not finish loading within 0.05 s (a top-level await that never settles?)`);
     rmSync(directory, { recursive: true, force: true });
   });
 

@@ -104,10 +104,13 @@ export function registerCheckCommand(program: Command, io: CliIo): void {
     });
 }
 
-async function loadInvariants(file: string): Promise<Invariant[]> {
+/** How long a module given to --load may take to import (a top-level await that never settles). */
+export const LOAD_TIMEOUT_MS = 30_000;
+
+export async function loadInvariants(file: string, timeoutMs = LOAD_TIMEOUT_MS): Promise<Invariant[]> {
   let module: Record<string, unknown>;
   try {
-    module = (await import(pathToFileURL(resolve(file)).href)) as Record<string, unknown>;
+    module = await importWithin(pathToFileURL(resolve(file)).href, timeoutMs);
   } catch (error) {
     throw new UsageError('usage.invalidModule', `--load could not import ${file}: ${error instanceof Error ? error.message : String(error)}`);
   }
@@ -120,6 +123,22 @@ async function loadInvariants(file: string): Promise<Invariant[]> {
     return invariants;
   } catch (error) {
     throw new UsageError('usage.invalidModule', `--load ${file}: ${error instanceof Error ? error.message : 'not a list of invariants'}`);
+  }
+}
+
+/**
+ * import(url), or an Error once `timeoutMs` have passed: a module whose top-level await never
+ * settles would otherwise end the process silently (Node's exit 13) once nothing else is pending.
+ */
+async function importWithin(url: string, timeoutMs: number): Promise<Record<string, unknown>> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`it did not finish loading within ${timeoutMs / 1000} s (a top-level await that never settles?)`)), timeoutMs);
+  });
+  try {
+    return (await Promise.race([import(url), timeout])) as Record<string, unknown>;
+  } finally {
+    clearTimeout(timer);
   }
 }
 
