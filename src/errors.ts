@@ -73,3 +73,21 @@ export class NinelivesError extends Error {
 export function isErrorCode(text: string): text is ErrorCode {
   return (errorCodes as readonly string[]).includes(text);
 }
+
+/** The system's I/O failures a user can meet and mend (a full disk, a read-only file system), in words. */
+export const SYSTEM_IO_REASONS: Readonly<Record<string, string>> = {
+  ENOSPC: 'the disk is full',
+  EDQUOT: 'the disk quota is used up',
+  EFBIG: 'a file is larger than this process may write',
+  EROFS: 'the file system is read-only',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENAMETOOLONG: 'a file name is too long',
+  EMFILE: 'too many open files',
+  EIO: 'an input/output error',
+};
+
+/** True for an error of the system's that SYSTEM_IO_REASONS names: the machine's, not ninelives'. */
+export function isSystemIoFailure(error: unknown): error is NodeJS.ErrnoException {
+  return error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string' && (error as NodeJS.ErrnoException).code! in SYSTEM_IO_REASONS;
+}

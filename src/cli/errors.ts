@@ -3,13 +3,16 @@
  * src/errors.ts, shared with the library's errors). The top level turns each into one stderr
  * line, `ninelives: <message>`, and its exit code; nothing prints a stack.
  */
-import { isErrorCode, NinelivesError, type ErrorCode } from '../errors.js';
+import { isErrorCode, isSystemIoFailure, NinelivesError, SYSTEM_IO_REASONS, type ErrorCode } from '../errors.js';
 
 export const EXIT_SUCCESS = 0;
 /** the command ran and failed, or something unexpected broke */
 export const EXIT_FAILURE = 1;
 /** the command line was wrong: unknown command or option, missing or invalid argument */
 export const EXIT_USAGE = 2;
+
+/** SIGINT or SIGTERM stopped the command (the shell's code for an interrupted command) */
+export const EXIT_INTERRUPTED = 130;
 
 export const PROGRAM_NAME = 'ninelives';
 
@@ -65,6 +68,15 @@ export class CommandFailure extends CliError {
   }
 }
 
+/** SIGINT or SIGTERM stopped the command: what it finished is kept, and the message says how to go on. */
+export class Interrupted extends CliError {
+  readonly exitCode = EXIT_INTERRUPTED;
+
+  constructor(message: string) {
+    super('run.interrupted', message);
+  }
+}
+
 /**
  * The machine refused a file operation for a reason of its own (a full disk, a read-only file
  * system, a name too long): not a fault of ninelives, so not an internal error. Exit 1.
@@ -72,25 +84,15 @@ export class CommandFailure extends CliError {
 export class SystemIoError extends CliError {
   readonly exitCode = EXIT_FAILURE;
 
-  constructor(cause: NodeJS.ErrnoException) {
-    super('system.io', `${SYSTEM_REASONS[cause.code as string]}: ${cause.message}`, { cause });
+  /** `next`: what the user can do once it is mended (how to resume), after the reason */
+  constructor(cause: NodeJS.ErrnoException, next?: string) {
+    super('system.io', `${SYSTEM_IO_REASONS[cause.code as string]}: ${cause.message}${next === undefined ? '' : `; ${next}`}`, { cause });
   }
 
   static matches(error: unknown): error is NodeJS.ErrnoException {
-    return error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string' && (error as NodeJS.ErrnoException).code! in SYSTEM_REASONS;
+    return isSystemIoFailure(error);
   }
 }
-
-const SYSTEM_REASONS: Record<string, string> = {
-  ENOSPC: 'the disk is full',
-  EDQUOT: 'the disk quota is used up',
-  EROFS: 'the file system is read-only',
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  ENAMETOOLONG: 'a file name is too long',
-  EMFILE: 'too many open files',
-  EIO: 'an input/output error',
-};
 
 /** Something the CLI did not expect (a bug): reported on one line too, with exit code 1. */
 export class InternalError extends CliError {

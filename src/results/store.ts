@@ -14,9 +14,15 @@ export class ResultsStore {
 
   constructor(readonly path: string) {}
 
+  /**
+   * Appends the record's line whole, or throws: a write the system cuts short (a disk filling
+   * up) is carried on until it fails with the reason, so that no caller takes a torn line for a
+   * stored record.
+   */
   append(record: CampaignRecord): void {
     this.descriptor ??= openSync(this.path, 'a');
-    writeSync(this.descriptor, JSON.stringify(record) + '\n');
+    const line = Buffer.from(JSON.stringify(record) + '\n');
+    for (let written = 0; written < line.length; ) written += writeSync(this.descriptor, line, written);
   }
 
   close(): void {

@@ -138,4 +138,33 @@ describe('the same results', () => {
     expect(resumedExit.stdout).toContain(`ran ${TOTAL - Number(done)} trials (${TOTAL} in the results)`);
     expect(resultsIn(out)).toEqual(reference);
   });
+
+  it('interrupted twice: the second signal stops it at once, still with the command that resumes it, and leaves no lock', async () => {
+    const out = join(directory, 'interrupted-twice');
+    const child = spawnCli(['run', campaign, '--out', out, '--workers', '2'], directory);
+    await waitForLines(child, join(out, 'trials.jsonl'), STOP_AFTER);
+    // two signals at once (two SIGINTs could be merged into one while pending): Ctrl-C, then a kill
+    child.process.kill('SIGINT');
+    child.process.kill('SIGTERM');
+    const exit = await child.exited;
+    expect(exit.code, exit.stderr).toBe(130);
+    const command = `ninelives run ${campaign} --out ${out} --workers 2 --resume`;
+    expect(messages(exit.stderr)).toEqual([`ninelives: interrupted again: stopped at once, the trials in progress dropped; continue with: ${command}`]);
+    expect(readdirSync(out).sort()).toEqual(['ninelives.json', 'trials.jsonl']);
+    const resumed = await spawnCli(command.split(' ').slice(1), directory).exited;
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resultsIn(out)).toEqual(reference);
+  });
+
+  it('stopped by a results file it cannot write (as on a full disk): exit 1, one line with the reason and the command that resumes it', async () => {
+    const out = join(directory, 'cramped');
+    // a few records' worth: the write that passes the limit fails (EFBIG) as a full disk's does (ENOSPC)
+    const exit = await spawnCli(['run', campaign, '--out', out, '--workers', '1'], directory, 12).exited;
+    expect(exit.code, exit.stderr).toBe(1);
+    const command = `ninelives run ${campaign} --out ${out} --workers 1 --resume`;
+    expect(messages(exit.stderr)).toEqual([`ninelives: a file is larger than this process may write: EFBIG: file too large, write; the finished trials are kept; once that is mended, continue with: ${command}`]);
+    const resumed = await spawnCli(command.split(' ').slice(1), directory).exited;
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resultsIn(out)).toEqual(reference);
+  });
 });

@@ -89,9 +89,14 @@ export interface Child {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
 }
 
-/** `node dist/src/cli/main.js <args>` in `cwd`, output collected. */
-export function spawnCli(args: readonly string[], cwd: string): Child {
-  const child = spawn(process.execPath, [BUILT_CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * `node dist/src/cli/main.js <args>` in `cwd`, output collected; with `fileLimitKiB`, under a
+ * file size limit (bash's `ulimit -f`): a write past it fails with EFBIG, as a full disk's with ENOSPC.
+ */
+export function spawnCli(args: readonly string[], cwd: string, fileLimitKiB?: number): Child {
+  const command = fileLimitKiB === undefined ? process.execPath : 'bash';
+  const commandArgs = fileLimitKiB === undefined ? [BUILT_CLI, ...args] : ['-c', `ulimit -f ${fileLimitKiB}; exec "$0" "$@"`, process.execPath, BUILT_CLI, ...args];
+  const child = spawn(command, commandArgs, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   spawned.push(child);
   let stdout = '';
   let stderr = '';

@@ -9,12 +9,12 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { Queue } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkReachable, connectionOf, queueStatus, type QueueAddress } from '../../src/campaign/queue/queue.js';
 import { chunkJobId } from '../../src/campaign/queue/chunks.js';
 import { parseCampaign } from '../../src/campaign/spec.js';
-import { cli, completeLines, messages, read, removeTemporaryDirectories, requireFreshBuild, smallCampaignText, spawnCli, temporaryDirectory, waitUntil, writeCampaign, type Child } from './helpers.js';
+import { cli, completeLines, lines, messages, read, removeTemporaryDirectories, requireFreshBuild, smallCampaignText, spawnCli, temporaryDirectory, waitUntil, writeCampaign, type Child } from './helpers.js';
 
 /** a database of its own, so that flushing it touches nothing else */
 const REDIS_URL = `${process.env.NINELIVES_REDIS_URL ?? 'redis://127.0.0.1:6379'}/7`;
@@ -42,8 +42,8 @@ function freshQueue(): QueueAddress {
   return { url: REDIS_URL, queue: `test-${process.pid}-${++queues}` };
 }
 
-function worker(address: QueueAddress, out: string, extra: readonly string[] = []): Child {
-  return spawnCli(['queue', 'work', '--redis', address.url, '--queue', address.queue, '--out', out, '--workers', '1', ...extra], directory);
+function worker(address: QueueAddress, out: string, extra: readonly string[] = [], fileLimitKiB?: number): Child {
+  return spawnCli(['queue', 'work', '--redis', address.url, '--queue', address.queue, '--out', out, '--workers', '1', ...extra], directory, fileLimitKiB);
 }
 
 async function enqueue(address: QueueAddress, results: readonly string[] = []): Promise<string> {
@@ -299,6 +299,29 @@ describe.skipIf(!redisReachable)('the Redis work queue', () => {
     expect(JSON.parse(expected.summary)).toHaveProperty('stopping');
   }, 120_000);
 
+  it('`queue run` interrupted (SIGINT): its worker processes stop with it, exit 130, one line with the command that goes on; that command finishes the campaign as a plain run', async () => {
+    const address = freshQueue();
+    const out = join(directory, 'queue-run-interrupted');
+    const hosts = join(out, 'hosts');
+    const child = spawnCli(['queue', 'run', campaign, '--out', out, '--processes', '2', '--chunk-size', '1', '--redis', address.url, '--queue', address.queue], directory);
+    const recorded = (): number => (existsSync(hosts) ? readdirSync(hosts).reduce((sum, host) => sum + completeLines(join(hosts, host, 'trials.jsonl')), 0) : 0);
+    await waitUntil(() => recorded() >= 4, 'the worker processes have recorded some trials');
+    child.process.kill('SIGINT');
+    const exit = await child.exited;
+    expect(exit.code, exit.stderr).toBe(130);
+    const command = `ninelives queue run ${campaign} --out ${out} --processes 2 --chunk-size 1 --redis ${address.url} --queue ${address.queue}`;
+    const said = lines(exit.stderr).filter((line) => line.startsWith('ninelives:'));
+    expect(said).toEqual([`ninelives: interrupted; the worker processes are stopped, their records kept in ${hosts}; continue with: ${command}`]);
+    // the workers stopped with it: nothing more is written
+    const stoppedAt = recorded();
+    expect(stoppedAt).toBeLessThan(64);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(recorded()).toBe(stoppedAt);
+    const resumed = await spawnCli(command.split(' ').slice(1), directory).exited;
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resultsIn(out)).toEqual(reference);
+  }, 120_000);
+
   it('status reads no job: at 25,000 chunks (a million trials) it costs what it costs at one', async () => {
     const address = freshQueue();
     const queue = new Queue(address.queue, { connection: connectionOf(address.url) });
@@ -337,6 +360,46 @@ describe.skipIf(!redisReachable)('the Redis work queue', () => {
     expect(status.waiting).toBe(8);
     expect(status.trialsDone).toBe(0);
   }, 60_000);
+
+  it('a worker that cannot write its records (a full disk) gives its chunks back and stops in one line, exit 1; started again, it finishes the campaign', async () => {
+    const address = freshQueue();
+    const out = join(directory, 'too-big');
+    await enqueue(address);
+    // a few records' worth: the write that passes the limit fails (EFBIG), as on a full disk (ENOSPC)
+    const cramped = await worker(address, out, [], 8).exited;
+    expect(cramped.code).toBe(1);
+    expect(messages(cramped.stderr).slice(1)).toEqual(['ninelives: a file is larger than this process may write: EFBIG: file too large, write']);
+    const stopped = await queueStatus(address);
+    // nothing used up its attempts: what was not done is waiting again
+    expect(stopped.failed).toBe(0);
+    expect(stopped.completed).toBeLessThan(8);
+    expect(stopped.waiting + stopped.completed).toBe(8);
+    // with room, the same worker's directory (its torn last line cut) completes the campaign
+    const roomy = worker(address, out);
+    await drained(address);
+    expect(await merged([out])).toEqual(reference);
+    await stop([roomy]);
+  }, 120_000);
+
+  it('enqueue puts back a chunk whose attempts were used up, so that it is worked again', async () => {
+    const address = freshQueue();
+    await enqueue(address);
+    // fail one chunk as a worker that threw on each of its three attempts would
+    const taker = new Worker(address.queue, null, { connection: connectionOf(address.url) });
+    // (a failed attempt goes to the back of the queue: the chunks take turns until one has had three)
+    for (let attempt = 1; (await queueStatus(address)).failed === 0; attempt++) {
+      const job = await taker.getNextJob('test-token');
+      await job?.moveToFailed(new Error(`thrown on attempt ${attempt}`), 'test-token');
+    }
+    await taker.close();
+    expect(await queueStatus(address)).toMatchObject({ failed: 1, waiting: 7 });
+    expect(await enqueue(address)).toBe(`queued: 8 chunks, 8 missing from the results, 0 added to queue "${address.queue}" (and 1 that had failed put back)\n`);
+    const out = join(directory, 'retried');
+    const working = worker(address, out);
+    await drained(address);
+    expect(await merged([out])).toEqual(reference);
+    await stop([working]);
+  }, 120_000);
 
   it('job ids name the campaign, its seed, the version and the chunk', () => {
     const parsed = parseCampaign(CAMPAIGN_TEXT, 'queued.yaml');

@@ -12,7 +12,7 @@ import { STOP_RULE_FILE, stopRuleText, type StopRule } from '../../results/stopp
 import { stopRuleOf } from '../stopping.js';
 import { Piscina } from 'piscina';
 import { DelayedError, Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { NinelivesError } from '../../errors.js';
+import { isSystemIoFailure, NinelivesError } from '../../errors.js';
 import { trialsPath } from '../../results/directory.js';
 import { currentProvenance } from '../../results/provenance.js';
 import { ResultsStore } from '../../results/store.js';
@@ -138,6 +138,8 @@ export interface EnqueueResult {
   readonly missing: number;
   /** jobs Redis did not hold yet */
   readonly added: number;
+  /** jobs Redis held as failed (their attempts used up), put back to be worked again */
+  readonly retried: number;
   /** a campaign with a stop rule: the round enqueued (enqueue again once it is done) */
   readonly round?: number;
 }
@@ -150,19 +152,22 @@ export interface EnqueueResult {
  */
 export async function enqueueCampaign(address: QueueAddress, campaign: Campaign, options: { version: string; chunkSize: number; resultsFiles: readonly string[]; soFar?: ResultsSoFar }): Promise<EnqueueResult> {
   const pending = pendingWork(campaign, options.chunkSize, options.resultsFiles, options.soFar);
-  if (pending === undefined) return { chunks: 0, missing: 0, added: 0 };
+  if (pending === undefined) return { chunks: 0, missing: 0, added: 0, retried: 0 };
   const { chunks, missing, round } = pending;
   const queue = new Queue<ChunkJob>(address.queue, { connection: connectionOf(address.url) });
   try {
     const client = await queue.client;
     await client.set(versionKey(address.queue), options.version);
     let added = 0;
+    let retried = 0;
     let trialsAdded = 0;
     // in batches, a round trip or two each, not two a chunk: a million trials are 25,000 chunks
     for (let start = 0; start < missing.length; start += ENQUEUE_BATCH) {
       const batch = missing.slice(start, start + ENQUEUE_BATCH).map((chunk) => ({ chunk, jobId: chunkJobId(campaign, options.version, options.chunkSize, chunk, round?.round) }));
       // a chunk already on the queue (waiting, running or done) keeps its job
       const held = await whichExist(client, batch.map(({ jobId }) => queue.toKey(jobId)));
+      // a chunk whose attempts were used up is missing from the results still: work it again
+      retried += await retryFailed(queue, batch.filter((_, index) => held[index]).map(({ jobId }) => jobId));
       const fresh = batch.filter((_, index) => !held[index]);
       if (fresh.length === 0) continue;
       const jobs = fresh.map(({ chunk, jobId }) => {
@@ -175,10 +180,21 @@ export async function enqueueCampaign(address: QueueAddress, campaign: Campaign,
       added += jobs.length;
     }
     if (trialsAdded > 0) await addQueued(client, address.queue, campaignLabel(campaign), trialsAdded);
-    return { chunks: chunks.length, missing: missing.length, added, ...(round === undefined ? {} : { round: round.round }) };
+    return { chunks: chunks.length, missing: missing.length, added, retried, ...(round === undefined ? {} : { round: round.round }) };
   } finally {
     await queue.close();
   }
+}
+
+/** Put the failed ones among `jobIds` back on the queue; how many there were. */
+async function retryFailed(queue: Queue<ChunkJob>, jobIds: readonly string[]): Promise<number> {
+  if (jobIds.length === 0) return 0;
+  const client = await queue.client;
+  const failed = queue.toKey('failed');
+  const scores = await Promise.all(jobIds.map((jobId) => client.zscore(failed, jobId)));
+  const toRetry = jobIds.filter((_, index) => scores[index] !== null);
+  for (const jobId of toRetry) await (await queue.getJob(jobId))?.retry('failed');
+  return toRetry.length;
 }
 
 /** How status names a campaign: its name and seed. */
@@ -198,7 +214,11 @@ export interface WorkOptions {
 }
 
 export interface RunningWorker {
-  /** resolves when the worker stopped: closed, or refused a chunk of another version */
+  /**
+   * resolves when the worker stopped on close; rejects when it stopped by itself: a chunk of
+   * another version or campaign, or a results file it could not write (a full disk), each chunk
+   * given back to the queue
+   */
   readonly stopped: Promise<void>;
   close(): Promise<void>;
   /** how long its pool ran dry and its threads waited between groups, so far (idle.ts) */
@@ -256,10 +276,10 @@ export async function startWorker(address: QueueAddress, options: WorkOptions): 
       meter.groupDone(waitedMs, firstOfChunk);
     }
   };
-  let refused: NinelivesError | undefined;
-  // give the chunk back for another worker, and stop taking chunks
-  const giveBack = async (job: Job<ChunkJob, number>, token: string | undefined, why: NinelivesError): Promise<never> => {
-    refused = why;
+  let refused: NinelivesError | NodeJS.ErrnoException | undefined;
+  // give the chunk back for another worker (or this one, started again), and stop taking chunks
+  const giveBack = async (job: Job<ChunkJob, number>, token: string | undefined, why: NinelivesError | NodeJS.ErrnoException): Promise<never> => {
+    refused ??= why;
     // wall-clock time for the broker, at the edge: no trial reads it
     // eslint-disable-next-line no-restricted-properties
     await job.moveToDelayed(Date.now() + 1000, token);
@@ -280,7 +300,14 @@ export async function startWorker(address: QueueAddress, options: WorkOptions): 
       const client = await worker.client;
       await chunkStarted(client, address.queue);
       meter.chunkStarted();
-      const trials = await runChunk(job, chunks.chunk(job.data), runGroup, store, options);
+      let trials: number;
+      try {
+        trials = await runChunk(job, chunks.chunk(job.data), runGroup, store, options);
+      } catch (error) {
+        // a full disk fails every chunk alike: retrying them would only use up their attempts
+        if (isSystemIoFailure(error)) return giveBack(job, token, error);
+        throw error;
+      }
       // counted once per chunk, after its records are on disk
       await chunkDone(client, address.queue, job.id ?? '', campaignLabel(job.data.campaign), trials);
       return trials;

@@ -23,7 +23,8 @@ import { runManifest } from '../../campaign/run-manifest.js';
 import { stopRuleOf } from '../../campaign/stopping.js';
 import { NinelivesError } from '../../errors.js';
 import { writeDirectoryReports } from '../../report/write.js';
-import { CommandFailure, UsageError } from '../errors.js';
+import { CommandFailure, Interrupted, UsageError } from '../errors.js';
+import { shellCommand } from '../shell.js';
 import type { CliIo } from '../io.js';
 import { parseInteger } from '../options.js';
 import { findPackageRoot } from '../../package-info.js';
@@ -108,7 +109,7 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
         io.stdout.write(`${campaign.name}: complete in the results given; nothing enqueued\n`);
         return;
       }
-      io.stdout.write(`${campaign.name}: ${result.chunks} chunks, ${result.missing} missing from the results, ${result.added} added to queue "${address.queue}"${round}\n`);
+      io.stdout.write(`${campaign.name}: ${result.chunks} chunks, ${result.missing} missing from the results, ${result.added} added to queue "${address.queue}"${result.retried > 0 ? ` (and ${result.retried} that had failed put back)` : ''}${round}\n`);
     });
 
   withAddress(queue.command('work'))
@@ -159,7 +160,8 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
     .option('--force', 'write into an output directory that holds other files than this campaign\'s results')
     .option('--prefetch <n>', 'chunks each process holds beyond one per thread (as for queue work)', parseInteger('--prefetch', 0, 64), DEFAULT_PREFETCH)
     .option('--idle-report', 'each worker process prints, as it stops, how long its pool ran dry and its threads waited between groups')
-    .action(async (path: string, options: AddressOptions & { out: string; processes: number; workers: number; chunkSize: number; prefetch: number; force?: boolean; idleReport?: boolean }) => {
+    .action(async (path: string, options: AddressOptions & { out: string; processes: number; workers: number; chunkSize: number; prefetch: number; force?: boolean; idleReport?: boolean }, command: Command) => {
+      const commandLine = shellCommand(['ninelives', ...(command.parent?.parent?.args ?? ['queue', 'run', path])]);
       const campaign = loadOrExplain(path);
       // as for `run`: DIR is new, empty or this campaign's (its manifest says so), before any work
       // unfinished until the hosts' results are merged, so a run stopped on the way says it is partial
@@ -175,6 +177,11 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
       let added = 0;
       // the hosts' records read so far: each round reads only what the workers added since
       const soFar = new ResultsSoFar(campaign);
+      // SIGINT or SIGTERM: stop the worker processes (their finished records kept) and say how to go on
+      const stopping = new AbortController();
+      const interrupt = (): void => stopping.abort();
+      process.once('SIGINT', interrupt);
+      process.once('SIGTERM', interrupt);
       try {
         // one pass for a fixed-size campaign; one per round for a campaign with a stop rule
         for (;;) {
@@ -185,9 +192,14 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
             throw new CommandFailure('internal', `queue "${address.queue}" says ${enqueued.missing} chunks are done that ${options.out} lacks: give another --queue, or flush it`);
           }
           added += enqueued.added;
-          await untilDrained(queue, children, io);
+          await untilDrained(queue, children, io, stopping.signal);
         }
+      } catch (error) {
+        if (error instanceof InterruptedWait) throw new Interrupted(`interrupted; the worker processes are stopped, their records kept in ${join(options.out, 'hosts')}; continue with: ${commandLine}`);
+        throw error;
       } finally {
+        process.removeListener('SIGINT', interrupt);
+        process.removeListener('SIGTERM', interrupt);
         await Promise.all(children.map(stopChild));
         await queue.close();
       }
@@ -201,7 +213,7 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
       const rule = stopRuleOf(campaign);
       if (rule !== undefined) writeFileSync(join(options.out, STOP_RULE_FILE), stopRuleText(rule));
       const summary = finishResults(options.out, plan.campaign.name, plan.campaign.seed);
-      await writeDirectoryReports(options.out, summary, { title: campaign.name, generatedBy: `ninelives queue run ${path} --out ${options.out}` });
+      await writeDirectoryReports(options.out, summary, { title: campaign.name, generatedBy: commandLine });
       io.stdout.write(`${campaign.name}: ${added} chunks run by ${options.processes} processes; ${summary.trials} trials; report: ${join(options.out, 'report.md')}\n`);
     });
 }
@@ -221,12 +233,16 @@ async function stopChild(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-async function untilDrained(queue: Queue<ChunkJob, number>, children: readonly ChildProcess[], io: CliIo): Promise<void> {
+/** untilDrained was told to stop waiting */
+class InterruptedWait extends Error {}
+
+async function untilDrained(queue: Queue<ChunkJob, number>, children: readonly ChildProcess[], io: CliIo, signal: AbortSignal): Promise<void> {
   const started = performance.now();
   let reported = started;
   for (;;) {
     const waitedMs = performance.now() - started;
     await new Promise((resolve) => setTimeout(resolve, Math.min(POLL_MAX_MS, Math.max(POLL_MIN_MS, waitedMs / 10))));
+    if (signal.aborted) throw new InterruptedWait();
     const status = await statusOf(queue);
     if (performance.now() - reported >= REPORT_MS) {
       reported = performance.now();

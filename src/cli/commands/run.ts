@@ -14,12 +14,13 @@ import { ResultsExistError, runCampaign, type RunProgress, type RunResult } from
 import { DEFAULT_SELF_CHECK_EVERY, type SelfCheckResult } from '../../campaign/self-check.js';
 import { shardingRefusal } from '../../campaign/stopping.js';
 import { CampaignError, loadCampaign, type Campaign } from '../../campaign/spec.js';
+import { isSystemIoFailure } from '../../errors.js';
 import type { Manifest } from '../../results/manifest.js';
 import { checkOutputDirectory, claimOutputDirectory, OutputDirectoryError, type Claim } from '../../results/output-directory.js';
 import { ResultsFileError } from '../../results/store.js';
 import type { Summary } from '../../results/summary.js';
 import { writeDirectoryReports } from '../../report/write.js';
-import { CliError, CommandFailure, errorLine, InputError, UsageError } from '../errors.js';
+import { CommandFailure, errorLine, EXIT_INTERRUPTED, InputError, Interrupted, SystemIoError, UsageError } from '../errors.js';
 import type { CliIo } from '../io.js';
 import { parseInteger } from '../options.js';
 import { createProgress } from '../progress.js';
@@ -34,17 +35,6 @@ interface RunCommandOptions {
   readonly shard?: Shard;
   readonly force?: boolean;
   readonly selfCheckEvery?: number;
-}
-
-export const EXIT_INTERRUPTED = 130;
-
-/** SIGINT or SIGTERM stopped the run: the finished trials are kept and the message says how to resume. */
-class RunInterrupted extends CliError {
-  readonly exitCode = EXIT_INTERRUPTED;
-
-  constructor(message: string) {
-    super('run.interrupted', message);
-  }
 }
 
 /** --workers as run and ablate take it: the default is one per core, and it is capped (chooseWorkers). */
@@ -179,9 +169,19 @@ export async function runCampaignAndReport(campaign: Campaign, options: Campaign
     const faults = plannedFaultCount(planSizeOf(campaign), options.trials, options.shard);
     const choice = chooseWorkers(options.workers ?? availableParallelism(), faults, availableParallelism());
     if (choice.note !== undefined) io.stderr.write(errorLine(`note: ${choice.note}`));
-    const result = await runInterruptibly(campaign, { ...options, workers: choice.workers }, io);
+    // a second SIGINT or SIGTERM does not wait for the trials in progress: it says how to resume and exits
+    const stopAtOnce = (): never => {
+      release();
+      io.stderr.write(errorLine(`interrupted again: stopped at once, the trials in progress dropped; continue with: ${resumeCommand(options.command)}`));
+      process.exit(EXIT_INTERRUPTED);
+    };
+    const result = await runInterruptibly(campaign, { ...options, workers: choice.workers }, io, stopAtOnce).catch((error: unknown) => {
+      // a full disk stops the run as an interruption does: what is stored is kept
+      if (isSystemIoFailure(error)) throw new SystemIoError(error, `the finished trials are kept; once that is mended, continue with: ${resumeCommand(options.command)}`);
+      throw error;
+    });
     // thrown, not process.exitCode: runCli returns the exit code, and main.ts sets it from that
-    if (result.kind === 'interrupted') throw new RunInterrupted(`interrupted after ${result.done}/${result.total} trials; continue with: ${resumeCommand(options.command)}`);
+    if (result.kind === 'interrupted') throw new Interrupted(`interrupted after ${result.done}/${result.total} trials; continue with: ${resumeCommand(options.command)}`);
     await writeDirectoryReports(options.outDirectory, result.summary, { title: campaign.name, generatedBy: options.command });
     return { summary: result.summary, ran: result.ran, selfCheck: result.selfCheck };
   } finally {
@@ -189,12 +189,16 @@ export async function runCampaignAndReport(campaign: Campaign, options: Campaign
   }
 }
 
-async function runInterruptibly(campaign: Campaign, options: CampaignRunOptions & { workers: number }, io: CliIo): Promise<RunResult> {
+async function runInterruptibly(campaign: Campaign, options: CampaignRunOptions & { workers: number }, io: CliIo, stopAtOnce: () => never): Promise<RunResult> {
   const progress = createProgress(io, campaign.name);
   const controller = new AbortController();
-  const interrupt = (): void => controller.abort();
-  process.once('SIGINT', interrupt);
-  process.once('SIGTERM', interrupt);
+  const interrupt = (): void => {
+    if (!controller.signal.aborted) return controller.abort();
+    progress.stop();
+    stopAtOnce();
+  };
+  process.on('SIGINT', interrupt);
+  process.on('SIGTERM', interrupt);
   try {
     return await runCampaign(campaign, {
       outDirectory: options.outDirectory,

@@ -15,12 +15,12 @@ import { writeFileAtomically } from '../../results/staged-file.js';
 import { TRIAGE_CLUSTERS_FILE, type Triage } from '../../results/triage.js';
 import { writeDirectoryReports } from '../../report/write.js';
 import { diagnosedText, renderTriageMarkdown } from '../../report/triage.js';
-import { CliError, UsageError } from '../errors.js';
+import { Interrupted, UsageError } from '../errors.js';
 import { writeTrialPage, writeTrialPages } from '../trial-pages.js';
 import type { CliIo } from '../io.js';
 import { parseInteger } from '../options.js';
 import { createProgress } from '../progress.js';
-import { claimOrExplain, EXIT_INTERRUPTED } from './run.js';
+import { claimOrExplain } from './run.js';
 import { shellCommand } from '../shell.js';
 import { lockDirectory } from '../../results/lock.js';
 import type { CampaignRecord } from '../../results/summary.js';
@@ -33,14 +33,6 @@ interface TriageCommandOptions {
   readonly force?: boolean;
   readonly sdc?: boolean;
   readonly page?: string;
-}
-
-class TriageInterrupted extends CliError {
-  readonly exitCode = EXIT_INTERRUPTED;
-
-  constructor(message: string) {
-    super('run.interrupted', message);
-  }
 }
 
 export function registerTriageCommand(program: Command, io: CliIo): void {
@@ -81,7 +73,7 @@ async function triageOrPage(directory: string, path: string, first: CampaignReco
   const commandLine = shellCommand(['ninelives', ...(command.parent?.args ?? ['triage', directory])]);
   const bounds: TriageBounds = options.timeBudgetMs === undefined ? { maxReruns: options.maxReruns } : { maxReruns: options.maxReruns, timeBudgetMs: options.timeBudgetMs };
   const run = await triageWithProgress(directory, { workers: options.workers, bounds, sdc: options.sdc === true }, io);
-  if (run.kind === 'interrupted') throw new TriageInterrupted(`interrupted after ${run.done}/${run.total} trials; continue with: ${commandLine}`);
+  if (run.kind === 'interrupted') throw new Interrupted(`interrupted after ${run.done}/${run.total} trials; continue with: ${commandLine}`);
   const { pages, discordant } = await writeTrialPages(directory, run.triage, new Map(run.diagnoses.map((diagnosis) => [diagnosis.id, diagnosis])));
   const triage: Triage = { ...run.triage, pages: Object.fromEntries(pages), discordant };
   writeFileAtomically(join(directory, TRIAGE_CLUSTERS_FILE), JSON.stringify(triage, null, 2) + '\n');
