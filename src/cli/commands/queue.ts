@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { Queue } from 'bullmq';
 import { ResultsSoFar, type ChunkJob } from '../../campaign/queue/chunks.js';
 import { checkReachable, DEFAULT_PREFETCH, DEFAULT_QUEUE, enqueueCampaign, openQueue, queueStatus, startWorker, statusOf, type QueueAddress, type QueueStatus } from '../../campaign/queue/queue.js';
@@ -63,7 +63,7 @@ function parseQueueName(text: string): string {
 
 function withAddress(command: Command): Command {
   return command
-    .option('--redis <url>', 'the Redis server (default: $NINELIVES_REDIS_URL or redis://127.0.0.1:6379)', process.env.NINELIVES_REDIS_URL || 'redis://127.0.0.1:6379')
+    .addOption(new Option('--redis <url>', 'the Redis server').default(process.env.NINELIVES_REDIS_URL || 'redis://127.0.0.1:6379', '$NINELIVES_REDIS_URL or redis://127.0.0.1:6379'))
     .option('--queue <name>', `the queue's name (letters, digits, '.', '_', '-'; at most ${MAX_QUEUE_NAME} characters)`, parseQueueName, DEFAULT_QUEUE);
 }
 
