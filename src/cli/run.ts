@@ -32,10 +32,29 @@ export function createProgram(io: CliIo, registrars: readonly CommandRegistrar[]
   return program;
 }
 
+/** Options that gather their values (`--invariant a --invariant b`): given more than once on purpose. */
+const GATHERING_OPTIONS = new Set(['--invariant']);
+
+/**
+ * An option that takes one value, given twice, is a mistake (commander would keep the last
+ * silently: `--out a ... --out b` writing into b): one line naming both, before any work.
+ */
+function refuseRepeatedOptions(command: Command, rawArgs: readonly string[]): void {
+  const end = rawArgs.indexOf('--');
+  const words = end === -1 ? rawArgs : rawArgs.slice(0, end);
+  for (const option of command.options) {
+    const long = option.long;
+    if (long === undefined || option.variadic || option.isBoolean() || GATHERING_OPTIONS.has(long)) continue;
+    const given = words.filter((word) => word === long || word.startsWith(`${long}=`));
+    if (given.length > 1) throw new UsageError('usage.commandLine', `${long} is given ${given.length} times: give it once`);
+  }
+}
+
 /** Run the CLI on user arguments (without `node` and the script path) and return the exit code. */
 export async function runCli(argv: readonly string[], io: CliIo, registrars?: readonly CommandRegistrar[]): Promise<number> {
   try {
     const program = createProgram(io, registrars);
+    program.hook('preAction', (_, command) => refuseRepeatedOptions(command, argv));
     if (argv.length === 0) {
       program.outputHelp({ error: true });
       return EXIT_USAGE;

@@ -51,7 +51,7 @@ describe('ninelives ablate', () => {
 
 describe('ninelives ablate claims its output directory as run does', () => {
   const small = (out: string, ...extra: string[]) =>
-    cli(['ablate', '--mechanism', 'microreset', '--fault', 'failstop', '--config', '1AppVM', '--trials', '2', '--out', out, '--workers', '1', '--self-check-every', '0', '--json', ...extra]);
+    cli(['ablate', '--mechanism', 'microreset', '--fault', 'failstop', '--config', '1AppVM', '--trials', '2', '--out', out, '--self-check-every', '0', '--json', ...(extra.includes('--workers') ? extra : ['--workers', '1', ...extra])]);
 
   it('writes a manifest of its campaign, planning every stage\'s trials', async () => {
     requireFreshBuild();

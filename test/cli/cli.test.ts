@@ -122,6 +122,17 @@ describe('usage errors exit 2 with one stderr line', () => {
     expectOneErrorLine(result, /option '--times <count>' argument missing/);
   });
 
+  it('an option of one value given twice, either way of writing it: refused before the command runs (commander kept the last)', async () => {
+    for (const argv of [['echo', 'hi', '--times', '2', '--times', '3'], ['echo', 'hi', '--times=2', '--times', '3']]) {
+      const result = await run(argv, [fakeCommands]);
+      expect(result.exitCode).toBe(EXIT_USAGE);
+      expect(result.stdout).toBe('');
+      expectOneErrorLine(result, /^ninelives: --times is given 2 times: give it once\n$/);
+    }
+    // after `--`, words are arguments, not options
+    expect((await run(['echo', '--times', '2', '--', '--times'], [fakeCommands])).stdout).toBe('--times --times\n');
+  });
+
   it('a UsageError thrown by a command', async () => {
     const result = await run(['echo', 'hi', '--times', 'many'], [fakeCommands]);
     expect(result.exitCode).toBe(EXIT_USAGE);
