@@ -43,6 +43,9 @@ export const defaultScenarioSpace: ScenarioSpace = {
   maxFaults: 2,
 };
 
+/** The mechanisms a scenario may recover with: the repairs of one host (failover needs a second). */
+export const CHECKED_MECHANISMS: readonly MechanismName[] = ['none', 'microreset', 'microreboot'];
+
 export class ScenarioSpaceError extends NinelivesError {
   constructor(message: string) {
     super('usage.invalidScenarioSpace', message);
@@ -58,6 +61,8 @@ export function scenarioSpace(overrides: Partial<ScenarioSpace> = {}): ScenarioS
   if (unknownConfigurations.length > 0) throw new ScenarioSpaceError(`unknown configuration ${unknownConfigurations.join(', ')}`);
   if (!Number.isSafeInteger(space.runLengthNs) || space.runLengthNs < 1_000_000) throw new ScenarioSpaceError('runLengthNs must be an integer of at least 1 ms');
   if (!Number.isSafeInteger(space.maxFaults) || space.maxFaults < 1) throw new ScenarioSpaceError('maxFaults must be at least 1');
+  const uncheckable = space.mechanisms.filter((mechanism) => !CHECKED_MECHANISMS.includes(mechanism));
+  if (uncheckable.length > 0) throw new ScenarioSpaceError(`scenarios recover with ${CHECKED_MECHANISMS.join(', ')}, not ${uncheckable.join(', ')}`);
   if (space.disabledSteps === 'any' || space.disabledSteps.length > 0) {
     if (space.mechanisms.includes('none')) throw new ScenarioSpaceError('repair steps can only be switched off with a recovery mechanism');
     if (space.disabledSteps !== 'any') {

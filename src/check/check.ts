@@ -205,6 +205,8 @@ function checkInvariant(invariant: Invariant, options: Resolved, verdicts: Verdi
   });
   const details = fc.check(property, { seed: options.seed, numRuns: options.runs, path: options.path });
   const common = { invariant: invariant.name, description: invariant.description };
+  // a scenario that threw is no counterexample: a fault of the harness, not a pass
+  if (details.failed && first === undefined) throw details.errorInstance ?? new Error(`checking ${invariant.name} failed without a violation`);
   if (!details.failed || details.counterexample === null || first === undefined) {
     return { kind: 'passed', ...common, runs: details.numRuns, applicable: invariant.appliesTo === undefined ? undefined : applicable };
   }

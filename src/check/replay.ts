@@ -2,9 +2,9 @@
  * Replaying: the command-line words that select a scenario space (so that a printed command
  * draws the very same scenarios), and reading a scenario back from its JSON.
  */
-import { isFaultType, registerNames, type FaultPlan, type FaultTarget, type RegisterName } from '../faults/fault.js';
+import { isFaultType, MAX_INSTRUCTIONS_AFTER_TRIGGER, registerNames, type FaultPlan, type FaultTarget, type RegisterName } from '../faults/fault.js';
 import { isMechanismName } from '../recovery/mechanisms.js';
-import { defaultScenarioSpace, scenarioSpace, type ScenarioSpace } from './arbitraries.js';
+import { CHECKED_MECHANISMS, defaultScenarioSpace, scenarioSpace, type ScenarioSpace } from './arbitraries.js';
 import type { Scenario } from './scenario.js';
 import { NinelivesError } from '../errors.js';
 
@@ -76,6 +76,9 @@ function fault(value: unknown, index: number): FaultPlan {
   return { trigger, target: target(value.target, `${what}.target`) };
 }
 
+/** The most faults one scenario holds: as many as `--max-faults` allows a search to draw. */
+const MAX_SCENARIO_FAULTS = 16;
+
 /** A scenario from its JSON text (as `ninelives check` prints it), checked field by field. */
 export function parseScenario(text: string): Scenario {
   let value: unknown;
@@ -86,17 +89,23 @@ export function parseScenario(text: string): Scenario {
   }
   if (!isObject(value)) throw new ScenarioFormatError('expected a JSON object');
   const mechanism = value.mechanism ?? 'none';
-  if (typeof mechanism !== 'string' || !isMechanismName(mechanism)) throw new ScenarioFormatError('mechanism must be none, microreset or microreboot');
+  if (typeof mechanism !== 'string' || !isMechanismName(mechanism) || !CHECKED_MECHANISMS.includes(mechanism)) throw new ScenarioFormatError(`mechanism must be ${CHECKED_MECHANISMS.join(', ')}`);
   const disabledSteps = value.disabledSteps ?? [];
   if (!Array.isArray(disabledSteps) || !disabledSteps.every((step) => typeof step === 'string')) throw new ScenarioFormatError('disabledSteps must be a list of step names');
   if (!Array.isArray(value.faults) || value.faults.length === 0) throw new ScenarioFormatError('faults must be a non-empty list');
   const faults = value.faults.map(fault);
   if (faults.some((plan, index) => index > 0 && plan.trigger.timeNs < faults[index - 1].trigger.timeNs)) throw new ScenarioFormatError('faults must be in trigger-time order');
+  if (faults.length > MAX_SCENARIO_FAULTS) throw new ScenarioFormatError(`a scenario has at most ${MAX_SCENARIO_FAULTS} faults, not ${faults.length}`);
   if (typeof value.configuration !== 'string') throw new ScenarioFormatError('configuration must be a configuration name');
+  const runLengthNs = integer(value.runLengthNs, 'runLengthNs', 1_000_000, 60_000_000_000);
+  // a trigger at or after the end of the run never lands
+  const late = faults.findIndex((plan) => plan.trigger.timeNs >= runLengthNs);
+  if (late !== -1) throw new ScenarioFormatError(`faults[${late}].trigger.timeNs must be within the run (below runLengthNs, ${runLengthNs})`);
+  if (faults.some((plan) => plan.trigger.instructionsAfter > MAX_INSTRUCTIONS_AFTER_TRIGGER)) throw new ScenarioFormatError(`a trigger's instructionsAfter is at most ${MAX_INSTRUCTIONS_AFTER_TRIGGER} (Gigan's window)`);
   const scenario: Scenario = {
     configuration: value.configuration,
     seed: integer(value.seed, 'seed', -0x80000000, 0xffffffff),
-    runLengthNs: integer(value.runLengthNs, 'runLengthNs', 1_000_000, 60_000_000_000),
+    runLengthNs,
     mechanism,
     disabledSteps: disabledSteps as string[],
     faults,

@@ -181,6 +181,13 @@ describe('ninelives check', () => {
     expectOneErrorLine(await run(['check', '--mechanism', 'microreboot', '--disable', 'clear-irq-count']), /^ninelives: microreboot has no step named clear-irq-count\n$/);
     expectOneErrorLine(await run(['check', '--fault', 'cosmic']), /^ninelives: --fault expects failstop, register, code or memory/);
     expectOneErrorLine(await run(['check', '--scenario', '{"faults":[]}']), /^ninelives: not a scenario: /);
+    // failover needs a second host: a scenario with it threw, and the search said "ok" over one scenario
+    expectOneErrorLine(await run(['check', '--mechanism', 'microreset,failover']), /^ninelives: scenarios recover with none, microreset, microreboot, not failover\n$/);
+    const scenario = (mechanism: string, timeNs: number): string =>
+      JSON.stringify({ configuration: '1AppVM', seed: 1, runLengthNs: 300_000_000, mechanism, faults: [{ trigger: { timeNs, instructionsAfter: 5 }, target: { type: 'failstop' } }] });
+    expectOneErrorLine(await run(['check', '--scenario', scenario('replay-failover', 1e8)]), /^ninelives: not a scenario: mechanism must be none, microreset, microreboot\n$/);
+    // a trigger far past the end ran on for minutes
+    expectOneErrorLine(await run(['check', '--scenario', scenario('microreset', 1e14)]), /^ninelives: not a scenario: faults\[0\]\.trigger\.timeNs must be within the run \(below runLengthNs, 300000000\)\n$/);
     vi.stubEnv('NINELIVES_CHECK_RUNS', 'many');
     expectOneErrorLine(await run(['check']), /^ninelives: NINELIVES_CHECK_RUNS must be an integer from 1 to 1000000, got "many"\n$/);
   });
