@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { summarize, type CampaignRecord } from '../../src/results/summary.js';
 import { serviceInterruptionChart, recoveryRateChart } from '../../src/report/charts.js';
 import { csvField, csvLine } from '../../src/report/csv.js';
-import { escapeMarkdown } from '../../src/report/escape.js';
+import { codeSpan, escapeMarkdown } from '../../src/report/escape.js';
 import { renderMarkdown } from '../../src/report/markdown.js';
 import { detected, nonManifested } from './fixtures.js';
 
@@ -94,6 +94,27 @@ describe('campaign text in report.md', () => {
     );
     const markdown = renderMarkdown(summarize('labels', 1, [nonManifested({ trialIndex: 0 })]), { ...context, description: '# Big <script>x</script> [link](http://e)' });
     expect(markdown).toContain('\\# Big &lt;script&gt;x&lt;/script&gt; \\[link\\](http://e)');
+  });
+});
+
+describe('a command shown as a code span', () => {
+  /** What CommonMark reads from a code span: between the fences, one padding space off each end. */
+  function readCodeSpan(span: string): string {
+    const fence = /^`+/.exec(span)?.[0] ?? '';
+    const inner = span.slice(fence.length, span.length - fence.length);
+    expect(span.endsWith(fence)).toBe(true);
+    // the fence's run appears nowhere inside, so the span ends where it should
+    expect(inner.match(/`+/g)?.every((run) => run.length !== fence.length) ?? true).toBe(true);
+    return inner.length >= 2 && inner.startsWith(' ') && inner.endsWith(' ') && inner.trim() !== '' ? inner.slice(1, -1) : inner;
+  }
+
+  it('shows any command exactly, backticks and all (they were turned into quotes, which changed the command)', () => {
+    expect(codeSpan("ninelives run c.yaml --out 'inj`;touch PWNED;`'")).toBe("``ninelives run c.yaml --out 'inj`;touch PWNED;`'``");
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom('`', ' ', 'a', "'", ';') }).filter((text) => text.trim() !== ''), (text) => {
+        expect(readCodeSpan(codeSpan(text))).toBe(text);
+      }),
+    );
   });
 });
 
