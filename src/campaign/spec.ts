@@ -12,6 +12,7 @@ import { ablationStages, mechanismNamed, unknownSteps } from '../recovery/mechan
 import { NinelivesError } from '../errors.js';
 import type { KvServerSettings, ReplayFailoverSettings } from '../trial/record.js';
 import { MAX_CHECKPOINT_MS, MAX_KV_IMBALANCE, MIN_CHECKPOINT_MS, MAX_REPLICATION_PERIOD_MS, MIN_REPLICATION_PERIOD_MS, MAX_CAMPAIGN_FILE_BYTES, MAX_DESCRIPTION_LENGTH, MAX_LABEL_LENGTH, MAX_LIST_LENGTH, MAX_NESTING_DEPTH, MAX_SEED, MAX_TRIALS, MAX_YAML_ALIAS_COUNT, plannedTrialCount } from './limits.js';
+import { MAX_CONFIDENCE, MIN_CONFIDENCE } from '../results/statistics.js';
 
 const positiveInteger = z.number().int().positive();
 
@@ -73,7 +74,12 @@ const mechanismEntry = z.union(
 
 export const campaignSchema = strictObject({
   name: z.string().max(MAX_LABEL_LENGTH).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a name of letters, digits, ".", "_" or "-"'),
-  description: z.string().max(MAX_DESCRIPTION_LENGTH).optional(),
+  /** paragraphs for the reports: lines and tabs, but no other control characters (a terminal or a page would act on them) */
+  description: z
+    .string()
+    .max(MAX_DESCRIPTION_LENGTH)
+    .regex(/^(?:[\n\t]|[^\p{Cc}\p{Cf}])*$/u, 'text without control characters (lines and tabs are fine)')
+    .optional(),
   seed: z.number().int().min(0).max(MAX_SEED),
   configurations: z
     .array(z.enum(configurationNames() as [string, ...string[]]))
@@ -96,7 +102,7 @@ export const campaignSchema = strictObject({
   /** stop each cell once its recovery rate is known within a margin; `faults` are then the most trials per fault type */
   stop: strictObject({
     margin: z.number().gt(0).lt(0.5),
-    confidence: z.number().gt(0).lt(1),
+    confidence: z.number().min(MIN_CONFIDENCE).max(MAX_CONFIDENCE),
     /** recoveries attempted before a cell may stop */
     minDetected: positiveInteger.default(100),
     /** trial indexes between the checkpoints where cells may stop */
@@ -256,10 +262,14 @@ function expandVariants(file: CampaignFile, path: string): Variant[] {
       const steps = mechanism.steps.map(({ step }) => step.name).join(', ');
       problems.push(`${where}.disable: ${spec.name} has no step ${unknown.map((name) => `"${name}"`).join(', ')} (expected one of ${steps})`);
     }
+    const twice = (spec.disable ?? []).filter((name, position, names) => names.indexOf(name) !== position);
+    if (twice.length > 0) problems.push(`${where}.disable: names ${[...new Set(twice)].map((name) => `"${name}"`).join(', ')} twice`);
     const replay = replaySettingsOf(spec);
     if (replay !== undefined && spec.name !== 'replay-failover') problems.push(`${where}: checkpointMs, ordering and timingAdjustment are options of replay-failover, not of ${spec.name}`);
     if (spec.ablation === true) return ablationVariants(spec.name);
-    const disabledSteps = spec.disable ?? [];
+    // in the mechanism's order, so that the same steps listed in another order are the same stage
+    const order = mechanism.steps.map(({ step }) => step.name);
+    const disabledSteps = [...new Set(spec.disable ?? [])].sort((x, y) => order.indexOf(x) - order.indexOf(y));
     if (spec.name === 'replay-failover') return [{ mechanism: spec.name, stage: spec.label ?? withServerLabel(replayStage(replay ?? {}), kvServer), disabledSteps, replay: replay ?? {}, ...withKv }];
     const stage = spec.label ?? withServerLabel(disabledSteps.length > 0 ? `without ${disabledSteps.join(', ')}` : replication === undefined ? 'all' : periodsLabel(replication), kvServer);
     return [{ mechanism: spec.name, stage, disabledSteps, ...(replication === undefined ? {} : { replication }), ...withKv }];

@@ -28,6 +28,13 @@ export function normalQuantile(probability: number): number {
   return ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
 }
 
+/**
+ * The confidence levels a user may ask for: below one half an interval says less than a coin,
+ * and within a millionth of 1 the normal quantile runs out of double precision.
+ */
+export const MIN_CONFIDENCE = 0.5;
+export const MAX_CONFIDENCE = 0.999999;
+
 function zFor(confidence: number): number {
   return normalQuantile(1 - (1 - confidence) / 2);
 }

@@ -80,6 +80,18 @@ const badFiles: readonly BadFile[] = [
     text: variation({ mechanisms: 'mechanisms: [{ name: microreboot, disable: [nmi-ipi] }, { name: microreboot, disable: [nmi-ipi] }]' }),
     problems: [/^mechanisms: microreboot appears twice with stage "without nmi-ipi" \(give one a label\)$/],
   },
+  {
+    title: 'a step switched off twice',
+    text: variation({ mechanisms: 'mechanisms: [{ name: microreset, disable: [discard-threads, clear-irq-count, discard-threads] }]' }),
+    problems: [/^mechanisms\.0\.disable: names "discard-threads" twice$/],
+  },
+  {
+    title: 'the same steps switched off, listed in another order',
+    text: variation({ mechanisms: 'mechanisms: [{ name: microreset, disable: [reprogram-timers, clear-irq-count] }, { name: microreset, disable: [clear-irq-count, reprogram-timers] }]' }),
+    problems: [/^mechanisms: microreset appears twice with stage "without clear-irq-count, reprogram-timers" \(give one a label\)$/],
+  },
+  { title: 'a description with control characters (a terminal acts on them)', text: variation({ description: 'description: "red \\e[31m text\\a"' }), problems: [/^description: text without control characters \(lines and tabs are fine\)$/] },
+  { title: 'a stop rule at a confidence the normal quantile cannot reach', text: variation({ stop: 'stop: { margin: 0.1, confidence: 0.9999999999999999 }' }), problems: [/^stop\.confidence: .*<=0\.999999$/] },
   { title: 'missing required keys', text: 'name: bad\n', problems: [/^seed: .*expected number/, /^configurations: .*expected array/, /^faults: .*expected record/, /^mechanisms: .*expected array/] },
   { title: 'an empty file', text: '', problems: [/^\(top level\): .*expected object/] },
   { title: 'a file that is a list', text: '- name: bad\n', problems: [/^\(top level\): .*expected object, received array$/] },

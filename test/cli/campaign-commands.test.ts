@@ -240,7 +240,10 @@ describe('ninelives plan', () => {
     // Infinity injections, or more than 2^53: no campaign
     [['--margin', '1e-300'], /--margin expects a number from 0.0001 to 0.5, got "1e-300"/],
     [['--margin', '0.000000001'], /--margin expects a number from 0.0001 to 0.5/],
-    [['--confidence', '1'], /--confidence expects a number between 0 and 1, got "1"/],
+    [['--confidence', '1'], /--confidence expects a number from 0.5 to 0.999999, got "1"/],
+    // the normal quantile of 1 - 1e-16 / 2 is infinite (an internal error before); 1e-320 gave 0 injections
+    [['--confidence', '0.9999999999999999'], /--confidence expects a number from 0.5 to 0.999999/],
+    [['--confidence', '1e-320'], /--confidence expects a number from 0.5 to 0.999999/],
     [['--population', '1'], /--population expects an integer from 2 to /],
     [['--population', 'many'], /--population expects an integer/],
   ])('%j: exit 2, one line', async (options, pattern) => {
