@@ -6,14 +6,21 @@
  * is ever replaced and a failed write leaves nothing.
  */
 import { existsSync, linkSync, lstatSync, rmSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { isSystemPlace } from '../results/output-directory.js';
 import { temporaryNameFor } from '../results/staged-file.js';
 import { UsageError } from './errors.js';
 
+/** File systems take names of up to 255 bytes; the temporary name beside the file is longer. */
+const MAX_FILE_NAME_BYTES = 200;
+
 /** Refuses, in one line, a name the file cannot be written at as a new file. */
 export function refuseNewFileTarget(option: string, file: string): void {
   if (file.trim() === '') throw new UsageError('usage.invalidPath', `${option} is empty: name a file to write`);
+  const name = basename(file);
+  if (/[/\\]$/.test(file) || name === '.' || name === '..') throw new UsageError('usage.invalidPath', `${option} ${file} names a directory: name a file to write`);
+  // the file is written beside itself first, under a name some 20 bytes longer (staged-file.ts)
+  if (Buffer.byteLength(name) > MAX_FILE_NAME_BYTES) throw new UsageError('usage.invalidPath', `${option}: a file name of at most ${MAX_FILE_NAME_BYTES} bytes, not ${Buffer.byteLength(name)}`);
   if (occupied(file)) throw exists(option, file);
   const directory = dirname(file);
   if (!existsSync(directory) || !statSync(directory).isDirectory()) throw new UsageError('usage.invalidPath', `${option} ${file}: there is no directory ${directory} to write it in`);

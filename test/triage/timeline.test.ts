@@ -67,6 +67,10 @@ describe('trial timelines', () => {
       [dangling, `--timeline ${dangling} exists: ninelives writes a new file and never over one (remove it, or name another)`],
       [join(directory, 'none', 't.html'), `--timeline ${join(directory, 'none', 't.html')}: there is no directory ${join(directory, 'none')} to write it in`],
       ['', '--timeline is empty: name a file to write'],
+      // these failed after the trial ran, as internal errors or "a file name is too long"
+      [`${directory}/new/`, `--timeline ${directory}/new/ names a directory: name a file to write`],
+      [`${directory}/..`, `--timeline ${directory}/.. names a directory: name a file to write`],
+      [join(directory, 'n'.repeat(230)), '--timeline: a file name of at most 200 bytes, not 230'],
       // a new file in the system's trees: nothing could be written in /proc anyway, were the check wrong
       ['/proc/ninelives-timeline.html', '--timeline /proc/ninelives-timeline.html is in a system directory: write it in a directory of your own'],
     ]) {
