@@ -5,6 +5,7 @@
 import { configurationNames } from '../guests/configurations.js';
 import { faultTypes, isFaultType, type FaultType } from '../faults/fault.js';
 import { isMechanismName, mechanismNamed, mechanismNames, unknownSteps, type MechanismName } from '../recovery/mechanisms.js';
+import { MAX_LIST_LENGTH } from '../campaign/limits.js';
 import { UsageError } from './errors.js';
 
 export function parseInteger(option: string, minimum = 0, maximum = Number.MAX_SAFE_INTEGER): (text: string) => number {
@@ -65,8 +66,28 @@ export function parseMechanism(text: string): MechanismName {
   return text;
 }
 
-export function parseStepList(text: string): string[] {
+/** The words of a comma-separated list, trimmed, empty ones dropped. */
+function commaSeparated(text: string): string[] {
   return text.split(',').map((name) => name.trim()).filter((name) => name !== '');
+}
+
+/**
+ * A comma-separated list option: at least one value, at most MAX_LIST_LENGTH, none twice, each
+ * one `accept` takes.
+ */
+export function parseList<T>(option: string, accept: (word: string) => T | undefined, expected: string): (text: string) => T[] {
+  return (text) => {
+    const words = commaSeparated(text);
+    if (words.length === 0) throw new UsageError('usage.invalidList', `${option} expects ${expected}, got "${text}"`);
+    if (words.length > MAX_LIST_LENGTH) throw new UsageError('usage.invalidList', `${option} names ${words.length} values, more than ${MAX_LIST_LENGTH}`);
+    const repeated = words.find((word, index) => words.indexOf(word) !== index);
+    if (repeated !== undefined) throw new UsageError('usage.invalidList', `${option} names ${repeated} twice`);
+    return words.map((word) => {
+      const value = accept(word);
+      if (value === undefined) throw new UsageError('usage.invalidList', `${option} expects ${expected}, got "${word}"`);
+      return value;
+    });
+  };
 }
 
 /** Every switched-off step must belong to the mechanism. */

@@ -79,6 +79,20 @@ describe('a size beyond its limit: exit 2, one line, nothing written', () => {
     expect(existsSync(join(directory, 'out-ablate-seed'))).toBe(false);
   });
 
+  it('lists typed on the command line: at most 64 names, none twice (3,000 repeats were each run, or each written into the record)', async () => {
+    const many = Array.from({ length: 65 }, () => 'deterministic').join(',');
+    for (const [argv, message] of [
+      [['check', '--invariant', many], '--invariant names 65 values, more than 64'],
+      [['check', '--invariant', 'deterministic', '--invariant', 'deterministic'], '--invariant names deterministic twice'],
+      [['check', '--disable', 'clear-irq-count,clear-irq-count'], '--disable names clear-irq-count twice'],
+      [['inject', '--fault', 'failstop', '--mechanism', 'microreset', '--disable', 'discard-threads,discard-threads'], '--disable names discard-threads twice'],
+    ] as const) {
+      const result = await cli([...argv]);
+      expect(result.exitCode, argv.join(' ')).toBe(2);
+      expect(messages(result.stderr)).toEqual([`ninelives: ${message}`]);
+    }
+  });
+
   it.skipIf(process.platform === 'win32')('a device or a pipe is not read', async () => {
     const fifo = join(directory, 'campaign.fifo');
     execFileSync('mkfifo', [fifo]);

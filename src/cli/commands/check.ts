@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { ScenarioSpaceError, defaultScenarioSpace, scenarioSpace, type ScenarioSpace } from '../../check/arbitraries.js';
 import { DEFAULT_RUNS, DEFAULT_SEED, MAX_RUNS, RUNS_ENVIRONMENT_VARIABLE, check, resolveInvariants, runsFromEnvironment, violationOf } from '../../check/check.js';
-import { MAX_LIST_LENGTH, MAX_SEED } from '../../campaign/limits.js';
+import { MAX_SEED } from '../../campaign/limits.js';
 import { defineInvariant, type Invariant } from '../../check/invariant.js';
 import { UnknownInvariantError, invariants as builtInInvariants } from '../../check/invariants.js';
 import { ScenarioFormatError, parseScenario } from '../../check/replay.js';
@@ -18,7 +18,7 @@ import { isFaultType, type FaultType } from '../../faults/fault.js';
 import { isMechanismName, type MechanismName } from '../../recovery/mechanisms.js';
 import { CommandFailure, UsageError } from '../errors.js';
 import type { CliIo } from '../io.js';
-import { parseInteger, parseRunLengthMs, parseStepList } from '../options.js';
+import { parseInteger, parseList, parseRunLengthMs } from '../options.js';
 import { createProgress, type Progress } from '../progress.js';
 import { shellWord } from '../shell.js';
 
@@ -42,21 +42,6 @@ interface CheckCommandOptions {
   readonly list?: boolean;
 }
 
-function parseList<T>(option: string, accept: (word: string) => T | undefined, expected: string): (text: string) => T[] {
-  return (text) => {
-    const words = parseStepList(text);
-    if (words.length === 0) throw new UsageError('usage.invalidList', `${option} expects ${expected}, got "${text}"`);
-    if (words.length > MAX_LIST_LENGTH) throw new UsageError('usage.invalidList', `${option} names ${words.length} values, more than ${MAX_LIST_LENGTH}`);
-    const repeated = words.find((word, index) => words.indexOf(word) !== index);
-    if (repeated !== undefined) throw new UsageError('usage.invalidList', `${option} names ${repeated} twice`);
-    return words.map((word) => {
-      const value = accept(word);
-      if (value === undefined) throw new UsageError('usage.invalidList', `${option} expects ${expected}, got "${word}"`);
-      return value;
-    });
-  };
-}
-
 const parseMechanisms = parseList('--mechanism', (word) => (isMechanismName(word) ? word : undefined), 'microreset, microreboot or none (comma-separated)');
 const parseFaultTypes = parseList('--fault', (word) => (isFaultType(word) ? word : undefined), 'failstop, register, code or memory (comma-separated)');
 const parseConfigurations = parseList('--config', (word) => word, 'configuration names (comma-separated)');
@@ -68,9 +53,12 @@ function parsePath(text: string): string {
 }
 
 /** `--invariant a b` and `--invariant a,b` both work. */
+/** --invariant a,b --invariant c: the names gathered, at most MAX_LIST_LENGTH, none twice */
 function collectNames(text: string, previous: readonly string[] = []): string[] {
-  return [...previous, ...parseStepList(text)];
+  return parseInvariantNames([...previous, text].join(','));
 }
+
+const parseInvariantNames = parseList('--invariant', (word) => word, 'invariant names (comma-separated)');
 
 export function registerCheckCommand(program: Command, io: CliIo): void {
   program
@@ -81,7 +69,7 @@ export function registerCheckCommand(program: Command, io: CliIo): void {
     .option('--path <path>', 'replay the counterexample at this path (printed by a failed check; needs --seed and one --invariant)', parsePath)
     .option('--invariant <names...>', 'invariants to check (default: all; see --list)', collectNames)
     .option('--mechanism <names>', 'recovery mechanisms the scenarios use (default microreset,microreboot)', parseMechanisms)
-    .option('--disable <steps>', 'repair steps switched off in every scenario (comma-separated)', parseStepList, [])
+    .option('--disable <steps>', 'repair steps switched off in every scenario (comma-separated)', parseList('--disable', (word) => word, 'step names (comma-separated)'), [])
     .option('--ablate', 'let each scenario switch off any repair steps (shrinking keeps the fewest that break an invariant)')
     .option('--config <names>', `configurations (default ${defaultScenarioSpace.configurations.join(',')})`, parseConfigurations)
     .option('--workload-seeds <seeds>', `workload seeds (default ${defaultScenarioSpace.workloadSeeds.join(',')})`, parseSeeds)

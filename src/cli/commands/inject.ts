@@ -14,7 +14,7 @@ import type { MechanismName } from '../../recovery/mechanisms.js';
 import { MAX_CHECKPOINT_MS, MAX_KV_IMBALANCE, MAX_REPLICATION_PERIOD_MS, MAX_SEED, MAX_TRIALS, MIN_CHECKPOINT_MS, MIN_REPLICATION_PERIOD_MS } from '../../campaign/limits.js';
 import type { TrialSpec } from '../../trial/record.js';
 import { UsageError } from '../errors.js';
-import { checkSteps, configurationHelp, parseChoice, parseConfiguration, parseDecimal, parseFaultType, parseInteger, parseMechanism, parseRunLengthMs, parseStepList } from '../options.js';
+import { checkSteps, configurationHelp, parseChoice, parseConfiguration, parseDecimal, parseFaultType, parseInteger, parseList, parseMechanism, parseRunLengthMs } from '../options.js';
 
 interface InjectOptions {
   readonly config: string;
@@ -63,7 +63,7 @@ export function registerInjectCommand(program: Command, io: CliIo): void {
     .option('--timing-adjustment <on|off>', 'replay-failover: delay replayed threads to the original gaps between system calls (default on)', parseChoice('--timing-adjustment', ['on', 'off']))
     .option('--race-rate <share>', "3AppVM-mt: share of the key-value server's requests that race outside its lock (default 0.1)", parseDecimal('--race-rate', 0, 1))
     .option('--imbalance <share>', "3AppVM-mt: how much longer the server's thread 0 takes for its work, as a share (default 0)", parseDecimal('--imbalance', 0, MAX_KV_IMBALANCE))
-    .option('--disable <steps>', 'comma-separated repair steps to switch off (see `ninelives mechanisms`)', parseStepList, [])
+    .option('--disable <steps>', 'comma-separated repair steps to switch off (see `ninelives mechanisms`)', parseList('--disable', (word) => word, 'step names (comma-separated)'), [])
     .option('--cpus <n>', 'CPUs of the nominal host the recovery cost model prices', parseInteger('--cpus', 1, 1024))
     .option('--memory-gib <n>', 'memory of the nominal host, GiB', parseInteger('--memory-gib', 1, 65536))
     .option('--timeline <file.html>', 'also write the trial\'s timeline page (lanes per CPU, fault, detection, recovery steps, guest events)')
