@@ -59,6 +59,10 @@ export async function runCli(argv: readonly string[], io: CliIo, registrars?: re
       program.outputHelp({ error: true });
       return EXIT_USAGE;
     }
+    // commander answers `help <no such command>` with the whole help on stderr
+    if (argv[0] === 'help' && argv.length > 1 && !program.commands.some((command) => command.name() === argv[1])) {
+      throw new UsageError('usage.unknownCommand', `unknown command '${argv[1]}'`);
+    }
     await program.parseAsync([...argv], { from: 'user' });
     return EXIT_SUCCESS;
   } catch (error) {
@@ -68,8 +72,8 @@ export async function runCli(argv: readonly string[], io: CliIo, registrars?: re
 
 function report(error: unknown, io: CliIo): number {
   if (error instanceof CommanderError && NORMAL_EXITS.has(error.code)) return EXIT_SUCCESS;
-  // no command given: commander has already written the help to stderr
-  if (error instanceof CommanderError && error.code === 'commander.help') return EXIT_USAGE;
+  // `help run` asked for it (exit 0); no command given, commander wrote the help to stderr (exit 1)
+  if (error instanceof CommanderError && error.code === 'commander.help') return error.exitCode === 0 ? EXIT_SUCCESS : EXIT_USAGE;
   const cliError = toCliError(error);
   io.stderr.write(errorLine(cliError.message));
   return cliError.exitCode;

@@ -77,6 +77,14 @@ describe('--version and --help', () => {
     expect(result.stdout).toMatch(/echo \[options\] <word>\s+print a word/);
   });
 
+  it('`help echo` prints the command\'s help as `echo --help` does (it exited 2); `help` of no such command is one line, exit 2', async () => {
+    expect(await run(['help', 'echo'], [fakeCommands])).toEqual(await run(['echo', '--help'], [fakeCommands]));
+    expect((await run(['help', 'echo'], [fakeCommands])).exitCode).toBe(EXIT_SUCCESS);
+    const unknown = await run(['help', 'frobnicate'], [fakeCommands]);
+    expect(unknown.exitCode).toBe(EXIT_USAGE);
+    expectOneErrorLine(unknown, /^ninelives: unknown command 'frobnicate'\n$/);
+  });
+
   it('no arguments prints the help to stderr and exits 2', async () => {
     const result = await run([]);
     expect(result.exitCode).toBe(EXIT_USAGE);
