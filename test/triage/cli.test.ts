@@ -3,10 +3,10 @@
  * with --json, writes triage.md, triage.json and a section of report.html, and resumes from
  * triage.jsonl; a directory without results is a usage error before any work.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cli, removeTemporaryDirectories, temporaryDirectory, writeCampaign } from '../campaign/helpers.js';
+import { cli, messages, removeTemporaryDirectories, temporaryDirectory, writeCampaign } from '../campaign/helpers.js';
 
 afterAll(removeTemporaryDirectories);
 
@@ -73,6 +73,21 @@ describe('ninelives triage', () => {
     expect(report.exitCode, report.stderr).toBe(0);
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<section id="triage">');
   }, 120_000);
+
+  it('on results short of their plan, says they are partial, on stderr and in triage.md, as report does', async () => {
+    const directory = temporaryDirectory();
+    const campaign = writeCampaign(directory, ['name: short', 'seed: 7', 'configurations: [1AppVM]', 'faults:', '  failstop: 4', 'mechanisms:', '  - { name: microreset, disable: [clear-irq-count] }', ''].join('\n'));
+    const out = join(directory, 'results');
+    expect((await cli(['run', campaign, '--out', out, '--workers', '1'])).exitCode).toBe(0);
+    // a run stopped between whole records: the last trial missing
+    const trials = join(out, 'trials.jsonl');
+    writeFileSync(trials, readFileSync(trials, 'utf8').split('\n').slice(0, 3).join('\n') + '\n');
+    const result = await cli(['triage', out, '--workers', '1']);
+    expect(result.exitCode, result.stderr).toBe(0);
+    const note = 'partial: 3 of 4 trials (1 planned trial is missing)';
+    expect(messages(result.stderr).filter((line) => !line.startsWith('triage: '))).toEqual([`ninelives: ${note}`]);
+    expect(readFileSync(join(out, 'triage.md'), 'utf8')).toContain(`**${note}: the failed recoveries among the trials run.**`);
+  }, 60_000);
 
   it('refuses a directory without results before any work', async () => {
     const result = await cli(['triage', temporaryDirectory()]);

@@ -10,12 +10,13 @@ import type { Command } from 'commander';
 import { storedDiagnosisOf, triageDirectory, type TriageRun } from '../../campaign/triage/run.js';
 import { DEFAULT_BOUNDS, type TriageBounds } from '../../campaign/triage/diagnose.js';
 import { existingTrialsFile, finishResults } from '../../results/directory.js';
+import { describePartial } from '../../results/result-facts.js';
 import { firstRecord } from '../../results/store.js';
 import { writeFileAtomically } from '../../results/staged-file.js';
 import { TRIAGE_CLUSTERS_FILE, type Triage } from '../../results/triage.js';
 import { writeDirectoryReports } from '../../report/write.js';
 import { diagnosedText, renderTriageMarkdown } from '../../report/triage.js';
-import { Interrupted, UsageError } from '../errors.js';
+import { errorLine, Interrupted, UsageError } from '../errors.js';
 import { writeTrialPage, writeTrialPages } from '../trial-pages.js';
 import type { CliIo } from '../io.js';
 import { parseInteger } from '../options.js';
@@ -76,9 +77,11 @@ async function triageOrPage(directory: string, path: string, first: CampaignReco
   if (run.kind === 'interrupted') throw new Interrupted(`interrupted after ${run.done}/${run.total} trials; continue with: ${commandLine}`);
   const { pages, discordant } = await writeTrialPages(directory, run.triage, new Map(run.diagnoses.map((diagnosis) => [diagnosis.id, diagnosis])));
   const triage: Triage = { ...run.triage, pages: Object.fromEntries(pages), discordant };
-  writeFileAtomically(join(directory, TRIAGE_CLUSTERS_FILE), JSON.stringify(triage, null, 2) + '\n');
-  writeFileAtomically(join(directory, 'triage.md'), renderTriageMarkdown(triage, commandLine));
   const summary = finishResults(directory, first.campaign, first.record.seed);
+  // the failed recoveries of the trials there are: say so where the results are partial, as report does
+  if (summary.partial !== undefined) io.stderr.write(errorLine(describePartial(summary.partial)));
+  writeFileAtomically(join(directory, TRIAGE_CLUSTERS_FILE), JSON.stringify(triage, null, 2) + '\n');
+  writeFileAtomically(join(directory, 'triage.md'), renderTriageMarkdown(triage, commandLine, summary.partial));
   await writeDirectoryReports(directory, summary, { title: first.campaign, generatedBy: commandLine, triage });
   io.stdout.write(options.json === true ? JSON.stringify(jsonOf(triage), null, 2) + '\n' : describe(triage, directory));
 }
