@@ -111,6 +111,16 @@ it('records of more than one version: report writes the reports and says so on s
   expect(JSON.parse(read(join(mixed, 'summary.json')))).toMatchObject({ ninelives: 'mixed' });
 });
 
+it('more trials than the manifest plans: report says the two are not of one run (it said nothing)', async () => {
+  const copy = copyOfResults();
+  const manifest = join(copy, 'ninelives.json');
+  const held = lines(read(join(copy, 'trials.jsonl'))).length;
+  writeFileSync(manifest, JSON.stringify({ ...(JSON.parse(read(manifest)) as object), planned: 2 }));
+  const result = await cli(['report', copy]);
+  expect(result.exitCode, result.stderr).toBe(0);
+  expect(messages(result.stderr)).toEqual([`ninelives: note: ${join(copy, 'trials.jsonl')} holds ${held} trials, more than the 2 its manifest (ninelives.json) plans: the two are not of one run`]);
+});
+
 it('a line too long to be a record: one line, exit 2', async () => {
   const copy = copyOfResults();
   writeFileSync(join(copy, 'trials.jsonl'), read(join(results, 'trials.jsonl')) + 'x'.repeat(MAX_LINE_BYTES + 10));

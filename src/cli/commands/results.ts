@@ -14,7 +14,7 @@ import type { CampaignRecord } from '../../results/summary.js';
 import { readTriage } from '../../results/triage.js';
 import { formatTrace } from '../../trial/trace.js';
 import { runTrial } from '../../trial/trial.js';
-import { describePartial } from '../../results/result-facts.js';
+import { describePartial, manifestOf } from '../../results/result-facts.js';
 import { storedSpecProblem } from '../../campaign/stored-spec.js';
 import { checkShards, ShardMismatchError, type ShardCheck } from '../../results/shards.js';
 import { CommandFailure, errorLine, InputError, UsageError } from '../errors.js';
@@ -56,6 +56,8 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
         io.stdout.write(`report: ${join(directory, 'report.md')} (also report.html, summary.json, trials.csv)\n`);
         if (summary.partial !== undefined) io.stderr.write(errorLine(`${describePartial(summary.partial)}; the reports say so`));
         if (summary.ninelives === 'mixed') io.stderr.write(errorLine(`note: the records of ${path} were made by more than one version of ninelives (summary.json says "mixed"): their numbers may not be comparable`));
+        const planned = summary.stopping === undefined ? manifestOf(directory)?.planned : undefined;
+        if (planned !== undefined && summary.trials > planned) io.stderr.write(errorLine(`note: ${path} holds ${summary.trials} trials, more than the ${planned} its manifest (ninelives.json) plans: the two are not of one run`));
       }),
     );
 
