@@ -151,12 +151,23 @@ export function loadCampaign(path: string): Campaign {
     if (stats.isDirectory()) throw new CampaignError([`${path}: cannot read the campaign file`]);
     if (!stats.isFile()) throw new CampaignError([`${path}: not a regular file (a device or a pipe is not read)`]);
     if (stats.size > MAX_CAMPAIGN_FILE_BYTES) throw new CampaignError([`${path}: ${stats.size} bytes, more than a campaign file may have (${MAX_CAMPAIGN_FILE_BYTES})`]);
-    text = readFileSync(path, 'utf8');
+    text = utf8Text(readFileSync(path), path);
   } catch (error) {
     if (error instanceof CampaignError) throw error;
     throw new CampaignError([`${path}: cannot read the campaign file`]);
   }
   return parseCampaign(text, path);
+}
+
+/** A campaign file is UTF-8 text: a UTF-16 file (NUL bytes between its letters) or a binary one is named as such. */
+function utf8Text(bytes: Buffer, path: string): string {
+  try {
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    if (!text.includes('\u0000')) return text;
+  } catch {
+    // not UTF-8
+  }
+  throw new CampaignError([`${path}: not UTF-8 text (a campaign file is YAML in UTF-8; UTF-16, say, is not read)`]);
 }
 
 export function parseCampaign(text: string, path: string): Campaign {

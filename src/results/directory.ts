@@ -27,6 +27,7 @@ export function trialsPath(directory: string): string {
  * read, a device never end it, a directory fail it, a link lead a rewrite elsewhere.
  */
 export function existingTrialsFile(directory: string): string {
+  if (directory.trim() === '') throw new NinelivesError('usage.noResults', 'the results directory is empty text: name one');
   const path = trialsPath(directory);
   let isFile: boolean;
   try {

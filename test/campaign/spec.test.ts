@@ -3,7 +3,7 @@
  * and what was expected, with exit code 2 and nothing written; the shipped campaigns load; the
  * plan pairs mechanisms on the same faults and shards partition it.
  */
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inShard, planTrials } from '../../src/campaign/plan.js';
@@ -138,6 +138,24 @@ describe('a bad campaign file: exit 2, one line naming the file once and every p
       expect(lines(result.stderr)).toEqual(['ninelives: the campaign file name is empty: name a campaign file (campaigns/quick.yaml, say)']);
     }
     expect(existsSync(join(directory, 'out-empty'))).toBe(false);
+  });
+
+  it('a file that is not UTF-8 text (UTF-16, binary): named as such (UTF-16 read as "expected object, received string" before); a UTF-8 byte-order mark is fine', async () => {
+    const valid = VALID.join('\n') + '\n';
+    for (const [name, bytes] of [
+      ['utf16.yaml', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(valid, 'utf16le')])],
+      ['binary.yaml', Buffer.from([0x6e, 0x61, 0xc3, 0x28, 0xff, 0x00])],
+    ] as const) {
+      const file = join(directory, name);
+      writeFileSync(file, bytes);
+      const result = await cli(['run', file, '--out', join(directory, `out-${name}`)]);
+      expect(result.exitCode).toBe(2);
+      expect(lines(result.stderr)).toEqual([`ninelives: ${file}: not UTF-8 text (a campaign file is YAML in UTF-8; UTF-16, say, is not read)`]);
+      expect(existsSync(join(directory, `out-${name}`))).toBe(false);
+    }
+    const marked = join(directory, 'bom.yaml');
+    writeFileSync(marked, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(valid)]));
+    expect(loadCampaign(marked).name).toBe('bad');
   });
 
   it('a directory instead of a file', async () => {

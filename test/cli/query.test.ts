@@ -142,10 +142,12 @@ describe('ninelives query', () => {
     expect(two).toMatchObject({ exitCode: 2, stdout: '', stderr: 'ninelives: SQL: give one statement (this holds 2)\n' });
   });
 
-  it('an empty query is a usage error, before DuckDB is opened', async () => {
-    const result = await cli(['query', resultsDirectory(), '  ']);
-    expect(result).toMatchObject({ exitCode: 2, stdout: '' });
-    expect(result.stderr).toMatch(/^ninelives: the SQL is empty[^\n]*\n$/);
+  it('a query of no statement (empty, separators, comments) is a usage error, before DuckDB is opened ("Error in native callback" before)', async () => {
+    for (const sql of ['  ', ';', ' ; ;', '/* nothing */;', ' -- only a comment']) {
+      const result = await cli(['query', resultsDirectory(), sql]);
+      expect(result).toMatchObject({ exitCode: 2, stdout: '' });
+      expect(result.stderr).toMatch(/^ninelives: the SQL holds no statement[^\n]*\n$/);
+    }
   });
 
   it('export writes a new file only: an existing one, or a missing directory, is refused in one line before any work (exit 2)', async () => {
@@ -189,6 +191,14 @@ describe('ninelives query', () => {
     const exitCode = await runCli(['query', directory, 'SELECT 1'], io, [register]);
     expect(exitCode).toBe(2);
     expect(stderr).toBe('ninelives: this command needs the optional package @duckdb/node-api: install it with `npm install @duckdb/node-api` (in ninelives\' directory, or globally beside it)\n');
+  });
+
+  it('a results directory named by empty text is a usage error that says so (it named nothing)', async () => {
+    for (const argv of [['query', '', 'SELECT 1'], ['report', ''], ['triage', '']]) {
+      const result = await cli(argv);
+      expect(result.exitCode, argv.join(' ')).toBe(2);
+      expect(result.stderr).toBe('ninelives: the results directory is empty text: name one\n');
+    }
   });
 
   it('a directory without results is a usage error', async () => {

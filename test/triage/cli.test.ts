@@ -68,6 +68,15 @@ describe('ninelives triage', () => {
     const missing = await cli(['triage', out, '--page', 'no/such/trial']);
     expect(missing.exitCode).toBe(2);
     expect(missing.stderr).toMatch(/no trial no\/such\/trial/);
+    // an empty id ("no trial  in ..." before); options of the whole triage were ignored silently
+    for (const [argv, message] of [
+      [['--page', ''], '--page is empty: name a trial (its id, as trials.jsonl has it)'],
+      [['--page', clusters[0].trials[0], '--json', '--sdc'], "--page writes one trial's page; --json, --sdc are for the whole triage"],
+    ] as const) {
+      const refused = await cli(['triage', out, ...argv]);
+      expect(refused.exitCode).toBe(2);
+      expect(refused.stderr).toBe(`ninelives: ${message}\n`);
+    }
 
     const report = await cli(['report', out]);
     expect(report.exitCode, report.stderr).toBe(0);

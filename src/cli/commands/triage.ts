@@ -49,6 +49,7 @@ export function registerTriageCommand(program: Command, io: CliIo): void {
     .option('--page <id>', 'write only trial <id>\'s browser page (record, the other mechanisms\' records, footprint and restoring set, timeline) to <dir>/trials/ and print its path')
     .option('--force', 'write the triage even where the directory holds other files than a ninelives result')
     .action(async (directory: string, options: TriageCommandOptions, command: Command) => {
+      refusePageMisuse(options);
       const path = existingTrialsFile(directory);
       const first = firstRecord(path);
       if (first === undefined) throw new UsageError('usage.noResults', `${path} holds no trials`);
@@ -61,6 +62,20 @@ export function registerTriageCommand(program: Command, io: CliIo): void {
         release();
       }
     });
+}
+
+const WHOLE_TRIAGE_OPTIONS = [
+  ['json', '--json'],
+  ['sdc', '--sdc'],
+  ['timeBudgetMs', '--time-budget-ms'],
+] as const;
+
+/** --page names a trial, and writes its page only: what the whole triage does is not asked of it. */
+function refusePageMisuse(options: TriageCommandOptions): void {
+  if (options.page === undefined) return;
+  if (options.page.trim() === '') throw new UsageError('usage.noTrial', '--page is empty: name a trial (its id, as trials.jsonl has it)');
+  const given = WHOLE_TRIAGE_OPTIONS.filter(([key]) => options[key] !== undefined).map(([, option]) => option);
+  if (given.length > 0) throw new UsageError('usage.commandLine', `--page writes one trial's page; ${given.join(', ')} ${given.length === 1 ? 'is' : 'are'} for the whole triage`);
 }
 
 /** `--page`: one trial's page; else the whole triage, its pages and reports. */
