@@ -37,7 +37,7 @@ const GATHERING_OPTIONS = new Set(['--invariant']);
 
 /**
  * An option that takes one value, given twice, is a mistake (commander would keep the last
- * silently: `--out a ... --out b` writing into b): one line naming both, before any work.
+ * silently: `--out a ... --out b` writing into b): one line, before any work.
  */
 function refuseRepeatedOptions(command: Command, rawArgs: readonly string[]): void {
   const end = rawArgs.indexOf('--');

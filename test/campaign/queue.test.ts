@@ -394,6 +394,11 @@ describe.skipIf(!redisReachable)('the Redis work queue', () => {
     await taker.close();
     expect(await queueStatus(address)).toMatchObject({ failed: 1, waiting: 7 });
     expect(await enqueue(address)).toBe(`queued: 8 chunks, 8 missing from the results, 0 added to queue "${address.queue}" (and 1 that had failed put back)\n`);
+    // put back with its attempts: it may fail twice more before it is given up again
+    const client = await new Queue(address.queue, { connection: connectionOf(address.url) }).client;
+    const attempts = await Promise.all((await client.lrange(`bull:${address.queue}:wait`, 0, -1)).map((id) => client.hget(`bull:${address.queue}:${id}`, 'atm')));
+    expect(attempts.filter((made) => made === '3')).toEqual([]);
+    client.disconnect();
     const out = join(directory, 'retried');
     const working = worker(address, out);
     await drained(address);

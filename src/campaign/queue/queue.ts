@@ -193,7 +193,8 @@ async function retryFailed(queue: Queue<ChunkJob>, jobIds: readonly string[]): P
   const failed = queue.toKey('failed');
   const scores = await Promise.all(jobIds.map((jobId) => client.zscore(failed, jobId)));
   const toRetry = jobIds.filter((_, index) => scores[index] !== null);
-  for (const jobId of toRetry) await (await queue.getJob(jobId))?.retry('failed');
+  // with its attempts given back: a chunk put back gets the three a new one gets
+  for (const jobId of toRetry) await (await queue.getJob(jobId))?.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
   return toRetry.length;
 }
 
