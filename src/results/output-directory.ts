@@ -120,15 +120,17 @@ function checkExisting(directory: string, real: string, claim: Claim): Manifest 
     if (claim.campaign !== undefined && manifest.campaign !== claim.campaign) throw new OutputDirectoryError(`${directory} holds the results of campaign "${manifest.campaign}", not "${claim.campaign}": choose another directory`);
     return manifest;
   }
-  if (entries.length === 0 || claim.force === true) return undefined;
-  const strangers = entries.filter((name) => !isResultFile(name));
-  const shards = entries.filter((name) => SHARD_DIRECTORY.test(name));
+  // a lock alone is a writer's that has not written yet: taking the lock decides, not the claim
+  const contents = entries.filter((name) => name !== LOCK_FILE);
+  if (contents.length === 0 || claim.force === true) return undefined;
+  const strangers = contents.filter((name) => !isResultFile(name));
+  const shards = contents.filter((name) => SHARD_DIRECTORY.test(name));
   // results made before manifests, or shards of this campaign in their default directories
   const ours =
     strangers.length === 0 &&
-    (entries.includes('trials.jsonl') ? isClaimed(legacyCampaign(real), claim) : shards.length === entries.length && shards.every((name) => isClaimed(shardCampaign(join(real, name)), claim)));
+    (contents.includes('trials.jsonl') ? isClaimed(legacyCampaign(real), claim) : shards.length === contents.length && shards.every((name) => isClaimed(shardCampaign(join(real, name)), claim)));
   if (!ours) {
-    const example = strangers[0] ?? entries[0];
+    const example = strangers[0] ?? contents[0];
     const result = claim.campaign === undefined ? 'no ninelives result' : `no ninelives result of campaign "${claim.campaign}"`;
     throw new OutputDirectoryError(`${directory} is not empty and holds ${result} (it has ${example}): choose a new or empty directory, or --force to write there anyway`);
   }

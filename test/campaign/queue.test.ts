@@ -406,6 +406,18 @@ describe.skipIf(!redisReachable)('the Redis work queue', () => {
     await stop([working]);
   }, 120_000);
 
+  it('one writer a results directory: a second worker on a worker\'s --out is refused in one line, exit 2 (both wrote every record)', async () => {
+    const address = freshQueue();
+    const out = join(directory, 'one-writer');
+    const first = worker(address, out);
+    await waitUntil(() => existsSync(join(out, '.ninelives.lock')), 'the first worker holds the directory');
+    const second = await worker(freshQueue(), out).exited;
+    expect(second.code).toBe(2);
+    expect(messages(second.stderr)).toEqual([`ninelives: ${out} is in use by process ${first.process.pid}, another ninelives writing there: wait for it to end, or stop it`]);
+    await stop([first]);
+    expect(existsSync(join(out, '.ninelives.lock'))).toBe(false);
+  }, 60_000);
+
   it('job ids name the campaign, its seed, the version and the chunk', () => {
     const parsed = parseCampaign(CAMPAIGN_TEXT, 'queued.yaml');
     const id = chunkJobId(parsed, '0.1.0+abc', 4, 7);

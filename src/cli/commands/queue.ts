@@ -21,6 +21,8 @@ import { currentProvenance, provenanceId } from '../../results/provenance.js';
 import { STOP_RULE_FILE, stopRuleText } from '../../results/stopping.js';
 import { runManifest } from '../../campaign/run-manifest.js';
 import { stopRuleOf } from '../../campaign/stopping.js';
+import type { Campaign } from '../../campaign/spec.js';
+import { lockDirectory } from '../../results/lock.js';
 import { NinelivesError } from '../../errors.js';
 import { writeDirectoryReports } from '../../report/write.js';
 import { CommandFailure, Interrupted, UsageError } from '../errors.js';
@@ -128,17 +130,12 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
       checkOrExplain(options.out, claim);
       const address = await reachable(options);
       claimOrExplain(options.out, claim);
-      const worker = await translated(() => startWorker(address, { version: ninelivesVersion(), outDirectory: options.out, threads: options.workers, lockDurationMs: options.lockMs, prefetch: options.prefetch }));
-      const stop = (): void => void worker.close();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      io.stderr.write(`worker ${process.pid} (ninelives ${ninelivesVersion()}) on queue "${address.queue}", ${options.workers} threads, results in ${options.out}\n`);
+      // one writer a results directory: another worker, or a run, writing there is refused
+      const release = lockDirectory(options.out);
       try {
-        await translated(() => worker.stopped);
+        await workUntilStopped(address, options, io);
       } finally {
-        process.removeListener('SIGINT', stop);
-        process.removeListener('SIGTERM', stop);
-        if (options.idleReport === true) io.stderr.write(`worker ${process.pid}: ${describeIdle(worker.idle())}`);
+        release();
       }
     });
 
@@ -171,51 +168,77 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
       // created only once Redis answers, so that a refusal leaves nothing behind
       const address = await reachable(options);
       claimOrExplain(options.out, claim, { ...manifest, unfinished: true });
-      const hosts = Array.from({ length: options.processes }, (_, index) => join(options.out, 'hosts', `worker-${index + 1}`));
-      const children = hosts.map((out) => spawnWorker(address, out, { threads: options.workers, prefetch: options.prefetch, idleReport: options.idleReport === true }));
-      const queue = openQueue(address);
-      let added = 0;
-      // the hosts' records read so far: each round reads only what the workers added since
-      const soFar = new ResultsSoFar(campaign);
-      // SIGINT or SIGTERM: stop the worker processes (their finished records kept) and say how to go on
-      const stopping = new AbortController();
-      const interrupt = (): void => stopping.abort();
-      process.once('SIGINT', interrupt);
-      process.once('SIGTERM', interrupt);
+      const release = lockDirectory(options.out);
       try {
-        // one pass for a fixed-size campaign; one per round for a campaign with a stop rule
-        for (;;) {
-          const enqueued = await translated(() => enqueueCampaign(address, campaign, { version: ninelivesVersion(), chunkSize: options.chunkSize, resultsFiles: resultsFilesIn([options.out]), soFar }));
-          if (enqueued.missing === 0) break;
-          const status = await statusOf(queue);
-          if (enqueued.added === 0 && status.waiting + status.running === 0) {
-            throw new CommandFailure('internal', `queue "${address.queue}" says ${enqueued.missing} chunks are done that ${options.out} lacks: give another --queue, or flush it`);
-          }
-          added += enqueued.added;
-          await untilDrained(queue, children, io, stopping.signal);
-        }
-      } catch (error) {
-        if (error instanceof InterruptedWait) throw new Interrupted(`interrupted; the worker processes are stopped, their records kept in ${join(options.out, 'hosts')}; continue with: ${commandLine}`);
-        throw error;
+        await runOnThisHost(campaign, address, options, commandLine, io);
       } finally {
-        process.removeListener('SIGINT', interrupt);
-        process.removeListener('SIGTERM', interrupt);
-        await Promise.all(children.map(stopChild));
-        await queue.close();
+        release();
       }
-      const shards = resultsFilesIn([options.out]).map((file) => ({ directory: dirname(file), path: file }));
-      const plan = planMerge(shards);
-      if (plan.campaign === undefined) throw new CommandFailure('merge.conflict', 'the workers wrote no trials');
-      mkdirSync(options.out, { recursive: true });
-      const merged = join(options.out, TRIALS_FILE);
-      writeMerged(plan, merged);
-      writeManifest(options.out, manifest);
-      const rule = stopRuleOf(campaign);
-      if (rule !== undefined) writeFileSync(join(options.out, STOP_RULE_FILE), stopRuleText(rule));
-      const summary = finishResults(options.out, plan.campaign.name, plan.campaign.seed);
-      await writeDirectoryReports(options.out, summary, { title: campaign.name, generatedBy: commandLine });
-      io.stdout.write(`${campaign.name}: ${added} chunks run by ${options.processes} processes; ${summary.trials} trials; report: ${join(options.out, 'report.md')}\n`);
     });
+}
+
+interface QueueRunOptions {
+  readonly out: string;
+  readonly processes: number;
+  readonly workers: number;
+  readonly chunkSize: number;
+  readonly prefetch: number;
+  readonly idleReport?: boolean;
+}
+
+/** queue run's work once DIR is claimed: enqueue, work with the processes, merge, report. */
+async function runOnThisHost(campaign: Campaign, address: QueueAddress, options: QueueRunOptions, commandLine: string, io: CliIo): Promise<void> {
+  const added = await workWithProcesses(campaign, address, options, commandLine, io);
+  const shards = resultsFilesIn([options.out]).map((file) => ({ directory: dirname(file), path: file }));
+  const plan = planMerge(shards);
+  if (plan.campaign === undefined) throw new CommandFailure('merge.conflict', 'the workers wrote no trials');
+  mkdirSync(options.out, { recursive: true });
+  writeMerged(plan, join(options.out, TRIALS_FILE));
+  writeManifest(options.out, runManifest(campaign, undefined, undefined));
+  const rule = stopRuleOf(campaign);
+  if (rule !== undefined) writeFileSync(join(options.out, STOP_RULE_FILE), stopRuleText(rule));
+  const summary = finishResults(options.out, plan.campaign.name, plan.campaign.seed);
+  await writeDirectoryReports(options.out, summary, { title: campaign.name, generatedBy: commandLine });
+  io.stdout.write(`${campaign.name}: ${added} chunks run by ${options.processes} processes; ${summary.trials} trials; report: ${join(options.out, 'report.md')}\n`);
+}
+
+/**
+ * Enqueue the campaign (round by round under a stop rule) and work it with the worker
+ * processes until the results hold it; how many chunks were added. SIGINT or SIGTERM stops the
+ * processes (their finished records kept) and says how to go on.
+ */
+async function workWithProcesses(campaign: Campaign, address: QueueAddress, options: QueueRunOptions, commandLine: string, io: CliIo): Promise<number> {
+  const hosts = Array.from({ length: options.processes }, (_, index) => join(options.out, 'hosts', `worker-${index + 1}`));
+  const children = hosts.map((out) => spawnWorker(address, out, { threads: options.workers, prefetch: options.prefetch, idleReport: options.idleReport === true }));
+  const queue = openQueue(address);
+  let added = 0;
+  // the hosts' records read so far: each round reads only what the workers added since
+  const soFar = new ResultsSoFar(campaign);
+  const stopping = new AbortController();
+  const interrupt = (): void => stopping.abort();
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  try {
+    // one pass for a fixed-size campaign; one per round for a campaign with a stop rule
+    for (;;) {
+      const enqueued = await translated(() => enqueueCampaign(address, campaign, { version: ninelivesVersion(), chunkSize: options.chunkSize, resultsFiles: resultsFilesIn([options.out]), soFar }));
+      if (enqueued.missing === 0) return added;
+      const status = await statusOf(queue);
+      if (enqueued.added === 0 && status.waiting + status.running === 0) {
+        throw new CommandFailure('internal', `queue "${address.queue}" says ${enqueued.missing} chunks are done that ${options.out} lacks: give another --queue, or flush it`);
+      }
+      added += enqueued.added;
+      await untilDrained(queue, children, io, stopping.signal);
+    }
+  } catch (error) {
+    if (error instanceof InterruptedWait) throw new Interrupted(`interrupted; the worker processes are stopped, their records kept in ${join(options.out, 'hosts')}; continue with: ${commandLine}`);
+    throw error;
+  } finally {
+    process.removeListener('SIGINT', interrupt);
+    process.removeListener('SIGTERM', interrupt);
+    await Promise.all(children.map(stopChild));
+    await queue.close();
+  }
 }
 
 function spawnWorker(address: QueueAddress, out: string, options: { threads: number; prefetch: number; idleReport: boolean }): ChildProcess {
@@ -231,6 +254,30 @@ async function stopChild(child: ChildProcess): Promise<void> {
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
   await exited;
+}
+
+interface WorkCommandOptions {
+  readonly out: string;
+  readonly workers: number;
+  readonly lockMs: number;
+  readonly prefetch: number;
+  readonly idleReport?: boolean;
+}
+
+/** Work chunks into `options.out` until SIGINT or SIGTERM, or until the worker stops by itself. */
+async function workUntilStopped(address: QueueAddress, options: WorkCommandOptions, io: CliIo): Promise<void> {
+  const worker = await translated(() => startWorker(address, { version: ninelivesVersion(), outDirectory: options.out, threads: options.workers, lockDurationMs: options.lockMs, prefetch: options.prefetch }));
+  const stop = (): void => void worker.close();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  io.stderr.write(`worker ${process.pid} (ninelives ${ninelivesVersion()}) on queue "${address.queue}", ${options.workers} threads, results in ${options.out}\n`);
+  try {
+    await translated(() => worker.stopped);
+  } finally {
+    process.removeListener('SIGINT', stop);
+    process.removeListener('SIGTERM', stop);
+    if (options.idleReport === true) io.stderr.write(`worker ${process.pid}: ${describeIdle(worker.idle())}`);
+  }
 }
 
 /** untilDrained was told to stop waiting */
