@@ -158,6 +158,16 @@ describe('a bad campaign file: exit 2, one line naming the file once and every p
     expect(loadCampaign(marked).name).toBe('bad');
   });
 
+  it('a run too short for a configuration\'s fault-free run to finish is refused before any work (its trials recorded the shortfall as silent data corruption)', async () => {
+    const file = writeCampaign(directory, ['name: short', 'seed: 42', 'configurations: [1AppVM-blk]', 'faults: { failstop: 2 }', 'mechanisms: [microreset]', 'runLengthMs: 10', ''].join('\n'), 'short.yaml');
+    const result = await cli(['run', file, '--out', join(directory, 'out-short')]);
+    expect(result.exitCode).toBe(2);
+    expect(lines(result.stderr)).toEqual([
+      `ninelives: ${file}: runLengthMs: 10 ms is too short for 1AppVM-blk: its fault-free run does not finish (blkbench did not complete: 146 of 150 operations done); give a longer run (\`ninelives golden --config 1AppVM-blk --run-length-ms N\` shows whether a length is)`,
+    ]);
+    expect(existsSync(join(directory, 'out-short'))).toBe(false);
+  });
+
   it('a directory instead of a file', async () => {
     const result = await cli(['run', directory, '--out', join(directory, 'out-dir')]);
     expect(result.exitCode).toBe(2);

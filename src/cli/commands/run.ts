@@ -14,6 +14,7 @@ import { ResultsExistError, runCampaign, type RunProgress, type RunResult } from
 import { DEFAULT_SELF_CHECK_EVERY, type SelfCheckResult } from '../../campaign/self-check.js';
 import { shardingRefusal } from '../../campaign/stopping.js';
 import { CampaignError, loadCampaign, type Campaign } from '../../campaign/spec.js';
+import { checkGoldenRuns } from '../../campaign/golden-check.js';
 import { isSystemIoFailure } from '../../errors.js';
 import type { Manifest } from '../../results/manifest.js';
 import { checkOutputDirectory, claimOutputDirectory, OutputDirectoryError, type Claim } from '../../results/output-directory.js';
@@ -110,7 +111,9 @@ function explainingDirectory<T>(work: () => T): T {
 
 export function loadOrExplain(path: string): Campaign {
   try {
-    return loadCampaign(path);
+    const campaign = loadCampaign(path);
+    checkGoldenRuns(campaign, path);
+    return campaign;
   } catch (error) {
     if (error instanceof CampaignError) throw new InputError('input.campaign', error.problems);
     throw error;
