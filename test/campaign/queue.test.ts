@@ -6,6 +6,7 @@
  * the results. Without Redis these tests skip with a message, except under CI=true, where that
  * is a failure. Worker processes run the built CLI: `npm run build` first.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -128,6 +129,35 @@ describe('queue work claims its --out before any chunk, as run does', () => {
     const refused = await cli(['queue', 'work', '--out', '/', '--redis', nowhere]);
     expect(refused.exitCode).toBe(2);
     expect(messages(refused.stderr)).toEqual(['ninelives: --out / is the filesystem root: choose a directory of your own for the results']);
+  });
+});
+
+describe.skipIf(!redisReachable)('enqueue --results names results of this campaign, each once: else one line, exit 2, before reaching Redis (a typo enqueued everything again; a pipe hung it)', () => {
+  it('refuses what is not such a directory', async () => {
+    const parent = temporaryDirectory();
+    const file = writeCampaign(parent, CAMPAIGN_TEXT);
+    const made = (name: string, make: (path: string) => void): string => {
+      const path = join(parent, name);
+      mkdirSync(path);
+      make(path);
+      return path;
+    };
+    const hostsFile = made('hosts-file', (path) => writeFileSync(join(path, 'hosts'), ''));
+    const pipe = made('pipe', (path) => execFileSync('mkfifo', [join(path, 'trials.jsonl')]));
+    const users = made('users', (path) => writeFileSync(join(path, 'notes.txt'), 'mine\n'));
+    const other = made('other', (path) => writeFileSync(join(path, 'trials.jsonl'), read(join(directory, 'plain', 'trials.jsonl')).replaceAll('"seed":5,', '"seed":6,')));
+    for (const [results, message] of [
+      [[join(parent, 'nowhere')], `--results ${join(parent, 'nowhere')} is not a directory`],
+      [[hostsFile], `--results ${hostsFile}: ${join(hostsFile, 'hosts')} is not a directory`],
+      [[pipe], `${join(pipe, 'trials.jsonl')} is not a regular file`],
+      [[users], `--results ${users} holds no ninelives results (no trials.jsonl, ninelives.json or hosts/)`],
+      [[users, `${users}/`], `--results names ${users}/ twice`],
+      [[other], `--results ${join(other, 'trials.jsonl')} holds trials of campaign "queued" (seed 6), not "queued" (seed 5)`],
+    ] as const) {
+      const result = await cli(['queue', 'enqueue', file, '--redis', 'redis://127.0.0.1:1', '--results', ...results]);
+      expect(result.exitCode, results.join(' ')).toBe(2);
+      expect(messages(result.stderr)).toEqual([`ninelives: ${message}`]);
+    }
   });
 });
 

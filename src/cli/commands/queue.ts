@@ -5,17 +5,18 @@
  * `ninelives merge` combines the hosts' results directories.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
 import type { Queue } from 'bullmq';
 import { ResultsSoFar, type ChunkJob } from '../../campaign/queue/chunks.js';
 import { checkReachable, DEFAULT_PREFETCH, DEFAULT_QUEUE, enqueueCampaign, openQueue, queueStatus, startWorker, statusOf, type QueueAddress, type QueueStatus } from '../../campaign/queue/queue.js';
 import { describeIdle } from '../../campaign/queue/idle.js';
-import { TRIALS_FILE, finishResults } from '../../results/directory.js';
-import { writeManifest } from '../../results/manifest.js';
+import { TRIALS_FILE, existingTrialsFile, finishResults } from '../../results/directory.js';
+import { firstRecord } from '../../results/store.js';
+import { MANIFEST_FILE, writeManifest } from '../../results/manifest.js';
 import { planMerge, writeMerged } from '../../results/merge.js';
 import { currentProvenance, provenanceId } from '../../results/provenance.js';
 import { STOP_RULE_FILE, stopRuleText } from '../../results/stopping.js';
@@ -94,6 +95,46 @@ function resultsFilesIn(directories: readonly string[]): string[] {
   });
 }
 
+/**
+ * The results files of `--results`: each directory named once, a directory holding a ninelives
+ * result (its trials.jsonl, its hosts' hosts/NAME/trials.jsonl, all regular files) of this campaign
+ * and seed. A typo or another campaign's results would otherwise enqueue the whole campaign again
+ * without a word.
+ */
+function checkedResultsFiles(directories: readonly string[], campaign: Campaign): string[] {
+  const named = directories.map((directory) => resolve(directory));
+  const twice = directories.find((_, index) => named.indexOf(named[index]) !== index);
+  if (twice !== undefined) throw new UsageError('usage.noResults', `--results names ${twice} twice`);
+  return directories.flatMap((directory) => {
+    if (!isDirectory(directory)) throw new UsageError('usage.noResults', `--results ${directory} is not a directory`);
+    const hosts = join(directory, 'hosts');
+    if (existsSync(hosts) && !isDirectory(hosts)) throw new UsageError('usage.noResults', `--results ${directory}: ${hosts} is not a directory`);
+    const hostDirectories = existsSync(hosts) ? readdirSync(hosts).map((host) => join(hosts, host)) : [];
+    const stranger = hostDirectories.find((host) => !isDirectory(host));
+    if (stranger !== undefined) throw new UsageError('usage.noResults', `--results ${directory}: ${stranger} is not a directory (each host's results are)`);
+    const files = [directory, ...hostDirectories].filter((place) => existsSync(join(place, TRIALS_FILE))).map((place) => existingTrialsFile(place));
+    // a worker's directory before its first record holds its manifest only
+    const isResults = files.length > 0 || existsSync(join(directory, MANIFEST_FILE)) || hostDirectories.length > 0;
+    if (!isResults) throw new UsageError('usage.noResults', `--results ${directory} holds no ninelives results (no ${TRIALS_FILE}, ${MANIFEST_FILE} or hosts/)`);
+    for (const file of files) {
+      const first = firstRecord(file);
+      if (first !== undefined && (first.campaign !== campaign.name || first.record.seed !== campaign.seed)) {
+        throw new UsageError('usage.mixedCampaigns', `--results ${file} holds trials of campaign "${first.campaign}" (seed ${first.record.seed}), not "${campaign.name}" (seed ${campaign.seed})`);
+      }
+    }
+    return files;
+  });
+}
+
+/** A directory, not a link to one: results are read where they are. */
+function isDirectory(path: string): boolean {
+  try {
+    return lstatSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 export function registerQueueCommands(program: Command, io: CliIo): void {
   const queue = program.command('queue').description('run campaigns on a Redis work queue (BullMQ) across hosts');
 
@@ -104,8 +145,9 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
     .option('--chunk-size <n>', 'fault groups per chunk', parseInteger('--chunk-size', 1, 100_000), DEFAULT_CHUNK_SIZE)
     .action(async (path: string, options: AddressOptions & { results: string[]; chunkSize: number }) => {
       const campaign = loadOrExplain(path);
+      const resultsFiles = checkedResultsFiles(options.results, campaign);
       const address = await reachable(options);
-      const result = await translated(() => enqueueCampaign(address, campaign, { version: ninelivesVersion(), chunkSize: options.chunkSize, resultsFiles: resultsFilesIn(options.results) }));
+      const result = await translated(() => enqueueCampaign(address, campaign, { version: ninelivesVersion(), chunkSize: options.chunkSize, resultsFiles }));
       const round = result.round === undefined ? '' : ` (round ${result.round} of its stop rule: enqueue again, with the hosts' results, once it is done)`;
       if (result.missing === 0) {
         io.stdout.write(`${campaign.name}: complete in the results given; nothing enqueued\n`);
