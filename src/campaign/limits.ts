@@ -71,10 +71,10 @@ export interface WorkerChoice {
 }
 
 /** Workers: no more than there are faults to run, nor than MAX_WORKERS_PER_CORE per core. */
-export function chooseWorkers(requested: number, faults: number, cores: number): WorkerChoice {
+export function chooseWorkers(requested: number, faults: number, cores: number, option = '--workers'): WorkerChoice {
   const byCores = Math.max(1, cores * MAX_WORKERS_PER_CORE);
   const workers = Math.max(1, Math.min(requested, faults, byCores));
   if (workers === requested) return { workers };
   const reason = workers === faults && faults < byCores ? `the run has ${faults} fault${faults === 1 ? '' : 's'} to inject` : `this machine has ${cores} core${cores === 1 ? '' : 's'}`;
-  return { workers, note: `--workers ${requested} capped to ${workers}: ${reason}` };
+  return { workers, note: `${option} ${requested} capped to ${workers}: ${reason}` };
 }

@@ -9,6 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Queue, Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -349,6 +350,18 @@ describe.skipIf(!redisReachable)('the Redis work queue', () => {
     expect(recorded()).toBe(stoppedAt);
     const resumed = await spawnCli(command.split(' ').slice(1), directory).exited;
     expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resultsIn(out)).toEqual(reference);
+  }, 120_000);
+
+  it('`queue run --processes` is capped as run\'s --workers is, with a note (256 processes were started for 32 faults), and gives the plain run\'s results', async () => {
+    const address = freshQueue();
+    const out = join(directory, 'queue-run-capped');
+    const ran = await spawnCli(['queue', 'run', campaign, '--out', out, '--processes', '256', '--redis', address.url, '--queue', address.queue], directory).exited;
+    expect(ran.code, ran.stderr).toBe(0);
+    const capped = Math.min(32, 2 * availableParallelism());
+    const reason = capped === 32 ? 'the run has 32 faults to inject' : `this machine has ${availableParallelism()} core${availableParallelism() === 1 ? '' : 's'}`;
+    expect(lines(ran.stderr)[0]).toBe(`ninelives: note: --processes × --workers 256 capped to ${capped}: ${reason}, so ${capped} processes`);
+    expect(readdirSync(join(out, 'hosts'))).toHaveLength(capped);
     expect(resultsIn(out)).toEqual(reference);
   }, 120_000);
 

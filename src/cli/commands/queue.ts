@@ -20,13 +20,14 @@ import { MANIFEST_FILE, writeManifest } from '../../results/manifest.js';
 import { planMerge, writeMerged } from '../../results/merge.js';
 import { currentProvenance, provenanceId } from '../../results/provenance.js';
 import { STOP_RULE_FILE, stopRuleText } from '../../results/stopping.js';
-import { runManifest } from '../../campaign/run-manifest.js';
+import { planSizeOf, runManifest } from '../../campaign/run-manifest.js';
+import { chooseWorkers, plannedFaultCount } from '../../campaign/limits.js';
 import { stopRuleOf } from '../../campaign/stopping.js';
 import type { Campaign } from '../../campaign/spec.js';
 import { lockDirectory } from '../../results/lock.js';
 import { NinelivesError } from '../../errors.js';
 import { writeDirectoryReports } from '../../report/write.js';
-import { CommandFailure, Interrupted, UsageError } from '../errors.js';
+import { CommandFailure, errorLine, Interrupted, UsageError } from '../errors.js';
 import { shellCommand } from '../shell.js';
 import type { CliIo } from '../io.js';
 import { parseInteger } from '../options.js';
@@ -210,9 +211,14 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
       // created only once Redis answers, so that a refusal leaves nothing behind
       const address = await reachable(options);
       claimOrExplain(options.out, claim, { ...manifest, unfinished: true });
+      // as run's --workers: a process per fault group at most, and two threads a core in all
+      const faults = plannedFaultCount(planSizeOf(campaign), undefined, undefined);
+      const choice = chooseWorkers(options.processes * options.workers, faults, availableParallelism(), '--processes × --workers');
+      const processes = Math.max(1, Math.floor(choice.workers / options.workers));
+      if (choice.note !== undefined) io.stderr.write(errorLine(`note: ${choice.note}, so ${processes} process${processes === 1 ? '' : 'es'}`));
       const release = lockDirectory(options.out);
       try {
-        await runOnThisHost(campaign, address, options, commandLine, io);
+        await runOnThisHost(campaign, address, { ...options, processes }, commandLine, io);
       } finally {
         release();
       }
