@@ -28,7 +28,7 @@ const labelText = z
   .string()
   .min(1)
   .max(MAX_LABEL_LENGTH)
-  .regex(/^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}/]*$/u, "printable text on one line, without '/' (trial ids join their parts with it)");
+  .regex(/^(?!\s)[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}/]*(?<!\s)$/u, "printable text on one line, without '/' (trial ids join their parts with it) or spaces at either end (\"all \" would read as \"all\")");
 
 /** An unknown key's problem names the keys that were expected there. */
 function unknownKeyError(known: readonly string[]): z.core.$ZodErrorMap {

@@ -129,6 +129,8 @@ export function errorLine(message: string): string {
     .split(/\r?\n/)
     .map((line) => line.trim())
     .filter((line) => line !== '')
-    .join(' ');
+    .join(' ')
+    // a name the user typed may hold escape sequences: shown, not acted on by the terminal
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (character) => `\\x${character.charCodeAt(0).toString(16).padStart(2, '0')}`);
   return `${PROGRAM_NAME}: ${text}\n`;
 }

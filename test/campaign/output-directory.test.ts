@@ -285,6 +285,11 @@ describe('report and merge write only where run would', () => {
     expect(overResults.exitCode).toBe(2);
     expect(messages(overResults.stderr)).toEqual([`ninelives: ${join(copy, 'trials.jsonl')} exists: merge writes a new result and never over one; merge into a new directory`]);
     expect(read(join(copy, 'trials.jsonl'))).toBe(before);
+    // an output inside a shard was made there, beside the shard's own files
+    const inside = await cli(['merge', join(results, 'merged'), results]);
+    expect(inside.exitCode).toBe(2);
+    expect(messages(inside.stderr)).toEqual([`ninelives: ${join(results, 'merged')} is inside shard ${results}: merge into a directory of its own`]);
+    expect(existsSync(join(results, 'merged'))).toBe(false);
     const twice = await cli(['merge', fresh(), results, `${results}/.`]);
     expect(twice.exitCode).toBe(2);
     expect(messages(twice.stderr)).toEqual([`ninelives: ${results}/. is named twice among the shards: name each shard once`]);

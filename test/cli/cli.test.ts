@@ -141,6 +141,12 @@ describe('usage errors exit 2 with one stderr line', () => {
     expect((await run(['echo', '--times', '2', '--', '--times'], [fakeCommands])).stdout).toBe('--times --times\n');
   });
 
+  it('what the user typed is shown, not acted on: escape sequences in an error line are written out (a terminal ran them)', async () => {
+    const result = await run(['echo', 'hi', '--times', '\u001b]0;title\u0007\u001b[31m'], [fakeCommands]);
+    expect(result.exitCode).toBe(EXIT_USAGE);
+    expect(result.stderr).toBe("ninelives: --times must be a positive integer, got '\\x1b]0;title\\x07\\x1b[31m'\n");
+  });
+
   it('a UsageError thrown by a command', async () => {
     const result = await run(['echo', 'hi', '--times', 'many'], [fakeCommands]);
     expect(result.exitCode).toBe(EXIT_USAGE);

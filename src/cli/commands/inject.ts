@@ -3,7 +3,7 @@
  * around the injection and on the way to detection).
  */
 import type { Command } from 'commander';
-import type { FaultType } from '../../faults/fault.js';
+import { faultTypes, type FaultType } from '../../faults/fault.js';
 import { formatTrace } from '../../trial/trace.js';
 import { runTrial } from '../../trial/trial.js';
 import type { CliIo } from '../io.js';
@@ -46,7 +46,7 @@ export function registerInjectCommand(program: Command, io: CliIo): void {
     .command('inject')
     .description('run one fault-injection trial and print its record as JSON')
     .option('--config <name>', configurationHelp(), parseConfiguration, '3AppVM')
-    .requiredOption('--fault <type>', 'fault type: failstop, register, code or memory', parseFaultType)
+    .requiredOption('--fault <type>', `fault type: ${faultTypes.join(', ')}`, parseFaultType)
     .option('--seed <n>', 'campaign seed (seeds the workloads and, with the trial index, the fault)', parseInteger('--seed', 0, MAX_SEED), 42)
     .option('--trial <index>', 'trial index within the campaign', parseInteger('--trial', 0, MAX_TRIALS), 0)
     .option('--run-length-ms <ms>', 'simulated run length (default: the configuration\'s)', parseRunLengthMs)

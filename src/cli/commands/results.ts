@@ -3,7 +3,7 @@
  * and reports from trials.jsonl alone, `replay` re-runs one trial and checks it reproduces.
  */
 import { copyFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { MergeConflictError, MixedCampaignsError, planMerge, writeMerged, type MergePlan, type ShardResults } from '../../results/merge.js';
 import { existingTrialsFile, finishResults, TRIALS_FILE } from '../../results/directory.js';
@@ -70,6 +70,9 @@ export function registerResultsCommands(program: Command, io: CliIo): void {
     .action((out: string, shards: string[], options: { force?: boolean }) =>
       explainResultsFile(async () => {
         const inputs = shards.map((directory) => ({ directory, path: existingTrialsFile(directory) }));
+        // the merged result beside the shards, never in one (where it is taken for the shard's own files)
+        const within = shards.find((directory) => resolve(out).startsWith(resolve(directory) + sep));
+        if (within !== undefined) throw new UsageError('usage.resultsExist', `${out} is inside shard ${within}: merge into a directory of its own`);
         const check = explainShards(inputs, out);
         // merging replaces OUT's trials: results already there (a finished run, a copy of a shard) are not thrown away
         if (existsSync(join(out, TRIALS_FILE))) throw new UsageError('usage.resultsExist', `${join(out, TRIALS_FILE)} exists: merge writes a new result and never over one; merge into a new directory`);
