@@ -172,6 +172,11 @@ describe('a queue name BullMQ cannot take, or of any length: one line, exit 2, n
   });
 });
 
+it('an IPv6 address is connected to without the brackets its URL writes it in (ENOTFOUND before)', () => {
+  expect(connectionOf('redis://[::1]:6391/3')).toMatchObject({ host: '::1', port: 6391, db: 3 });
+  expect(connectionOf('redis://127.0.0.1:6391')).toMatchObject({ host: '127.0.0.1', port: 6391, db: 0 });
+});
+
 it('a Redis that cannot be reached is named without the URL\'s password', async () => {
   const result = await cli(['queue', 'status', '--redis', 'redis://user:secretpw@127.0.0.1:1']);
   expect(result.exitCode).toBe(2);

@@ -76,7 +76,8 @@ function redisTarget(url: string): RedisTarget {
   const database = parsed.pathname.replace(/^\//, '');
   if (!/^\d{0,10}$/.test(database) || Number(database) > MAX_DATABASE_INDEX) throw new QueueUnreachableError(url, `the database after the port must be a number, got "${database}"`);
   return {
-    host: parsed.hostname,
+    // an IPv6 address is written in brackets in a URL, and connected to without them
+    host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
     port: parsed.port === '' ? 6379 : Number(parsed.port),
     db: Number(database),
     username: parsed.username === '' ? undefined : decodeURIComponent(parsed.username),
