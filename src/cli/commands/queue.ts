@@ -24,7 +24,7 @@ import { planSizeOf, runManifest } from '../../campaign/run-manifest.js';
 import { chooseWorkers, plannedFaultCount } from '../../campaign/limits.js';
 import { stopRuleOf } from '../../campaign/stopping.js';
 import type { Campaign } from '../../campaign/spec.js';
-import { lockDirectory } from '../../results/lock.js';
+import { LOCK_FILE, lockDirectory } from '../../results/lock.js';
 import { NinelivesError } from '../../errors.js';
 import { writeDirectoryReports } from '../../report/write.js';
 import { CommandFailure, errorLine, Interrupted, UsageError } from '../errors.js';
@@ -102,11 +102,16 @@ function resultsFilesIn(directories: readonly string[]): string[] {
  * and seed. A typo or another campaign's results would otherwise enqueue the whole campaign again
  * without a word.
  */
-function checkedResultsFiles(directories: readonly string[], campaign: Campaign): string[] {
+function checkedResultsFiles(directories: readonly string[], campaign: Campaign, io: CliIo): string[] {
   const named = directories.map((directory) => resolve(directory));
   const twice = directories.find((_, index) => named.indexOf(named[index]) !== index);
   if (twice !== undefined) throw new UsageError('usage.noResults', `--results names ${twice} twice`);
   return directories.flatMap((directory) => {
+    // a host's directory its worker has not made (or filled) yet holds nothing: said, so that a typo is seen
+    if (!existsSync(directory) || (isDirectory(directory) && readdirSync(directory).length === 0)) {
+      io.stderr.write(errorLine(`note: --results ${directory} ${existsSync(directory) ? 'is empty' : 'does not exist'} (yet): nothing in it is counted as done`));
+      return [];
+    }
     if (!isDirectory(directory)) throw new UsageError('usage.noResults', `--results ${directory} is not a directory`);
     const hosts = join(directory, 'hosts');
     if (existsSync(hosts) && !isDirectory(hosts)) throw new UsageError('usage.noResults', `--results ${directory}: ${hosts} is not a directory`);
@@ -114,8 +119,8 @@ function checkedResultsFiles(directories: readonly string[], campaign: Campaign)
     const stranger = hostDirectories.find((host) => !isDirectory(host));
     if (stranger !== undefined) throw new UsageError('usage.noResults', `--results ${directory}: ${stranger} is not a directory (each host's results are)`);
     const files = [directory, ...hostDirectories].filter((place) => existsSync(join(place, TRIALS_FILE))).map((place) => existingTrialsFile(place));
-    // a worker's directory before its first record holds its manifest only
-    const isResults = files.length > 0 || existsSync(join(directory, MANIFEST_FILE)) || hostDirectories.length > 0;
+    // a worker's directory before its first record holds its lock, then its manifest, only
+    const isResults = files.length > 0 || hostDirectories.length > 0 || [MANIFEST_FILE, LOCK_FILE].some((name) => existsSync(join(directory, name)));
     if (!isResults) throw new UsageError('usage.noResults', `--results ${directory} holds no ninelives results (no ${TRIALS_FILE}, ${MANIFEST_FILE} or hosts/)`);
     for (const file of files) {
       const first = firstRecord(file);
@@ -146,7 +151,7 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
     .option('--chunk-size <n>', 'fault groups per chunk', parseInteger('--chunk-size', 1, 100_000), DEFAULT_CHUNK_SIZE)
     .action(async (path: string, options: AddressOptions & { results: string[]; chunkSize: number }) => {
       const campaign = loadOrExplain(path);
-      const resultsFiles = checkedResultsFiles(options.results, campaign);
+      const resultsFiles = checkedResultsFiles(options.results, campaign, io);
       const address = await reachable(options);
       const result = await translated(() => enqueueCampaign(address, campaign, { version: ninelivesVersion(), chunkSize: options.chunkSize, resultsFiles }));
       const round = result.round === undefined ? '' : ` (round ${result.round} of its stop rule: enqueue again, with the hosts' results, once it is done)`;
