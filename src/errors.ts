@@ -89,5 +89,7 @@ export const SYSTEM_IO_REASONS: Readonly<Record<string, string>> = {
 
 /** True for an error of the system's that SYSTEM_IO_REASONS names: the machine's, not ninelives'. */
 export function isSystemIoFailure(error: unknown): error is NodeJS.ErrnoException {
-  return error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string' && (error as NodeJS.ErrnoException).code! in SYSTEM_IO_REASONS;
+  const code = error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
+  // its own entries only: 'constructor' or 'toString' is no system failure
+  return typeof code === 'string' && Object.hasOwn(SYSTEM_IO_REASONS, code);
 }

@@ -3,7 +3,7 @@
  * src/errors.ts, shared with the library's errors). The top level turns each into one stderr
  * line, `ninelives: <message>`, and its exit code; nothing prints a stack.
  */
-import { isErrorCode, isSystemIoFailure, NinelivesError, SYSTEM_IO_REASONS, type ErrorCode } from '../errors.js';
+import { isErrorCode, NinelivesError, SYSTEM_IO_REASONS, type ErrorCode } from '../errors.js';
 
 export const EXIT_SUCCESS = 0;
 /** the command ran and failed, or something unexpected broke */
@@ -87,10 +87,6 @@ export class SystemIoError extends CliError {
   /** `next`: what the user can do once it is mended (how to resume), after the reason */
   constructor(cause: NodeJS.ErrnoException, next?: string) {
     super('system.io', `${SYSTEM_IO_REASONS[cause.code as string]}: ${cause.message}${next === undefined ? '' : `; ${next}`}`, { cause });
-  }
-
-  static matches(error: unknown): error is NodeJS.ErrnoException {
-    return isSystemIoFailure(error);
   }
 }
 

@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { commandRegistrars, type CommandRegistrar } from './commands/index.js';
-import { NinelivesError } from '../errors.js';
+import { isSystemIoFailure, NinelivesError } from '../errors.js';
 import { CliError, DomainError, EXIT_SUCCESS, EXIT_USAGE, InternalError, PROGRAM_NAME, SystemIoError, UsageError, errorLine, usageCodeFromCommander } from './errors.js';
 import type { CliIo } from './io.js';
 import { packageVersion } from '../package-info.js';
@@ -83,6 +83,6 @@ function toCliError(error: unknown): CliError {
   if (error instanceof CliError) return error;
   if (error instanceof NinelivesError) return new DomainError(error);
   if (error instanceof CommanderError) return new UsageError(usageCodeFromCommander(error.code), error.message);
-  if (SystemIoError.matches(error)) return new SystemIoError(error);
+  if (isSystemIoFailure(error)) return new SystemIoError(error);
   return new InternalError(error);
 }

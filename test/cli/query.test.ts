@@ -10,6 +10,7 @@ import { registerQueryCommands } from '../../src/cli/commands/query.js';
 import { runCli } from '../../src/cli/run.js';
 import { loadDuckDb, MissingPackageError, openTrials, withErrorCode } from '../../src/results/sql.js';
 import { SystemIoError } from '../../src/cli/errors.js';
+import { isSystemIoFailure } from '../../src/errors.js';
 import { writeManifest, type Manifest } from '../../src/results/manifest.js';
 import { detected, nonManifested, sdc } from '../report/fixtures.js';
 import { cli, removeTemporaryDirectories, temporaryDirectory } from '../campaign/helpers.js';
@@ -174,10 +175,12 @@ describe('ninelives query', () => {
   it('reads DuckDB\'s I/O errors (which carry no code) as the system failures they are, not as bugs', () => {
     // as DuckDB words them, seen exporting onto a full and a read-only file system
     const full = withErrorCode(new Error('IO Error: Could not write file "/full/.x.parquet.1.0.tmp": No space left on device'));
-    expect(SystemIoError.matches(full) && new SystemIoError(full).message).toBe('the disk is full: IO Error: Could not write file "/full/.x.parquet.1.0.tmp": No space left on device');
+    expect(isSystemIoFailure(full) && new SystemIoError(full).message).toBe('the disk is full: IO Error: Could not write file "/full/.x.parquet.1.0.tmp": No space left on device');
     const readOnly = withErrorCode(new Error('IO Error: Cannot open file "/ro/.x.parquet.1.0.tmp": Read-only file system'));
-    expect(SystemIoError.matches(readOnly) && new SystemIoError(readOnly).exitCode).toBe(1);
-    expect(SystemIoError.matches(withErrorCode(new Error('Binder Error: no column named x')))).toBe(false);
+    expect(isSystemIoFailure(readOnly) && new SystemIoError(readOnly).exitCode).toBe(1);
+    expect(isSystemIoFailure(withErrorCode(new Error('Binder Error: no column named x')))).toBe(false);
+    // a code the table only inherits is none of its entries
+    expect(isSystemIoFailure(Object.assign(new Error('odd'), { code: 'constructor' }))).toBe(false);
   });
 
   it('without the optional package, says in one line how to install it (exit 2)', async () => {

@@ -52,8 +52,7 @@ function parsePath(text: string): string {
   return text;
 }
 
-/** `--invariant a b` and `--invariant a,b` both work. */
-/** --invariant a,b --invariant c: the names gathered, at most MAX_LIST_LENGTH, none twice */
+/** `--invariant a b`, `--invariant a,b` and `--invariant a --invariant b` all work: the names gathered, at most MAX_LIST_LENGTH, none twice. */
 function collectNames(text: string, previous: readonly string[] = []): string[] {
   return parseInvariantNames([...previous, text].join(','));
 }

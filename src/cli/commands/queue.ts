@@ -16,7 +16,7 @@ import { checkReachable, DEFAULT_PREFETCH, DEFAULT_QUEUE, enqueueCampaign, openQ
 import { describeIdle } from '../../campaign/queue/idle.js';
 import { TRIALS_FILE, existingTrialsFile, finishResults } from '../../results/directory.js';
 import { firstRecord } from '../../results/store.js';
-import { MANIFEST_FILE, writeManifest } from '../../results/manifest.js';
+import { MANIFEST_FILE, writeManifest, type Manifest } from '../../results/manifest.js';
 import { planMerge, writeMerged } from '../../results/merge.js';
 import { currentProvenance, provenanceId } from '../../results/provenance.js';
 import { STOP_RULE_FILE, stopRuleText } from '../../results/stopping.js';
@@ -118,7 +118,7 @@ function checkedResultsFiles(directories: readonly string[], campaign: Campaign,
     const hostDirectories = existsSync(hosts) ? readdirSync(hosts).map((host) => join(hosts, host)) : [];
     const stranger = hostDirectories.find((host) => !isDirectory(host));
     if (stranger !== undefined) throw new UsageError('usage.noResults', `--results ${directory}: ${stranger} is not a directory (each host's results are)`);
-    const files = [directory, ...hostDirectories].filter((place) => existsSync(join(place, TRIALS_FILE))).map((place) => existingTrialsFile(place));
+    const files = resultsFilesIn([directory]).map((path) => existingTrialsFile(dirname(path)));
     // a worker's directory before its first record holds its lock, then its manifest, only
     const isResults = files.length > 0 || hostDirectories.length > 0 || [MANIFEST_FILE, LOCK_FILE].some((name) => existsSync(join(directory, name)));
     if (!isResults) throw new UsageError('usage.noResults', `--results ${directory} holds no ninelives results (no ${TRIALS_FILE}, ${MANIFEST_FILE} or hosts/)`);
@@ -223,7 +223,7 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
       if (choice.note !== undefined) io.stderr.write(errorLine(`note: ${choice.note}, so ${processes} process${processes === 1 ? '' : 'es'}`));
       const release = lockDirectory(options.out);
       try {
-        await runOnThisHost(campaign, address, { ...options, processes }, commandLine, io);
+        await runOnThisHost(campaign, manifest, address, { ...options, processes }, commandLine, io);
       } finally {
         release();
       }
@@ -240,14 +240,14 @@ interface QueueRunOptions {
 }
 
 /** queue run's work once DIR is claimed: enqueue, work with the processes, merge, report. */
-async function runOnThisHost(campaign: Campaign, address: QueueAddress, options: QueueRunOptions, commandLine: string, io: CliIo): Promise<void> {
+async function runOnThisHost(campaign: Campaign, manifest: Omit<Manifest, 'tool'>, address: QueueAddress, options: QueueRunOptions, commandLine: string, io: CliIo): Promise<void> {
   const added = await workWithProcesses(campaign, address, options, commandLine, io);
   const shards = resultsFilesIn([options.out]).map((file) => ({ directory: dirname(file), path: file }));
   const plan = planMerge(shards);
   if (plan.campaign === undefined) throw new CommandFailure('merge.conflict', 'the workers wrote no trials');
   mkdirSync(options.out, { recursive: true });
   writeMerged(plan, join(options.out, TRIALS_FILE));
-  writeManifest(options.out, runManifest(campaign, undefined, undefined));
+  writeManifest(options.out, manifest);
   const rule = stopRuleOf(campaign);
   if (rule !== undefined) writeFileSync(join(options.out, STOP_RULE_FILE), stopRuleText(rule));
   const summary = finishResults(options.out, plan.campaign.name, plan.campaign.seed);
