@@ -63,6 +63,7 @@ import {
   VECTOR_TIMER,
   Vcpu,
   WATCHDOG_TICK_US,
+  cpuInfoAddresses,
   perCpuAddress,
   stackTop,
 } from './layout.js';
@@ -258,6 +259,7 @@ function writePerCpuAreas(words: Int32Array, layout: HeapLayout, program: Progra
     words[area + PerCpu.offset.idleVcpu] = idle;
     words[area + PerCpu.offset.current] = idle;
     words[area + PerCpu.offset.stackTop] = stackTop(cpu);
+    for (const address of cpuInfoAddresses(cpu)) words[address] = cpu;
     words[area + PerCpu.offset.schedulerTickTimer] = layout.schedulerTickTimers[cpu];
     words[area + PerCpu.offset.watchdogTimer] = layout.watchdogTimers[cpu];
     armRecurring(words, layout.schedulerTickTimers[cpu], cpu, SCHEDULER_TICK_US, entryPoint(program, 'scheduler_tick_fn'), startUs);

@@ -32,11 +32,10 @@ import {
 import {
   EXCEPTION_TABLE,
   INTERRUPT_TABLE,
-  IST_STACK_WORDS,
   MAX_CPUS,
   VECTOR_TIMER,
-  doubleFaultStackBase,
-  nmiStackBase,
+  doubleFaultStackTop,
+  nmiStackTop,
   segmentsFor,
   stackTop,
 } from './layout.js';
@@ -86,8 +85,8 @@ export class Hypervisor {
       vmExitEntry: entryPoint(this.program, 'vmexit_entry'),
       exceptions: {
         tableBase: EXCEPTION_TABLE,
-        nmiStackTops: perCpu(config.cpuCount, (cpu) => nmiStackBase(cpu) + IST_STACK_WORDS),
-        doubleFaultStackTops: perCpu(config.cpuCount, (cpu) => doubleFaultStackBase(cpu) + IST_STACK_WORDS),
+        nmiStackTops: perCpu(config.cpuCount, nmiStackTop),
+        doubleFaultStackTops: perCpu(config.cpuCount, doubleFaultStackTop),
       },
       // keyed per word: see protection-domains.ts
       ...(protectionKeys ? { protectionKeys, protectionKeyShift: 0 } : {}),

@@ -21,31 +21,65 @@ export const STATIC_WORDS = 0x400;
 export const HEAP_BASE = 0x4000;
 export const HEAP_WORDS = 0x2000;
 export const STACK_REGION_BASE = 0x8000;
-/** each CPU's stack has an unmapped guard page below it */
+/**
+ * Each CPU's stack has an unmapped guard page below it. As on Xen (`get_cpu_info()`), a stack
+ * is a block of STACK_WORDS words aligned to its size that ends with the CPU's `cpu_info`: the
+ * hypervisor finds which CPU it runs on from its stack pointer alone (rounded down to the block,
+ * then the block's last word, its index), so a stack pointer flipped to elsewhere in mapped
+ * memory reads some other word as its CPU. As in Xen's, the index sits above a guest register
+ * frame's worth of words (Xen's `guest_cpu_user_regs`; the toy keeps guest contexts in the vCPU
+ * and leaves them unused), so a stack that unwinds a few words too far does not reach it.
+ */
 export const STACK_WORDS = 0x100;
 export const STACK_STRIDE = 0x200;
+/** the words of a block's `cpu_info`: the guest frame's 25, then the CPU's index */
+export const CPU_INFO_WORDS = 26;
+/** the offset of the CPU's index in a stack block: its last word */
+export const CPU_INFO_OFFSET = STACK_WORDS - 1;
 
 export function stackBase(cpu: number): number {
   return STACK_REGION_BASE + cpu * STACK_STRIDE;
 }
+/** where the stack starts (pushes go below it): just under the block's `cpu_info` */
 export function stackTop(cpu: number): number {
-  return stackBase(cpu) + STACK_WORDS;
+  return stackBase(cpu) + STACK_WORDS - CPU_INFO_WORDS;
 }
 
 /**
  * Each CPU's NMI and double-fault stacks (x86's IST): an NMI, and a double fault, run there
  * whatever the stack pointer was, so a corrupted one cannot keep the watchdog or the
- * double-fault report from running. Each has an unmapped guard page below it.
+ * double-fault handler from running. Each has an unmapped guard page below it; the two share
+ * one STACK_WORDS block that ends, above the double-fault stack, with the CPU's `cpu_info` (as
+ * Xen's IST stacks lie in the CPU's stack block).
  */
 export const IST_REGION_BASE = STACK_REGION_BASE + MAX_CPUS * STACK_STRIDE;
 export const IST_STACK_WORDS = 0x40;
-const IST_STRIDE = 4 * IST_STACK_WORDS;
+const IST_STRIDE = STACK_WORDS;
 
 export function nmiStackBase(cpu: number): number {
-  return IST_REGION_BASE + cpu * IST_STRIDE;
+  return istBlock(cpu) + IST_STACK_WORDS;
+}
+export function nmiStackTop(cpu: number): number {
+  return nmiStackBase(cpu) + IST_STACK_WORDS;
 }
 export function doubleFaultStackBase(cpu: number): number {
   return nmiStackBase(cpu) + 2 * IST_STACK_WORDS;
+}
+function istBlock(cpu: number): number {
+  return IST_REGION_BASE + cpu * IST_STRIDE;
+}
+export function doubleFaultStackTop(cpu: number): number {
+  return istBlock(cpu) + STACK_WORDS - CPU_INFO_WORDS;
+}
+
+/** The word a CPU with this stack pointer reads as its index: its block's last word. */
+export function cpuInfoAddressOf(stackPointer: number): number {
+  return (stackPointer & -STACK_WORDS) + CPU_INFO_OFFSET;
+}
+
+/** The words that hold `cpu`'s index: in the `cpu_info` of its stack block and of its IST block. */
+export function cpuInfoAddresses(cpu: number): number[] {
+  return [stackBase(cpu) + CPU_INFO_OFFSET, istBlock(cpu) + CPU_INFO_OFFSET];
 }
 
 /** The end of the mapped address space: half the bits of a word address select mapped memory. */
@@ -327,8 +361,6 @@ export const RECOVERY_ENTRY_POINTER = staticAddress('recoveryEntry');
 export const ONLINE_CPUS = staticAddress('onlineCpus');
 export const IPI_DESTINATIONS = staticAddress('ipiDestination');
 export const RECOVERY_NMI = staticAddress('recoveryNmi');
-/** recovery_in_progress after a double fault: the system is shut down, no recovery may start */
-export const RECOVERY_SHUTDOWN = -1;
 export const CPU_LOCKS_POINTER = staticAddress('cpuLocks');
 export const DOMAIN_LIST_LOCK = LOCKS_BASE + StaticLocks.offset.domainList;
 export const TIME_LOCK = LOCKS_BASE + StaticLocks.offset.time;

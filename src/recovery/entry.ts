@@ -2,13 +2,13 @@
  * The start of recovery runs in the machine, as hypervisor code (code/recovery-entry.ts): the
  * detecting CPU delivers its exception, runs panic(), jumps to the recovery routine, stops the
  * other CPUs and hands over. Only then do the mechanism's repair steps run. Corrupted state can
- * keep that from happening (a double fault, a fault inside the panic path, a wait for a CPU that
- * never parks, a jump through a corrupted pointer): recovery never runs. The entry gets a
- * bounded simulated time, so one that hangs ends.
+ * keep that from happening (a fault inside the panic path, a stack pointer gone astray that makes
+ * it take its CPU for another, a wait for a CPU that never parks, a jump through a corrupted
+ * pointer): recovery never runs. The entry gets a bounded simulated time, so one that hangs ends.
  */
 import type { Hypervisor } from '../hypervisor/hypervisor.js';
 import type { Detection } from '../hypervisor/detection.js';
-import { IST_STACK_WORDS, MAX_CPUS, ONLINE_CPUS, RECOVERY_NMI, doubleFaultStackBase, perCpuAddress, PerCpu } from '../hypervisor/layout.js';
+import { MAX_CPUS, ONLINE_CPUS, RECOVERY_IN_PROGRESS, RECOVERY_NMI, cpuInfoAddresses, cpuInfoAddressOf, perCpuAddress, PerCpu } from '../hypervisor/layout.js';
 import { CpuMode } from '../machine/cpu.js';
 import { symbolizerFor } from '../machine/disassembler.js';
 import { describeTrap, hex, type Trap } from '../machine/trap.js';
@@ -31,10 +31,25 @@ export function runRecoveryEntry(hypervisor: Hypervisor, detection: Detection, o
   // which build of the recovery routine this is: part of the mechanism, not of the failed state
   machine.memory.words[RECOVERY_NMI] = options.sendsNmi ? 1 : 0;
   const startNs = machine.nowNs;
+  const identity = mistakenIdentity(hypervisor, detection.cpu);
   const stop = hypervisor.runRecoveryEntry(startNs + ENTRY_WINDOW_NS);
   const entryNs = machine.nowNs - startNs;
   if (stop.kind === 'handedOver') return { kind: 'handedOver', cpu: stop.cpu, entryNs };
-  return { kind: 'neverRan', detail: whatStopped(hypervisor, detection.cpu, stop.traps), entryNs };
+  const detail = whatStopped(hypervisor, detection.cpu, stop.traps);
+  return { kind: 'neverRan', detail: identity === undefined ? detail : `${identity}; ${detail}`, entryNs };
+}
+
+/**
+ * A CPU whose stack pointer, as the panic path begins, has left its own stacks (into mapped
+ * memory: else it double-faults onto its own) reads another block's last word as its
+ * `cpu_info`, and runs the panic path as the CPU that word names.
+ */
+function mistakenIdentity(hypervisor: Hypervisor, cpuIndex: number): string | undefined {
+  const stackPointer = hypervisor.machine.cpus[cpuIndex].stackPointer;
+  const address = cpuInfoAddressOf(stackPointer);
+  if (cpuInfoAddresses(cpuIndex).includes(address)) return undefined;
+  const named = hypervisor.machine.memory.words[address];
+  return `cpu ${cpuIndex} ran its panic path on stack pointer ${hex(stackPointer)}, outside its stacks, as cpu ${named ?? '?'}`;
 }
 
 /** Why the detecting CPU never handed over, from where it is and what it hit on the way. */
@@ -44,15 +59,15 @@ function whatStopped(hypervisor: Hypervisor, cpuIndex: number, traps: readonly T
   const where = `${symbol(cpu.programCounter) ?? hex(cpu.programCounter)}`;
   const nested = traps.find((trap) => trap.cpu === cpuIndex && !(trap.kind === 'exception' && trap.exception === 'doubleFault'));
   if (nested !== undefined) return `fault inside the panic path: ${describeTrap(nested)} <${symbol(nested.programCounter) ?? '?'}>`;
-  if (between(hypervisor, cpu.programCounter, 'double_fault', 'panic')) {
-    const words = hypervisor.machine.memory.words;
-    const frameStackPointer = words[doubleFaultStackBase(cpuIndex) + IST_STACK_WORDS - 1];
-    return `double fault: the exception frame could not be pushed (stack pointer ${hex(frameStackPointer)})`;
-  }
   if (cpu.mode === CpuMode.Stopped) return `cpu ${cpuIndex} shut down delivering a double fault`;
   // the entry, and the routines it calls while it waits, come before the park loop
   if (between(hypervisor, cpu.programCounter, 'recovery_entry', 'recovery_interrupt')) {
     return `hang waiting for CPUs to park: ${unparkedCpus(hypervisor, cpuIndex).join(', ') || 'none'} (online map ${hex(hypervisor.machine.memory.words[ONLINE_CPUS])})`;
+  }
+  if (between(hypervisor, cpu.programCounter, 'recovery_park', 'recovery_resume')) {
+    const claimant = hypervisor.machine.memory.words[RECOVERY_IN_PROGRESS] - 1;
+    const claimed = claimant === cpuIndex ? 'claimed the recovery, then parked' : `parked in a recovery claimed as cpu ${claimant}`;
+    return `cpu ${cpuIndex} ${claimed}: no CPU ran it`;
   }
   return `panic path hung at ${where}`;
 }

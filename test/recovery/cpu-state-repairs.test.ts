@@ -171,11 +171,11 @@ describe('scheduler-consistency', () => {
 });
 
 describe('scheduler-consistency: a CPU the recovery IPI caught mid-switch', () => {
-  // 3AppVM, seed 7, trial 37 (the ablation campaign's): CPU 2 fail-stops leaving vcpu_wake while
-  // CPU 0 is switching vCPUs when the recovery IPI arrives. As in Xen, schedule()
+  // 3AppVM, seed 7, trial 40 (the ablation campaign's): CPU 2 fail-stops in its own context_switch
+  // while CPU 0 is switching vCPUs when the recovery IPI arrives. As in Xen, schedule()
   // drops the lock with spin_unlock_irq and context_switch clears prev's is_running only after
   // interrupts are enabled again, so the IPI parks CPU 0 with both vCPUs marked running.
-  const trial = { configuration: '3AppVM', seed: 7, trialIndex: 37, faultType: 'failstop', mechanism: 'microreset' } as const;
+  const trial = { configuration: '3AppVM', seed: 7, trialIndex: 40, faultType: 'failstop', mechanism: 'microreset' } as const;
   const PRIVVM_CPU = 0;
 
   /** Where the recovery IPI interrupted CPU 0, and the vCPUs of CPU 0 marked running, as the repairs begin. */

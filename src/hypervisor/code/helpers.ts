@@ -2,10 +2,21 @@
  * Small code-emitting idioms shared by the hypervisor's handlers, so each reads like C.
  */
 import { ref, reg, type Assembler, type LabelReference, type Register } from '../../machine/assembler.js';
-import { CPU_LOCKS_POINTER, CpuLocks, PER_CPU_BASE, PerCpu } from '../layout.js';
+import { CPU_INFO_OFFSET, CPU_LOCKS_POINTER, CpuLocks, PER_CPU_BASE, PerCpu, STACK_WORDS } from '../layout.js';
 
 /** The routines' scratch register (the structured helpers' first): clobbered by the helpers below. */
 export const routineScratch = reg.r14;
+
+/**
+ * destination = smp_processor_id(): as Xen's `get_cpu_info()->processor_id`, the `cpu_info`
+ * word of the stack block the stack pointer is in (so a stack pointer gone astray in mapped
+ * memory names whatever that word holds)
+ */
+export function smpProcessorId(asm: Assembler, destination: Register): void {
+  asm.rdsp(destination);
+  asm.andi(destination, destination, -STACK_WORDS);
+  asm.ld(destination, destination, CPU_INFO_OFFSET);
+}
 
 /**
  * destination = &per_cpu(this CPU), clobbering `scratch` (r14, the routines' scratch register,
@@ -13,7 +24,7 @@ export const routineScratch = reg.r14;
  * register of the code it interrupted)
  */
 export function thisCpuArea(asm: Assembler, destination: Register, scratch: Register = routineScratch): void {
-  asm.cpuid(destination);
+  smpProcessorId(asm, destination);
   cpuAreaOf(asm, destination, destination, scratch);
 }
 

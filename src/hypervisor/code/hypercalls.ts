@@ -51,7 +51,7 @@ import {
   VECTOR_EVENT_CHECK,
   Vcpu,
 } from '../layout.js';
-import { addToField, routine, scheduleLockOf, storeImmediate, tableEntry } from './helpers.js';
+import { addToField, routine, scheduleLockOf, smpProcessorId, storeImmediate, tableEntry } from './helpers.js';
 
 export const hypercallHandlers: Readonly<Record<Hypercall, string>> = {
   [Hypercall.MmuUpdate]: 'do_mmu_update',
@@ -368,7 +368,7 @@ function emitSchedOp(asm: Assembler): void {
     asm.cmpi(operation, SCHEDOP_BLOCK);
     asm.bne(invalid);
     asm.cli();
-    asm.cpuid(cpu);
+    smpProcessorId(asm, cpu);
     scheduleLockOf(asm, scheduleLock, cpu);
     asm.ld(domain, caller, Vcpu.offset.domain);
     asm.addi(domainLock, domain, Domain.offset.eventLock);
@@ -398,7 +398,7 @@ function emitSchedOp(asm: Assembler): void {
 function raiseScheduleHere(asm: Assembler): void {
   const raise = aliases({ cpu: reg.r1, bits: reg.r2 });
   asm.push(raise.bits);
-  asm.cpuid(raise.cpu);
+  smpProcessorId(asm, raise.cpu);
   asm.movi(raise.bits, SOFTIRQ_SCHEDULE);
   asm.call(ref('raise_softirq'));
   asm.pop(raise.bits);
@@ -638,7 +638,7 @@ function emitPhysdevOp(asm: Assembler): void {
       tableEntry(asm, slot, IRQ_EOI_READY_TABLE, vector);
       storeImmediate(asm, slot, 0, 1, self);
       asm.addi(cpu, cpu, -1);
-      asm.cpuid(self);
+      smpProcessorId(asm, self);
       asm.ifEqual(
         cpu,
         self,

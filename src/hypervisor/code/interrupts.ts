@@ -22,7 +22,7 @@ import {
   Vcpu,
   WATCHDOG_STRIKES,
 } from '../layout.js';
-import { atomicOr, cpuAreaOf, irqEnter, tableEntry, irqExit, restoreAll, routine, saveAll, scheduleLockOf, storeImmediate, thisCpuArea } from './helpers.js';
+import { atomicOr, cpuAreaOf, irqEnter, tableEntry, irqExit, restoreAll, routine, saveAll, scheduleLockOf, smpProcessorId, storeImmediate, thisCpuArea } from './helpers.js';
 
 /** Where the handlers keep this CPU's per-CPU area, as the routines they call expect it. */
 const cpuArea = reg.r7;
@@ -178,7 +178,7 @@ function emitPendingEoiPush(asm: Assembler): void {
     asm.st(cpuArea, PerCpu.offset.pendingEoiCount, count);
     // irq_eoi_cpu[vector] = this CPU + 1; irq_eoi_ready[vector] = 0
     tableEntry(asm, slot, IRQ_EOI_CPU_TABLE, vector);
-    asm.cpuid(value);
+    smpProcessorId(asm, value);
     asm.addi(value, value, 1);
     asm.st(slot, 0, value);
     tableEntry(asm, slot, IRQ_EOI_READY_TABLE, vector);
@@ -237,7 +237,7 @@ function emitNmi(asm: Assembler): void {
     const { leader, self } = aliases({ leader: reg.r1, self: reg.r2 });
     asm.movi(leader, RECOVERY_IN_PROGRESS);
     asm.ld(leader, leader, 0);
-    asm.cpuid(self);
+    smpProcessorId(asm, self);
     asm.addi(self, self, 1);
     asm.ifNotZero(leader, () => {
       asm.cmp(leader, self);

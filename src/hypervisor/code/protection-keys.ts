@@ -6,6 +6,7 @@
 import { reg, type Assembler, type LockHooks, type Register } from '../../machine/assembler.js';
 import { PER_CPU_BASE, PerCpu } from '../layout.js';
 import { HASHED_DOMAINS, OPEN_COUNTS_OFFSET, PROTECTION_SEED } from '../protection-domains.js';
+import { smpProcessorId } from './helpers.js';
 
 /** the lock code's scratch registers (the assembler's), free around a lock */
 const scratch = reg.r14;
@@ -34,7 +35,8 @@ function updateRights(asm: Assembler, delta: 1 | -1): void {
   const counts = reg.r13;
   const mask = reg.r12;
   asm.push(mask).push(counts);
-  asm.cpuid(scratch).movi(counts, PerCpu.sizeWords).mul(scratch, scratch, counts).addi(scratch, scratch, PER_CPU_BASE + OPEN_COUNTS_OFFSET);
+  smpProcessorId(asm, scratch);
+  asm.movi(counts, PerCpu.sizeWords).mul(scratch, scratch, counts).addi(scratch, scratch, PER_CPU_BASE + OPEN_COUNTS_OFFSET);
   asm.ld(counts, scratch, 0);
   if (delta > 0) asm.add(counts, counts, unit);
   else asm.sub(counts, counts, unit);

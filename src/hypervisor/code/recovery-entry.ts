@@ -4,7 +4,7 @@
  * routine), so that corrupted registers or data can crash or hang them before any repair runs:
  *
  *   exception_entry   every exception lands here, its frame pushed on the stack in use
- *   double_fault      a frame that could not be pushed: on its own stack, shut down and halt
+ *   double_fault      a frame that could not be pushed: on its own stack, report and panic
  *   panic             find this CPU's area, say what ran, claim the recovery, jump to its entry
  *   recovery_entry    on the detecting CPU, interrupts off: the recovery IPI to every other
  *                     online CPU, wait for them to park (an NMI to the rest if this routine
@@ -22,12 +22,11 @@ import {
   RECOVERY_ENTRY_POINTER,
   RECOVERY_IN_PROGRESS,
   RECOVERY_NMI,
-  RECOVERY_SHUTDOWN,
   SOFTIRQ_SCHEDULE,
   VECTOR_RECOVERY,
   Vcpu,
 } from '../layout.js';
-import { addToField, cpuAreaOf, routine, saveAll, storeImmediate, thisCpuArea } from './helpers.js';
+import { addToField, cpuAreaOf, routine, saveAll, smpProcessorId, storeImmediate, thisCpuArea } from './helpers.js';
 
 /** How long the recovery entry waits for the recovery IPI to park the other CPUs before the NMI. */
 export const RECOVERY_IPI_WAIT_US = 50;
@@ -56,18 +55,14 @@ function emitExceptionEntry(asm: Assembler): void {
 }
 
 /**
- * The exception's frame could not be pushed (a corrupted stack pointer, say). The machine has
- * reported it; the system is shut down: no recovery may start after this, and NMIs or panics on
- * the other CPUs park them.
+ * The exception's frame could not be pushed (a stack pointer flipped out of mapped memory, say).
+ * The machine has reported it; as Xen's `do_double_fault` (traps.c, every release since 3.x),
+ * the handler, on its own stack, calls panic(), which recovery hooks. On that stack the CPU's
+ * `cpu_info` is its own, so the panic path knows which CPU it runs on.
  */
 function emitDoubleFault(asm: Assembler): void {
-  const { shutdown, recovery } = aliases({ shutdown: reg.r1, recovery: reg.r2 });
   asm.func('double_fault', () => {
-    asm.cli();
-    asm.movi(shutdown, RECOVERY_SHUTDOWN);
-    asm.movi(recovery, RECOVERY_IN_PROGRESS);
-    asm.st(recovery, 0, shutdown);
-    haltForever(asm);
+    asm.jmp(ref('panic'));
   });
 }
 
@@ -96,7 +91,7 @@ function emitPanic(asm: Assembler): void {
     asm.ld(vcpuId, cpuArea, PerCpu.offset.current);
     asm.ld(vcpuId, vcpuId, Vcpu.offset.id);
     // claim = this CPU + 1; cmpxchg(&recovery_in_progress, 0, claim)
-    asm.cpuid(self);
+    smpProcessorId(asm, self);
     asm.addi(claim, self, 1);
     asm.movi(address, RECOVERY_IN_PROGRESS);
     asm.movi(owner, 0);
@@ -122,7 +117,7 @@ function emitRecoveryEntry(asm: Assembler): void {
   const { allParked, value, deadlineUs } = aliases({ allParked: reg.r0, value: reg.r1, deadlineUs: reg.r11 });
   asm.func('recovery_entry', () => {
     const stopped = asm.local('stopped');
-    asm.cpuid(self);
+    smpProcessorId(asm, self);
     asm.movi(vector, VECTOR_RECOVERY);
     asm.call(ref('recovery_signal_others'));
     asm.rdtime(deadlineUs);
@@ -249,7 +244,7 @@ function emitParkAndResume(asm: Assembler): void {
 
   const raise = aliases({ cpu: reg.r1, bits: reg.r2 });
   asm.func('recovery_resume', () => {
-    asm.cpuid(raise.cpu);
+    smpProcessorId(asm, raise.cpu);
     asm.movi(raise.bits, SOFTIRQ_SCHEDULE);
     asm.call(ref('raise_softirq'));
     asm.jmp(ref('return_to_guest'));

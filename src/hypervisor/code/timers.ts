@@ -24,7 +24,7 @@ import {
   Vcpu,
   WALLCLOCK,
 } from '../layout.js';
-import { addToField, cpuAreaOf, irqEnter, irqExit, routine, routineScratch, storeImmediate, thisCpuArea, timerLockOf } from './helpers.js';
+import { addToField, cpuAreaOf, irqEnter, irqExit, routine, routineScratch, smpProcessorId, storeImmediate, thisCpuArea, timerLockOf } from './helpers.js';
 
 /** The timer routines' arguments: the timer (r0), its expiry (r1), the CPU area of its list (r7). */
 const { timer, expiry, cpuArea } = aliases({ timer: reg.r0, expiry: reg.r1, cpuArea: reg.r7 });
@@ -118,7 +118,7 @@ function emitSetTimer(asm: Assembler): void {
       // the earliest now, on this CPU: the local timer must fire for it
       const head = value;
       asm.ld(head, cpuArea, PerCpu.offset.timerHead);
-      asm.cpuid(self);
+      smpProcessorId(asm, self);
       asm.ifEqual(head, timer, () => {
         asm.ifEqual(self, cpu, () => asm.call(ref('timer_reprogram')));
       });
@@ -172,7 +172,7 @@ function emitTimerInterrupt(asm: Assembler): void {
     for (const register of saved) asm.push(register);
     thisCpuArea(asm, cpuArea);
     irqEnter(asm, cpuArea, raise.cpu);
-    asm.cpuid(raise.cpu);
+    smpProcessorId(asm, raise.cpu);
     asm.movi(raise.bits, SOFTIRQ_TIMER);
     asm.call(ref('raise_softirq'));
     irqExit(asm, cpuArea, raise.cpu);
@@ -192,7 +192,7 @@ function emitTimerSoftirq(asm: Assembler): void {
   routine(asm, 'timer_softirq', [timer, now, expires, cpu, cpuArea, head, lock], () => {
     asm.cli();
     thisCpuArea(asm, cpuArea);
-    asm.cpuid(cpu);
+    smpProcessorId(asm, cpu);
     timerLockOf(asm, lock, cpu);
     asm.spinLock(lock);
     asm.loop((exit) => {
@@ -240,7 +240,7 @@ function emitRecurringHandlers(asm: Assembler): void {
     const current = reg.r1;
     asm.ld(current, cpuArea, PerCpu.offset.current);
     addToField(asm, current, Vcpu.offset.runtimeUs, 10, reg.r2);
-    asm.cpuid(raise.cpu);
+    smpProcessorId(asm, raise.cpu);
     asm.movi(raise.bits, SOFTIRQ_SCHEDULE);
     asm.call(ref('raise_softirq'));
   });

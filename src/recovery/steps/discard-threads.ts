@@ -4,7 +4,7 @@
  * one, or trip over state the repairs change under it.
  */
 import { CpuMode } from '../../machine/cpu.js';
-import { IST_STACK_WORDS, nmiStackBase, stackTop } from '../../hypervisor/layout.js';
+import { nmiStackBase, nmiStackTop, stackTop } from '../../hypervisor/layout.js';
 import { RecoveryHang } from '../context.js';
 import { defineStep } from '../step.js';
 import { isParked, unstoppedCpus } from './stop-cpus.js';
@@ -35,6 +35,6 @@ function isParkedIdle(context: Parameters<typeof isParked>[0], cpu: number): boo
 /** The stack pointer of the thread the park interrupted: an NMI's frame on its own stack holds it. */
 function interruptedStackPointer(context: Parameters<typeof isParked>[0], cpu: number): number {
   const stackPointer = context.machine.cpus[cpu].stackPointer;
-  const nmiTop = nmiStackBase(cpu) + IST_STACK_WORDS;
+  const nmiTop = nmiStackTop(cpu);
   return stackPointer >= nmiStackBase(cpu) && stackPointer < nmiTop ? context.machine.memory.words[nmiTop - 1] : stackPointer;
 }

@@ -7,7 +7,7 @@
  * without the NMI.
  */
 import { CpuMode, type CpuState } from '../../machine/cpu.js';
-import { IST_STACK_WORDS, ONLINE_CPUS, nmiStackBase } from '../../hypervisor/layout.js';
+import { ONLINE_CPUS, nmiStackBase, nmiStackTop } from '../../hypervisor/layout.js';
 import type { RecoveryContext } from '../context.js';
 import { defineStep } from '../step.js';
 
@@ -34,7 +34,7 @@ function onlineOthers(context: RecoveryContext): number {
 function parkedByNmi(context: RecoveryContext): number {
   return context.machine.cpus.filter((cpu) => {
     const base = nmiStackBase(cpu.index);
-    return cpu.index !== context.recoveryCpu && isParked(context, cpu) && cpu.stackPointer >= base && cpu.stackPointer < base + IST_STACK_WORDS;
+    return cpu.index !== context.recoveryCpu && isParked(context, cpu) && cpu.stackPointer >= base && cpu.stackPointer < nmiStackTop(cpu.index);
   }).length;
 }
 
