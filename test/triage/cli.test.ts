@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cli, messages, removeTemporaryDirectories, temporaryDirectory, writeCampaign } from '../campaign/helpers.js';
+import { cli, completeLines, messages, removeTemporaryDirectories, requireFreshBuild, spawnCli, temporaryDirectory, waitForLines, writeCampaign } from '../campaign/helpers.js';
 
 afterAll(removeTemporaryDirectories);
 
@@ -19,6 +19,35 @@ interface JsonCluster {
 }
 
 describe('ninelives triage', () => {
+  it('interrupted twice: the second signal stops it at once with the command that goes on, and leaves no lock; that command finishes it', async () => {
+    requireFreshBuild();
+    const directory = temporaryDirectory();
+    const campaign = writeCampaign(
+      directory,
+      ['name: interrupted-triage', 'seed: 7', 'configurations: [1AppVM]', 'faults:', '  failstop: 24', 'mechanisms:', '  - { name: microreset, disable: [clear-irq-count] }', ''].join('\n'),
+    );
+    const out = join(directory, 'results');
+    const ran = await cli(['run', campaign, '--out', out, '--workers', '1']);
+    expect(ran.exitCode, ran.stderr).toBe(0);
+    const failed = readFileSync(join(out, 'trials.jsonl'), 'utf8').split('\n').filter((line) => line.includes('"recoveryFailed"')).length;
+    expect(failed).toBeGreaterThan(4);
+    const child = spawnCli(['triage', out, '--workers', '1'], directory);
+    await waitForLines(child, join(out, 'triage.jsonl'), 2);
+    // two signals at once (two SIGINTs could be merged into one while pending): Ctrl-C, then a kill
+    child.process.kill('SIGINT');
+    child.process.kill('SIGTERM');
+    const exit = await child.exited;
+    expect(exit.code, exit.stderr).toBe(130);
+    const command = `ninelives triage ${out} --workers 1`;
+    expect(messages(exit.stderr)).toEqual([`ninelives: interrupted again: stopped at once, the diagnoses in progress dropped; continue with: ${command}`]);
+    expect(existsSync(join(out, '.ninelives.lock'))).toBe(false);
+    expect(completeLines(join(out, 'triage.jsonl'))).toBeLessThan(failed);
+    const resumed = await cli(command.split(' ').slice(1));
+    expect(resumed.exitCode, resumed.stderr).toBe(0);
+    expect(completeLines(join(out, 'triage.jsonl'))).toBe(failed);
+    expect(existsSync(join(out, 'triage.md'))).toBe(true);
+  }, 120_000);
+
   it('clusters the failed recoveries, writes its files and resumes', async () => {
     const directory = temporaryDirectory();
     const campaign = writeCampaign(

@@ -16,7 +16,7 @@ import { writeFileAtomically } from '../../results/staged-file.js';
 import { TRIAGE_CLUSTERS_FILE, type Triage } from '../../results/triage.js';
 import { writeDirectoryReports } from '../../report/write.js';
 import { diagnosedText, renderTriageMarkdown } from '../../report/triage.js';
-import { errorLine, Interrupted, UsageError } from '../errors.js';
+import { errorLine, EXIT_INTERRUPTED, Interrupted, UsageError } from '../errors.js';
 import { writeTrialPage, writeTrialPages } from '../trial-pages.js';
 import type { CliIo } from '../io.js';
 import { parseInteger } from '../options.js';
@@ -57,7 +57,7 @@ export function registerTriageCommand(program: Command, io: CliIo): void {
       claimOrExplain(directory, { campaign: first.campaign, force: options.force, named: 'the results directory' });
       const release = lockDirectory(directory);
       try {
-        await triageOrPage(directory, path, first, options, command, io);
+        await triageOrPage(directory, path, first, options, command, io, release);
       } finally {
         release();
       }
@@ -79,7 +79,7 @@ function refusePageMisuse(options: TriageCommandOptions): void {
 }
 
 /** `--page`: one trial's page; else the whole triage, its pages and reports. */
-async function triageOrPage(directory: string, path: string, first: CampaignRecord, options: TriageCommandOptions, command: Command, io: CliIo): Promise<void> {
+async function triageOrPage(directory: string, path: string, first: CampaignRecord, options: TriageCommandOptions, command: Command, io: CliIo, release: () => void): Promise<void> {
   if (options.page !== undefined) {
     const page = await writeTrialPage(directory, options.page, storedDiagnosisOf(directory, options.page));
     if (page === undefined) throw new UsageError('usage.noTrial', `no trial ${options.page} in ${path}`);
@@ -88,7 +88,13 @@ async function triageOrPage(directory: string, path: string, first: CampaignReco
   }
   const commandLine = shellCommand(['ninelives', ...(command.parent?.args ?? ['triage', directory])]);
   const bounds: TriageBounds = options.timeBudgetMs === undefined ? { maxReruns: options.maxReruns } : { maxReruns: options.maxReruns, timeBudgetMs: options.timeBudgetMs };
-  const run = await triageWithProgress(directory, { workers: options.workers, bounds, sdc: options.sdc === true }, io);
+  // a second SIGINT or SIGTERM does not wait for the diagnoses in progress (triage.jsonl keeps the finished ones)
+  const stopAtOnce = (): never => {
+    release();
+    io.stderr.write(errorLine(`interrupted again: stopped at once, the diagnoses in progress dropped; continue with: ${commandLine}`));
+    process.exit(EXIT_INTERRUPTED);
+  };
+  const run = await triageWithProgress(directory, { workers: options.workers, bounds, sdc: options.sdc === true }, io, stopAtOnce);
   if (run.kind === 'interrupted') throw new Interrupted(`interrupted after ${run.done}/${run.total} trials; continue with: ${commandLine}`);
   const { pages, discordant } = await writeTrialPages(directory, run.triage, new Map(run.diagnoses.map((diagnosis) => [diagnosis.id, diagnosis])));
   const triage: Triage = { ...run.triage, pages: Object.fromEntries(pages), discordant };
@@ -101,12 +107,16 @@ async function triageOrPage(directory: string, path: string, first: CampaignReco
   io.stdout.write(options.json === true ? JSON.stringify(jsonOf(triage), null, 2) + '\n' : describe(triage, directory));
 }
 
-async function triageWithProgress(directory: string, { workers, bounds, sdc }: { workers: number; bounds: TriageBounds; sdc: boolean }, io: CliIo): Promise<TriageRun> {
+async function triageWithProgress(directory: string, { workers, bounds, sdc }: { workers: number; bounds: TriageBounds; sdc: boolean }, io: CliIo, stopAtOnce: () => never): Promise<TriageRun> {
   const progress = createProgress(io, 'triage');
   const controller = new AbortController();
-  const interrupt = (): void => controller.abort();
-  process.once('SIGINT', interrupt);
-  process.once('SIGTERM', interrupt);
+  const interrupt = (): void => {
+    if (!controller.signal.aborted) return controller.abort();
+    progress.stop();
+    stopAtOnce();
+  };
+  process.on('SIGINT', interrupt);
+  process.on('SIGTERM', interrupt);
   try {
     return await triageDirectory(directory, { workers, bounds, sdc, signal: controller.signal, onProgress: (done, total) => progress.update(done, total) });
   } finally {
