@@ -18,18 +18,24 @@ interface JsonCluster {
   readonly repairedBy: readonly string[];
 }
 
+/** A finished campaign of fail-stop faults recovered without clear-irq-count (most fail): where, and how many recoveries failed. */
+async function resultsWithFailures(name: string, failstop: number): Promise<{ directory: string; out: string; failed: number }> {
+  const directory = temporaryDirectory();
+  const campaign = writeCampaign(
+    directory,
+    [`name: ${name}`, 'seed: 7', 'configurations: [1AppVM]', 'faults:', `  failstop: ${failstop}`, 'mechanisms:', '  - { name: microreset, disable: [clear-irq-count] }', ''].join('\n'),
+  );
+  const out = join(directory, 'results');
+  const ran = await cli(['run', campaign, '--out', out, '--workers', '1']);
+  expect(ran.exitCode, ran.stderr).toBe(0);
+  const failed = readFileSync(join(out, 'trials.jsonl'), 'utf8').split('\n').filter((line) => line.includes('"recoveryFailed"')).length;
+  return { directory, out, failed };
+}
+
 describe('ninelives triage', () => {
   it('interrupted twice: the second signal stops it at once with the command that goes on, and leaves no lock; that command finishes it', async () => {
     requireFreshBuild();
-    const directory = temporaryDirectory();
-    const campaign = writeCampaign(
-      directory,
-      ['name: interrupted-triage', 'seed: 7', 'configurations: [1AppVM]', 'faults:', '  failstop: 24', 'mechanisms:', '  - { name: microreset, disable: [clear-irq-count] }', ''].join('\n'),
-    );
-    const out = join(directory, 'results');
-    const ran = await cli(['run', campaign, '--out', out, '--workers', '1']);
-    expect(ran.exitCode, ran.stderr).toBe(0);
-    const failed = readFileSync(join(out, 'trials.jsonl'), 'utf8').split('\n').filter((line) => line.includes('"recoveryFailed"')).length;
+    const { directory, out, failed } = await resultsWithFailures('interrupted-triage', 24);
     expect(failed).toBeGreaterThan(4);
     const child = spawnCli(['triage', out, '--workers', '1'], directory);
     await waitForLines(child, join(out, 'triage.jsonl'), 2);
@@ -49,18 +55,10 @@ describe('ninelives triage', () => {
   }, 120_000);
 
   it('clusters the failed recoveries, writes its files and resumes', async () => {
-    const directory = temporaryDirectory();
-    const campaign = writeCampaign(
-      directory,
-      ['name: no-irq-clear', 'seed: 7', 'configurations: [1AppVM]', 'faults:', '  failstop: 4', 'mechanisms:', '  - { name: microreset, disable: [clear-irq-count] }', ''].join('\n'),
-    );
-    const out = join(directory, 'results');
-    const ran = await cli(['run', campaign, '--out', out, '--workers', '1']);
-    expect(ran.exitCode, ran.stderr).toBe(0);
+    const { directory, out, failed: trials } = await resultsWithFailures('no-irq-clear', 4);
     const first = await cli(['triage', out, '--workers', '1', '--json']);
     expect(first.exitCode, first.stderr).toBe(0);
     const { clusters } = JSON.parse(first.stdout) as { clusters: JsonCluster[] };
-    const trials = readFileSync(join(out, 'trials.jsonl'), 'utf8').split('\n').filter((line) => line.includes('"recoveryFailed"')).length;
     expect(clusters.reduce((sum, cluster) => sum + cluster.count, 0)).toBe(trials);
     for (const cluster of clusters) expect(Object.keys(cluster).sort()).toEqual(['count', 'reading', 'repairedBy', 'restoring', 'signature', 'trials']);
     expect(clusters[0].repairedBy).toEqual(['clear-irq-count']);
@@ -113,10 +111,7 @@ describe('ninelives triage', () => {
   }, 120_000);
 
   it('on results short of their plan, says they are partial, on stderr and in triage.md, as report does', async () => {
-    const directory = temporaryDirectory();
-    const campaign = writeCampaign(directory, ['name: short', 'seed: 7', 'configurations: [1AppVM]', 'faults:', '  failstop: 4', 'mechanisms:', '  - { name: microreset, disable: [clear-irq-count] }', ''].join('\n'));
-    const out = join(directory, 'results');
-    expect((await cli(['run', campaign, '--out', out, '--workers', '1'])).exitCode).toBe(0);
+    const { out } = await resultsWithFailures('short', 4);
     // a run stopped between whole records: the last trial missing
     const trials = join(out, 'trials.jsonl');
     writeFileSync(trials, readFileSync(trials, 'utf8').split('\n').slice(0, 3).join('\n') + '\n');

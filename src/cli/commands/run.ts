@@ -25,6 +25,7 @@ import { CommandFailure, errorLine, EXIT_INTERRUPTED, InputError, Interrupted, S
 import type { CliIo } from '../io.js';
 import { parseInteger } from '../options.js';
 import { createProgress } from '../progress.js';
+import { interruptibly } from '../interrupts.js';
 import { shellCommand } from '../shell.js';
 import { lockDirectory } from '../../results/lock.js';
 
@@ -194,34 +195,24 @@ export async function runCampaignAndReport(campaign: Campaign, options: Campaign
 
 async function runInterruptibly(campaign: Campaign, options: CampaignRunOptions & { workers: number }, io: CliIo, stopAtOnce: () => never): Promise<RunResult> {
   const progress = createProgress(io, campaign.name);
-  const controller = new AbortController();
-  const interrupt = (): void => {
-    if (!controller.signal.aborted) return controller.abort();
-    progress.stop();
-    stopAtOnce();
-  };
-  process.on('SIGINT', interrupt);
-  process.on('SIGTERM', interrupt);
   try {
-    return await runCampaign(campaign, {
-      outDirectory: options.outDirectory,
-      workers: options.workers,
-      trials: options.trials,
-      resume: options.resume ?? false,
-      shard: options.shard,
-      signal: controller.signal,
-      manifest: runManifest(campaign, options.trials, options.shard),
-      selfCheckEvery: options.selfCheckEvery,
-      onProgress: (state) => progress.update(state.done, state.total, describeRates(state)),
-    });
+    return await interruptibly(progress, stopAtOnce, (signal) =>
+      runCampaign(campaign, {
+        outDirectory: options.outDirectory,
+        workers: options.workers,
+        trials: options.trials,
+        resume: options.resume ?? false,
+        shard: options.shard,
+        signal,
+        manifest: runManifest(campaign, options.trials, options.shard),
+        selfCheckEvery: options.selfCheckEvery,
+        onProgress: (state) => progress.update(state.done, state.total, describeRates(state)),
+      }),
+    );
   } catch (error) {
     if (error instanceof ResultsExistError) throw new UsageError('usage.resultsExist', error.message);
     if (error instanceof ResultsFileError) throw new InputError('input.results', [error.message]);
     throw error;
-  } finally {
-    progress.stop();
-    process.removeListener('SIGINT', interrupt);
-    process.removeListener('SIGTERM', interrupt);
   }
 }
 

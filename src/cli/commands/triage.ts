@@ -21,6 +21,7 @@ import { writeTrialPage, writeTrialPages } from '../trial-pages.js';
 import type { CliIo } from '../io.js';
 import { parseInteger } from '../options.js';
 import { createProgress } from '../progress.js';
+import { interruptibly } from '../interrupts.js';
 import { claimOrExplain } from './run.js';
 import { shellCommand } from '../shell.js';
 import { lockDirectory } from '../../results/lock.js';
@@ -107,23 +108,9 @@ async function triageOrPage(directory: string, path: string, first: CampaignReco
   io.stdout.write(options.json === true ? JSON.stringify(jsonOf(triage), null, 2) + '\n' : describe(triage, directory));
 }
 
-async function triageWithProgress(directory: string, { workers, bounds, sdc }: { workers: number; bounds: TriageBounds; sdc: boolean }, io: CliIo, stopAtOnce: () => never): Promise<TriageRun> {
+function triageWithProgress(directory: string, { workers, bounds, sdc }: { workers: number; bounds: TriageBounds; sdc: boolean }, io: CliIo, stopAtOnce: () => never): Promise<TriageRun> {
   const progress = createProgress(io, 'triage');
-  const controller = new AbortController();
-  const interrupt = (): void => {
-    if (!controller.signal.aborted) return controller.abort();
-    progress.stop();
-    stopAtOnce();
-  };
-  process.on('SIGINT', interrupt);
-  process.on('SIGTERM', interrupt);
-  try {
-    return await triageDirectory(directory, { workers, bounds, sdc, signal: controller.signal, onProgress: (done, total) => progress.update(done, total) });
-  } finally {
-    progress.stop();
-    process.removeListener('SIGINT', interrupt);
-    process.removeListener('SIGTERM', interrupt);
-  }
+  return interruptibly(progress, stopAtOnce, (signal) => triageDirectory(directory, { workers, bounds, sdc, signal, onProgress: (done, total) => progress.update(done, total) }));
 }
 
 function jsonOf(triage: Triage): unknown {
