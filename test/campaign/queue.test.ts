@@ -405,6 +405,16 @@ describe.skipIf(!redisReachable)('the Redis work queue', () => {
     expect(commands.lines.length).toBeLessThan(40);
   }, 60_000);
 
+  it('status writes nothing: asking about a queue that does not exist (a misspelt name) leaves no key behind', async () => {
+    const address = freshQueue();
+    const commands = await monitored(() => queueStatus(address));
+    expect(commands.result).toMatchObject({ waiting: 0, running: 0, completed: 0, trialsTotal: 0 });
+    expect(await keysMatching(`bull:${address.queue}:*`)).toEqual([]);
+    // the command each line names (a script's own calls come as lines of their own)
+    const writes = /\] "(hset|hmset|set|del|lpush|rpush|zadd|hincrby|expire)"/i;
+    expect(commands.lines.filter((line) => writes.test(line))).toEqual([]);
+  });
+
   it('a worker whose --out holds another campaign\'s results gives the chunk back and stops: one line, exit 2, nothing written', async () => {
     const address = freshQueue();
     const out = join(directory, 'other-campaign');
@@ -483,6 +493,18 @@ describe.skipIf(!redisReachable)('the Redis work queue', () => {
 });
 
 /** The commands Redis ran, in its MONITOR feed, for the keys of our database, while `work` ran. */
+/** KEYS pattern in the tests' database, over a bare connection (no client library that might write). */
+async function keysMatching(pattern: string): Promise<string[]> {
+  const { hostname, port } = new URL(REDIS_URL);
+  const socket = connect({ host: hostname, port: Number(port === '' ? 6379 : port) });
+  let feed = '';
+  socket.on('data', (data) => (feed += data.toString('utf8')));
+  socket.write(`SELECT 7\r\nKEYS ${pattern}\r\n`);
+  await waitUntil(() => /^\+OK\r\n\*(\d+)\r\n/.test(feed) && feed.split('\r\n').length >= 3 + 2 * Number(/\*(\d+)/.exec(feed)?.[1]), 'KEYS answered', 5000);
+  socket.destroy();
+  return feed.split('\r\n').slice(2).filter((_, index) => index % 2 === 1);
+}
+
 async function monitored<T>(work: () => Promise<T>): Promise<{ result: T; lines: string[] }> {
   const { hostname, port } = new URL(REDIS_URL);
   const socket = connect({ host: hostname, port: Number(port === '' ? 6379 : port) });

@@ -377,7 +377,7 @@ export interface QueueStatus {
  * chunks only (as many as the fleet has threads), to see which are stalled.
  */
 export async function queueStatus(address: QueueAddress): Promise<QueueStatus> {
-  const queue = openQueue(address);
+  const queue = openQueue(address, { readOnly: true });
   try {
     return await statusOf(queue);
   } finally {
@@ -385,8 +385,13 @@ export async function queueStatus(address: QueueAddress): Promise<QueueStatus> {
   }
 }
 
-export function openQueue(address: QueueAddress): Queue<ChunkJob, number> {
-  return new Queue<ChunkJob, number>(address.queue, { connection: connectionOf(address.url) });
+/**
+ * A queue handle. BullMQ writes the queue's meta hash (its version) when a handle connects; one
+ * that only reads (`readOnly`, as `queue status`) writes nothing, so that asking about a queue,
+ * or a misspelt one, leaves Redis as it was.
+ */
+export function openQueue(address: QueueAddress, { readOnly = false } = {}): Queue<ChunkJob, number> {
+  return new Queue<ChunkJob, number>(address.queue, { connection: connectionOf(address.url), skipMetasUpdate: readOnly });
 }
 
 /** As queueStatus, on a queue the caller keeps open (one who asks often). */
