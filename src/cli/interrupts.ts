@@ -6,13 +6,14 @@ import type { Progress } from './progress.js';
 /**
  * Runs `work` with a signal that SIGINT or SIGTERM aborts, so the work stops cleanly and keeps
  * what it finished; a second signal does not wait for the work in progress: the progress stops
- * and `stopAtOnce` ends the process. When the work ends, so do the progress and the handlers.
+ * and `stopAtOnce` ends the process. When the work ends, so do the progress (if any) and the
+ * handlers.
  */
-export async function interruptibly<T>(progress: Progress, stopAtOnce: () => never, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function interruptibly<T>(progress: Progress | undefined, stopAtOnce: () => never, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   const interrupt = (): void => {
     if (!controller.signal.aborted) return controller.abort();
-    progress.stop();
+    progress?.stop();
     stopAtOnce();
   };
   process.on('SIGINT', interrupt);
@@ -20,7 +21,7 @@ export async function interruptibly<T>(progress: Progress, stopAtOnce: () => nev
   try {
     return await work(controller.signal);
   } finally {
-    progress.stop();
+    progress?.stop();
     process.removeListener('SIGINT', interrupt);
     process.removeListener('SIGTERM', interrupt);
   }

@@ -15,6 +15,7 @@ import { Queue, Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkReachable, connectionOf, queueStatus, type QueueAddress } from '../../src/campaign/queue/queue.js';
 import { chunkJobId } from '../../src/campaign/queue/chunks.js';
+import { LOCK_FILE } from '../../src/results/lock.js';
 import { parseCampaign } from '../../src/campaign/spec.js';
 import { cli, completeLines, lines, messages, read, removeTemporaryDirectories, requireFreshBuild, smallCampaignText, spawnCli, temporaryDirectory, waitUntil, writeCampaign, type Child } from './helpers.js';
 
@@ -370,6 +371,50 @@ describe.skipIf(!redisReachable)('the Redis work queue', () => {
     const resumed = await spawnCli(command.split(' ').slice(1), directory).exited;
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resultsIn(out)).toEqual(reference);
+  }, 120_000);
+
+  it('`queue run` interrupted twice: the second signal stops it and its worker processes at once, exit 130, one line with the command that goes on, no lock left; that command (on a fresh queue) finishes the campaign as a plain run', async () => {
+    const address = freshQueue();
+    const out = join(directory, 'queue-run-interrupted-twice');
+    const hosts = join(out, 'hosts');
+    const child = spawnCli(['queue', 'run', campaign, '--out', out, '--processes', '2', '--chunk-size', '1', '--redis', address.url, '--queue', address.queue], directory);
+    const recorded = (): number => (existsSync(hosts) ? readdirSync(hosts).reduce((sum, host) => sum + completeLines(join(hosts, host, 'trials.jsonl')), 0) : 0);
+    await waitUntil(() => recorded() >= 4, 'the worker processes have recorded some trials');
+    // two signals at once (two SIGINTs could be merged into one while pending): Ctrl-C, then a kill
+    child.process.kill('SIGINT');
+    child.process.kill('SIGTERM');
+    const exit = await child.exited;
+    expect(exit.code, exit.stderr).toBe(130);
+    const command = `ninelives queue run ${campaign} --out ${out} --processes 2 --chunk-size 1 --redis ${address.url} --queue ${address.queue}`;
+    // the worker processes share its stderr, and each says how it stopped
+    const said = lines(exit.stderr).filter((line) => line.startsWith('ninelives:') && !/^ninelives: interrupted again: worker \d+ stopped at once;/.test(line));
+    expect(said).toEqual([`ninelives: interrupted again: stopped at once with the worker processes, their finished records kept in ${hosts} (the chunks they held go back to the queue within 30 s); continue with: ${command}`]);
+    expect(existsSync(join(out, LOCK_FILE))).toBe(false);
+    // the workers stopped with it: nothing more is written
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const stoppedAt = recorded();
+    expect(stoppedAt).toBeLessThan(64);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(recorded()).toBe(stoppedAt);
+    // the same command on a fresh queue runs what is missing at once, without waiting for the held chunks' locks
+    const resumed = await spawnCli([...command.split(' ').slice(1, -1), `${address.queue}-again`], directory).exited;
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resultsIn(out)).toEqual(reference);
+  }, 120_000);
+
+  it('`queue work` interrupted twice stops at once: exit 130, one line saying where its chunks go, no lock left; another worker finishes the campaign', async () => {
+    const address = freshQueue();
+    await enqueue(address);
+    const out = join(directory, 'work-interrupted-twice');
+    const child = worker(address, out, ['--lock-ms', '2000']);
+    await waitUntil(() => completeLines(join(out, 'trials.jsonl')) >= 2, 'the worker has recorded some trials');
+    child.process.kill('SIGINT');
+    child.process.kill('SIGTERM');
+    const exit = await child.exited;
+    expect(exit.code, exit.stderr).toBe(130);
+    expect(lines(exit.stderr).filter((line) => line.startsWith('ninelives:'))).toEqual([`ninelives: interrupted again: worker ${child.process.pid} stopped at once; the chunks it was working go back to the queue within 2 s, their finished trials kept in ${out}`]);
+    expect(existsSync(join(out, LOCK_FILE))).toBe(false);
+    await finishInto(address, out);
   }, 120_000);
 
   it('`queue run --processes` is capped as run\'s --workers is, with a note (256 processes were started for 32 faults), and gives the plain run\'s results', async () => {

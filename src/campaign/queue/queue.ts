@@ -28,6 +28,8 @@ import { addQueued, chunkDone, chunkStarted, existing, readProgress, whichExist,
 
 export const DEFAULT_QUEUE = 'ninelives';
 export const DEFAULT_PREFETCH = 1;
+/** How long a chunk stays locked to a worker that stopped renewing it (one killed, say) before another takes it. */
+export const DEFAULT_LOCK_MS = 30_000;
 /** chunks enqueued with one addBulk (BullMQ sends them in one pipeline) */
 const ENQUEUE_BATCH = 1000;
 
@@ -288,7 +290,7 @@ export async function startWorker(address: QueueAddress, options: WorkOptions): 
     void closeAll();
     throw new DelayedError();
   };
-  const lockDuration = options.lockDurationMs ?? 30_000;
+  const lockDuration = options.lockDurationMs ?? DEFAULT_LOCK_MS;
   const worker = new Worker<ChunkJob, number>(
     address.queue,
     async (job: Job<ChunkJob, number>, token?: string) => {

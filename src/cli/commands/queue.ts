@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
 import type { Queue } from 'bullmq';
 import { ResultsSoFar, type ChunkJob } from '../../campaign/queue/chunks.js';
-import { checkReachable, DEFAULT_PREFETCH, DEFAULT_QUEUE, enqueueCampaign, openQueue, queueStatus, startWorker, statusOf, type QueueAddress, type QueueStatus } from '../../campaign/queue/queue.js';
+import { checkReachable, DEFAULT_LOCK_MS, DEFAULT_PREFETCH, DEFAULT_QUEUE, enqueueCampaign, openQueue, queueStatus, startWorker, statusOf, type QueueAddress, type QueueStatus } from '../../campaign/queue/queue.js';
 import { describeIdle } from '../../campaign/queue/idle.js';
 import { TRIALS_FILE, existingTrialsFile, finishResults } from '../../results/directory.js';
 import { firstRecord } from '../../results/store.js';
@@ -27,7 +27,8 @@ import type { Campaign } from '../../campaign/spec.js';
 import { LOCK_FILE, lockDirectory } from '../../results/lock.js';
 import { NinelivesError } from '../../errors.js';
 import { writeDirectoryReports } from '../../report/write.js';
-import { CommandFailure, errorLine, Interrupted, UsageError } from '../errors.js';
+import { CommandFailure, errorLine, EXIT_INTERRUPTED, Interrupted, UsageError } from '../errors.js';
+import { interruptibly } from '../interrupts.js';
 import { shellCommand } from '../shell.js';
 import type { CliIo } from '../io.js';
 import { parseInteger } from '../options.js';
@@ -166,7 +167,7 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
     .description('work chunks from the queue with this host\'s worker threads, appending records to DIR/trials.jsonl, until SIGINT or SIGTERM')
     .requiredOption('--out <dir>', 'this host\'s results directory')
     .option('--workers <n>', 'worker threads (default: one per core)', parseInteger('--workers', 1, 256), availableParallelism())
-    .option('--lock-ms <ms>', 'how long a dead worker\'s chunk stays locked before another takes it', parseInteger('--lock-ms', 1000, 3_600_000), 30_000)
+    .option('--lock-ms <ms>', 'how long a dead worker\'s chunk stays locked before another takes it', parseInteger('--lock-ms', 1000, 3_600_000), DEFAULT_LOCK_MS)
     .option('--force', 'write into an output directory that holds other files than a ninelives result')
     .option('--prefetch <n>', 'chunks to hold beyond one per thread, so that a thread finishing a chunk finds the next one waiting (0: take a chunk only when a thread is free)', parseInteger('--prefetch', 0, 64), DEFAULT_PREFETCH)
     .option('--idle-report', 'on stopping, print how long the pool ran dry and the threads waited between groups (the queue\'s overhead)')
@@ -181,7 +182,7 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
       // one writer a results directory: another worker, or a run, writing there is refused
       const release = lockDirectory(options.out);
       try {
-        await workUntilStopped(address, options, io);
+        await workUntilStopped(address, options, io, release);
       } finally {
         release();
       }
@@ -223,7 +224,7 @@ export function registerQueueCommands(program: Command, io: CliIo): void {
       if (choice.note !== undefined) io.stderr.write(errorLine(`note: ${choice.note}, so ${processes} process${processes === 1 ? '' : 'es'}`));
       const release = lockDirectory(options.out);
       try {
-        await runOnThisHost(campaign, manifest, address, { ...options, processes }, commandLine, io);
+        await runOnThisHost(campaign, manifest, address, { ...options, processes }, { commandLine, release }, io);
       } finally {
         release();
       }
@@ -239,9 +240,15 @@ interface QueueRunOptions {
   readonly idleReport?: boolean;
 }
 
+/** How queue run says to go on, and gives DIR back when it stops at once. */
+interface RunInvocation {
+  readonly commandLine: string;
+  readonly release: () => void;
+}
+
 /** queue run's work once DIR is claimed: enqueue, work with the processes, merge, report. */
-async function runOnThisHost(campaign: Campaign, manifest: Omit<Manifest, 'tool'>, address: QueueAddress, options: QueueRunOptions, commandLine: string, io: CliIo): Promise<void> {
-  const added = await workWithProcesses(campaign, address, options, commandLine, io);
+async function runOnThisHost(campaign: Campaign, manifest: Omit<Manifest, 'tool'>, address: QueueAddress, options: QueueRunOptions, invocation: RunInvocation, io: CliIo): Promise<void> {
+  const added = await workWithProcesses(campaign, address, options, invocation, io);
   const shards = resultsFilesIn([options.out]).map((file) => ({ directory: dirname(file), path: file }));
   const plan = planMerge(shards);
   if (plan.campaign === undefined) throw new CommandFailure('merge.conflict', 'the workers wrote no trials');
@@ -251,47 +258,58 @@ async function runOnThisHost(campaign: Campaign, manifest: Omit<Manifest, 'tool'
   const rule = stopRuleOf(campaign);
   if (rule !== undefined) writeFileSync(join(options.out, STOP_RULE_FILE), stopRuleText(rule));
   const summary = finishResults(options.out, plan.campaign.name, plan.campaign.seed);
-  await writeDirectoryReports(options.out, summary, { title: campaign.name, generatedBy: commandLine });
+  await writeDirectoryReports(options.out, summary, { title: campaign.name, generatedBy: invocation.commandLine });
   io.stdout.write(`${campaign.name}: ${added} chunks run by ${options.processes} processes; ${summary.trials} trials; report: ${join(options.out, 'report.md')}\n`);
 }
 
 /**
  * Enqueue the campaign (round by round under a stop rule) and work it with the worker
  * processes until the results hold it; how many chunks were added. SIGINT or SIGTERM stops the
- * processes (their finished records kept) and says how to go on.
+ * processes (their finished records kept) and says how to go on; a second one, while they finish
+ * the chunks in hand, passes it on to them, so that they too stop at once, and exits.
  */
-async function workWithProcesses(campaign: Campaign, address: QueueAddress, options: QueueRunOptions, commandLine: string, io: CliIo): Promise<number> {
+async function workWithProcesses(campaign: Campaign, address: QueueAddress, options: QueueRunOptions, { commandLine, release }: RunInvocation, io: CliIo): Promise<number> {
   const hosts = Array.from({ length: options.processes }, (_, index) => join(options.out, 'hosts', `worker-${index + 1}`));
   const children = hosts.map((out) => spawnWorker(address, out, { threads: options.workers, prefetch: options.prefetch, idleReport: options.idleReport === true }));
   const queue = openQueue(address);
+  const stopAtOnce = (): never => {
+    for (const child of children.filter(isRunning)) child.kill('SIGTERM');
+    release();
+    io.stderr.write(errorLine(`interrupted again: stopped at once with the worker processes, their finished records kept in ${join(options.out, 'hosts')} (the chunks they held go back to the queue within ${DEFAULT_LOCK_MS / 1000} s); continue with: ${commandLine}`));
+    process.exit(EXIT_INTERRUPTED);
+  };
+  return interruptibly(undefined, stopAtOnce, async (signal) => {
+    try {
+      return await enqueueUntilDone(campaign, address, queue, children, options, signal, io);
+    } catch (error) {
+      if (error instanceof InterruptedWait) throw new Interrupted(`interrupted; the worker processes are stopped, their records kept in ${join(options.out, 'hosts')}; continue with: ${commandLine}`);
+      throw error;
+    } finally {
+      await Promise.all(children.map(stopChild));
+      await queue.close();
+    }
+  });
+}
+
+/** One pass for a fixed-size campaign, one per round for a campaign with a stop rule: the chunks added. */
+async function enqueueUntilDone(campaign: Campaign, address: QueueAddress, queue: Queue<ChunkJob, number>, children: readonly ChildProcess[], options: QueueRunOptions, signal: AbortSignal, io: CliIo): Promise<number> {
   let added = 0;
   // the hosts' records read so far: each round reads only what the workers added since
   const soFar = new ResultsSoFar(campaign);
-  const stopping = new AbortController();
-  const interrupt = (): void => stopping.abort();
-  process.once('SIGINT', interrupt);
-  process.once('SIGTERM', interrupt);
-  try {
-    // one pass for a fixed-size campaign; one per round for a campaign with a stop rule
-    for (;;) {
-      const enqueued = await translated(() => enqueueCampaign(address, campaign, { version: ninelivesVersion(), chunkSize: options.chunkSize, resultsFiles: resultsFilesIn([options.out]), soFar }));
-      if (enqueued.missing === 0) return added;
-      const status = await statusOf(queue);
-      if (enqueued.added === 0 && status.waiting + status.running === 0) {
-        throw new CommandFailure('internal', `queue "${address.queue}" says ${enqueued.missing} chunks are done that ${options.out} lacks: give another --queue, or flush it`);
-      }
-      added += enqueued.added;
-      await untilDrained(queue, children, io, stopping.signal);
+  for (;;) {
+    const enqueued = await translated(() => enqueueCampaign(address, campaign, { version: ninelivesVersion(), chunkSize: options.chunkSize, resultsFiles: resultsFilesIn([options.out]), soFar }));
+    if (enqueued.missing === 0) return added;
+    const status = await statusOf(queue);
+    if (enqueued.added === 0 && status.waiting + status.running === 0) {
+      throw new CommandFailure('internal', `queue "${address.queue}" says ${enqueued.missing} chunks are done that ${options.out} lacks: give another --queue, or flush it`);
     }
-  } catch (error) {
-    if (error instanceof InterruptedWait) throw new Interrupted(`interrupted; the worker processes are stopped, their records kept in ${join(options.out, 'hosts')}; continue with: ${commandLine}`);
-    throw error;
-  } finally {
-    process.removeListener('SIGINT', interrupt);
-    process.removeListener('SIGTERM', interrupt);
-    await Promise.all(children.map(stopChild));
-    await queue.close();
+    added += enqueued.added;
+    await untilDrained(queue, children, io, signal);
   }
+}
+
+function isRunning(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null;
 }
 
 function spawnWorker(address: QueueAddress, out: string, options: { threads: number; prefetch: number; idleReport: boolean }): ChildProcess {
@@ -303,7 +321,7 @@ function spawnWorker(address: QueueAddress, out: string, options: { threads: num
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+  if (!isRunning(child)) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
   await exited;
@@ -317,18 +335,25 @@ interface WorkCommandOptions {
   readonly idleReport?: boolean;
 }
 
-/** Work chunks into `options.out` until SIGINT or SIGTERM, or until the worker stops by itself. */
-async function workUntilStopped(address: QueueAddress, options: WorkCommandOptions, io: CliIo): Promise<void> {
+/**
+ * Work chunks into `options.out` until SIGINT or SIGTERM, or until the worker stops by itself.
+ * The first signal lets the chunks in progress finish; a second stops at once, their records so
+ * far kept, the chunks themselves taken up again by a worker once their locks expire.
+ */
+async function workUntilStopped(address: QueueAddress, options: WorkCommandOptions, io: CliIo, release: () => void): Promise<void> {
   const worker = await translated(() => startWorker(address, { version: ninelivesVersion(), outDirectory: options.out, threads: options.workers, lockDurationMs: options.lockMs, prefetch: options.prefetch }));
-  const stop = (): void => void worker.close();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  const stopAtOnce = (): never => {
+    release();
+    io.stderr.write(errorLine(`interrupted again: worker ${process.pid} stopped at once; the chunks it was working go back to the queue within ${options.lockMs / 1000} s, their finished trials kept in ${options.out}`));
+    process.exit(EXIT_INTERRUPTED);
+  };
   io.stderr.write(`worker ${process.pid} (ninelives ${ninelivesVersion()}) on queue "${address.queue}", ${options.workers} threads, results in ${options.out}\n`);
   try {
-    await translated(() => worker.stopped);
+    await interruptibly(undefined, stopAtOnce, (signal) => {
+      signal.addEventListener('abort', () => void worker.close(), { once: true });
+      return translated(() => worker.stopped);
+    });
   } finally {
-    process.removeListener('SIGINT', stop);
-    process.removeListener('SIGTERM', stop);
     if (options.idleReport === true) io.stderr.write(`worker ${process.pid}: ${describeIdle(worker.idle())}`);
   }
 }
@@ -352,7 +377,7 @@ async function untilDrained(queue: Queue<ChunkJob, number>, children: readonly C
       if (status.failed > 0) throw new CommandFailure('internal', `${status.failed} chunks failed: see \`ninelives queue status\``);
       return;
     }
-    if (children.every((child) => child.exitCode !== null || child.signalCode !== null)) throw new CommandFailure('internal', 'every worker process exited before the queue was drained');
+    if (!children.some(isRunning)) throw new CommandFailure('internal', 'every worker process exited before the queue was drained');
   }
 }
 
