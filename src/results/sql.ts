@@ -166,10 +166,14 @@ function sealedDatabase(connection: Connection, close: () => void, partial: stri
   };
 }
 
-/** The system's words for the I/O failures a user can meet, as DuckDB quotes them, and their codes. */
-const SYSTEM_MESSAGES: readonly (readonly [string, string])[] = [
+/**
+ * The system's words (strerror's) for the I/O failures a user can meet, as DuckDB quotes them, and
+ * their codes: one for each failure SYSTEM_IO_REASONS names (sql.test checks that none is missing).
+ */
+export const SYSTEM_MESSAGES: readonly (readonly [string, string])[] = [
   ['No space left on device', 'ENOSPC'],
   ['Disk quota exceeded', 'EDQUOT'],
+  ['File too large', 'EFBIG'],
   ['Read-only file system', 'EROFS'],
   ['Permission denied', 'EACCES'],
   ['Operation not permitted', 'EPERM'],

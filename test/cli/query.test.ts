@@ -8,12 +8,12 @@ import { Command } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
 import { registerQueryCommands } from '../../src/cli/commands/query.js';
 import { runCli } from '../../src/cli/run.js';
-import { loadDuckDb, MissingPackageError, openTrials, withErrorCode } from '../../src/results/sql.js';
+import { loadDuckDb, MissingPackageError, openTrials, SYSTEM_MESSAGES, withErrorCode } from '../../src/results/sql.js';
 import { SystemIoError } from '../../src/cli/errors.js';
-import { isSystemIoFailure } from '../../src/errors.js';
+import { isSystemIoFailure, SYSTEM_IO_REASONS } from '../../src/errors.js';
 import { writeManifest, type Manifest } from '../../src/results/manifest.js';
 import { detected, nonManifested, sdc } from '../report/fixtures.js';
-import { cli, removeTemporaryDirectories, temporaryDirectory } from '../campaign/helpers.js';
+import { cli, removeTemporaryDirectories, requireFreshBuild, spawnCli, temporaryDirectory } from '../campaign/helpers.js';
 
 afterAll(removeTemporaryDirectories);
 
@@ -172,6 +172,16 @@ describe('ninelives query', () => {
     expect(readdirSync(directory).sort()).toEqual(['mine.parquet', 'trials.jsonl']);
   });
 
+  it('export past the file-size limit (ulimit -f) says so in one line, exit 1, and leaves nothing behind (it was an internal error)', async () => {
+    requireFreshBuild();
+    const directory = resultsDirectory();
+    const file = join(directory, 'trials.parquet');
+    const exit = await spawnCli(['export', directory, '--parquet', file], directory, 1).exited;
+    expect(exit.code, exit.stderr).toBe(1);
+    expect(exit.stderr).toMatch(/^ninelives: a file is larger than this process may write: IO Error: [^\n]*File too large[^\n]*\n$/);
+    expect(readdirSync(directory)).toEqual(['trials.jsonl']);
+  });
+
   it('reads DuckDB\'s I/O errors (which carry no code) as the system failures they are, not as bugs', () => {
     // as DuckDB words them, seen exporting onto a full and a read-only file system
     const full = withErrorCode(new Error('IO Error: Could not write file "/full/.x.parquet.1.0.tmp": No space left on device'));
@@ -179,6 +189,8 @@ describe('ninelives query', () => {
     const readOnly = withErrorCode(new Error('IO Error: Cannot open file "/ro/.x.parquet.1.0.tmp": Read-only file system'));
     expect(isSystemIoFailure(readOnly) && new SystemIoError(readOnly).exitCode).toBe(1);
     expect(isSystemIoFailure(withErrorCode(new Error('Binder Error: no column named x')))).toBe(false);
+    // every system failure ninelives names is read from DuckDB's words too
+    expect(SYSTEM_MESSAGES.map(([, code]) => code).sort()).toEqual(Object.keys(SYSTEM_IO_REASONS).sort());
     // a code the table only inherits is none of its entries
     expect(isSystemIoFailure(Object.assign(new Error('odd'), { code: 'constructor' }))).toBe(false);
   });
