@@ -14,7 +14,7 @@ function diagnosis(id: string, faultFunction: string): TrialDiagnosis {
     id,
     replay: `ninelives inject ${id}`,
     mechanism: 'microreset',
-    cause: 'recoveryNeverRan: double fault',
+    cause: 'recoveryNeverRan: cpu N ran its panic path on stack pointer N, outside its stacks, as cpu N',
     detector: 'exception pageFault',
     faultFunction,
     footprint: { atDetection: [], touchedByFault: [], leftHalfDone: [], progressIgnored: 0 },
@@ -43,9 +43,9 @@ describe('cluster signatures', () => {
   it('rank by the size of their finding first: the routines of one finding stay together', () => {
     const other = (id: string): TrialDiagnosis => ({ ...diagnosis(id, 'evtchn_send'), cause: 'secondFailure: watchdog hang' });
     const triage = clusterDiagnoses('test', [diagnosis('a', 'raise_softirq'), diagnosis('b', 'schedule'), diagnosis('c', 'do_mmu_update'), other('d'), other('e')], recoverySteps, []);
-    // the hang's cluster (2) is the largest, but the double fault's finding (3, in three routines) ranks first
+    // the hang's cluster (2) is the largest, but the stray stack's finding (3, in three routines) ranks first
     expect(triage.clusters.map((cluster) => cluster.count)).toEqual([1, 1, 1, 2]);
-    expect(triage.clusters.slice(0, 3).every((cluster) => cluster.cause === 'recoveryNeverRan: double fault')).toBe(true);
+    expect(triage.clusters.slice(0, 3).every((cluster) => cluster.cause === 'recoveryNeverRan: cpu N ran its panic path on stack pointer N, outside its stacks, as cpu N')).toBe(true);
   });
 
   it('read a restoring set of guest state as guest damage, before or after recovery, and a mixed one as both', () => {
