@@ -88,16 +88,29 @@ describe('a partial result says so', () => {
       const run = await cli(['run', campaign, '--out', out, '--shard', `${position + 1}/3`, '--workers', '1']);
       expect(run.exitCode, run.stderr).toBe(0);
     }
+    // resumed, a shard stays that shard: without --shard it would grow into the whole campaign
+    const before = read(join(shards[0], 'trials.jsonl'));
+    for (const [args, holds] of [
+      [[], 'shard 1/3 of campaign "small": resume it with --shard 1/3'],
+      [['--shard', '2/3'], 'shard 1/3 of campaign "small": resume it with --shard 1/3'],
+    ] as const) {
+      const resumed = await cli(['run', campaign, '--out', shards[0], '--resume', '--workers', '1', ...args]);
+      expect(resumed.exitCode).toBe(2);
+      expect(messages(resumed.stderr)).toEqual([`ninelives: ${shards[0]} holds ${holds}, or choose another --out`]);
+    }
+    const whole = await cli(['run', campaign, '--out', reference, '--resume', '--shard', '1/3', '--workers', '1']);
+    expect(messages(whole.stderr)).toEqual([`ninelives: ${reference} holds the whole campaign "small", not a shard: resume it without --shard, or choose another --out`]);
+    expect(read(join(shards[0], 'trials.jsonl'))).toBe(before);
     const partialOut = join(directory, 'merged-partial');
     const partial = await cli(['merge', partialOut, shards[0], shards[2]]);
     expect(partial.exitCode).toBe(1);
     expect(messages(partial.stderr)).toEqual([expect.stringMatching(/^ninelives: the merged result is not complete: shard 2 of 3 missing; partial: \d+ of 18 trials/)]);
     expect(summaryOf(partialOut).partial?.planned).toBe(TOTAL);
-    const whole = join(directory, 'merged-whole');
-    const complete = await cli(['merge', whole, ...shards]);
+    const merged = join(directory, 'merged-whole');
+    const complete = await cli(['merge', merged, ...shards]);
     expect(complete.exitCode, complete.stderr).toBe(0);
-    expect(read(join(whole, 'trials.jsonl'))).toBe(read(join(reference, 'trials.jsonl')));
-    expect(read(join(whole, 'summary.json'))).toBe(read(join(reference, 'summary.json')));
+    expect(read(join(merged, 'trials.jsonl'))).toBe(read(join(reference, 'trials.jsonl')));
+    expect(read(join(merged, 'summary.json'))).toBe(read(join(reference, 'summary.json')));
   }, 60_000);
 });
 

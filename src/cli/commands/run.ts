@@ -110,6 +110,20 @@ function explainingDirectory<T>(work: () => T): T {
   }
 }
 
+/**
+ * A resumed run goes on with what the directory holds: the same shard, or the whole campaign.
+ * Resumed without --shard, a shard's directory would grow into the whole campaign (running the
+ * other shards' trials there too); with another shard, its trials are not this one's.
+ */
+function checkSameShard(previous: Manifest, options: CampaignRunOptions): void {
+  const held = previous.shard;
+  const given = options.shard;
+  if (held?.index === given?.index && held?.count === given?.count) return;
+  const holds = held === undefined ? `the whole campaign "${previous.campaign}", not a shard` : `shard ${held.index}/${held.count} of campaign "${previous.campaign}"`;
+  const resume = held === undefined ? 'resume it without --shard' : `resume it with --shard ${held.index}/${held.count}`;
+  throw new UsageError('usage.resultsExist', `${options.outDirectory} holds ${holds}: ${resume}, or choose another ${options.named}`);
+}
+
 export function loadOrExplain(path: string): Campaign {
   try {
     const campaign = loadCampaign(path);
@@ -167,7 +181,8 @@ export interface CampaignRun {
  */
 export async function runCampaignAndReport(campaign: Campaign, options: CampaignRunOptions, io: CliIo): Promise<CampaignRun> {
   checkPlanSize(campaign, options);
-  claimOrExplain(options.outDirectory, { campaign: campaign.name, force: options.force, named: options.named });
+  const previous = claimOrExplain(options.outDirectory, { campaign: campaign.name, force: options.force, named: options.named });
+  if (options.resume === true && previous !== undefined) checkSameShard(previous, options);
   const release = lockDirectory(options.outDirectory);
   try {
     const faults = plannedFaultCount(planSizeOf(campaign), options.trials, options.shard);
