@@ -351,55 +351,36 @@ describe.skipIf(!redisReachable)('the Redis work queue', () => {
   }, 120_000);
 
   it('`queue run` interrupted (SIGINT): its worker processes stop with it, exit 130, one line with the command that goes on; that command finishes the campaign as a plain run', async () => {
-    const address = freshQueue();
-    const out = join(directory, 'queue-run-interrupted');
-    const hosts = join(out, 'hosts');
-    const child = spawnCli(['queue', 'run', campaign, '--out', out, '--processes', '2', '--chunk-size', '1', '--redis', address.url, '--queue', address.queue], directory);
-    const recorded = (): number => (existsSync(hosts) ? readdirSync(hosts).reduce((sum, host) => sum + completeLines(join(hosts, host, 'trials.jsonl')), 0) : 0);
-    await waitUntil(() => recorded() >= 4, 'the worker processes have recorded some trials');
-    child.process.kill('SIGINT');
-    const exit = await child.exited;
+    const run = await queueRunUnderWay('queue-run-interrupted');
+    run.child.process.kill('SIGINT');
+    const exit = await run.child.exited;
     expect(exit.code, exit.stderr).toBe(130);
-    const command = `ninelives queue run ${campaign} --out ${out} --processes 2 --chunk-size 1 --redis ${address.url} --queue ${address.queue}`;
     const said = lines(exit.stderr).filter((line) => line.startsWith('ninelives:'));
-    expect(said).toEqual([`ninelives: interrupted; the worker processes are stopped, their records kept in ${hosts}; continue with: ${command}`]);
-    // the workers stopped with it: nothing more is written
-    const stoppedAt = recorded();
-    expect(stoppedAt).toBeLessThan(64);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    expect(recorded()).toBe(stoppedAt);
-    const resumed = await spawnCli(command.split(' ').slice(1), directory).exited;
+    expect(said).toEqual([`ninelives: interrupted; the worker processes are stopped, their records kept in ${run.hosts}; continue with: ${run.command}`]);
+    await expectWorkersStopped(run.recorded);
+    const resumed = await spawnCli(run.command.split(' ').slice(1), directory).exited;
     expect(resumed.code, resumed.stderr).toBe(0);
-    expect(resultsIn(out)).toEqual(reference);
+    expect(resultsIn(run.out)).toEqual(reference);
   }, 120_000);
 
   it('`queue run` interrupted twice: the second signal stops it and its worker processes at once, exit 130, one line with the command that goes on, no lock left; that command (on a fresh queue) finishes the campaign as a plain run', async () => {
-    const address = freshQueue();
-    const out = join(directory, 'queue-run-interrupted-twice');
-    const hosts = join(out, 'hosts');
-    const child = spawnCli(['queue', 'run', campaign, '--out', out, '--processes', '2', '--chunk-size', '1', '--redis', address.url, '--queue', address.queue], directory);
-    const recorded = (): number => (existsSync(hosts) ? readdirSync(hosts).reduce((sum, host) => sum + completeLines(join(hosts, host, 'trials.jsonl')), 0) : 0);
-    await waitUntil(() => recorded() >= 4, 'the worker processes have recorded some trials');
+    const run = await queueRunUnderWay('queue-run-interrupted-twice');
     // two signals at once (two SIGINTs could be merged into one while pending): Ctrl-C, then a kill
-    child.process.kill('SIGINT');
-    child.process.kill('SIGTERM');
-    const exit = await child.exited;
+    run.child.process.kill('SIGINT');
+    run.child.process.kill('SIGTERM');
+    const exit = await run.child.exited;
     expect(exit.code, exit.stderr).toBe(130);
-    const command = `ninelives queue run ${campaign} --out ${out} --processes 2 --chunk-size 1 --redis ${address.url} --queue ${address.queue}`;
     // the worker processes share its stderr, and each says how it stopped
     const said = lines(exit.stderr).filter((line) => line.startsWith('ninelives:') && !/^ninelives: interrupted again: worker \d+ stopped at once;/.test(line));
-    expect(said).toEqual([`ninelives: interrupted again: stopped at once with the worker processes, their finished records kept in ${hosts} (the chunks they held go back to the queue within 30 s); continue with: ${command}`]);
-    expect(existsSync(join(out, LOCK_FILE))).toBe(false);
-    // the workers stopped with it: nothing more is written
+    expect(said).toEqual([`ninelives: interrupted again: stopped at once with the worker processes, their finished records kept in ${run.hosts} (the chunks they held go back to the queue within 30 s); continue with: ${run.command}`]);
+    expect(existsSync(join(run.out, LOCK_FILE))).toBe(false);
+    // the processes get the second signal as the command exits: give them a moment
     await new Promise((resolve) => setTimeout(resolve, 500));
-    const stoppedAt = recorded();
-    expect(stoppedAt).toBeLessThan(64);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    expect(recorded()).toBe(stoppedAt);
+    await expectWorkersStopped(run.recorded);
     // the same command on a fresh queue runs what is missing at once, without waiting for the held chunks' locks
-    const resumed = await spawnCli([...command.split(' ').slice(1, -1), `${address.queue}-again`], directory).exited;
+    const resumed = await spawnCli([...run.command.split(' ').slice(1, -1), `${run.address.queue}-again`], directory).exited;
     expect(resumed.code, resumed.stderr).toBe(0);
-    expect(resultsIn(out)).toEqual(reference);
+    expect(resultsIn(run.out)).toEqual(reference);
   }, 120_000);
 
   it('`queue work` interrupted twice stops at once: exit 130, one line saying where its chunks go, no lock left; another worker finishes the campaign', async () => {
@@ -538,6 +519,26 @@ describe.skipIf(!redisReachable)('the Redis work queue', () => {
 });
 
 /** The commands Redis ran, in its MONITOR feed, for the keys of our database, while `work` ran. */
+/** A `queue run` of the campaign with two processes, once they have recorded some trials. */
+async function queueRunUnderWay(name: string): Promise<{ address: QueueAddress; out: string; hosts: string; child: Child; command: string; recorded: () => number }> {
+  const address = freshQueue();
+  const out = join(directory, name);
+  const hosts = join(out, 'hosts');
+  const args = ['queue', 'run', campaign, '--out', out, '--processes', '2', '--chunk-size', '1', '--redis', address.url, '--queue', address.queue];
+  const child = spawnCli(args, directory);
+  const recorded = (): number => (existsSync(hosts) ? readdirSync(hosts).reduce((sum, host) => sum + completeLines(join(hosts, host, 'trials.jsonl')), 0) : 0);
+  await waitUntil(() => recorded() >= 4, 'the worker processes have recorded some trials');
+  return { address, out, hosts, child, command: `ninelives ${args.join(' ')}`, recorded };
+}
+
+/** The worker processes stopped short of the campaign, and write nothing more. */
+async function expectWorkersStopped(recorded: () => number): Promise<void> {
+  const stoppedAt = recorded();
+  expect(stoppedAt).toBeLessThan(64);
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  expect(recorded()).toBe(stoppedAt);
+}
+
 /** KEYS pattern in the tests' database, over a bare connection (no client library that might write). */
 async function keysMatching(pattern: string): Promise<string[]> {
   const { hostname, port } = new URL(REDIS_URL);
