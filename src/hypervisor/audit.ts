@@ -124,14 +124,14 @@ function awaitingGuestEoi(words: Int32Array, cpu: number): number {
 /** Walk each runqueue; returns, per vCPU address, the CPU whose queue holds it. */
 function checkRunqueues(machine: Machine, layout: HeapLayout, findings: Findings): Map<number, number> {
   const words = machine.memory.words;
-  const knownVcpus = new Set(layout.vcpus);
+  const knownVcpus = new Set([...layout.vcpus, ...layout.idleVcpus]);
   const queued = new Map<number, number>();
   for (const cpu of machine.cpus) {
     const area = perCpuAddress(cpu.index);
     let previous = 0;
     let node = words[area + PerCpu.offset.runqueueHead];
     for (let steps = 0; node !== 0; steps++) {
-      if (!knownVcpus.has(node) || steps > MAX_DOMAINS || queued.has(node)) {
+      if (!knownVcpus.has(node) || steps > MAX_DOMAINS + 1 || queued.has(node)) {
         findings.add('runqueueMalformed', `cpu ${cpu.index} runqueue reaches ${node}`);
         break;
       }
@@ -180,6 +180,19 @@ function checkSchedulerViews(
     const story = describeVcpu(state, runningOn, queuedOn, processor, isRunning);
     if (story !== undefined) findings.add('schedulerViewsDisagree', `domain ${id}: ${story}`);
   }
+  for (const cpu of machine.cpus) {
+    const story = describeIdle(words, layout.idleVcpus[cpu.index], cpu.index, currentOf, queued);
+    if (story !== undefined) findings.add('schedulerViewsDisagree', `cpu ${cpu.index} idle vCPU ${story}`);
+  }
+}
+
+/** As the credit scheduler keeps it, a CPU's idle vCPU is its current one, or waits last on its runqueue. */
+function describeIdle(words: Int32Array, idle: number, cpu: number, currentOf: ReadonlyMap<number, number>, queued: ReadonlyMap<number, number>): string | undefined {
+  const queuedOn = queued.get(idle);
+  if (currentOf.get(idle) === cpu) return queuedOn === undefined ? undefined : 'current and queued';
+  if (queuedOn !== cpu) return `not current and queued on ${queuedOn ?? 'no cpu'}`;
+  if (words[idle + Vcpu.offset.runqueueNext] !== 0) return 'queued before another vCPU';
+  return undefined;
 }
 
 function describeVcpu(

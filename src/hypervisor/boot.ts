@@ -313,4 +313,11 @@ function scheduleBootVcpus(words: Int32Array, layout: HeapLayout, config: BootCo
       appendRunqueue(rawWords(words), area, vcpu);
     }
   }
+  // as the credit scheduler's, the idle vCPU of a CPU running another waits last on its runqueue
+  for (const [cpu, idle] of layout.idleVcpus.entries()) {
+    const area = perCpuAddress(cpu);
+    if (words[area + PerCpu.offset.current] === idle) continue;
+    words[idle + Vcpu.offset.runState] = RUN_STATE_RUNNABLE;
+    appendRunqueue(rawWords(words), area, idle);
+  }
 }

@@ -429,6 +429,8 @@ export const BUG_NEXT_OTHER_CPU = 9;
 export const BUG_RUN_STATE = 10;
 /** irq.c: ASSERT(sp < NR_DYNAMIC_VECTORS - 1) on pushing a pending EOI */
 export const BUG_PENDING_EOI_OVERFLOW = 11;
+/** sched_credit.c: BUG_ON(is_idle_vcpu(current) || list_empty(runq)) when the current vCPU blocks */
+export const BUG_RUNQUEUE_EMPTY = 12;
 export const PANIC_WATCHDOG_HANG = 100;
 
 export const assertionNames: Readonly<Record<number, string>> = {
@@ -443,6 +445,7 @@ export const assertionNames: Readonly<Record<number, string>> = {
   [BUG_NEXT_OTHER_CPU]: 'switching to a vCPU of another CPU',
   [BUG_RUN_STATE]: 'vCPU run state inconsistent',
   [BUG_PENDING_EOI_OVERFLOW]: 'pending-EOI stack overflow',
+  [BUG_RUNQUEUE_EMPTY]: 'runqueue empty (its idle vCPU lost)',
 };
 
 /** Idle vCPUs have ids from here, outside the domain id space. */

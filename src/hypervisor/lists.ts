@@ -2,7 +2,7 @@
  * The hypervisor's two kinds of list, as TypeScript sees them from outside the machine: boot
  * builds them in fresh memory, recovery rebuilds them through the hypervisor's own (possibly
  * corrupted) pointers. The same code does both, over a word accessor; the assembly versions
- * (timer_list_insert, runqueue_append) do the same inside the machine.
+ * (timer_list_insert, runqueue_insert) do the same inside the machine.
  */
 import { PerCpu, Timer, Vcpu } from './layout.js';
 

@@ -115,7 +115,7 @@ describe('ninelives check', () => {
       runLengthNs: 300_000_000,
       mechanism: 'microreset',
       disabledSteps: ['scheduler-consistency'],
-      faults: [{ trigger: { timeNs: 89_598_865, instructionsAfter: 3_031 }, target: { type: 'failstop' } }],
+      faults: [{ trigger: { timeNs: 89_598_865, instructionsAfter: 2_710 }, target: { type: 'failstop' } }],
     };
     const result = await run(['check', '--scenario', JSON.stringify(scenario)]);
     expect(result.exitCode).toBe(EXIT_FAILURE);

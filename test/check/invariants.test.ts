@@ -31,7 +31,7 @@ describe('each invariant fails for a real reason', () => {
       seed: 0,
       mechanism: 'microreset',
       disabledSteps: ['scheduler-consistency'],
-      faults: [{ trigger: { timeNs: 89_598_865, instructionsAfter: 3_031 }, target: { type: 'failstop' } }],
+      faults: [{ trigger: { timeNs: 89_598_865, instructionsAfter: 2_710 }, target: { type: 'failstop' } }],
     };
     const broken = runScenario(scenario);
     expect(recoveryResult(broken)).toBe('recovered');
@@ -50,7 +50,7 @@ describe('each invariant fails for a real reason', () => {
       seed: 1,
       mechanism: 'microreboot',
       disabledSteps: [],
-      faults: [{ trigger: { timeNs: 55_839_546, instructionsAfter: 8_807 }, target: { type: 'code', wordOffset: 2, bit: 0 } }],
+      faults: [{ trigger: { timeNs: 55_839_546, instructionsAfter: 1_484 }, target: { type: 'code', wordOffset: 2, bit: 0 } }],
     });
     expect(run.record.outcome !== 'notInjected' && run.record.injection.instruction).toMatch(/do_multicall/);
     expect(run.record.outcome === 'sdc' && run.record.cause).toMatch(/^unixbench \(domain 1\) failed: multicall\(\d mmu_update\) returned \d+$/);
@@ -136,7 +136,7 @@ describe('retry-same-effect when no step switched off can break it', () => {
       mechanism: 'microreset',
       disabledSteps: [],
       // after get_page(new) has raised the new frame's use count
-      faults: [{ trigger: { timeNs: 48_886_356, instructionsAfter: 618 }, target: { type: 'failstop' } }],
+      faults: [{ trigger: { timeNs: 48_886_356, instructionsAfter: 682 }, target: { type: 'failstop' } }],
     };
     const repaired = runScenario(scenario);
     expect(repaired.atRecovery?.rewound.map((call) => call.hypercall)).toEqual([0]);

@@ -207,7 +207,8 @@ describe('the audit of runqueues (two vCPUs sharing CPU 1)', () => {
     // Find a quiescent point where one vCPU runs on CPU 1 and the other waits on its runqueue.
     while (machine.nowNs < 100 * MS) {
       expect(machine.run(machine.nowNs + 7_000).kind).toBe('timeReached');
-      if (quiescent() && words[area + PerCpu.offset.runqueueHead] !== 0) break;
+      // (the idle vCPU waits there too, last, whenever another runs)
+      if (quiescent() && ![0, hypervisor.layout.idleVcpus[1]].includes(words[area + PerCpu.offset.runqueueHead])) break;
     }
     queued = words[area + PerCpu.offset.runqueueHead];
     expect(queued).not.toBe(0);
@@ -232,6 +233,32 @@ describe('the audit of runqueues (two vCPUs sharing CPU 1)', () => {
       words[area + PerCpu.offset.runqueueTail] = 0;
     });
     expect(invariantsOf(findings)).toEqual(['runqueueMalformed']);
+  });
+
+  it('schedulerViewsDisagree: the idle vCPU lost from the runqueue of a CPU running another', () => {
+    const idle = hypervisor.layout.idleVcpus[1];
+    const findings = check((_machine, words) => {
+      expect(words[queued + Vcpu.offset.runqueueNext]).toBe(idle);
+      words[queued + Vcpu.offset.runqueueNext] = 0;
+      words[area + PerCpu.offset.runqueueTail] = queued;
+      words[idle + Vcpu.offset.runqueuePrevious] = 0;
+    });
+    expect(invariantsOf(findings)).toEqual(['schedulerViewsDisagree']);
+    expect(findings[0].detail).toBe('cpu 1 idle vCPU not current and queued on no cpu');
+  });
+
+  it('schedulerViewsDisagree: the idle vCPU queued before a vCPU', () => {
+    const idle = hypervisor.layout.idleVcpus[1];
+    const findings = check((_machine, words) => {
+      words[area + PerCpu.offset.runqueueHead] = idle;
+      words[idle + Vcpu.offset.runqueuePrevious] = 0;
+      words[idle + Vcpu.offset.runqueueNext] = queued;
+      words[queued + Vcpu.offset.runqueuePrevious] = idle;
+      words[queued + Vcpu.offset.runqueueNext] = 0;
+      words[area + PerCpu.offset.runqueueTail] = queued;
+    });
+    expect(invariantsOf(findings)).toEqual(['schedulerViewsDisagree']);
+    expect(findings[0].detail).toBe('cpu 1 idle vCPU queued before another vCPU');
   });
 
   it('schedulerViewsDisagree: a runnable vCPU unlinked from its runqueue', () => {

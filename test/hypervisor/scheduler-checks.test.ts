@@ -10,6 +10,7 @@ import type { Detection } from '../../src/hypervisor/detection.js';
 import {
   BUG_NEXT_ALREADY_RUNNING,
   BUG_RUNQUEUE_CORRUPT,
+  BUG_RUNQUEUE_EMPTY,
   BUG_RUNQUEUE_INSERT_QUEUED,
   PerCpu,
   RUN_STATE_BLOCKED,
@@ -45,9 +46,12 @@ describe('the scheduler\'s checks', () => {
         const words = system.machine.memory.words;
         runUntilQuiescentWhere(system, () => words[area + PerCpu.offset.current] === vcpu, 1 * MS, atMs * MS + 100 * MS);
         expect(field(system, vcpu, 'runState')).toBe(RUN_STATE_RUNNING);
-        // queue the running vCPU as runqueue_append would: it is now both current and queued
+        // queue the running vCPU as runqueue_insert would, before the idle vCPU waiting there: it is now both current and queued
+        const idle = system.hypervisor.layout.idleVcpus[UNIXBENCH.cpu];
+        expect([words[area + PerCpu.offset.runqueueHead], words[area + PerCpu.offset.runqueueTail]]).toEqual([idle, idle]);
         words[area + PerCpu.offset.runqueueHead] = vcpu;
-        words[area + PerCpu.offset.runqueueTail] = vcpu;
+        words[vcpu + Vcpu.offset.runqueueNext] = idle;
+        words[idle + Vcpu.offset.runqueuePrevious] = vcpu;
         const brokenNs = system.machine.nowNs;
 
         expect(system.machine.run(system.runLengthNs)).toEqual({ kind: 'stopped', reason: 'detected' });
@@ -57,9 +61,34 @@ describe('the scheduler\'s checks', () => {
         const caught = [assertionNames[BUG_RUNQUEUE_INSERT_QUEUED], assertionNames[BUG_RUNQUEUE_CORRUPT]];
         if (detection.detector !== 'assertion') throw new Error(`expected an assertion, got ${JSON.stringify(detection)}`);
         expect(caught).toContain(detection.assertion);
-        expect(['runqueue_append', 'runqueue_pop']).toContain(routineAt(system, detection.programCounter));
+        expect(['runqueue_insert', 'runqueue_pop']).toContain(routineAt(system, detection.programCounter));
         // UnixBench yields or blocks within milliseconds, and the scheduler ticks every 10 ms
         expect(detection.timeNs - brokenNs).toBeLessThanOrEqual(10 * MS + 1 * MS);
+      }),
+      { numRuns: 4 },
+    );
+  });
+
+  it('BUG_ONs an empty runqueue: the idle vCPU, which waits there while another runs, lost from it, is missed when that vCPU blocks', () => {
+    fc.assert(
+      fc.property(seeds, fc.integer({ min: 20, max: 200 }), (seed, atMs) => {
+        const system = startedSystem({ configuration: '1AppVM', seed });
+        const vcpu = system.hypervisor.layout.vcpus[UNIXBENCH.domainId];
+        const idle = system.hypervisor.layout.idleVcpus[UNIXBENCH.cpu];
+        const area = perCpuAddress(UNIXBENCH.cpu);
+        const words = system.machine.memory.words;
+        runUntilQuiescentWhere(system, () => words[area + PerCpu.offset.current] === vcpu, 1 * MS, atMs * MS + 100 * MS);
+        expect([words[area + PerCpu.offset.runqueueHead], words[area + PerCpu.offset.runqueueTail]]).toEqual([idle, idle]);
+        words[area + PerCpu.offset.runqueueHead] = 0;
+        words[area + PerCpu.offset.runqueueTail] = 0;
+        const brokenNs = system.machine.nowNs;
+
+        expect(system.machine.run(system.runLengthNs)).toEqual({ kind: 'stopped', reason: 'detected' });
+        const detection = onlyDetection(system);
+        // blocking, UnixBench leaves nothing to run; preempted or yielding, it is queued and picked again until it blocks
+        expect(detection).toMatchObject({ detector: 'assertion', assertion: assertionNames[BUG_RUNQUEUE_EMPTY], cpu: UNIXBENCH.cpu });
+        expect(routineAt(system, detection.programCounter)).toBe('schedule');
+        expect(detection.timeNs - brokenNs).toBeLessThan(100 * MS);
       }),
       { numRuns: 4 },
     );

@@ -148,8 +148,9 @@ describe('scheduler-consistency', () => {
     expectMicrorebootNeedsNoSuchStep('scheduler-consistency', at);
   });
 
-  it('without it a vCPU taken off the runqueue but never made current is lost: UnixBench never runs again', () => {
-    // runqueue_pop has just returned UnixBench's vCPU, still marked runnable, on no runqueue.
+  it('without it a vCPU taken off the runqueue but never made current leaves the idle vCPU both current and queued: inserted again, it trips __runq_insert\'s BUG_ON', () => {
+    // runqueue_pop has just returned UnixBench's vCPU, still marked runnable, on no runqueue,
+    // after the idle vCPU it was to replace went back on the runqueue.
     const at = findPoint({
       options: ONE_APP_VM,
       afterNs: 100 * MS,
@@ -161,8 +162,8 @@ describe('scheduler-consistency', () => {
         words[cpu.registers[0] + Vcpu.offset.runState] === RUN_STATE_RUNNABLE,
     });
     const without = failstopAt(at);
-    expectRecoveryFailed(recoverFrom(without, 'microreset', ['scheduler-consistency']), 'appVmFailed', /^unixbench: set_timer_op never fired/);
-    expect(auditInvariants(without.system)).toEqual(['schedulerViewsDisagree']);
+    expectRecoveryFailed(recoverFrom(without, 'microreset', ['scheduler-consistency']), 'secondFailure', /^assertion "inserting a vCPU already on a runqueue" at cpu 1 /);
+    expect(auditInvariants(without.system)).toContain('schedulerViewsDisagree');
     const withIt = recoverFrom(failstopAt(at), 'microreset');
     expectRecovered(withIt);
     expect(workOf(withIt, 'scheduler-consistency')).toMatchObject({ vcpusQueued: 1 });
@@ -171,11 +172,11 @@ describe('scheduler-consistency', () => {
 });
 
 describe('scheduler-consistency: a CPU the recovery IPI caught mid-switch', () => {
-  // 3AppVM, seed 7, trial 40 (the ablation campaign's): CPU 2 fail-stops in its own context_switch
-  // while CPU 0 is switching vCPUs when the recovery IPI arrives. As in Xen, schedule()
+  // 3AppVM, seed 7, trial 87 (the ablation campaign's): CPU 2 fail-stops while CPU 0 is
+  // switching vCPUs when the recovery IPI arrives. As in Xen, schedule()
   // drops the lock with spin_unlock_irq and context_switch clears prev's is_running only after
   // interrupts are enabled again, so the IPI parks CPU 0 with both vCPUs marked running.
-  const trial = { configuration: '3AppVM', seed: 7, trialIndex: 40, faultType: 'failstop', mechanism: 'microreset' } as const;
+  const trial = { configuration: '3AppVM', seed: 7, trialIndex: 87, faultType: 'failstop', mechanism: 'microreset' } as const;
   const PRIVVM_CPU = 0;
 
   /** Where the recovery IPI interrupted CPU 0, and the vCPUs of CPU 0 marked running, as the repairs begin. */

@@ -155,10 +155,10 @@ describe("a guest's context in its vCPU, at the guest's own point", () => {
 
 /**
  * The first failed recovery of a scan of code faults whose restoring set is guest state alone
- * (on this model, trial 348: the PrivVM crashed).
+ * (on this model, trial 274: the PrivVM crashed).
  */
 function firstGuestRestoringSet(): { diagnosis: TrialDiagnosis } {
-  for (let trialIndex = 300; trialIndex < 500; trialIndex++) {
+  for (let trialIndex = 250; trialIndex < 450; trialIndex++) {
     const spec: TrialSpec = { configuration: '3AppVM', seed: 2018, trialIndex, faultType: 'code', mechanism: 'microreset' };
     const { record } = runTrial(spec);
     // a guest's failure is where guest damage shows: the other failed recoveries are not diagnosed

@@ -12,6 +12,7 @@ import {
   BUG_NEXT_OTHER_CPU,
   BUG_RUN_STATE,
   BUG_RUNQUEUE_CORRUPT,
+  BUG_RUNQUEUE_EMPTY,
   BUG_RUNQUEUE_INSERT_QUEUED,
   BUG_RUNQUEUE_LINKS,
   Domain,
@@ -200,8 +201,10 @@ function emitDoSoftirq(asm: Assembler): void {
 const schedule = aliases({ next: reg.r0, cpu: reg.r6, prev: current, idle: reg.r9, lock: reg.r10 });
 
 /**
- * Pick the next vCPU for this CPU. The running vCPU, if still runnable, goes to the tail of the
- * runqueue; the head runs next, or the idle vCPU. Keeps per-CPU `current`, `is_running` and
+ * Pick the next vCPU for this CPU. As the credit scheduler's (sched_credit.c), the runqueue
+ * holds every runnable vCPU of this CPU but the running one, the idle vCPU included, last: the
+ * running vCPU, if still runnable (idle always is), goes back on it in priority order, and the
+ * head runs next; an empty runqueue is a BUG. Keeps per-CPU `current`, `is_running` and
  * runqueue membership in step, then resets the stack and returns to the new context. As Xen's
  * schedule() and csched_schedule(), it checks the views it touches instead of trusting them: not
  * in interrupt context, the previous vCPU running, the next one neither running elsewhere nor
@@ -224,8 +227,6 @@ function emitSchedule(asm: Assembler): void {
     asm.bugOn(temporary, BUG_CURRENT_NOT_RUNNING);
     asm.ld(schedule.idle, cpuArea, PerCpu.offset.idleVcpu);
     const pick = asm.local('pick');
-    asm.cmp(schedule.prev, schedule.idle);
-    asm.beq(pick);
     requeuePrevious(asm, pick);
     asm.label(pick);
     pickNext(asm);
@@ -243,13 +244,14 @@ function emitSchedule(asm: Assembler): void {
 
 /** next = the runqueue's head, or idle; checked and marked running */
 function pickNext(asm: Assembler): void {
-  const { next, prev, cpu, idle } = schedule;
+  const { next, prev, cpu } = schedule;
+  // BUG_ON(list_empty(runq)): the idle vCPU waits there whenever another runs
   asm.call(ref('runqueue_pop'));
-  asm.ifZero(
-    next,
-    () => asm.mov(next, idle),
-    () => storeImmediate(asm, next, Vcpu.offset.runState, RUN_STATE_RUNNING, temporary),
-  );
+  asm.ifZero(next, () => {
+    asm.movi(temporary, 1);
+    asm.bugOn(temporary, BUG_RUNQUEUE_EMPTY);
+  });
+  storeImmediate(asm, next, Vcpu.offset.runState, RUN_STATE_RUNNING, temporary);
   asm.ifEqual(next, prev, () => undefined, () => {
     // BUG_ON(next->is_running): a vCPU runs on one CPU at a time
     asm.ld(temporary, next, Vcpu.offset.isRunning);
@@ -290,7 +292,7 @@ function emitContextSwitch(asm: Assembler): void {
 }
 
 /**
- * The previous vCPU (r8, not idle): still running, it is preempted; woken while it was blocking
+ * The previous vCPU (r8, idle too): still running, it is preempted; woken while it was blocking
  * (vcpu_wake leaves the current vCPU off the runqueue), it is runnable; either way it goes on the
  * runqueue, whose BUG_ON catches one already there. Blocked, it leaves. Any other state is an
  * inconsistent view, and Xen's runstate ASSERTs stop there.
@@ -306,12 +308,13 @@ function requeuePrevious(asm: Assembler, pick: LabelReference): void {
   asm.bugOn(runState, BUG_RUN_STATE);
   const vcpu = reg.r0;
   asm.mov(vcpu, prev);
-  asm.call(ref('runqueue_append'));
+  asm.call(ref('runqueue_insert'));
 }
 
 /**
- * runqueue_append(r0 = vCPU, r7 = CPU area of the runqueue); runqueue_pop(r7) -> r0 (0 if empty);
- * vcpu_on_runqueue(r0 = vCPU, r7) -> r1 (1 or 0). Doubly linked through the vCPUs, 0-terminated;
+ * runqueue_insert(r0 = vCPU, r7 = CPU area of the runqueue), in priority order (the idle vCPU
+ * last); runqueue_pop(r7) -> r0 (0 if empty); vcpu_on_runqueue(r0 = vCPU, r7) -> r1 (1 or 0).
+ * Doubly linked through the vCPUs (the idle one included), 0-terminated;
  * the caller holds that CPU's schedule lock. As Xen's __runq_insert and __runq_remove, they
  * BUG_ON a vCPU already queued and on links that do not hold together.
  */
@@ -332,33 +335,60 @@ function emitRunqueue(asm: Assembler): void {
   emitRunqueuePop(asm);
 }
 
+/**
+ * runqueue_insert(r0 = vCPU, r7): as Xen's __runq_insert, in priority order: the idle vCPU,
+ * lowest, goes to the tail; any other goes before the first entry of lower priority (the idle
+ * vCPU, if queued), after the others.
+ */
 function emitRunqueueAppend(asm: Assembler): void {
   const queue = cpuArea;
-  const { vcpu, tail, link } = aliases({ vcpu: reg.r0, tail: reg.r1, link: reg.r2 });
-  routine(asm, 'runqueue_append', [tail, link], () => {
+  const { vcpu, before, link, idle } = aliases({ vcpu: reg.r0, before: reg.r1, link: reg.r2, idle: reg.r3 });
+  routine(asm, 'runqueue_insert', [before, link, idle], () => {
     // BUG_ON(__vcpu_on_runq(svc)): a vCPU is queued once
     const onQueue = reg.r1;
     asm.call(ref('vcpu_on_runqueue'));
     asm.bugOn(onQueue, BUG_RUNQUEUE_INSERT_QUEUED);
     asm.ld(temporary, vcpu, Vcpu.offset.runqueueNext);
     asm.bugOn(temporary, BUG_RUNQUEUE_INSERT_QUEUED);
-    asm.ld(tail, queue, PerCpu.offset.runqueueTail);
-    asm.st(vcpu, Vcpu.offset.runqueuePrevious, tail);
+    // before = the first entry of lower priority than vcpu: the idle vCPU, unless vcpu is it
+    asm.ld(idle, queue, PerCpu.offset.idleVcpu);
+    asm.ld(before, queue, PerCpu.offset.runqueueHead);
+    asm.ifEqual(vcpu, idle, () => asm.movi(before, 0), () => undefined);
+    asm.loop((exit) => {
+      asm.cmpi(before, 0);
+      asm.beq(exit);
+      asm.cmp(before, idle);
+      asm.beq(exit);
+      asm.ld(before, before, Vcpu.offset.runqueueNext);
+    });
+    asm.st(vcpu, Vcpu.offset.runqueueNext, before);
     asm.ifZero(
-      tail,
+      before,
       () => {
-        // an empty queue has neither head nor tail
-        asm.ld(link, queue, PerCpu.offset.runqueueHead);
-        asm.bugOn(link, BUG_RUNQUEUE_LINKS);
-        asm.st(queue, PerCpu.offset.runqueueHead, vcpu);
+        // at the tail
+        asm.ld(link, queue, PerCpu.offset.runqueueTail);
+        asm.st(vcpu, Vcpu.offset.runqueuePrevious, link);
+        asm.st(queue, PerCpu.offset.runqueueTail, vcpu);
       },
       () => {
-        asm.ld(link, tail, Vcpu.offset.runqueueNext);
-        asm.bugOn(link, BUG_RUNQUEUE_LINKS);
-        asm.st(tail, Vcpu.offset.runqueueNext, vcpu);
+        asm.ld(link, before, Vcpu.offset.runqueuePrevious);
+        asm.st(vcpu, Vcpu.offset.runqueuePrevious, link);
+        asm.st(before, Vcpu.offset.runqueuePrevious, vcpu);
       },
     );
-    asm.st(queue, PerCpu.offset.runqueueTail, vcpu);
+    // link = the entry vcpu follows; an empty queue has neither head nor tail
+    asm.ifZero(
+      link,
+      () => asm.st(queue, PerCpu.offset.runqueueHead, vcpu),
+      () => {
+        // it pointed at before: the links hold together
+        const followed = idle;
+        asm.ld(followed, link, Vcpu.offset.runqueueNext);
+        asm.sub(followed, followed, before);
+        asm.bugOn(followed, BUG_RUNQUEUE_LINKS);
+        asm.st(link, Vcpu.offset.runqueueNext, vcpu);
+      },
+    );
   });
 }
 

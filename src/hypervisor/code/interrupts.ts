@@ -88,7 +88,7 @@ function emitVcpuWake(asm: Assembler): void {
     const onQueue = value;
     asm.call(ref('vcpu_on_runqueue'));
     asm.ifNotZero(onQueue, () => asm.jmp(unlock));
-    asm.call(ref('runqueue_append'));
+    asm.call(ref('runqueue_insert'));
     asm.spinUnlock(lock);
     // raise_softirq(processor, SOFTIRQ_SCHEDULE)
     asm.mov(value, processor);

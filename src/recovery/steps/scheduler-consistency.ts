@@ -12,18 +12,17 @@ import { appendRunqueue, cpuCount, liveDomains, perCpuField, type LiveDomain } f
 export const schedulerConsistency = defineStep({
   name: 'scheduler-consistency',
   fixes: 'makes runqueues, run states and is_running agree with each CPU\'s current vCPU',
-  repairs: ['percpu.current', 'percpu.runqueueHead', 'percpu.runqueueTail', 'vcpu.runState', 'vcpu.isRunning', 'vcpu.runqueueNext', 'vcpu.runqueuePrevious', 'idle_vcpu.isRunning'],
+  repairs: ['percpu.current', 'percpu.runqueueHead', 'percpu.runqueueTail', 'vcpu.runState', 'vcpu.isRunning', 'vcpu.runqueueNext', 'vcpu.runqueuePrevious', 'idle_vcpu.isRunning', 'idle_vcpu.runState', 'idle_vcpu.runqueueNext', 'idle_vcpu.runqueuePrevious'],
   run(context) {
     const domains = liveDomains(context);
     const currents = validCurrents(context, domains);
     for (let cpu = 0; cpu < cpuCount(context); cpu++) {
       context.write(perCpuField(cpu, 'runqueueHead'), 0);
       context.write(perCpuField(cpu, 'runqueueTail'), 0);
-      const idle = context.hypervisor.layout.idleVcpus[cpu];
-      context.write(idle + Vcpu.offset.isRunning, currents[cpu] === idle ? 1 : 0);
     }
     let requeued = 0;
     for (const { vcpu } of domains) requeued += placeVcpu(context, vcpu, currents);
+    for (let cpu = 0; cpu < cpuCount(context); cpu++) placeIdle(context, cpu, currents[cpu]);
     return { currentsReset: currents.filter((current, cpu) => current === context.hypervisor.layout.idleVcpus[cpu]).length, vcpusQueued: requeued };
   },
 });
@@ -62,4 +61,14 @@ function placeVcpu(context: RecoveryContext, vcpu: number, currents: readonly nu
   context.write(vcpu + Vcpu.offset.runState, RUN_STATE_RUNNABLE);
   appendRunqueue(context, processor, vcpu);
   return 1;
+}
+
+/** The idle vCPU runs where nothing else is current; elsewhere it waits last on the runqueue. */
+function placeIdle(context: RecoveryContext, cpu: number, current: number): void {
+  const idle = context.hypervisor.layout.idleVcpus[cpu];
+  context.write(idle + Vcpu.offset.runqueueNext, 0);
+  context.write(idle + Vcpu.offset.runqueuePrevious, 0);
+  context.write(idle + Vcpu.offset.isRunning, current === idle ? 1 : 0);
+  context.write(idle + Vcpu.offset.runState, current === idle ? RUN_STATE_RUNNING : RUN_STATE_RUNNABLE);
+  if (current !== idle) appendRunqueue(context, cpu, idle);
 }

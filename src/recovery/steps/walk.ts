@@ -46,7 +46,7 @@ export function insertTimer(context: RecoveryContext, cpu: number, timer: number
   insertIntoTimerList(boundedWalk(context, 64, `cpu ${cpu}'s timer list`), perCpuAddress(cpu), timer);
 }
 
-/** Append to a CPU's runqueue, as runqueue_append does. */
+/** Append to the tail of a CPU's runqueue (callers queue its idle vCPU last, where runqueue_insert keeps it). */
 export function appendRunqueue(context: RecoveryContext, cpu: number, vcpu: number): void {
   appendToRunqueue(boundedWalk(context, 64, `cpu ${cpu}'s runqueue`), perCpuAddress(cpu), vcpu);
 }
