@@ -36,19 +36,25 @@ function field(system: System, vcpu: number, name: keyof typeof Vcpu.offset): nu
   return system.machine.memory.words[vcpu + Vcpu.offset[name]];
 }
 
+/** 1AppVM at a quiescent point after `atMs` where UnixBench runs on its CPU, its idle vCPU alone on the runqueue. */
+function unixBenchRunning(seed: number, atMs: number): { system: System; vcpu: number; idle: number; area: number; words: Int32Array } {
+  const system = startedSystem({ configuration: '1AppVM', seed });
+  const vcpu = system.hypervisor.layout.vcpus[UNIXBENCH.domainId];
+  const idle = system.hypervisor.layout.idleVcpus[UNIXBENCH.cpu];
+  const area = perCpuAddress(UNIXBENCH.cpu);
+  const words = system.machine.memory.words;
+  runUntilQuiescentWhere(system, () => words[area + PerCpu.offset.current] === vcpu, 1 * MS, atMs * MS + 100 * MS);
+  expect([words[area + PerCpu.offset.runqueueHead], words[area + PerCpu.offset.runqueueTail]]).toEqual([idle, idle]);
+  return { system, vcpu, idle, area, words };
+}
+
 describe('the scheduler\'s checks', () => {
   it('BUG_ONs when the running vCPU is also on its CPU\'s runqueue, at the next schedule on that CPU', () => {
     fc.assert(
       fc.property(seeds, fc.integer({ min: 20, max: 200 }), (seed, atMs) => {
-        const system = startedSystem({ configuration: '1AppVM', seed });
-        const vcpu = system.hypervisor.layout.vcpus[UNIXBENCH.domainId];
-        const area = perCpuAddress(UNIXBENCH.cpu);
-        const words = system.machine.memory.words;
-        runUntilQuiescentWhere(system, () => words[area + PerCpu.offset.current] === vcpu, 1 * MS, atMs * MS + 100 * MS);
+        const { system, vcpu, idle, area, words } = unixBenchRunning(seed, atMs);
         expect(field(system, vcpu, 'runState')).toBe(RUN_STATE_RUNNING);
         // queue the running vCPU as runqueue_insert would, before the idle vCPU waiting there: it is now both current and queued
-        const idle = system.hypervisor.layout.idleVcpus[UNIXBENCH.cpu];
-        expect([words[area + PerCpu.offset.runqueueHead], words[area + PerCpu.offset.runqueueTail]]).toEqual([idle, idle]);
         words[area + PerCpu.offset.runqueueHead] = vcpu;
         words[vcpu + Vcpu.offset.runqueueNext] = idle;
         words[idle + Vcpu.offset.runqueuePrevious] = vcpu;
@@ -72,13 +78,7 @@ describe('the scheduler\'s checks', () => {
   it('BUG_ONs an empty runqueue: the idle vCPU, which waits there while another runs, lost from it, is missed when that vCPU blocks', () => {
     fc.assert(
       fc.property(seeds, fc.integer({ min: 20, max: 200 }), (seed, atMs) => {
-        const system = startedSystem({ configuration: '1AppVM', seed });
-        const vcpu = system.hypervisor.layout.vcpus[UNIXBENCH.domainId];
-        const idle = system.hypervisor.layout.idleVcpus[UNIXBENCH.cpu];
-        const area = perCpuAddress(UNIXBENCH.cpu);
-        const words = system.machine.memory.words;
-        runUntilQuiescentWhere(system, () => words[area + PerCpu.offset.current] === vcpu, 1 * MS, atMs * MS + 100 * MS);
-        expect([words[area + PerCpu.offset.runqueueHead], words[area + PerCpu.offset.runqueueTail]]).toEqual([idle, idle]);
+        const { system, area, words } = unixBenchRunning(seed, atMs);
         words[area + PerCpu.offset.runqueueHead] = 0;
         words[area + PerCpu.offset.runqueueTail] = 0;
         const brokenNs = system.machine.nowNs;
