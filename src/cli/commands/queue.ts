@@ -27,8 +27,8 @@ import type { Campaign } from '../../campaign/spec.js';
 import { LOCK_FILE, lockDirectory } from '../../results/lock.js';
 import { NinelivesError } from '../../errors.js';
 import { writeDirectoryReports } from '../../report/write.js';
-import { CommandFailure, errorLine, EXIT_INTERRUPTED, Interrupted, UsageError } from '../errors.js';
-import { interruptibly } from '../interrupts.js';
+import { CommandFailure, errorLine, Interrupted, UsageError } from '../errors.js';
+import { interruptibly, stoppingAtOnce } from '../interrupts.js';
 import { shellCommand } from '../shell.js';
 import type { CliIo } from '../io.js';
 import { parseInteger } from '../options.js';
@@ -272,11 +272,11 @@ async function workWithProcesses(campaign: Campaign, address: QueueAddress, opti
   const hosts = Array.from({ length: options.processes }, (_, index) => join(options.out, 'hosts', `worker-${index + 1}`));
   const children = hosts.map((out) => spawnWorker(address, out, { threads: options.workers, prefetch: options.prefetch, idleReport: options.idleReport === true }));
   const queue = openQueue(address);
+  const exitAtOnce = stoppingAtOnce(io, release, `stopped at once with the worker processes, their finished records kept in ${join(options.out, 'hosts')} (the chunks they held go back to the queue within ${DEFAULT_LOCK_MS / 1000} s); continue with: ${commandLine}`);
   const stopAtOnce = (): never => {
+    // the processes' own second signal: they stop at once too
     for (const child of children.filter(isRunning)) child.kill('SIGTERM');
-    release();
-    io.stderr.write(errorLine(`interrupted again: stopped at once with the worker processes, their finished records kept in ${join(options.out, 'hosts')} (the chunks they held go back to the queue within ${DEFAULT_LOCK_MS / 1000} s); continue with: ${commandLine}`));
-    process.exit(EXIT_INTERRUPTED);
+    return exitAtOnce();
   };
   return interruptibly(undefined, stopAtOnce, async (signal) => {
     try {
@@ -342,11 +342,7 @@ interface WorkCommandOptions {
  */
 async function workUntilStopped(address: QueueAddress, options: WorkCommandOptions, io: CliIo, release: () => void): Promise<void> {
   const worker = await translated(() => startWorker(address, { version: ninelivesVersion(), outDirectory: options.out, threads: options.workers, lockDurationMs: options.lockMs, prefetch: options.prefetch }));
-  const stopAtOnce = (): never => {
-    release();
-    io.stderr.write(errorLine(`interrupted again: worker ${process.pid} stopped at once; the chunks it was working go back to the queue within ${options.lockMs / 1000} s, their finished trials kept in ${options.out}`));
-    process.exit(EXIT_INTERRUPTED);
-  };
+  const stopAtOnce = stoppingAtOnce(io, release, `worker ${process.pid} stopped at once; the chunks it was working go back to the queue within ${options.lockMs / 1000} s, their finished trials kept in ${options.out}`);
   io.stderr.write(`worker ${process.pid} (ninelives ${ninelivesVersion()}) on queue "${address.queue}", ${options.workers} threads, results in ${options.out}\n`);
   try {
     await interruptibly(undefined, stopAtOnce, (signal) => {

@@ -21,11 +21,11 @@ import { checkOutputDirectory, claimOutputDirectory, OutputDirectoryError, type 
 import { ResultsFileError } from '../../results/store.js';
 import type { Summary } from '../../results/summary.js';
 import { writeDirectoryReports } from '../../report/write.js';
-import { CommandFailure, errorLine, EXIT_INTERRUPTED, InputError, Interrupted, SystemIoError, UsageError } from '../errors.js';
+import { CommandFailure, errorLine, InputError, Interrupted, SystemIoError, UsageError } from '../errors.js';
 import type { CliIo } from '../io.js';
 import { parseInteger } from '../options.js';
 import { createProgress } from '../progress.js';
-import { interruptibly } from '../interrupts.js';
+import { interruptibly, stoppingAtOnce } from '../interrupts.js';
 import { shellCommand } from '../shell.js';
 import { lockDirectory } from '../../results/lock.js';
 
@@ -189,11 +189,7 @@ export async function runCampaignAndReport(campaign: Campaign, options: Campaign
     const choice = chooseWorkers(options.workers ?? availableParallelism(), faults, availableParallelism());
     if (choice.note !== undefined) io.stderr.write(errorLine(`note: ${choice.note}`));
     // a second SIGINT or SIGTERM does not wait for the trials in progress: it says how to resume and exits
-    const stopAtOnce = (): never => {
-      release();
-      io.stderr.write(errorLine(`interrupted again: stopped at once, the trials in progress dropped; continue with: ${resumeCommand(options.command)}`));
-      process.exit(EXIT_INTERRUPTED);
-    };
+    const stopAtOnce = stoppingAtOnce(io, release, `stopped at once, the trials in progress dropped; continue with: ${resumeCommand(options.command)}`);
     const result = await runInterruptibly(campaign, { ...options, workers: choice.workers }, io, stopAtOnce).catch((error: unknown) => {
       // a full disk stops the run as an interruption does: what is stored is kept
       if (isSystemIoFailure(error)) throw new SystemIoError(error, `the finished trials are kept; once that is mended, continue with: ${resumeCommand(options.command)}`);

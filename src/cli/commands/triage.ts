@@ -16,12 +16,12 @@ import { writeFileAtomically } from '../../results/staged-file.js';
 import { TRIAGE_CLUSTERS_FILE, type Triage } from '../../results/triage.js';
 import { writeDirectoryReports } from '../../report/write.js';
 import { diagnosedText, renderTriageMarkdown } from '../../report/triage.js';
-import { errorLine, EXIT_INTERRUPTED, Interrupted, UsageError } from '../errors.js';
+import { errorLine, Interrupted, UsageError } from '../errors.js';
 import { writeTrialPage, writeTrialPages } from '../trial-pages.js';
 import type { CliIo } from '../io.js';
 import { parseInteger } from '../options.js';
 import { createProgress } from '../progress.js';
-import { interruptibly } from '../interrupts.js';
+import { interruptibly, stoppingAtOnce } from '../interrupts.js';
 import { claimOrExplain } from './run.js';
 import { shellCommand } from '../shell.js';
 import { lockDirectory } from '../../results/lock.js';
@@ -90,11 +90,7 @@ async function triageOrPage(directory: string, path: string, first: CampaignReco
   const commandLine = shellCommand(['ninelives', ...(command.parent?.args ?? ['triage', directory])]);
   const bounds: TriageBounds = options.timeBudgetMs === undefined ? { maxReruns: options.maxReruns } : { maxReruns: options.maxReruns, timeBudgetMs: options.timeBudgetMs };
   // a second SIGINT or SIGTERM does not wait for the diagnoses in progress (triage.jsonl keeps the finished ones)
-  const stopAtOnce = (): never => {
-    release();
-    io.stderr.write(errorLine(`interrupted again: stopped at once, the diagnoses in progress dropped; continue with: ${commandLine}`));
-    process.exit(EXIT_INTERRUPTED);
-  };
+  const stopAtOnce = stoppingAtOnce(io, release, `stopped at once, the diagnoses in progress dropped; continue with: ${commandLine}`);
   const run = await triageWithProgress(directory, { workers: options.workers, bounds, sdc: options.sdc === true }, io, stopAtOnce);
   if (run.kind === 'interrupted') throw new Interrupted(`interrupted after ${run.done}/${run.total} trials; continue with: ${commandLine}`);
   const { pages, discordant } = await writeTrialPages(directory, run.triage, new Map(run.diagnoses.map((diagnosis) => [diagnosis.id, diagnosis])));

@@ -242,7 +242,7 @@ function emitSchedule(asm: Assembler): void {
   });
 }
 
-/** next = the runqueue's head, or idle; checked and marked running */
+/** next = the runqueue's head (an empty runqueue is a BUG); checked and marked running */
 function pickNext(asm: Assembler): void {
   const { next, prev, cpu } = schedule;
   // BUG_ON(list_empty(runq)): the idle vCPU waits there whenever another runs
@@ -331,7 +331,7 @@ function emitRunqueue(asm: Assembler): void {
     asm.beq(exit);
     asm.movi(onQueue, 0);
   });
-  emitRunqueueAppend(asm);
+  emitRunqueueInsert(asm);
   emitRunqueuePop(asm);
 }
 
@@ -340,7 +340,7 @@ function emitRunqueue(asm: Assembler): void {
  * lowest, goes to the tail; any other goes before the first entry of lower priority (the idle
  * vCPU, if queued), after the others.
  */
-function emitRunqueueAppend(asm: Assembler): void {
+function emitRunqueueInsert(asm: Assembler): void {
   const queue = cpuArea;
   const { vcpu, before, link, idle } = aliases({ vcpu: reg.r0, before: reg.r1, link: reg.r2, idle: reg.r3 });
   routine(asm, 'runqueue_insert', [before, link, idle], () => {
