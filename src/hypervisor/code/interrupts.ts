@@ -100,7 +100,10 @@ function emitVcpuWake(asm: Assembler): void {
   });
 }
 
-/** The event-check IPI only interrupts: softirqs run on the way back to the guest or idle. */
+/**
+ * The event-check IPI only interrupts: softirqs run on the way back to the guest or idle. As Xen's
+ * event_check_interrupt, it ends the interrupt first thing.
+ */
 function emitEventCheckInterrupt(asm: Assembler): void {
   // the scratch register is one this handler saves, so that the interrupted code keeps its r14
   const scratch = reg.r1;
@@ -109,8 +112,8 @@ function emitEventCheckInterrupt(asm: Assembler): void {
     asm.push(cpuArea);
     thisCpuArea(asm, cpuArea, scratch);
     irqEnter(asm, cpuArea, scratch);
-    irqExit(asm, cpuArea, scratch);
     asm.eoi();
+    irqExit(asm, cpuArea, scratch);
     // another CPU's physdev_op(EOI) marked one of this CPU's in-flight device vectors ready
     const pending = scratch;
     asm.ld(pending, cpuArea, PerCpu.offset.pendingEoiCount);

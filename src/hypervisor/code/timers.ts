@@ -164,7 +164,11 @@ function emitTimerReprogram(asm: Assembler): void {
   });
 }
 
-/** The local timer fired: raise this CPU's timer softirq (no IPI: it is this CPU) and return. */
+/**
+ * The local timer fired: end the interrupt first, as Xen's apic_timer_interrupt does
+ * (ack_APIC_irq() before anything else, inside do_IRQ's irq_enter), then raise this CPU's timer
+ * softirq (no IPI: it is this CPU) and return.
+ */
 function emitTimerInterrupt(asm: Assembler): void {
   // an interrupt handler gives back every register it uses, r14 (thisCpuArea's scratch) too
   const saved = [raise.cpu, raise.bits, cpuArea, routineScratch];
@@ -172,11 +176,11 @@ function emitTimerInterrupt(asm: Assembler): void {
     for (const register of saved) asm.push(register);
     thisCpuArea(asm, cpuArea);
     irqEnter(asm, cpuArea, raise.cpu);
+    asm.eoi();
     smpProcessorId(asm, raise.cpu);
     asm.movi(raise.bits, SOFTIRQ_TIMER);
     asm.call(ref('raise_softirq'));
     irqExit(asm, cpuArea, raise.cpu);
-    asm.eoi();
     for (const register of [...saved].reverse()) asm.pop(register);
     asm.iret();
   });
