@@ -2,8 +2,10 @@
  * Shrinking works: with a repair step switched off, the check finds a counterexample for the
  * invariant that step protects and shrinks it to a smaller scenario; the printed seed and path
  * replay exactly that scenario; and when the check may switch any repairs off, shrinking keeps
- * only the step whose absence breaks the invariant. (Through the built package: many trials.)
+ * only the step whose absence breaks the invariant; the README's example of it is this model's
+ * output. (Through the built package: many trials.)
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { ScenarioSpace } from '../../src/check/arbitraries.js';
 import { DEFAULT_SEED, type InvariantFailed, type InvariantOutcome } from '../../src/check/check.js';
@@ -49,6 +51,13 @@ describe('shrinking a counterexample', () => {
       `ninelives check --mechanism microreset --disable scheduler-consistency --seed ${DEFAULT_SEED} --path ${outcome.path} --invariant recovered-audit-clean`,
     );
     expect(outcome.scenarioReplay).toBe(`ninelives check --scenario '${JSON.stringify(outcome.counterexample)}' --invariant recovered-audit-clean`);
+
+    // the README shows this very run ("Shrinking, shown"): its quoted lines are this model's output
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    expect(readme).toContain(`$ ninelives check --mechanism microreset --disable scheduler-consistency --invariant recovered-audit-clean --runs 100\n`);
+    expect(readme).toContain(`FAIL  recovered-audit-clean: violated after ${outcome.runsBeforeFailure + 1} scenarios, shrunk ${outcome.numShrinks} times (`);
+    expect(readme).toContain(`\nviolation: ${outcome.violation}\n`);
+    expect(readme).toContain(`\nreplay (fast-check seed and path): ${outcome.replay}\n`);
 
     // the seed and path replay exactly the shrunk scenario, with nothing left to shrink
     const replayed = failed(check({ invariants: ['recovered-audit-clean'], seed: outcome.seed, path: outcome.path, space }).outcomes[0]);
