@@ -48,6 +48,16 @@ function unixBenchRunning(seed: number, atMs: number): { system: System; vcpu: n
   return { system, vcpu, idle, area, words };
 }
 
+/** 3AppVM at a quiescent point after `atMs` where NetBench's vCPU is blocked, waiting for its next ping. */
+function netBenchBlocked(seed: number, atMs: number): { system: System; vcpu: number; words: Int32Array } {
+  const system = startedSystem({ configuration: '3AppVM', seed });
+  const vcpu = system.hypervisor.layout.vcpus[NETBENCH.domainId];
+  const words = system.machine.memory.words;
+  runToQuiescence(system, atMs * MS);
+  runUntilQuiescentWhere(system, () => words[vcpu + Vcpu.offset.runState] === RUN_STATE_BLOCKED, 100_000, atMs * MS + 100 * MS);
+  return { system, vcpu, words };
+}
+
 describe('the scheduler\'s checks', () => {
   it('BUG_ONs when the running vCPU is also on its CPU\'s runqueue, at the next schedule on that CPU', () => {
     fc.assert(
@@ -97,11 +107,7 @@ describe('the scheduler\'s checks', () => {
   it('ASSERTs that the vCPU it switches to is not running: a blocked vCPU flipped to running is queued by its next wake-up and caught when picked', () => {
     fc.assert(
       fc.property(seeds, fc.integer({ min: 20, max: 200 }), (seed, atMs) => {
-        const system = startedSystem({ configuration: '3AppVM', seed });
-        const vcpu = system.hypervisor.layout.vcpus[NETBENCH.domainId];
-        const words = system.machine.memory.words;
-        runToQuiescence(system, atMs * MS);
-        runUntilQuiescentWhere(system, () => words[vcpu + Vcpu.offset.runState] === RUN_STATE_BLOCKED, 100_000, atMs * MS + 100 * MS);
+        const { system, vcpu, words } = netBenchBlocked(seed, atMs);
         words[vcpu + Vcpu.offset.runState] = RUN_STATE_RUNNING;
         const brokenNs = system.machine.nowNs;
 
@@ -119,11 +125,7 @@ describe('the scheduler\'s checks', () => {
   it('BUG_ONs switching to a vCPU already marked running elsewhere', () => {
     fc.assert(
       fc.property(seeds, fc.integer({ min: 20, max: 200 }), (seed, atMs) => {
-        const system = startedSystem({ configuration: '3AppVM', seed });
-        const vcpu = system.hypervisor.layout.vcpus[NETBENCH.domainId];
-        const words = system.machine.memory.words;
-        runToQuiescence(system, atMs * MS);
-        runUntilQuiescentWhere(system, () => words[vcpu + Vcpu.offset.runState] === RUN_STATE_BLOCKED, 100_000, atMs * MS + 100 * MS);
+        const { system, vcpu, words } = netBenchBlocked(seed, atMs);
         words[vcpu + Vcpu.offset.isRunning] = 1;
 
         expect(system.machine.run(system.runLengthNs)).toEqual({ kind: 'stopped', reason: 'detected' });

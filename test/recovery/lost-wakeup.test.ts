@@ -15,7 +15,7 @@ import { MS, ONE_APP_VM, UNIXBENCH_CPU, expectRecoveryFailed, failstopAt, findPo
 /** UnixBench's domain id in 1AppVM (the PrivVM is 0). */
 const UNIXBENCH_DOMAIN = 1;
 
-function unixBench({ system, words }: PointView): { domain: number; vcpu: number } {
+function unixBench({ system, words }: Pick<PointView, 'system' | 'words'>): { domain: number; vcpu: number } {
   return { domain: words[DOMAIN_TABLE + UNIXBENCH_DOMAIN], vcpu: system.hypervisor.layout.vcpus[UNIXBENCH_DOMAIN] };
 }
 
@@ -34,7 +34,7 @@ describe('a wake-up lost with its thread', () => {
     const detected = failstopAt(at);
     expectRecoveryFailed(recoverFrom(detected, mechanism), 'appVmFailed', /^unixbench: set_timer_op never fired: no PORT_TIMER within 50 ms of its deadline/);
     const words = detected.system.machine.memory.words;
-    const { domain, vcpu } = unixBench({ system: detected.system, cpu: detected.system.machine.cpus[UNIXBENCH_CPU], words });
+    const { domain, vcpu } = unixBench({ system: detected.system, words });
     expect(words[vcpu + Vcpu.offset.runState]).toBe(RUN_STATE_BLOCKED);
     expect(words[domain + Domain.offset.pendingEvents] & (1 << PORT_TIMER)).not.toBe(0);
   });
@@ -45,7 +45,10 @@ describe('a wake-up lost with its thread', () => {
       afterNs: at.timeNs - 1_000,
       cpu: UNIXBENCH_CPU,
       routines: ['vcpu_wake'],
-      at: (view) => view.cpu.registers[0] === unixBench(view).vcpu && view.words[unixBench(view).vcpu + Vcpu.offset.runState] !== RUN_STATE_BLOCKED,
+      at: (view) => {
+        const { vcpu } = unixBench(view);
+        return view.cpu.registers[0] === vcpu && view.words[vcpu + Vcpu.offset.runState] !== RUN_STATE_BLOCKED;
+      },
     });
     expect(later.timeNs).toBeGreaterThan(at.timeNs);
     expect(recoverFrom(failstopAt(later), 'microreset').result).toBe('recovered');
