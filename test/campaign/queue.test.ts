@@ -518,7 +518,6 @@ describe.skipIf(!redisReachable)('the Redis work queue', () => {
   });
 });
 
-/** The commands Redis ran, in its MONITOR feed, for the keys of our database, while `work` ran. */
 /** A `queue run` of the campaign with two processes, once they have recorded some trials. */
 async function queueRunUnderWay(name: string): Promise<{ address: QueueAddress; out: string; hosts: string; child: Child; command: string; recorded: () => number }> {
   const address = freshQueue();
@@ -539,29 +538,36 @@ async function expectWorkersStopped(recorded: () => number): Promise<void> {
   expect(recorded()).toBe(stoppedAt);
 }
 
-/** KEYS pattern in the tests' database, over a bare connection (no client library that might write). */
-async function keysMatching(pattern: string): Promise<string[]> {
+/**
+ * A bare connection to the tests' Redis (no client library that might write) that sends
+ * `commands`; `feed()` is everything it has answered so far.
+ */
+function bareRedis(commands: string): { feed: () => string; close: () => void } {
   const { hostname, port } = new URL(REDIS_URL);
   const socket = connect({ host: hostname, port: Number(port === '' ? 6379 : port) });
   let feed = '';
   socket.on('data', (data) => (feed += data.toString('utf8')));
-  socket.write(`SELECT 7\r\nKEYS ${pattern}\r\n`);
-  await waitUntil(() => /^\+OK\r\n\*(\d+)\r\n/.test(feed) && feed.split('\r\n').length >= 3 + 2 * Number(/\*(\d+)/.exec(feed)?.[1]), 'KEYS answered', 5000);
-  socket.destroy();
-  return feed.split('\r\n').slice(2).filter((_, index) => index % 2 === 1);
+  socket.write(commands);
+  return { feed: () => feed, close: () => socket.destroy() };
 }
 
+/** KEYS pattern in the tests' database. */
+async function keysMatching(pattern: string): Promise<string[]> {
+  const redis = bareRedis(`SELECT 7\r\nKEYS ${pattern}\r\n`);
+  const answered = (feed: string): boolean => /^\+OK\r\n\*(\d+)\r\n/.test(feed) && feed.split('\r\n').length >= 3 + 2 * Number(/\*(\d+)/.exec(feed)?.[1]);
+  await waitUntil(() => answered(redis.feed()), 'KEYS answered', 5000);
+  redis.close();
+  return redis.feed().split('\r\n').slice(2).filter((_, index) => index % 2 === 1);
+}
+
+/** The commands Redis ran, in its MONITOR feed, for the keys of our database, while `work` ran. */
 async function monitored<T>(work: () => Promise<T>): Promise<{ result: T; lines: string[] }> {
-  const { hostname, port } = new URL(REDIS_URL);
-  const socket = connect({ host: hostname, port: Number(port === '' ? 6379 : port) });
-  let feed = '';
-  socket.on('data', (data) => (feed += data.toString('utf8')));
-  socket.write('MONITOR\r\n');
-  await waitUntil(() => feed.startsWith('+OK'), 'MONITOR is on', 5000);
+  const redis = bareRedis('MONITOR\r\n');
+  await waitUntil(() => redis.feed().startsWith('+OK'), 'MONITOR is on', 5000);
   const result = await work();
   // the feed may lag the commands a little
   await new Promise((resolve) => setTimeout(resolve, 300));
-  socket.destroy();
-  const lines = feed.split('\r\n').filter((line) => line.startsWith('+') && / \[7 /.test(line));
+  redis.close();
+  const lines = redis.feed().split('\r\n').filter((line) => line.startsWith('+') && / \[7 /.test(line));
   return { result, lines };
 }
